@@ -1,0 +1,56 @@
+// The gateway's configuration: one struct, every field with its default. The commented example
+// file config/dctwin.toml documents the same keys.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "twins/model.h"
+
+namespace dctwin {
+
+struct BrokerConfig {
+  std::string uri = "tcp://127.0.0.1:1883";
+  int session_expiry_s = 3600;  // how long the broker keeps the session (and queued QoS 1 messages) while we are away
+  int keepalive_s = 30;
+  int reconnect_min_s = 1;      // automatic reconnect backoff, doubling up to reconnect_max_s
+  int reconnect_max_s = 30;
+  int subscribe_qos = 1;        // maximum QoS the gateway asks for on its input subscriptions
+};
+
+struct GatewayConfig {
+  std::string id = "dctwin-1";  // also the MQTT client id
+  std::string datacenter = "dc1";
+  std::string prefix = "dctwin";
+  double stats_interval_s = 5;
+  int shards = 0;                     // 0: one per core
+  int mailbox_capacity = 65536;       // messages from MQTT waiting per shard
+  int enqueue_timeout_ms = 2000;      // how long ingest waits for room before it drops (and counts) a message
+  int publish_buffer = 200000;        // outgoing messages held while the broker is unreachable
+  bool auto_commission = false;       // reports from unknown servers commission them into default_rack
+  std::string default_rack = "unassigned";
+  double deadletter_per_s = 10;       // dead letters published per second at most (the rest are only counted)
+};
+
+struct StateConfig {
+  std::string path = "./dctwin.db";
+};
+
+struct LogConfig {
+  std::string level = "info";
+};
+
+struct Config {
+  BrokerConfig broker;
+  GatewayConfig gateway;
+  StateConfig state;
+  LogConfig log;
+  ModelConfig model = DefaultModel();
+
+  static ModelConfig DefaultModel();
+};
+
+// Ids of servers, racks, datacenters and gateways: [A-Za-z0-9._-]{1,64}.
+bool IsValidId(std::string_view id);
+
+}  // namespace dctwin

@@ -1,0 +1,272 @@
+#include "config/config_loader.h"
+
+#include <limits>
+#include <set>
+#include <utility>
+
+#define TOML_EXCEPTIONS 1
+#include <toml++/toml.h>
+
+namespace dctwin {
+
+namespace {
+
+std::string Where(const std::string& file, const toml::source_region& src) {
+  return file + ":" + std::to_string(src.begin.line);
+}
+
+// Reads the keys of one table, remembering which were used, so that unknown keys (usually typos)
+// are reported instead of silently ignored.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string name, std::string file, std::vector<std::string>* errors)
+      : table_(table), name_(std::move(name)), file_(std::move(file)), errors_(errors) {}
+
+  void String(const char* key, std::string* out) {
+    const toml::node* n = Take(key);
+    if (n == nullptr) return;
+    if (auto v = n->value<std::string>()) {
+      *out = *v;
+    } else {
+      Error(*n, key, "must be a string");
+    }
+  }
+
+  void Int(const char* key, int* out, long long min, long long max) {
+    const toml::node* n = Take(key);
+    if (n == nullptr) return;
+    if (!n->is_integer()) {
+      Error(*n, key, "must be an integer");
+      return;
+    }
+    const long long v = n->as_integer()->get();
+    if (v < min || v > max) {
+      Error(*n, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+      return;
+    }
+    *out = static_cast<int>(v);
+  }
+
+  void Double(const char* key, double* out, double min, double max) {
+    const toml::node* n = Take(key);
+    if (n == nullptr) return;
+    if (!n->is_number()) {
+      Error(*n, key, "must be a number");
+      return;
+    }
+    const double v = n->value<double>().value_or(0);
+    if (!(v >= min && v <= max)) {
+      Error(*n, key, "must be between " + Num(min) + " and " + Num(max));
+      return;
+    }
+    *out = v;
+  }
+
+  void Bool(const char* key, bool* out) {
+    const toml::node* n = Take(key);
+    if (n == nullptr) return;
+    if (auto v = n->value<bool>()) {
+      *out = *v;
+    } else {
+      Error(*n, key, "must be true or false");
+    }
+  }
+
+  bool Has(const char* key) const { return table_.contains(key); }
+
+  const toml::node* Take(const char* key) {
+    used_.insert(key);
+    return table_.get(key);
+  }
+
+  void Error(const toml::node& n, const std::string& key, const std::string& what) {
+    errors_->push_back(Where(file_, n.source()) + ": " + Qualified(key) + " " + what);
+  }
+
+  // Reports the keys nobody asked for.
+  void Finish() {
+    for (const auto& [key, node] : table_) {
+      if (used_.count(std::string(key.str())) == 0) {
+        errors_->push_back(Where(file_, key.source()) + ": unknown key " + Qualified(std::string(key.str())));
+      }
+    }
+  }
+
+ private:
+  std::string Qualified(const std::string& key) const { return name_.empty() ? key : name_ + "." + key; }
+  static std::string Num(double v) {
+    if (v == std::numeric_limits<double>::max()) return "any";
+    std::string s = std::to_string(v);
+    while (s.size() > 1 && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+    return s;
+  }
+
+  const toml::table& table_;
+  const std::string name_;
+  const std::string file_;
+  std::vector<std::string>* errors_;
+  std::set<std::string> used_;
+};
+
+constexpr double kMaxDouble = std::numeric_limits<double>::max();
+
+void ReadRule(const toml::table& t, const std::string& name, const std::string& file, Rule* rule,
+              std::vector<std::string>* errors) {
+  TableReader r(t, name, file, errors);
+  r.String("kind", &rule->kind);
+  r.String("metric", &rule->metric);
+  std::string op = ">";
+  r.String("op", &op);
+  r.Double("threshold", &rule->threshold, -kMaxDouble, kMaxDouble);
+  r.Int("for_reports", &rule->for_reports, 1, 1000000);
+  r.Double("for_s", &rule->for_s, 0, 86400 * 30);
+  r.Int("clear_reports", &rule->clear_reports, 1, 1000000);
+  std::string severity = "warning";
+  r.String("severity", &severity);
+  const size_t before = errors->size();
+  r.Finish();
+  if (errors->size() != before) return;
+  auto where = Where(file, t.source()) + ": " + name;
+  if (rule->kind.empty() || !IsValidId(rule->kind)) errors->push_back(where + ".kind must be a word like \"thermal\"");
+  if (rule->metric.empty()) errors->push_back(where + ".metric is required");
+  if (!r.Has("threshold")) errors->push_back(where + ".threshold is required");
+  if (r.Has("for_reports") && r.Has("for_s")) errors->push_back(where + ": give for_reports or for_s, not both");
+  if (!ParseCompareOp(op, &rule->op)) errors->push_back(where + ".op must be one of > >= < <=");
+  if (!ParseSeverity(severity, &rule->severity)) errors->push_back(where + ".severity must be warning or critical");
+}
+
+}  // namespace
+
+std::vector<std::string> ValidateConfig(const Config& c) {
+  std::vector<std::string> errors;
+  if (!IsValidId(c.gateway.id)) errors.push_back("gateway.id must match [A-Za-z0-9._-]{1,64}");
+  if (!IsValidId(c.gateway.datacenter)) errors.push_back("gateway.datacenter must match [A-Za-z0-9._-]{1,64}");
+  if (!IsValidId(c.gateway.default_rack)) errors.push_back("gateway.default_rack must match [A-Za-z0-9._-]{1,64}");
+  const std::string& p = c.gateway.prefix;
+  if (p.empty() || p.find_first_of("+#") != std::string::npos || p.front() == '/' || p.back() == '/') {
+    errors.push_back("gateway.prefix must be a topic prefix without wildcards or leading/trailing '/'");
+  }
+  const std::string& uri = c.broker.uri;
+  if (uri.rfind("tcp://", 0) != 0 && uri.rfind("ssl://", 0) != 0 && uri.rfind("mqtt://", 0) != 0 &&
+      uri.rfind("mqtts://", 0) != 0) {
+    errors.push_back("broker.uri must look like tcp://host:port or ssl://host:port (got \"" + uri + "\")");
+  }
+  if (c.broker.reconnect_min_s > c.broker.reconnect_max_s) {
+    errors.push_back("broker.reconnect_min_s must not exceed broker.reconnect_max_s");
+  }
+  if (c.state.path.empty()) errors.push_back("state.path must not be empty");
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (kLevels.count(c.log.level) == 0) {
+    errors.push_back("log.level must be one of trace, debug, info, warn, error, critical, off");
+  }
+  return errors;
+}
+
+ConfigResult LoadConfigFile(const std::string& path) {
+  ConfigResult result;
+  Config& c = result.config;
+  std::vector<std::string>& errors = result.errors;
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    if (src.begin.line == 0) {
+      errors.push_back(path + ": cannot read the config file: " + std::string(e.description()));
+    } else {
+      errors.push_back(path + ":" + std::to_string(src.begin.line) + ": " + std::string(e.description()));
+    }
+    return result;
+  }
+
+  TableReader top(root, "", path, &errors);
+  auto section = [&](const char* name) -> const toml::table* {
+    const toml::node* n = top.Take(name);
+    if (n == nullptr) return nullptr;
+    if (!n->is_table()) {
+      top.Error(*n, name, "must be a table ([" + std::string(name) + "])");
+      return nullptr;
+    }
+    return n->as_table();
+  };
+
+  if (const toml::table* t = section("broker")) {
+    TableReader r(*t, "broker", path, &errors);
+    r.String("uri", &c.broker.uri);
+    r.Int("session_expiry_s", &c.broker.session_expiry_s, 0, 0x7fffffff);
+    r.Int("keepalive_s", &c.broker.keepalive_s, 1, 3600);
+    r.Int("reconnect_min_s", &c.broker.reconnect_min_s, 1, 3600);
+    r.Int("reconnect_max_s", &c.broker.reconnect_max_s, 1, 3600);
+    r.Int("subscribe_qos", &c.broker.subscribe_qos, 0, 2);
+    r.Finish();
+  }
+  if (const toml::table* t = section("gateway")) {
+    TableReader r(*t, "gateway", path, &errors);
+    r.String("id", &c.gateway.id);
+    r.String("datacenter", &c.gateway.datacenter);
+    r.String("prefix", &c.gateway.prefix);
+    r.Double("stats_interval_s", &c.gateway.stats_interval_s, 0.1, 86400);
+    r.Int("shards", &c.gateway.shards, 0, 256);
+    r.Int("mailbox_capacity", &c.gateway.mailbox_capacity, 16, 1 << 24);
+    r.Int("enqueue_timeout_ms", &c.gateway.enqueue_timeout_ms, 0, 600000);
+    r.Int("publish_buffer", &c.gateway.publish_buffer, 100, 10000000);
+    r.Bool("auto_commission", &c.gateway.auto_commission);
+    r.String("default_rack", &c.gateway.default_rack);
+    r.Double("deadletter_per_s", &c.gateway.deadletter_per_s, 0, 1e6);
+    r.Finish();
+  }
+  if (const toml::table* t = section("state")) {
+    TableReader r(*t, "state", path, &errors);
+    r.String("path", &c.state.path);
+    r.Finish();
+  }
+  if (const toml::table* t = section("log")) {
+    TableReader r(*t, "log", path, &errors);
+    r.String("level", &c.log.level);
+    r.Finish();
+  }
+  if (const toml::table* t = section("model")) {
+    TableReader r(*t, "model", path, &errors);
+    r.Double("window_s", &c.model.window_s, 1, 86400);
+    r.Double("heartbeat_timeout_s", &c.model.heartbeat_timeout_s, 1, 86400);
+    r.Int("clear_reports", &c.model.clear_reports, 1, 1000000);
+    r.Finish();
+  }
+  if (const toml::table* t = section("rack")) {
+    TableReader r(*t, "rack", path, &errors);
+    r.Int("min_servers", &c.model.rack_min_servers, 1, 1000000);
+    r.Finish();
+  }
+  if (const toml::table* t = section("datacenter")) {
+    TableReader r(*t, "datacenter", path, &errors);
+    r.Int("min_racks", &c.model.datacenter_min_racks, 1, 1000000);
+    r.Finish();
+  }
+  if (const toml::node* n = top.Take("rules")) {
+    c.model.rules.clear();
+    const toml::array* rules = n->as_array();
+    if (rules == nullptr) {
+      top.Error(*n, "rules", "must be an array of tables ([[rules]])");
+    } else {
+      for (size_t i = 0; i < rules->size(); ++i) {
+        const toml::node& rn = *rules->get(i);
+        const std::string name = "rules[" + std::to_string(i) + "]";
+        if (!rn.is_table()) {
+          errors.push_back(Where(path, rn.source()) + ": " + name + " must be a table");
+          continue;
+        }
+        Rule rule;
+        ReadRule(*rn.as_table(), name, path, &rule, &errors);
+        c.model.rules.push_back(std::move(rule));
+      }
+      if (c.model.rules.size() > 60000) errors.push_back(path + ": too many rules (at most 60000)");
+    }
+  }
+  top.Finish();
+
+  for (std::string& e : ValidateConfig(c)) errors.push_back(path + ": " + e);
+  return result;
+}
+
+}  // namespace dctwin

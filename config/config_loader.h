@@ -1,0 +1,25 @@
+// Reads the TOML config file into a Config and validates it. Every problem is reported with its
+// key and line, so --check-config can print all of them at once.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace dctwin {
+
+struct ConfigResult {
+  Config config;
+  std::vector<std::string> errors;  // empty: the config is usable
+  bool ok() const { return errors.empty(); }
+};
+
+// Parses `path`; keys not in the file keep their defaults. A file without any [[rules]] gets the
+// default model of the contract; `rules = []` means no threshold rules at all.
+ConfigResult LoadConfigFile(const std::string& path);
+
+// Checks the cross-field rules (ids, ranges) of a config that may have command-line overrides.
+std::vector<std::string> ValidateConfig(const Config& config);
+
+}  // namespace dctwin

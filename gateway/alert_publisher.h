@@ -1,0 +1,36 @@
+// AlertPublisher: turns incident events and health updates into the contract's JSON and topics,
+// and logs every open and resolve. Thread-safe (stateless apart from counters).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "gateway/message_sink.h"
+#include "twins/incident.h"
+
+namespace dctwin {
+
+class AlertPublisher {
+ public:
+  AlertPublisher(std::string prefix, MessageSink& sink);
+
+  void PublishEvent(const IncidentEvent& event);
+  void PublishHealth(const HealthUpdate& health);
+
+  static std::string EventJson(const IncidentEvent& event);
+  static std::string HealthJson(const HealthUpdate& health);
+
+  uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
+
+ private:
+  void Send(OutMessage msg);
+
+  // Constant after construction
+  const std::string prefix_;
+  MessageSink& sink_;
+
+  std::atomic<uint64_t> failed_{0};
+};
+
+}  // namespace dctwin

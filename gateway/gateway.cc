@@ -1,0 +1,161 @@
+#include "gateway/gateway.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <thread>
+#include <utility>
+
+#include "gateway/json_writer.h"
+
+#ifndef DCTWIN_VERSION
+#define DCTWIN_VERSION "unknown"
+#endif
+
+namespace dctwin {
+
+namespace {
+constexpr size_t kMaxPayload = 64 * 1024;
+constexpr auto kTick = std::chrono::milliseconds(200);
+
+std::string StatusJson(const Config& c, bool online, double started_at, const char* reason) {
+  JsonWriter w;
+  w.BeginObject().Field("online", online).Field("gateway", c.gateway.id).Field("datacenter", c.gateway.datacenter);
+  if (online) {
+    w.Field("version", DCTWIN_VERSION).Field("started_at", started_at).IntField("pid", getpid());
+  }
+  if (reason != nullptr) w.Field("reason", reason);
+  w.EndObject();
+  return w.Take();
+}
+}  // namespace
+
+double WallClock() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallClock()) {
+  const std::string& prefix = config_.gateway.prefix;
+  const std::string status_topic = prefix + "/gateway/" + config_.gateway.id + "/status";
+
+  MqttLink::Options lo;
+  lo.uri = config_.broker.uri;
+  lo.client_id = config_.gateway.id;
+  lo.session_expiry_s = config_.broker.session_expiry_s;
+  lo.keepalive_s = config_.broker.keepalive_s;
+  lo.reconnect_min_s = config_.broker.reconnect_min_s;
+  lo.reconnect_max_s = config_.broker.reconnect_max_s;
+  lo.subscribe_qos = config_.broker.subscribe_qos;
+  lo.will_topic = status_topic;
+  lo.will_payload = StatusJson(config_, false, started_at_, "connection lost");
+  lo.max_buffered = config_.gateway.publish_buffer;
+  lo.subscriptions = IngestRouter::Subscriptions(prefix);
+  // The link calls the router only after Start(), by which time router_ is built.
+  link_ = std::make_unique<MqttLink>(std::move(lo), [this](const mqtt::const_message_ptr& msg) {
+    router_->OnMessage(msg->get_topic(), msg->get_payload_ref().str());
+  });
+  alerts_ = std::make_unique<AlertPublisher>(prefix, *link_);
+  dead_letters_ = std::make_unique<DeadLetters>(prefix, *link_, config_.gateway.deadletter_per_s);
+
+  size_t shards = config_.gateway.shards > 0 ? static_cast<size_t>(config_.gateway.shards)
+                                             : std::max(1u, std::thread::hardware_concurrency());
+  pool_ = std::make_unique<ShardPool<Envelope>>(shards, static_cast<size_t>(config_.gateway.mailbox_capacity),
+                                                std::chrono::milliseconds(config_.gateway.enqueue_timeout_ms), kTick,
+                                                WallClock);
+  HostOptions ho;
+  ho.prefix = prefix;
+  ho.datacenter = config_.gateway.datacenter;
+  ho.auto_commission = config_.gateway.auto_commission;
+  ho.default_rack = config_.gateway.default_rack;
+  for (size_t i = 0; i < shards; ++i) {
+    hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ho, *pool_, *alerts_, *dead_letters_));
+  }
+  router_ = std::make_unique<IngestRouter>(prefix, kMaxPayload, *pool_, *dead_letters_, WallClock);
+}
+
+Gateway::~Gateway() { Stop(); }
+
+void Gateway::Start() {
+  std::vector<ShardHandler<Envelope>*> handlers;
+  for (auto& h : hosts_) handlers.push_back(h.get());
+  pool_->Start(handlers);
+  spdlog::info("gateway {} for datacenter {}: {} shards, {} rules, prefix {}", config_.gateway.id,
+               config_.gateway.datacenter, pool_->size(), config_.model.rules.size(), config_.gateway.prefix);
+  link_->Start();
+}
+
+bool Gateway::WaitReady(std::chrono::milliseconds timeout) {
+  if (!link_->WaitReady(timeout)) return false;
+  if (!announced_) {
+    announced_ = true;
+    link_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
+                              StatusJson(config_, true, started_at_, nullptr), 1, true, {}});
+    spdlog::info("ready");
+  }
+  return true;
+}
+
+std::string Gateway::StatsJson() const {
+  uint64_t messages_in = 0;
+  int64_t servers = 0, racks = 0, datacenters = 0, open = 0;
+  for (const auto& h : hosts_) {
+    const HostCounters& c = h->counters();
+    messages_in += c.messages_in.load(std::memory_order_relaxed);
+    servers += c.servers.load(std::memory_order_relaxed);
+    racks += c.racks.load(std::memory_order_relaxed);
+    datacenters += c.datacenters.load(std::memory_order_relaxed);
+    open += c.open_incidents.load(std::memory_order_relaxed);
+  }
+  JsonWriter w;
+  w.BeginObject()
+      .Field("gateway", config_.gateway.id)
+      .Field("at", WallClock())
+      .Field("uptime_s", WallClock() - started_at_)
+      .IntField("messages_in", static_cast<long long>(messages_in))
+      .IntField("messages_rejected", static_cast<long long>(dead_letters_->total()));
+  w.Key("rejected").BeginObject();
+  for (size_t i = 0; i < static_cast<size_t>(RejectReason::kCount); ++i) {
+    const auto reason = static_cast<RejectReason>(i);
+    if (const uint64_t n = dead_letters_->count(reason)) w.IntField(RejectReasonName(reason), static_cast<long long>(n));
+  }
+  w.EndObject();
+  w.Key("twins")
+      .BeginObject()
+      .IntField("server", servers)
+      .IntField("rack", racks)
+      .IntField("datacenter", datacenters)
+      .EndObject();
+  w.IntField("open_incidents", open).IntField("publish_failures", static_cast<long long>(alerts_->failed()));
+  w.Field("connected", link_->connected());
+  w.Key("shards").BeginArray();
+  for (const ShardStats& s : pool_->Stats()) {
+    w.BeginObject()
+        .IntField("depth", static_cast<long long>(s.depth))
+        .IntField("max_depth", static_cast<long long>(s.max_depth))
+        .IntField("handled", static_cast<long long>(s.handled))
+        .IntField("dropped", static_cast<long long>(s.dropped))
+        .EndObject();
+  }
+  w.EndArray().EndObject();
+  return w.Take();
+}
+
+void Gateway::PublishStats() {
+  link_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/stats", StatsJson(), 0,
+                            false, {}});
+}
+
+void Gateway::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  spdlog::info("stopping: draining the shards");
+  pool_->Stop();
+  PublishStats();
+  link_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
+                            StatusJson(config_, false, started_at_, "shutdown"), 1, true, {}});
+  link_->Flush(std::chrono::seconds(5));
+  link_->Stop();
+  spdlog::info("stopped");
+}
+
+}  // namespace dctwin

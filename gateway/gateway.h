@@ -1,0 +1,56 @@
+// Gateway: assembles the parts in the order data flows through them
+//   MqttLink -> IngestRouter -> ShardPool<TwinHost> -> AlertPublisher / DeadLetters -> MqttLink
+// and publishes the gateway's own status and stats. main() owns one.
+//
+// Start/Stop/PublishStats are called from main's thread only; everything else runs on the
+// link's and the shards' threads.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "gateway/alert_publisher.h"
+#include "gateway/dead_letters.h"
+#include "gateway/ingest_router.h"
+#include "gateway/mqtt_link.h"
+#include "gateway/shard_pool.h"
+#include "gateway/twin_host.h"
+
+namespace dctwin {
+
+double WallClock();
+
+class Gateway {
+ public:
+  explicit Gateway(Config config);
+  ~Gateway();
+
+  // Starts the shards and begins connecting; returns at once.
+  void Start();
+  // True once connected with every subscription active; then the online status is published.
+  bool WaitReady(std::chrono::milliseconds timeout);
+  void PublishStats();
+  // Drains the shards, publishes what they produced and the offline status, disconnects.
+  void Stop();
+
+  std::string StatsJson() const;
+
+ private:
+  // Constant after construction
+  const Config config_;
+  const double started_at_;
+  std::unique_ptr<MqttLink> link_;
+  std::unique_ptr<AlertPublisher> alerts_;
+  std::unique_ptr<DeadLetters> dead_letters_;
+  std::unique_ptr<ShardPool<Envelope>> pool_;
+  std::vector<std::unique_ptr<TwinHost>> hosts_;
+  std::unique_ptr<IngestRouter> router_;
+
+  bool announced_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace dctwin

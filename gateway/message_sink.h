@@ -1,0 +1,25 @@
+// Where outgoing MQTT messages go. The MQTT link implements it; tests put in a recorder or a
+// sink that fails. Implementations are thread-safe.
+#pragma once
+
+#include <string>
+
+namespace dctwin {
+
+struct OutMessage {
+  std::string topic;
+  std::string payload;
+  int qos = 1;
+  bool retained = false;
+  std::string correlation_data;  // MQTT 5 Correlation Data of a reply; empty for none
+};
+
+class MessageSink {
+ public:
+  virtual ~MessageSink() = default;
+  // Hands the message over for delivery. Returns false when it could not be accepted (the link's
+  // buffer is full); the caller counts that.
+  virtual bool Publish(OutMessage msg) = 0;
+};
+
+}  // namespace dctwin

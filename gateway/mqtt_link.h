@@ -1,0 +1,89 @@
+// MqttLink: one MQTT 5 connection to the broker through the Paho async client.
+//  - persistent session: clean_start=false with a session expiry, client id = gateway id;
+//  - subscriptions are (re)made in the connected callback, so every reconnect restores them;
+//  - the first connect is retried with backoff here; later losses are Paho's automatic reconnect;
+//  - the will publishes the retained offline status when the gateway dies;
+//  - Publish never blocks: while the broker is away Paho buffers up to `max_buffered` messages.
+// The message handler runs on Paho's thread: it must decode, route, enqueue and return.
+//
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <mqtt/async_client.h>
+
+#include "gateway/message_sink.h"
+
+namespace dctwin {
+
+class MqttLink : public MessageSink {
+ public:
+  struct Options {
+    std::string uri;
+    std::string client_id;
+    int session_expiry_s = 3600;
+    int keepalive_s = 30;
+    int reconnect_min_s = 1;
+    int reconnect_max_s = 30;
+    std::vector<std::string> subscriptions;
+    int subscribe_qos = 1;
+    std::string will_topic;    // empty: no will
+    std::string will_payload;
+    int max_buffered = 200000;
+  };
+  using MessageHandler = std::function<void(const mqtt::const_message_ptr&)>;
+
+  MqttLink(Options options, MessageHandler handler);
+  ~MqttLink() override;
+  MqttLink(const MqttLink&) = delete;
+  MqttLink& operator=(const MqttLink&) = delete;
+
+  // Starts connecting in the background; returns at once.
+  void Start();
+  // Waits until connected with every subscription granted, or the timeout passes.
+  bool WaitReady(std::chrono::milliseconds timeout);
+  bool connected() const { return connected_.load(); }
+  bool ready() const { return ready_.load(); }
+
+  bool Publish(OutMessage msg) override;
+
+  // Waits (up to `timeout`) until the broker has acknowledged what was published.
+  void Flush(std::chrono::milliseconds timeout);
+  // Disconnects cleanly (the will is not sent). Idempotent.
+  void Stop();
+
+ private:
+  class Listener;
+
+  void ConnectLoop();
+  void OnConnected(const std::string& cause);
+  void OnConnectionLost(const std::string& cause);
+  void Subscribe();
+  void SetReady(bool ready);
+
+  // Constant after construction
+  const Options options_;
+  const MessageHandler handler_;
+  std::unique_ptr<mqtt::async_client> client_;
+  mqtt::connect_options connect_options_;
+  std::unique_ptr<Listener> subscribe_listener_;
+
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;  // ready_ and stopping_ changes
+  std::thread connect_thread_;
+};
+
+}  // namespace dctwin

@@ -1,0 +1,231 @@
+// ShardPool: N shards, each one thread with a mailbox. Every key (a twin's address hash) has one
+// owner shard, hash % N, so the messages of one twin are handled one at a time and in the order
+// they were posted by any one producer.
+//
+// Two lanes per mailbox:
+//  - external (ingest from MQTT): bounded. A full mailbox makes the producer wait up to
+//    enqueue_timeout (backpressure onto the broker connection); after that the message is dropped
+//    and counted in `dropped`.
+//  - internal (twin to twin): never blocks and never drops. A shard that waited for room in another
+//    shard's mailbox could deadlock with it; internal traffic is bounded by the ingest that causes
+//    it (each report makes at most a few twin-to-twin messages).
+//
+// Thread-safe: Post* may be called from any thread, including shard threads (internal lane only).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace dctwin {
+
+// What a shard does with its messages. Called only on the shard's own thread.
+template <typename Item>
+class ShardHandler {
+ public:
+  virtual ~ShardHandler() = default;
+  virtual void OnStart(double now) = 0;
+  virtual void Handle(Item& item) = 0;
+  virtual void Tick(double now) = 0;
+};
+
+struct ShardStats {
+  uint64_t handled = 0;
+  uint64_t dropped = 0;
+  uint64_t depth = 0;
+  uint64_t max_depth = 0;
+};
+
+template <typename Item>
+class ShardPool {
+ public:
+  using Clock = std::function<double()>;  // wall clock in epoch seconds, for ticks
+
+  ShardPool(size_t shards, size_t capacity, std::chrono::milliseconds enqueue_timeout,
+            std::chrono::milliseconds tick_interval, Clock clock)
+      : capacity_(capacity), enqueue_timeout_(enqueue_timeout), tick_interval_(tick_interval), clock_(std::move(clock)) {
+    for (size_t i = 0; i < std::max<size_t>(shards, 1); ++i) shards_.push_back(std::make_unique<Shard>());
+  }
+  ShardPool(const ShardPool&) = delete;
+  ShardPool& operator=(const ShardPool&) = delete;
+  ~ShardPool() { Stop(); }
+
+  size_t size() const { return shards_.size(); }
+  size_t ShardOf(size_t hash) const { return hash % shards_.size(); }
+
+  // handlers[i] serves shard i and must outlive the pool's Stop().
+  void Start(std::vector<ShardHandler<Item>*> handlers) {
+    for (size_t i = 0; i < shards_.size(); ++i) {
+      shards_[i]->handler = handlers.at(i);
+      shards_[i]->thread = std::thread([this, i] { Run(*shards_[i]); });
+    }
+    started_ = true;
+  }
+
+  // From ingest. Returns false when the message was dropped (mailbox full past the timeout, or
+  // the pool is stopping).
+  bool PostExternal(size_t hash, Item item) {
+    Shard& s = *shards_[ShardOf(hash)];
+    std::unique_lock<std::mutex> lock(s.mu);
+    if (s.external.size() >= capacity_) {
+      const bool room = s.not_full.wait_for(lock, enqueue_timeout_, [&] {
+        return s.external.size() < capacity_ || closed_.load(std::memory_order_relaxed);
+      });
+      if (!room || closed_.load(std::memory_order_relaxed)) {
+        s.dropped.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
+    }
+    if (closed_.load(std::memory_order_relaxed)) {
+      s.dropped.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
+    s.external.push_back(std::move(item));
+    NoteDepth(s);
+    lock.unlock();
+    s.wake.notify_one();
+    return true;
+  }
+
+  // From twins (shard threads) or the gateway itself. Never blocks, never drops.
+  void PostInternal(size_t hash, Item item) {
+    Shard& s = *shards_[ShardOf(hash)];
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      in_flight_.fetch_add(1, std::memory_order_relaxed);
+      s.internal.push_back(std::move(item));
+      NoteDepth(s);
+    }
+    s.wake.notify_one();
+  }
+
+  // Refuses new external messages, waits until every queued message and everything it caused
+  // has been handled, then joins the threads. Idempotent.
+  void Stop() {
+    if (!started_ || stopped_) return;
+    closed_.store(true);
+    for (auto& s : shards_) s->not_full.notify_all();
+    {
+      std::unique_lock<std::mutex> lock(drain_mu_);
+      drained_.wait(lock, [&] { return in_flight_.load() == 0; });
+    }
+    for (auto& s : shards_) {
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->stop = true;
+      }
+      s->wake.notify_one();
+    }
+    for (auto& s : shards_) {
+      if (s->thread.joinable()) s->thread.join();
+    }
+    stopped_ = true;
+  }
+
+  std::vector<ShardStats> Stats() const {
+    std::vector<ShardStats> out;
+    for (const auto& s : shards_) {
+      ShardStats st;
+      st.handled = s->handled.load(std::memory_order_relaxed);
+      st.dropped = s->dropped.load(std::memory_order_relaxed);
+      st.max_depth = s->max_depth.load(std::memory_order_relaxed);
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        st.depth = s->external.size() + s->internal.size();
+      }
+      out.push_back(st);
+    }
+    return out;
+  }
+
+  // Time of the last message or tick each shard finished: a stuck shard stops advancing.
+  std::vector<double> Heartbeats() const {
+    std::vector<double> out;
+    for (const auto& s : shards_) out.push_back(s->heartbeat.load(std::memory_order_relaxed));
+    return out;
+  }
+
+ private:
+  struct Shard {
+    mutable std::mutex mu;
+    std::condition_variable wake;
+    std::condition_variable not_full;
+    std::deque<Item> external;  // guarded by mu
+    std::deque<Item> internal;  // guarded by mu
+    bool stop = false;          // guarded by mu
+    ShardHandler<Item>* handler = nullptr;
+    std::thread thread;
+    std::atomic<uint64_t> handled{0};
+    std::atomic<uint64_t> dropped{0};
+    std::atomic<uint64_t> max_depth{0};
+    std::atomic<double> heartbeat{0};
+  };
+
+  static void NoteDepth(Shard& s) {
+    const uint64_t depth = s.external.size() + s.internal.size();
+    if (depth > s.max_depth.load(std::memory_order_relaxed)) s.max_depth.store(depth, std::memory_order_relaxed);
+  }
+
+  void Run(Shard& s) {
+    s.handler->OnStart(clock_());
+    std::deque<Item> internal;
+    std::deque<Item> external;
+    auto next_tick = std::chrono::steady_clock::now() + tick_interval_;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(s.mu);
+        s.wake.wait_until(lock, next_tick,
+                          [&] { return s.stop || !s.internal.empty() || !s.external.empty(); });
+        if (s.stop && s.internal.empty() && s.external.empty()) break;
+        internal.swap(s.internal);
+        external.swap(s.external);
+      }
+      if (!external.empty()) s.not_full.notify_all();
+      const size_t n = internal.size() + external.size();
+      for (Item& item : internal) s.handler->Handle(item);
+      for (Item& item : external) s.handler->Handle(item);
+      internal.clear();
+      external.clear();
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= next_tick) {
+        s.handler->Tick(clock_());
+        next_tick = now + tick_interval_;
+      }
+      s.heartbeat.store(clock_(), std::memory_order_relaxed);
+      if (n > 0) {
+        s.handled.fetch_add(n, std::memory_order_relaxed);
+        const auto done = static_cast<int64_t>(n);
+        if (in_flight_.fetch_sub(done, std::memory_order_acq_rel) == done) {
+          std::lock_guard<std::mutex> lock(drain_mu_);
+          drained_.notify_all();
+        }
+      }
+    }
+  }
+
+  // Constant after construction
+  const size_t capacity_;
+  const std::chrono::milliseconds enqueue_timeout_;
+  const std::chrono::milliseconds tick_interval_;
+  const Clock clock_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+
+  std::atomic<bool> closed_{false};
+  std::atomic<int64_t> in_flight_{0};
+  std::mutex drain_mu_;
+  std::condition_variable drained_;
+  bool started_ = false;  // touched only by the owner's Start/Stop
+  bool stopped_ = false;
+};
+
+}  // namespace dctwin

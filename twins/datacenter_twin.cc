@@ -1,0 +1,129 @@
+#include "twins/datacenter_twin.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+namespace dctwin {
+
+DatacenterTwin::DatacenterTwin(std::string id) : id_(std::move(id)) {}
+
+void DatacenterTwin::Start(double now, Effects& out) { PublishHealthIfChanged(now, out); }
+
+void DatacenterTwin::OnRackStatus(const RackStatus& msg, double now, const ModelConfig& model, Effects& out) {
+  if (msg.exists) {
+    racks_[msg.rack] = msg;
+  } else {
+    racks_.erase(msg.rack);
+  }
+  if (Correlate(now, model, out)) {
+    DatacenterIncidents notice;
+    for (const Incident& inc : open_) notice.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
+    for (const auto& [rack, status] : racks_) {
+      out.sends.push_back(Envelope{TwinAddress{Level::kRack, rack}, now, notice});
+    }
+  }
+  PublishHealthIfChanged(now, out);
+}
+
+bool DatacenterTwin::Correlate(double now, const ModelConfig& model, Effects& out) {
+  std::map<std::string, int> counts;  // racks with a rack-level incident of each kind
+  std::map<std::string, Severity> worst;
+  for (const auto& [rack, status] : racks_) {
+    for (const IncidentRef& r : status.incidents) {
+      ++counts[r.kind];
+      auto [it, inserted] = worst.emplace(r.kind, r.severity);
+      if (!inserted) it->second = Worst(it->second, r.severity);
+    }
+  }
+  bool changed = false;
+  for (size_t i = 0; i < open_.size();) {
+    auto it = counts.find(open_[i].kind);
+    const int n = it == counts.end() ? 0 : it->second;
+    if (n >= model.datacenter_min_racks) {
+      ++i;
+      continue;
+    }
+    Incident inc = std::move(open_[i]);
+    open_.erase(open_.begin() + static_cast<std::ptrdiff_t>(i));
+    inc.summary = std::to_string(n) + " rack(s) of datacenter " + id_ + " still have " + inc.kind +
+                  " rack incidents, below the datacenter threshold of " + std::to_string(model.datacenter_min_racks);
+    out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
+    changed = true;
+  }
+  for (const auto& [kind, n] : counts) {
+    if (n < model.datacenter_min_racks) continue;
+    if (std::any_of(open_.begin(), open_.end(), [&](const Incident& i) { return i.kind == kind; })) continue;
+    Incident inc;
+    inc.id = MakeIncidentId(Level::kDatacenter, id_, kind, now, ++seq_);
+    inc.kind = kind;
+    inc.severity = worst[kind];
+    inc.opened_at = now;
+    inc.summary = std::to_string(n) + " racks of datacenter " + id_ + " have " + kind +
+                  " rack incidents: likely a facility-wide cause (power, cooling or core network)";
+    out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
+    open_.push_back(std::move(inc));
+    changed = true;
+  }
+  return changed;
+}
+
+std::vector<const RackStatus*> DatacenterTwin::UnhealthyRacks() const {
+  std::vector<const RackStatus*> out;
+  for (const auto& [rack, status] : racks_) {
+    if (!status.kinds.empty()) out.push_back(&status);
+  }
+  return out;
+}
+
+HealthStatus DatacenterTwin::status() const {
+  bool any = !open_.empty();
+  bool critical = false;
+  for (const Incident& inc : open_) critical = critical || inc.severity == Severity::kCritical;
+  for (const auto& [rack, status] : racks_) {
+    if (status.kinds.empty()) continue;
+    any = true;
+    critical = critical || status.worst == Severity::kCritical;
+  }
+  if (critical) return HealthStatus::kCritical;
+  return any ? HealthStatus::kWarning : HealthStatus::kOk;
+}
+
+void DatacenterTwin::PublishHealthIfChanged(double now, Effects& out) {
+  HealthUpdate h;
+  h.level = Level::kDatacenter;
+  h.subject = id_;
+  h.updated_at = now;
+  h.status = status();
+  for (const Incident& inc : open_) h.open.push_back(inc.id);
+  for (const RackStatus* r : UnhealthyRacks()) {
+    h.unhealthy.push_back(r->rack);
+    for (const std::string& k : r->kinds) ++h.by_kind[k];
+  }
+  h.members = static_cast<int>(racks_.size());
+  if (health_published_ && h.status == published_health_.status && h.open == published_health_.open &&
+      h.unhealthy == published_health_.unhealthy && h.by_kind == published_health_.by_kind &&
+      h.members == published_health_.members) {
+    return;
+  }
+  health_published_ = true;
+  published_health_ = h;
+  out.health.push_back(std::move(h));
+}
+
+IncidentEvent DatacenterTwin::MakeEvent(const Incident& incident, IncidentState state, double at) const {
+  IncidentEvent e;
+  e.id = incident.id;
+  e.level = Level::kDatacenter;
+  e.subject = id_;
+  e.datacenter = id_;
+  e.kind = incident.kind;
+  e.severity = incident.severity;
+  e.state = state;
+  e.opened_at = incident.opened_at;
+  e.at = at;
+  e.summary = incident.summary;
+  return e;
+}
+
+}  // namespace dctwin

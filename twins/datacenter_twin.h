@@ -1,0 +1,48 @@
+// DatacenterTwin: which racks are unhealthy and why, the datacenter incidents that several racks
+// with the same kind of rack incident make, and the single health value of the site.
+//
+// Not thread-safe: owned by one shard, one message at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "twins/incident.h"
+#include "twins/messages.h"
+#include "twins/model.h"
+
+namespace dctwin {
+
+class DatacenterTwin {
+ public:
+  explicit DatacenterTwin(std::string id);
+
+  // Publishes the first health value (ok, no racks).
+  void Start(double now, Effects& out);
+  void OnRackStatus(const RackStatus& msg, double now, const ModelConfig& model, Effects& out);
+
+  const std::string& id() const { return id_; }
+  const std::vector<Incident>& open_incidents() const { return open_; }
+  // Racks with anything open, by rack id.
+  std::vector<const RackStatus*> UnhealthyRacks() const;
+  HealthStatus status() const;
+  size_t rack_count() const { return racks_.size(); }
+
+ private:
+  bool Correlate(double now, const ModelConfig& model, Effects& out);
+  void PublishHealthIfChanged(double now, Effects& out);
+  IncidentEvent MakeEvent(const Incident& incident, IncidentState state, double at) const;
+
+  // Constant after construction
+  const std::string id_;
+
+  std::map<std::string, RackStatus> racks_;
+  std::vector<Incident> open_;
+  uint64_t seq_ = 0;
+  bool health_published_ = false;
+  HealthUpdate published_health_;
+};
+
+}  // namespace dctwin

@@ -1,0 +1,71 @@
+// Incidents and health: the values the twins produce for the outside world.
+// Plain values; safe to copy between threads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dctwin {
+
+enum class Level : uint8_t { kServer, kRack, kDatacenter };
+enum class Severity : uint8_t { kWarning, kCritical };
+enum class IncidentState : uint8_t { kOpen, kResolved };
+enum class HealthStatus : uint8_t { kOk, kWarning, kCritical, kSilent, kUnknown };
+
+std::string_view LevelName(Level level);
+std::string_view SeverityName(Severity severity);
+std::string_view StateName(IncidentState state);
+std::string_view HealthStatusName(HealthStatus status);
+bool ParseSeverity(std::string_view text, Severity* out);
+
+// One open incident as a twin keeps it.
+struct Incident {
+  std::string id;
+  std::string kind;
+  Severity severity = Severity::kWarning;
+  double opened_at = 0;
+  std::string summary;
+  std::string caused_by;  // id of the enclosing rack/datacenter incident, empty if none
+};
+
+// What goes out on P/alerts/<level>/<subject>.
+struct IncidentEvent {
+  std::string id;
+  Level level = Level::kServer;
+  std::string subject;
+  std::string rack;  // empty for datacenter incidents
+  std::string datacenter;
+  std::string kind;
+  Severity severity = Severity::kWarning;
+  IncidentState state = IncidentState::kOpen;
+  double opened_at = 0;
+  double at = 0;
+  std::string summary;
+  std::string caused_by;
+};
+
+// What goes out retained on P/health/<level>/<subject>.
+struct HealthUpdate {
+  Level level = Level::kServer;
+  std::string subject;
+  bool cleared = false;  // the twin is gone: publish an empty retained message
+  HealthStatus status = HealthStatus::kUnknown;
+  std::vector<std::string> open;  // ids of the twin's own open incidents
+  double updated_at = 0;
+  std::string rack;                     // server: its rack
+  std::map<std::string, int> by_kind;   // rack: servers per open kind; datacenter: racks per open kind
+  int members = 0;                      // rack: servers; datacenter: racks
+  std::vector<std::string> unhealthy;   // datacenter: unhealthy rack ids
+};
+
+// Builds "<level>:<subject>:<kind>:<opened-at-ms>.<seq>": unique per twin because seq grows with
+// every incident the twin opens, and unique across restarts because of the wall-clock part.
+std::string MakeIncidentId(Level level, std::string_view subject, std::string_view kind, double now,
+                           uint64_t seq);
+
+Severity Worst(Severity a, Severity b);
+
+}  // namespace dctwin

@@ -1,0 +1,90 @@
+// Messages between the outside world and the twins, and between twins. Every message is addressed
+// to exactly one twin; the shard pool delivers the messages of one twin one at a time, in order.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "twins/incident.h"
+
+namespace dctwin {
+
+struct TwinAddress {
+  Level level = Level::kServer;
+  std::string id;
+
+  size_t Hash() const { return std::hash<std::string>{}(id) * 31u + static_cast<size_t>(level); }
+  bool operator==(const TwinAddress&) const = default;
+};
+
+// --- from the outside (decoded MQTT messages) ---
+
+struct Commission {
+  std::string rack;
+};
+struct Decommission {};
+struct Report {
+  double ts = 0;  // report timestamp (epoch seconds); receive time when the publisher gave none
+  std::vector<std::pair<std::string, double>> metrics;
+};
+
+// --- between twins ---
+
+// An open incident as a server reports it to its rack, or a rack to its datacenter.
+struct IncidentRef {
+  std::string kind;
+  std::string id;
+  Severity severity = Severity::kWarning;
+  double opened_at = 0;
+};
+
+// Server -> rack: the server's membership and its complete set of open incidents. Sent on every
+// change; carrying the whole set makes it idempotent.
+struct MemberStatus {
+  std::string server;
+  bool member = true;  // false: the server left the rack (decommissioned or moved)
+  std::vector<IncidentRef> open;
+};
+
+// Rack -> server: the rack's open incidents by kind, so member incidents can carry caused_by.
+struct RackIncidents {
+  std::string rack;
+  std::vector<IncidentRef> open;
+};
+
+// Rack -> datacenter: what the rack has open, at every level.
+struct RackStatus {
+  std::string rack;
+  bool exists = true;                   // false: the rack has no servers left and is gone
+  std::vector<IncidentRef> incidents;   // rack-level incidents
+  std::vector<std::string> kinds;       // every kind open in the rack (server or rack level), sorted
+  double since = 0;                     // earliest opened_at of anything open in the rack
+  Severity worst = Severity::kWarning;  // worst severity of anything open (meaningful when kinds is not empty)
+};
+
+// Datacenter -> rack: the datacenter's open incidents, so rack incidents can carry caused_by.
+struct DatacenterIncidents {
+  std::vector<IncidentRef> open;
+};
+
+using Message = std::variant<Commission, Decommission, Report, MemberStatus, RackIncidents, RackStatus,
+                             DatacenterIncidents>;
+
+struct Envelope {
+  TwinAddress to;
+  double now = 0;  // gateway wall clock when the message entered the pool
+  Message msg;
+};
+
+// What handling one message produced. The host publishes events and health, and posts sends.
+struct Effects {
+  std::vector<IncidentEvent> events;
+  std::vector<HealthUpdate> health;
+  std::vector<Envelope> sends;
+  bool report_applied = false;
+};
+
+}  // namespace dctwin

@@ -1,0 +1,67 @@
+// The monitoring model: threshold rules and the parameters of correlation.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "twins/incident.h"
+
+namespace dctwin {
+
+enum class CompareOp : uint8_t { kGreater, kGreaterEqual, kLess, kLessEqual };
+
+bool ParseCompareOp(std::string_view text, CompareOp* out);
+std::string_view CompareOpName(CompareOp op);
+
+// One threshold rule as the config file states it.
+struct Rule {
+  std::string kind;                 // incident kind it opens: thermal, disk, network, ...
+  std::string metric;               // a metric name or an fnmatch glob
+  CompareOp op = CompareOp::kGreater;
+  double threshold = 0;
+  int for_reports = 1;              // consecutive reports the condition must hold ...
+  double for_s = 0;                 // ... or, when > 0, seconds it must hold (by report timestamps)
+  int clear_reports = 0;            // consecutive clear reports that resolve; 0 = model default
+  Severity severity = Severity::kWarning;
+
+  bool Holds(double value) const;
+};
+
+// Everything the twins need to know of the model. Plain value; copied into every shard.
+struct ModelConfig {
+  double window_s = 900;
+  double heartbeat_timeout_s = 60;
+  int clear_reports = 3;
+  int rack_min_servers = 3;
+  int datacenter_min_racks = 2;
+  std::vector<Rule> rules;
+};
+
+// The rules compiled for lookup by metric name. Caches which rules match a metric name, so
+// glob matching runs once per distinct name rather than once per report.
+// Not thread-safe: every shard owns its own RuleSet.
+class RuleSet {
+ public:
+  explicit RuleSet(ModelConfig config);
+
+  const ModelConfig& config() const { return config_; }
+  const Rule& rule(size_t index) const { return config_.rules[index]; }
+  int ClearReports(size_t index) const;
+
+  // Indexes of the rules that apply to `metric`, in config order.
+  const std::vector<uint16_t>& RulesFor(std::string_view metric);
+
+ private:
+  // Constant after construction
+  ModelConfig config_;
+
+  std::unordered_map<std::string, std::vector<uint16_t>> cache_;
+};
+
+// The default model of the contract: thermal, disk, network, cpu and power rules.
+std::vector<Rule> DefaultRules();
+
+}  // namespace dctwin

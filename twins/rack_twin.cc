@@ -1,0 +1,195 @@
+#include "twins/rack_twin.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+namespace dctwin {
+
+namespace {
+
+// What a datacenter engineer should look at first when many servers of one rack share a kind.
+std::string LikelyCause(const std::string& kind) {
+  if (kind == "silent") return "likely ToR switch or rack power failure";
+  if (kind == "network") return "likely ToR switch degradation";
+  if (kind == "thermal") return "likely rack cooling or airflow problem";
+  if (kind == "power") return "likely rack PDU or power feed problem";
+  return "likely a cause shared by the rack";
+}
+
+bool SameRefs(const std::vector<IncidentRef>& a, const std::vector<IncidentRef>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].id != b[i].id || a[i].severity != b[i].severity) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+RackTwin::RackTwin(std::string id, std::string datacenter) : id_(std::move(id)), datacenter_(std::move(datacenter)) {}
+
+std::map<std::string, int> RackTwin::Histogram() const {
+  std::map<std::string, int> counts;
+  for (const auto& [server, open] : members_) {
+    std::set<std::string> kinds;
+    for (const IncidentRef& r : open) kinds.insert(r.kind);
+    for (const std::string& k : kinds) ++counts[k];
+  }
+  return counts;
+}
+
+void RackTwin::OnMemberStatus(const MemberStatus& msg, double now, const ModelConfig& model, Effects& out) {
+  bool joined = false;
+  if (msg.member) {
+    joined = members_.find(msg.server) == members_.end();
+    members_[msg.server] = msg.open;
+  } else {
+    members_.erase(msg.server);
+  }
+  if (Correlate(now, model, out)) {
+    for (const auto& [server, open] : members_) Notify(server, now, out);
+  } else if (joined) {
+    Notify(msg.server, now, out);
+  }
+  SendStatusIfChanged(now, out);
+  PublishHealthIfChanged(now, out);
+}
+
+void RackTwin::OnDatacenterIncidents(const DatacenterIncidents& msg, double now, Effects& out) {
+  dc_incidents_ = msg.open;
+  for (Incident& inc : open_) {
+    if (!inc.caused_by.empty()) continue;
+    for (const IncidentRef& r : dc_incidents_) {
+      if (r.kind == inc.kind) inc.caused_by = r.id;
+    }
+  }
+  PublishHealthIfChanged(now, out);
+}
+
+bool RackTwin::Correlate(double now, const ModelConfig& model, Effects& out) {
+  const std::map<std::string, int> counts = Histogram();
+  bool changed = false;
+  // Resolve first, so that the counts a resolve reports are the ones that caused it.
+  for (size_t i = 0; i < open_.size();) {
+    auto it = counts.find(open_[i].kind);
+    const int n = it == counts.end() ? 0 : it->second;
+    if (n >= model.rack_min_servers) {
+      ++i;
+      continue;
+    }
+    Incident inc = std::move(open_[i]);
+    open_.erase(open_.begin() + static_cast<std::ptrdiff_t>(i));
+    inc.summary = std::to_string(n) + " server(s) in rack " + id_ + " still have " + inc.kind +
+                  " incidents, below the rack threshold of " + std::to_string(model.rack_min_servers);
+    out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
+    changed = true;
+  }
+  for (const auto& [kind, n] : counts) {
+    if (n < model.rack_min_servers) continue;
+    if (std::any_of(open_.begin(), open_.end(), [&](const Incident& i) { return i.kind == kind; })) continue;
+    Incident inc;
+    inc.id = MakeIncidentId(Level::kRack, id_, kind, now, ++seq_);
+    inc.kind = kind;
+    inc.opened_at = now;
+    for (const auto& [server, open] : members_) {
+      for (const IncidentRef& r : open) {
+        if (r.kind == kind) inc.severity = Worst(inc.severity, r.severity);
+      }
+    }
+    inc.summary = std::to_string(n) + " of " + std::to_string(members_.size()) + " servers in rack " + id_ +
+                  " have " + kind + " incidents: " + LikelyCause(kind);
+    for (const IncidentRef& r : dc_incidents_) {
+      if (r.kind == kind) inc.caused_by = r.id;
+    }
+    out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
+    open_.push_back(std::move(inc));
+    changed = true;
+  }
+  return changed;
+}
+
+void RackTwin::Notify(const std::string& server, double now, Effects& out) const {
+  RackIncidents msg;
+  msg.rack = id_;
+  for (const Incident& inc : open_) msg.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
+  out.sends.push_back(Envelope{TwinAddress{Level::kServer, server}, now, std::move(msg)});
+}
+
+RackStatus RackTwin::BuildStatus() const {
+  RackStatus s;
+  s.rack = id_;
+  s.exists = !Empty();
+  std::set<std::string> kinds;
+  bool any = false;
+  auto consider = [&](const std::string& kind, Severity sev, double opened_at) {
+    kinds.insert(kind);
+    s.worst = any ? Worst(s.worst, sev) : sev;
+    s.since = any ? std::min(s.since, opened_at) : opened_at;
+    any = true;
+  };
+  for (const Incident& inc : open_) {
+    s.incidents.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
+    consider(inc.kind, inc.severity, inc.opened_at);
+  }
+  for (const auto& [server, open] : members_) {
+    for (const IncidentRef& r : open) consider(r.kind, r.severity, r.opened_at);
+  }
+  s.kinds.assign(kinds.begin(), kinds.end());
+  return s;
+}
+
+void RackTwin::SendStatusIfChanged(double now, Effects& out) {
+  RackStatus s = BuildStatus();
+  if (status_sent_ && s.exists == sent_status_.exists && s.kinds == sent_status_.kinds &&
+      s.since == sent_status_.since && s.worst == sent_status_.worst && SameRefs(s.incidents, sent_status_.incidents)) {
+    return;
+  }
+  status_sent_ = true;
+  sent_status_ = s;
+  out.sends.push_back(Envelope{TwinAddress{Level::kDatacenter, datacenter_}, now, std::move(s)});
+}
+
+void RackTwin::PublishHealthIfChanged(double now, Effects& out) {
+  HealthUpdate h;
+  h.level = Level::kRack;
+  h.subject = id_;
+  h.updated_at = now;
+  if (Empty()) {
+    h.cleared = true;
+  } else {
+    const RackStatus s = BuildStatus();
+    h.status = s.kinds.empty() ? HealthStatus::kOk
+                               : (s.worst == Severity::kCritical ? HealthStatus::kCritical : HealthStatus::kWarning);
+    for (const Incident& inc : open_) h.open.push_back(inc.id);
+    h.by_kind = Histogram();
+    h.members = static_cast<int>(members_.size());
+  }
+  if (health_published_ && h.cleared == published_health_.cleared && h.status == published_health_.status &&
+      h.open == published_health_.open && h.by_kind == published_health_.by_kind &&
+      h.members == published_health_.members) {
+    return;
+  }
+  health_published_ = true;
+  published_health_ = h;
+  out.health.push_back(std::move(h));
+}
+
+IncidentEvent RackTwin::MakeEvent(const Incident& incident, IncidentState state, double at) const {
+  IncidentEvent e;
+  e.id = incident.id;
+  e.level = Level::kRack;
+  e.subject = id_;
+  e.rack = id_;
+  e.datacenter = datacenter_;
+  e.kind = incident.kind;
+  e.severity = incident.severity;
+  e.state = state;
+  e.opened_at = incident.opened_at;
+  e.at = at;
+  e.summary = incident.summary;
+  e.caused_by = incident.caused_by;
+  return e;
+}
+
+}  // namespace dctwin

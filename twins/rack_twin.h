@@ -1,0 +1,54 @@
+// RackTwin: which servers of one rack have which open incidents, a histogram by kind, and the
+// correlation that turns several servers with the same kind of incident into one rack incident.
+//
+// Not thread-safe: owned by one shard, one message at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "twins/incident.h"
+#include "twins/messages.h"
+#include "twins/model.h"
+
+namespace dctwin {
+
+class RackTwin {
+ public:
+  RackTwin(std::string id, std::string datacenter);
+
+  void OnMemberStatus(const MemberStatus& msg, double now, const ModelConfig& model, Effects& out);
+  void OnDatacenterIncidents(const DatacenterIncidents& msg, double now, Effects& out);
+
+  // No servers and nothing open: the owner drops the twin.
+  bool Empty() const { return members_.empty() && open_.empty(); }
+  const std::string& id() const { return id_; }
+  const std::vector<Incident>& open_incidents() const { return open_; }
+  const std::map<std::string, std::vector<IncidentRef>>& members() const { return members_; }
+  std::map<std::string, int> Histogram() const;
+
+ private:
+  bool Correlate(double now, const ModelConfig& model, Effects& out);
+  RackStatus BuildStatus() const;
+  void Notify(const std::string& server, double now, Effects& out) const;
+  void SendStatusIfChanged(double now, Effects& out);
+  void PublishHealthIfChanged(double now, Effects& out);
+  IncidentEvent MakeEvent(const Incident& incident, IncidentState state, double at) const;
+
+  // Constant after construction
+  const std::string id_;
+  const std::string datacenter_;
+
+  std::map<std::string, std::vector<IncidentRef>> members_;  // server -> its open incidents
+  std::vector<Incident> open_;                               // rack-level incidents
+  std::vector<IncidentRef> dc_incidents_;
+  uint64_t seq_ = 0;
+  bool status_sent_ = false;
+  RackStatus sent_status_;
+  bool health_published_ = false;
+  HealthUpdate published_health_;
+};
+
+}  // namespace dctwin

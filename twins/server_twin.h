@@ -1,0 +1,79 @@
+// ServerTwin: the digital twin of one server. Evaluates the threshold rules over the server's
+// reports, opens and resolves its incidents (with `for` and clear hysteresis), raises `silent`
+// when reports stop, and tells its rack about its open incidents.
+//
+// Not thread-safe: a twin is owned by one shard, which hands it one message at a time. All time
+// comes in as arguments, so tests drive it with plain calls and a clock of their own.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "twins/incident.h"
+#include "twins/messages.h"
+#include "twins/model.h"
+
+namespace dctwin {
+
+class ServerTwin {
+ public:
+  ServerTwin(std::string id, std::string datacenter);
+
+  // Commissioning twice into the same rack is harmless; into another rack moves the server and
+  // its open incidents there.
+  void OnCommission(const Commission& msg, double now, Effects& out);
+  // Resolves every open incident and leaves the rack; the twin is then dropped by its owner.
+  void OnDecommission(double now, Effects& out);
+  void OnReport(const Report& report, double now, RuleSet& rules, Effects& out);
+  void OnRackIncidents(const RackIncidents& msg, double now, Effects& out);
+  // Opens `silent` when nothing was heard for the heartbeat timeout.
+  void OnTimer(double now, const ModelConfig& model, Effects& out);
+
+  const std::string& id() const { return id_; }
+  const std::string& rack() const { return rack_; }
+  bool commissioned() const { return commissioned_; }
+  double SilenceDeadline(const ModelConfig& model) const { return last_heard_ + model.heartbeat_timeout_s; }
+  const std::vector<Incident>& open_incidents() const { return open_; }
+  HealthStatus status() const;
+
+ private:
+  // The state of one (rule, metric) pair that is holding or firing; dropped once it is clear.
+  struct Condition {
+    uint16_t rule = 0;
+    std::string metric;
+    uint32_t true_count = 0;
+    uint32_t clear_count = 0;
+    double first_true_ts = 0;
+    double last_value = 0;
+    bool firing = false;
+  };
+
+  Condition& FindCondition(uint16_t rule, const std::string& metric);
+  void EvaluateKind(const std::string& kind, double ts, double now, RuleSet& rules, Effects& out);
+  void Open(const std::string& kind, Severity severity, std::string summary, double at, double now, Effects& out);
+  void Resolve(size_t index, std::string summary, double at, Effects& out);
+  IncidentEvent MakeEvent(const Incident& incident, IncidentState state, double at) const;
+  void TellRack(const std::string& rack, bool member, double now, Effects& out) const;
+  void PublishHealthIfChanged(double now, Effects& out);
+
+  // Constant after construction
+  const std::string id_;
+  const std::string datacenter_;
+
+  bool commissioned_ = false;
+  bool heard_ = false;  // a report arrived since commission
+  std::string rack_;
+  double last_heard_ = 0;  // wall clock of the last report (or of commission)
+  uint64_t seq_ = 0;
+  std::vector<Condition> conditions_;
+  std::vector<Incident> open_;
+  std::vector<IncidentRef> rack_incidents_;
+  // What was last published as health, to publish only changes.
+  HealthStatus published_status_ = HealthStatus::kUnknown;
+  std::vector<std::string> published_open_;
+  std::string published_rack_;
+  bool health_published_ = false;
+};
+
+}  // namespace dctwin
