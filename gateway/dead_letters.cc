@@ -11,7 +11,23 @@ namespace dctwin {
 
 namespace {
 constexpr size_t kPayloadHead = 128;
+
+// The first bytes of a payload as readable text: printable ASCII as is, every other byte as \xNN.
+std::string PrintableHead(std::string_view payload) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : payload.substr(0, std::min(payload.size(), kPayloadHead))) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
 }
+}  // namespace
 
 std::string_view RejectReasonName(RejectReason reason) {
   switch (reason) {
@@ -42,8 +58,7 @@ uint64_t DeadLetters::total() const {
 
 std::string DeadLetters::Json(std::string_view topic, RejectReason reason, std::string_view detail,
                               std::string_view payload) {
-  std::string head;
-  JsonWriter::AppendEscaped(head, payload.substr(0, std::min(payload.size(), kPayloadHead)));
+  const std::string head = PrintableHead(payload);
   JsonWriter w;
   w.BeginObject()
       .Field("topic", topic)

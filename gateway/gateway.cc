@@ -62,13 +62,12 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   pool_ = std::make_unique<ShardPool<Envelope>>(shards, static_cast<size_t>(config_.gateway.mailbox_capacity),
                                                 std::chrono::milliseconds(config_.gateway.enqueue_timeout_ms), kTick,
                                                 WallClock);
-  HostOptions ho;
-  ho.prefix = prefix;
-  ho.datacenter = config_.gateway.datacenter;
-  ho.auto_commission = config_.gateway.auto_commission;
-  ho.default_rack = config_.gateway.default_rack;
+  RegistryOptions ro;
+  ro.datacenter = config_.gateway.datacenter;
+  ro.auto_commission = config_.gateway.auto_commission;
+  ro.default_rack = config_.gateway.default_rack;
   for (size_t i = 0; i < shards; ++i) {
-    hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ho, *pool_, *alerts_, *dead_letters_));
+    hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, prefix, *pool_, *alerts_, *dead_letters_));
   }
   router_ = std::make_unique<IngestRouter>(prefix, kMaxPayload, *pool_, *dead_letters_, WallClock);
 }

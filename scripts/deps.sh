@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what dctwin needs to build, test and run, from Debian's packages. Idempotent: does
+# nothing when everything is already there. Needs root (or sudo) when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libpaho-mqttpp-dev libpaho-mqtt-dev libsqlite3-dev libcereal-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev libsimdjson-dev
+  mosquitto mosquitto-clients
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

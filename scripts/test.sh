@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds, runs every test with ctest.
+# Unit tests use plain calls; integration tests start their own mosquitto on a free loopback
+# port and drive the real gateway binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+scripts/build.sh "$@"
+cd "${BUILD_DIR:-build}"
+ctest --output-on-failure --timeout 300 -j 2

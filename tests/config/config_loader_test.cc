@@ -1,0 +1,170 @@
+#include "config/config_loader.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace dctwin {
+namespace {
+
+class ConfigLoaderTest : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& text) {
+    char path[] = "/tmp/dctwin-config-XXXXXX";
+    const int fd = mkstemp(path);
+    EXPECT_GE(fd, 0);
+    close(fd);
+    std::ofstream(path) << text;
+    paths_.push_back(path);
+    return path;
+  }
+  void TearDown() override {
+    for (const auto& p : paths_) std::remove(p.c_str());
+  }
+  std::vector<std::string> paths_;
+};
+
+bool HasError(const ConfigResult& r, const std::string& needle) {
+  for (const auto& e : r.errors) {
+    if (e.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_F(ConfigLoaderTest, ShippedExampleLoadsAndEqualsTheDefaults) {
+  ConfigResult r = LoadConfigFile(DCTWIN_SOURCE_DIR "/config/dctwin.toml");
+  ASSERT_TRUE(r.ok()) << r.errors.at(0);
+  const Config defaults;
+  EXPECT_EQ(r.config.broker.uri, defaults.broker.uri);
+  EXPECT_EQ(r.config.gateway.id, "dctwin-1");
+  EXPECT_EQ(r.config.gateway.prefix, "dctwin");
+  EXPECT_EQ(r.config.model.window_s, 900);
+  EXPECT_EQ(r.config.model.heartbeat_timeout_s, 60);
+  EXPECT_EQ(r.config.model.clear_reports, 3);
+  EXPECT_EQ(r.config.model.rack_min_servers, 3);
+  EXPECT_EQ(r.config.model.datacenter_min_racks, 2);
+  ASSERT_EQ(r.config.model.rules.size(), defaults.model.rules.size());
+  for (size_t i = 0; i < r.config.model.rules.size(); ++i) {
+    const Rule& a = r.config.model.rules[i];
+    const Rule& b = defaults.model.rules[i];
+    EXPECT_EQ(a.kind, b.kind);
+    EXPECT_EQ(a.metric, b.metric);
+    EXPECT_EQ(a.op, b.op);
+    EXPECT_EQ(a.threshold, b.threshold);
+    EXPECT_EQ(a.for_reports, b.for_reports);
+    EXPECT_EQ(a.for_s, b.for_s);
+    EXPECT_EQ(a.severity, b.severity);
+  }
+}
+
+TEST_F(ConfigLoaderTest, ContractKeysAreRead) {
+  ConfigResult r = LoadConfigFile(Write(R"(
+[broker]
+uri = "tcp://10.0.0.5:1884"
+[gateway]
+id = "gw-7"
+datacenter = "fra1"
+prefix = "site/dct"
+stats_interval_s = 1
+[state]
+path = "/var/lib/dctwin/x.db"
+[model]
+window_s = 600
+heartbeat_timeout_s = 20
+clear_reports = 2
+[rack]
+min_servers = 4
+[datacenter]
+min_racks = 3
+[[rules]]
+kind = "thermal"
+metric = "temp_c"
+op = ">="
+threshold = 70
+for_s = 30
+severity = "warning"
+)"));
+  ASSERT_TRUE(r.ok()) << r.errors.at(0);
+  EXPECT_EQ(r.config.broker.uri, "tcp://10.0.0.5:1884");
+  EXPECT_EQ(r.config.gateway.id, "gw-7");
+  EXPECT_EQ(r.config.gateway.datacenter, "fra1");
+  EXPECT_EQ(r.config.gateway.prefix, "site/dct");
+  EXPECT_EQ(r.config.gateway.stats_interval_s, 1);
+  EXPECT_EQ(r.config.state.path, "/var/lib/dctwin/x.db");
+  EXPECT_EQ(r.config.model.window_s, 600);
+  EXPECT_EQ(r.config.model.heartbeat_timeout_s, 20);
+  EXPECT_EQ(r.config.model.clear_reports, 2);
+  EXPECT_EQ(r.config.model.rack_min_servers, 4);
+  EXPECT_EQ(r.config.model.datacenter_min_racks, 3);
+  ASSERT_EQ(r.config.model.rules.size(), 1u);
+  EXPECT_EQ(r.config.model.rules[0].op, CompareOp::kGreaterEqual);
+  EXPECT_EQ(r.config.model.rules[0].for_s, 30);
+  EXPECT_EQ(r.config.model.rules[0].severity, Severity::kWarning);
+}
+
+TEST_F(ConfigLoaderTest, NoRulesMeansTheDefaultModelAndAnEmptyListMeansNone) {
+  ConfigResult a = LoadConfigFile(Write("[gateway]\nid = \"x\"\n"));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a.config.model.rules.size(), DefaultRules().size());
+  ConfigResult b = LoadConfigFile(Write("rules = []\n"));
+  ASSERT_TRUE(b.ok()) << b.errors.at(0);
+  EXPECT_TRUE(b.config.model.rules.empty());
+}
+
+TEST_F(ConfigLoaderTest, EveryProblemIsReportedWithKeyAndLine) {
+  ConfigResult r = LoadConfigFile(Write(R"([broker]
+uri = "nonsense"
+colour = "blue"
+[gateway]
+stats_interval_s = "often"
+[rack]
+min_servers = 0
+[[rules]]
+kind = "thermal"
+metric = "temp_c"
+op = "=="
+severity = "meh"
+for_reports = 2
+for_s = 3
+)"));
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(HasError(r, ":3: unknown key broker.colour"));
+  EXPECT_TRUE(HasError(r, ":5: gateway.stats_interval_s must be a number"));
+  EXPECT_TRUE(HasError(r, ":7: rack.min_servers must be between 1"));
+  EXPECT_TRUE(HasError(r, "rules[0].threshold is required"));
+  EXPECT_TRUE(HasError(r, "rules[0].op must be one of"));
+  EXPECT_TRUE(HasError(r, "rules[0].severity must be warning or critical"));
+  EXPECT_TRUE(HasError(r, "for_reports or for_s, not both"));
+  EXPECT_TRUE(HasError(r, "broker.uri must look like"));
+  EXPECT_GE(r.errors.size(), 8u);
+}
+
+TEST_F(ConfigLoaderTest, SyntaxErrorsNameTheLine) {
+  ConfigResult r = LoadConfigFile(Write("[broker]\nuri = \"tcp://x:1\"\n[gateway\n"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors[0].find(":3:"), std::string::npos) << r.errors[0];
+}
+
+TEST_F(ConfigLoaderTest, MissingFileIsAClearError) {
+  ConfigResult r = LoadConfigFile("/nonexistent/dctwin.toml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors[0].find("cannot read the config file"), std::string::npos) << r.errors[0];
+}
+
+TEST(ValidateConfigTest, IdsFollowTheContractPattern) {
+  EXPECT_TRUE(IsValidId("rack-12.A_b"));
+  EXPECT_FALSE(IsValidId(""));
+  EXPECT_FALSE(IsValidId("a/b"));
+  EXPECT_FALSE(IsValidId("a+b"));
+  EXPECT_FALSE(IsValidId(std::string(65, 'a')));
+  EXPECT_TRUE(IsValidId(std::string(64, 'a')));
+  Config c;
+  c.gateway.prefix = "dctwin/#";
+  EXPECT_FALSE(ValidateConfig(c).empty());
+}
+
+}  // namespace
+}  // namespace dctwin

@@ -1,0 +1,262 @@
+// Black-box tests: the real gateway binary against a real mosquitto, driven by a real client.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/integration/harness.h"
+
+namespace dctwin::testing {
+namespace {
+
+const char* kFastConfig = R"(
+[gateway]
+stats_interval_s = 0.2
+[model]
+heartbeat_timeout_s = 3600
+)";
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    broker_.Start();
+    probe_ = std::make_unique<Probe>(broker_.uri(), "probe-" + std::to_string(getpid()));
+    probe_->Subscribe("dctwin/#");
+  }
+
+  void StartGateway(const std::string& config = kFastConfig, std::vector<std::string> extra = {}) {
+    const std::string path = dir_.Write("dctwin.toml", config);
+    std::vector<std::string> args{"--config", path, "--broker", broker_.uri(), "--state", dir_.File("state.db"),
+                                  "--gateway-id", "gw-test"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    gateway_ = std::make_unique<GatewayProcess>(dir_, args);
+    gateway_->Start();
+    auto online = probe_->WaitFor([](const Received& r) {
+      return r.topic == "dctwin/gateway/gw-test/status" && r.payload.find("\"online\":true") != std::string::npos;
+    });
+    ASSERT_TRUE(online) << gateway_->Log();
+  }
+
+  void Commission(const std::string& server, const std::string& rack) {
+    probe_->Publish("dctwin/provisioning/" + server, R"({"action":"commission","rack":")" + rack + "\"}");
+  }
+  void Report(const std::string& server, const std::string& json) { probe_->Publish("dctwin/metrics/" + server, json); }
+
+  std::optional<Received> Alert(const std::string& level, const std::string& subject, const std::string& state,
+                                std::chrono::milliseconds timeout = 10s) {
+    const std::string topic = "dctwin/alerts/" + level + "/" + subject;
+    return probe_->WaitFor(
+        [&](const Received& r) { return r.topic == topic && JsonString(r.payload, "state") == state; }, timeout);
+  }
+
+  // The latest stats message whose messages_in reached `n`.
+  std::optional<Received> StatsWith(const char* key, double n) {
+    return probe_->WaitFor([&](const Received& r) {
+      return r.topic == "dctwin/gateway/gw-test/stats" && JsonNumber(r.payload, key) >= n;
+    });
+  }
+
+  TempDir dir_;
+  Mosquitto broker_{dir_};
+  std::unique_ptr<Probe> probe_;
+  std::unique_ptr<GatewayProcess> gateway_;
+};
+
+TEST_F(GatewayTest, StatusIsRetainedOnlineAndOfflineAfterSigterm) {
+  StartGateway();
+  // A client that connects later gets the status as a retained message.
+  Probe late(broker_.uri(), "late-probe");
+  late.Subscribe("dctwin/gateway/gw-test/status");
+  auto status = late.WaitFor([](const Received& r) { return r.topic == "dctwin/gateway/gw-test/status"; });
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->retained);
+  EXPECT_NE(status->payload.find("\"online\":true"), std::string::npos) << status->payload;
+
+  EXPECT_EQ(gateway_->Terminate(), 0);
+  auto offline = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/gateway/gw-test/status" && r.payload.find("\"online\":false") != std::string::npos;
+  });
+  ASSERT_TRUE(offline);
+}
+
+TEST_F(GatewayTest, WillMarksTheGatewayOfflineWhenItDies) {
+  StartGateway();
+  gateway_->Kill();
+  auto offline = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/gateway/gw-test/status" && r.payload.find("\"online\":false") != std::string::npos;
+  });
+  ASSERT_TRUE(offline);
+}
+
+TEST_F(GatewayTest, ThermalIncidentOpensAndResolvesOverTheBroker) {
+  StartGateway();
+  Commission("s1", "r1");
+  for (int i = 0; i < 3; ++i) Report("s1", R"({"temp_c": 92.5, "cpu_util": 0.3})");
+  auto open = Alert("server", "s1", "open");
+  ASSERT_TRUE(open) << gateway_->Log();
+  EXPECT_EQ(open->qos, 1);
+  EXPECT_FALSE(open->retained);
+  const std::string id = JsonString(open->payload, "id");
+  EXPECT_FALSE(id.empty());
+  EXPECT_EQ(JsonString(open->payload, "level"), "server");
+  EXPECT_EQ(JsonString(open->payload, "subject"), "s1");
+  EXPECT_EQ(JsonString(open->payload, "rack"), "r1");
+  EXPECT_EQ(JsonString(open->payload, "datacenter"), "dc1");
+  EXPECT_EQ(JsonString(open->payload, "kind"), "thermal");
+  EXPECT_EQ(JsonString(open->payload, "severity"), "critical");
+  EXPECT_GT(JsonNumber(open->payload, "opened_at"), 1e9);
+  EXPECT_GT(JsonNumber(open->payload, "at"), 1e9);
+  EXPECT_FALSE(JsonString(open->payload, "summary").empty());
+
+  auto health = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/health/server/s1" && JsonString(r.payload, "status") == "critical";
+  });
+  ASSERT_TRUE(health);
+  EXPECT_NE(health->payload.find(id), std::string::npos);
+
+  for (int i = 0; i < 3; ++i) Report("s1", R"({"temp_c": 60})");
+  auto resolved = Alert("server", "s1", "resolved");
+  ASSERT_TRUE(resolved);
+  EXPECT_EQ(JsonString(resolved->payload, "id"), id);
+  EXPECT_EQ(probe_->All([](const Received& r) { return r.topic == "dctwin/alerts/server/s1"; }).size(), 2u);
+
+  // A client that connects now sees the current (retained) health: ok again.
+  Probe late(broker_.uri(), "late-probe");
+  late.Subscribe("dctwin/health/server/s1");
+  auto now = late.WaitFor([](const Received& r) { return r.retained; });
+  ASSERT_TRUE(now);
+  EXPECT_EQ(JsonString(now->payload, "status"), "ok");
+}
+
+TEST_F(GatewayTest, RackAndDatacenterCorrelation) {
+  StartGateway();
+  for (const char* rack : {"ra", "rb"}) {
+    for (int i = 1; i <= 3; ++i) Commission(std::string(rack) + "-s" + std::to_string(i), rack);
+  }
+  for (const char* rack : {"ra", "rb"}) {
+    for (int i = 1; i <= 3; ++i) {
+      for (int k = 0; k < 3; ++k) Report(std::string(rack) + "-s" + std::to_string(i), R"({"net_drop_rate": 0.2})");
+    }
+    auto rack_open = Alert("rack", rack, "open");
+    ASSERT_TRUE(rack_open) << gateway_->Log();
+    EXPECT_EQ(JsonString(rack_open->payload, "kind"), "network");
+    EXPECT_EQ(JsonString(rack_open->payload, "level"), "rack");
+  }
+  auto dc_open = Alert("datacenter", "dc1", "open");
+  ASSERT_TRUE(dc_open) << gateway_->Log();
+  EXPECT_EQ(JsonString(dc_open->payload, "kind"), "network");
+  const std::string dc_id = JsonString(dc_open->payload, "id");
+  auto dc_health = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/health/datacenter/dc1" && r.payload.find("\"healthy\":false") != std::string::npos &&
+           r.payload.find("\"ra\"") != std::string::npos && r.payload.find("\"rb\"") != std::string::npos;
+  });
+  ASSERT_TRUE(dc_health);
+  {
+    // Live subscribers get retain=false (MQTT 5, 3.3.1.3); a late one receives the stored copy.
+    Probe late(broker_.uri(), "late-probe");
+    late.Subscribe("dctwin/health/datacenter/dc1");
+    auto stored = late.WaitFor([](const Received& r) { return r.retained; });
+    ASSERT_TRUE(stored);
+    EXPECT_EQ(JsonString(stored->payload, "status"), "warning");  // network incidents are warnings
+    EXPECT_NE(stored->payload.find("\"healthy\":false"), std::string::npos);
+  }
+
+  // Clear every server: every member resolves with caused_by naming its rack incident, the
+  // racks resolve with caused_by naming the datacenter incident, the datacenter resolves.
+  for (const char* rack : {"ra", "rb"}) {
+    const std::string rack_id = JsonString(Alert("rack", rack, "open")->payload, "id");
+    for (int i = 1; i <= 3; ++i) {
+      for (int k = 0; k < 3; ++k) Report(std::string(rack) + "-s" + std::to_string(i), R"({"net_drop_rate": 0})");
+    }
+    for (int i = 1; i <= 3; ++i) {
+      auto resolved = Alert("server", std::string(rack) + "-s" + std::to_string(i), "resolved");
+      ASSERT_TRUE(resolved);
+      EXPECT_EQ(JsonString(resolved->payload, "caused_by"), rack_id) << resolved->payload;
+    }
+    auto rack_resolved = Alert("rack", rack, "resolved");
+    ASSERT_TRUE(rack_resolved);
+    EXPECT_EQ(JsonString(rack_resolved->payload, "id"), rack_id);
+    EXPECT_EQ(JsonString(rack_resolved->payload, "caused_by"), dc_id) << rack_resolved->payload;
+  }
+  auto dc_resolved = Alert("datacenter", "dc1", "resolved");
+  ASSERT_TRUE(dc_resolved);
+  EXPECT_EQ(JsonString(dc_resolved->payload, "id"), dc_id);
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/health/datacenter/dc1" && r.payload.find("\"healthy\":true") != std::string::npos;
+  }));
+}
+
+TEST_F(GatewayTest, StatsCountAppliedReportsAndRejections) {
+  StartGateway();
+  Commission("s1", "r1");
+  for (int i = 0; i < 50; ++i) Report("s1", R"({"temp_c": 40})");
+  Report("ghost", R"({"temp_c": 40})");
+  Report("s1", R"({"temp_c": "warm"})");
+  Report("s1", "not json");
+  auto stats = StatsWith("messages_in", 50);
+  ASSERT_TRUE(stats) << gateway_->Log();
+  EXPECT_EQ(JsonNumber(stats->payload, "messages_in"), 50);
+  EXPECT_EQ(stats->qos, 0);
+  EXPECT_FALSE(stats->retained);
+  auto rejected = StatsWith("messages_rejected", 3);
+  ASSERT_TRUE(rejected);
+  EXPECT_NE(rejected->payload.find("\"server\":1"), std::string::npos) << rejected->payload;
+  EXPECT_NE(rejected->payload.find("\"rack\":1"), std::string::npos);
+  EXPECT_NE(rejected->payload.find("\"datacenter\":1"), std::string::npos);
+
+  auto dead = probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/uncommissioned"; });
+  ASSERT_TRUE(dead);
+  EXPECT_EQ(JsonString(dead->payload, "reason"), "uncommissioned");
+  EXPECT_EQ(JsonString(dead->payload, "topic"), "dctwin/metrics/ghost");
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/bad_metric"; }));
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/bad_json"; }));
+  // Nothing was opened for the uncommissioned server.
+  EXPECT_TRUE(probe_->All([](const Received& r) {
+                      return r.topic == "dctwin/alerts/server/ghost" || r.topic == "dctwin/health/server/ghost";
+                    }).empty());
+}
+
+TEST_F(GatewayTest, DecommissionResolvesAndClearsRetainedHealth) {
+  StartGateway();
+  Commission("s1", "r1");
+  Report("s1", R"({"disk_errors": 4})");
+  ASSERT_TRUE(Alert("server", "s1", "open"));
+  probe_->Publish("dctwin/provisioning/s1", R"({"action":"decommission"})");
+  ASSERT_TRUE(Alert("server", "s1", "resolved"));
+  auto cleared = probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/health/server/s1" && r.payload.empty(); });
+  ASSERT_TRUE(cleared);
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/health/rack/r1" && r.payload.empty(); }));
+  // After that, metrics from s1 are from an uncommissioned server again.
+  Report("s1", R"({"disk_errors": 4})");
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/uncommissioned"; }));
+}
+
+TEST_F(GatewayTest, SilentServerAfterHeartbeatTimeout) {
+  StartGateway("[gateway]\nstats_interval_s = 0.2\n[model]\nheartbeat_timeout_s = 1\n");
+  Commission("quiet", "r1");
+  auto silent = Alert("server", "quiet", "open");
+  ASSERT_TRUE(silent);
+  EXPECT_EQ(JsonString(silent->payload, "kind"), "silent");
+  Report("quiet", R"({"temp_c": 40})");
+  auto back = Alert("server", "quiet", "resolved");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(JsonString(back->payload, "id"), JsonString(silent->payload, "id"));
+}
+
+TEST_F(GatewayTest, PrefixAndDatacenterFromTheCommandLine) {
+  probe_->Subscribe("site/x/#");
+  const std::string path = dir_.Write("dctwin.toml", kFastConfig);
+  GatewayProcess gw(dir_, {"--config", path, "--broker", broker_.uri(), "--state", dir_.File("state.db"),
+                           "--gateway-id", "gw-p", "--prefix", "site/x", "--datacenter", "fra1"});
+  gw.Start();
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "site/x/gateway/gw-p/status"; })) << gw.Log();
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "site/x/health/datacenter/fra1"; }));
+  probe_->Publish("site/x/provisioning/s1", R"({"action":"commission","rack":"r1"})");
+  probe_->Publish("site/x/metrics/s1", R"({"disk_errors": 1})");
+  auto open = probe_->WaitFor([](const Received& r) { return r.topic == "site/x/alerts/server/s1"; });
+  ASSERT_TRUE(open);
+  EXPECT_EQ(JsonString(open->payload, "datacenter"), "fra1");
+  EXPECT_EQ(gw.Terminate(), 0);
+}
+
+}  // namespace
+}  // namespace dctwin::testing

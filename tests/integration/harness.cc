@@ -1,0 +1,241 @@
+#include "tests/integration/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <simdjson.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace dctwin::testing {
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/dctwin-test-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string TempDir::Write(const std::string& name, const std::string& text) const {
+  const std::string p = File(name);
+  std::ofstream(p) << text;
+  return p;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    throw std::runtime_error("bind to a free loopback port failed");
+  }
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+static bool PortAccepts(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);  // polling interval, not a wait for an outcome
+  }
+  return true;
+}
+
+static pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+static int WaitPid(pid_t pid, std::chrono::milliseconds timeout) {
+  int status = 0;
+  const bool done = WaitUntil([&] { return waitpid(pid, &status, WNOHANG) == pid; }, timeout);
+  if (!done) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+Mosquitto::Mosquitto(const TempDir& dir) : dir_(dir) {}
+Mosquitto::~Mosquitto() { Stop(); }
+
+void Mosquitto::Start() {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    if (port_ == 0 || attempt > 0) port_ = FreeLoopbackPort();
+    const std::string conf = dir_.Write("mosquitto.conf", "listener " + std::to_string(port_) +
+                                                              " 127.0.0.1\nallow_anonymous true\n"
+                                                              "persistence false\nmax_queued_messages 0\n");
+    pid_ = Spawn({"mosquitto", "-c", conf}, dir_.File("mosquitto.log"));
+    if (WaitUntil([&] { return PortAccepts(port_); }, 10s)) return;
+    Stop();  // the port was taken between our probe and mosquitto's bind: try another
+  }
+  throw std::runtime_error("mosquitto did not start; see " + dir_.File("mosquitto.log"));
+}
+
+void Mosquitto::Stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  WaitPid(pid_, 10s);
+  pid_ = -1;
+}
+
+GatewayProcess::GatewayProcess(const TempDir& dir, std::vector<std::string> args)
+    : args_(std::move(args)), log_(dir.File("gateway.log")) {}
+GatewayProcess::~GatewayProcess() { Kill(); }
+
+void GatewayProcess::Start() {
+  std::vector<std::string> argv{DCTWIN_GATEWAY_BINARY};
+  argv.insert(argv.end(), args_.begin(), args_.end());
+  pid_ = Spawn(argv, log_);
+}
+
+int GatewayProcess::Terminate(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  const int rc = WaitPid(pid_, timeout);
+  pid_ = -1;
+  return rc;
+}
+
+void GatewayProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  WaitPid(pid_, 10s);
+  pid_ = -1;
+}
+
+Probe::Probe(const std::string& uri, const std::string& client_id)
+    : client_(uri, client_id, mqtt::create_options(MQTTVERSION_5)) {
+  client_.set_message_callback([this](mqtt::const_message_ptr m) {
+    std::lock_guard<std::mutex> lock(mu_);
+    received_.push_back(Received{m->get_topic(), m->get_payload_str(), m->get_qos(), m->is_retained()});
+    cv_.notify_all();
+  });
+  mqtt::connect_options opts;
+  opts.set_mqtt_version(MQTTVERSION_5);
+  opts.set_clean_start(true);
+  client_.connect(opts)->wait_for(10s);
+  if (!client_.is_connected()) throw std::runtime_error("probe could not connect to " + uri);
+}
+
+Probe::~Probe() {
+  try {
+    client_.disconnect()->wait_for(5s);
+  } catch (const mqtt::exception&) {
+  }
+}
+
+void Probe::Subscribe(const std::string& filter, int qos) { client_.subscribe(filter, qos)->wait_for(10s); }
+
+void Probe::Publish(const std::string& topic, const std::string& payload, int qos, bool retained) {
+  client_.publish(topic, payload.data(), payload.size(), qos, retained)->wait_for(10s);
+}
+
+std::optional<Received> Probe::WaitFor(const std::function<bool(const Received&)>& match,
+                                       std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::optional<Received> found;
+  cv_.wait_for(lock, timeout, [&] {
+    for (const auto& r : received_) {
+      if (match(r)) {
+        found = r;
+        return true;
+      }
+    }
+    return false;
+  });
+  return found;
+}
+
+std::vector<Received> Probe::All(const std::function<bool(const Received&)>& match) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Received> out;
+  for (const auto& r : received_) {
+    if (match(r)) out.push_back(r);
+  }
+  return out;
+}
+
+void Probe::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  received_.clear();
+}
+
+static simdjson::dom::element ParseJson(simdjson::dom::parser& parser, const std::string& json) {
+  simdjson::dom::element doc;
+  if (parser.parse(json).get(doc)) throw std::runtime_error("not JSON: " + json);
+  return doc;
+}
+
+std::string JsonString(const std::string& json, const char* key) {
+  simdjson::dom::parser parser;
+  std::string_view v;
+  if (ParseJson(parser, json)[key].get(v)) return "";
+  return std::string(v);
+}
+
+double JsonNumber(const std::string& json, const char* key) {
+  simdjson::dom::parser parser;
+  double v = 0;
+  if (ParseJson(parser, json)[key].get(v)) return -1;
+  return v;
+}
+
+bool JsonHas(const std::string& json, const char* key) {
+  simdjson::dom::parser parser;
+  return ParseJson(parser, json)[key].error() == simdjson::SUCCESS;
+}
+
+}  // namespace dctwin::testing

@@ -1,0 +1,105 @@
+// Integration test harness: a real mosquitto on a free loopback port, the real gateway binary
+// as a child process, and a real MQTT 5 client that records everything it receives.
+// Every wait has a deadline; nothing sleeps for a fixed time.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <mqtt/async_client.h>
+
+namespace dctwin::testing {
+
+using namespace std::chrono_literals;
+
+// A temporary directory removed with everything in it.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+  std::string Write(const std::string& name, const std::string& text) const;
+
+ private:
+  std::string path_;
+};
+
+int FreeLoopbackPort();
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+std::string ReadFile(const std::string& path);
+
+class Mosquitto {
+ public:
+  explicit Mosquitto(const TempDir& dir);
+  ~Mosquitto();
+  void Start();
+  void Stop();
+  int port() const { return port_; }
+  std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  const TempDir& dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+class GatewayProcess {
+ public:
+  GatewayProcess(const TempDir& dir, std::vector<std::string> args);
+  ~GatewayProcess();
+  void Start();
+  // SIGTERM and wait; returns the exit code (or 128+signal).
+  int Terminate(std::chrono::milliseconds timeout = 20s);
+  void Kill();
+  bool running() const { return pid_ > 0; }
+  std::string Log() const { return ReadFile(log_); }
+
+ private:
+  int Wait(std::chrono::milliseconds timeout);
+  const std::vector<std::string> args_;
+  const std::string log_;
+  pid_t pid_ = -1;
+};
+
+struct Received {
+  std::string topic;
+  std::string payload;
+  int qos = 0;
+  bool retained = false;
+};
+
+// An MQTT 5 client that subscribes to filters and records every message.
+class Probe {
+ public:
+  Probe(const std::string& uri, const std::string& client_id);
+  ~Probe();
+  void Subscribe(const std::string& filter, int qos = 1);
+  void Publish(const std::string& topic, const std::string& payload, int qos = 1, bool retained = false);
+  // The first recorded message (oldest first) matching `match`, waiting up to `timeout`.
+  std::optional<Received> WaitFor(const std::function<bool(const Received&)>& match,
+                                  std::chrono::milliseconds timeout = 10s);
+  std::vector<Received> All(const std::function<bool(const Received&)>& match);
+  void Clear();
+
+ private:
+  mqtt::async_client client_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Received> received_;
+};
+
+// Small JSON field readers for assertions (simdjson DOM underneath).
+std::string JsonString(const std::string& json, const char* key);
+double JsonNumber(const std::string& json, const char* key);
+bool JsonHas(const std::string& json, const char* key);
+
+}  // namespace dctwin::testing

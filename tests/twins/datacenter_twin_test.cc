@@ -1,0 +1,92 @@
+#include "twins/datacenter_twin.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/twins/twin_world.h"
+
+namespace dctwin {
+namespace {
+
+using testing::TwinWorld;
+
+void HotRack(TwinWorld& w, const std::string& rack, int servers = 3) {
+  for (int i = 0; i < servers; ++i) w.Commission(rack + "-s" + std::to_string(i), rack);
+  for (int i = 0; i < servers; ++i) {
+    for (int k = 0; k < 3; ++k) w.Report(rack + "-s" + std::to_string(i), {{"temp_c", 95}}, 0);
+  }
+}
+
+void CoolRack(TwinWorld& w, const std::string& rack, int servers = 3) {
+  for (int i = 0; i < servers; ++i) {
+    for (int k = 0; k < 3; ++k) w.Report(rack + "-s" + std::to_string(i), {{"temp_c", 40}}, 0);
+  }
+}
+
+TEST(DatacenterTwinTest, StartsHealthy) {
+  TwinWorld w;
+  const HealthUpdate* h = w.LastHealth(Level::kDatacenter, "dc1");
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->status, HealthStatus::kOk);
+  EXPECT_TRUE(h->unhealthy.empty());
+}
+
+TEST(DatacenterTwinTest, TwoRacksWithTheSameKindMakeADatacenterIncident) {
+  TwinWorld w;
+  HotRack(w, "r1");
+  EXPECT_TRUE(w.EventsFor(Level::kDatacenter, "dc1").empty());
+  HotRack(w, "r2");
+  auto dc = w.EventsFor(Level::kDatacenter, "dc1");
+  ASSERT_EQ(dc.size(), 1u);
+  EXPECT_EQ(dc[0].kind, "thermal");
+  EXPECT_EQ(dc[0].state, IncidentState::kOpen);
+  EXPECT_TRUE(dc[0].rack.empty());
+  // The second rack's incident was opened before the datacenter's; the datacenter tells both
+  // racks, so their incidents now carry it.
+  const HealthUpdate* h = w.LastHealth(Level::kDatacenter, "dc1");
+  EXPECT_EQ(h->status, HealthStatus::kCritical);
+  EXPECT_EQ(h->unhealthy, (std::vector<std::string>{"r1", "r2"}));
+  ASSERT_EQ(h->open.size(), 1u);
+  EXPECT_EQ(h->open[0], dc[0].id);
+
+  CoolRack(w, "r1");
+  dc = w.EventsFor(Level::kDatacenter, "dc1");
+  ASSERT_EQ(dc.size(), 2u);
+  EXPECT_EQ(dc[1].state, IncidentState::kResolved);
+  EXPECT_EQ(dc[1].id, dc[0].id);
+  // r1's rack incident resolves carrying the datacenter incident as its cause.
+  auto r1 = w.EventsFor(Level::kRack, "r1");
+  ASSERT_EQ(r1.size(), 2u);
+  EXPECT_EQ(r1[1].caused_by, dc[0].id);
+  CoolRack(w, "r2");
+  EXPECT_EQ(w.LastHealth(Level::kDatacenter, "dc1")->status, HealthStatus::kOk);
+  EXPECT_TRUE(w.dc().UnhealthyRacks().empty());
+}
+
+TEST(DatacenterTwinTest, UnhealthyRacksSayWhyAndSince) {
+  TwinWorld w;
+  w.Commission("a", "r1");
+  w.Commission("b", "r2");
+  const double t0 = w.now;
+  w.Report("a", {{"disk_errors", 3}});
+  auto racks = w.dc().UnhealthyRacks();
+  ASSERT_EQ(racks.size(), 1u);
+  EXPECT_EQ(racks[0]->rack, "r1");
+  EXPECT_EQ(racks[0]->kinds, (std::vector<std::string>{"disk"}));
+  EXPECT_EQ(racks[0]->since, t0);
+  // One server with a warning makes the site "warning", not "critical".
+  EXPECT_EQ(w.LastHealth(Level::kDatacenter, "dc1")->status, HealthStatus::kWarning);
+}
+
+TEST(DatacenterTwinTest, RackIncidentsOfDifferentKindsDoNotCorrelate) {
+  TwinWorld w;
+  HotRack(w, "r1");
+  for (int i = 0; i < 3; ++i) w.Commission("p" + std::to_string(i), "r2");
+  for (int i = 0; i < 3; ++i) {
+    for (int k = 0; k < 3; ++k) w.Report("p" + std::to_string(i), {{"psu_volts", 10.0}}, 0);
+  }
+  EXPECT_EQ(w.EventsFor(Level::kRack, "r2").size(), 1u);
+  EXPECT_TRUE(w.EventsFor(Level::kDatacenter, "dc1").empty());
+}
+
+}  // namespace
+}  // namespace dctwin

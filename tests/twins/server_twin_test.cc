@@ -1,0 +1,244 @@
+#include "twins/server_twin.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/twins/twin_world.h"
+
+namespace dctwin {
+namespace {
+
+using testing::TwinWorld;
+
+TEST(ServerTwinTest, ThermalOpensOnlyAfterThreeConsecutiveHotReports) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  w.Report("s1", {{"temp_c", 90}});
+  w.Report("s1", {{"temp_c", 90}});
+  EXPECT_TRUE(w.EventsFor(Level::kServer, "s1").empty());
+  w.Report("s1", {{"temp_c", 70}});  // breaks the run
+  w.Report("s1", {{"temp_c", 90}});
+  w.Report("s1", {{"temp_c", 90}});
+  EXPECT_TRUE(w.EventsFor(Level::kServer, "s1").empty());
+  w.Report("s1", {{"temp_c", 90.5}});
+  auto events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, "thermal");
+  EXPECT_EQ(events[0].state, IncidentState::kOpen);
+  EXPECT_EQ(events[0].severity, Severity::kCritical);
+  EXPECT_EQ(events[0].rack, "r1");
+  EXPECT_EQ(events[0].datacenter, "dc1");
+  EXPECT_NE(events[0].summary.find("temp_c = 90.5 > 85"), std::string::npos) << events[0].summary;
+  EXPECT_EQ(w.server("s1").status(), HealthStatus::kCritical);
+}
+
+TEST(ServerTwinTest, ThresholdIsStrict) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 5; ++i) w.Report("s1", {{"temp_c", 85.0}});
+  EXPECT_TRUE(w.EventsFor(Level::kServer, "s1").empty());
+}
+
+TEST(ServerTwinTest, ResolvesAfterThreeClearReportsWithTheSameId) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 3; ++i) w.Report("s1", {{"temp_c", 95}});
+  w.Report("s1", {{"temp_c", 60}});
+  w.Report("s1", {{"temp_c", 60}});
+  w.Report("s1", {{"temp_c", 95}});  // hot again: the clear run starts over
+  w.Report("s1", {{"temp_c", 60}});
+  w.Report("s1", {{"temp_c", 60}});
+  ASSERT_EQ(w.EventsFor(Level::kServer, "s1").size(), 1u);
+  w.Report("s1", {{"temp_c", 60}});
+  auto events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].state, IncidentState::kResolved);
+  EXPECT_EQ(events[1].id, events[0].id);
+  EXPECT_EQ(events[1].opened_at, events[0].opened_at);
+  EXPECT_EQ(w.server("s1").status(), HealthStatus::kOk);
+}
+
+TEST(ServerTwinTest, ReportsWithoutTheMetricDoNotCountTowardsTheClear) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 3; ++i) w.Report("s1", {{"temp_c", 95}});
+  for (int i = 0; i < 5; ++i) w.Report("s1", {{"cpu_util", 0.1}});
+  EXPECT_EQ(w.EventsFor(Level::kServer, "s1").size(), 1u);
+}
+
+TEST(ServerTwinTest, DiskOpensOnFirstReport) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  w.Report("s1", {{"disk_errors", 0}});
+  EXPECT_TRUE(w.EventsFor(Level::kServer, "s1").empty());
+  w.Report("s1", {{"disk_errors", 2}});
+  auto events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, "disk");
+  EXPECT_EQ(events[0].severity, Severity::kWarning);
+}
+
+TEST(ServerTwinTest, PowerUsesLessThan) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 3; ++i) w.Report("s1", {{"psu_volts", 12.0}});
+  EXPECT_TRUE(w.events.empty());
+  for (int i = 0; i < 3; ++i) w.Report("s1", {{"psu_volts", 11.0}});
+  auto events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, "power");
+}
+
+TEST(ServerTwinTest, CpuNeedsTheConditionForThreeHundredSecondsOfReports) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  // 30 reports 10 s apart cover 290 s: not yet.
+  for (int i = 0; i < 30; ++i) w.Report("s1", {{"cpu_util", 0.99}}, 10);
+  EXPECT_TRUE(w.EventsFor(Level::kServer, "s1").empty());
+  w.Report("s1", {{"cpu_util", 0.99}}, 10);  // 300 s after the first
+  auto events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, "cpu");
+  EXPECT_NE(events[0].summary.find("for 300 s"), std::string::npos);
+}
+
+TEST(ServerTwinTest, CpuDurationRestartsWhenTheConditionBreaks) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 20; ++i) w.Report("s1", {{"cpu_util", 0.99}}, 10);
+  w.Report("s1", {{"cpu_util", 0.5}}, 10);
+  for (int i = 0; i < 25; ++i) w.Report("s1", {{"cpu_util", 0.99}}, 10);
+  EXPECT_TRUE(w.EventsFor(Level::kServer, "s1").empty());
+}
+
+TEST(ServerTwinTest, ForReportsRuleFromConfig) {
+  ModelConfig m;
+  Rule r;
+  r.kind = "custom";
+  r.metric = "fan_rpm";
+  r.op = CompareOp::kLessEqual;
+  r.threshold = 1000;
+  r.for_reports = 2;
+  r.clear_reports = 1;
+  m.rules = {r};
+  TwinWorld w(m);
+  w.Commission("s1", "r1");
+  w.Report("s1", {{"fan_rpm", 1000}});
+  w.Report("s1", {{"fan_rpm", 900}});
+  ASSERT_EQ(w.events.size(), 1u);
+  w.Report("s1", {{"fan_rpm", 3000}});  // clear_reports = 1 overrides the model's 3
+  ASSERT_EQ(w.events.size(), 2u);
+  EXPECT_EQ(w.events[1].state, IncidentState::kResolved);
+}
+
+TEST(ServerTwinTest, GlobRuleMatchesManyMetricsAsOneIncident) {
+  ModelConfig m;
+  Rule r;
+  r.kind = "network";
+  r.metric = "interface-*/if_dropped.*";
+  r.threshold = 5;
+  m.rules = {r};
+  TwinWorld w(m);
+  w.Commission("s1", "r1");
+  w.Report("s1", {{"interface-eth0/if_dropped.rx", 10}, {"interface-eth1/if_dropped.tx", 20}, {"other", 99}});
+  ASSERT_EQ(w.events.size(), 1u);
+  EXPECT_EQ(w.events[0].kind, "network");
+  // Only when every matching metric is clear does the incident resolve.
+  for (int i = 0; i < 3; ++i) w.Report("s1", {{"interface-eth0/if_dropped.rx", 0}, {"interface-eth1/if_dropped.tx", 20}});
+  EXPECT_EQ(w.events.size(), 1u);
+  for (int i = 0; i < 3; ++i) w.Report("s1", {{"interface-eth1/if_dropped.tx", 0}});
+  ASSERT_EQ(w.events.size(), 2u);
+  EXPECT_EQ(w.events[1].state, IncidentState::kResolved);
+}
+
+TEST(ServerTwinTest, SilentOpensAfterTheHeartbeatTimeoutAndResolvesOnTheNextReport) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  w.now += 59;
+  w.Timers();
+  EXPECT_TRUE(w.events.empty());
+  w.now += 1;
+  w.Timers();
+  ASSERT_EQ(w.events.size(), 1u);
+  EXPECT_EQ(w.events[0].kind, "silent");
+  EXPECT_EQ(w.events[0].severity, Severity::kCritical);
+  EXPECT_EQ(w.server("s1").status(), HealthStatus::kSilent);
+  w.now += 600;
+  w.Timers();  // already silent: no second incident
+  EXPECT_EQ(w.events.size(), 1u);
+  w.Report("s1", {{"temp_c", 50}});
+  ASSERT_EQ(w.events.size(), 2u);
+  EXPECT_EQ(w.events[1].id, w.events[0].id);
+  EXPECT_EQ(w.events[1].state, IncidentState::kResolved);
+  EXPECT_EQ(w.server("s1").status(), HealthStatus::kOk);
+}
+
+TEST(ServerTwinTest, ReportsPushTheSilenceDeadlineOut) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 20; ++i) {
+    w.Report("s1", {{"temp_c", 50}}, 30);
+    w.Timers();
+  }
+  EXPECT_TRUE(w.events.empty());
+  w.now += 61;
+  w.Timers();
+  EXPECT_EQ(w.events.size(), 1u);
+}
+
+TEST(ServerTwinTest, HealthIsUnknownUntilTheFirstReportAndPublishedOnlyOnChange) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  const HealthUpdate* h = w.LastHealth(Level::kServer, "s1");
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->status, HealthStatus::kUnknown);
+  EXPECT_EQ(h->rack, "r1");
+  w.Report("s1", {{"temp_c", 50}});
+  EXPECT_EQ(w.LastHealth(Level::kServer, "s1")->status, HealthStatus::kOk);
+  const size_t n = w.health.size();
+  for (int i = 0; i < 10; ++i) w.Report("s1", {{"temp_c", 50}});
+  EXPECT_EQ(w.health.size(), n);
+}
+
+TEST(ServerTwinTest, ReportsFromUncommissionedServersAreRefused) {
+  TwinWorld w;
+  w.Report("ghost", {{"temp_c", 99}});
+  EXPECT_EQ(w.uncommissioned, 1);
+  EXPECT_EQ(w.registry().server_count(), 0u);
+}
+
+TEST(ServerTwinTest, AutoCommissionPutsUnknownServersIntoTheDefaultRack) {
+  TwinWorld w(TwinWorld::DefaultModel(), /*auto_commission=*/true);
+  w.Report("new1", {{"temp_c", 50}});
+  EXPECT_EQ(w.uncommissioned, 0);
+  ASSERT_NE(w.registry().server("new1"), nullptr);
+  EXPECT_EQ(w.server("new1").rack(), "unassigned");
+  EXPECT_EQ(w.server("new1").status(), HealthStatus::kOk);
+}
+
+TEST(ServerTwinTest, IncidentIdsAreUniqueAcrossReopen) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  w.Report("s1", {{"disk_errors", 1}});
+  for (int i = 0; i < 3; ++i) w.Report("s1", {{"disk_errors", 0}});
+  w.Report("s1", {{"disk_errors", 1}});
+  ASSERT_EQ(w.events.size(), 3u);
+  EXPECT_NE(w.events[0].id, w.events[2].id);
+}
+
+TEST(ServerTwinTest, DecommissionResolvesOpenIncidentsAndClearsHealth) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  w.Report("s1", {{"disk_errors", 1}});
+  w.Decommission("s1");
+  auto events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].state, IncidentState::kResolved);
+  EXPECT_EQ(events[1].id, events[0].id);
+  const HealthUpdate* h = w.LastHealth(Level::kServer, "s1");
+  ASSERT_NE(h, nullptr);
+  EXPECT_TRUE(h->cleared);
+  EXPECT_EQ(w.registry().server("s1"), nullptr);
+}
+
+}  // namespace
+}  // namespace dctwin

@@ -1,0 +1,103 @@
+// TwinWorld: a whole small datacenter in one TwinRegistry, with the messages between twins
+// delivered synchronously in the order they were sent. Tests the domain with plain calls and a
+// clock the test sets.
+#pragma once
+
+#include <deque>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "twins/twin_registry.h"
+
+namespace dctwin::testing {
+
+class TwinWorld {
+ public:
+  explicit TwinWorld(ModelConfig model = DefaultModel(), bool auto_commission = false)
+      : registry_(model, Options(auto_commission)) {
+    Effects out;
+    registry_.StartDatacenter(now, out);
+    Collect(out);
+  }
+
+  static ModelConfig DefaultModel() {
+    ModelConfig m;
+    m.rules = DefaultRules();
+    return m;
+  }
+
+  double now = 1000;
+  std::vector<IncidentEvent> events;
+  std::vector<HealthUpdate> health;
+  int uncommissioned = 0;
+
+  void Commission(const std::string& server, const std::string& rack) {
+    Send(Envelope{{Level::kServer, server}, now, dctwin::Commission{rack}});
+  }
+  void Decommission(const std::string& server) {
+    Send(Envelope{{Level::kServer, server}, now, dctwin::Decommission{}});
+  }
+  // One report stamped `now`; the clock then moves on by `step` seconds.
+  void Report(const std::string& server, std::vector<std::pair<std::string, double>> metrics, double step = 10) {
+    dctwin::Report r;
+    r.ts = now;
+    r.metrics = std::move(metrics);
+    Send(Envelope{{Level::kServer, server}, now, std::move(r)});
+    now += step;
+  }
+  void Timers() {
+    Effects out;
+    registry_.FireTimers(now, out);
+    Collect(out);
+    Drain();
+  }
+
+  const TwinRegistry& registry() const { return registry_; }
+  const ServerTwin& server(const std::string& id) const { return *registry_.server(id); }
+  const DatacenterTwin& dc() const { return *registry_.datacenter(); }
+
+  std::vector<IncidentEvent> EventsFor(Level level, const std::string& subject) const {
+    std::vector<IncidentEvent> out;
+    for (const auto& e : events) {
+      if (e.level == level && e.subject == subject) out.push_back(e);
+    }
+    return out;
+  }
+  const HealthUpdate* LastHealth(Level level, const std::string& subject) const {
+    for (auto it = health.rbegin(); it != health.rend(); ++it) {
+      if (it->level == level && it->subject == subject) return &*it;
+    }
+    return nullptr;
+  }
+
+ private:
+  static RegistryOptions Options(bool auto_commission) {
+    RegistryOptions o;
+    o.auto_commission = auto_commission;
+    return o;
+  }
+  void Send(Envelope env) {
+    queue_.push_back(std::move(env));
+    Drain();
+  }
+  void Collect(Effects& out) {
+    for (auto& e : out.events) events.push_back(e);
+    for (auto& h : out.health) health.push_back(h);
+    for (auto& s : out.sends) queue_.push_back(std::move(s));
+  }
+  void Drain() {
+    while (!queue_.empty()) {
+      Envelope env = std::move(queue_.front());
+      queue_.pop_front();
+      Effects out;
+      if (registry_.Handle(env, out) == TwinRegistry::Outcome::kUncommissioned) ++uncommissioned;
+      Collect(out);
+    }
+  }
+
+  TwinRegistry registry_;
+  std::deque<Envelope> queue_;
+};
+
+}  // namespace dctwin::testing

@@ -1,0 +1,79 @@
+// TwinRegistry: the twins one owner holds (a shard in the gateway, everything in a test), the
+// rules for creating and dropping them, and their silence timers. Takes one addressed message
+// at a time and returns what it caused as Effects; sends to other twins are left to the caller
+// to deliver. Pure: no threads, no I/O, time comes in as arguments.
+//
+// Not thread-safe: one owner, one message at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "twins/datacenter_twin.h"
+#include "twins/messages.h"
+#include "twins/model.h"
+#include "twins/rack_twin.h"
+#include "twins/server_twin.h"
+
+namespace dctwin {
+
+struct RegistryOptions {
+  std::string datacenter = "dc1";
+  bool auto_commission = false;      // a report from an unknown server commissions it ...
+  std::string default_rack = "unassigned";  // ... into this rack
+};
+
+class TwinRegistry {
+ public:
+  enum class Outcome { kApplied, kUncommissioned, kIgnored };
+
+  TwinRegistry(const ModelConfig& model, RegistryOptions options);
+
+  // Creates the datacenter twin here and publishes its first health.
+  void StartDatacenter(double now, Effects& out);
+  Outcome Handle(const Envelope& env, Effects& out);
+  // Opens `silent` on every server whose deadline passed by `now`.
+  void FireTimers(double now, Effects& out);
+
+  size_t server_count() const { return servers_.size(); }
+  size_t rack_count() const { return racks_.size(); }
+  const ServerTwin* server(const std::string& id) const;
+  const RackTwin* rack(const std::string& id) const;
+  const DatacenterTwin* datacenter() const { return datacenter_.get(); }
+  const ModelConfig& model() const { return rules_.config(); }
+
+ private:
+  struct ServerSlot {
+    explicit ServerSlot(ServerTwin t) : twin(std::move(t)) {}
+    ServerTwin twin;
+    uint64_t generation = 0;
+    bool armed = false;  // a timer entry of this generation is in the heap
+  };
+  struct TimerEntry {
+    double deadline;
+    uint64_t generation;
+    std::string server;
+    bool operator>(const TimerEntry& o) const { return deadline > o.deadline; }
+  };
+
+  Outcome HandleServer(const Envelope& env, Effects& out);
+  void HandleRack(const Envelope& env, Effects& out);
+  ServerSlot& Commission(const std::string& id, const std::string& rack, double now, Effects& out);
+  void Arm(const std::string& id, ServerSlot& slot);
+
+  // Constant after construction
+  const RegistryOptions options_;
+
+  RuleSet rules_;
+  std::unordered_map<std::string, ServerSlot> servers_;
+  std::unordered_map<std::string, RackTwin> racks_;
+  std::unique_ptr<DatacenterTwin> datacenter_;
+  std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> timers_;
+  uint64_t next_generation_ = 0;
+};
+
+}  // namespace dctwin
