@@ -16,6 +16,8 @@ struct BrokerConfig {
   int reconnect_min_s = 1;      // automatic reconnect backoff, doubling up to reconnect_max_s
   int reconnect_max_s = 30;
   int subscribe_qos = 1;        // maximum QoS the gateway asks for on its input subscriptions
+  int max_inflight = 20;        // QoS 1 publications awaiting acknowledgement; keep it at or below the
+                                // broker's Receive Maximum (mosquitto: max_inflight_messages, default 20)
 };
 
 struct GatewayConfig {

@@ -199,6 +199,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Int("reconnect_min_s", &c.broker.reconnect_min_s, 1, 3600);
     r.Int("reconnect_max_s", &c.broker.reconnect_max_s, 1, 3600);
     r.Int("subscribe_qos", &c.broker.subscribe_qos, 0, 2);
+    r.Int("max_inflight", &c.broker.max_inflight, 1, 65535);
     r.Finish();
   }
   if (const toml::table* t = section("gateway")) {

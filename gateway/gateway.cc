@@ -48,14 +48,15 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   lo.subscribe_qos = config_.broker.subscribe_qos;
   lo.will_topic = status_topic;
   lo.will_payload = StatusJson(config_, false, started_at_, "connection lost");
-  lo.max_buffered = config_.gateway.publish_buffer;
   lo.subscriptions = IngestRouter::Subscriptions(prefix);
   // The link calls the router only after Start(), by which time router_ is built.
   link_ = std::make_unique<MqttLink>(std::move(lo), [this](const mqtt::const_message_ptr& msg) {
     router_->OnMessage(msg->get_topic(), msg->get_payload_ref().str());
   });
-  alerts_ = std::make_unique<AlertPublisher>(prefix, *link_);
-  dead_letters_ = std::make_unique<DeadLetters>(prefix, *link_, config_.gateway.deadletter_per_s);
+  outbound_ = std::make_unique<OutboundQueue>(*link_, static_cast<size_t>(config_.gateway.publish_buffer),
+                                              config_.broker.max_inflight);
+  alerts_ = std::make_unique<AlertPublisher>(prefix, *outbound_);
+  dead_letters_ = std::make_unique<DeadLetters>(prefix, *outbound_, config_.gateway.deadletter_per_s);
 
   size_t shards = config_.gateway.shards > 0 ? static_cast<size_t>(config_.gateway.shards)
                                              : std::max(1u, std::thread::hardware_concurrency());
@@ -80,6 +81,7 @@ void Gateway::Start() {
   pool_->Start(handlers);
   spdlog::info("gateway {} for datacenter {}: {} shards, {} rules, prefix {}", config_.gateway.id,
                config_.gateway.datacenter, pool_->size(), config_.model.rules.size(), config_.gateway.prefix);
+  outbound_->Start();
   link_->Start();
 }
 
@@ -87,7 +89,7 @@ bool Gateway::WaitReady(std::chrono::milliseconds timeout) {
   if (!link_->WaitReady(timeout)) return false;
   if (!announced_) {
     announced_ = true;
-    link_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
+    outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
                               StatusJson(config_, true, started_at_, nullptr), 1, true, {}});
     spdlog::info("ready");
   }
@@ -124,8 +126,17 @@ std::string Gateway::StatsJson() const {
       .IntField("rack", racks)
       .IntField("datacenter", datacenters)
       .EndObject();
+  const OutboundStats out = outbound_->Stats();
   w.IntField("open_incidents", open).IntField("publish_failures", static_cast<long long>(alerts_->failed()));
   w.Field("connected", link_->connected());
+  w.Key("outbound")
+      .BeginObject()
+      .IntField("queued", static_cast<long long>(out.queued))
+      .IntField("in_flight", static_cast<long long>(out.in_flight))
+      .IntField("sent", static_cast<long long>(out.sent))
+      .IntField("refused", static_cast<long long>(out.refused))
+      .IntField("retried", static_cast<long long>(out.retried))
+      .EndObject();
   w.Key("shards").BeginArray();
   for (const ShardStats& s : pool_->Stats()) {
     w.BeginObject()
@@ -140,7 +151,7 @@ std::string Gateway::StatsJson() const {
 }
 
 void Gateway::PublishStats() {
-  link_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/stats", StatsJson(), 0,
+  outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/stats", StatsJson(), 0,
                             false, {}});
 }
 
@@ -150,9 +161,10 @@ void Gateway::Stop() {
   spdlog::info("stopping: draining the shards");
   pool_->Stop();
   PublishStats();
-  link_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
+  outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
                             StatusJson(config_, false, started_at_, "shutdown"), 1, true, {}});
-  link_->Flush(std::chrono::seconds(5));
+  if (!outbound_->Flush(std::chrono::seconds(5))) spdlog::warn("broker did not acknowledge everything in 5 s");
+  outbound_->Stop();
   link_->Stop();
   spdlog::info("stopped");
 }

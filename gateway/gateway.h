@@ -1,5 +1,5 @@
 // Gateway: assembles the parts in the order data flows through them
-//   MqttLink -> IngestRouter -> ShardPool<TwinHost> -> AlertPublisher / DeadLetters -> MqttLink
+//   MqttLink -> IngestRouter -> ShardPool<TwinHost> -> AlertPublisher / DeadLetters -> OutboundQueue -> MqttLink
 // and publishes the gateway's own status and stats. main() owns one.
 //
 // Start/Stop/PublishStats are called from main's thread only; everything else runs on the
@@ -16,6 +16,7 @@
 #include "gateway/dead_letters.h"
 #include "gateway/ingest_router.h"
 #include "gateway/mqtt_link.h"
+#include "gateway/outbound_queue.h"
 #include "gateway/shard_pool.h"
 #include "gateway/twin_host.h"
 
@@ -43,6 +44,7 @@ class Gateway {
   const Config config_;
   const double started_at_;
   std::unique_ptr<MqttLink> link_;
+  std::unique_ptr<OutboundQueue> outbound_;
   std::unique_ptr<AlertPublisher> alerts_;
   std::unique_ptr<DeadLetters> dead_letters_;
   std::unique_ptr<ShardPool<Envelope>> pool_;

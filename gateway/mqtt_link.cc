@@ -38,9 +38,6 @@ class MqttLink::Listener : public mqtt::iaction_listener {
 MqttLink::MqttLink(Options options, MessageHandler handler)
     : options_(std::move(options)), handler_(std::move(handler)), subscribe_listener_(std::make_unique<Listener>(*this)) {
   mqtt::create_options create(MQTTVERSION_5);
-  create.set_send_while_disconnected(true, true);
-  create.set_max_buffered_messages(options_.max_buffered);
-  create.set_delete_oldest_messages(false);
   client_ = std::make_unique<mqtt::async_client>(options_.uri, options_.client_id, create);
 
   // Set on the member itself, never through connect_options_builder: Paho C++ 1.2.0 copies the
@@ -124,35 +121,6 @@ void MqttLink::SetReady(bool ready) {
 bool MqttLink::WaitReady(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, timeout, [&] { return ready_.load() || stopping_.load(); }) && ready_.load();
-}
-
-bool MqttLink::Publish(OutMessage out) {
-  try {
-    auto msg = mqtt::make_message(out.topic, out.payload, out.qos, out.retained);
-    if (!out.correlation_data.empty()) {
-      mqtt::properties props;
-      props.add(mqtt::property(mqtt::property::CORRELATION_DATA, out.correlation_data));
-      msg->set_properties(props);
-    }
-    client_->publish(msg);
-    return true;
-  } catch (const mqtt::exception& e) {
-    spdlog::debug("publish to {} failed: {}", out.topic, e.what());
-    return false;
-  }
-}
-
-void MqttLink::Flush(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (const auto& tok : client_->get_pending_delivery_tokens()) {
-    const auto left = deadline - std::chrono::steady_clock::now();
-    if (left <= std::chrono::steady_clock::duration::zero()) break;
-    try {
-      tok->wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(left));
-    } catch (const mqtt::exception&) {
-      // a failed delivery is already counted by whoever published it
-    }
-  }
 }
 
 void MqttLink::Stop() {

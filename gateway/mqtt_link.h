@@ -3,7 +3,7 @@
 //  - subscriptions are (re)made in the connected callback, so every reconnect restores them;
 //  - the first connect is retried with backoff here; later losses are Paho's automatic reconnect;
 //  - the will publishes the retained offline status when the gateway dies;
-//  - Publish never blocks: while the broker is away Paho buffers up to `max_buffered` messages.
+// Publishing goes through OutboundQueue, which uses client() directly.
 // The message handler runs on Paho's thread: it must decode, route, enqueue and return.
 //
 // Thread-safe.
@@ -22,11 +22,10 @@
 
 #include <mqtt/async_client.h>
 
-#include "gateway/message_sink.h"
 
 namespace dctwin {
 
-class MqttLink : public MessageSink {
+class MqttLink {
  public:
   struct Options {
     std::string uri;
@@ -39,12 +38,11 @@ class MqttLink : public MessageSink {
     int subscribe_qos = 1;
     std::string will_topic;    // empty: no will
     std::string will_payload;
-    int max_buffered = 200000;
   };
   using MessageHandler = std::function<void(const mqtt::const_message_ptr&)>;
 
   MqttLink(Options options, MessageHandler handler);
-  ~MqttLink() override;
+  ~MqttLink();
   MqttLink(const MqttLink&) = delete;
   MqttLink& operator=(const MqttLink&) = delete;
 
@@ -55,10 +53,8 @@ class MqttLink : public MessageSink {
   bool connected() const { return connected_.load(); }
   bool ready() const { return ready_.load(); }
 
-  bool Publish(OutMessage msg) override;
+  mqtt::async_client& client() { return *client_; }
 
-  // Waits (up to `timeout`) until the broker has acknowledged what was published.
-  void Flush(std::chrono::milliseconds timeout);
   // Disconnects cleanly (the will is not sent). Idempotent.
   void Stop();
 

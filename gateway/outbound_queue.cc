@@ -1,0 +1,154 @@
+#include "gateway/outbound_queue.h"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+namespace dctwin {
+
+class OutboundQueue::Listener : public mqtt::iaction_listener {
+ public:
+  explicit Listener(OutboundQueue& queue) : queue_(queue) {}
+  void on_success(const mqtt::token&) override { queue_.Acknowledged(); }
+  void on_failure(const mqtt::token& tok) override {
+    const auto* delivery = dynamic_cast<const mqtt::delivery_token*>(&tok);
+    queue_.Failed(delivery != nullptr ? delivery->get_message() : nullptr);
+  }
+
+ private:
+  OutboundQueue& queue_;
+};
+
+OutboundQueue::OutboundQueue(MqttLink& link, size_t capacity, int window)
+    : link_(link), capacity_(capacity), window_(static_cast<uint64_t>(std::max(1, window))),
+      listener_(std::make_unique<Listener>(*this)) {}
+
+OutboundQueue::~OutboundQueue() { Stop(); }
+
+bool OutboundQueue::Publish(OutMessage out) {
+  auto msg = mqtt::make_message(out.topic, out.payload, out.qos, out.retained);
+  if (!out.correlation_data.empty()) {
+    mqtt::properties props;
+    props.add(mqtt::property(mqtt::property::CORRELATION_DATA, out.correlation_data));
+    msg->set_properties(props);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reliable_.size() + best_effort_.size() >= capacity_) {
+      const uint64_t n = ++refused_;
+      if ((n & (n - 1)) == 0) {
+        spdlog::critical("outbound queue full ({} messages waiting for the broker): {} message(s) lost so far",
+                         capacity_, n);
+      }
+      return false;
+    }
+    if (out.qos == 0) {
+      best_effort_.push_back(std::move(msg));
+    } else {
+      reliable_.push_back(std::move(msg));
+    }
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void OutboundQueue::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void OutboundQueue::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::deque<mqtt::const_message_ptr> batch_best_effort;
+  std::deque<mqtt::const_message_ptr> batch_reliable;
+  while (!stop_) {
+    // Polls the connection state a few times a second; everything else wakes us directly.
+    wake_.wait_for(lock, std::chrono::milliseconds(100), [&] {
+      return stop_ || (link_.connected() && (!best_effort_.empty() || (!reliable_.empty() && in_flight_ < window_)));
+    });
+    if (stop_) break;
+    if (!link_.connected()) continue;
+    batch_best_effort.swap(best_effort_);
+    while (!reliable_.empty() && in_flight_ < window_) {
+      batch_reliable.push_back(std::move(reliable_.front()));
+      reliable_.pop_front();
+      ++in_flight_;
+    }
+    lock.unlock();
+    for (auto& msg : batch_best_effort) {
+      try {
+        link_.client().publish(msg);
+      } catch (const mqtt::exception&) {
+        // QoS 0 is best effort: a stats or dead-letter message lost while reconnecting is fine.
+      }
+    }
+    size_t handed = 0;
+    for (; handed < batch_reliable.size(); ++handed) {
+      try {
+        link_.client().publish(batch_reliable[handed], nullptr, *listener_);
+      } catch (const mqtt::exception& e) {
+        spdlog::debug("publish refused by the client ({}); will retry", e.what());
+        break;
+      }
+    }
+    lock.lock();
+    sent_ += batch_best_effort.size();
+    batch_best_effort.clear();
+    // What the client refused goes back to the front, in order.
+    for (size_t i = batch_reliable.size(); i > handed; --i) {
+      reliable_.push_front(std::move(batch_reliable[i - 1]));
+      --in_flight_;
+    }
+    batch_reliable.clear();
+    if (reliable_.empty() && best_effort_.empty() && in_flight_ == 0) idle_.notify_all();
+  }
+}
+
+void OutboundQueue::Acknowledged() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --in_flight_;
+    ++sent_;
+    if (reliable_.empty() && best_effort_.empty() && in_flight_ == 0) idle_.notify_all();
+  }
+  wake_.notify_one();
+}
+
+void OutboundQueue::Failed(mqtt::const_message_ptr msg) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --in_flight_;
+    if (msg) {
+      reliable_.push_front(std::move(msg));
+      ++retried_;
+    }
+  }
+  wake_.notify_one();
+}
+
+bool OutboundQueue::Flush(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return idle_.wait_for(lock, timeout,
+                        [&] { return reliable_.empty() && best_effort_.empty() && in_flight_ == 0; });
+}
+
+void OutboundQueue::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
+    stop_ = true;
+    if (!reliable_.empty()) spdlog::warn("{} QoS 1 message(s) were never delivered", reliable_.size());
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+OutboundStats OutboundQueue::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  OutboundStats s;
+  s.queued = reliable_.size() + best_effort_.size();
+  s.in_flight = in_flight_;
+  s.sent = sent_;
+  s.refused = refused_;
+  s.retried = retried_;
+  return s;
+}
+
+}  // namespace dctwin

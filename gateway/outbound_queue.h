@@ -1,0 +1,79 @@
+// OutboundQueue: everything the gateway publishes goes through here, in order, with flow control.
+//  - QoS 1 messages (alerts, health, replies) keep their order and are handed to the MQTT client
+//    only while fewer than `window` are unacknowledged. The broker's Receive Maximum
+//    (mosquitto: max_inflight_messages, default 20) caps what it accepts in flight; past it, the
+//    Paho C 1.3.12 send thread stalls for up to a second per message (eclipse-paho/paho.mqtt.c#1457),
+//    so the window is kept here, where an acknowledgement immediately releases the next message.
+//  - QoS 0 messages (stats, dead letters) bypass the QoS 1 backlog.
+//  - While the broker is unreachable messages wait here, up to `capacity`; past that a new
+//    message is refused (the caller counts it) and a critical line is logged.
+//  - A QoS 1 message whose delivery fails goes back to the front of the queue.
+//
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <mqtt/async_client.h>
+
+#include "gateway/message_sink.h"
+#include "gateway/mqtt_link.h"
+
+namespace dctwin {
+
+struct OutboundStats {
+  uint64_t queued = 0;     // waiting, both lanes
+  uint64_t in_flight = 0;  // handed to the client, not yet acknowledged
+  uint64_t sent = 0;       // acknowledged (QoS 1) or handed over (QoS 0)
+  uint64_t refused = 0;    // refused because the queue was full
+  uint64_t retried = 0;    // QoS 1 deliveries that failed and were queued again
+};
+
+class OutboundQueue : public MessageSink {
+ public:
+  OutboundQueue(MqttLink& link, size_t capacity, int window);
+  ~OutboundQueue() override;
+
+  bool Publish(OutMessage msg) override;
+
+  void Start();
+  // Waits until everything queued has been acknowledged, or the timeout passes.
+  bool Flush(std::chrono::milliseconds timeout);
+  // Stops the sender thread; what is still queued is dropped (and logged). Idempotent.
+  void Stop();
+
+  OutboundStats Stats() const;
+
+ private:
+  class Listener;
+  void Run();
+  void Acknowledged();
+  void Failed(mqtt::const_message_ptr msg);
+
+  // Constant after construction
+  MqttLink& link_;
+  const size_t capacity_;
+  const uint64_t window_;
+  std::unique_ptr<Listener> listener_;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;  // sender: something to send or room in the window
+  std::condition_variable idle_;  // Flush: nothing queued and nothing in flight
+  std::deque<mqtt::const_message_ptr> reliable_;  // guarded by mu_
+  std::deque<mqtt::const_message_ptr> best_effort_;  // guarded by mu_
+  uint64_t in_flight_ = 0;  // guarded by mu_
+  uint64_t sent_ = 0;       // guarded by mu_
+  uint64_t refused_ = 0;    // guarded by mu_
+  uint64_t retried_ = 0;    // guarded by mu_
+  bool stop_ = false;       // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace dctwin

@@ -1,0 +1,220 @@
+// dctwin-loadgen: measures how many metric reports per second a running gateway applies.
+//
+//   dctwin-loadgen --broker tcp://127.0.0.1:1883 --servers 10000 --duration 10 --qos 0
+//
+// 1. commissions --servers servers over --racks racks (QoS 1) and waits until the gateway's stats
+//    count them all;
+// 2. publishes native JSON reports round-robin over the servers for --duration seconds, as fast
+//    as it can (or at --rate per second), from --connections MQTT connections;
+// 3. waits until the gateway's messages_in stops moving, and prints what was published, what was
+//    applied, and the rates.
+#include <simdjson.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mqtt/async_client.h>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Publishes QoS 1 messages with at most `window` unacknowledged. Past the broker's Receive
+// Maximum, Paho C 1.3.12 stalls for up to a second per message (eclipse-paho/paho.mqtt.c#1457).
+class WindowedPublisher {
+ public:
+  WindowedPublisher(mqtt::async_client& client, size_t window) : client_(client), window_(window) {}
+  void Publish(const std::string& topic, const char* payload, size_t len, int qos) {
+    if (qos == 0) {
+      client_.publish(topic, payload, len, 0, false);
+      return;
+    }
+    while (pending_.size() >= window_) {
+      pending_.front()->wait();
+      pending_.pop_front();
+    }
+    pending_.push_back(client_.publish(topic, payload, len, qos, false));
+  }
+  void Drain() {
+    for (auto& t : pending_) t->wait();
+    pending_.clear();
+  }
+
+ private:
+  mqtt::async_client& client_;
+  const size_t window_;
+  std::deque<mqtt::delivery_token_ptr> pending_;
+};
+
+struct Stats {
+  std::mutex mu;
+  double messages_in = -1;
+  double servers = -1;
+  Clock::time_point at;
+};
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dctwin-loadgen: floods a dctwin gateway with reports and reads back its applied rate"};
+  std::string broker = "tcp://127.0.0.1:1883";
+  std::string prefix = "dctwin";
+  std::string gateway_id = "dctwin-1";
+  int servers = 10000;
+  int racks = 250;
+  double duration = 10;
+  double rate = 0;
+  int qos = 0;
+  int connections = 1;
+  int window = 20;
+  bool commission = true;
+  app.add_option("--broker", broker);
+  app.add_option("--prefix", prefix);
+  app.add_option("--gateway-id", gateway_id, "whose stats to read");
+  app.add_option("--servers", servers);
+  app.add_option("--racks", racks);
+  app.add_option("--duration", duration, "seconds of publishing");
+  app.add_option("--rate", rate, "reports per second in all; 0 = as fast as possible");
+  app.add_option("--qos", qos);
+  app.add_option("--connections", connections);
+  app.add_option("--window", window, "QoS 1 messages in flight per connection (the broker's Receive Maximum)");
+  app.add_option("--commission", commission, "commission the servers first (true/false)");
+  CLI11_PARSE(app, argc, argv);
+
+  Stats stats;
+  mqtt::async_client watcher(broker, "loadgen-watch-" + std::to_string(getpid()), mqtt::create_options(MQTTVERSION_5));
+  watcher.set_message_callback([&](mqtt::const_message_ptr m) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(m->get_payload_str()).get(doc)) return;
+    double in = 0, srv = 0;
+    if (doc["messages_in"].get(in) || doc["twins"]["server"].get(srv)) return;
+    std::lock_guard<std::mutex> lock(stats.mu);
+    stats.messages_in = in;
+    stats.servers = srv;
+    stats.at = Clock::now();
+  });
+  mqtt::connect_options wopts;
+  wopts.set_mqtt_version(MQTTVERSION_5);
+  watcher.connect(wopts)->wait();
+  watcher.subscribe(prefix + "/gateway/" + gateway_id + "/stats", 0)->wait();
+
+  auto read = [&] {
+    std::lock_guard<std::mutex> lock(stats.mu);
+    return std::make_pair(stats.messages_in, stats.servers);
+  };
+  auto wait_stats = [&](auto pred, double timeout_s) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+    while (Clock::now() < deadline) {
+      auto [in, srv] = read();
+      if (pred(in, srv)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  if (!wait_stats([](double in, double) { return in >= 0; }, 30)) {
+    std::fprintf(stderr, "no stats from gateway %s on %s\n", gateway_id.c_str(), broker.c_str());
+    return 1;
+  }
+
+  std::vector<std::unique_ptr<mqtt::async_client>> clients;
+  for (int c = 0; c < connections; ++c) {
+    mqtt::create_options copts(MQTTVERSION_5);
+    copts.set_max_buffered_messages(1 << 20);
+    auto cli = std::make_unique<mqtt::async_client>(broker, "loadgen-" + std::to_string(getpid()) + "-" + std::to_string(c),
+                                                    copts);
+    mqtt::connect_options opts;
+    opts.set_mqtt_version(MQTTVERSION_5);
+    cli->connect(opts)->wait();
+    clients.push_back(std::move(cli));
+  }
+
+  if (commission) {
+    const auto t0 = Clock::now();
+    WindowedPublisher pub(*clients[0], static_cast<size_t>(window));
+    for (int s = 0; s < servers; ++s) {
+      const std::string payload = R"({"action":"commission","rack":"rack-)" + std::to_string(s % racks) + "\"}";
+      pub.Publish(prefix + "/provisioning/srv-" + std::to_string(s), payload.data(), payload.size(), 1);
+    }
+    pub.Drain();
+    if (!wait_stats([&](double, double srv) { return srv >= servers; }, 120)) {
+      std::fprintf(stderr, "gateway did not report %d commissioned servers\n", servers);
+      return 1;
+    }
+    std::printf("commissioned %d servers in %d racks in %.2f s\n", servers, racks, Seconds(Clock::now() - t0));
+  }
+
+  const double before = read().first;
+  std::atomic<long> published{0};
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration<double>(duration);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      WindowedPublisher pub(*clients[static_cast<size_t>(c)], static_cast<size_t>(window));
+      char payload[128];
+      long n = 0;
+      const double per_thread = rate > 0 ? rate / connections : 0;
+      for (int s = c;; s += connections) {
+        if (s >= servers) s = c;
+        if ((n & 255) == 0) {
+          const auto now = Clock::now();
+          if (now >= end) break;
+          if (per_thread > 0) {
+            const auto due = start + std::chrono::duration<double>(static_cast<double>(n) / per_thread);
+            if (due > now) std::this_thread::sleep_until(due);
+          }
+        }
+        const int len = std::snprintf(payload, sizeof payload,
+                                      R"({"temp_c":%d.5,"cpu_util":0.41,"net_drop_rate":0.0,"psu_volts":12.1})",
+                                      40 + static_cast<int>(n % 20));
+        try {
+          pub.Publish(prefix + "/metrics/srv-" + std::to_string(s), payload, static_cast<size_t>(len), qos);
+          ++n;
+        } catch (const mqtt::exception&) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));  // client buffer full: let it drain
+        }
+      }
+      pub.Drain();
+      published += n;
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double publish_s = Seconds(Clock::now() - start);
+
+  // Applied: wait until messages_in reaches what was sent or stops moving for 2 s.
+  double last = read().first;
+  auto last_change = Clock::now();
+  while (Seconds(Clock::now() - last_change) < 2.0 && last - before < static_cast<double>(published)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const double now_in = read().first;
+    if (now_in != last) {
+      last = now_in;
+      last_change = Clock::now();
+    }
+  }
+  double applied_at_s;
+  {
+    std::lock_guard<std::mutex> lock(stats.mu);
+    applied_at_s = Seconds(stats.at - start);
+  }
+  const double applied = last - before;
+  std::printf("published %ld reports (QoS %d, %d connection(s)) in %.2f s: %.0f/s\n", published.load(), qos,
+              connections, publish_s, static_cast<double>(published) / publish_s);
+  std::printf("applied   %.0f reports (%.2f%%) by %.2f s: %.0f/s\n", applied,
+              100.0 * applied / static_cast<double>(std::max<long>(published, 1)), applied_at_s,
+              applied / std::max(applied_at_s, publish_s));
+  for (auto& cli : clients) cli->disconnect()->wait();
+  watcher.disconnect()->wait();
+  return 0;
+}
