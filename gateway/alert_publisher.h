@@ -8,18 +8,22 @@
 
 #include "gateway/message_sink.h"
 #include "twins/incident.h"
+#include "twins/messages.h"
 
 namespace dctwin {
 
 class AlertPublisher {
  public:
-  AlertPublisher(std::string prefix, MessageSink& sink);
+  AlertPublisher(std::string prefix, std::string datacenter, MessageSink& sink);
 
   void PublishEvent(const IncidentEvent& event);
   void PublishHealth(const HealthUpdate& health);
+  // The answer to an MQTT 5 request, to its Response Topic with its Correlation Data.
+  void PublishReply(const QueryReply& reply);
 
   static std::string EventJson(const IncidentEvent& event);
   static std::string HealthJson(const HealthUpdate& health);
+  static std::string ReplyJson(const QueryReply& reply, const std::string& datacenter);
 
   uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
 
@@ -28,6 +32,7 @@ class AlertPublisher {
 
   // Constant after construction
   const std::string prefix_;
+  const std::string datacenter_;
   MessageSink& sink_;
 
   std::atomic<uint64_t> failed_{0};

@@ -41,6 +41,8 @@ std::string_view RejectReasonName(RejectReason reason) {
     case RejectReason::kUncommissioned: return "uncommissioned";
     case RejectReason::kQueueFull: return "queue_full";
     case RejectReason::kShuttingDown: return "shutting_down";
+    case RejectReason::kNoResponseTopic: return "no_response_topic";
+    case RejectReason::kBadQuery: return "bad_query";
     case RejectReason::kCount: break;
   }
   return "unknown";

@@ -26,6 +26,8 @@ enum class RejectReason : uint8_t {
   kUncommissioned,
   kQueueFull,
   kShuttingDown,
+  kNoResponseTopic,
+  kBadQuery,
   kCount,
 };
 

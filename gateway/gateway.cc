@@ -51,11 +51,19 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   lo.subscriptions = IngestRouter::Subscriptions(prefix);
   // The link calls the router only after Start(), by which time router_ is built.
   link_ = std::make_unique<MqttLink>(std::move(lo), [this](const mqtt::const_message_ptr& msg) {
-    router_->OnMessage(msg->get_topic(), msg->get_payload_ref().str());
+    const mqtt::properties& props = msg->get_properties();
+    std::string response_topic, correlation;
+    if (props.contains(mqtt::property::RESPONSE_TOPIC)) {
+      response_topic = mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC);
+      if (props.contains(mqtt::property::CORRELATION_DATA)) {
+        correlation = mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA);
+      }
+    }
+    router_->OnMessage(msg->get_topic(), msg->get_payload_ref().str(), response_topic, correlation);
   });
   outbound_ = std::make_unique<OutboundQueue>(*link_, static_cast<size_t>(config_.gateway.publish_buffer),
                                               config_.broker.max_inflight);
-  alerts_ = std::make_unique<AlertPublisher>(prefix, *outbound_);
+  alerts_ = std::make_unique<AlertPublisher>(prefix, config_.gateway.datacenter, *outbound_);
   dead_letters_ = std::make_unique<DeadLetters>(prefix, *outbound_, config_.gateway.deadletter_per_s);
 
   size_t shards = config_.gateway.shards > 0 ? static_cast<size_t>(config_.gateway.shards)
@@ -70,7 +78,8 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   for (size_t i = 0; i < shards; ++i) {
     hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, prefix, *pool_, *alerts_, *dead_letters_));
   }
-  router_ = std::make_unique<IngestRouter>(prefix, kMaxPayload, *pool_, *dead_letters_, WallClock);
+  router_ = std::make_unique<IngestRouter>(prefix, config_.gateway.datacenter, kMaxPayload, *pool_, *dead_letters_,
+                                           *outbound_, WallClock);
 }
 
 Gateway::~Gateway() { Stop(); }

@@ -36,6 +36,20 @@ class JsonWriter {
     out_.append(buf, res.ptr);
     return *this;
   }
+  // A value that was stored as a float: printed with the shortest digits that read back as that
+  // float (10.9, not 10.899999618530273).
+  JsonWriter& Float(double v) {
+    Separate();
+    const auto f = static_cast<float>(v);
+    if (!std::isfinite(f)) {
+      out_ += "null";
+      return *this;
+    }
+    char buf[32];
+    auto res = std::to_chars(buf, buf + sizeof buf, f);
+    out_.append(buf, res.ptr);
+    return *this;
+  }
   JsonWriter& Int(long long v) {
     Separate();
     char buf[24];

@@ -60,6 +60,7 @@ class ShardPool {
   ~ShardPool() { Stop(); }
 
   size_t size() const { return shards_.size(); }
+  bool closed() const { return closed_.load(std::memory_order_relaxed); }
   size_t ShardOf(size_t hash) const { return hash % shards_.size(); }
 
   // handlers[i] serves shard i and must outlive the pool's Stop().

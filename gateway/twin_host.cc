@@ -19,9 +19,17 @@ void TwinHost::OnStart(double now) {
 
 void TwinHost::Handle(Envelope& env) {
   Effects out;
-  if (registry_.Handle(env, out) == TwinRegistry::Outcome::kUncommissioned) {
-    dead_letters_.Reject(RejectReason::kUncommissioned, prefix_ + "/metrics/" + env.to.id,
-                         "server " + env.to.id + " is not commissioned; report dropped", "");
+  switch (registry_.Handle(env, out)) {
+    case TwinRegistry::Outcome::kUncommissioned:
+      dead_letters_.Reject(RejectReason::kUncommissioned, prefix_ + "/metrics/" + env.to.id,
+                           "server " + env.to.id + " is not commissioned; report dropped", "");
+      break;
+    case TwinRegistry::Outcome::kRejected:
+      dead_letters_.Reject(RejectReason::kBadTimestamp, prefix_ + "/metrics/" + env.to.id, out.rejected, "");
+      break;
+    case TwinRegistry::Outcome::kApplied:
+    case TwinRegistry::Outcome::kIgnored:
+      break;
   }
   Apply(out);
 }
@@ -38,6 +46,7 @@ void TwinHost::Apply(Effects& out) {
     alerts_.PublishEvent(e);
   }
   for (const HealthUpdate& h : out.health) alerts_.PublishHealth(h);
+  for (const QueryReply& r : out.replies) alerts_.PublishReply(r);
   for (Envelope& s : out.sends) {
     const size_t hash = s.to.Hash();
     pool_.PostInternal(hash, std::move(s));

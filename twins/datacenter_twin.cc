@@ -76,6 +76,15 @@ std::vector<const RackStatus*> DatacenterTwin::UnhealthyRacks() const {
   return out;
 }
 
+DatacenterView DatacenterTwin::View() const {
+  DatacenterView v;
+  v.status = status();
+  v.open = open_;
+  v.racks = racks_.size();
+  for (const RackStatus* r : UnhealthyRacks()) v.unhealthy.push_back(*r);
+  return v;
+}
+
 HealthStatus DatacenterTwin::status() const {
   bool any = !open_.empty();
   bool critical = false;

@@ -28,6 +28,7 @@ class DatacenterTwin {
   // Racks with anything open, by rack id.
   std::vector<const RackStatus*> UnhealthyRacks() const;
   HealthStatus status() const;
+  DatacenterView View() const;
   size_t rack_count() const { return racks_.size(); }
 
  private:

@@ -2,13 +2,16 @@
 // to exactly one twin; the shard pool delivers the messages of one twin one at a time, in order.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "twins/incident.h"
+#include "twins/metric_window.h"
 
 namespace dctwin {
 
@@ -70,8 +73,50 @@ struct DatacenterIncidents {
   std::vector<IncidentRef> open;
 };
 
+// --- queries (MQTT 5 request/response) ---
+
+enum class QueryKind : uint8_t { kUnhealthyRacks, kDatacenter, kRack, kServer };
+
+struct Query {
+  QueryKind kind = QueryKind::kDatacenter;
+  std::string reply_topic;
+  std::string correlation;
+};
+
+struct ServerView {
+  std::string rack;
+  HealthStatus status = HealthStatus::kUnknown;
+  std::vector<Incident> open;
+  double last_report_ts = 0;  // 0: no report yet
+  double window_s = 0;
+  std::vector<MetricSummary> metrics;
+};
+
+struct RackView {
+  HealthStatus status = HealthStatus::kOk;
+  std::vector<Incident> open;  // rack-level incidents
+  int servers = 0;
+  std::map<std::string, int> by_kind;
+  std::map<std::string, std::vector<IncidentRef>> troubled;  // servers with open incidents
+};
+
+struct DatacenterView {
+  HealthStatus status = HealthStatus::kOk;
+  std::vector<Incident> open;
+  size_t racks = 0;
+  std::vector<RackStatus> unhealthy;
+};
+
+// What a twin answers; the gateway turns it into the reply message.
+struct QueryReply {
+  Query query;
+  std::string subject;
+  bool found = false;
+  std::variant<std::monostate, ServerView, RackView, DatacenterView> view;
+};
+
 using Message = std::variant<Commission, Decommission, Report, MemberStatus, RackIncidents, RackStatus,
-                             DatacenterIncidents>;
+                             DatacenterIncidents, Query>;
 
 struct Envelope {
   TwinAddress to;
@@ -84,7 +129,9 @@ struct Effects {
   std::vector<IncidentEvent> events;
   std::vector<HealthUpdate> health;
   std::vector<Envelope> sends;
+  std::vector<QueryReply> replies;
   bool report_applied = false;
+  std::string rejected;  // non-empty: the message was refused, and why (for the dead letter)
 };
 
 }  // namespace dctwin

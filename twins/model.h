@@ -26,6 +26,7 @@ struct Rule {
   double for_s = 0;                 // ... or, when > 0, seconds it must hold (by report timestamps)
   int clear_reports = 0;            // consecutive clear reports that resolve; 0 = model default
   Severity severity = Severity::kWarning;
+  bool rate = false;                // compare the rate of change per second instead of the value
 
   bool Holds(double value) const;
 };
@@ -37,6 +38,17 @@ struct ModelConfig {
   int clear_reports = 3;
   int rack_min_servers = 3;
   int datacenter_min_racks = 2;
+  // Anomaly: a value more than anomaly_z standard deviations from its metric's mean over the
+  // window, in anomaly_for_reports consecutive reports, opens an `anomaly` incident. The window
+  // must hold anomaly_min_samples samples of the metric first. anomaly_z = 0 turns it off.
+  double anomaly_z = 4.0;
+  int anomaly_min_samples = 30;
+  int anomaly_for_reports = 3;
+  // A report stamped more than this far ahead of the gateway's clock is rejected.
+  double max_future_s = 300;
+  // Memory limits of one server twin.
+  int max_window_rows = 1024;
+  int max_metrics = 64;
   std::vector<Rule> rules;
 };
 

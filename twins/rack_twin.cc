@@ -39,6 +39,24 @@ std::map<std::string, int> RackTwin::Histogram() const {
   return counts;
 }
 
+HealthStatus RackTwin::status() const {
+  const RackStatus s = BuildStatus();
+  if (s.kinds.empty()) return HealthStatus::kOk;
+  return s.worst == Severity::kCritical ? HealthStatus::kCritical : HealthStatus::kWarning;
+}
+
+RackView RackTwin::View() const {
+  RackView v;
+  v.status = status();
+  v.open = open_;
+  v.servers = static_cast<int>(members_.size());
+  v.by_kind = Histogram();
+  for (const auto& [server, open] : members_) {
+    if (!open.empty()) v.troubled[server] = open;
+  }
+  return v;
+}
+
 void RackTwin::OnMemberStatus(const MemberStatus& msg, double now, const ModelConfig& model, Effects& out) {
   bool joined = false;
   if (msg.member) {
@@ -158,9 +176,7 @@ void RackTwin::PublishHealthIfChanged(double now, Effects& out) {
   if (Empty()) {
     h.cleared = true;
   } else {
-    const RackStatus s = BuildStatus();
-    h.status = s.kinds.empty() ? HealthStatus::kOk
-                               : (s.worst == Severity::kCritical ? HealthStatus::kCritical : HealthStatus::kWarning);
+    h.status = status();
     for (const Incident& inc : open_) h.open.push_back(inc.id);
     h.by_kind = Histogram();
     h.members = static_cast<int>(members_.size());

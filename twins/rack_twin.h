@@ -28,6 +28,8 @@ class RackTwin {
   const std::vector<Incident>& open_incidents() const { return open_; }
   const std::map<std::string, std::vector<IncidentRef>>& members() const { return members_; }
   std::map<std::string, int> Histogram() const;
+  HealthStatus status() const;
+  RackView View() const;
 
  private:
   bool Correlate(double now, const ModelConfig& model, Effects& out);

@@ -1,6 +1,7 @@
 #include "twins/server_twin.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <utility>
 
@@ -9,6 +10,7 @@ namespace dctwin {
 namespace {
 
 constexpr const char* kSilent = "silent";
+constexpr const char* kAnomaly = "anomaly";
 
 std::string FormatValue(double v) {
   char buf[32];
@@ -18,8 +20,9 @@ std::string FormatValue(double v) {
 
 }  // namespace
 
-ServerTwin::ServerTwin(std::string id, std::string datacenter)
-    : id_(std::move(id)), datacenter_(std::move(datacenter)) {}
+ServerTwin::ServerTwin(std::string id, std::string datacenter, const ModelConfig& model)
+    : id_(std::move(id)), datacenter_(std::move(datacenter)),
+      window_(model.window_s, static_cast<size_t>(model.max_window_rows), static_cast<size_t>(model.max_metrics)) {}
 
 HealthStatus ServerTwin::status() const {
   if (!commissioned_) return HealthStatus::kUnknown;
@@ -31,6 +34,16 @@ HealthStatus ServerTwin::status() const {
   if (critical) return HealthStatus::kCritical;
   if (!open_.empty()) return HealthStatus::kWarning;
   return heard_ ? HealthStatus::kOk : HealthStatus::kUnknown;
+}
+
+ServerView ServerTwin::View() const {
+  ServerView v;
+  v.rack = rack_;
+  v.status = status();
+  v.open = open_;
+  v.last_report_ts = window_.empty() ? 0 : window_.newest_ts();
+  v.metrics = window_.SummarizeAll();
+  return v;
 }
 
 void ServerTwin::OnCommission(const Commission& msg, double now, Effects& out) {
@@ -76,8 +89,41 @@ ServerTwin::Condition& ServerTwin::FindCondition(uint16_t rule, const std::strin
   return conditions_.back();
 }
 
+ServerTwin::Key ServerTwin::KeyOf(const Condition& c, const RuleSet& rules) const {
+  if (c.rule == kAnomalyRule) return Key{std::string(kAnomaly) + ":" + c.metric, kAnomaly};
+  const std::string& kind = rules.rule(c.rule).kind;
+  return Key{kind, kind};
+}
+
+void ServerTwin::Update(Condition& c, bool holds, double value, double ts, int for_reports, double for_s,
+                        int clear_reports) {
+  c.last_value = value;
+  if (holds) {
+    c.clear_count = 0;
+    if (c.true_count == 0) c.first_true_ts = ts;
+    if (c.true_count < UINT32_MAX) ++c.true_count;
+    const bool met = for_s > 0 ? (ts - c.first_true_ts >= for_s) : (static_cast<int>(c.true_count) >= for_reports);
+    if (met) c.firing = true;
+  } else {
+    c.true_count = 0;
+    if (c.firing && static_cast<int>(++c.clear_count) >= clear_reports) {
+      c.firing = false;
+      c.clear_count = 0;
+    }
+  }
+}
+
 void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effects& out) {
   if (!commissioned_) return;
+  const ModelConfig& model = rules.config();
+  if (report.ts > now + model.max_future_s) {
+    out.rejected = "report timestamp is " + FormatValue(report.ts - now) + " s ahead of the gateway's clock";
+    return;
+  }
+  if (!window_.empty() && report.ts < window_.newest_ts() - model.window_s) {
+    out.rejected = "report timestamp is older than the window (" + FormatValue(model.window_s) + " s)";
+    return;
+  }
   const size_t open_before = open_.size();
   heard_ = true;
   last_heard_ = now;
@@ -88,35 +134,50 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
     }
   }
 
-  std::vector<std::string> touched;
+  std::vector<Key> touched;
+  auto touch = [&](Key key) {
+    for (const Key& k : touched) {
+      if (k.key == key.key) return;
+    }
+    touched.push_back(std::move(key));
+  };
+  auto tracked = [&](uint16_t rule, const std::string& metric) {
+    for (const Condition& c : conditions_) {
+      if (c.rule == rule && c.metric == metric) return true;
+    }
+    return false;
+  };
+  // Rules and the anomaly check judge each value against the window as it was before this report.
   for (const auto& [metric, value] : report.metrics) {
     for (uint16_t r : rules.RulesFor(metric)) {
       const Rule& rule = rules.rule(r);
-      const bool holds = rule.Holds(value);
-      bool exists = false;
-      for (const Condition& c : conditions_) exists = exists || (c.rule == r && c.metric == metric);
-      // A clear value of a condition that is not tracked changes nothing: skip the allocation.
-      if (!holds && !exists) continue;
-      Condition& c = FindCondition(r, metric);
-      c.last_value = value;
-      if (holds) {
-        c.clear_count = 0;
-        if (c.true_count == 0) c.first_true_ts = report.ts;
-        if (c.true_count < UINT32_MAX) ++c.true_count;
-        const bool met = rule.for_s > 0 ? (report.ts - c.first_true_ts >= rule.for_s)
-                                        : (static_cast<int>(c.true_count) >= rule.for_reports);
-        if (met) c.firing = true;
-      } else {
-        c.true_count = 0;
-        if (c.firing && static_cast<int>(++c.clear_count) >= rules.ClearReports(r)) {
-          c.firing = false;
-          c.clear_count = 0;
-        }
+      double judged = value;
+      if (rule.rate) {
+        double prev_ts = 0, prev_value = 0;
+        if (!window_.Previous(metric, report.ts, &prev_ts, &prev_value) || report.ts <= prev_ts) continue;
+        judged = (value - prev_value) / (report.ts - prev_ts);
       }
-      if (std::find(touched.begin(), touched.end(), rule.kind) == touched.end()) touched.push_back(rule.kind);
+      const bool holds = rule.Holds(judged);
+      // A clear value of a condition that is not tracked changes nothing: skip the allocation.
+      if (!holds && !tracked(r, metric)) continue;
+      Condition& c = FindCondition(r, metric);
+      Update(c, holds, judged, report.ts, rule.for_reports, rule.for_s, rules.ClearReports(r));
+      touch(KeyOf(c, rules));
+    }
+    if (model.anomaly_z > 0) {
+      MetricSummary s;
+      if (!window_.Summarize(metric, &s) || static_cast<int>(s.samples) < model.anomaly_min_samples) continue;
+      const double z = s.stddev > 1e-12 ? std::fabs(value - s.mean) / s.stddev : 0;
+      const bool holds = z > model.anomaly_z;
+      if (!holds && !tracked(kAnomalyRule, metric)) continue;
+      Condition& c = FindCondition(kAnomalyRule, metric);
+      c.detail = holds ? z : c.detail;
+      Update(c, holds, value, report.ts, model.anomaly_for_reports, 0, model.clear_reports);
+      touch(KeyOf(c, rules));
     }
   }
-  for (const std::string& kind : touched) EvaluateKind(kind, report.ts, now, rules, out);
+  window_.Add(report.ts, report.metrics, nullptr);
+  for (const Key& key : touched) EvaluateKey(key, report.ts, now, rules, out);
   conditions_.erase(std::remove_if(conditions_.begin(), conditions_.end(),
                                    [](const Condition& c) { return !c.firing && c.true_count == 0; }),
                     conditions_.end());
@@ -126,53 +187,64 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
   out.report_applied = true;
 }
 
-void ServerTwin::EvaluateKind(const std::string& kind, double ts, double now, RuleSet& rules, Effects& out) {
+std::string ServerTwin::Summary(const Condition& c, const RuleSet& rules) const {
+  if (c.rule == kAnomalyRule) {
+    MetricSummary s;
+    window_.Summarize(c.metric, &s);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, " = %g is %.1f standard deviations from its mean %g over the last %g s", c.last_value,
+                  c.detail, s.mean, rules.config().window_s);
+    return c.metric + buf + " on server " + id_ + " in rack " + rack_;
+  }
+  const Rule& rule = rules.rule(c.rule);
+  std::string summary = c.metric + (rule.rate ? " rises at " : " = ") + FormatValue(c.last_value) +
+                        (rule.rate ? "/s " : " ") + std::string(CompareOpName(rule.op)) + " " +
+                        FormatValue(rule.threshold);
+  if (rule.for_s > 0) {
+    summary += " for " + FormatValue(rule.for_s) + " s";
+  } else if (rule.for_reports > 1) {
+    summary += " for " + std::to_string(rule.for_reports) + " reports";
+  }
+  return summary + " on server " + id_ + " in rack " + rack_;
+}
+
+void ServerTwin::EvaluateKey(const Key& key, double ts, double now, RuleSet& rules, Effects& out) {
   const Condition* firing = nullptr;
   Severity severity = Severity::kWarning;
   for (const Condition& c : conditions_) {
-    const Rule& rule = rules.rule(c.rule);
-    if (rule.kind != kind || !c.firing) continue;
-    if (firing == nullptr || (rule.severity == Severity::kCritical && severity != Severity::kCritical)) {
-      firing = &c;
-    }
-    severity = Worst(severity, rule.severity);
+    if (!c.firing || KeyOf(c, rules).key != key.key) continue;
+    const Severity s = c.rule == kAnomalyRule ? Severity::kWarning : rules.rule(c.rule).severity;
+    if (firing == nullptr || (s == Severity::kCritical && severity != Severity::kCritical)) firing = &c;
+    severity = Worst(severity, s);
   }
-  auto it = std::find_if(open_.begin(), open_.end(), [&](const Incident& i) { return i.kind == kind; });
-  if (it == open_.end() && firing != nullptr) {
-    const Rule& rule = rules.rule(firing->rule);
-    std::string summary = firing->metric + " = " + FormatValue(firing->last_value) + " " +
-                          std::string(CompareOpName(rule.op)) + " " + FormatValue(rule.threshold);
-    if (rule.for_s > 0) {
-      summary += " for " + FormatValue(rule.for_s) + " s";
-    } else if (rule.for_reports > 1) {
-      summary += " for " + std::to_string(rule.for_reports) + " reports";
-    }
-    summary += " on server " + id_ + " in rack " + rack_;
-    Open(kind, severity, std::move(summary), ts, now, out);
-  } else if (it != open_.end() && firing == nullptr && kind != kSilent) {
-    Resolve(static_cast<size_t>(it - open_.begin()),
-            kind + " cleared on server " + id_ + ": back within threshold", ts, out);
+  auto it = std::find(open_keys_.begin(), open_keys_.end(), key.key);
+  if (it == open_keys_.end() && firing != nullptr) {
+    Open(key, severity, Summary(*firing, rules), ts, now, out);
+  } else if (it != open_keys_.end() && firing == nullptr) {
+    Resolve(static_cast<size_t>(it - open_keys_.begin()),
+            key.kind + " cleared on server " + id_ + ": back within threshold", ts, out);
   }
 }
 
-void ServerTwin::Open(const std::string& kind, Severity severity, std::string summary, double at, double now,
-                      Effects& out) {
+void ServerTwin::Open(const Key& key, Severity severity, std::string summary, double at, double now, Effects& out) {
   Incident inc;
-  inc.id = MakeIncidentId(Level::kServer, id_, kind, now, ++seq_);
-  inc.kind = kind;
+  inc.id = MakeIncidentId(Level::kServer, id_, key.kind, now, ++seq_);
+  inc.kind = key.kind;
   inc.severity = severity;
   inc.opened_at = at;
   inc.summary = std::move(summary);
   for (const IncidentRef& r : rack_incidents_) {
-    if (r.kind == kind) inc.caused_by = r.id;
+    if (r.kind == key.kind) inc.caused_by = r.id;
   }
   out.events.push_back(MakeEvent(inc, IncidentState::kOpen, at));
   open_.push_back(std::move(inc));
+  open_keys_.push_back(key.key);
 }
 
 void ServerTwin::Resolve(size_t index, std::string summary, double at, Effects& out) {
   Incident inc = std::move(open_[index]);
   open_.erase(open_.begin() + static_cast<std::ptrdiff_t>(index));
+  open_keys_.erase(open_keys_.begin() + static_cast<std::ptrdiff_t>(index));
   inc.summary = std::move(summary);
   out.events.push_back(MakeEvent(inc, IncidentState::kResolved, at));
 }
@@ -208,12 +280,10 @@ void ServerTwin::OnRackIncidents(const RackIncidents& msg, double now, Effects& 
 
 void ServerTwin::OnTimer(double now, const ModelConfig& model, Effects& out) {
   if (!commissioned_ || now < SilenceDeadline(model)) return;
-  for (const Incident& inc : open_) {
-    if (inc.kind == kSilent) return;
-  }
+  if (std::find(open_keys_.begin(), open_keys_.end(), kSilent) != open_keys_.end()) return;
   char buf[96];
   std::snprintf(buf, sizeof buf, "no report from server %s for %g s", id_.c_str(), model.heartbeat_timeout_s);
-  Open(kSilent, Severity::kCritical, std::string(buf) + " (rack " + rack_ + ")", now, now, out);
+  Open(Key{kSilent, kSilent}, Severity::kCritical, std::string(buf) + " (rack " + rack_ + ")", now, now, out);
   TellRack(rack_, true, now, out);
   PublishHealthIfChanged(now, out);
 }

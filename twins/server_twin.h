@@ -1,6 +1,7 @@
-// ServerTwin: the digital twin of one server. Evaluates the threshold rules over the server's
-// reports, opens and resolves its incidents (with `for` and clear hysteresis), raises `silent`
-// when reports stop, and tells its rack about its open incidents.
+// ServerTwin: the digital twin of one server. Keeps a sliding window of its reports, evaluates
+// the threshold rules (value or rate of change, with `for` and clear hysteresis) and the anomaly
+// check over the window, opens and resolves its incidents, raises `silent` when reports stop,
+// and tells its rack about its open incidents.
 //
 // Not thread-safe: a twin is owned by one shard, which hands it one message at a time. All time
 // comes in as arguments, so tests drive it with plain calls and a clock of their own.
@@ -12,19 +13,22 @@
 
 #include "twins/incident.h"
 #include "twins/messages.h"
+#include "twins/metric_window.h"
 #include "twins/model.h"
 
 namespace dctwin {
 
 class ServerTwin {
  public:
-  ServerTwin(std::string id, std::string datacenter);
+  ServerTwin(std::string id, std::string datacenter, const ModelConfig& model);
 
   // Commissioning twice into the same rack is harmless; into another rack moves the server and
   // its open incidents there.
   void OnCommission(const Commission& msg, double now, Effects& out);
   // Resolves every open incident and leaves the rack; the twin is then dropped by its owner.
   void OnDecommission(double now, Effects& out);
+  // A report stamped too far ahead of `now`, or older than the window, is refused: out.rejected
+  // says why and nothing else changes.
   void OnReport(const Report& report, double now, RuleSet& rules, Effects& out);
   void OnRackIncidents(const RackIncidents& msg, double now, Effects& out);
   // Opens `silent` when nothing was heard for the heartbeat timeout.
@@ -35,23 +39,36 @@ class ServerTwin {
   bool commissioned() const { return commissioned_; }
   double SilenceDeadline(const ModelConfig& model) const { return last_heard_ + model.heartbeat_timeout_s; }
   const std::vector<Incident>& open_incidents() const { return open_; }
+  const MetricWindow& window() const { return window_; }
   HealthStatus status() const;
+  ServerView View() const;
 
  private:
+  static constexpr uint16_t kAnomalyRule = 0xffff;
+
   // The state of one (rule, metric) pair that is holding or firing; dropped once it is clear.
   struct Condition {
-    uint16_t rule = 0;
+    uint16_t rule = 0;  // index into the rules, or kAnomalyRule
     std::string metric;
     uint32_t true_count = 0;
     uint32_t clear_count = 0;
     double first_true_ts = 0;
     double last_value = 0;
+    double detail = 0;  // anomaly: the z-score
     bool firing = false;
   };
+  // Incidents are keyed: a rule's kind, or "anomaly:<metric>".
+  struct Key {
+    std::string key;
+    std::string kind;
+  };
 
+  Key KeyOf(const Condition& c, const RuleSet& rules) const;
   Condition& FindCondition(uint16_t rule, const std::string& metric);
-  void EvaluateKind(const std::string& kind, double ts, double now, RuleSet& rules, Effects& out);
-  void Open(const std::string& kind, Severity severity, std::string summary, double at, double now, Effects& out);
+  void Update(Condition& c, bool holds, double value, double ts, int for_reports, double for_s, int clear_reports);
+  void EvaluateKey(const Key& key, double ts, double now, RuleSet& rules, Effects& out);
+  std::string Summary(const Condition& c, const RuleSet& rules) const;
+  void Open(const Key& key, Severity severity, std::string summary, double at, double now, Effects& out);
   void Resolve(size_t index, std::string summary, double at, Effects& out);
   IncidentEvent MakeEvent(const Incident& incident, IncidentState state, double at) const;
   void TellRack(const std::string& rack, bool member, double now, Effects& out) const;
@@ -66,8 +83,10 @@ class ServerTwin {
   std::string rack_;
   double last_heard_ = 0;  // wall clock of the last report (or of commission)
   uint64_t seq_ = 0;
+  MetricWindow window_;
   std::vector<Condition> conditions_;
   std::vector<Incident> open_;
+  std::vector<std::string> open_keys_;  // parallel to open_
   std::vector<IncidentRef> rack_incidents_;
   // What was last published as health, to publish only changes.
   HealthStatus published_status_ = HealthStatus::kUnknown;

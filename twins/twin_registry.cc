@@ -24,6 +24,7 @@ const RackTwin* TwinRegistry::rack(const std::string& id) const {
 }
 
 TwinRegistry::Outcome TwinRegistry::Handle(const Envelope& env, Effects& out) {
+  if (auto* query = std::get_if<Query>(&env.msg)) return HandleQuery(env, *query, out);
   switch (env.to.level) {
     case Level::kServer:
       return HandleServer(env, out);
@@ -40,11 +41,41 @@ TwinRegistry::Outcome TwinRegistry::Handle(const Envelope& env, Effects& out) {
   return Outcome::kIgnored;
 }
 
+TwinRegistry::Outcome TwinRegistry::HandleQuery(const Envelope& env, const Query& query, Effects& out) {
+  QueryReply reply;
+  reply.query = query;
+  reply.subject = env.to.id;
+  switch (env.to.level) {
+    case Level::kServer:
+      if (const ServerTwin* s = server(env.to.id)) {
+        ServerView view = s->View();
+        view.window_s = rules_.config().window_s;
+        reply.view = std::move(view);
+        reply.found = true;
+      }
+      break;
+    case Level::kRack:
+      if (const RackTwin* r = rack(env.to.id)) {
+        reply.view = r->View();
+        reply.found = true;
+      }
+      break;
+    case Level::kDatacenter:
+      if (datacenter_ && datacenter_->id() == env.to.id) {
+        reply.view = datacenter_->View();
+        reply.found = true;
+      }
+      break;
+  }
+  out.replies.push_back(std::move(reply));
+  return Outcome::kApplied;
+}
+
 TwinRegistry::ServerSlot& TwinRegistry::Commission(const std::string& id, const std::string& rack, double now,
                                                    Effects& out) {
   auto it = servers_.find(id);
   if (it == servers_.end()) {
-    it = servers_.emplace(id, ServerSlot(ServerTwin(id, options_.datacenter))).first;
+    it = servers_.emplace(id, ServerSlot(ServerTwin(id, options_.datacenter, rules_.config()))).first;
     it->second.generation = ++next_generation_;
   }
   it->second.twin.OnCommission(dctwin::Commission{rack}, now, out);
@@ -64,11 +95,11 @@ TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& o
       if (!options_.auto_commission) return Outcome::kUncommissioned;
       ServerSlot& slot = Commission(id, options_.default_rack, env.now, out);
       slot.twin.OnReport(*report, env.now, rules_, out);
-      return Outcome::kApplied;
+      return out.rejected.empty() ? Outcome::kApplied : Outcome::kRejected;
     }
     it->second.twin.OnReport(*report, env.now, rules_, out);
     Arm(id, it->second);
-    return Outcome::kApplied;
+    return out.rejected.empty() ? Outcome::kApplied : Outcome::kRejected;
   }
   if (it == servers_.end()) return Outcome::kIgnored;  // decommission of an unknown server, a late notice
   if (std::holds_alternative<Decommission>(env.msg)) {

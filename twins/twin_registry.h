@@ -29,7 +29,8 @@ struct RegistryOptions {
 
 class TwinRegistry {
  public:
-  enum class Outcome { kApplied, kUncommissioned, kIgnored };
+  // kRejected: the twin refused the message; Effects::rejected says why.
+  enum class Outcome { kApplied, kUncommissioned, kRejected, kIgnored };
 
   TwinRegistry(const ModelConfig& model, RegistryOptions options);
 
@@ -61,6 +62,7 @@ class TwinRegistry {
   };
 
   Outcome HandleServer(const Envelope& env, Effects& out);
+  Outcome HandleQuery(const Envelope& env, const Query& query, Effects& out);
   void HandleRack(const Envelope& env, Effects& out);
   ServerSlot& Commission(const std::string& id, const std::string& rack, double now, Effects& out);
   void Arm(const std::string& id, ServerSlot& slot);

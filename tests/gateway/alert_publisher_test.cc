@@ -18,7 +18,7 @@ simdjson::dom::element Parse(simdjson::dom::parser& parser, const std::string& j
 
 TEST(AlertPublisherTest, IncidentEventHasEveryContractField) {
   RecordingSink sink;
-  AlertPublisher alerts("site/dctwin", sink);
+  AlertPublisher alerts("site/dctwin", "dc1", sink);
   IncidentEvent e;
   e.id = "server:s1:thermal:1.1";
   e.level = Level::kServer;
@@ -63,7 +63,7 @@ TEST(AlertPublisherTest, CausedByIsLeftOutWhenThereIsNone) {
 
 TEST(AlertPublisherTest, HealthIsRetainedAndClearedWithAnEmptyPayload) {
   RecordingSink sink;
-  AlertPublisher alerts("dctwin", sink);
+  AlertPublisher alerts("dctwin", "dc1", sink);
   HealthUpdate h;
   h.level = Level::kDatacenter;
   h.subject = "dc1";
@@ -97,7 +97,7 @@ TEST(AlertPublisherTest, HealthIsRetainedAndClearedWithAnEmptyPayload) {
 TEST(AlertPublisherTest, RefusedPublicationsAreCounted) {
   RecordingSink sink;
   sink.refuse = true;
-  AlertPublisher alerts("dctwin", sink);
+  AlertPublisher alerts("dctwin", "dc1", sink);
   IncidentEvent e;
   alerts.PublishEvent(e);
   alerts.PublishEvent(e);

@@ -242,6 +242,69 @@ TEST_F(GatewayTest, SilentServerAfterHeartbeatTimeout) {
   EXPECT_EQ(JsonString(back->payload, "id"), JsonString(silent->payload, "id"));
 }
 
+// The contract's own example: mosquitto_rr -V 5 -t P/query/... -e <reply-topic> -m ''
+std::string Ask(const Mosquitto& broker, const std::string& what) {
+  int status = 0;
+  const std::string out = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker.port()) +
+                                         " -t dctwin/query/" + what + " -e reply/test-" + std::to_string(getpid()) +
+                                         " -m '' -W 10 2>&1",
+                                     &status);
+  EXPECT_EQ(status, 0) << out;
+  return out;
+}
+
+TEST_F(GatewayTest, QueriesAnswerOverMqtt5RequestResponse) {
+  StartGateway();
+  for (int i = 1; i <= 3; ++i) Commission("q" + std::to_string(i), "rq");
+  Commission("ok1", "rok");
+  for (int i = 1; i <= 3; ++i) {
+    for (int k = 0; k < 3; ++k) Report("q" + std::to_string(i), R"({"psu_volts": 10.9, "temp_c": 50})");
+  }
+  Report("ok1", R"({"psu_volts": 12.1})");
+  ASSERT_TRUE(Alert("rack", "rq", "open"));
+
+  const std::string racks = Ask(broker_, "unhealthy-racks");
+  EXPECT_EQ(JsonString(racks, "datacenter"), "dc1") << racks;
+  EXPECT_NE(racks.find("\"rack\":\"rq\""), std::string::npos) << racks;
+  EXPECT_NE(racks.find("\"kinds\":[\"power\"]"), std::string::npos) << racks;
+  EXPECT_NE(racks.find("\"since\":"), std::string::npos) << racks;
+  EXPECT_EQ(racks.find("rok"), std::string::npos) << racks;
+
+  const std::string dc = Ask(broker_, "datacenter");
+  EXPECT_EQ(JsonString(dc, "status"), "critical") << dc;
+  EXPECT_NE(dc.find("\"healthy\":false"), std::string::npos);
+
+  const std::string rack = Ask(broker_, "rack/rq");
+  EXPECT_EQ(JsonString(rack, "rack"), "rq") << rack;
+  EXPECT_EQ(JsonNumber(rack, "servers"), 3);
+  EXPECT_NE(rack.find("\"kind\":\"power\""), std::string::npos) << rack;
+
+  const std::string server = Ask(broker_, "server/q1");
+  EXPECT_EQ(JsonString(server, "server"), "q1") << server;
+  EXPECT_EQ(JsonString(server, "status"), "critical");
+  EXPECT_NE(server.find("\"psu_volts\":{\"last\":10.9"), std::string::npos) << server;
+  EXPECT_NE(server.find("\"samples\":3"), std::string::npos) << server;
+
+  const std::string unknown = Ask(broker_, "server/nobody");
+  EXPECT_NE(unknown.find("\"found\":false"), std::string::npos) << unknown;
+  const std::string bad = Ask(broker_, "weather");
+  EXPECT_NE(bad.find("unknown query"), std::string::npos) << bad;
+
+  // Replies are never retained.
+  Probe late(broker_.uri(), "late-probe");
+  late.Subscribe("reply/#");
+  EXPECT_FALSE(late.WaitFor([](const Received&) { return true; }, 300ms));
+}
+
+TEST_F(GatewayTest, RequestWithoutResponseTopicIsDeadLettered) {
+  StartGateway();
+  probe_->Publish("dctwin/query/unhealthy-racks", "");
+  auto dead = probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/no_response_topic"; });
+  ASSERT_TRUE(dead);
+  // Still alive and answering.
+  EXPECT_EQ(JsonString(Ask(broker_, "datacenter"), "datacenter"), "dc1");
+}
+
 TEST_F(GatewayTest, PrefixAndDatacenterFromTheCommandLine) {
   probe_->Subscribe("site/x/#");
   const std::string path = dir_.Write("dctwin.toml", kFastConfig);

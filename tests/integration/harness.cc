@@ -213,6 +213,18 @@ void Probe::Clear() {
   received_.clear();
 }
 
+std::string RunCommand(const std::string& command, int* status) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  const int rc = pclose(pipe);
+  if (status != nullptr) *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return out;
+}
+
 static simdjson::dom::element ParseJson(simdjson::dom::parser& parser, const std::string& json) {
   simdjson::dom::element doc;
   if (parser.parse(json).get(doc)) throw std::runtime_error("not JSON: " + json);

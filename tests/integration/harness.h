@@ -97,6 +97,9 @@ class Probe {
   std::vector<Received> received_;
 };
 
+// Runs a command and returns what it printed on stdout (and its exit status in *status).
+std::string RunCommand(const std::string& command, int* status = nullptr);
+
 // Small JSON field readers for assertions (simdjson DOM underneath).
 std::string JsonString(const std::string& json, const char* key);
 double JsonNumber(const std::string& json, const char* key);

@@ -242,3 +242,145 @@ TEST(ServerTwinTest, DecommissionResolvesOpenIncidentsAndClearsHealth) {
 
 }  // namespace
 }  // namespace dctwin
+
+namespace dctwin {
+namespace {
+
+using testing::TwinWorld;
+
+TEST(ServerTwinModelTest, RateRuleFiresOnARisingCounter) {
+  ModelConfig m;
+  Rule r;
+  r.kind = "disk";
+  r.metric = "disk_errors_total";
+  r.threshold = 0;
+  r.rate = true;
+  r.for_reports = 2;
+  m.rules = {r};
+  TwinWorld w(m);
+  w.Commission("s1", "r1");
+  w.Report("s1", {{"disk_errors_total", 7}});  // no previous sample: no rate yet
+  w.Report("s1", {{"disk_errors_total", 7}});
+  w.Report("s1", {{"disk_errors_total", 7}});
+  EXPECT_TRUE(w.events.empty());  // high but flat: fine
+  w.Report("s1", {{"disk_errors_total", 9}});
+  w.Report("s1", {{"disk_errors_total", 12}});
+  ASSERT_EQ(w.events.size(), 1u);
+  EXPECT_EQ(w.events[0].kind, "disk");
+  EXPECT_NE(w.events[0].summary.find("rises at 0.3/s"), std::string::npos) << w.events[0].summary;
+}
+
+TEST(ServerTwinModelTest, AnomalyNamesTheMetricAndNeedsEnoughSamples) {
+  ModelConfig m;  // no threshold rules
+  m.anomaly_z = 4;
+  m.anomaly_min_samples = 20;
+  m.anomaly_for_reports = 2;
+  TwinWorld w(m);
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 10; ++i) w.Report("s1", {{"fan_rpm", 3000.0 + (i % 2 ? 20 : -20)}});
+  w.Report("s1", {{"fan_rpm", 9000}});
+  w.Report("s1", {{"fan_rpm", 9000}});
+  EXPECT_TRUE(w.events.empty());  // too few samples to judge
+  // The two spikes stay in the window (and widen its spread) until they expire after 900 s.
+  for (int i = 0; i < 100; ++i) w.Report("s1", {{"fan_rpm", 3000.0 + (i % 2 ? 20 : -20)}});
+  w.Report("s1", {{"fan_rpm", 800}});
+  EXPECT_TRUE(w.events.empty());  // one report is not enough (anomaly_for_reports = 2)
+  w.Report("s1", {{"fan_rpm", 800}});
+  ASSERT_EQ(w.events.size(), 1u);
+  EXPECT_EQ(w.events[0].kind, "anomaly");
+  EXPECT_NE(w.events[0].summary.find("fan_rpm"), std::string::npos) << w.events[0].summary;
+  for (int i = 0; i < 3; ++i) w.Report("s1", {{"fan_rpm", 3000}});
+  ASSERT_EQ(w.events.size(), 2u);
+  EXPECT_EQ(w.events[1].state, IncidentState::kResolved);
+}
+
+TEST(ServerTwinModelTest, ReportsFromTheFarFutureOrOlderThanTheWindowAreRefused) {
+  TwinWorld w;
+  w.now = 1795520000;
+  w.Commission("s1", "r1");
+  w.ReportAt("s1", w.now + 600, {{"temp_c", 99}});  // 10 minutes ahead of the gateway clock
+  EXPECT_EQ(w.rejected, 1);
+  w.ReportAt("s1", w.now, {{"temp_c", 50}});
+  EXPECT_EQ(w.rejected, 1);
+  w.ReportAt("s1", w.now - 901, {{"temp_c", 50}});  // older than the window before the newest
+  EXPECT_EQ(w.rejected, 2);
+  w.ReportAt("s1", w.now - 899, {{"temp_c", 50}});  // late, but inside the window
+  EXPECT_EQ(w.rejected, 2);
+  EXPECT_EQ(w.server("s1").window().rows(), 2u);
+}
+
+TEST(ServerTwinModelTest, OldButConsistentTimestampsAreAccepted) {
+  // Replayed or simulated data from the past is judged against the server's own newest report,
+  // not against the gateway clock.
+  TwinWorld w;
+  w.now = 1795520000;
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 3; ++i) w.ReportAt("s1", 1732442400.5 + i * 10, {{"temp_c", 91}});
+  EXPECT_EQ(w.rejected, 0);
+  ASSERT_EQ(w.events.size(), 1u);
+  EXPECT_DOUBLE_EQ(w.events[0].opened_at, 1732442420.5);
+}
+
+TEST(QueryTest, ServerQueryAnswersStatusIncidentsAndWindowStatistics) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  w.Report("s1", {{"temp_c", 80}, {"cpu_util", 0.5}});
+  w.Report("s1", {{"temp_c", 90}});
+  w.Report("s1", {{"temp_c", 91}});
+  w.Report("s1", {{"temp_c", 95}});
+  w.Query(Level::kServer, "s1", QueryKind::kServer);
+  w.Query(Level::kServer, "nope", QueryKind::kServer);
+  ASSERT_EQ(w.replies.size(), 2u);
+  const QueryReply& r = w.replies[0];
+  EXPECT_TRUE(r.found);
+  EXPECT_EQ(r.query.reply_topic, "reply/here");
+  EXPECT_EQ(r.query.correlation, "c-1");
+  const auto& v = std::get<ServerView>(r.view);
+  EXPECT_EQ(v.rack, "r1");
+  EXPECT_EQ(v.status, HealthStatus::kCritical);
+  ASSERT_EQ(v.open.size(), 1u);
+  EXPECT_EQ(v.open[0].kind, "thermal");
+  EXPECT_EQ(v.window_s, 900);
+  ASSERT_EQ(v.metrics.size(), 2u);
+  EXPECT_EQ(v.metrics[0].metric, "temp_c");
+  EXPECT_EQ(v.metrics[0].samples, 4u);
+  EXPECT_DOUBLE_EQ(v.metrics[0].min, 80);
+  EXPECT_DOUBLE_EQ(v.metrics[0].max, 95);
+  EXPECT_DOUBLE_EQ(v.metrics[0].last, 95);
+  EXPECT_DOUBLE_EQ(v.metrics[0].mean, 89);
+  EXPECT_FALSE(w.replies[1].found);
+  EXPECT_EQ(w.replies[1].subject, "nope");
+}
+
+TEST(QueryTest, UnhealthyRacksRackAndDatacenterQueries) {
+  TwinWorld w;
+  for (const char* s : {"a1", "a2", "a3"}) w.Commission(s, "ra");
+  w.Commission("b1", "rb");
+  w.Commission("c1", "rc");
+  for (const char* s : {"a1", "a2", "a3"}) {
+    for (int i = 0; i < 3; ++i) w.Report(s, {{"net_drop_rate", 0.5}}, 0);
+  }
+  w.Report("b1", {{"disk_errors", 1}});
+  w.Report("c1", {{"temp_c", 40}});
+  w.Query(Level::kDatacenter, "dc1", QueryKind::kUnhealthyRacks);
+  w.Query(Level::kRack, "ra", QueryKind::kRack);
+  w.Query(Level::kRack, "zz", QueryKind::kRack);
+  ASSERT_EQ(w.replies.size(), 3u);
+  const auto& dc = std::get<DatacenterView>(w.replies[0].view);
+  ASSERT_EQ(dc.unhealthy.size(), 2u);
+  EXPECT_EQ(dc.unhealthy[0].rack, "ra");
+  EXPECT_EQ(dc.unhealthy[0].kinds, (std::vector<std::string>{"network"}));
+  EXPECT_EQ(dc.unhealthy[0].incidents.size(), 1u);  // the rack incident
+  EXPECT_EQ(dc.unhealthy[1].rack, "rb");
+  EXPECT_EQ(dc.unhealthy[1].kinds, (std::vector<std::string>{"disk"}));
+  EXPECT_EQ(dc.racks, 3u);
+  const auto& ra = std::get<RackView>(w.replies[1].view);
+  EXPECT_EQ(ra.servers, 3);
+  EXPECT_EQ(ra.open.size(), 1u);
+  EXPECT_EQ(ra.by_kind.at("network"), 3);
+  EXPECT_EQ(ra.troubled.size(), 3u);
+  EXPECT_FALSE(w.replies[2].found);
+}
+
+}  // namespace
+}  // namespace dctwin

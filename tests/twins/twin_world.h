@@ -46,6 +46,23 @@ class TwinWorld {
     Send(Envelope{{Level::kServer, server}, now, std::move(r)});
     now += step;
   }
+  // One report with its own timestamp, received at `now`.
+  void ReportAt(const std::string& server, double ts, std::vector<std::pair<std::string, double>> metrics) {
+    dctwin::Report r;
+    r.ts = ts;
+    r.metrics = std::move(metrics);
+    Send(Envelope{{Level::kServer, server}, now, std::move(r)});
+  }
+  void Query(Level level, const std::string& id, QueryKind kind) {
+    dctwin::Query q;
+    q.kind = kind;
+    q.reply_topic = "reply/here";
+    q.correlation = "c-1";
+    Send(Envelope{{level, id}, now, std::move(q)});
+  }
+  std::vector<QueryReply> replies;
+  int rejected = 0;
+
   void Timers() {
     Effects out;
     registry_.FireTimers(now, out);
@@ -85,13 +102,18 @@ class TwinWorld {
     for (auto& e : out.events) events.push_back(e);
     for (auto& h : out.health) health.push_back(h);
     for (auto& s : out.sends) queue_.push_back(std::move(s));
+    for (auto& r : out.replies) replies.push_back(std::move(r));
   }
   void Drain() {
     while (!queue_.empty()) {
       Envelope env = std::move(queue_.front());
       queue_.pop_front();
       Effects out;
-      if (registry_.Handle(env, out) == TwinRegistry::Outcome::kUncommissioned) ++uncommissioned;
+      switch (registry_.Handle(env, out)) {
+        case TwinRegistry::Outcome::kUncommissioned: ++uncommissioned; break;
+        case TwinRegistry::Outcome::kRejected: ++rejected; break;
+        default: break;
+      }
       Collect(out);
     }
   }

@@ -1,0 +1,152 @@
+#include "twins/metric_window.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace dctwin {
+
+namespace {
+constexpr float kMissing = std::numeric_limits<float>::quiet_NaN();
+}
+
+MetricWindow::MetricWindow(double window_s, size_t max_rows, size_t max_metrics)
+    : window_s_(window_s), max_rows_(max_rows), max_metrics_(max_metrics) {}
+
+int MetricWindow::Column(std::string_view metric) const {
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == metric) return static_cast<int>(i + 1);
+  }
+  return -1;
+}
+
+double MetricWindow::oldest_ts() const { return empty() ? 0 : base_ts_ + static_cast<double>(data_[0]); }
+
+void MetricWindow::Reserve(size_t floats) {
+  // Grow by a quarter, not double: a full window stays close to its real size.
+  if (floats <= data_.capacity()) return;
+  data_.reserve(std::max(floats, data_.capacity() + data_.capacity() / 4 + columns_ * 4));
+}
+
+void MetricWindow::Rebase(double ts) {
+  // Offsets are floats; keep them small (seconds within the window) so they stay exact to ms.
+  const double delta = ts - base_ts_;
+  for (size_t r = 0; r < rows(); ++r) data_[r * columns_] = static_cast<float>(data_[r * columns_] - delta);
+  base_ts_ = ts;
+}
+
+void MetricWindow::Add(double ts, const std::vector<std::pair<std::string, double>>& metrics,
+                       size_t* dropped_metrics) {
+  if (columns_ == 0) {
+    columns_ = 1;
+    base_ts_ = ts;
+    newest_ts_ = ts;
+  }
+  // New metrics widen every row.
+  for (const auto& [name, value] : metrics) {
+    if (Column(name) >= 0) continue;
+    if (names_.size() >= max_metrics_) {
+      if (dropped_metrics != nullptr) ++*dropped_metrics;
+      continue;
+    }
+    names_.push_back(name);
+    const size_t old_cols = columns_;
+    const size_t n = rows();
+    ++columns_;
+    std::vector<float> widened;
+    widened.reserve(std::max(data_.capacity() / old_cols * columns_, n * columns_));
+    for (size_t r = 0; r < n; ++r) {
+      widened.insert(widened.end(), data_.begin() + static_cast<std::ptrdiff_t>(r * old_cols),
+                     data_.begin() + static_cast<std::ptrdiff_t>((r + 1) * old_cols));
+      widened.push_back(kMissing);
+    }
+    data_.swap(widened);
+  }
+  if (std::fabs(ts - base_ts_) > window_s_ * 4) Rebase(ts);
+  newest_ts_ = std::max(newest_ts_, ts);
+
+  // Place the row by timestamp; equal timestamps keep arrival order.
+  const auto dt = static_cast<float>(ts - base_ts_);
+  size_t pos = rows();
+  while (pos > 0 && data_[(pos - 1) * columns_] > dt) --pos;
+  Reserve(data_.size() + columns_);
+  data_.insert(data_.begin() + static_cast<std::ptrdiff_t>(pos * columns_), columns_, kMissing);
+  float* row = &data_[pos * columns_];
+  row[0] = dt;
+  for (const auto& [name, value] : metrics) {
+    const int c = Column(name);
+    if (c > 0) row[c] = static_cast<float>(value);
+  }
+  Expire();
+}
+
+void MetricWindow::Expire() {
+  const double cutoff = newest_ts_ - window_s_;
+  size_t drop = 0;
+  const size_t n = rows();
+  while (drop < n && base_ts_ + static_cast<double>(data_[drop * columns_]) < cutoff) ++drop;
+  if (n - drop > max_rows_) drop = n - max_rows_;
+  if (drop > 0) data_.erase(data_.begin(), data_.begin() + static_cast<std::ptrdiff_t>(drop * columns_));
+}
+
+bool MetricWindow::Summarize(std::string_view metric, MetricSummary* out) const {
+  const int c = Column(metric);
+  if (c < 0) return false;
+  out->metric = std::string(metric);
+  out->samples = 0;
+  double sum = 0, sum_sq = 0;
+  for (size_t r = 0; r < rows(); ++r) {
+    const float* row = &data_[r * columns_];
+    const float v = row[c];
+    if (std::isnan(v)) continue;
+    const double d = v;
+    if (out->samples == 0) {
+      out->min = out->max = d;
+    } else {
+      out->min = std::min(out->min, d);
+      out->max = std::max(out->max, d);
+    }
+    out->last = d;
+    sum += d;
+    sum_sq += d * d;
+    ++out->samples;
+  }
+  if (out->samples == 0) return false;
+  const double n = out->samples;
+  out->mean = sum / n;
+  out->stddev = std::sqrt(std::max(0.0, sum_sq / n - out->mean * out->mean));
+  return true;
+}
+
+std::vector<MetricSummary> MetricWindow::SummarizeAll() const {
+  std::vector<MetricSummary> out;
+  for (const std::string& name : names_) {
+    MetricSummary s;
+    if (Summarize(name, &s)) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+bool MetricWindow::Previous(std::string_view metric, double ts, double* prev_ts, double* prev_value) const {
+  const int c = Column(metric);
+  if (c < 0) return false;
+  const auto t = static_cast<float>(ts - base_ts_);
+  for (size_t r = rows(); r > 0; --r) {
+    const float* row = &data_[(r - 1) * columns_];
+    if (row[0] >= t || std::isnan(row[c])) continue;
+    *prev_ts = base_ts_ + static_cast<double>(row[0]);
+    *prev_value = row[c];
+    return true;
+  }
+  return false;
+}
+
+size_t MetricWindow::HeapBytes() const {
+  size_t bytes = data_.capacity() * sizeof(float) + names_.capacity() * sizeof(std::string);
+  for (const std::string& n : names_) {
+    if (n.capacity() > 15) bytes += n.capacity() + 1;
+  }
+  return bytes;
+}
+
+}  // namespace dctwin
