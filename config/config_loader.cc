@@ -156,6 +156,9 @@ std::vector<std::string> ValidateConfig(const Config& c) {
     errors.push_back("broker.reconnect_min_s must not exceed broker.reconnect_max_s");
   }
   if (c.state.path.empty()) errors.push_back("state.path must not be empty");
+  if (c.state.synchronous != "normal" && c.state.synchronous != "full") {
+    errors.push_back("state.synchronous must be \"normal\" or \"full\"");
+  }
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (kLevels.count(c.log.level) == 0) {
     errors.push_back("log.level must be one of trace, debug, info, warn, error, critical, off");
@@ -220,6 +223,10 @@ ConfigResult LoadConfigFile(const std::string& path) {
   if (const toml::table* t = section("state")) {
     TableReader r(*t, "state", path, &errors);
     r.String("path", &c.state.path);
+    r.String("synchronous", &c.state.synchronous);
+    r.Int("flush_interval_ms", &c.state.flush_interval_ms, 1, 60000);
+    r.Int("outbox_max", &c.state.outbox_max, 1, 100000000);
+    r.Double("restart_grace_s", &c.state.restart_grace_s, -1, 86400);
     r.Finish();
   }
   if (const toml::table* t = section("log")) {

@@ -191,7 +191,7 @@ std::string AlertPublisher::HealthJson(const HealthUpdate& h) {
   return w.Take();
 }
 
-void AlertPublisher::PublishEvent(const IncidentEvent& e) {
+OutMessage AlertPublisher::EventMessage(const IncidentEvent& e) {
   spdlog::info("incident {} {} {} {} {}: {}", StateName(e.state), LevelName(e.level), e.subject, e.kind, e.id,
                e.summary);
   OutMessage msg;
@@ -199,8 +199,10 @@ void AlertPublisher::PublishEvent(const IncidentEvent& e) {
   msg.payload = EventJson(e);
   msg.qos = 1;
   msg.retained = false;
-  Send(std::move(msg));
+  return msg;
 }
+
+void AlertPublisher::PublishEvent(const IncidentEvent& e) { Send(EventMessage(e)); }
 
 void AlertPublisher::PublishHealth(const HealthUpdate& h) {
   OutMessage msg;

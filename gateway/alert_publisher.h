@@ -17,6 +17,8 @@ class AlertPublisher {
   AlertPublisher(std::string prefix, std::string datacenter, MessageSink& sink);
 
   void PublishEvent(const IncidentEvent& event);
+  // The event as the message PublishEvent would send, for the outbox; logs it.
+  OutMessage EventMessage(const IncidentEvent& event);
   void PublishHealth(const HealthUpdate& health);
   // The answer to an MQTT 5 request, to its Response Topic with its Correlation Data.
   void PublishReply(const QueryReply& reply);

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "gateway/json_writer.h"
+#include "storage/twin_codec.h"
 
 #ifndef DCTWIN_VERSION
 #define DCTWIN_VERSION "unknown"
@@ -71,27 +72,80 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   pool_ = std::make_unique<ShardPool<Envelope>>(shards, static_cast<size_t>(config_.gateway.mailbox_capacity),
                                                 std::chrono::milliseconds(config_.gateway.enqueue_timeout_ms), kTick,
                                                 WallClock);
-  RegistryOptions ro;
-  ro.datacenter = config_.gateway.datacenter;
-  ro.auto_commission = config_.gateway.auto_commission;
-  ro.default_rack = config_.gateway.default_rack;
-  for (size_t i = 0; i < shards; ++i) {
-    hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, prefix, *pool_, *alerts_, *dead_letters_));
-  }
   router_ = std::make_unique<IngestRouter>(prefix, config_.gateway.datacenter, kMaxPayload, *pool_, *dead_letters_,
                                            *outbound_, WallClock);
 }
 
 Gateway::~Gateway() { Stop(); }
 
-void Gateway::Start() {
+Status Gateway::Start() {
+  SqliteOptions so;
+  so.path = config_.state.path;
+  so.synchronous_full = config_.state.synchronous == "full";
+  Status s = SqliteStateStore::Open(so, &store_);
+  if (!s.ok()) return s;
+  writer_ = std::make_unique<StoreWriter>(*store_, *outbound_, std::chrono::milliseconds(config_.state.flush_interval_ms),
+                                          config_.state.outbox_max);
+  RegistryOptions ro;
+  ro.datacenter = config_.gateway.datacenter;
+  ro.auto_commission = config_.gateway.auto_commission;
+  ro.default_rack = config_.gateway.default_rack;
+  for (size_t i = 0; i < pool_->size(); ++i) {
+    hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, config_.gateway.prefix, *pool_, *alerts_,
+                                                *dead_letters_, *writer_,
+                                                std::chrono::milliseconds(config_.state.flush_interval_ms)));
+  }
+  s = Restore();
+  if (!s.ok()) return s;
+
+  outbound_->SetAckHandler([this](int64_t seq) { writer_->Acked(seq); });
+  writer_->Start();
   std::vector<ShardHandler<Envelope>*> handlers;
   for (auto& h : hosts_) handlers.push_back(h.get());
   pool_->Start(handlers);
-  spdlog::info("gateway {} for datacenter {}: {} shards, {} rules, prefix {}", config_.gateway.id,
-               config_.gateway.datacenter, pool_->size(), config_.model.rules.size(), config_.gateway.prefix);
+  spdlog::info("gateway {} for datacenter {}: {} shards, {} rules, prefix {}, state {}", config_.gateway.id,
+               config_.gateway.datacenter, pool_->size(), config_.model.rules.size(), config_.gateway.prefix,
+               config_.state.path);
   outbound_->Start();
   link_->Start();
+  started_ = true;
+  return Status::Ok();
+}
+
+Status Gateway::Restore() {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::pair<TwinRecord, std::string>> bad;
+  size_t twins = 0;
+  Status s = store_->LoadTwins([&](TwinRecord&& record) {
+    const TwinAddress address{LevelOfKind(record.key.kind), record.key.id};
+    Status r = hosts_[pool_->ShardOf(address.Hash())]->Restore(record);
+    if (r.ok()) {
+      ++twins;
+    } else {
+      bad.emplace_back(std::move(record), r.ToString());
+    }
+  });
+  if (!s.ok()) return s;
+  for (auto& [record, reason] : bad) {
+    spdlog::error("state of {} twin {} cannot be read ({}); moved to the quarantine table, the twin starts afresh",
+                  LevelName(LevelOfKind(record.key.kind)), record.key.id, reason);
+    Status q = store_->Quarantine(record, reason);
+    if (!q.ok()) return q;
+  }
+  const double grace =
+      config_.state.restart_grace_s >= 0 ? config_.state.restart_grace_s : config_.model.heartbeat_timeout_s;
+  for (auto& h : hosts_) h->FinishRestore(WallClock() + grace);
+  // Events committed before the last stop but not acknowledged go out first.
+  size_t events = 0;
+  s = store_->LoadOutbox([&](OutboxRecord&& r) {
+    outbound_->Publish(OutMessage{r.topic, r.payload, r.qos, r.retained, {}, r.seq});
+    ++events;
+  });
+  if (!s.ok()) return s;
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info("restored {} twins and {} unpublished events from {} in {:.0f} ms", twins, events, config_.state.path,
+               ms);
+  return Status::Ok();
 }
 
 bool Gateway::WaitReady(std::chrono::milliseconds timeout) {
@@ -138,6 +192,17 @@ std::string Gateway::StatsJson() const {
   const OutboundStats out = outbound_->Stats();
   w.IntField("open_incidents", open).IntField("publish_failures", static_cast<long long>(alerts_->failed()));
   w.Field("connected", link_->connected());
+  const StoreWriterStats st = writer_->Stats();
+  w.Key("store")
+      .BeginObject()
+      .IntField("commits", static_cast<long long>(st.commits))
+      .IntField("failures", static_cast<long long>(st.failures))
+      .IntField("twins_written", static_cast<long long>(st.twins_written))
+      .IntField("outbox", st.outbox_rows)
+      .IntField("events_dropped", static_cast<long long>(st.events_dropped))
+      .Field("last_commit_ms", st.last_commit_ms)
+      .Field("max_commit_ms", st.max_commit_ms)
+      .EndObject();
   w.Key("outbound")
       .BeginObject()
       .IntField("queued", static_cast<long long>(out.queued))
@@ -165,16 +230,20 @@ void Gateway::PublishStats() {
 }
 
 void Gateway::Stop() {
-  if (stopped_) return;
+  if (stopped_ || !started_) return;
   stopped_ = true;
   spdlog::info("stopping: draining the shards");
   pool_->Stop();
+  // The shard threads are gone: hand over what they changed last, and commit it.
+  for (auto& h : hosts_) h->Seal(WallClock(), true);
+  writer_->Stop();
   PublishStats();
   outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
                             StatusJson(config_, false, started_at_, "shutdown"), 1, true, {}});
   if (!outbound_->Flush(std::chrono::seconds(5))) spdlog::warn("broker did not acknowledge everything in 5 s");
   outbound_->Stop();
   link_->Stop();
+  writer_->CommitAcknowledged();  // what the broker has is no longer owed
   spdlog::info("stopped");
 }
 

@@ -18,7 +18,10 @@
 #include "gateway/mqtt_link.h"
 #include "gateway/outbound_queue.h"
 #include "gateway/shard_pool.h"
+#include "gateway/store_writer.h"
 #include "gateway/twin_host.h"
+#include "storage/sqlite_state_store.h"
+#include "storage/status.h"
 
 namespace dctwin {
 
@@ -29,8 +32,10 @@ class Gateway {
   explicit Gateway(Config config);
   ~Gateway();
 
-  // Starts the shards and begins connecting; returns at once.
-  void Start();
+  // Opens the state store, restores every twin, queues the outbox, starts the shards and begins
+  // connecting; returns once that is done (before the broker answers). An error leaves nothing
+  // running.
+  Status Start();
   // True once connected with every subscription active; then the online status is published.
   bool WaitReady(std::chrono::milliseconds timeout);
   void PublishStats();
@@ -48,9 +53,14 @@ class Gateway {
   std::unique_ptr<AlertPublisher> alerts_;
   std::unique_ptr<DeadLetters> dead_letters_;
   std::unique_ptr<ShardPool<Envelope>> pool_;
+  std::unique_ptr<SqliteStateStore> store_;
+  std::unique_ptr<StoreWriter> writer_;
   std::vector<std::unique_ptr<TwinHost>> hosts_;
   std::unique_ptr<IngestRouter> router_;
 
+  Status Restore();
+
+  bool started_ = false;
   bool announced_ = false;
   bool stopped_ = false;
 };

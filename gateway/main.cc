@@ -118,7 +118,10 @@ int main(int argc, char** argv) {
 
   spdlog::info("dctwin-gateway {} starting", DCTWIN_VERSION);
   dctwin::Gateway gateway(config);
-  gateway.Start();
+  if (dctwin::Status s = gateway.Start(); !s.ok()) {
+    spdlog::critical("cannot start: {}", s.ToString());
+    return 1;
+  }
 
   bool ready = false;
   const auto stats_every = std::chrono::duration<double>(config.gateway.stats_interval_s);

@@ -2,6 +2,7 @@
 // sink that fails. Implementations are thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace dctwin {
@@ -12,6 +13,7 @@ struct OutMessage {
   int qos = 1;
   bool retained = false;
   std::string correlation_data;  // MQTT 5 Correlation Data of a reply; empty for none
+  int64_t outbox_seq = 0;        // > 0: the outbox row to delete once the broker acknowledged it
 };
 
 class MessageSink {

@@ -9,10 +9,14 @@ namespace dctwin {
 class OutboundQueue::Listener : public mqtt::iaction_listener {
  public:
   explicit Listener(OutboundQueue& queue) : queue_(queue) {}
-  void on_success(const mqtt::token&) override { queue_.Acknowledged(); }
+  // The outbox seq travels as the token's user context.
+  void on_success(const mqtt::token& tok) override { queue_.Acknowledged(SeqOf(tok)); }
   void on_failure(const mqtt::token& tok) override {
     const auto* delivery = dynamic_cast<const mqtt::delivery_token*>(&tok);
-    queue_.Failed(delivery != nullptr ? delivery->get_message() : nullptr);
+    queue_.Failed(delivery != nullptr ? delivery->get_message() : nullptr, SeqOf(tok));
+  }
+  static int64_t SeqOf(const mqtt::token& tok) {
+    return static_cast<int64_t>(reinterpret_cast<intptr_t>(tok.get_user_context()));
   }
 
  private:
@@ -43,9 +47,9 @@ bool OutboundQueue::Publish(OutMessage out) {
       return false;
     }
     if (out.qos == 0) {
-      best_effort_.push_back(std::move(msg));
+      best_effort_.push_back(Pending{std::move(msg), 0});
     } else {
-      reliable_.push_back(std::move(msg));
+      reliable_.push_back(Pending{std::move(msg), out.outbox_seq});
     }
   }
   wake_.notify_one();
@@ -56,8 +60,8 @@ void OutboundQueue::Start() { thread_ = std::thread([this] { Run(); }); }
 
 void OutboundQueue::Run() {
   std::unique_lock<std::mutex> lock(mu_);
-  std::deque<mqtt::const_message_ptr> batch_best_effort;
-  std::deque<mqtt::const_message_ptr> batch_reliable;
+  std::deque<Pending> batch_best_effort;
+  std::deque<Pending> batch_reliable;
   while (!stop_) {
     // Polls the connection state a few times a second; everything else wakes us directly.
     wake_.wait_for(lock, std::chrono::milliseconds(100), [&] {
@@ -72,9 +76,9 @@ void OutboundQueue::Run() {
       ++in_flight_;
     }
     lock.unlock();
-    for (auto& msg : batch_best_effort) {
+    for (auto& p : batch_best_effort) {
       try {
-        link_.client().publish(msg);
+        link_.client().publish(p.msg);
       } catch (const mqtt::exception&) {
         // QoS 0 is best effort: a stats or dead-letter message lost while reconnecting is fine.
       }
@@ -82,7 +86,9 @@ void OutboundQueue::Run() {
     size_t handed = 0;
     for (; handed < batch_reliable.size(); ++handed) {
       try {
-        link_.client().publish(batch_reliable[handed], nullptr, *listener_);
+        const Pending& p = batch_reliable[handed];
+        // The outbox seq rides along as the token's user context.
+        link_.client().publish(p.msg, reinterpret_cast<void*>(static_cast<intptr_t>(p.seq)), *listener_);
       } catch (const mqtt::exception& e) {
         spdlog::debug("publish refused by the client ({}); will retry", e.what());
         break;
@@ -101,7 +107,8 @@ void OutboundQueue::Run() {
   }
 }
 
-void OutboundQueue::Acknowledged() {
+void OutboundQueue::Acknowledged(int64_t seq) {
+  if (seq > 0 && ack_handler_) ack_handler_(seq);
   {
     std::lock_guard<std::mutex> lock(mu_);
     --in_flight_;
@@ -111,12 +118,12 @@ void OutboundQueue::Acknowledged() {
   wake_.notify_one();
 }
 
-void OutboundQueue::Failed(mqtt::const_message_ptr msg) {
+void OutboundQueue::Failed(mqtt::const_message_ptr msg, int64_t seq) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     --in_flight_;
     if (msg) {
-      reliable_.push_front(std::move(msg));
+      reliable_.push_front(Pending{std::move(msg), seq});
       ++retried_;
     }
   }

@@ -8,6 +8,7 @@
 //  - While the broker is unreachable messages wait here, up to `capacity`; past that a new
 //    message is refused (the caller counts it) and a critical line is logged.
 //  - A QoS 1 message whose delivery fails goes back to the front of the queue.
+//  - A message that carries an outbox seq reports that seq to the ack handler once acknowledged.
 //
 // Thread-safe.
 #pragma once
@@ -17,6 +18,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -43,6 +45,9 @@ class OutboundQueue : public MessageSink {
 
   bool Publish(OutMessage msg) override;
 
+  // Called (on Paho's thread) with the outbox seq of every acknowledged message that has one.
+  // Set before Start().
+  void SetAckHandler(std::function<void(int64_t)> handler) { ack_handler_ = std::move(handler); }
   void Start();
   // Waits until everything queued has been acknowledged, or the timeout passes.
   bool Flush(std::chrono::milliseconds timeout);
@@ -53,21 +58,26 @@ class OutboundQueue : public MessageSink {
 
  private:
   class Listener;
+  struct Pending {
+    mqtt::const_message_ptr msg;
+    int64_t seq = 0;
+  };
   void Run();
-  void Acknowledged();
-  void Failed(mqtt::const_message_ptr msg);
+  void Acknowledged(int64_t seq);
+  void Failed(mqtt::const_message_ptr msg, int64_t seq);
 
   // Constant after construction
   MqttLink& link_;
   const size_t capacity_;
   const uint64_t window_;
   std::unique_ptr<Listener> listener_;
+  std::function<void(int64_t)> ack_handler_;
 
   mutable std::mutex mu_;
   std::condition_variable wake_;  // sender: something to send or room in the window
   std::condition_variable idle_;  // Flush: nothing queued and nothing in flight
-  std::deque<mqtt::const_message_ptr> reliable_;  // guarded by mu_
-  std::deque<mqtt::const_message_ptr> best_effort_;  // guarded by mu_
+  std::deque<Pending> reliable_;     // guarded by mu_
+  std::deque<Pending> best_effort_;  // guarded by mu_
   uint64_t in_flight_ = 0;  // guarded by mu_
   uint64_t sent_ = 0;       // guarded by mu_
   uint64_t refused_ = 0;    // guarded by mu_

@@ -36,6 +36,8 @@ class ShardHandler {
   virtual void OnStart(double now) = 0;
   virtual void Handle(Item& item) = 0;
   virtual void Tick(double now) = 0;
+  // After every round of messages and ticks: the place to hand over what the round changed.
+  virtual void AfterBatch(double /*now*/) {}
 };
 
 struct ShardStats {
@@ -202,7 +204,9 @@ class ShardPool {
         s.handler->Tick(clock_());
         next_tick = now + tick_interval_;
       }
-      s.heartbeat.store(clock_(), std::memory_order_relaxed);
+      const double finished = clock_();
+      s.handler->AfterBatch(finished);
+      s.heartbeat.store(finished, std::memory_order_relaxed);
       if (n > 0) {
         s.handled.fetch_add(n, std::memory_order_relaxed);
         const auto done = static_cast<int64_t>(n);

@@ -2,12 +2,83 @@
 
 #include <utility>
 
+#include "storage/twin_codec.h"
+
 namespace dctwin {
 
 TwinHost::TwinHost(size_t shard, const ModelConfig& model, RegistryOptions options, std::string prefix,
-                   ShardPool<Envelope>& pool, AlertPublisher& alerts, DeadLetters& dead_letters)
+                   ShardPool<Envelope>& pool, AlertPublisher& alerts, DeadLetters& dead_letters, StoreWriter& writer,
+                   std::chrono::milliseconds flush_interval)
     : shard_(shard), datacenter_(options.datacenter), prefix_(std::move(prefix)), pool_(pool), alerts_(alerts),
-      dead_letters_(dead_letters), registry_(model, std::move(options)) {}
+      dead_letters_(dead_letters), writer_(writer),
+      flush_interval_s_(std::chrono::duration<double>(flush_interval).count()), registry_(model, std::move(options)) {}
+
+Status TwinHost::Restore(const TwinRecord& record) {
+  if (record.version > kTwinFormat) {
+    return Status::NotSupported("format " + std::to_string(record.version) + " is newer than this gateway's");
+  }
+  Status s;
+  const TwinAddress address{LevelOfKind(record.key.kind), record.key.id};
+  switch (static_cast<TwinKind>(record.key.kind)) {
+    case TwinKind::kServer:
+      s = DecodeTwin(record.state, registry_.RestoreServer(record.key.id));
+      break;
+    case TwinKind::kRack:
+      s = DecodeTwin(record.state, registry_.RestoreRack(record.key.id));
+      break;
+    case TwinKind::kDatacenter:
+      if (record.key.id != datacenter_) return Status::Invalid("state of another datacenter (" + record.key.id + ")");
+      s = DecodeTwin(record.state, registry_.RestoreDatacenter());
+      break;
+    default:
+      return Status::Corruption("unknown twin kind " + std::to_string(record.key.kind));
+  }
+  if (!s.ok()) registry_.Forget(address);
+  return s;
+}
+
+void TwinHost::FinishRestore(double not_before) {
+  registry_.FinishRestore(not_before);
+  registry_.TakeDirty();  // what was just loaded is what the store holds
+  counters_.open_incidents.store(static_cast<int64_t>(registry_.OpenIncidentCount()), std::memory_order_relaxed);
+  counters_.datacenters.store(registry_.datacenter() ? 1 : 0, std::memory_order_relaxed);
+  UpdateCounts();
+}
+
+void TwinHost::AfterBatch(double now) { Seal(now, false); }
+
+void TwinHost::Seal(double now, bool force) {
+  if (!force && pending_.events.empty() && now - last_seal_ < flush_interval_s_) return;
+  last_seal_ = now;
+  for (const TwinAddress& a : registry_.TakeDirty()) {
+    TwinKey key;
+    key.id = a.id;
+    key.kind = KindOf(a.level);
+    std::string state;
+    switch (a.level) {
+      case Level::kServer:
+        if (const ServerTwin* t = registry_.server(a.id)) state = EncodeTwin(*t);
+        break;
+      case Level::kRack:
+        if (const RackTwin* t = registry_.rack(a.id)) state = EncodeTwin(*t);
+        break;
+      case Level::kDatacenter:
+        if (const DatacenterTwin* t = registry_.datacenter()) state = EncodeTwin(*t);
+        break;
+    }
+    if (state.empty()) {
+      pending_.deletes.push_back(std::move(key));
+    } else {
+      pending_.upserts.push_back(TwinRecord{std::move(key), kTwinFormat, std::move(state)});
+    }
+  }
+  if (!pending_.empty()) writer_.Submit(std::exchange(pending_, ShardBatch{}));
+}
+
+void TwinHost::UpdateCounts() {
+  counters_.servers.store(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
+  counters_.racks.store(static_cast<int64_t>(registry_.rack_count()), std::memory_order_relaxed);
+}
 
 void TwinHost::OnStart(double now) {
   if (pool_.ShardOf(TwinAddress{Level::kDatacenter, datacenter_}.Hash()) != shard_) return;
@@ -41,9 +112,10 @@ void TwinHost::Tick(double now) {
 }
 
 void TwinHost::Apply(Effects& out) {
+  // Incident events wait for the commit of the state that produced them (see StoreWriter).
   for (const IncidentEvent& e : out.events) {
     counters_.open_incidents.fetch_add(e.state == IncidentState::kOpen ? 1 : -1, std::memory_order_relaxed);
-    alerts_.PublishEvent(e);
+    pending_.events.push_back(alerts_.EventMessage(e));
   }
   for (const HealthUpdate& h : out.health) alerts_.PublishHealth(h);
   for (const QueryReply& r : out.replies) alerts_.PublishReply(r);
@@ -52,8 +124,7 @@ void TwinHost::Apply(Effects& out) {
     pool_.PostInternal(hash, std::move(s));
   }
   if (out.report_applied) counters_.messages_in.fetch_add(1, std::memory_order_relaxed);
-  counters_.servers.store(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
-  counters_.racks.store(static_cast<int64_t>(registry_.rack_count()), std::memory_order_relaxed);
+  UpdateCounts();
 }
 
 }  // namespace dctwin

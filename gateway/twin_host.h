@@ -8,12 +8,16 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 
 #include "gateway/alert_publisher.h"
 #include "gateway/dead_letters.h"
 #include "gateway/shard_pool.h"
+#include "gateway/store_writer.h"
+#include "storage/status.h"
+#include "storage/state_store.h"
 #include "twins/messages.h"
 #include "twins/twin_registry.h"
 
@@ -30,16 +34,27 @@ struct HostCounters {
 class TwinHost : public ShardHandler<Envelope> {
  public:
   TwinHost(size_t shard, const ModelConfig& model, RegistryOptions options, std::string prefix,
-           ShardPool<Envelope>& pool, AlertPublisher& alerts, DeadLetters& dead_letters);
+           ShardPool<Envelope>& pool, AlertPublisher& alerts, DeadLetters& dead_letters, StoreWriter& writer,
+           std::chrono::milliseconds flush_interval);
 
   void OnStart(double now) override;
   void Handle(Envelope& env) override;
   void Tick(double now) override;
+  void AfterBatch(double now) override;
+
+  // Before the pool starts: the saved state of one twin this shard owns. A row that cannot be
+  // decoded is refused (and the twin forgotten) with the reason.
+  Status Restore(const TwinRecord& record);
+  void FinishRestore(double not_before);
+  // Hands everything changed over to the store writer: when incident events wait, or `force`,
+  // or the flush interval has passed. Runs on the shard's thread (or after the pool stopped).
+  void Seal(double now, bool force);
 
   const HostCounters& counters() const { return counters_; }
 
  private:
   void Apply(Effects& out);
+  void UpdateCounts();
 
   // Constant after construction
   const size_t shard_;
@@ -48,9 +63,13 @@ class TwinHost : public ShardHandler<Envelope> {
   ShardPool<Envelope>& pool_;
   AlertPublisher& alerts_;
   DeadLetters& dead_letters_;
+  StoreWriter& writer_;
+  const double flush_interval_s_;
 
   TwinRegistry registry_;
   HostCounters counters_;
+  ShardBatch pending_;  // events and deletions not yet handed to the writer
+  double last_seal_ = 0;
 };
 
 }  // namespace dctwin

@@ -31,6 +31,10 @@ class DatacenterTwin {
   DatacenterView View() const;
   size_t rack_count() const { return racks_.size(); }
 
+  // Durable state, for storage/twin_codec (defined in twins/twin_serialization.h).
+  template <class Archive>
+  void serialize(Archive& ar, std::uint32_t version);
+
  private:
   bool Correlate(double now, const ModelConfig& model, Effects& out);
   void PublishHealthIfChanged(double now, Effects& out);

@@ -48,6 +48,10 @@ class MetricWindow {
   // Bytes this window holds on the heap (for the memory budget).
   size_t HeapBytes() const;
 
+  // Durable state, for storage/twin_codec (defined in twins/twin_serialization.h).
+  template <class Archive>
+  void serialize(Archive& ar, std::uint32_t version);
+
  private:
   int Column(std::string_view metric) const;
   void Expire();

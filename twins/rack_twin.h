@@ -31,6 +31,10 @@ class RackTwin {
   HealthStatus status() const;
   RackView View() const;
 
+  // Durable state, for storage/twin_codec (defined in twins/twin_serialization.h).
+  template <class Archive>
+  void serialize(Archive& ar, std::uint32_t version);
+
  private:
   bool Correlate(double now, const ModelConfig& model, Effects& out);
   RackStatus BuildStatus() const;

@@ -43,8 +43,9 @@ class ServerTwin {
   HealthStatus status() const;
   ServerView View() const;
 
- private:
-  static constexpr uint16_t kAnomalyRule = 0xffff;
+  // Durable state, for storage/twin_codec (defined in twins/twin_serialization.h).
+  template <class Archive>
+  void serialize(Archive& ar, std::uint32_t version);
 
   // The state of one (rule, metric) pair that is holding or firing; dropped once it is clear.
   struct Condition {
@@ -56,7 +57,14 @@ class ServerTwin {
     double last_value = 0;
     double detail = 0;  // anomaly: the z-score
     bool firing = false;
+
+    template <class Archive>
+    void serialize(Archive& ar, std::uint32_t version);
   };
+
+ private:
+  static constexpr uint16_t kAnomalyRule = 0xffff;
+
   // Incidents are keyed: a rule's kind, or "anomaly:<metric>".
   struct Key {
     std::string key;

@@ -1,5 +1,6 @@
 #include "twins/twin_registry.h"
 
+#include <algorithm>
 #include <utility>
 #include <variant>
 
@@ -9,8 +10,10 @@ TwinRegistry::TwinRegistry(const ModelConfig& model, RegistryOptions options)
     : options_(std::move(options)), rules_(model) {}
 
 void TwinRegistry::StartDatacenter(double now, Effects& out) {
+  if (datacenter_) return;  // restored from the store
   datacenter_ = std::make_unique<DatacenterTwin>(options_.datacenter);
   datacenter_->Start(now, out);
+  MarkDirty(TwinAddress{Level::kDatacenter, options_.datacenter});
 }
 
 const ServerTwin* TwinRegistry::server(const std::string& id) const {
@@ -23,22 +26,83 @@ const RackTwin* TwinRegistry::rack(const std::string& id) const {
   return it == racks_.end() ? nullptr : &it->second;
 }
 
+void TwinRegistry::MarkDirty(const TwinAddress& address) {
+  std::string key(1, static_cast<char>('0' + static_cast<int>(address.level)));
+  key += address.id;
+  if (dirty_keys_.insert(std::move(key)).second) dirty_.push_back(address);
+}
+
+std::vector<TwinAddress> TwinRegistry::TakeDirty() {
+  dirty_keys_.clear();
+  return std::exchange(dirty_, {});
+}
+
+ServerTwin* TwinRegistry::RestoreServer(const std::string& id) {
+  auto it = servers_.find(id);
+  if (it == servers_.end()) {
+    it = servers_.emplace(id, ServerSlot(ServerTwin(id, options_.datacenter, rules_.config()))).first;
+    it->second.generation = ++next_generation_;
+  }
+  return &it->second.twin;
+}
+
+RackTwin* TwinRegistry::RestoreRack(const std::string& id) {
+  return &racks_.try_emplace(id, id, options_.datacenter).first->second;
+}
+
+DatacenterTwin* TwinRegistry::RestoreDatacenter() {
+  if (!datacenter_) datacenter_ = std::make_unique<DatacenterTwin>(options_.datacenter);
+  return datacenter_.get();
+}
+
+void TwinRegistry::Forget(const TwinAddress& address) {
+  switch (address.level) {
+    case Level::kServer: servers_.erase(address.id); break;
+    case Level::kRack: racks_.erase(address.id); break;
+    case Level::kDatacenter: datacenter_.reset(); break;
+  }
+}
+
+void TwinRegistry::FinishRestore(double not_before) {
+  for (auto it = servers_.begin(); it != servers_.end();) {
+    if (!it->second.twin.commissioned()) {
+      it = servers_.erase(it);  // a decommissioned server's row should have been deleted
+      continue;
+    }
+    it->second.armed = false;
+    Arm(it->first, it->second, not_before);
+    ++it;
+  }
+}
+
+size_t TwinRegistry::OpenIncidentCount() const {
+  size_t n = datacenter_ ? datacenter_->open_incidents().size() : 0;
+  for (const auto& [id, slot] : servers_) n += slot.twin.open_incidents().size();
+  for (const auto& [id, rack] : racks_) n += rack.open_incidents().size();
+  return n;
+}
+
 TwinRegistry::Outcome TwinRegistry::Handle(const Envelope& env, Effects& out) {
   if (auto* query = std::get_if<Query>(&env.msg)) return HandleQuery(env, *query, out);
+  Outcome outcome = Outcome::kIgnored;
   switch (env.to.level) {
     case Level::kServer:
-      return HandleServer(env, out);
+      outcome = HandleServer(env, out);
+      break;
     case Level::kRack:
       HandleRack(env, out);
-      return Outcome::kApplied;
+      outcome = Outcome::kApplied;
+      break;
     case Level::kDatacenter:
-      if (!datacenter_ || env.to.id != datacenter_->id()) return Outcome::kIgnored;
+      if (!datacenter_ || env.to.id != datacenter_->id()) break;
       if (auto* status = std::get_if<RackStatus>(&env.msg)) {
         datacenter_->OnRackStatus(*status, env.now, rules_.config(), out);
       }
-      return Outcome::kApplied;
+      outcome = Outcome::kApplied;
+      break;
   }
-  return Outcome::kIgnored;
+  if (outcome == Outcome::kApplied) MarkDirty(env.to);
+  return outcome;
 }
 
 TwinRegistry::Outcome TwinRegistry::HandleQuery(const Envelope& env, const Query& query, Effects& out) {
@@ -127,10 +191,10 @@ void TwinRegistry::HandleRack(const Envelope& env, Effects& out) {
   if (it != racks_.end() && it->second.Empty()) racks_.erase(it);
 }
 
-void TwinRegistry::Arm(const std::string& id, ServerSlot& slot) {
+void TwinRegistry::Arm(const std::string& id, ServerSlot& slot, double not_before) {
   if (slot.armed || !slot.twin.commissioned()) return;
   slot.armed = true;
-  timers_.push(TimerEntry{slot.twin.SilenceDeadline(rules_.config()), slot.generation, id});
+  timers_.push(TimerEntry{std::max(slot.twin.SilenceDeadline(rules_.config()), not_before), slot.generation, id});
 }
 
 void TwinRegistry::FireTimers(double now, Effects& out) {
@@ -147,7 +211,9 @@ void TwinRegistry::FireTimers(double now, Effects& out) {
       Arm(entry.server, slot);
       continue;
     }
+    const size_t before = out.events.size();
     slot.twin.OnTimer(now, rules_.config(), out);  // silent now; the next report arms it again
+    if (out.events.size() != before) MarkDirty(TwinAddress{Level::kServer, entry.server});
   }
 }
 

@@ -11,6 +11,7 @@
 #include <queue>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "twins/datacenter_twin.h"
@@ -40,6 +41,22 @@ class TwinRegistry {
   // Opens `silent` on every server whose deadline passed by `now`.
   void FireTimers(double now, Effects& out);
 
+  // --- durability ---
+  // Addresses of the twins changed since the last call: the owner saves those that still exist
+  // and deletes the rows of those that are gone.
+  std::vector<TwinAddress> TakeDirty();
+  // Restore, before the first message: an empty twin to decode the saved state into. A twin whose
+  // state cannot be decoded is dropped again with Forget().
+  ServerTwin* RestoreServer(const std::string& id);
+  RackTwin* RestoreRack(const std::string& id);
+  DatacenterTwin* RestoreDatacenter();
+  void Forget(const TwinAddress& address);
+  // Arms the silence timers of restored servers. A deadline that passed while the gateway was
+  // down fires no earlier than `not_before`, so a restart does not raise a storm of `silent`.
+  void FinishRestore(double not_before);
+  // Open incidents at every level, for the counters.
+  size_t OpenIncidentCount() const;
+
   size_t server_count() const { return servers_.size(); }
   size_t rack_count() const { return racks_.size(); }
   const ServerTwin* server(const std::string& id) const;
@@ -65,7 +82,8 @@ class TwinRegistry {
   Outcome HandleQuery(const Envelope& env, const Query& query, Effects& out);
   void HandleRack(const Envelope& env, Effects& out);
   ServerSlot& Commission(const std::string& id, const std::string& rack, double now, Effects& out);
-  void Arm(const std::string& id, ServerSlot& slot);
+  void Arm(const std::string& id, ServerSlot& slot, double not_before = 0);
+  void MarkDirty(const TwinAddress& address);
 
   // Constant after construction
   const RegistryOptions options_;
@@ -76,6 +94,8 @@ class TwinRegistry {
   std::unique_ptr<DatacenterTwin> datacenter_;
   std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> timers_;
   uint64_t next_generation_ = 0;
+  std::vector<TwinAddress> dirty_;
+  std::unordered_set<std::string> dirty_keys_;  // level digit + id, to add each address once
 };
 
 }  // namespace dctwin

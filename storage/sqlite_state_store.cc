@@ -1,0 +1,274 @@
+#include "storage/sqlite_state_store.h"
+
+#include <chrono>
+
+namespace dctwin {
+
+namespace {
+
+double Now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
+
+// Each entry moves the schema from version i to i + 1. Append only; never edit a released one.
+const char* const kMigrations[] = {
+    // 0 -> 1: twin state and the alert outbox
+    "CREATE TABLE twins ("
+    "  kind INTEGER NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, state BLOB NOT NULL,"
+    "  updated_at REAL NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;"
+    "CREATE TABLE outbox ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,"
+    "  qos INTEGER NOT NULL, retained INTEGER NOT NULL, created_at REAL NOT NULL);",
+    // 1 -> 2: rows that could not be decoded, kept for a person to look at
+    "CREATE TABLE quarantine ("
+    "  kind INTEGER NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, state BLOB NOT NULL,"
+    "  reason TEXT NOT NULL, quarantined_at REAL NOT NULL);",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteStateStore::kSchemaVersion);
+
+// Resets a statement on every exit path.
+class StatementScope {
+ public:
+  explicit StatementScope(sqlite3_stmt* s) : s_(s) {}
+  ~StatementScope() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+}  // namespace
+
+Status SqliteStateStore::Error(const char* what) const {
+  const int code = sqlite3_extended_errcode(db_);
+  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);
+  if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED) return Status::Busy(msg);
+  if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB) return Status::Corruption(msg);
+  return Status::IoError(msg);
+}
+
+Status SqliteStateStore::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    Status s = Error("exec");
+    return s.code() == Status::Code::kBusy ? Status::Busy(msg) : Status::IoError(msg + " (in: " + sql + ")");
+  }
+  return Status::Ok();
+}
+
+Status SqliteStateStore::Open(const SqliteOptions& options, std::unique_ptr<SqliteStateStore>* out) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(options.path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = "cannot open state database " + options.path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return Status::IoError(msg);
+  }
+  std::unique_ptr<SqliteStateStore> store(new SqliteStateStore(db));
+  sqlite3_busy_timeout(db, options.busy_timeout_ms);
+  Status s = store->Exec("PRAGMA journal_mode=WAL");
+  if (s.ok()) s = store->Exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  if (s.ok()) s = store->Migrate();
+  if (s.ok()) s = store->Prepare();
+  if (!s.ok()) return s.code() == Status::Code::kNotSupported ? s : Status::IoError(options.path + ": " + s.message());
+  *out = std::move(store);
+  return Status::Ok();
+}
+
+SqliteStateStore::~SqliteStateStore() {
+  for (sqlite3_stmt* s : {upsert_, delete_, insert_outbox_, delete_outbox_}) sqlite3_finalize(s);
+  sqlite3_close(db_);
+}
+
+int SqliteStateStore::SchemaVersion() {
+  sqlite3_stmt* stmt = nullptr;
+  int version = -1;
+  if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+    version = sqlite3_column_int(stmt, 0);
+  }
+  sqlite3_finalize(stmt);
+  return version;
+}
+
+Status SqliteStateStore::Migrate() {
+  const int version = SchemaVersion();
+  if (version < 0) return Error("reading the schema version");
+  if (version > kSchemaVersion) {
+    return Status::NotSupported("state database has schema version " + std::to_string(version) +
+                                ", newer than this gateway understands (" + std::to_string(kSchemaVersion) +
+                                "); run a newer dctwin, or point --state at another file");
+  }
+  for (int v = version; v < kSchemaVersion; ++v) {
+    const std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[v] + "PRAGMA user_version=" +
+                            std::to_string(v + 1) + ";COMMIT;";
+    Status s = Exec(sql.c_str());
+    if (!s.ok()) {
+      Exec("ROLLBACK");
+      return Status::IoError("migrating the state database to schema version " + std::to_string(v + 1) + ": " +
+                             s.message());
+    }
+  }
+  return Status::Ok();
+}
+
+Status SqliteStateStore::Prepare() {
+  struct {
+    sqlite3_stmt** stmt;
+    const char* sql;
+  } statements[] = {
+      {&upsert_,
+       "INSERT INTO twins (kind, id, version, state, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+       "ON CONFLICT (kind, id) DO UPDATE SET version = ?3, state = ?4, updated_at = ?5"},
+      {&delete_, "DELETE FROM twins WHERE kind = ?1 AND id = ?2"},
+      {&insert_outbox_, "INSERT INTO outbox (topic, payload, qos, retained, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"},
+      {&delete_outbox_, "DELETE FROM outbox WHERE seq = ?1"},
+  };
+  for (auto& st : statements) {
+    if (sqlite3_prepare_v3(db_, st.sql, -1, SQLITE_PREPARE_PERSISTENT, st.stmt, nullptr) != SQLITE_OK) {
+      return Error("preparing statements");
+    }
+  }
+  sqlite3_stmt* count = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM outbox", -1, &count, nullptr) != SQLITE_OK) return Error("counting");
+  if (sqlite3_step(count) == SQLITE_ROW) outbox_size_ = sqlite3_column_int64(count, 0);
+  sqlite3_finalize(count);
+  return Status::Ok();
+}
+
+Status SqliteStateStore::Commit(StoreBatch& batch) {
+  if (batch.empty()) return Status::Ok();
+  Status s = Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s;
+  const double now = Now();
+  auto fail = [&](const char* what) {
+    Status e = Error(what);
+    Exec("ROLLBACK");
+    for (OutboxRecord& r : batch.outbox) r.seq = 0;
+    return e;
+  };
+  for (const TwinRecord& r : batch.upserts) {
+    StatementScope scope(upsert_);
+    sqlite3_bind_int(upsert_, 1, r.key.kind);
+    sqlite3_bind_text(upsert_, 2, r.key.id.data(), static_cast<int>(r.key.id.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(upsert_, 3, r.version);
+    sqlite3_bind_blob(upsert_, 4, r.state.data(), static_cast<int>(r.state.size()), SQLITE_STATIC);
+    sqlite3_bind_double(upsert_, 5, now);
+    if (sqlite3_step(upsert_) != SQLITE_DONE) return fail("writing twin state");
+  }
+  for (const TwinKey& k : batch.deletes) {
+    StatementScope scope(delete_);
+    sqlite3_bind_int(delete_, 1, k.kind);
+    sqlite3_bind_text(delete_, 2, k.id.data(), static_cast<int>(k.id.size()), SQLITE_STATIC);
+    if (sqlite3_step(delete_) != SQLITE_DONE) return fail("deleting twin state");
+  }
+  for (OutboxRecord& r : batch.outbox) {
+    StatementScope scope(insert_outbox_);
+    sqlite3_bind_text(insert_outbox_, 1, r.topic.data(), static_cast<int>(r.topic.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(insert_outbox_, 2, r.payload.data(), static_cast<int>(r.payload.size()), SQLITE_STATIC);
+    sqlite3_bind_int(insert_outbox_, 3, r.qos);
+    sqlite3_bind_int(insert_outbox_, 4, r.retained ? 1 : 0);
+    sqlite3_bind_double(insert_outbox_, 5, now);
+    if (sqlite3_step(insert_outbox_) != SQLITE_DONE) return fail("writing the outbox");
+    r.seq = sqlite3_last_insert_rowid(db_);
+  }
+  int64_t deleted = 0;
+  for (int64_t seq : batch.acked) {
+    StatementScope scope(delete_outbox_);
+    sqlite3_bind_int64(delete_outbox_, 1, seq);
+    if (sqlite3_step(delete_outbox_) != SQLITE_DONE) return fail("deleting from the outbox");
+    deleted += sqlite3_changes(db_);
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail("commit");
+  outbox_size_ += static_cast<int64_t>(batch.outbox.size()) - deleted;
+  return Status::Ok();
+}
+
+Status SqliteStateStore::LoadTwins(const std::function<void(TwinRecord&&)>& each) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT kind, id, version, state FROM twins ORDER BY kind, id", -1, &stmt, nullptr) !=
+      SQLITE_OK) {
+    return Error("reading twins");
+  }
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    TwinRecord r;
+    r.key.kind = static_cast<uint8_t>(sqlite3_column_int(stmt, 0));
+    r.key.id.assign(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)),
+                    static_cast<size_t>(sqlite3_column_bytes(stmt, 1)));
+    r.version = static_cast<uint32_t>(sqlite3_column_int64(stmt, 2));
+    r.state.assign(static_cast<const char*>(sqlite3_column_blob(stmt, 3)),
+                   static_cast<size_t>(sqlite3_column_bytes(stmt, 3)));
+    each(std::move(r));
+  }
+  sqlite3_finalize(stmt);
+  return rc == SQLITE_DONE ? Status::Ok() : Error("reading twins");
+}
+
+Status SqliteStateStore::LoadOutbox(const std::function<void(OutboxRecord&&)>& each) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT seq, topic, payload, qos, retained FROM outbox ORDER BY seq", -1, &stmt,
+                         nullptr) != SQLITE_OK) {
+    return Error("reading the outbox");
+  }
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    OutboxRecord r;
+    r.seq = sqlite3_column_int64(stmt, 0);
+    r.topic.assign(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)),
+                   static_cast<size_t>(sqlite3_column_bytes(stmt, 1)));
+    r.payload.assign(static_cast<const char*>(sqlite3_column_blob(stmt, 2)),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt, 2)));
+    r.qos = sqlite3_column_int(stmt, 3);
+    r.retained = sqlite3_column_int(stmt, 4) != 0;
+    each(std::move(r));
+  }
+  sqlite3_finalize(stmt);
+  return rc == SQLITE_DONE ? Status::Ok() : Error("reading the outbox");
+}
+
+Status SqliteStateStore::Quarantine(const TwinRecord& r, const std::string& reason) {
+  sqlite3_stmt* ins = nullptr;
+  sqlite3_stmt* del = nullptr;
+  Status s = Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s;
+  bool ok = sqlite3_prepare_v2(db_,
+                               "INSERT INTO quarantine (kind, id, version, state, reason, quarantined_at) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                               -1, &ins, nullptr) == SQLITE_OK &&
+            sqlite3_prepare_v2(db_, "DELETE FROM twins WHERE kind = ?1 AND id = ?2", -1, &del, nullptr) == SQLITE_OK;
+  if (ok) {
+    sqlite3_bind_int(ins, 1, r.key.kind);
+    sqlite3_bind_text(ins, 2, r.key.id.data(), static_cast<int>(r.key.id.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 3, r.version);
+    sqlite3_bind_blob(ins, 4, r.state.data(), static_cast<int>(r.state.size()), SQLITE_STATIC);
+    sqlite3_bind_text(ins, 5, reason.data(), static_cast<int>(reason.size()), SQLITE_STATIC);
+    sqlite3_bind_double(ins, 6, Now());
+    sqlite3_bind_int(del, 1, r.key.kind);
+    sqlite3_bind_text(del, 2, r.key.id.data(), static_cast<int>(r.key.id.size()), SQLITE_STATIC);
+    ok = sqlite3_step(ins) == SQLITE_DONE && sqlite3_step(del) == SQLITE_DONE;
+  }
+  sqlite3_finalize(ins);
+  sqlite3_finalize(del);
+  if (!ok) {
+    Status e = Error("quarantining a row");
+    Exec("ROLLBACK");
+    return e;
+  }
+  return Exec("COMMIT");
+}
+
+int64_t SqliteStateStore::QuarantineCount() {
+  sqlite3_stmt* stmt = nullptr;
+  int64_t n = -1;
+  if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM quarantine", -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    n = sqlite3_column_int64(stmt, 0);
+  }
+  sqlite3_finalize(stmt);
+  return n;
+}
+
+}  // namespace dctwin

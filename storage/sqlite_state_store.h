@@ -1,0 +1,58 @@
+// SqliteStateStore: StateStore on one SQLite database file in WAL mode. Prepared statements, a
+// busy timeout, and a schema version (PRAGMA user_version) with migrations applied at open; a
+// database written by a newer dctwin is refused.
+//
+// Not thread-safe: owned by the store writer thread (and used by main() before that starts).
+#pragma once
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+
+#include "storage/state_store.h"
+
+namespace dctwin {
+
+struct SqliteOptions {
+  std::string path;
+  // NORMAL: a commit survives a crash of the process; a power loss can lose the last
+  // transactions since the previous WAL checkpoint's sync. FULL: every commit is synced.
+  bool synchronous_full = false;
+  int busy_timeout_ms = 5000;
+};
+
+class SqliteStateStore : public StateStore {
+ public:
+  static constexpr int kSchemaVersion = 2;
+
+  static Status Open(const SqliteOptions& options, std::unique_ptr<SqliteStateStore>* out);
+  ~SqliteStateStore() override;
+  SqliteStateStore(const SqliteStateStore&) = delete;
+  SqliteStateStore& operator=(const SqliteStateStore&) = delete;
+
+  Status Commit(StoreBatch& batch) override;
+  Status LoadTwins(const std::function<void(TwinRecord&&)>& each) override;
+  Status LoadOutbox(const std::function<void(OutboxRecord&&)>& each) override;
+  Status Quarantine(const TwinRecord& record, const std::string& reason) override;
+  int64_t OutboxSize() const override { return outbox_size_; }
+
+  int64_t QuarantineCount();
+  int SchemaVersion();
+
+ private:
+  explicit SqliteStateStore(sqlite3* db) : db_(db) {}
+  Status Migrate();
+  Status Prepare();
+  Status Exec(const char* sql);
+  Status Error(const char* what) const;
+
+  sqlite3* db_;
+  sqlite3_stmt* upsert_ = nullptr;
+  sqlite3_stmt* delete_ = nullptr;
+  sqlite3_stmt* insert_outbox_ = nullptr;
+  sqlite3_stmt* delete_outbox_ = nullptr;
+  int64_t outbox_size_ = 0;
+};
+
+}  // namespace dctwin

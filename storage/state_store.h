@@ -1,0 +1,59 @@
+// StateStore: durable storage of twin state and of the alert outbox. Knows ids and bytes, nothing
+// of MQTT, shards or twins. One Commit() is one atomic transaction.
+//
+// Implementations are not thread-safe: one writer thread owns the store.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "storage/status.h"
+
+namespace dctwin {
+
+struct TwinKey {
+  uint8_t kind = 0;  // the caller's own numbering (server, rack, datacenter)
+  std::string id;
+  bool operator==(const TwinKey&) const = default;
+};
+
+struct TwinRecord {
+  TwinKey key;
+  uint32_t version = 0;  // format version of `state`
+  std::string state;
+};
+
+struct OutboxRecord {
+  int64_t seq = 0;  // assigned by the store, increasing
+  std::string topic;
+  std::string payload;
+  int qos = 1;
+  bool retained = false;
+};
+
+// Everything one transaction writes.
+struct StoreBatch {
+  std::vector<TwinRecord> upserts;
+  std::vector<TwinKey> deletes;
+  std::vector<OutboxRecord> outbox;  // appended; their seq is filled in by Commit
+  std::vector<int64_t> acked;        // outbox rows to delete (the broker acknowledged them)
+  bool empty() const { return upserts.empty() && deletes.empty() && outbox.empty() && acked.empty(); }
+};
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+
+  // Commits the batch atomically; on success the outbox records carry their seq. On failure
+  // nothing of the batch is applied, and the batch is left as it was, to be retried.
+  virtual Status Commit(StoreBatch& batch) = 0;
+  virtual Status LoadTwins(const std::function<void(TwinRecord&&)>& each) = 0;
+  virtual Status LoadOutbox(const std::function<void(OutboxRecord&&)>& each) = 0;
+  // Moves a row that cannot be decoded aside, with the reason, so the gateway can start.
+  virtual Status Quarantine(const TwinRecord& record, const std::string& reason) = 0;
+  virtual int64_t OutboxSize() const = 0;
+};
+
+}  // namespace dctwin

@@ -1,0 +1,62 @@
+#include "storage/twin_codec.h"
+
+#include <cereal/archives/binary.hpp>
+#include <cereal/types/map.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/utility.hpp>
+#include <cereal/types/vector.hpp>
+
+#include <sstream>
+
+#include "twins/twin_serialization.h"
+
+// Bump a class's version when its serialize() learns a new field, and read that field only
+// when the stored version has it.
+CEREAL_CLASS_VERSION(dctwin::ServerTwin, 1)
+CEREAL_CLASS_VERSION(dctwin::ServerTwin::Condition, 1)
+CEREAL_CLASS_VERSION(dctwin::MetricWindow, 1)
+CEREAL_CLASS_VERSION(dctwin::RackTwin, 1)
+CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 1)
+CEREAL_CLASS_VERSION(dctwin::Incident, 1)
+CEREAL_CLASS_VERSION(dctwin::IncidentRef, 1)
+CEREAL_CLASS_VERSION(dctwin::RackStatus, 1)
+CEREAL_CLASS_VERSION(dctwin::HealthUpdate, 1)
+
+namespace dctwin {
+
+namespace {
+
+template <class T>
+std::string Encode(const T& twin) {
+  std::ostringstream out(std::ios::binary);
+  {
+    cereal::BinaryOutputArchive ar(out);
+    ar(const_cast<T&>(twin));  // cereal's serialize() is shared by save and load
+  }
+  return std::move(out).str();
+}
+
+template <class T>
+Status Decode(std::string_view bytes, T* twin) {
+  try {
+    std::istringstream in(std::string(bytes), std::ios::binary);
+    cereal::BinaryInputArchive ar(in);
+    ar(*twin);
+    if (in.peek() != std::char_traits<char>::eof()) return Status::Corruption("trailing bytes after the twin state");
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("cannot decode twin state: ") + e.what());
+  }
+}
+
+}  // namespace
+
+std::string EncodeTwin(const ServerTwin& twin) { return Encode(twin); }
+std::string EncodeTwin(const RackTwin& twin) { return Encode(twin); }
+std::string EncodeTwin(const DatacenterTwin& twin) { return Encode(twin); }
+
+Status DecodeTwin(std::string_view bytes, ServerTwin* twin) { return Decode(bytes, twin); }
+Status DecodeTwin(std::string_view bytes, RackTwin* twin) { return Decode(bytes, twin); }
+Status DecodeTwin(std::string_view bytes, DatacenterTwin* twin) { return Decode(bytes, twin); }
+
+}  // namespace dctwin

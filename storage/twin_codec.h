@@ -1,0 +1,42 @@
+// The binary encoding of twin state (cereal, binary archive, versioned per class). Encode never
+// fails; Decode reports a row it cannot read as Corruption instead of throwing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "storage/status.h"
+#include "twins/datacenter_twin.h"
+#include "twins/rack_twin.h"
+#include "twins/server_twin.h"
+
+namespace dctwin {
+
+// The `kind` column of the twins table.
+enum class TwinKind : uint8_t { kServer = 1, kRack = 2, kDatacenter = 3 };
+
+inline uint8_t KindOf(Level level) {
+  return static_cast<uint8_t>(level == Level::kServer ? TwinKind::kServer
+                              : level == Level::kRack ? TwinKind::kRack
+                                                      : TwinKind::kDatacenter);
+}
+inline Level LevelOfKind(uint8_t kind) {
+  return kind == static_cast<uint8_t>(TwinKind::kRack)         ? Level::kRack
+         : kind == static_cast<uint8_t>(TwinKind::kDatacenter) ? Level::kDatacenter
+                                                               : Level::kServer;
+}
+
+// Format of the whole row; cereal's per-class versions live inside the bytes. A row with a
+// higher format than this build knows is not read (it is quarantined).
+constexpr uint32_t kTwinFormat = 1;
+
+std::string EncodeTwin(const ServerTwin& twin);
+std::string EncodeTwin(const RackTwin& twin);
+std::string EncodeTwin(const DatacenterTwin& twin);
+
+Status DecodeTwin(std::string_view bytes, ServerTwin* twin);
+Status DecodeTwin(std::string_view bytes, RackTwin* twin);
+Status DecodeTwin(std::string_view bytes, DatacenterTwin* twin);
+
+}  // namespace dctwin

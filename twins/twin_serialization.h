@@ -1,0 +1,64 @@
+// How the twins' durable state is laid out for serialization. Templates over any archive with
+// the cereal calling convention; only storage/twin_codec.cc instantiates them, so the domain does
+// not depend on cereal. Every function takes the class version that cereal stores with the data:
+// a field added later is read only when `version` says the data has it, so old rows still load.
+#pragma once
+
+#include <cstdint>
+
+#include "twins/datacenter_twin.h"
+#include "twins/incident.h"
+#include "twins/messages.h"
+#include "twins/metric_window.h"
+#include "twins/rack_twin.h"
+#include "twins/server_twin.h"
+
+namespace dctwin {
+
+template <class Archive>
+void serialize(Archive& ar, Incident& v, std::uint32_t /*version*/) {
+  ar(v.id, v.kind, v.severity, v.opened_at, v.summary, v.caused_by);
+}
+
+template <class Archive>
+void serialize(Archive& ar, IncidentRef& v, std::uint32_t /*version*/) {
+  ar(v.kind, v.id, v.severity, v.opened_at);
+}
+
+template <class Archive>
+void serialize(Archive& ar, RackStatus& v, std::uint32_t /*version*/) {
+  ar(v.rack, v.exists, v.incidents, v.kinds, v.since, v.worst);
+}
+
+template <class Archive>
+void serialize(Archive& ar, HealthUpdate& v, std::uint32_t /*version*/) {
+  ar(v.level, v.subject, v.cleared, v.status, v.open, v.updated_at, v.rack, v.by_kind, v.members, v.unhealthy);
+}
+
+template <class Archive>
+void MetricWindow::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(names_, data_, columns_, base_ts_, newest_ts_);
+}
+
+template <class Archive>
+void ServerTwin::Condition::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(rule, metric, true_count, clear_count, first_true_ts, last_value, detail, firing);
+}
+
+template <class Archive>
+void ServerTwin::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(commissioned_, heard_, rack_, last_heard_, seq_, window_, conditions_, open_, open_keys_, rack_incidents_,
+     published_status_, published_open_, published_rack_, health_published_);
+}
+
+template <class Archive>
+void RackTwin::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(members_, open_, dc_incidents_, seq_, status_sent_, sent_status_, health_published_, published_health_);
+}
+
+template <class Archive>
+void DatacenterTwin::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(racks_, open_, seq_, health_published_, published_health_);
+}
+
+}  // namespace dctwin
