@@ -1,0 +1,107 @@
+#include "storage/twin_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "tests/twins/twin_world.h"
+
+namespace dctwin {
+namespace {
+
+using testing::TwinWorld;
+
+// A world with a bit of everything: windows, open incidents at every level, correlation.
+TwinWorld BusyWorld() {
+  TwinWorld w;
+  w.now = 1795520000;
+  for (const char* rack : {"ra", "rb"}) {
+    for (int i = 0; i < 3; ++i) w.Commission(std::string(rack) + std::to_string(i), rack);
+  }
+  for (const char* rack : {"ra", "rb"}) {
+    for (int i = 0; i < 3; ++i) {
+      for (int k = 0; k < 4; ++k) w.Report(std::string(rack) + std::to_string(i), {{"temp_c", 90.5 + k}, {"fan", 3000}}, 5);
+    }
+  }
+  return w;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(TwinCodecTest, ServerTwinRoundTrips) {
+  TwinWorld w = BusyWorld();
+  const ServerTwin& original = w.server("ra0");
+  const std::string bytes = EncodeTwin(original);
+  ServerTwin copy("ra0", "dc1", TwinWorld::DefaultModel());
+  ASSERT_TRUE(DecodeTwin(bytes, &copy).ok());
+  EXPECT_EQ(EncodeTwin(copy), bytes);
+  EXPECT_EQ(copy.rack(), "ra");
+  EXPECT_TRUE(copy.commissioned());
+  ASSERT_EQ(copy.open_incidents().size(), 1u);
+  EXPECT_EQ(copy.open_incidents()[0].id, original.open_incidents()[0].id);
+  EXPECT_FALSE(copy.open_incidents()[0].caused_by.empty());
+  EXPECT_EQ(copy.window().rows(), 4u);
+  EXPECT_EQ(copy.status(), HealthStatus::kCritical);
+}
+
+TEST(TwinCodecTest, RackAndDatacenterRoundTrip) {
+  TwinWorld w = BusyWorld();
+  const RackTwin& rack = *w.registry().rack("ra");
+  RackTwin rack_copy("ra", "dc1");
+  ASSERT_TRUE(DecodeTwin(EncodeTwin(rack), &rack_copy).ok());
+  EXPECT_EQ(rack_copy.open_incidents().size(), 1u);
+  EXPECT_EQ(rack_copy.members().size(), 3u);
+  EXPECT_EQ(rack_copy.Histogram().at("thermal"), 3);
+  DatacenterTwin dc_copy("dc1");
+  ASSERT_TRUE(DecodeTwin(EncodeTwin(w.dc()), &dc_copy).ok());
+  EXPECT_EQ(dc_copy.open_incidents().size(), 1u);
+  EXPECT_EQ(dc_copy.UnhealthyRacks().size(), 2u);
+}
+
+TEST(TwinCodecTest, GarbageIsCorruptionNotACrash) {
+  ServerTwin twin("x", "dc1", TwinWorld::DefaultModel());
+  for (const std::string& bytes : {std::string(), std::string("\xff\xff\xff\xff\xff\xff\xff\xff", 8),
+                                   std::string(3, '\0'), std::string(1000, '\x7f')}) {
+    Status s = DecodeTwin(bytes, &twin);
+    EXPECT_FALSE(s.ok());
+    EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+  }
+  // A valid encoding with bytes after it is refused too.
+  TwinWorld w = BusyWorld();
+  EXPECT_FALSE(DecodeTwin(EncodeTwin(w.server("ra0")) + "x", &twin).ok());
+}
+
+// A server twin's state as format version 1 wrote it, kept as a file: every later version must
+// still read it. Regenerate only when starting a new fixture version:
+//   DCTWIN_WRITE_FIXTURES=1 build/tests/dctwin_unit_tests --gtest_filter='TwinCodecTest.*'
+TEST(TwinCodecTest, ReadsStateWrittenByVersionOne) {
+  const std::string path = DCTWIN_SOURCE_DIR "/tests/storage/data/server_twin_v1.bin";
+  if (std::getenv("DCTWIN_WRITE_FIXTURES") != nullptr) {
+    TwinWorld w = BusyWorld();
+    std::ofstream(path, std::ios::binary) << EncodeTwin(w.server("rb1"));
+  }
+  const std::string bytes = ReadAll(path);
+  ASSERT_FALSE(bytes.empty()) << path;
+  ServerTwin twin("rb1", "dc1", TwinWorld::DefaultModel());
+  Status s = DecodeTwin(bytes, &twin);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(twin.commissioned());
+  EXPECT_EQ(twin.rack(), "rb");
+  ASSERT_EQ(twin.open_incidents().size(), 1u);
+  EXPECT_EQ(twin.open_incidents()[0].kind, "thermal");
+  EXPECT_EQ(twin.open_incidents()[0].id, "server:rb1:thermal:1795520090000.1");
+  EXPECT_EQ(twin.window().rows(), 4u);
+  MetricSummary temp;
+  ASSERT_TRUE(twin.window().Summarize("temp_c", &temp));
+  EXPECT_DOUBLE_EQ(temp.max, 93.5);
+}
+
+}  // namespace
+}  // namespace dctwin
