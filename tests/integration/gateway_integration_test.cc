@@ -3,63 +3,10 @@
 
 #include <string>
 
-#include "tests/integration/harness.h"
+#include "tests/integration/gateway_fixture.h"
 
 namespace dctwin::testing {
 namespace {
-
-const char* kFastConfig = R"(
-[gateway]
-stats_interval_s = 0.2
-[model]
-heartbeat_timeout_s = 3600
-)";
-
-class GatewayTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    broker_.Start();
-    probe_ = std::make_unique<Probe>(broker_.uri(), "probe-" + std::to_string(getpid()));
-    probe_->Subscribe("dctwin/#");
-  }
-
-  void StartGateway(const std::string& config = kFastConfig, std::vector<std::string> extra = {}) {
-    const std::string path = dir_.Write("dctwin.toml", config);
-    std::vector<std::string> args{"--config", path, "--broker", broker_.uri(), "--state", dir_.File("state.db"),
-                                  "--gateway-id", "gw-test"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    gateway_ = std::make_unique<GatewayProcess>(dir_, args);
-    gateway_->Start();
-    auto online = probe_->WaitFor([](const Received& r) {
-      return r.topic == "dctwin/gateway/gw-test/status" && r.payload.find("\"online\":true") != std::string::npos;
-    });
-    ASSERT_TRUE(online) << gateway_->Log();
-  }
-
-  void Commission(const std::string& server, const std::string& rack) {
-    probe_->Publish("dctwin/provisioning/" + server, R"({"action":"commission","rack":")" + rack + "\"}");
-  }
-  void Report(const std::string& server, const std::string& json) { probe_->Publish("dctwin/metrics/" + server, json); }
-
-  std::optional<Received> Alert(const std::string& level, const std::string& subject, const std::string& state,
-                                std::chrono::milliseconds timeout = 10s) {
-    const std::string topic = "dctwin/alerts/" + level + "/" + subject;
-    return probe_->WaitFor(
-        [&](const Received& r) { return r.topic == topic && JsonString(r.payload, "state") == state; }, timeout);
-  }
-
-  // The latest stats message whose messages_in reached `n`.
-  std::optional<Received> StatsWith(const char* key, double n) {
-    return probe_->WaitFor([&](const Received& r) {
-      return r.topic == "dctwin/gateway/gw-test/stats" && JsonNumber(r.payload, key) >= n;
-    });
-  }
-
-  TempDir dir_;
-  Mosquitto broker_{dir_};
-  std::unique_ptr<Probe> probe_;
-  std::unique_ptr<GatewayProcess> gateway_;
-};
 
 TEST_F(GatewayTest, StatusIsRetainedOnlineAndOfflineAfterSigterm) {
   StartGateway();

@@ -108,20 +108,44 @@ static int WaitPid(pid_t pid, std::chrono::milliseconds timeout) {
   return 128 + WTERMSIG(status);
 }
 
-Mosquitto::Mosquitto(const TempDir& dir) : dir_(dir) {}
+Mosquitto::Mosquitto(const TempDir& dir, bool persistent) : dir_(dir), persistent_(persistent) {}
 Mosquitto::~Mosquitto() { Stop(); }
+
+bool Mosquitto::Launch() {
+  std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n";
+  if (persistent_) {
+    // Run as root, mosquitto drops to its own user: give it a directory it can write.
+    const std::string data = dir_.File("mosquitto-data");
+    std::filesystem::create_directories(data);
+    std::filesystem::permissions(data, std::filesystem::perms::all);
+    std::filesystem::permissions(dir_.path(), std::filesystem::perms::owner_all | std::filesystem::perms::others_exec |
+                                                  std::filesystem::perms::group_exec);
+    conf += "persistence true\npersistence_location " + data + "/\n";
+  } else {
+    conf += "persistence false\n";
+  }
+  const std::string path = dir_.Write("mosquitto.conf", conf);
+  pid_ = Spawn({"mosquitto", "-c", path}, dir_.File("mosquitto.log"));
+  return WaitUntil([&] { return PortAccepts(port_); }, 10s);
+}
 
 void Mosquitto::Start() {
   for (int attempt = 0; attempt < 5; ++attempt) {
-    if (port_ == 0 || attempt > 0) port_ = FreeLoopbackPort();
-    const std::string conf = dir_.Write("mosquitto.conf", "listener " + std::to_string(port_) +
-                                                              " 127.0.0.1\nallow_anonymous true\n"
-                                                              "persistence false\nmax_queued_messages 0\n");
-    pid_ = Spawn({"mosquitto", "-c", conf}, dir_.File("mosquitto.log"));
-    if (WaitUntil([&] { return PortAccepts(port_); }, 10s)) return;
+    port_ = FreeLoopbackPort();
+    if (Launch()) return;
     Stop();  // the port was taken between our probe and mosquitto's bind: try another
   }
   throw std::runtime_error("mosquitto did not start; see " + dir_.File("mosquitto.log"));
+}
+
+void Mosquitto::Restart() {
+  Stop();
+  // The old socket may linger briefly; mosquitto sets SO_REUSEADDR, so a few tries suffice.
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    if (Launch()) return;
+    Stop();
+  }
+  throw std::runtime_error("mosquitto did not restart on port " + std::to_string(port_));
 }
 
 void Mosquitto::Stop() {
@@ -156,7 +180,7 @@ void GatewayProcess::Kill() {
   pid_ = -1;
 }
 
-Probe::Probe(const std::string& uri, const std::string& client_id)
+Probe::Probe(const std::string& uri, const std::string& client_id, bool persistent)
     : client_(uri, client_id, mqtt::create_options(MQTTVERSION_5)) {
   client_.set_message_callback([this](mqtt::const_message_ptr m) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -165,7 +189,12 @@ Probe::Probe(const std::string& uri, const std::string& client_id)
   });
   mqtt::connect_options opts;
   opts.set_mqtt_version(MQTTVERSION_5);
-  opts.set_clean_start(true);
+  opts.set_clean_start(!persistent);
+  if (persistent) {
+    mqtt::properties props;
+    props.add(mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, 600));
+    opts.set_properties(props);
+  }
   client_.connect(opts)->wait_for(10s);
   if (!client_.is_connected()) throw std::runtime_error("probe could not connect to " + uri);
 }

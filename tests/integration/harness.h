@@ -39,15 +39,21 @@ std::string ReadFile(const std::string& path);
 
 class Mosquitto {
  public:
-  explicit Mosquitto(const TempDir& dir);
+  // persistent: sessions and queued messages survive a restart (saved on SIGTERM).
+  explicit Mosquitto(const TempDir& dir, bool persistent = false);
   ~Mosquitto();
   void Start();
   void Stop();
+  // Stops and starts again on the same port.
+  void Restart();
   int port() const { return port_; }
   std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
 
  private:
+  bool Launch();
+
   const TempDir& dir_;
+  const bool persistent_;
   int port_ = 0;
   pid_t pid_ = -1;
 };
@@ -61,6 +67,7 @@ class GatewayProcess {
   int Terminate(std::chrono::milliseconds timeout = 20s);
   void Kill();
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   std::string Log() const { return ReadFile(log_); }
 
  private:
@@ -80,7 +87,9 @@ struct Received {
 // An MQTT 5 client that subscribes to filters and records every message.
 class Probe {
  public:
-  Probe(const std::string& uri, const std::string& client_id);
+  // persistent: clean_start=false with a session expiry, so the broker queues for this client
+  // while it is away.
+  Probe(const std::string& uri, const std::string& client_id, bool persistent = false);
   ~Probe();
   void Subscribe(const std::string& filter, int qos = 1);
   void Publish(const std::string& topic, const std::string& payload, int qos = 1, bool retained = false);

@@ -1,0 +1,220 @@
+// Durable state over a real broker: restarts, kill -9 at random moments under load, a broker
+// outage. The gateway keeps its state in the test's temporary directory.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "tests/integration/gateway_fixture.h"
+
+namespace dctwin::testing {
+namespace {
+
+std::optional<Received> LatestStats(Probe& probe, const std::function<bool(const std::string&)>& match) {
+  return probe.WaitFor([&](const Received& r) { return r.topic == "dctwin/gateway/gw-test/stats" && match(r.payload); },
+                       30s);
+}
+
+bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+TEST_F(GatewayTest, StateSurvivesRestartsWithTheSameIncidentIds) {
+  StartGateway();
+  for (int i = 1; i <= 3; ++i) Commission("d" + std::to_string(i), "rd");
+  for (int i = 1; i <= 3; ++i) {
+    for (int k = 0; k < 3; ++k) Report("d" + std::to_string(i), R"({"temp_c": 97})");
+  }
+  auto rack_open = Alert("rack", "rd", "open");
+  ASSERT_TRUE(rack_open);
+  const std::string server_id = JsonString(Alert("server", "d1", "open")->payload, "id");
+
+  EXPECT_EQ(gateway_->Terminate(), 0);  // clean stop
+  gateway_->Start();
+  WaitOnline();
+  gateway_->Kill();  // and a crash
+  gateway_->Start();
+  WaitOnline();
+  EXPECT_NE(gateway_->Log().find("restored 5 twins"), std::string::npos) << gateway_->Log();
+
+  // The restored twin answers with the incident it had before.
+  const std::string answer = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                                        " -t dctwin/query/server/d1 -e reply/d1 -m '' -W 10");
+  EXPECT_NE(answer.find(server_id), std::string::npos) << answer;
+
+  probe_->Clear();
+  for (int i = 1; i <= 3; ++i) {
+    for (int k = 0; k < 3; ++k) Report("d" + std::to_string(i), R"({"temp_c": 40})");
+  }
+  auto resolved = Alert("server", "d1", "resolved");
+  ASSERT_TRUE(resolved);
+  EXPECT_EQ(JsonString(resolved->payload, "id"), server_id);
+  auto rack_resolved = Alert("rack", "rd", "resolved");
+  ASSERT_TRUE(rack_resolved);
+  EXPECT_EQ(JsonString(rack_resolved->payload, "id"), JsonString(rack_open->payload, "id"));
+  // No second open for anything that was open before the restarts.
+  EXPECT_TRUE(probe_->All([](const Received& r) {
+                      return r.topic.rfind("dctwin/alerts/", 0) == 0 && JsonString(r.payload, "state") == "open";
+                    }).empty());
+}
+
+TEST_F(GatewayTest, SilenceMissedWhileDownWaitsForTheGracePeriod) {
+  StartGateway("[gateway]\nstats_interval_s = 0.2\n[model]\nheartbeat_timeout_s = 1\n[state]\nrestart_grace_s = 3\n");
+  Commission("g1", "rg");
+  Report("g1", R"({"temp_c": 40})");
+  ASSERT_TRUE(StatsWith("messages_in", 1));
+  EXPECT_EQ(gateway_->Terminate(), 0);
+  probe_->Clear();
+  const auto restarted = std::chrono::steady_clock::now();
+  gateway_->Start();
+  WaitOnline();
+  auto silent = Alert("server", "g1", "open", 20s);
+  ASSERT_TRUE(silent);
+  EXPECT_EQ(JsonString(silent->payload, "kind"), "silent");
+  EXPECT_GE(std::chrono::steady_clock::now() - restarted, 2500ms);
+}
+
+TEST_F(GatewayTest, KillNineUnderLoadLosesNoCommissionAndNoIncidentId) {
+  constexpr int kServers = 1000, kRacks = 25, kCrashes = 10;
+  StartGateway();
+  for (int i = 0; i < kServers; ++i) Commission("c" + std::to_string(i), "k" + std::to_string(i % kRacks));
+  ASSERT_TRUE(LatestStats(*probe_, [](const std::string& p) { return Contains(p, "\"server\":1000,"); }))
+      << gateway_->Log();
+
+  // Background load: normal reports to every server, QoS 0, from another connection.
+  std::atomic<bool> stop{false};
+  std::thread load([&] {
+    Probe loader(broker_.uri(), "loader");
+    for (int n = 0; !stop.load(); ++n) {
+      loader.Publish("dctwin/metrics/c" + std::to_string(n % kServers), R"({"cpu_util": 0.3})", 0);
+    }
+  });
+
+  // Each round heats three servers in each of two racks (server, rack and datacenter incidents)
+  // or cools the previous ones, then kills the gateway at a random moment and restarts it.
+  std::mt19937 rng(20261124);
+  std::set<int> heated;
+  for (int round = 0; round < kCrashes; ++round) {
+    const int rack = round % kRacks;
+    for (int r : {rack, (rack + 5) % kRacks}) {
+      for (int s = r; s < r + 3 * kRacks; s += kRacks) {
+        const bool hot = round % 3 != 2;
+        for (int k = 0; k < 3; ++k) Report("c" + std::to_string(s), hot ? R"({"temp_c": 99})" : R"({"temp_c": 30})");
+        heated.insert(s);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 150));  // the random moment of the crash
+    gateway_->Kill();
+    gateway_->Start();
+    WaitOnline();
+  }
+  stop = true;
+  load.join();
+
+  // Everything commissioned is back.
+  ASSERT_TRUE(LatestStats(*probe_, [](const std::string& p) {
+    return Contains(p, "\"server\":1000,") && Contains(p, "\"rack\":25,");
+  }));
+  // Clear every condition: each incident that was ever opened resolves, under its own id.
+  for (int s : heated) {
+    for (int k = 0; k < 3; ++k) Report("c" + std::to_string(s), R"({"temp_c": 30})");
+  }
+  ASSERT_TRUE(LatestStats(*probe_, [](const std::string& p) { return Contains(p, "\"open_incidents\":0,"); }))
+      << gateway_->Log();
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::map<std::string, std::set<std::string>> states;
+        for (const Received& r : probe_->All([](const Received& m) { return m.topic.rfind("dctwin/alerts/", 0) == 0; })) {
+          states[JsonString(r.payload, "id")].insert(JsonString(r.payload, "state"));
+        }
+        for (const auto& [id, s] : states) {
+          if (s.count("open") && !s.count("resolved")) return false;
+        }
+        return true;
+      },
+      30s));
+
+  // Per subject and kind, deduplicated on (id, state), events alternate open(id) -> resolved(id):
+  // nothing was opened twice under different ids.
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> timeline;
+  std::set<std::pair<std::string, std::string>> seen;
+  int opens = 0;
+  for (const Received& r : probe_->All([](const Received& m) { return m.topic.rfind("dctwin/alerts/", 0) == 0; })) {
+    const std::string id = JsonString(r.payload, "id");
+    const std::string state = JsonString(r.payload, "state");
+    if (!seen.insert({id, state}).second) continue;
+    timeline[r.topic + "/" + JsonString(r.payload, "kind")].emplace_back(id, state);
+    opens += state == "open";
+  }
+  EXPECT_GT(opens, 10);
+  for (const auto& [subject, events] : timeline) {
+    std::string open_id;
+    for (const auto& [id, state] : events) {
+      if (state == "open") {
+        EXPECT_TRUE(open_id.empty()) << subject << ": " << id << " opened while " << open_id << " was open";
+        open_id = id;
+      } else {
+        EXPECT_EQ(id, open_id) << subject << ": resolve of an incident that was not the open one";
+        open_id.clear();
+      }
+    }
+    EXPECT_TRUE(open_id.empty()) << subject << " never resolved " << open_id;
+  }
+}
+
+TEST(BrokerOutageTest, EventsRaisedWhileTheBrokerIsDownArriveInOrder) {
+  TempDir dir;
+  Mosquitto broker(dir, /*persistent=*/true);
+  broker.Start();
+  auto probe = std::make_unique<Probe>(broker.uri(), "outage-probe", /*persistent=*/true);
+  probe->Subscribe("dctwin/alerts/#", 1);
+  const std::string config = dir.Write("dctwin.toml", "[model]\nheartbeat_timeout_s = 1\n[rack]\nmin_servers = 2\n");
+  GatewayProcess gw(dir, {"--config", config, "--broker", broker.uri(), "--state", dir.File("state.db"),
+                          "--gateway-id", "gw-outage"});
+  gw.Start();
+  ASSERT_TRUE(WaitUntil([&] { return gw.Log().find("ready") != std::string::npos; }, 10s)) << gw.Log();
+  for (const char* s : {"o1", "o2"}) {
+    probe->Publish(std::string("dctwin/provisioning/") + s, R"({"action":"commission","rack":"ro"})");
+    probe->Publish(std::string("dctwin/metrics/") + s, R"({"temp_c": 40})");
+  }
+  // Both servers are commissioned and have reported before the outage.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker.port()) +
+                          " -t dctwin/query/server/o2 -e reply/o2 -m '' -W 5")
+                   .find("\"last_report\"") != std::string::npos;
+      },
+      10s));
+  probe.reset();   // the probe's session stays on the broker and queues for it
+  broker.Stop();   // outage: the servers fall silent, the rack follows
+  ASSERT_TRUE(WaitUntil([&] { return gw.Log().find("incident open rack ro silent") != std::string::npos; }, 20s))
+      << gw.Log();
+  broker.Restart();
+  probe = std::make_unique<Probe>(broker.uri(), "outage-probe", /*persistent=*/true);
+  // The servers come back: everything resolves.
+  for (const char* s : {"o1", "o2"}) probe->Publish(std::string("dctwin/metrics/") + s, R"({"temp_c": 41})");
+  ASSERT_TRUE(probe->WaitFor(
+      [](const Received& r) { return r.topic == "dctwin/alerts/rack/ro" && JsonString(r.payload, "state") == "resolved"; },
+      30s))
+      << gw.Log() << ReadFile(dir.File("mosquitto.log"));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return probe->All([](const Received& r) { return JsonString(r.payload, "state") == "resolved"; }).size() >= 3;
+      },
+      20s));
+  // Per subject: the open (raised while the broker was down) arrives before its resolve.
+  std::map<std::string, std::vector<std::string>> order;
+  for (const Received& r : probe->All([](const Received&) { return true; })) {
+    order[r.topic].push_back(JsonString(r.payload, "state"));
+  }
+  for (const char* topic : {"dctwin/alerts/server/o1", "dctwin/alerts/server/o2", "dctwin/alerts/rack/ro"}) {
+    ASSERT_GE(order[topic].size(), 2u) << topic;
+    EXPECT_EQ(order[topic].front(), "open") << topic;
+    EXPECT_EQ(order[topic].back(), "resolved") << topic;
+  }
+  EXPECT_EQ(gw.Terminate(), 0);
+}
+
+}  // namespace
+}  // namespace dctwin::testing
