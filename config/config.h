@@ -39,7 +39,8 @@ struct StateConfig {
   // "normal": a commit survives a crash of the gateway, a power loss may lose the last commits.
   // "full": every commit is synced to disk before its events are published (slower).
   std::string synchronous = "normal";
-  int flush_interval_ms = 100;   // changed twins are committed at least this often (events at once)
+  int flush_interval_ms = 100;   // changed twins are committed at least this often (events at once) ...
+  int flush_changes = 10000;     // ... or as soon as a shard has this many changed twins
   int outbox_max = 100000;       // incident events waiting for the broker; past that they are dropped
   double restart_grace_s = -1;   // silence deadlines missed while down fire after this; < 0: heartbeat timeout
 };

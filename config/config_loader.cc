@@ -225,6 +225,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.String("path", &c.state.path);
     r.String("synchronous", &c.state.synchronous);
     r.Int("flush_interval_ms", &c.state.flush_interval_ms, 1, 60000);
+    r.Int("flush_changes", &c.state.flush_changes, 1, 100000000);
     r.Int("outbox_max", &c.state.outbox_max, 1, 100000000);
     r.Double("restart_grace_s", &c.state.restart_grace_s, -1, 86400);
     r.Finish();

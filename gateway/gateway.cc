@@ -93,7 +93,8 @@ Status Gateway::Start() {
   for (size_t i = 0; i < pool_->size(); ++i) {
     hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, config_.gateway.prefix, *pool_, *alerts_,
                                                 *dead_letters_, *writer_,
-                                                std::chrono::milliseconds(config_.state.flush_interval_ms)));
+                                                std::chrono::milliseconds(config_.state.flush_interval_ms),
+                                                static_cast<size_t>(config_.state.flush_changes)));
   }
   s = Restore();
   if (!s.ok()) return s;

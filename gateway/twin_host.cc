@@ -8,10 +8,11 @@ namespace dctwin {
 
 TwinHost::TwinHost(size_t shard, const ModelConfig& model, RegistryOptions options, std::string prefix,
                    ShardPool<Envelope>& pool, AlertPublisher& alerts, DeadLetters& dead_letters, StoreWriter& writer,
-                   std::chrono::milliseconds flush_interval)
+                   std::chrono::milliseconds flush_interval, size_t flush_changes)
     : shard_(shard), datacenter_(options.datacenter), prefix_(std::move(prefix)), pool_(pool), alerts_(alerts),
       dead_letters_(dead_letters), writer_(writer),
-      flush_interval_s_(std::chrono::duration<double>(flush_interval).count()), registry_(model, std::move(options)) {}
+      flush_interval_s_(std::chrono::duration<double>(flush_interval).count()), flush_changes_(flush_changes),
+      registry_(model, std::move(options)) {}
 
 Status TwinHost::Restore(const TwinRecord& record) {
   if (record.version > kTwinFormat) {
@@ -48,7 +49,10 @@ void TwinHost::FinishRestore(double not_before) {
 void TwinHost::AfterBatch(double now) { Seal(now, false); }
 
 void TwinHost::Seal(double now, bool force) {
-  if (!force && pending_.events.empty() && now - last_seal_ < flush_interval_s_) return;
+  if (!force && pending_.events.empty() && now - last_seal_ < flush_interval_s_ &&
+      registry_.dirty_count() < flush_changes_) {
+    return;
+  }
   last_seal_ = now;
   for (const TwinAddress& a : registry_.TakeDirty()) {
     TwinKey key;

@@ -35,7 +35,7 @@ class TwinHost : public ShardHandler<Envelope> {
  public:
   TwinHost(size_t shard, const ModelConfig& model, RegistryOptions options, std::string prefix,
            ShardPool<Envelope>& pool, AlertPublisher& alerts, DeadLetters& dead_letters, StoreWriter& writer,
-           std::chrono::milliseconds flush_interval);
+           std::chrono::milliseconds flush_interval, size_t flush_changes);
 
   void OnStart(double now) override;
   void Handle(Envelope& env) override;
@@ -47,7 +47,7 @@ class TwinHost : public ShardHandler<Envelope> {
   Status Restore(const TwinRecord& record);
   void FinishRestore(double not_before);
   // Hands everything changed over to the store writer: when incident events wait, or `force`,
-  // or the flush interval has passed. Runs on the shard's thread (or after the pool stopped).
+  // or the flush interval has passed, or flush_changes twins changed. Runs on the shard's thread (or after the pool stopped).
   void Seal(double now, bool force);
 
   const HostCounters& counters() const { return counters_; }
@@ -65,6 +65,7 @@ class TwinHost : public ShardHandler<Envelope> {
   DeadLetters& dead_letters_;
   StoreWriter& writer_;
   const double flush_interval_s_;
+  const size_t flush_changes_;
 
   TwinRegistry registry_;
   HostCounters counters_;

@@ -45,6 +45,7 @@ class TwinRegistry {
   // Addresses of the twins changed since the last call: the owner saves those that still exist
   // and deletes the rows of those that are gone.
   std::vector<TwinAddress> TakeDirty();
+  size_t dirty_count() const { return dirty_.size(); }
   // Restore, before the first message: an empty twin to decode the saved state into. A twin whose
   // state cannot be decoded is dropped again with Forget().
   ServerTwin* RestoreServer(const std::string& id);

@@ -1,6 +1,7 @@
 // Durable state over a real broker: restarts, kill -9 at random moments under load, a broker
 // outage. The gateway keeps its state in the test's temporary directory.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <map>
@@ -57,6 +58,33 @@ TEST_F(GatewayTest, StateSurvivesRestartsWithTheSameIncidentIds) {
   EXPECT_TRUE(probe_->All([](const Received& r) {
                       return r.topic.rfind("dctwin/alerts/", 0) == 0 && JsonString(r.payload, "state") == "open";
                     }).empty());
+}
+
+TEST_F(GatewayTest, CorruptRowIsQuarantinedAndTheGatewayStillStarts) {
+  StartGateway();
+  Commission("good", "rq");
+  Commission("bad", "rq");
+  Report("good", R"({"disk_errors": 2})");
+  ASSERT_TRUE(Alert("server", "good", "open"));
+  EXPECT_EQ(gateway_->Terminate(), 0);
+  // Damage one row the way a bad disk or a bug would.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.File("state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE twins SET state = x'deadbeef' WHERE id = 'bad'", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_EQ(sqlite3_changes(db), 1);
+  sqlite3_close(db);
+  gateway_->Start();
+  WaitOnline();
+  const std::string log = gateway_->Log();
+  EXPECT_NE(log.find("state of server twin bad cannot be read"), std::string::npos) << log;
+  EXPECT_NE(log.find("quarantine"), std::string::npos);
+  // The healthy twin is back with its incident; the damaged one starts afresh (uncommissioned).
+  const std::string answer = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                                        " -t dctwin/query/server/good -e reply/q -m '' -W 10");
+  EXPECT_NE(answer.find("\"kind\":\"disk\""), std::string::npos) << answer;
+  Report("bad", R"({"temp_c": 40})");
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/uncommissioned"; }));
 }
 
 TEST_F(GatewayTest, SilenceMissedWhileDownWaitsForTheGracePeriod) {
