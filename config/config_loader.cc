@@ -122,6 +122,7 @@ void ReadRule(const toml::table& t, const std::string& name, const std::string& 
   r.Int("for_reports", &rule->for_reports, 1, 1000000);
   r.Double("for_s", &rule->for_s, 0, 86400 * 30);
   r.Int("clear_reports", &rule->clear_reports, 1, 1000000);
+  r.Bool("rate", &rule->rate);
   std::string severity = "warning";
   r.String("severity", &severity);
   const size_t before = errors->size();
@@ -240,6 +241,15 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Double("window_s", &c.model.window_s, 1, 86400);
     r.Double("heartbeat_timeout_s", &c.model.heartbeat_timeout_s, 1, 86400);
     r.Int("clear_reports", &c.model.clear_reports, 1, 1000000);
+    r.Double("anomaly_z", &c.model.anomaly_z, 0, 1000);
+    r.Int("anomaly_min_samples", &c.model.anomaly_min_samples, 2, 1000000);
+    r.Int("anomaly_for_reports", &c.model.anomaly_for_reports, 1, 1000000);
+    r.Double("max_future_s", &c.model.max_future_s, 0, 86400 * 365);
+    r.Int("max_window_rows", &c.model.max_window_rows, 1, 1000000);
+    r.Int("max_metrics", &c.model.max_metrics, 1, 100000);
+    r.Double("storm_fraction", &c.model.storm_fraction, 0, 1);
+    r.Int("storm_min_servers", &c.model.storm_min_servers, 1, 100000000);
+    r.Double("storm_window_s", &c.model.storm_window_s, 0, 3600);
     r.Finish();
   }
   if (const toml::table* t = section("rack")) {

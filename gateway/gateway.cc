@@ -86,13 +86,14 @@ Status Gateway::Start() {
   if (!s.ok()) return s;
   writer_ = std::make_unique<StoreWriter>(*store_, *outbound_, std::chrono::milliseconds(config_.state.flush_interval_ms),
                                           config_.state.outbox_max);
+  census_ = std::make_unique<SilenceCensus>(pool_->size());
   RegistryOptions ro;
   ro.datacenter = config_.gateway.datacenter;
   ro.auto_commission = config_.gateway.auto_commission;
   ro.default_rack = config_.gateway.default_rack;
   for (size_t i = 0; i < pool_->size(); ++i) {
     hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, config_.gateway.prefix, *pool_, *alerts_,
-                                                *dead_letters_, *writer_,
+                                                *dead_letters_, *writer_, *census_,
                                                 std::chrono::milliseconds(config_.state.flush_interval_ms),
                                                 static_cast<size_t>(config_.state.flush_changes)));
   }
@@ -223,6 +224,21 @@ std::string Gateway::StatsJson() const {
   }
   w.EndArray().EndObject();
   return w.Take();
+}
+
+void Gateway::CheckSilence() {
+  const double now = WallClock();
+  if (auto storm = census_->Evaluate(config_.model, link_->connected(), now)) {
+    if (storm->active) {
+      spdlog::warn("{} of {} servers are overdue at once: holding per-server silent incidents back", storm->silent,
+                   storm->total);
+    } else {
+      spdlog::info("silence storm over: {} of {} servers overdue", storm->silent, storm->total);
+    }
+    const TwinAddress dc{Level::kDatacenter, config_.gateway.datacenter};
+    const size_t hash = dc.Hash();
+    pool_->PostInternal(hash, Envelope{dc, now, *storm});
+  }
 }
 
 void Gateway::PublishStats() {

@@ -39,6 +39,8 @@ class Gateway {
   // True once connected with every subscription active; then the online status is published.
   bool WaitReady(std::chrono::milliseconds timeout);
   void PublishStats();
+  // The alert-storm guard's evaluation; call it about once a second.
+  void CheckSilence();
   // Drains the shards, publishes what they produced and the offline status, disconnects.
   void Stop();
 
@@ -55,6 +57,7 @@ class Gateway {
   std::unique_ptr<ShardPool<Envelope>> pool_;
   std::unique_ptr<SqliteStateStore> store_;
   std::unique_ptr<StoreWriter> writer_;
+  std::unique_ptr<SilenceCensus> census_;
   std::vector<std::unique_ptr<TwinHost>> hosts_;
   std::unique_ptr<IngestRouter> router_;
 

@@ -128,13 +128,14 @@ int main(int argc, char** argv) {
   auto next_stats = std::chrono::steady_clock::now() + stats_every;
   for (;;) {
     if (!ready) ready = gateway.WaitReady(std::chrono::milliseconds(0));
+    gateway.CheckSilence();
     const auto now = std::chrono::steady_clock::now();
     if (ready && now >= next_stats) {
       gateway.PublishStats();
       next_stats = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(stats_every);
     }
     double wait_s = ready ? std::chrono::duration<double>(next_stats - now).count() : 0.05;
-    wait_s = std::clamp(wait_s, 0.001, 1.0);
+    wait_s = std::clamp(wait_s, 0.001, 0.25);  // the silence check runs on every wake
     timespec timeout;
     timeout.tv_sec = static_cast<time_t>(wait_s);
     timeout.tv_nsec = static_cast<long>((wait_s - std::floor(wait_s)) * 1e9);

@@ -8,9 +8,9 @@ namespace dctwin {
 
 TwinHost::TwinHost(size_t shard, const ModelConfig& model, RegistryOptions options, std::string prefix,
                    ShardPool<Envelope>& pool, AlertPublisher& alerts, DeadLetters& dead_letters, StoreWriter& writer,
-                   std::chrono::milliseconds flush_interval, size_t flush_changes)
+                   SilenceCensus& census, std::chrono::milliseconds flush_interval, size_t flush_changes)
     : shard_(shard), datacenter_(options.datacenter), prefix_(std::move(prefix)), pool_(pool), alerts_(alerts),
-      dead_letters_(dead_letters), writer_(writer),
+      dead_letters_(dead_letters), writer_(writer), census_(census),
       flush_interval_s_(std::chrono::duration<double>(flush_interval).count()), flush_changes_(flush_changes),
       registry_(model, std::move(options)) {}
 
@@ -111,7 +111,9 @@ void TwinHost::Handle(Envelope& env) {
 
 void TwinHost::Tick(double now) {
   Effects out;
-  registry_.FireTimers(now, out);
+  registry_.FireTimers(now, census_.hold(), out);
+  census_.Report(shard_, static_cast<int64_t>(registry_.overdue_count()),
+                 static_cast<int64_t>(registry_.server_count()));
   Apply(out);
 }
 

@@ -15,6 +15,7 @@
 #include "gateway/alert_publisher.h"
 #include "gateway/dead_letters.h"
 #include "gateway/shard_pool.h"
+#include "gateway/silence_census.h"
 #include "gateway/store_writer.h"
 #include "storage/status.h"
 #include "storage/state_store.h"
@@ -35,7 +36,7 @@ class TwinHost : public ShardHandler<Envelope> {
  public:
   TwinHost(size_t shard, const ModelConfig& model, RegistryOptions options, std::string prefix,
            ShardPool<Envelope>& pool, AlertPublisher& alerts, DeadLetters& dead_letters, StoreWriter& writer,
-           std::chrono::milliseconds flush_interval, size_t flush_changes);
+           SilenceCensus& census, std::chrono::milliseconds flush_interval, size_t flush_changes);
 
   void OnStart(double now) override;
   void Handle(Envelope& env) override;
@@ -64,6 +65,7 @@ class TwinHost : public ShardHandler<Envelope> {
   AlertPublisher& alerts_;
   DeadLetters& dead_letters_;
   StoreWriter& writer_;
+  SilenceCensus& census_;
   const double flush_interval_s_;
   const size_t flush_changes_;
 

@@ -26,6 +26,32 @@ void DatacenterTwin::OnRackStatus(const RackStatus& msg, double now, const Model
   PublishHealthIfChanged(now, out);
 }
 
+void DatacenterTwin::OnSilenceStorm(const SilenceStorm& msg, double now, Effects& out) {
+  static const std::string kKind = "silent_storm";
+  auto it = std::find_if(open_.begin(), open_.end(), [](const Incident& i) { return i.kind == kKind; });
+  if (msg.active && it == open_.end()) {
+    Incident inc;
+    inc.id = MakeIncidentId(Level::kDatacenter, id_, kKind, now, ++seq_);
+    inc.kind = kKind;
+    inc.severity = Severity::kCritical;
+    inc.opened_at = now;
+    inc.summary = std::to_string(msg.silent) + " of " + std::to_string(msg.total) +
+                  " servers went silent at once: the broker or the network between the servers and the gateway is "
+                  "the likely cause; per-server silent incidents are held back while this is open";
+    out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
+    open_.push_back(std::move(inc));
+  } else if (!msg.active && it != open_.end()) {
+    Incident inc = std::move(*it);
+    open_.erase(it);
+    inc.summary = "servers report again (" + std::to_string(msg.silent) + " of " + std::to_string(msg.total) +
+                  " still silent, each with its own incident)";
+    out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
+  } else {
+    return;
+  }
+  PublishHealthIfChanged(now, out);
+}
+
 bool DatacenterTwin::Correlate(double now, const ModelConfig& model, Effects& out) {
   std::map<std::string, int> counts;  // racks with a rack-level incident of each kind
   std::map<std::string, Severity> worst;
@@ -38,6 +64,10 @@ bool DatacenterTwin::Correlate(double now, const ModelConfig& model, Effects& ou
   }
   bool changed = false;
   for (size_t i = 0; i < open_.size();) {
+    if (open_[i].kind == "silent_storm") {  // the storm guard's, not correlation's
+      ++i;
+      continue;
+    }
     auto it = counts.find(open_[i].kind);
     const int n = it == counts.end() ? 0 : it->second;
     if (n >= model.datacenter_min_racks) {

@@ -22,6 +22,8 @@ class DatacenterTwin {
   // Publishes the first health value (ok, no racks).
   void Start(double now, Effects& out);
   void OnRackStatus(const RackStatus& msg, double now, const ModelConfig& model, Effects& out);
+  // Opens one `silent_storm` incident while the storm guard holds back per-server silence.
+  void OnSilenceStorm(const SilenceStorm& msg, double now, Effects& out);
 
   const std::string& id() const { return id_; }
   const std::vector<Incident>& open_incidents() const { return open_; }

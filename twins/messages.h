@@ -73,6 +73,13 @@ struct DatacenterIncidents {
   std::vector<IncidentRef> open;
 };
 
+// Gateway -> datacenter: the alert-storm guard's view of silence across the whole gateway.
+struct SilenceStorm {
+  bool active = false;
+  int silent = 0;  // servers overdue or silent
+  int total = 0;   // commissioned servers
+};
+
 // --- queries (MQTT 5 request/response) ---
 
 enum class QueryKind : uint8_t { kUnhealthyRacks, kDatacenter, kRack, kServer };
@@ -116,7 +123,7 @@ struct QueryReply {
 };
 
 using Message = std::variant<Commission, Decommission, Report, MemberStatus, RackIncidents, RackStatus,
-                             DatacenterIncidents, Query>;
+                             DatacenterIncidents, Query, SilenceStorm>;
 
 struct Envelope {
   TwinAddress to;

@@ -44,6 +44,21 @@ struct ModelConfig {
   double anomaly_z = 4.0;
   int anomaly_min_samples = 30;
   int anomaly_for_reports = 3;
+  // Alert-storm guard: when at least storm_fraction of the gateway's servers (and at least
+  // storm_min_servers) are overdue or silent at once, the broker or the network is the likely
+  // cause: one datacenter-level `silent_storm` incident opens and per-server `silent` incidents are
+  // held back until it ends. A server's `silent` therefore opens after the heartbeat timeout plus
+  // a confirmation of min(storm_window_s, max(heartbeat_timeout_s / 4, 1 s)): long enough for the
+  // gateway to count the servers that go quiet together. storm_fraction = 0 turns the guard off
+  // (and the confirmation with it).
+  double storm_fraction = 0.5;
+  int storm_min_servers = 10;
+  double storm_window_s = 10;
+  double StormConfirmS() const {
+    if (storm_fraction <= 0) return 0;
+    const double quarter = heartbeat_timeout_s / 4 > 1 ? heartbeat_timeout_s / 4 : 1;
+    return storm_window_s < quarter ? storm_window_s : quarter;
+  }
   // A report stamped more than this far ahead of the gateway's clock is rejected.
   double max_future_s = 300;
   // Memory limits of one server twin.

@@ -97,6 +97,8 @@ TwinRegistry::Outcome TwinRegistry::Handle(const Envelope& env, Effects& out) {
       if (!datacenter_ || env.to.id != datacenter_->id()) break;
       if (auto* status = std::get_if<RackStatus>(&env.msg)) {
         datacenter_->OnRackStatus(*status, env.now, rules_.config(), out);
+      } else if (auto* storm = std::get_if<SilenceStorm>(&env.msg)) {
+        datacenter_->OnSilenceStorm(*storm, env.now, out);
       }
       outcome = Outcome::kApplied;
       break;
@@ -197,7 +199,8 @@ void TwinRegistry::Arm(const std::string& id, ServerSlot& slot, double not_befor
   timers_.push(TimerEntry{std::max(slot.twin.SilenceDeadline(rules_.config()), not_before), slot.generation, id});
 }
 
-void TwinRegistry::FireTimers(double now, Effects& out) {
+void TwinRegistry::FireTimers(double now, bool hold, Effects& out) {
+  const double confirm = rules_.config().StormConfirmS();
   // A report does not move its server's heap entry; an entry that comes due while its twin's
   // deadline has moved on is pushed again. That keeps the per-report cost at one comparison.
   while (!timers_.empty() && timers_.top().deadline <= now) {
@@ -207,13 +210,29 @@ void TwinRegistry::FireTimers(double now, Effects& out) {
     if (it == servers_.end() || it->second.generation != entry.generation) continue;
     ServerSlot& slot = it->second;
     slot.armed = false;
-    if (slot.twin.SilenceDeadline(rules_.config()) > now) {
+    const double deadline = slot.twin.SilenceDeadline(rules_.config());
+    if (deadline > now) {
       Arm(entry.server, slot);
       continue;
     }
+    overdue_.emplace(entry.server, deadline);
+  }
+  // Overdue servers are confirmed silent only after the confirmation time, and not at all while
+  // held: the storm guard gets to see how many go quiet together.
+  for (auto it = overdue_.begin(); it != overdue_.end();) {
+    auto slot = servers_.find(it->first);
+    if (slot == servers_.end() || slot->second.twin.SilenceDeadline(rules_.config()) > now) {
+      it = overdue_.erase(it);  // gone, or it reported (and a report re-armed it)
+      continue;
+    }
+    if (hold || now - it->second < confirm) {
+      ++it;
+      continue;
+    }
     const size_t before = out.events.size();
-    slot.twin.OnTimer(now, rules_.config(), out);  // silent now; the next report arms it again
-    if (out.events.size() != before) MarkDirty(TwinAddress{Level::kServer, entry.server});
+    slot->second.twin.OnTimer(now, rules_.config(), out);  // silent now; the next report arms it again
+    if (out.events.size() != before) MarkDirty(TwinAddress{Level::kServer, it->first});
+    it = overdue_.erase(it);
   }
 }
 

@@ -38,8 +38,12 @@ class TwinRegistry {
   // Creates the datacenter twin here and publishes its first health.
   void StartDatacenter(double now, Effects& out);
   Outcome Handle(const Envelope& env, Effects& out);
-  // Opens `silent` on every server whose deadline passed by `now`.
-  void FireTimers(double now, Effects& out);
+  // Opens `silent` on every server whose deadline passed at least the storm confirmation
+  // (ModelConfig::StormConfirmS) before `now`. With `hold` (the storm guard is active, or the
+  // gateway is cut off from the broker) overdue servers are held back instead.
+  void FireTimers(double now, bool hold, Effects& out);
+  // Servers overdue but not yet silent (held back or being confirmed).
+  size_t overdue_count() const { return overdue_.size(); }
 
   // --- durability ---
   // Addresses of the twins changed since the last call: the owner saves those that still exist
@@ -95,6 +99,7 @@ class TwinRegistry {
   std::unique_ptr<DatacenterTwin> datacenter_;
   std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> timers_;
   uint64_t next_generation_ = 0;
+  std::unordered_map<std::string, double> overdue_;  // server -> when its deadline passed
   std::vector<TwinAddress> dirty_;
   std::unordered_set<std::string> dirty_keys_;  // level digit + id, to add each address once
 };

@@ -252,6 +252,25 @@ TEST_F(GatewayTest, RequestWithoutResponseTopicIsDeadLettered) {
   EXPECT_EQ(JsonString(Ask(broker_, "datacenter"), "datacenter"), "dc1");
 }
 
+TEST_F(GatewayTest, MassSilenceIsOneStormIncidentNotOnePerServer) {
+  StartGateway("[gateway]\nstats_interval_s = 0.2\n[model]\nheartbeat_timeout_s = 1\nstorm_min_servers = 10\n");
+  for (int i = 0; i < 12; ++i) Commission("m" + std::to_string(i), "rm" + std::to_string(i % 4));
+  // Nobody reports: every server goes overdue within the same second.
+  auto storm = Alert("datacenter", "dc1", "open", 15s);
+  ASSERT_TRUE(storm) << gateway_->Log();
+  EXPECT_EQ(JsonString(storm->payload, "kind"), "silent_storm");
+  EXPECT_NE(JsonString(storm->payload, "summary").find(" of 12 servers went silent at once"), std::string::npos) << storm->payload;
+  for (int i = 0; i < 12; ++i) Report("m" + std::to_string(i), R"({"temp_c": 40})");
+  auto over = Alert("datacenter", "dc1", "resolved", 15s);
+  ASSERT_TRUE(over);
+  EXPECT_EQ(JsonString(over->payload, "id"), JsonString(storm->payload, "id"));
+  // Not one per-server or per-rack silent incident was published.
+  EXPECT_TRUE(probe_->All([](const Received& r) {
+                      return (r.topic.rfind("dctwin/alerts/server/", 0) == 0 ||
+                              r.topic.rfind("dctwin/alerts/rack/", 0) == 0);
+                    }).empty());
+}
+
 TEST_F(GatewayTest, PrefixAndDatacenterFromTheCommandLine) {
   probe_->Subscribe("site/x/#");
   const std::string path = dir_.Write("dctwin.toml", kFastConfig);

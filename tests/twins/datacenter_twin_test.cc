@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "tests/twins/twin_world.h"
 
 namespace dctwin {
@@ -86,6 +88,30 @@ TEST(DatacenterTwinTest, RackIncidentsOfDifferentKindsDoNotCorrelate) {
   }
   EXPECT_EQ(w.EventsFor(Level::kRack, "r2").size(), 1u);
   EXPECT_TRUE(w.EventsFor(Level::kDatacenter, "dc1").empty());
+}
+
+TEST(DatacenterTwinTest, SilenceStormIsOneIncidentThatResolves) {
+  TwinWorld w;
+  w.Storm(true, 900, 1000);
+  auto dc = w.EventsFor(Level::kDatacenter, "dc1");
+  ASSERT_EQ(dc.size(), 1u);
+  EXPECT_EQ(dc[0].kind, "silent_storm");
+  EXPECT_EQ(dc[0].severity, Severity::kCritical);
+  EXPECT_NE(dc[0].summary.find("900 of 1000 servers"), std::string::npos) << dc[0].summary;
+  EXPECT_EQ(w.LastHealth(Level::kDatacenter, "dc1")->status, HealthStatus::kCritical);
+  w.Storm(true, 950, 1000);  // still the same storm
+  EXPECT_EQ(w.EventsFor(Level::kDatacenter, "dc1").size(), 1u);
+  // Rack correlation does not touch it.
+  HotRack(w, "r1");
+  HotRack(w, "r2");
+  CoolRack(w, "r1");
+  w.Storm(false, 3, 1000);
+  dc = w.EventsFor(Level::kDatacenter, "dc1");
+  const auto storm_events = std::count_if(dc.begin(), dc.end(), [](const IncidentEvent& e) { return e.kind == "silent_storm"; });
+  EXPECT_EQ(storm_events, 2);
+  EXPECT_EQ(dc.back().kind, "silent_storm");
+  EXPECT_EQ(dc.back().state, IncidentState::kResolved);
+  EXPECT_EQ(dc.back().id, dc[0].id);
 }
 
 }  // namespace

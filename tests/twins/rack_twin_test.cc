@@ -161,6 +161,8 @@ TEST(RackTwinTest, ThreeSilentServersReadAsALikelyTorFailure) {
   for (const char* s : {"s1", "s2", "s3"}) w.Commission(s, "r1");
   w.now += 61;
   w.Timers();
+  w.now += 10;
+  w.Timers();
   auto rack = w.EventsFor(Level::kRack, "r1");
   ASSERT_EQ(rack.size(), 1u);
   EXPECT_EQ(rack[0].kind, "silent");

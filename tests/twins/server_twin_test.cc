@@ -157,9 +157,14 @@ TEST(ServerTwinTest, SilentOpensAfterTheHeartbeatTimeoutAndResolvesOnTheNextRepo
   w.Timers();
   EXPECT_TRUE(w.events.empty());
   w.now += 1;
+  w.Timers();  // overdue: confirmed after min(storm_window_s, heartbeat / 4) = 10 s
+  EXPECT_TRUE(w.events.empty());
+  EXPECT_EQ(w.registry().overdue_count(), 1u);
+  w.now += 10;
   w.Timers();
   ASSERT_EQ(w.events.size(), 1u);
   EXPECT_EQ(w.events[0].kind, "silent");
+  EXPECT_EQ(w.registry().overdue_count(), 0u);
   EXPECT_EQ(w.events[0].severity, Severity::kCritical);
   EXPECT_EQ(w.server("s1").status(), HealthStatus::kSilent);
   w.now += 600;
@@ -181,6 +186,35 @@ TEST(ServerTwinTest, ReportsPushTheSilenceDeadlineOut) {
   }
   EXPECT_TRUE(w.events.empty());
   w.now += 61;
+  w.Timers();
+  w.now += 10;
+  w.Timers();
+  EXPECT_EQ(w.events.size(), 1u);
+}
+
+TEST(ServerTwinTest, HeldSilenceOpensOnlyWhenReleasedAndNotAtAllIfTheServerReturns) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  w.Commission("s2", "r1");
+  w.now += 100;
+  w.Timers(/*hold=*/true);
+  w.now += 100;
+  w.Timers(/*hold=*/true);
+  EXPECT_TRUE(w.events.empty());
+  EXPECT_EQ(w.registry().overdue_count(), 2u);
+  w.Report("s2", {{"temp_c", 40}}, 0);  // back before the hold ends: never silent
+  w.Timers(/*hold=*/false);
+  ASSERT_EQ(w.events.size(), 1u);
+  EXPECT_EQ(w.events[0].subject, "s1");
+  EXPECT_EQ(w.events[0].kind, "silent");
+}
+
+TEST(ServerTwinTest, ModelWithoutStormGuardOpensSilenceAtTheDeadline) {
+  ModelConfig m = TwinWorld::DefaultModel();
+  m.storm_fraction = 0;
+  TwinWorld w(m);
+  w.Commission("s1", "r1");
+  w.now += 60;
   w.Timers();
   EXPECT_EQ(w.events.size(), 1u);
 }

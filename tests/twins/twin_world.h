@@ -60,12 +60,15 @@ class TwinWorld {
     q.correlation = "c-1";
     Send(Envelope{{level, id}, now, std::move(q)});
   }
+  void Storm(bool active, int silent, int total) {
+    Send(Envelope{{Level::kDatacenter, "dc1"}, now, SilenceStorm{active, silent, total}});
+  }
   std::vector<QueryReply> replies;
   int rejected = 0;
 
-  void Timers() {
+  void Timers(bool hold = false) {
     Effects out;
-    registry_.FireTimers(now, out);
+    registry_.FireTimers(now, hold, out);
     Collect(out);
     Drain();
   }
