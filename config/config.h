@@ -45,6 +45,13 @@ struct StateConfig {
   double restart_grace_s = -1;   // silence deadlines missed while down fire after this; < 0: heartbeat timeout
 };
 
+// Real publishers besides the native JSON one. An empty prefix turns one off.
+struct IngestConfig {
+  std::string collectd_prefix = "collectd";                     // collectd/<host>/<plugin>/<type>
+  std::string collectd_types_db = "/usr/share/collectd/types.db";  // names of multi-value types' values
+  std::string telegraf_prefix = "telegraf";                     // telegraf/<host>/<plugin>
+};
+
 struct LogConfig {
   std::string level = "info";
 };
@@ -53,6 +60,7 @@ struct Config {
   BrokerConfig broker;
   GatewayConfig gateway;
   StateConfig state;
+  IngestConfig ingest;
   LogConfig log;
   ModelConfig model = DefaultModel();
 

@@ -148,6 +148,11 @@ std::vector<std::string> ValidateConfig(const Config& c) {
   if (p.empty() || p.find_first_of("+#") != std::string::npos || p.front() == '/' || p.back() == '/') {
     errors.push_back("gateway.prefix must be a topic prefix without wildcards or leading/trailing '/'");
   }
+  for (const std::string* q : {&c.ingest.collectd_prefix, &c.ingest.telegraf_prefix}) {
+    if (q->find_first_of("+#") != std::string::npos || (!q->empty() && (q->front() == '/' || q->back() == '/'))) {
+      errors.push_back("collectd.prefix and telegraf.prefix must be topic prefixes without wildcards");
+    }
+  }
   const std::string& uri = c.broker.uri;
   if (uri.rfind("tcp://", 0) != 0 && uri.rfind("ssl://", 0) != 0 && uri.rfind("mqtt://", 0) != 0 &&
       uri.rfind("mqtts://", 0) != 0) {
@@ -231,6 +236,17 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Double("restart_grace_s", &c.state.restart_grace_s, -1, 86400);
     r.Finish();
   }
+  if (const toml::table* t = section("collectd")) {
+    TableReader r(*t, "collectd", path, &errors);
+    r.String("prefix", &c.ingest.collectd_prefix);
+    r.String("types_db", &c.ingest.collectd_types_db);
+    r.Finish();
+  }
+  if (const toml::table* t = section("telegraf")) {
+    TableReader r(*t, "telegraf", path, &errors);
+    r.String("prefix", &c.ingest.telegraf_prefix);
+    r.Finish();
+  }
   if (const toml::table* t = section("log")) {
     TableReader r(*t, "log", path, &errors);
     r.String("level", &c.log.level);
@@ -250,6 +266,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Double("storm_fraction", &c.model.storm_fraction, 0, 1);
     r.Int("storm_min_servers", &c.model.storm_min_servers, 1, 100000000);
     r.Double("storm_window_s", &c.model.storm_window_s, 0, 3600);
+    r.Double("assemble_s", &c.model.assemble_s, 0.01, 3600);
     r.Finish();
   }
   if (const toml::table* t = section("rack")) {

@@ -49,7 +49,13 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   lo.subscribe_qos = config_.broker.subscribe_qos;
   lo.will_topic = status_topic;
   lo.will_payload = StatusJson(config_, false, started_at_, "connection lost");
-  lo.subscriptions = IngestRouter::Subscriptions(prefix);
+  IngestOptions io;
+  io.prefix = prefix;
+  io.datacenter = config_.gateway.datacenter;
+  io.collectd_prefix = config_.ingest.collectd_prefix;
+  io.telegraf_prefix = config_.ingest.telegraf_prefix;
+  io.max_payload = kMaxPayload;
+  lo.subscriptions = IngestRouter::Subscriptions(io);
   // The link calls the router only after Start(), by which time router_ is built.
   link_ = std::make_unique<MqttLink>(std::move(lo), [this](const mqtt::const_message_ptr& msg) {
     const mqtt::properties& props = msg->get_properties();
@@ -72,8 +78,10 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   pool_ = std::make_unique<ShardPool<Envelope>>(shards, static_cast<size_t>(config_.gateway.mailbox_capacity),
                                                 std::chrono::milliseconds(config_.gateway.enqueue_timeout_ms), kTick,
                                                 WallClock);
-  router_ = std::make_unique<IngestRouter>(prefix, config_.gateway.datacenter, kMaxPayload, *pool_, *dead_letters_,
-                                           *outbound_, WallClock);
+  std::string types_error;
+  CollectdTypes types = CollectdTypes::Load(config_.ingest.collectd_types_db, &types_error);
+  if (!types_error.empty() && !config_.ingest.collectd_prefix.empty()) spdlog::warn("collectd: {}", types_error);
+  router_ = std::make_unique<IngestRouter>(io, std::move(types), *pool_, *dead_letters_, *outbound_, WallClock);
 }
 
 Gateway::~Gateway() { Stop(); }

@@ -6,23 +6,96 @@
 
 namespace dctwin {
 
-IngestRouter::IngestRouter(std::string prefix, std::string datacenter, size_t max_payload, ShardPool<Envelope>& pool,
+IngestRouter::IngestRouter(IngestOptions options, CollectdTypes collectd_types, ShardPool<Envelope>& pool,
                            DeadLetters& dead_letters, MessageSink& replies, Clock clock)
-    : prefix_(std::move(prefix)), datacenter_(std::move(datacenter)), max_payload_(max_payload), pool_(pool),
+    : options_(std::move(options)), collectd_types_(std::move(collectd_types)), pool_(pool),
       dead_letters_(dead_letters), replies_(replies), clock_(std::move(clock)) {}
 
-std::vector<std::string> IngestRouter::Subscriptions(const std::string& prefix) {
-  return {prefix + "/metrics/+", prefix + "/provisioning/+", prefix + "/query/#"};
+std::vector<std::string> IngestRouter::Subscriptions(const IngestOptions& o) {
+  std::vector<std::string> filters{o.prefix + "/metrics/+", o.prefix + "/provisioning/+", o.prefix + "/query/#"};
+  if (!o.collectd_prefix.empty()) filters.push_back(o.collectd_prefix + "/+/+/+");
+  if (!o.telegraf_prefix.empty()) filters.push_back(o.telegraf_prefix + "/+/+");
+  return filters;
 }
+
+namespace {
+// The rest of `topic` after "<prefix>/", or nullopt-like empty when it does not start so.
+bool Under(std::string_view topic, const std::string& prefix, std::string_view* rest) {
+  if (prefix.empty() || topic.size() <= prefix.size() + 1 || topic.compare(0, prefix.size(), prefix) != 0 ||
+      topic[prefix.size()] != '/') {
+    return false;
+  }
+  *rest = topic.substr(prefix.size() + 1);
+  return true;
+}
+}  // namespace
 
 void IngestRouter::OnMessage(std::string_view topic, std::string_view payload, std::string_view response_topic,
                              std::string_view correlation) {
-  if (topic.size() <= prefix_.size() + 1 || topic.compare(0, prefix_.size(), prefix_) != 0 ||
-      topic[prefix_.size()] != '/') {
-    dead_letters_.Reject(RejectReason::kBadTopic, topic, "topic outside the gateway's prefix", payload);
+  if (payload.size() > options_.max_payload) {
+    dead_letters_.Reject(RejectReason::kTooLarge, topic,
+                         "payload of " + std::to_string(payload.size()) + " bytes is over the limit", payload);
     return;
   }
-  const std::string_view rest = topic.substr(prefix_.size() + 1);
+  std::string_view rest;
+  if (Under(topic, options_.prefix, &rest)) {
+    RouteNative(topic, payload, response_topic, correlation);
+  } else if (Under(topic, options_.collectd_prefix, &rest)) {
+    RouteCollectd(topic, rest, payload);
+  } else if (Under(topic, options_.telegraf_prefix, &rest)) {
+    RouteTelegraf(topic, rest, payload);
+  } else {
+    dead_letters_.Reject(RejectReason::kBadTopic, topic, "topic outside the gateway's prefixes", payload);
+  }
+}
+
+bool IngestRouter::CheckServer(std::string_view topic, std::string_view id, std::string_view payload) {
+  if (IsValidId(id)) return true;
+  dead_letters_.Reject(RejectReason::kBadId, topic, "server id must match [A-Za-z0-9._-]{1,64}", payload);
+  return false;
+}
+
+void IngestRouter::RouteCollectd(std::string_view topic, std::string_view rest, std::string_view payload) {
+  // <host>/<plugin>[-<pinst>]/<type>[-<tinst>]
+  const size_t a = rest.find('/');
+  const size_t b = a == std::string_view::npos ? a : rest.find('/', a + 1);
+  if (b == std::string_view::npos || rest.find('/', b + 1) != std::string_view::npos) {
+    dead_letters_.Reject(RejectReason::kBadTopic, topic, "collectd topics are <prefix>/<host>/<plugin>/<type>", payload);
+    return;
+  }
+  const std::string_view host = rest.substr(0, a);
+  if (!CheckServer(topic, host, payload)) return;
+  const double now = clock_();
+  Report report;
+  DecodeError err;
+  if (!DecodeCollectd(rest.substr(a + 1, b - a - 1), rest.substr(b + 1), payload, collectd_types_, now, &report, &err)) {
+    dead_letters_.Reject(err.reason, topic, err.detail, payload);
+    return;
+  }
+  Post(TwinAddress{Level::kServer, std::string(host)}, now, std::move(report), topic, payload);
+}
+
+void IngestRouter::RouteTelegraf(std::string_view topic, std::string_view rest, std::string_view payload) {
+  const size_t a = rest.find('/');
+  if (a == std::string_view::npos || rest.find('/', a + 1) != std::string_view::npos) {
+    dead_letters_.Reject(RejectReason::kBadTopic, topic, "Telegraf topics are <prefix>/<host>/<plugin>", payload);
+    return;
+  }
+  const std::string_view host = rest.substr(0, a);
+  if (!CheckServer(topic, host, payload)) return;
+  const double now = clock_();
+  std::vector<Report> reports;
+  DecodeError err;
+  if (!DecodeLineProtocol(payload, now, &reports, &err)) {
+    dead_letters_.Reject(err.reason, topic, err.detail, payload);
+    return;
+  }
+  for (Report& r : reports) Post(TwinAddress{Level::kServer, std::string(host)}, now, std::move(r), topic, payload);
+}
+
+void IngestRouter::RouteNative(std::string_view topic, std::string_view payload, std::string_view response_topic,
+                               std::string_view correlation) {
+  const std::string_view rest = topic.substr(options_.prefix.size() + 1);
   const size_t slash = rest.find('/');
   const std::string_view kind = rest.substr(0, slash);
   const std::string_view id = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
@@ -34,15 +107,7 @@ void IngestRouter::OnMessage(std::string_view topic, std::string_view payload, s
     dead_letters_.Reject(RejectReason::kBadTopic, topic, "no input is expected on this topic", payload);
     return;
   }
-  if (!IsValidId(id)) {
-    dead_letters_.Reject(RejectReason::kBadId, topic, "server id must match [A-Za-z0-9._-]{1,64}", payload);
-    return;
-  }
-  if (payload.size() > max_payload_) {
-    dead_letters_.Reject(RejectReason::kTooLarge, topic,
-                         "payload of " + std::to_string(payload.size()) + " bytes is over the limit", payload);
-    return;
-  }
+  if (!CheckServer(topic, id, payload)) return;
   const double now = clock_();
   DecodeError err;
   if (kind == "metrics") {
@@ -76,7 +141,7 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
   std::string problem;
   if (what == "unhealthy-racks" || what == "datacenter") {
     q.kind = what == "datacenter" ? QueryKind::kDatacenter : QueryKind::kUnhealthyRacks;
-    to = TwinAddress{Level::kDatacenter, datacenter_};
+    to = TwinAddress{Level::kDatacenter, options_.datacenter};
   } else if (what.rfind("rack/", 0) == 0 || what.rfind("server/", 0) == 0) {
     const bool rack = what[0] == 'r';
     const std::string_view id = what.substr(rack ? 5 : 7);

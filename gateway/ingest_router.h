@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "gateway/collectd_types.h"
 #include "gateway/dead_letters.h"
 #include "gateway/message_sink.h"
 #include "gateway/shard_pool.h"
@@ -18,29 +19,41 @@
 
 namespace dctwin {
 
+struct IngestOptions {
+  std::string prefix = "dctwin";
+  std::string datacenter = "dc1";
+  std::string collectd_prefix = "collectd";  // "" = off
+  std::string telegraf_prefix = "telegraf";  // "" = off
+  size_t max_payload = 64 * 1024;
+};
+
 class IngestRouter {
  public:
   using Clock = std::function<double()>;
 
-  IngestRouter(std::string prefix, std::string datacenter, size_t max_payload, ShardPool<Envelope>& pool,
+  IngestRouter(IngestOptions options, CollectdTypes collectd_types, ShardPool<Envelope>& pool,
                DeadLetters& dead_letters, MessageSink& replies, Clock clock);
 
   // Topic filters the gateway subscribes to.
-  static std::vector<std::string> Subscriptions(const std::string& prefix);
+  static std::vector<std::string> Subscriptions(const IngestOptions& options);
 
   // `response_topic` and `correlation` are the MQTT 5 properties of a request (empty if none).
   void OnMessage(std::string_view topic, std::string_view payload, std::string_view response_topic = {},
                  std::string_view correlation = {});
 
  private:
+  void RouteNative(std::string_view topic, std::string_view payload, std::string_view response_topic,
+                   std::string_view correlation);
+  void RouteCollectd(std::string_view topic, std::string_view rest, std::string_view payload);
+  void RouteTelegraf(std::string_view topic, std::string_view rest, std::string_view payload);
+  bool CheckServer(std::string_view topic, std::string_view id, std::string_view payload);
   void RouteQuery(std::string_view topic, std::string_view what, std::string_view payload,
                   std::string_view response_topic, std::string_view correlation);
   void Post(TwinAddress to, double now, Message msg, std::string_view topic, std::string_view payload);
 
   // Constant after construction
-  const std::string prefix_;
-  const std::string datacenter_;
-  const size_t max_payload_;
+  const IngestOptions options_;
+  const CollectdTypes collectd_types_;
   ShardPool<Envelope>& pool_;
   DeadLetters& dead_letters_;
   MessageSink& replies_;

@@ -94,17 +94,9 @@ void TwinHost::OnStart(double now) {
 
 void TwinHost::Handle(Envelope& env) {
   Effects out;
-  switch (registry_.Handle(env, out)) {
-    case TwinRegistry::Outcome::kUncommissioned:
-      dead_letters_.Reject(RejectReason::kUncommissioned, prefix_ + "/metrics/" + env.to.id,
-                           "server " + env.to.id + " is not commissioned; report dropped", "");
-      break;
-    case TwinRegistry::Outcome::kRejected:
-      dead_letters_.Reject(RejectReason::kBadTimestamp, prefix_ + "/metrics/" + env.to.id, out.rejected, "");
-      break;
-    case TwinRegistry::Outcome::kApplied:
-    case TwinRegistry::Outcome::kIgnored:
-      break;
+  if (registry_.Handle(env, out) == TwinRegistry::Outcome::kUncommissioned) {
+    dead_letters_.Reject(RejectReason::kUncommissioned, prefix_ + "/metrics/" + env.to.id,
+                         "server " + env.to.id + " is not commissioned; report dropped", "");
   }
   Apply(out);
 }
@@ -118,6 +110,10 @@ void TwinHost::Tick(double now) {
 }
 
 void TwinHost::Apply(Effects& out) {
+  if (!out.rejected.empty()) {
+    dead_letters_.Reject(RejectReason::kBadTimestamp, "(report of a server on shard " + std::to_string(shard_) + ")",
+                         out.rejected, "");
+  }
   // Incident events wait for the commit of the state that produced them (see StoreWriter).
   for (const IncidentEvent& e : out.events) {
     counters_.open_incidents.fetch_add(e.state == IncidentState::kOpen ? 1 : -1, std::memory_order_relaxed);
@@ -129,7 +125,7 @@ void TwinHost::Apply(Effects& out) {
     const size_t hash = s.to.Hash();
     pool_.PostInternal(hash, std::move(s));
   }
-  if (out.report_applied) counters_.messages_in.fetch_add(1, std::memory_order_relaxed);
+  if (out.reports_applied > 0) counters_.messages_in.fetch_add(out.reports_applied, std::memory_order_relaxed);
   UpdateCounts();
 }
 

@@ -32,6 +32,9 @@ struct Decommission {};
 struct Report {
   double ts = 0;  // report timestamp (epoch seconds); receive time when the publisher gave none
   std::vector<std::pair<std::string, double>> metrics;
+  // A part of a report (collectd and Telegraf send one message per plugin): parts with
+  // timestamps close together are assembled into one report before the model sees it.
+  bool partial = false;
 };
 
 // --- between twins ---
@@ -137,7 +140,7 @@ struct Effects {
   std::vector<HealthUpdate> health;
   std::vector<Envelope> sends;
   std::vector<QueryReply> replies;
-  bool report_applied = false;
+  int reports_applied = 0;
   std::string rejected;  // non-empty: the message was refused, and why (for the dead letter)
 };
 

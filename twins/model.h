@@ -59,6 +59,10 @@ struct ModelConfig {
     const double quarter = heartbeat_timeout_s / 4 > 1 ? heartbeat_timeout_s / 4 : 1;
     return storm_window_s < quarter ? storm_window_s : quarter;
   }
+  // collectd and Telegraf send a server's report in parts (one message per plugin); parts whose
+  // timestamps lie within assemble_s of the first are one report, applied once no new part has
+  // come for assemble_s.
+  double assemble_s = 1.0;
   // A report stamped more than this far ahead of the gateway's clock is rejected.
   double max_future_s = 300;
   // Memory limits of one server twin.

@@ -184,7 +184,7 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
 
   if (open_.size() != open_before || !out.events.empty()) TellRack(rack_, true, now, out);
   PublishHealthIfChanged(now, out);
-  out.report_applied = true;
+  ++out.reports_applied;
 }
 
 std::string ServerTwin::Summary(const Condition& c, const RuleSet& rules) const {

@@ -1,6 +1,7 @@
 #include "twins/twin_registry.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 #include <variant>
 
@@ -137,6 +138,47 @@ TwinRegistry::Outcome TwinRegistry::HandleQuery(const Envelope& env, const Query
   return Outcome::kApplied;
 }
 
+TwinRegistry::Outcome TwinRegistry::ApplyReport(const std::string& id, const Report& report, double now,
+                                                Effects& out) {
+  auto it = servers_.find(id);
+  if (it == servers_.end()) {
+    if (!options_.auto_commission) return Outcome::kUncommissioned;
+    Commission(id, options_.default_rack, now, out);
+    it = servers_.find(id);
+  }
+  it->second.twin.OnReport(report, now, rules_, out);
+  Arm(id, it->second);
+  MarkDirty(TwinAddress{Level::kServer, id});
+  return out.rejected.empty() ? Outcome::kApplied : Outcome::kRejected;
+}
+
+void TwinRegistry::Assemble(const std::string& id, const Report& part, double now, Effects& out) {
+  auto [it, fresh] = assembling_.try_emplace(id);
+  Assembly& a = it->second;
+  if (!fresh && std::fabs(part.ts - a.report.ts) > rules_.config().assemble_s) {
+    Report done = std::move(a.report);  // a part of the next report: the previous one is complete
+    done.partial = false;
+    a = Assembly{};
+    ApplyReport(id, done, now, out);
+    fresh = true;
+  }
+  if (fresh) {
+    a.report.ts = part.ts;
+    a.report.metrics = part.metrics;
+  } else {
+    for (const auto& m : part.metrics) {
+      auto same = std::find_if(a.report.metrics.begin(), a.report.metrics.end(),
+                               [&](const auto& x) { return x.first == m.first; });
+      if (same != a.report.metrics.end()) {
+        same->second = m.second;
+      } else {
+        a.report.metrics.push_back(m);
+      }
+    }
+  }
+  a.last_part = now;
+}
+
 TwinRegistry::ServerSlot& TwinRegistry::Commission(const std::string& id, const std::string& rack, double now,
                                                    Effects& out) {
   auto it = servers_.find(id);
@@ -157,20 +199,18 @@ TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& o
   }
   auto it = servers_.find(id);
   if (auto* report = std::get_if<Report>(&env.msg)) {
-    if (it == servers_.end()) {
-      if (!options_.auto_commission) return Outcome::kUncommissioned;
-      ServerSlot& slot = Commission(id, options_.default_rack, env.now, out);
-      slot.twin.OnReport(*report, env.now, rules_, out);
-      return out.rejected.empty() ? Outcome::kApplied : Outcome::kRejected;
+    if (it == servers_.end() && !options_.auto_commission) return Outcome::kUncommissioned;
+    if (report->partial) {
+      Assemble(id, *report, env.now, out);
+      return Outcome::kApplied;
     }
-    it->second.twin.OnReport(*report, env.now, rules_, out);
-    Arm(id, it->second);
-    return out.rejected.empty() ? Outcome::kApplied : Outcome::kRejected;
+    return ApplyReport(id, *report, env.now, out);
   }
   if (it == servers_.end()) return Outcome::kIgnored;  // decommission of an unknown server, a late notice
   if (std::holds_alternative<Decommission>(env.msg)) {
     it->second.twin.OnDecommission(env.now, out);
     servers_.erase(it);
+    assembling_.erase(id);
   } else if (auto* notice = std::get_if<RackIncidents>(&env.msg)) {
     it->second.twin.OnRackIncidents(*notice, env.now, out);
   }
@@ -200,6 +240,18 @@ void TwinRegistry::Arm(const std::string& id, ServerSlot& slot, double not_befor
 }
 
 void TwinRegistry::FireTimers(double now, bool hold, Effects& out) {
+  // Reports assembled from parts are applied once no part has come for assemble_s.
+  for (auto it = assembling_.begin(); it != assembling_.end();) {
+    if (now - it->second.last_part < rules_.config().assemble_s) {
+      ++it;
+      continue;
+    }
+    Report done = std::move(it->second.report);
+    done.partial = false;
+    const std::string id = it->first;
+    it = assembling_.erase(it);
+    if (!done.metrics.empty()) ApplyReport(id, done, now, out);
+  }
   const double confirm = rules_.config().StormConfirmS();
   // A report does not move its server's heap entry; an entry that comes due while its twin's
   // deadline has moved on is pushed again. That keeps the per-report cost at one comparison.

@@ -99,7 +99,15 @@ class TwinRegistry {
   std::unique_ptr<DatacenterTwin> datacenter_;
   std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> timers_;
   uint64_t next_generation_ = 0;
+  struct Assembly {
+    Report report;
+    double last_part = 0;  // wall clock of the newest part
+  };
+  Outcome ApplyReport(const std::string& id, const Report& report, double now, Effects& out);
+  void Assemble(const std::string& id, const Report& part, double now, Effects& out);
+
   std::unordered_map<std::string, double> overdue_;  // server -> when its deadline passed
+  std::unordered_map<std::string, Assembly> assembling_;  // servers with parts of a report waiting
   std::vector<TwinAddress> dirty_;
   std::unordered_set<std::string> dirty_keys_;  // level digit + id, to add each address once
 };

@@ -46,8 +46,10 @@ TEST_F(ConfigLoaderTest, ShippedExampleLoadsAndEqualsTheDefaults) {
   EXPECT_EQ(r.config.model.clear_reports, 3);
   EXPECT_EQ(r.config.model.rack_min_servers, 3);
   EXPECT_EQ(r.config.model.datacenter_min_racks, 2);
-  ASSERT_EQ(r.config.model.rules.size(), defaults.model.rules.size());
-  for (size_t i = 0; i < r.config.model.rules.size(); ++i) {
+  // The built-in model first, then the rules for stock collectd metric names.
+  ASSERT_GT(r.config.model.rules.size(), defaults.model.rules.size());
+  EXPECT_EQ(r.config.model.rules[defaults.model.rules.size()].metric, "interface-*/if_dropped.*");
+  for (size_t i = 0; i < defaults.model.rules.size(); ++i) {
     const Rule& a = r.config.model.rules[i];
     const Rule& b = defaults.model.rules[i];
     EXPECT_EQ(a.kind, b.kind);

@@ -271,6 +271,58 @@ TEST_F(GatewayTest, MassSilenceIsOneStormIncidentNotOnePerServer) {
                     }).empty());
 }
 
+TEST_F(GatewayTest, RealCollectdRaisesAnIncidentFromACollectdMetric) {
+  // A rule on a metric every collectd sends, so that it fires on any machine.
+  StartGateway(R"([gateway]
+stats_interval_s = 0.2
+[model]
+heartbeat_timeout_s = 3600
+[[rules]]
+kind = "memory"
+metric = "memory/memory-*"
+op = ">"
+threshold = 0
+for_reports = 2
+severity = "warning"
+)");
+  Commission("cd-host", "rcd");
+  const std::string conf = dir_.Write("collectd.conf", "Hostname \"cd-host\"\nFQDNLookup false\nInterval 1\nBaseDir \"" +
+                                                           dir_.path() + "\"\nPIDFile \"" + dir_.File("collectd.pid") +
+                                                           "\"\nTypesDB \"/usr/share/collectd/types.db\"\n"
+                                                           "LoadPlugin memory\nLoadPlugin load\nLoadPlugin mqtt\n"
+                                                           "<Plugin mqtt>\n  <Publish \"dctwin\">\n    Host \"127.0.0.1\"\n"
+                                                           "    Port " + std::to_string(broker_.port()) +
+                                                           "\n    ClientId \"collectd-test\"\n    Prefix \"collectd\"\n"
+                                                           "  </Publish>\n</Plugin>\n");
+  ChildProcess collectd({"collectd", "-f", "-C", conf}, dir_.File("collectd.log"));
+  collectd.Start();
+  auto open = Alert("server", "cd-host", "open", 30s);
+  ASSERT_TRUE(open) << ReadFile(dir_.File("collectd.log")) << gateway_->Log();
+  EXPECT_EQ(JsonString(open->payload, "kind"), "memory");
+  EXPECT_NE(JsonString(open->payload, "summary").find("memory/memory-"), std::string::npos) << open->payload;
+  // The assembled reports carry every plugin's metrics: load came in other messages.
+  const std::string answer = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                                        " -t dctwin/query/server/cd-host -e reply/cd -m '' -W 10");
+  EXPECT_NE(answer.find("\"load/load.shortterm\""), std::string::npos) << answer;
+  EXPECT_NE(answer.find("\"memory/memory-used\""), std::string::npos) << answer;
+  collectd.Stop();
+}
+
+TEST_F(GatewayTest, TelegrafLineProtocolIsApplied) {
+  StartGateway();
+  Commission("tg-1", "rt");
+  for (int i = 0; i < 3; ++i) {
+    probe_->Publish("telegraf/tg-1/sensors", "env,host=tg-1 temp_c=20.5 " + std::to_string(1732442400 + i * 10) + "000000000\n");
+  }
+  ASSERT_TRUE(StatsWith("messages_in", 3)) << gateway_->Log();
+  const std::string answer = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                                        " -t dctwin/query/server/tg-1 -e reply/tg -m '' -W 10");
+  EXPECT_NE(answer.find("\"env.temp_c\":{\"last\":20.5"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("\"samples\":3"), std::string::npos) << answer;
+  probe_->Publish("telegraf/tg-1/sensors", "env temp_c=oops");
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/bad_metric"; }));
+}
+
 TEST_F(GatewayTest, PrefixAndDatacenterFromTheCommandLine) {
   probe_->Subscribe("site/x/#");
   const std::string path = dir_.Write("dctwin.toml", kFastConfig);

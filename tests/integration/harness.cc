@@ -180,6 +180,17 @@ void GatewayProcess::Kill() {
   pid_ = -1;
 }
 
+ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log)
+    : argv_(std::move(argv)), log_(std::move(log)) {}
+ChildProcess::~ChildProcess() { Stop(); }
+void ChildProcess::Start() { pid_ = Spawn(argv_, log_); }
+void ChildProcess::Stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  WaitPid(pid_, 10s);
+  pid_ = -1;
+}
+
 Probe::Probe(const std::string& uri, const std::string& client_id, bool persistent)
     : client_(uri, client_id, mqtt::create_options(MQTTVERSION_5)) {
   client_.set_message_callback([this](mqtt::const_message_ptr m) {

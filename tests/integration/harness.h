@@ -77,6 +77,20 @@ class GatewayProcess {
   pid_t pid_ = -1;
 };
 
+// Any other child process (collectd, ...), stopped with SIGTERM when the object goes.
+class ChildProcess {
+ public:
+  ChildProcess(std::vector<std::string> argv, std::string log);
+  ~ChildProcess();
+  void Start();
+  void Stop();
+
+ private:
+  const std::vector<std::string> argv_;
+  const std::string log_;
+  pid_t pid_ = -1;
+};
+
 struct Received {
   std::string topic;
   std::string payload;

@@ -53,6 +53,16 @@ class TwinWorld {
     r.metrics = std::move(metrics);
     Send(Envelope{{Level::kServer, server}, now, std::move(r)});
   }
+  // A part of a report, as collectd or Telegraf send them.
+  void Part(const std::string& server, double ts, std::vector<std::pair<std::string, double>> metrics) {
+    dctwin::Report r;
+    r.ts = ts;
+    r.metrics = std::move(metrics);
+    r.partial = true;
+    Send(Envelope{{Level::kServer, server}, now, std::move(r)});
+  }
+  int applied = 0;
+
   void Query(Level level, const std::string& id, QueryKind kind) {
     dctwin::Query q;
     q.kind = kind;
@@ -106,6 +116,7 @@ class TwinWorld {
     for (auto& h : out.health) health.push_back(h);
     for (auto& s : out.sends) queue_.push_back(std::move(s));
     for (auto& r : out.replies) replies.push_back(std::move(r));
+    applied += out.reports_applied;
   }
   void Drain() {
     while (!queue_.empty()) {
