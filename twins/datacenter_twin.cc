@@ -81,7 +81,9 @@ bool DatacenterTwin::Correlate(double now, const ModelConfig& model, Effects& ou
     out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
     changed = true;
   }
-  for (const auto& [kind, n] : counts) {
+  for (const auto& entry : counts) {
+    const std::string& kind = entry.first;  // a plain name: lambdas below capture it
+    const int n = entry.second;
     if (n < model.datacenter_min_racks) continue;
     if (std::any_of(open_.begin(), open_.end(), [&](const Incident& i) { return i.kind == kind; })) continue;
     Incident inc;
