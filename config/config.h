@@ -32,6 +32,8 @@ struct GatewayConfig {
   bool auto_commission = false;       // reports from unknown servers commission them into default_rack
   std::string default_rack = "unassigned";
   double deadletter_per_s = 10;       // dead letters published per second at most (the rest are only counted)
+  int max_payload_bytes = 65536;      // larger input messages are refused (dead letter too_large)
+  int max_servers = 1000000;          // commissions beyond this are refused (dead letter limit)
 };
 
 struct StateConfig {

@@ -224,6 +224,8 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Bool("auto_commission", &c.gateway.auto_commission);
     r.String("default_rack", &c.gateway.default_rack);
     r.Double("deadletter_per_s", &c.gateway.deadletter_per_s, 0, 1e6);
+    r.Int("max_payload_bytes", &c.gateway.max_payload_bytes, 256, 256 * 1024 * 1024);
+    r.Int("max_servers", &c.gateway.max_servers, 1, 100000000);
     r.Finish();
   }
   if (const toml::table* t = section("state")) {
@@ -267,6 +269,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Int("storm_min_servers", &c.model.storm_min_servers, 1, 100000000);
     r.Double("storm_window_s", &c.model.storm_window_s, 0, 3600);
     r.Double("assemble_s", &c.model.assemble_s, 0.01, 3600);
+    r.Double("max_messages_per_s", &c.model.max_messages_per_s, 0, 1e9);
     r.Finish();
   }
   if (const toml::table* t = section("rack")) {

@@ -43,6 +43,8 @@ std::string_view RejectReasonName(RejectReason reason) {
     case RejectReason::kShuttingDown: return "shutting_down";
     case RejectReason::kNoResponseTopic: return "no_response_topic";
     case RejectReason::kBadQuery: return "bad_query";
+    case RejectReason::kRateLimited: return "rate_limited";
+    case RejectReason::kLimit: return "limit";
     case RejectReason::kCount: break;
   }
   return "unknown";

@@ -28,6 +28,8 @@ enum class RejectReason : uint8_t {
   kShuttingDown,
   kNoResponseTopic,
   kBadQuery,
+  kRateLimited,
+  kLimit,
   kCount,
 };
 

@@ -16,7 +16,6 @@
 namespace dctwin {
 
 namespace {
-constexpr size_t kMaxPayload = 64 * 1024;
 constexpr auto kTick = std::chrono::milliseconds(200);
 
 std::string StatusJson(const Config& c, bool online, double started_at, const char* reason) {
@@ -54,7 +53,7 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   io.datacenter = config_.gateway.datacenter;
   io.collectd_prefix = config_.ingest.collectd_prefix;
   io.telegraf_prefix = config_.ingest.telegraf_prefix;
-  io.max_payload = kMaxPayload;
+  io.max_payload = static_cast<size_t>(config_.gateway.max_payload_bytes);
   lo.subscriptions = IngestRouter::Subscriptions(io);
   // The link calls the router only after Start(), by which time router_ is built.
   link_ = std::make_unique<MqttLink>(std::move(lo), [this](const mqtt::const_message_ptr& msg) {
@@ -103,7 +102,8 @@ Status Gateway::Start() {
     hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, config_.gateway.prefix, *pool_, *alerts_,
                                                 *dead_letters_, *writer_, *census_,
                                                 std::chrono::milliseconds(config_.state.flush_interval_ms),
-                                                static_cast<size_t>(config_.state.flush_changes)));
+                                                static_cast<size_t>(config_.state.flush_changes), servers_total_,
+                                                config_.gateway.max_servers));
   }
   s = Restore();
   if (!s.ok()) return s;
@@ -170,11 +170,13 @@ bool Gateway::WaitReady(std::chrono::milliseconds timeout) {
 }
 
 std::string Gateway::StatsJson() const {
-  uint64_t messages_in = 0;
+  uint64_t messages_in = 0, metrics_ignored = 0, servers_refused = 0;
   int64_t servers = 0, racks = 0, datacenters = 0, open = 0;
   for (const auto& h : hosts_) {
     const HostCounters& c = h->counters();
     messages_in += c.messages_in.load(std::memory_order_relaxed);
+    metrics_ignored += c.metrics_ignored.load(std::memory_order_relaxed);
+    servers_refused += c.servers_refused.load(std::memory_order_relaxed);
     servers += c.servers.load(std::memory_order_relaxed);
     racks += c.racks.load(std::memory_order_relaxed);
     datacenters += c.datacenters.load(std::memory_order_relaxed);
@@ -193,6 +195,12 @@ std::string Gateway::StatsJson() const {
     if (const uint64_t n = dead_letters_->count(reason)) w.IntField(RejectReasonName(reason), static_cast<long long>(n));
   }
   w.EndObject();
+  w.Key("limits")
+      .BeginObject()
+      .IntField("metrics_ignored", static_cast<long long>(metrics_ignored))
+      .IntField("servers_refused", static_cast<long long>(servers_refused))
+      .IntField("rate_limited", static_cast<long long>(dead_letters_->count(RejectReason::kRateLimited)))
+      .EndObject();
   w.Key("twins")
       .BeginObject()
       .IntField("server", servers)

@@ -58,6 +58,7 @@ class Gateway {
   std::unique_ptr<SqliteStateStore> store_;
   std::unique_ptr<StoreWriter> writer_;
   std::unique_ptr<SilenceCensus> census_;
+  std::atomic<int64_t> servers_total_{0};
   std::vector<std::unique_ptr<TwinHost>> hosts_;
   std::unique_ptr<IngestRouter> router_;
 

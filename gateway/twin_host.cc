@@ -1,6 +1,7 @@
 #include "gateway/twin_host.h"
 
 #include <utility>
+#include <variant>
 
 #include "storage/twin_codec.h"
 
@@ -8,9 +9,11 @@ namespace dctwin {
 
 TwinHost::TwinHost(size_t shard, const ModelConfig& model, RegistryOptions options, std::string prefix,
                    ShardPool<Envelope>& pool, AlertPublisher& alerts, DeadLetters& dead_letters, StoreWriter& writer,
-                   SilenceCensus& census, std::chrono::milliseconds flush_interval, size_t flush_changes)
+                   SilenceCensus& census, std::chrono::milliseconds flush_interval, size_t flush_changes,
+                   std::atomic<int64_t>& servers_total, int64_t max_servers)
     : shard_(shard), datacenter_(options.datacenter), prefix_(std::move(prefix)), pool_(pool), alerts_(alerts),
-      dead_letters_(dead_letters), writer_(writer), census_(census),
+      dead_letters_(dead_letters), writer_(writer), census_(census), servers_total_(servers_total),
+      max_servers_(max_servers),
       flush_interval_s_(std::chrono::duration<double>(flush_interval).count()), flush_changes_(flush_changes),
       registry_(model, std::move(options)) {}
 
@@ -41,6 +44,7 @@ Status TwinHost::Restore(const TwinRecord& record) {
 void TwinHost::FinishRestore(double not_before) {
   registry_.FinishRestore(not_before);
   registry_.TakeDirty();  // what was just loaded is what the store holds
+  servers_total_.fetch_add(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
   counters_.open_incidents.store(static_cast<int64_t>(registry_.OpenIncidentCount()), std::memory_order_relaxed);
   counters_.datacenters.store(registry_.datacenter() ? 1 : 0, std::memory_order_relaxed);
   UpdateCounts();
@@ -94,10 +98,30 @@ void TwinHost::OnStart(double now) {
 
 void TwinHost::Handle(Envelope& env) {
   Effects out;
-  if (registry_.Handle(env, out) == TwinRegistry::Outcome::kUncommissioned) {
-    dead_letters_.Reject(RejectReason::kUncommissioned, prefix_ + "/metrics/" + env.to.id,
-                         "server " + env.to.id + " is not commissioned; report dropped", "");
+  // max_servers is checked against the sum over all shards; shards racing at the limit can pass
+  // it by at most one server each.
+  if (env.to.level == Level::kServer && std::holds_alternative<Commission>(env.msg) &&
+      registry_.server(env.to.id) == nullptr && servers_total_.load(std::memory_order_relaxed) >= max_servers_) {
+    counters_.servers_refused.fetch_add(1, std::memory_order_relaxed);
+    dead_letters_.Reject(RejectReason::kLimit, prefix_ + "/provisioning/" + env.to.id,
+                         "the gateway holds max_servers (" + std::to_string(max_servers_) + ") servers", "");
+    return;
   }
+  const size_t servers_before = registry_.server_count();
+  switch (registry_.Handle(env, out)) {
+    case TwinRegistry::Outcome::kUncommissioned:
+      dead_letters_.Reject(RejectReason::kUncommissioned, prefix_ + "/metrics/" + env.to.id,
+                           "server " + env.to.id + " is not commissioned; report dropped", "");
+      break;
+    case TwinRegistry::Outcome::kRateLimited:
+      dead_letters_.Reject(RejectReason::kRateLimited, prefix_ + "/metrics/" + env.to.id,
+                           "server " + env.to.id + " sends more than max_messages_per_s", "");
+      break;
+    default:
+      break;
+  }
+  servers_total_.fetch_add(static_cast<int64_t>(registry_.server_count()) - static_cast<int64_t>(servers_before),
+                           std::memory_order_relaxed);
   Apply(out);
 }
 
@@ -126,6 +150,7 @@ void TwinHost::Apply(Effects& out) {
     pool_.PostInternal(hash, std::move(s));
   }
   if (out.reports_applied > 0) counters_.messages_in.fetch_add(out.reports_applied, std::memory_order_relaxed);
+  if (out.metrics_ignored > 0) counters_.metrics_ignored.fetch_add(out.metrics_ignored, std::memory_order_relaxed);
   UpdateCounts();
 }
 

@@ -26,6 +26,8 @@ namespace dctwin {
 
 struct HostCounters {
   std::atomic<uint64_t> messages_in{0};  // reports fully applied to a twin
+  std::atomic<uint64_t> metrics_ignored{0};
+  std::atomic<uint64_t> servers_refused{0};
   std::atomic<int64_t> servers{0};
   std::atomic<int64_t> racks{0};
   std::atomic<int64_t> datacenters{0};
@@ -36,7 +38,8 @@ class TwinHost : public ShardHandler<Envelope> {
  public:
   TwinHost(size_t shard, const ModelConfig& model, RegistryOptions options, std::string prefix,
            ShardPool<Envelope>& pool, AlertPublisher& alerts, DeadLetters& dead_letters, StoreWriter& writer,
-           SilenceCensus& census, std::chrono::milliseconds flush_interval, size_t flush_changes);
+           SilenceCensus& census, std::chrono::milliseconds flush_interval, size_t flush_changes,
+           std::atomic<int64_t>& servers_total, int64_t max_servers);
 
   void OnStart(double now) override;
   void Handle(Envelope& env) override;
@@ -66,6 +69,8 @@ class TwinHost : public ShardHandler<Envelope> {
   DeadLetters& dead_letters_;
   StoreWriter& writer_;
   SilenceCensus& census_;
+  std::atomic<int64_t>& servers_total_;  // across all shards, for the max_servers limit
+  const int64_t max_servers_;
   const double flush_interval_s_;
   const size_t flush_changes_;
 

@@ -68,6 +68,9 @@ struct ModelConfig {
   // Memory limits of one server twin.
   int max_window_rows = 1024;
   int max_metrics = 64;
+  // Messages (reports or report parts) one server may send per second, with bursts of twice that;
+  // the rest are refused (dead letter rate_limited). 0: no limit.
+  double max_messages_per_s = 100;
   std::vector<Rule> rules;
 };
 

@@ -176,7 +176,7 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
       touch(KeyOf(c, rules));
     }
   }
-  window_.Add(report.ts, report.metrics, nullptr);
+  window_.Add(report.ts, report.metrics, &out.metrics_ignored);
   for (const Key& key : touched) EvaluateKey(key, report.ts, now, rules, out);
   conditions_.erase(std::remove_if(conditions_.begin(), conditions_.end(),
                                    [](const Condition& c) { return !c.firing && c.true_count == 0; }),

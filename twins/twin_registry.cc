@@ -138,6 +138,21 @@ TwinRegistry::Outcome TwinRegistry::HandleQuery(const Envelope& env, const Query
   return Outcome::kApplied;
 }
 
+bool TwinRegistry::TakeToken(ServerSlot& slot, double now) const {
+  const double rate = rules_.config().max_messages_per_s;
+  if (rate <= 0) return true;
+  const double burst = 2 * rate;
+  if (slot.tokens < 0) {
+    slot.tokens = burst;
+    slot.refilled = now;
+  }
+  slot.tokens = std::min(burst, slot.tokens + (now - slot.refilled) * rate);
+  slot.refilled = now;
+  if (slot.tokens < 1) return false;
+  slot.tokens -= 1;
+  return true;
+}
+
 TwinRegistry::Outcome TwinRegistry::ApplyReport(const std::string& id, const Report& report, double now,
                                                 Effects& out) {
   auto it = servers_.find(id);
@@ -200,6 +215,7 @@ TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& o
   auto it = servers_.find(id);
   if (auto* report = std::get_if<Report>(&env.msg)) {
     if (it == servers_.end() && !options_.auto_commission) return Outcome::kUncommissioned;
+    if (it != servers_.end() && !TakeToken(it->second, env.now)) return Outcome::kRateLimited;
     if (report->partial) {
       Assemble(id, *report, env.now, out);
       return Outcome::kApplied;

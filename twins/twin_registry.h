@@ -31,7 +31,8 @@ struct RegistryOptions {
 class TwinRegistry {
  public:
   // kRejected: the twin refused the message; Effects::rejected says why.
-  enum class Outcome { kApplied, kUncommissioned, kRejected, kIgnored };
+  // kRateLimited: the server sent more than ModelConfig::max_messages_per_s.
+  enum class Outcome { kApplied, kUncommissioned, kRejected, kRateLimited, kIgnored };
 
   TwinRegistry(const ModelConfig& model, RegistryOptions options);
 
@@ -75,6 +76,8 @@ class TwinRegistry {
     ServerTwin twin;
     uint64_t generation = 0;
     bool armed = false;  // a timer entry of this generation is in the heap
+    double tokens = -1;  // message budget (token bucket); < 0: not started
+    double refilled = 0;
   };
   struct TimerEntry {
     double deadline;
@@ -103,6 +106,7 @@ class TwinRegistry {
     Report report;
     double last_part = 0;  // wall clock of the newest part
   };
+  bool TakeToken(ServerSlot& slot, double now) const;
   Outcome ApplyReport(const std::string& id, const Report& report, double now, Effects& out);
   void Assemble(const std::string& id, const Report& part, double now, Effects& out);
 

@@ -223,6 +223,19 @@ void Probe::Publish(const std::string& topic, const std::string& payload, int qo
   client_.publish(topic, payload.data(), payload.size(), qos, retained)->wait_for(10s);
 }
 
+void Probe::PublishPipelined(const std::string& topic, const std::string& payload) {
+  while (pending_.size() >= 16) {
+    pending_.front()->wait_for(10s);
+    pending_.pop_front();
+  }
+  pending_.push_back(client_.publish(topic, payload.data(), payload.size(), 1, false));
+}
+
+void Probe::Drain() {
+  for (auto& t : pending_) t->wait_for(10s);
+  pending_.clear();
+}
+
 std::optional<Received> Probe::WaitFor(const std::function<bool(const Received&)>& match,
                                        std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -107,6 +108,10 @@ class Probe {
   ~Probe();
   void Subscribe(const std::string& filter, int qos = 1);
   void Publish(const std::string& topic, const std::string& payload, int qos = 1, bool retained = false);
+  // Publishes QoS 1 without waiting for each acknowledgement (at most 16 in flight, below the
+  // broker's Receive Maximum); Drain() waits for the rest.
+  void PublishPipelined(const std::string& topic, const std::string& payload);
+  void Drain();
   // The first recorded message (oldest first) matching `match`, waiting up to `timeout`.
   std::optional<Received> WaitFor(const std::function<bool(const Received&)>& match,
                                   std::chrono::milliseconds timeout = 10s);
@@ -115,6 +120,7 @@ class Probe {
 
  private:
   mqtt::async_client client_;
+  std::deque<mqtt::delivery_token_ptr> pending_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Received> received_;

@@ -447,3 +447,34 @@ TEST(AssemblyTest, PartsOfOneIntervalBecomeOneReport) {
 
 }  // namespace
 }  // namespace dctwin
+
+namespace dctwin {
+namespace {
+
+using testing::TwinWorld;
+
+TEST(LimitsTest, AServerSendingTooFastIsRateLimitedAndRecovers) {
+  ModelConfig m = TwinWorld::DefaultModel();
+  m.max_messages_per_s = 5;  // bursts of 10
+  TwinWorld w(m);
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 25; ++i) w.Report("s1", {{"temp_c", 40}}, 0);
+  EXPECT_EQ(w.applied, 10);
+  EXPECT_EQ(w.rate_limited, 15);
+  w.now += 1;  // one second refills five
+  for (int i = 0; i < 10; ++i) w.Report("s1", {{"temp_c", 40}}, 0);
+  EXPECT_EQ(w.applied, 15);
+}
+
+TEST(LimitsTest, MetricsBeyondTheLimitAreIgnoredAndCounted) {
+  ModelConfig m = TwinWorld::DefaultModel();
+  m.max_metrics = 3;
+  TwinWorld w(m);
+  w.Commission("s1", "r1");
+  w.Report("s1", {{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}, {"e", 5}});
+  EXPECT_EQ(w.server("s1").window().metric_count(), 3u);
+  EXPECT_EQ(w.metrics_ignored, 2u);
+}
+
+}  // namespace
+}  // namespace dctwin

@@ -62,6 +62,8 @@ class TwinWorld {
     Send(Envelope{{Level::kServer, server}, now, std::move(r)});
   }
   int applied = 0;
+  int rate_limited = 0;
+  size_t metrics_ignored = 0;
 
   void Query(Level level, const std::string& id, QueryKind kind) {
     dctwin::Query q;
@@ -117,6 +119,7 @@ class TwinWorld {
     for (auto& s : out.sends) queue_.push_back(std::move(s));
     for (auto& r : out.replies) replies.push_back(std::move(r));
     applied += out.reports_applied;
+    metrics_ignored += out.metrics_ignored;
   }
   void Drain() {
     while (!queue_.empty()) {
@@ -126,6 +129,7 @@ class TwinWorld {
       switch (registry_.Handle(env, out)) {
         case TwinRegistry::Outcome::kUncommissioned: ++uncommissioned; break;
         case TwinRegistry::Outcome::kRejected: ++rejected; break;
+        case TwinRegistry::Outcome::kRateLimited: ++rate_limited; break;
         default: break;
       }
       Collect(out);
