@@ -257,6 +257,18 @@ void Gateway::CheckSilence() {
   }
 }
 
+std::string Gateway::StatusLine() const {
+  int64_t servers = 0, open = 0;
+  uint64_t in = 0;
+  for (const auto& h : hosts_) {
+    servers += h->counters().servers.load(std::memory_order_relaxed);
+    open += h->counters().open_incidents.load(std::memory_order_relaxed);
+    in += h->counters().messages_in.load(std::memory_order_relaxed);
+  }
+  return std::string(link_->connected() ? "connected" : "disconnected") + ", " + std::to_string(servers) +
+         " servers, " + std::to_string(open) + " open incidents, " + std::to_string(in) + " reports applied";
+}
+
 void Gateway::PublishStats() {
   outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/stats", StatsJson(), 0,
                             false, {}});

@@ -45,6 +45,9 @@ class Gateway {
   void Stop();
 
   std::string StatsJson() const;
+  // One line for systemd's STATUS=.
+  std::string StatusLine() const;
+  std::vector<double> ShardHeartbeats() const { return pool_->Heartbeats(); }
 
  private:
   // Constant after construction

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "config/config_loader.h"
 #include "gateway/gateway.h"
+#include "gateway/systemd_notifier.h"
 
 #ifndef DCTWIN_VERSION
 #define DCTWIN_VERSION "unknown"
@@ -123,15 +124,21 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  dctwin::SystemdNotifier systemd;
   bool ready = false;
   const auto stats_every = std::chrono::duration<double>(config.gateway.stats_interval_s);
   auto next_stats = std::chrono::steady_clock::now() + stats_every;
   for (;;) {
-    if (!ready) ready = gateway.WaitReady(std::chrono::milliseconds(0));
+    if (!ready && gateway.WaitReady(std::chrono::milliseconds(0))) {
+      ready = true;
+      systemd.Ready(gateway.StatusLine());
+    }
     gateway.CheckSilence();
+    systemd.Watchdog(gateway.ShardHeartbeats(), dctwin::WallClock());
     const auto now = std::chrono::steady_clock::now();
     if (ready && now >= next_stats) {
       gateway.PublishStats();
+      systemd.Status(gateway.StatusLine());
       next_stats = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(stats_every);
     }
     double wait_s = ready ? std::chrono::duration<double>(next_stats - now).count() : 0.05;
@@ -146,6 +153,7 @@ int main(int argc, char** argv) {
     }
     if (sig == SIGHUP) spdlog::warn("SIGHUP: live reload is not supported yet; restart to apply a new config");
   }
+  systemd.Stopping();
   gateway.Stop();
   return 0;
 }

@@ -78,10 +78,12 @@ bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds
   return true;
 }
 
-static pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
+static pid_t Spawn(const std::vector<std::string>& argv, const std::string& log,
+                   const std::vector<std::pair<std::string, std::string>>& env = {}) {
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
     const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, STDOUT_FILENO);
@@ -162,7 +164,7 @@ GatewayProcess::~GatewayProcess() { Kill(); }
 void GatewayProcess::Start() {
   std::vector<std::string> argv{DCTWIN_GATEWAY_BINARY};
   argv.insert(argv.end(), args_.begin(), args_.end());
-  pid_ = Spawn(argv, log_);
+  pid_ = Spawn(argv, log_, env_);
 }
 
 int GatewayProcess::Terminate(std::chrono::milliseconds timeout) {

@@ -63,6 +63,8 @@ class GatewayProcess {
  public:
   GatewayProcess(const TempDir& dir, std::vector<std::string> args);
   ~GatewayProcess();
+  // Set in the child's environment at the next Start().
+  void SetEnv(const std::string& name, const std::string& value) { env_.emplace_back(name, value); }
   void Start();
   // SIGTERM and wait; returns the exit code (or 128+signal).
   int Terminate(std::chrono::milliseconds timeout = 20s);
@@ -75,6 +77,7 @@ class GatewayProcess {
   int Wait(std::chrono::milliseconds timeout);
   const std::vector<std::string> args_;
   const std::string log_;
+  std::vector<std::pair<std::string, std::string>> env_;
   pid_t pid_ = -1;
 };
 

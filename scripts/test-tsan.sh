@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The whole suite built with ThreadSanitizer (build-tsan/). tests/tsan.supp silences races inside
+# the uninstrumented Paho libraries only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo exec scripts/test.sh -DDCTWIN_TSAN=ON
