@@ -242,6 +242,26 @@ std::string Gateway::StatsJson() const {
   return w.Take();
 }
 
+void Gateway::Reload(const Config& next) {
+  std::vector<std::string> restart;
+  if (next.broker.uri != config_.broker.uri) restart.push_back("broker.uri");
+  if (next.gateway.id != config_.gateway.id) restart.push_back("gateway.id");
+  if (next.gateway.prefix != config_.gateway.prefix) restart.push_back("gateway.prefix");
+  if (next.gateway.datacenter != config_.gateway.datacenter) restart.push_back("gateway.datacenter");
+  if (next.gateway.shards != config_.gateway.shards) restart.push_back("gateway.shards");
+  if (next.state.path != config_.state.path) restart.push_back("state.path");
+  if (next.ingest.collectd_prefix != config_.ingest.collectd_prefix ||
+      next.ingest.telegraf_prefix != config_.ingest.telegraf_prefix) {
+    restart.push_back("collectd/telegraf prefixes");
+  }
+  for (const std::string& key : restart) spdlog::warn("reload: {} changed; that takes a restart", key);
+  config_.model = next.model;
+  for (auto& h : hosts_) h->UpdateModel(next.model);
+  spdlog::info("reload: {} rules, clear_reports {}, heartbeat {} s, rack.min_servers {}, datacenter.min_racks {}",
+               next.model.rules.size(), next.model.clear_reports, next.model.heartbeat_timeout_s,
+               next.model.rack_min_servers, next.model.datacenter_min_racks);
+}
+
 void Gateway::CheckSilence() {
   const double now = WallClock();
   if (auto storm = census_->Evaluate(config_.model, link_->connected(), now)) {

@@ -39,6 +39,9 @@ class Gateway {
   // True once connected with every subscription active; then the online status is published.
   bool WaitReady(std::chrono::milliseconds timeout);
   void PublishStats();
+  // Applies what a configuration reload may change while running: the model (rules, thresholds,
+  // hysteresis, correlation, anomaly and storm settings). Logs what needs a restart instead.
+  void Reload(const Config& next);
   // The alert-storm guard's evaluation; call it about once a second.
   void CheckSilence();
   // Drains the shards, publishes what they produced and the offline status, disconnects.
@@ -50,8 +53,8 @@ class Gateway {
   std::vector<double> ShardHeartbeats() const { return pool_->Heartbeats(); }
 
  private:
-  // Constant after construction
-  const Config config_;
+  // Constant after construction, except config_.model, which Reload() replaces (main thread only)
+  Config config_;
   const double started_at_;
   std::unique_ptr<MqttLink> link_;
   std::unique_ptr<OutboundQueue> outbound_;

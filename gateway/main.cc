@@ -151,7 +151,24 @@ int main(int argc, char** argv) {
       spdlog::info("received {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
     }
-    if (sig == SIGHUP) spdlog::warn("SIGHUP: live reload is not supported yet; restart to apply a new config");
+    if (sig == SIGHUP) {
+      if (config_path.empty()) {
+        spdlog::warn("SIGHUP: no --config to reload");
+        continue;
+      }
+      dctwin::ConfigResult next = dctwin::LoadConfigFile(config_path);
+      Apply(o, next.config);
+      if (next.ok()) next.errors = dctwin::ValidateConfig(next.config);
+      if (!next.ok()) {
+        for (const std::string& e : next.errors) spdlog::error("reload: {}", e);
+        spdlog::error("reload: {} problem(s) in {}; keeping the running configuration", next.errors.size(),
+                      config_path);
+        continue;
+      }
+      spdlog::set_level(spdlog::level::from_str(next.config.log.level));
+      gateway.Reload(next.config);
+      spdlog::info("reloaded {}", config_path);
+    }
   }
   systemd.Stopping();
   gateway.Stop();

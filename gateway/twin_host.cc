@@ -50,6 +50,27 @@ void TwinHost::FinishRestore(double not_before) {
   UpdateCounts();
 }
 
+void TwinHost::UpdateModel(const ModelConfig& model) {
+  {
+    std::lock_guard<std::mutex> lock(model_mu_);
+    next_model_ = std::make_unique<ModelConfig>(model);
+  }
+  model_waiting_.store(true, std::memory_order_release);
+}
+
+void TwinHost::ApplyPendingModel(double now) {
+  if (!model_waiting_.load(std::memory_order_acquire) || !model_waiting_.exchange(false)) return;
+  std::unique_ptr<ModelConfig> model;
+  {
+    std::lock_guard<std::mutex> lock(model_mu_);
+    model = std::move(next_model_);
+  }
+  if (!model) return;
+  Effects out;
+  registry_.UpdateModel(*model, now, out);
+  Apply(out);
+}
+
 void TwinHost::AfterBatch(double now) { Seal(now, false); }
 
 void TwinHost::Seal(double now, bool force) {
@@ -97,6 +118,7 @@ void TwinHost::OnStart(double now) {
 }
 
 void TwinHost::Handle(Envelope& env) {
+  ApplyPendingModel(env.now);  // a reload applies before the next message, not after its batch
   Effects out;
   // max_servers is checked against the sum over all shards; shards racing at the limit can pass
   // it by at most one server each.
@@ -126,6 +148,7 @@ void TwinHost::Handle(Envelope& env) {
 }
 
 void TwinHost::Tick(double now) {
+  ApplyPendingModel(now);
   Effects out;
   registry_.FireTimers(now, census_.hold(), out);
   census_.Report(shard_, static_cast<int64_t>(registry_.overdue_count()),

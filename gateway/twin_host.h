@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <cstdint>
 #include <string>
 
@@ -54,10 +56,15 @@ class TwinHost : public ShardHandler<Envelope> {
   // or the flush interval has passed, or flush_changes twins changed. Runs on the shard's thread (or after the pool stopped).
   void Seal(double now, bool force);
 
+  // From any thread: a new model (configuration reload), applied on the shard's own thread at its
+  // next round.
+  void UpdateModel(const ModelConfig& model);
+
   const HostCounters& counters() const { return counters_; }
 
  private:
   void Apply(Effects& out);
+  void ApplyPendingModel(double now);
   void UpdateCounts();
 
   // Constant after construction
@@ -77,6 +84,9 @@ class TwinHost : public ShardHandler<Envelope> {
   TwinRegistry registry_;
   HostCounters counters_;
   ShardBatch pending_;  // events and deletions not yet handed to the writer
+  std::mutex model_mu_;
+  std::unique_ptr<ModelConfig> next_model_;  // guarded by model_mu_
+  std::atomic<bool> model_waiting_{false};
   double last_seal_ = 0;
 };
 

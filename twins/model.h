@@ -80,6 +80,8 @@ struct ModelConfig {
 class RuleSet {
  public:
   explicit RuleSet(ModelConfig config);
+  RuleSet(RuleSet&&) = default;
+  RuleSet& operator=(RuleSet&&) = default;
 
   const ModelConfig& config() const { return config_; }
   const Rule& rule(size_t index) const { return config_.rules[index]; }

@@ -278,6 +278,34 @@ void ServerTwin::OnRackIncidents(const RackIncidents& msg, double now, Effects& 
   PublishHealthIfChanged(now, out);
 }
 
+void ServerTwin::RemapRules(const std::vector<int>& old_to_new, const RuleSet& rules, double now, Effects& out) {
+  std::vector<Condition> kept;
+  for (Condition& c : conditions_) {
+    if (c.rule == kAnomalyRule) {
+      kept.push_back(std::move(c));
+    } else if (c.rule < old_to_new.size() && old_to_new[c.rule] >= 0) {
+      c.rule = static_cast<uint16_t>(old_to_new[c.rule]);
+      kept.push_back(std::move(c));
+    }
+  }
+  conditions_ = std::move(kept);
+  const size_t open_before = open_.size();
+  for (size_t i = 0; i < open_.size();) {
+    const std::string& kind = open_[i].kind;
+    bool ruled = kind == kSilent || open_keys_[i].rfind(kAnomaly, 0) == 0;
+    for (size_t r = 0; r < rules.config().rules.size() && !ruled; ++r) ruled = rules.rule(r).kind == kind;
+    if (ruled) {
+      ++i;
+    } else {
+      Resolve(i, kind + " on server " + id_ + ": no rule opens it any more (configuration reloaded)", now, out);
+    }
+  }
+  if (open_.size() != open_before) {
+    TellRack(rack_, true, now, out);
+    PublishHealthIfChanged(now, out);
+  }
+}
+
 void ServerTwin::OnTimer(double now, const ModelConfig& model, Effects& out) {
   if (!commissioned_ || now < SilenceDeadline(model)) return;
   if (std::find(open_keys_.begin(), open_keys_.end(), kSilent) != open_keys_.end()) return;

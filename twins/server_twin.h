@@ -31,6 +31,10 @@ class ServerTwin {
   // says why and nothing else changes.
   void OnReport(const Report& report, double now, RuleSet& rules, Effects& out);
   void OnRackIncidents(const RackIncidents& msg, double now, Effects& out);
+  // After the rules changed (a reload): conditions follow their rule to its new index
+  // (old_to_new[i] < 0: the rule is gone, and so is the condition); an open incident of a kind no
+  // rule opens any more resolves now.
+  void RemapRules(const std::vector<int>& old_to_new, const RuleSet& rules, double now, Effects& out);
   // Opens `silent` when nothing was heard for the heartbeat timeout.
   void OnTimer(double now, const ModelConfig& model, Effects& out);
 

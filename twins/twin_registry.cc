@@ -56,6 +56,30 @@ DatacenterTwin* TwinRegistry::RestoreDatacenter() {
   return datacenter_.get();
 }
 
+void TwinRegistry::UpdateModel(const ModelConfig& model, double now, Effects& out) {
+  const std::vector<Rule>& old_rules = rules_.config().rules;
+  std::vector<int> old_to_new(old_rules.size(), -1);
+  std::vector<bool> taken(model.rules.size(), false);
+  // A rule is "the same rule" when it watches the same metric for the same kind the same way.
+  for (size_t i = 0; i < old_rules.size(); ++i) {
+    for (size_t j = 0; j < model.rules.size(); ++j) {
+      const Rule& a = old_rules[i];
+      const Rule& b = model.rules[j];
+      if (!taken[j] && a.kind == b.kind && a.metric == b.metric && a.op == b.op && a.rate == b.rate) {
+        old_to_new[i] = static_cast<int>(j);
+        taken[j] = true;
+        break;
+      }
+    }
+  }
+  rules_ = RuleSet(model);
+  for (auto& [id, slot] : servers_) {
+    const size_t before = out.events.size();
+    slot.twin.RemapRules(old_to_new, rules_, now, out);
+    if (out.events.size() != before) MarkDirty(TwinAddress{Level::kServer, id});
+  }
+}
+
 void TwinRegistry::Forget(const TwinAddress& address) {
   switch (address.level) {
     case Level::kServer: servers_.erase(address.id); break;

@@ -43,6 +43,9 @@ class TwinRegistry {
   // (ModelConfig::StormConfirmS) before `now`. With `hold` (the storm guard is active, or the
   // gateway is cut off from the broker) overdue servers are held back instead.
   void FireTimers(double now, bool hold, Effects& out);
+  // A new model (configuration reload): new rules and thresholds apply from the next report;
+  // tracked conditions follow their rules; the window length of existing twins does not change.
+  void UpdateModel(const ModelConfig& model, double now, Effects& out);
   // Servers overdue but not yet silent (held back or being confirmed).
   size_t overdue_count() const { return overdue_.size(); }
 

@@ -323,6 +323,31 @@ TEST_F(GatewayTest, TelegrafLineProtocolIsApplied) {
   ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/bad_metric"; }));
 }
 
+TEST_F(GatewayTest, SighupReloadsRulesAndKeepsTheOldConfigWhenTheNewOneIsBad) {
+  StartGateway();
+  Commission("h1", "rh");
+  for (int i = 0; i < 3; ++i) Report("h1", R"({"temp_c": 80})");
+  ASSERT_TRUE(StatsWith("messages_in", 3));
+  EXPECT_FALSE(Alert("server", "h1", "open", 300ms));  // 80 is below the default 85
+
+  // A broken file is refused and the running configuration stays.
+  dir_.Write("dctwin.toml", std::string(kFastConfig) + "[rack]\nmin_servers = \"three\"\n");
+  kill(gateway_->pid(), SIGHUP);
+  ASSERT_TRUE(WaitUntil([&] { return gateway_->Log().find("keeping the running configuration") != std::string::npos; },
+                        10s));
+  EXPECT_NE(gateway_->Log().find("rack.min_servers must be an integer"), std::string::npos);
+
+  dir_.Write("dctwin.toml", std::string(kFastConfig) +
+                                "[[rules]]\nkind = \"thermal\"\nmetric = \"temp_c\"\nop = \">\"\nthreshold = 75.0\n"
+                                "for_reports = 3\nseverity = \"critical\"\n");
+  kill(gateway_->pid(), SIGHUP);
+  ASSERT_TRUE(WaitUntil([&] { return gateway_->Log().find("reloaded ") != std::string::npos; }, 10s));
+  for (int i = 0; i < 3; ++i) Report("h1", R"({"temp_c": 80})");
+  auto open = Alert("server", "h1", "open");
+  ASSERT_TRUE(open) << gateway_->Log();
+  EXPECT_NE(JsonString(open->payload, "summary").find("> 75"), std::string::npos) << open->payload;
+}
+
 TEST_F(GatewayTest, PrefixAndDatacenterFromTheCommandLine) {
   probe_->Subscribe("site/x/#");
   const std::string path = dir_.Write("dctwin.toml", kFastConfig);

@@ -478,3 +478,35 @@ TEST(LimitsTest, MetricsBeyondTheLimitAreIgnoredAndCounted) {
 
 }  // namespace
 }  // namespace dctwin
+
+namespace dctwin {
+namespace {
+
+using testing::TwinWorld;
+
+TEST(ReloadTest, NewThresholdsApplyAndRulesThatAreGoneResolveTheirIncidents) {
+  TwinWorld w;
+  w.Commission("s1", "r1");
+  w.Report("s1", {{"disk_errors", 2}});
+  for (int i = 0; i < 2; ++i) w.Report("s1", {{"temp_c", 80}});
+  ASSERT_EQ(w.events.size(), 1u);  // disk
+  ModelConfig m = TwinWorld::DefaultModel();
+  m.rules.erase(m.rules.begin() + 1);  // no disk rule any more
+  m.rules[0].threshold = 75;           // thermal at 75
+  w.UpdateModel(m);
+  ASSERT_EQ(w.events.size(), 2u);
+  EXPECT_EQ(w.events[1].kind, "disk");
+  EXPECT_EQ(w.events[1].state, IncidentState::kResolved);
+  EXPECT_NE(w.events[1].summary.find("configuration reloaded"), std::string::npos);
+  // 80 now holds; three reports open it.
+  w.Report("s1", {{"temp_c", 80}});
+  w.Report("s1", {{"temp_c", 80}});
+  EXPECT_EQ(w.events.size(), 2u);
+  w.Report("s1", {{"temp_c", 80}});
+  ASSERT_EQ(w.events.size(), 3u);
+  EXPECT_EQ(w.events[2].kind, "thermal");
+  EXPECT_EQ(w.events[2].state, IncidentState::kOpen);
+}
+
+}  // namespace
+}  // namespace dctwin

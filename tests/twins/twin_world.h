@@ -78,6 +78,13 @@ class TwinWorld {
   std::vector<QueryReply> replies;
   int rejected = 0;
 
+  void UpdateModel(const ModelConfig& model) {
+    Effects out;
+    registry_.UpdateModel(model, now, out);
+    Collect(out);
+    Drain();
+  }
+
   void Timers(bool hold = false) {
     Effects out;
     registry_.FireTimers(now, hold, out);
