@@ -54,6 +54,10 @@ struct IngestConfig {
   std::string telegraf_prefix = "telegraf";                     // telegraf/<host>/<plugin>
 };
 
+struct MetricsConfig {
+  std::string listen = "127.0.0.1:9464";  // Prometheus text endpoint (GET /metrics); "" turns it off
+};
+
 struct LogConfig {
   std::string level = "info";
 };
@@ -63,6 +67,7 @@ struct Config {
   GatewayConfig gateway;
   StateConfig state;
   IngestConfig ingest;
+  MetricsConfig metrics;
   LogConfig log;
   ModelConfig model = DefaultModel();
 

@@ -249,6 +249,11 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.String("prefix", &c.ingest.telegraf_prefix);
     r.Finish();
   }
+  if (const toml::table* t = section("metrics")) {
+    TableReader r(*t, "metrics", path, &errors);
+    r.String("listen", &c.metrics.listen);
+    r.Finish();
+  }
   if (const toml::table* t = section("log")) {
     TableReader r(*t, "log", path, &errors);
     r.String("level", &c.log.level);

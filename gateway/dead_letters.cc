@@ -106,7 +106,7 @@ void DeadLetters::Reject(RejectReason reason, std::string_view topic, std::strin
   msg.payload = Json(topic, reason, detail, payload);
   msg.qos = 0;
   msg.retained = false;
-  sink_.Publish(std::move(msg));
+  if (sink_.Publish(std::move(msg))) published_.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace dctwin

@@ -45,6 +45,7 @@ class DeadLetters {
     return counts_[static_cast<size_t>(reason)].load(std::memory_order_relaxed);
   }
   uint64_t total() const;
+  uint64_t published() const { return published_.load(std::memory_order_relaxed); }
 
   static std::string Json(std::string_view topic, RejectReason reason, std::string_view detail,
                           std::string_view payload);
@@ -58,6 +59,7 @@ class DeadLetters {
   const double per_second_;
 
   std::array<std::atomic<uint64_t>, static_cast<size_t>(RejectReason::kCount)> counts_{};
+  std::atomic<uint64_t> published_{0};
   std::mutex mu_;
   double tokens_ = 0;                               // guarded by mu_
   std::chrono::steady_clock::time_point refilled_;  // guarded by mu_

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <map>
 #include <thread>
 #include <utility>
 
@@ -118,6 +120,16 @@ Status Gateway::Start() {
                config_.state.path);
   outbound_->Start();
   link_->Start();
+  if (!config_.metrics.listen.empty()) {
+    metrics_ = std::make_unique<MetricsServer>([this] { return PrometheusText(); });
+    std::string error;
+    if (metrics_->Start(config_.metrics.listen, &error)) {
+      spdlog::info("metrics on http://{}/metrics", config_.metrics.listen);
+    } else {
+      spdlog::error("metrics endpoint: {}; running without it", error);
+      metrics_.reset();
+    }
+  }
   started_ = true;
   return Status::Ok();
 }
@@ -277,6 +289,92 @@ void Gateway::CheckSilence() {
   }
 }
 
+std::string Gateway::PrometheusText() const {
+  std::string out;
+  out.reserve(8192);
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  auto sample = [&](const std::string& name, const std::string& labels, double value) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", value);
+    out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + buf + "\n";
+  };
+  int64_t servers = 0, racks = 0, dcs = 0;
+  uint64_t applied = 0;
+  std::map<std::string, int64_t> open;
+  for (const auto& h : hosts_) {
+    const HostCounters& c = h->counters();
+    servers += c.servers.load(std::memory_order_relaxed);
+    racks += c.racks.load(std::memory_order_relaxed);
+    dcs += c.datacenters.load(std::memory_order_relaxed);
+    applied += c.messages_in.load(std::memory_order_relaxed);
+    for (const auto& [kind, n] : h->OpenByKind()) open[kind] += n;
+  }
+  family("dctwin_messages_in_total", "counter", "Input messages decoded and handed to a shard, by publisher.");
+  sample("dctwin_messages_in_total", "source=\"native\"", static_cast<double>(router_->accepted_native()));
+  sample("dctwin_messages_in_total", "source=\"collectd\"", static_cast<double>(router_->accepted_collectd()));
+  sample("dctwin_messages_in_total", "source=\"telegraf\"", static_cast<double>(router_->accepted_telegraf()));
+  family("dctwin_reports_applied_total", "counter", "Reports fully applied to server twins.");
+  sample("dctwin_reports_applied_total", "", static_cast<double>(applied));
+  family("dctwin_rejected_total", "counter", "Rejected input messages, by reason.");
+  for (size_t i = 0; i < static_cast<size_t>(RejectReason::kCount); ++i) {
+    const auto reason = static_cast<RejectReason>(i);
+    sample("dctwin_rejected_total", "reason=\"" + std::string(RejectReasonName(reason)) + "\"",
+           static_cast<double>(dead_letters_->count(reason)));
+  }
+  family("dctwin_dead_letters_published_total", "counter", "Dead letters published (rate-limited).");
+  sample("dctwin_dead_letters_published_total", "", static_cast<double>(dead_letters_->published()));
+  const std::vector<ShardStats> shards = pool_->Stats();
+  family("dctwin_shard_queue_depth", "gauge", "Messages waiting in a shard's mailbox.");
+  for (size_t i = 0; i < shards.size(); ++i) sample("dctwin_shard_queue_depth", "shard=\"" + std::to_string(i) + "\"", static_cast<double>(shards[i].depth));
+  family("dctwin_shard_dropped_total", "counter", "Messages dropped because a shard's mailbox stayed full.");
+  for (size_t i = 0; i < shards.size(); ++i) sample("dctwin_shard_dropped_total", "shard=\"" + std::to_string(i) + "\"", static_cast<double>(shards[i].dropped));
+  family("dctwin_handling_seconds", "histogram", "Time to handle one message in a shard.");
+  uint64_t cumulative = 0, count = 0;
+  double sum = 0;
+  for (size_t b = 0; b < kLatencyBucketCount; ++b) {
+    for (const ShardStats& s : shards) cumulative += s.latency[b];
+    char le[32];
+    if (b + 1 < kLatencyBucketCount) {
+      std::snprintf(le, sizeof le, "%g", kLatencyBuckets[b]);
+    } else {
+      std::snprintf(le, sizeof le, "+Inf");
+    }
+    sample("dctwin_handling_seconds_bucket", std::string("le=\"") + le + "\"", static_cast<double>(cumulative));
+  }
+  for (const ShardStats& s : shards) {
+    sum += s.latency_sum_s;
+    for (uint64_t n : s.latency) count += n;
+  }
+  sample("dctwin_handling_seconds_sum", "", sum);
+  sample("dctwin_handling_seconds_count", "", static_cast<double>(count));
+  family("dctwin_twins", "gauge", "Twins, by kind.");
+  sample("dctwin_twins", "kind=\"server\"", static_cast<double>(servers));
+  sample("dctwin_twins", "kind=\"rack\"", static_cast<double>(racks));
+  sample("dctwin_twins", "kind=\"datacenter\"", static_cast<double>(dcs));
+  family("dctwin_open_incidents", "gauge", "Open incidents, by level and kind.");
+  for (const auto& [key, n] : open) {
+    if (n == 0) continue;
+    const size_t slash = key.find('/');
+    sample("dctwin_open_incidents", "level=\"" + key.substr(0, slash) + "\",kind=\"" + key.substr(slash + 1) + "\"",
+           static_cast<double>(n));
+  }
+  const StoreWriterStats st = writer_->Stats();
+  family("dctwin_store_commits_total", "counter", "State store transactions committed.");
+  sample("dctwin_store_commits_total", "", static_cast<double>(st.commits));
+  family("dctwin_store_failures_total", "counter", "State store commits that failed (and were retried).");
+  sample("dctwin_store_failures_total", "", static_cast<double>(st.failures));
+  family("dctwin_store_commit_seconds", "gauge", "Duration of state store commits: the last one and the longest.");
+  sample("dctwin_store_commit_seconds", "which=\"last\"", st.last_commit_ms / 1000);
+  sample("dctwin_store_commit_seconds", "which=\"max\"", st.max_commit_ms / 1000);
+  family("dctwin_outbox_events", "gauge", "Incident events committed and not yet acknowledged by the broker.");
+  sample("dctwin_outbox_events", "", static_cast<double>(st.outbox_rows));
+  family("dctwin_broker_connected", "gauge", "1 while connected to the broker.");
+  sample("dctwin_broker_connected", "", link_->connected() ? 1 : 0);
+  return out;
+}
+
 std::string Gateway::StatusLine() const {
   int64_t servers = 0, open = 0;
   uint64_t in = 0;
@@ -298,6 +396,7 @@ void Gateway::Stop() {
   if (stopped_ || !started_) return;
   stopped_ = true;
   spdlog::info("stopping: draining the shards");
+  if (metrics_) metrics_->Stop();
   pool_->Stop();
   // The shard threads are gone: hand over what they changed last, and commit it.
   for (auto& h : hosts_) h->Seal(WallClock(), true);

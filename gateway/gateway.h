@@ -15,6 +15,7 @@
 #include "gateway/alert_publisher.h"
 #include "gateway/dead_letters.h"
 #include "gateway/ingest_router.h"
+#include "gateway/metrics_server.h"
 #include "gateway/mqtt_link.h"
 #include "gateway/outbound_queue.h"
 #include "gateway/shard_pool.h"
@@ -48,6 +49,10 @@ class Gateway {
   void Stop();
 
   std::string StatsJson() const;
+  // The Prometheus text exposition of the gateway's metrics. Thread-safe.
+  std::string PrometheusText() const;
+  // The port the metrics endpoint listens on (0: off).
+  int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
   // One line for systemd's STATUS=.
   std::string StatusLine() const;
   std::vector<double> ShardHeartbeats() const { return pool_->Heartbeats(); }
@@ -67,6 +72,7 @@ class Gateway {
   std::atomic<int64_t> servers_total_{0};
   std::vector<std::unique_ptr<TwinHost>> hosts_;
   std::unique_ptr<IngestRouter> router_;
+  std::unique_ptr<MetricsServer> metrics_;
 
   Status Restore();
 

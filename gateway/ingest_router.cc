@@ -72,6 +72,7 @@ void IngestRouter::RouteCollectd(std::string_view topic, std::string_view rest, 
     dead_letters_.Reject(err.reason, topic, err.detail, payload);
     return;
   }
+  collectd_.fetch_add(1, std::memory_order_relaxed);
   Post(TwinAddress{Level::kServer, std::string(host)}, now, std::move(report), topic, payload);
 }
 
@@ -90,6 +91,7 @@ void IngestRouter::RouteTelegraf(std::string_view topic, std::string_view rest, 
     dead_letters_.Reject(err.reason, topic, err.detail, payload);
     return;
   }
+  telegraf_.fetch_add(1, std::memory_order_relaxed);
   for (Report& r : reports) Post(TwinAddress{Level::kServer, std::string(host)}, now, std::move(r), topic, payload);
 }
 
@@ -116,6 +118,7 @@ void IngestRouter::RouteNative(std::string_view topic, std::string_view payload,
       dead_letters_.Reject(err.reason, topic, err.detail, payload);
       return;
     }
+    native_.fetch_add(1, std::memory_order_relaxed);
     Post(TwinAddress{Level::kServer, std::string(id)}, now, std::move(report), topic, payload);
   } else {
     Message msg;

@@ -5,6 +5,8 @@
 // Thread-safe: any number of MQTT connections may feed one router.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -38,6 +40,11 @@ class IngestRouter {
   static std::vector<std::string> Subscriptions(const IngestOptions& options);
 
   // `response_topic` and `correlation` are the MQTT 5 properties of a request (empty if none).
+  // Messages accepted from each kind of publisher (decoded and handed to a shard).
+  uint64_t accepted_native() const { return native_.load(std::memory_order_relaxed); }
+  uint64_t accepted_collectd() const { return collectd_.load(std::memory_order_relaxed); }
+  uint64_t accepted_telegraf() const { return telegraf_.load(std::memory_order_relaxed); }
+
   void OnMessage(std::string_view topic, std::string_view payload, std::string_view response_topic = {},
                  std::string_view correlation = {});
 
@@ -58,6 +65,10 @@ class IngestRouter {
   DeadLetters& dead_letters_;
   MessageSink& replies_;
   const Clock clock_;
+
+  std::atomic<uint64_t> native_{0};
+  std::atomic<uint64_t> collectd_{0};
+  std::atomic<uint64_t> telegraf_{0};
 };
 
 }  // namespace dctwin

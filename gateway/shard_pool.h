@@ -40,7 +40,13 @@ class ShardHandler {
   virtual void AfterBatch(double /*now*/) {}
 };
 
+// Upper bounds (seconds) of the handling-latency histogram buckets; the last bucket is +Inf.
+inline constexpr double kLatencyBuckets[] = {0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1};
+inline constexpr size_t kLatencyBucketCount = sizeof(kLatencyBuckets) / sizeof(kLatencyBuckets[0]) + 1;
+
 struct ShardStats {
+  uint64_t latency[kLatencyBucketCount] = {};  // messages per handling-time bucket (not cumulative)
+  double latency_sum_s = 0;
   uint64_t handled = 0;
   uint64_t dropped = 0;
   uint64_t depth = 0;
@@ -142,6 +148,8 @@ class ShardPool {
       st.handled = s->handled.load(std::memory_order_relaxed);
       st.dropped = s->dropped.load(std::memory_order_relaxed);
       st.max_depth = s->max_depth.load(std::memory_order_relaxed);
+      for (size_t b = 0; b < kLatencyBucketCount; ++b) st.latency[b] = s->latency[b].load(std::memory_order_relaxed);
+      st.latency_sum_s = static_cast<double>(s->latency_sum_ns.load(std::memory_order_relaxed)) / 1e9;
       {
         std::lock_guard<std::mutex> lock(s->mu);
         st.depth = s->external.size() + s->internal.size();
@@ -172,7 +180,22 @@ class ShardPool {
     std::atomic<uint64_t> dropped{0};
     std::atomic<uint64_t> max_depth{0};
     std::atomic<double> heartbeat{0};
+    std::atomic<uint64_t> latency[kLatencyBucketCount] = {};
+    std::atomic<uint64_t> latency_sum_ns{0};
   };
+
+  static void Timed(Shard& s, Item& item) {
+    const auto t0 = std::chrono::steady_clock::now();
+    s.handler->Handle(item);
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+    const double sec = static_cast<double>(ns) / 1e9;
+    size_t b = 0;
+    while (b + 1 < kLatencyBucketCount && sec > kLatencyBuckets[b]) ++b;
+    // Only this shard's thread writes its counters: a relaxed load and store are enough.
+    s.latency[b].store(s.latency[b].load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    s.latency_sum_ns.store(s.latency_sum_ns.load(std::memory_order_relaxed) + static_cast<uint64_t>(ns),
+                           std::memory_order_relaxed);
+  }
 
   static void NoteDepth(Shard& s) {
     const uint64_t depth = s.external.size() + s.internal.size();
@@ -195,8 +218,8 @@ class ShardPool {
       }
       if (!external.empty()) s.not_full.notify_all();
       const size_t n = internal.size() + external.size();
-      for (Item& item : internal) s.handler->Handle(item);
-      for (Item& item : external) s.handler->Handle(item);
+      for (Item& item : internal) Timed(s, item);
+      for (Item& item : external) Timed(s, item);
       internal.clear();
       external.clear();
       const auto now = std::chrono::steady_clock::now();

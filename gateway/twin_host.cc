@@ -41,11 +41,22 @@ Status TwinHost::Restore(const TwinRecord& record) {
   return s;
 }
 
+std::map<std::string, int64_t> TwinHost::OpenByKind() const {
+  std::lock_guard<std::mutex> lock(open_mu_);
+  return open_by_kind_;
+}
+
 void TwinHost::FinishRestore(double not_before) {
   registry_.FinishRestore(not_before);
   registry_.TakeDirty();  // what was just loaded is what the store holds
   servers_total_.fetch_add(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
-  counters_.open_incidents.store(static_cast<int64_t>(registry_.OpenIncidentCount()), std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(open_mu_);
+    open_by_kind_ = registry_.OpenIncidentsByKind();
+    int64_t open = 0;
+    for (const auto& [kind, n] : open_by_kind_) open += n;
+    counters_.open_incidents.store(open, std::memory_order_relaxed);
+  }
   counters_.datacenters.store(registry_.datacenter() ? 1 : 0, std::memory_order_relaxed);
   UpdateCounts();
 }
@@ -162,6 +173,12 @@ void TwinHost::Apply(Effects& out) {
                          out.rejected, "");
   }
   // Incident events wait for the commit of the state that produced them (see StoreWriter).
+  if (!out.events.empty()) {
+    std::lock_guard<std::mutex> lock(open_mu_);
+    for (const IncidentEvent& e : out.events) {
+      open_by_kind_[std::string(LevelName(e.level)) + "/" + e.kind] += e.state == IncidentState::kOpen ? 1 : -1;
+    }
+  }
   for (const IncidentEvent& e : out.events) {
     counters_.open_incidents.fetch_add(e.state == IncidentState::kOpen ? 1 : -1, std::memory_order_relaxed);
     pending_.events.push_back(alerts_.EventMessage(e));

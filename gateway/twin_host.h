@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <cstdint>
@@ -61,6 +62,8 @@ class TwinHost : public ShardHandler<Envelope> {
   void UpdateModel(const ModelConfig& model);
 
   const HostCounters& counters() const { return counters_; }
+  // Open incidents by level and kind ("server/thermal" -> n); any thread.
+  std::map<std::string, int64_t> OpenByKind() const;
 
  private:
   void Apply(Effects& out);
@@ -84,6 +87,8 @@ class TwinHost : public ShardHandler<Envelope> {
   TwinRegistry registry_;
   HostCounters counters_;
   ShardBatch pending_;  // events and deletions not yet handed to the writer
+  mutable std::mutex open_mu_;
+  std::map<std::string, int64_t> open_by_kind_;  // guarded by open_mu_
   std::mutex model_mu_;
   std::unique_ptr<ModelConfig> next_model_;  // guarded by model_mu_
   std::atomic<bool> model_waiting_{false};

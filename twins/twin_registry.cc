@@ -100,10 +100,14 @@ void TwinRegistry::FinishRestore(double not_before) {
   }
 }
 
-size_t TwinRegistry::OpenIncidentCount() const {
-  size_t n = datacenter_ ? datacenter_->open_incidents().size() : 0;
-  for (const auto& [id, slot] : servers_) n += slot.twin.open_incidents().size();
-  for (const auto& [id, rack] : racks_) n += rack.open_incidents().size();
+std::map<std::string, int64_t> TwinRegistry::OpenIncidentsByKind() const {
+  std::map<std::string, int64_t> n;
+  auto count = [&](Level level, const std::vector<Incident>& open) {
+    for (const Incident& inc : open) ++n[std::string(LevelName(level)) + "/" + inc.kind];
+  };
+  if (datacenter_) count(Level::kDatacenter, datacenter_->open_incidents());
+  for (const auto& [id, slot] : servers_) count(Level::kServer, slot.twin.open_incidents());
+  for (const auto& [id, rack] : racks_) count(Level::kRack, rack.open_incidents());
   return n;
 }
 

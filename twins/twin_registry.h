@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <queue>
 #include <string>
@@ -63,8 +64,8 @@ class TwinRegistry {
   // Arms the silence timers of restored servers. A deadline that passed while the gateway was
   // down fires no earlier than `not_before`, so a restart does not raise a storm of `silent`.
   void FinishRestore(double not_before);
-  // Open incidents at every level, for the counters.
-  size_t OpenIncidentCount() const;
+  // Open incidents at every level, by "<level>/<kind>", for the counters.
+  std::map<std::string, int64_t> OpenIncidentsByKind() const;
 
   size_t server_count() const { return servers_.size(); }
   size_t rack_count() const { return racks_.size(); }

@@ -1,5 +1,6 @@
 // Black-box tests: the real gateway binary against a real mosquitto, driven by a real client.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <string>
 
@@ -346,6 +347,33 @@ TEST_F(GatewayTest, SighupReloadsRulesAndKeepsTheOldConfigWhenTheNewOneIsBad) {
   auto open = Alert("server", "h1", "open");
   ASSERT_TRUE(open) << gateway_->Log();
   EXPECT_NE(JsonString(open->payload, "summary").find("> 75"), std::string::npos) << open->payload;
+}
+
+TEST_F(GatewayTest, PrometheusEndpointIsScrapable) {
+  const int port = FreeLoopbackPort();
+  StartGateway(std::string(kFastConfig) + "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\n");
+  Commission("p1", "rp");
+  Report("p1", R"({"disk_errors": 3})");
+  Report("ghost", R"({"temp_c": 1})");
+  ASSERT_TRUE(Alert("server", "p1", "open"));
+  httplib::Client http("127.0.0.1", port);
+  std::string body;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto res = http.Get("/metrics");
+        if (!res || res->status != 200) return false;
+        body = res->body;
+        return body.find("dctwin_open_incidents{level=\"server\",kind=\"disk\"} 1") != std::string::npos &&
+               body.find("dctwin_rejected_total{reason=\"uncommissioned\"} 1") != std::string::npos;
+      },
+      10s))
+      << body;
+  for (const char* needle : {"dctwin_messages_in_total{source=\"native\"} 2", "dctwin_reports_applied_total 1",
+                             "dctwin_twins{kind=\"server\"} 1", "dctwin_handling_seconds_bucket{le=\"+Inf\"}",
+                             "dctwin_shard_queue_depth{shard=\"0\"}", "dctwin_broker_connected 1",
+                             "dctwin_outbox_events", "dctwin_store_failures_total 0", "# TYPE dctwin_handling_seconds histogram"}) {
+    EXPECT_NE(body.find(needle), std::string::npos) << needle << "\n" << body;
+  }
 }
 
 TEST_F(GatewayTest, PrefixAndDatacenterFromTheCommandLine) {
