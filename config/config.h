@@ -16,6 +16,14 @@ struct BrokerConfig {
   int reconnect_min_s = 1;      // automatic reconnect backoff, doubling up to reconnect_max_s
   int reconnect_max_s = 30;
   int subscribe_qos = 1;        // maximum QoS the gateway asks for on its input subscriptions
+  // TLS (ssl:// URIs): the CA that signed the broker's certificate, and optionally a client
+  // certificate and key for brokers that require one.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  // Username and password, from a file only the service can read: first line the username,
+  // second line the password. Never in this config.
+  std::string credentials_file;
   int max_inflight = 20;        // QoS 1 publications awaiting acknowledgement; keep it at or below the
                                 // broker's Receive Maximum (mosquitto: max_inflight_messages, default 20)
 };

@@ -16,7 +16,8 @@ struct ConfigResult {
 };
 
 // Parses `path`; keys not in the file keep their defaults. A file without any [[rules]] gets the
-// default model of the contract; `rules = []` means no threshold rules at all.
+// default model of the contract; `rules = []` means no threshold rules at all. The checks across
+// keys (ValidateConfig) are left to the caller, to run after command-line overrides.
 ConfigResult LoadConfigFile(const std::string& path);
 
 // Checks the cross-field rules (ids, ranges) of a config that may have command-line overrides.

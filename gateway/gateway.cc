@@ -5,7 +5,9 @@
 
 #include <cstdio>
 #include <map>
+#include <fstream>
 #include <thread>
+#include <sys/stat.h>
 #include <utility>
 
 #include "gateway/json_writer.h"
@@ -50,6 +52,9 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   lo.subscribe_qos = config_.broker.subscribe_qos;
   lo.will_topic = status_topic;
   lo.will_payload = StatusJson(config_, false, started_at_, "connection lost");
+  lo.ca_file = config_.broker.ca_file;
+  lo.cert_file = config_.broker.cert_file;
+  lo.key_file = config_.broker.key_file;
   IngestOptions io;
   io.prefix = prefix;
   io.datacenter = config_.gateway.datacenter;
@@ -87,11 +92,30 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
 
 Gateway::~Gateway() { Stop(); }
 
+Status Gateway::ReadCredentials() {
+  const std::string& path = config_.broker.credentials_file;
+  if (path.empty()) return Status::Ok();
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return Status::IoError("broker.credentials_file " + path + " cannot be read");
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    spdlog::warn("broker.credentials_file {} is readable by others than its owner; chmod 600 it", path);
+  }
+  std::ifstream in(path);
+  std::string username, password;
+  if (!in || !std::getline(in, username) || !std::getline(in, password) || username.empty()) {
+    return Status::Invalid("broker.credentials_file " + path + " must hold the username and the password on two lines");
+  }
+  link_->SetCredentials(username, password);
+  return Status::Ok();
+}
+
 Status Gateway::Start() {
+  Status s = ReadCredentials();
+  if (!s.ok()) return s;
   SqliteOptions so;
   so.path = config_.state.path;
   so.synchronous_full = config_.state.synchronous == "full";
-  Status s = SqliteStateStore::Open(so, &store_);
+  s = SqliteStateStore::Open(so, &store_);
   if (!s.ok()) return s;
   writer_ = std::make_unique<StoreWriter>(*store_, *outbound_, std::chrono::milliseconds(config_.state.flush_interval_ms),
                                           config_.state.outbox_max);

@@ -75,6 +75,7 @@ class Gateway {
   std::unique_ptr<MetricsServer> metrics_;
 
   Status Restore();
+  Status ReadCredentials();
 
   bool started_ = false;
   bool announced_ = false;

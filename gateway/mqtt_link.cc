@@ -55,6 +55,16 @@ MqttLink::MqttLink(Options options, MessageHandler handler)
   if (!options_.will_topic.empty()) {
     connect_options_.set_will_message(mqtt::message(options_.will_topic, options_.will_payload, 1, true));
   }
+  if (options_.uri.rfind("ssl://", 0) == 0 || options_.uri.rfind("mqtts://", 0) == 0) {
+    mqtt::ssl_options ssl;
+    if (!options_.ca_file.empty()) ssl.set_trust_store(options_.ca_file);
+    if (!options_.cert_file.empty()) ssl.set_key_store(options_.cert_file);
+    if (!options_.key_file.empty()) ssl.set_private_key(options_.key_file);
+    ssl.set_enable_server_cert_auth(true);
+    ssl.set_verify(true);  // the broker's host name must match its certificate
+    connect_options_.set_ssl(ssl);
+  }
+
 
   client_->set_connected_handler([this](const std::string& cause) { OnConnected(cause); });
   client_->set_connection_lost_handler([this](const std::string& cause) { OnConnectionLost(cause); });
@@ -62,6 +72,11 @@ MqttLink::MqttLink(Options options, MessageHandler handler)
 }
 
 MqttLink::~MqttLink() { Stop(); }
+
+void MqttLink::SetCredentials(const std::string& username, const std::string& password) {
+  connect_options_.set_user_name(username);
+  connect_options_.set_password(password);
+}
 
 void MqttLink::Start() { connect_thread_ = std::thread([this] { ConnectLoop(); }); }
 

@@ -38,6 +38,9 @@ class MqttLink {
     int subscribe_qos = 1;
     std::string will_topic;    // empty: no will
     std::string will_payload;
+    std::string ca_file;       // TLS, for ssl:// URIs
+    std::string cert_file;
+    std::string key_file;
   };
   using MessageHandler = std::function<void(const mqtt::const_message_ptr&)>;
 
@@ -46,6 +49,8 @@ class MqttLink {
   MqttLink(const MqttLink&) = delete;
   MqttLink& operator=(const MqttLink&) = delete;
 
+  // Username and password for the broker; before Start().
+  void SetCredentials(const std::string& username, const std::string& password);
   // Starts connecting in the background; returns at once.
   void Start();
   // Waits until connected with every subscription granted, or the timeout passes.

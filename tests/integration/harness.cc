@@ -110,7 +110,8 @@ static int WaitPid(pid_t pid, std::chrono::milliseconds timeout) {
   return 128 + WTERMSIG(status);
 }
 
-Mosquitto::Mosquitto(const TempDir& dir, bool persistent) : dir_(dir), persistent_(persistent) {}
+Mosquitto::Mosquitto(const TempDir& dir, bool persistent, std::string extra)
+    : dir_(dir), persistent_(persistent), extra_(std::move(extra)) {}
 Mosquitto::~Mosquitto() { Stop(); }
 
 bool Mosquitto::Launch() {
@@ -126,6 +127,7 @@ bool Mosquitto::Launch() {
   } else {
     conf += "persistence false\n";
   }
+  conf += extra_;
   const std::string path = dir_.Write("mosquitto.conf", conf);
   pid_ = Spawn({"mosquitto", "-c", path}, dir_.File("mosquitto.log"));
   return WaitUntil([&] { return PortAccepts(port_); }, 10s);

@@ -41,7 +41,8 @@ std::string ReadFile(const std::string& path);
 class Mosquitto {
  public:
   // persistent: sessions and queued messages survive a restart (saved on SIGTERM).
-  explicit Mosquitto(const TempDir& dir, bool persistent = false);
+  // extra: configuration lines appended after the defaults (TLS, authentication).
+  explicit Mosquitto(const TempDir& dir, bool persistent = false, std::string extra = "");
   ~Mosquitto();
   void Start();
   void Stop();
@@ -55,6 +56,7 @@ class Mosquitto {
 
   const TempDir& dir_;
   const bool persistent_;
+  const std::string extra_;
   int port_ = 0;
   pid_t pid_ = -1;
 };

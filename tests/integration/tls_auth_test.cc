@@ -1,0 +1,81 @@
+// The gateway against a mosquitto that wants TLS and a password: a throwaway CA and server
+// certificate made with openssl for this test, credentials from a file.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+
+#include "tests/integration/harness.h"
+
+namespace dctwin::testing {
+namespace {
+
+class TlsBrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // mosquitto drops to its own user when run as root: let it read the key material.
+    std::filesystem::permissions(dir_.path(), std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
+                                                  std::filesystem::perms::others_exec);
+    dir_.Write("san.ext", "subjectAltName=IP:127.0.0.1\n");
+    const std::string d = dir_.path();
+    int status = 0;
+    RunCommand("(cd " + d +
+                   " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj '/CN=dctwin test CA'"
+                   " && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1'"
+                   " && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2"
+                   " -extfile san.ext"
+                   " && mosquitto_passwd -b -c passwd dctwin 's3cret pass'"
+                   " && chmod 644 ca.crt server.crt server.key passwd) > /dev/null 2>&1",
+               &status);
+    ASSERT_EQ(status, 0) << "making the test CA failed";
+    broker_ = std::make_unique<Mosquitto>(dir_, false,
+                                          "cafile " + d + "/ca.crt\ncertfile " + d + "/server.crt\nkeyfile " + d +
+                                              "/server.key\nallow_anonymous false\npassword_file " + d + "/passwd\n");
+    broker_->Start();
+  }
+
+  std::unique_ptr<GatewayProcess> Gateway(const std::string& password) {
+    const std::string creds = dir_.Write("credentials", "dctwin\n" + password + "\n");
+    chmod(creds.c_str(), 0600);
+    const std::string config = dir_.Write("dctwin.toml", "[broker]\nca_file = \"" + dir_.File("ca.crt") +
+                                                             "\"\ncredentials_file = \"" + creds +
+                                                             "\"\nreconnect_max_s = 4\n[metrics]\nlisten = \"\"\n");
+    auto gw = std::make_unique<GatewayProcess>(
+        dir_, std::vector<std::string>{"--config", config, "--broker", "ssl://127.0.0.1:" + std::to_string(broker_->port()),
+                                       "--state", dir_.File("state.db"), "--gateway-id", "gw-tls"});
+    gw->Start();
+    return gw;
+  }
+
+  std::string Subscribe(const std::string& topic) {
+    return RunCommand("mosquitto_sub -h 127.0.0.1 -p " + std::to_string(broker_->port()) + " --cafile " +
+                      dir_.File("ca.crt") + " -u dctwin -P 's3cret pass' -t '" + topic + "' -C 1 -W 10 2>&1");
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Mosquitto> broker_;
+};
+
+TEST_F(TlsBrokerTest, ConnectsOverTlsWithThePasswordFromItsFile) {
+  auto gw = Gateway("s3cret pass");
+  const std::string status = Subscribe("dctwin/gateway/gw-tls/status");
+  EXPECT_NE(status.find("\"online\":true"), std::string::npos) << status << gw->Log();
+  EXPECT_EQ(gw->Terminate(), 0);
+}
+
+TEST_F(TlsBrokerTest, AWrongPasswordIsAClearErrorRetriedWithBackoff) {
+  auto gw = Gateway("wrong");
+  // Backoff 1, 2, 4, 4 s: within 6 s a handful of attempts, not a spin.
+  ASSERT_TRUE(WaitUntil([&] { return gw->Log().find("retrying in 4 s") != std::string::npos; }, 15s)) << gw->Log();
+  const std::string log = gw->Log();
+  size_t attempts = 0;
+  for (size_t at = log.find("cannot connect"); at != std::string::npos; at = log.find("cannot connect", at + 1)) ++attempts;
+  EXPECT_GE(attempts, 3u) << log;
+  EXPECT_LE(attempts, 4u) << log;
+  EXPECT_NE(log.find("ssl://127.0.0.1"), std::string::npos) << log;
+  EXPECT_EQ(gw->Terminate(), 0);
+}
+
+}  // namespace
+}  // namespace dctwin::testing
