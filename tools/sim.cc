@@ -1,0 +1,185 @@
+// dctwin-sim: a datacenter in a box. Commissions D racks x S servers and publishes their reports
+// (native JSON) every interval with realistic noise, and plays failure scenarios on a timeline:
+//
+//   dctwin-sim --racks 4 --servers-per-rack 10 --interval 2
+//     --scenario "10 overheat r01-s03; 20 tor-degrade r02; 40 tor-die r03; 60 power-sag 2; 90 recover-all"
+//
+// Events: overheat <server>, disk-fail <server>, server-die <server>, decommission <server>,
+// tor-degrade <rack> (packet drops on every server of the rack), tor-die <rack> (the rack goes
+// silent), power-sag <n> (psu_volts down across the first n racks), recover <server|rack>,
+// recover-all. --scenario-file reads the same, one event per line ("#" comments).
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <unistd.h>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mqtt/async_client.h>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Event {
+  double at = 0;
+  std::string what;
+  std::string target;
+};
+
+struct Server {
+  std::string id;
+  std::string rack;
+  bool hot = false, disk = false, dead = false, decommissioned = false, drops = false, sag = false;
+  double disk_errors = 0;
+};
+
+std::vector<Event> ParseScenario(const std::string& text) {
+  std::vector<Event> events;
+  std::stringstream lines(text);
+  std::string line;
+  const char separator = text.find(';') != std::string::npos ? ';' : '\n';
+  while (std::getline(lines, line, separator)) {
+    for (char& c : line) c = c == '\n' ? ' ' : c;
+    if (line.find('#') != std::string::npos) line = line.substr(0, line.find('#'));
+    std::stringstream ss(line);
+    Event e;
+    if (!(ss >> e.at >> e.what)) continue;
+    ss >> e.target;
+    events.push_back(e);
+  }
+  std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.at < b.at; });
+  return events;
+}
+
+class Publisher {
+ public:
+  explicit Publisher(mqtt::async_client& c) : client_(c) {}
+  // QoS 1 with at most 16 unacknowledged (below the broker's Receive Maximum).
+  void Publish(const std::string& topic, const std::string& payload) {
+    while (pending_.size() >= 16) {
+      pending_.front()->wait();
+      pending_.pop_front();
+    }
+    pending_.push_back(client_.publish(topic, payload.data(), payload.size(), 1, false));
+  }
+  void Drain() {
+    for (auto& t : pending_) t->wait();
+    pending_.clear();
+  }
+
+ private:
+  mqtt::async_client& client_;
+  std::deque<mqtt::delivery_token_ptr> pending_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dctwin-sim: simulated servers, racks and failures for a dctwin gateway"};
+  std::string broker = "tcp://127.0.0.1:1883", prefix = "dctwin", scenario, scenario_file;
+  int racks = 4, per_rack = 10;
+  double interval = 10, duration = 0;
+  unsigned seed = 1;
+  app.add_option("--broker", broker);
+  app.add_option("--prefix", prefix);
+  app.add_option("--racks", racks);
+  app.add_option("--servers-per-rack", per_rack);
+  app.add_option("--interval", interval, "seconds between two reports of a server");
+  app.add_option("--duration", duration, "seconds to run; 0 = until killed");
+  app.add_option("--scenario", scenario, "events: \"<t> <event> [target]; ...\"");
+  app.add_option("--scenario-file", scenario_file);
+  app.add_option("--seed", seed);
+  CLI11_PARSE(app, argc, argv);
+  if (!scenario_file.empty()) {
+    std::ifstream in(scenario_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    scenario = ss.str();
+  }
+  std::deque<Event> events;
+  for (const Event& e : ParseScenario(scenario)) events.push_back(e);
+
+  mqtt::async_client client(broker, "dctwin-sim-" + std::to_string(getpid()), mqtt::create_options(MQTTVERSION_5));
+  mqtt::connect_options opts;
+  opts.set_mqtt_version(MQTTVERSION_5);
+  try {
+    client.connect(opts)->wait();
+  } catch (const mqtt::exception& e) {
+    std::fprintf(stderr, "cannot connect to %s: %s\n", broker.c_str(), e.what());
+    return 1;
+  }
+  Publisher pub(client);
+  std::vector<Server> servers;
+  char id[32];
+  for (int r = 1; r <= racks; ++r) {
+    for (int s = 1; s <= per_rack; ++s) {
+      std::snprintf(id, sizeof id, "r%02d-s%02d", r, s);
+      Server srv;
+      srv.id = id;
+      std::snprintf(id, sizeof id, "r%02d", r);
+      srv.rack = id;
+      pub.Publish(prefix + "/provisioning/" + srv.id, "{\"action\":\"commission\",\"rack\":\"" + srv.rack + "\"}");
+      servers.push_back(srv);
+    }
+  }
+  pub.Drain();
+  std::printf("sim: %zu servers in %d racks, a report every %g s\n", servers.size(), racks, interval);
+  std::fflush(stdout);
+
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> noise(0, 1);
+  const auto start = Clock::now();
+  for (long tick = 0;; ++tick) {
+    const double t = std::chrono::duration<double>(Clock::now() - start).count();
+    if (duration > 0 && t >= duration) break;
+    while (!events.empty() && events.front().at <= t) {
+      const Event e = events.front();
+      events.pop_front();
+      std::printf("sim: t=%.0f s %s %s\n", t, e.what.c_str(), e.target.c_str());
+      std::fflush(stdout);
+      int n_racks = e.what == "power-sag" ? std::atoi(e.target.c_str()) : 0;
+      for (Server& s : servers) {
+        const bool me = s.id == e.target, my_rack = s.rack == e.target;
+        if (e.what == "overheat" && me) s.hot = true;
+        if (e.what == "disk-fail" && me) s.disk = true;
+        if (e.what == "server-die" && me) s.dead = true;
+        if (e.what == "tor-degrade" && my_rack) s.drops = true;
+        if (e.what == "tor-die" && my_rack) s.dead = true;
+        if (e.what == "power-sag" && std::atoi(s.rack.c_str() + 1) <= n_racks) s.sag = true;
+        if (e.what == "decommission" && me && !s.decommissioned) {
+          s.decommissioned = true;
+          pub.Publish(prefix + "/provisioning/" + s.id, R"({"action":"decommission"})");
+        }
+        if ((e.what == "recover" && (me || my_rack)) || e.what == "recover-all") {
+          s.hot = s.disk = s.dead = s.drops = s.sag = false;
+        }
+      }
+    }
+    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    char payload[256];
+    for (Server& s : servers) {
+      if (s.dead || s.decommissioned) continue;
+      if (s.disk) s.disk_errors += 1 + std::abs(noise(rng));
+      std::snprintf(payload, sizeof payload,
+                    R"({"ts":%.3f,"temp_c":%.1f,"cpu_util":%.3f,"net_drop_rate":%.4f,"psu_volts":%.2f,"disk_errors":%.0f,"fan_rpm":%.0f})",
+                    now, (s.hot ? 92.0 : 55.0) + 1.5 * noise(rng), std::clamp(0.4 + 0.1 * noise(rng), 0.0, 1.0),
+                    s.drops ? 0.05 + 0.01 * std::abs(noise(rng)) : 0.0005 * std::abs(noise(rng)),
+                    (s.sag ? 11.0 : 12.1) + 0.03 * noise(rng), s.disk_errors, 3000 + 50 * noise(rng));
+      pub.Publish(prefix + "/metrics/" + s.id, payload);
+    }
+    pub.Drain();
+    std::this_thread::sleep_until(start + std::chrono::duration<double>((tick + 1) * interval));
+  }
+  client.disconnect()->wait();
+  return 0;
+}
