@@ -10,7 +10,7 @@ scripts/deps.sh
 command -v clang++ >/dev/null || { sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo; $sudo apt-get install -y -qq clang >/dev/null; }
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDCTWIN_FUZZ=ON >/dev/null
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(native_report provisioning collectd line_protocol router)
+[ ${#targets[@]} -eq 0 ] && targets=(native_report provisioning collectd line_protocol router twin_state)
 cmake --build build-fuzz --target $(printf 'fuzz_%s ' "${targets[@]}") >/dev/null
 SECONDS_EACH=${SECONDS_EACH:-60}
 JOBS=${JOBS:-2}

@@ -8,6 +8,7 @@
 
 #include <sstream>
 
+#include "storage/bounded_binary_archive.h"
 #include "twins/twin_serialization.h"
 
 // Bump a class's version when its serialize() learns a new field, and read that field only
@@ -39,10 +40,9 @@ std::string Encode(const T& twin) {
 template <class T>
 Status Decode(std::string_view bytes, T* twin) {
   try {
-    std::istringstream in(std::string(bytes), std::ios::binary);
-    cereal::BinaryInputArchive ar(in);
+    BoundedBinaryInputArchive ar(bytes);
     ar(*twin);
-    if (in.peek() != std::char_traits<char>::eof()) return Status::Corruption("trailing bytes after the twin state");
+    if (ar.remaining() != 0) return Status::Corruption("trailing bytes after the twin state");
     return Status::Ok();
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("cannot decode twin state: ") + e.what());

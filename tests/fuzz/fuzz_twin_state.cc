@@ -1,0 +1,19 @@
+// libFuzzer target: decoding stored twin state (a damaged database row must be an error, never a
+// crash or a huge allocation).
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "storage/twin_codec.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const dctwin::ModelConfig model;
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  dctwin::ServerTwin server("s", "dc1", model);
+  dctwin::DecodeTwin(bytes, &server);
+  dctwin::RackTwin rack("r", "dc1");
+  dctwin::DecodeTwin(bytes, &rack);
+  dctwin::DatacenterTwin dc("dc1");
+  dctwin::DecodeTwin(bytes, &dc);
+  return 0;
+}
