@@ -61,7 +61,7 @@ TEST_F(TlsBrokerTest, ConnectsOverTlsWithThePasswordFromItsFile) {
   auto gw = Gateway("s3cret pass");
   const std::string status = Subscribe("dctwin/gateway/gw-tls/status");
   EXPECT_NE(status.find("\"online\":true"), std::string::npos) << status << gw->Log();
-  EXPECT_EQ(gw->Terminate(), 0);
+  EXPECT_EQ(gw->Terminate(), 0) << gw->Log();
 }
 
 TEST_F(TlsBrokerTest, AWrongPasswordIsAClearErrorRetriedWithBackoff) {
@@ -74,7 +74,7 @@ TEST_F(TlsBrokerTest, AWrongPasswordIsAClearErrorRetriedWithBackoff) {
   EXPECT_GE(attempts, 3u) << log;
   EXPECT_LE(attempts, 4u) << log;
   EXPECT_NE(log.find("ssl://127.0.0.1"), std::string::npos) << log;
-  EXPECT_EQ(gw->Terminate(), 0);
+  EXPECT_EQ(gw->Terminate(), 0) << gw->Log();
 }
 
 }  // namespace
