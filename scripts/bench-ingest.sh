@@ -16,15 +16,14 @@ QOS=${QOS:-0}
 DURATION=${DURATION:-10}
 RATES=${RATES:-"20000 40000 50000 60000 0"}
 work=$(mktemp -d -t dctwin-bench.XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source scripts/lib.sh
+port=$(free_port)
 cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 # The gateway's session must be able to queue a burst of commissions: mosquitto's default of
 # 1000 queued QoS 1 messages per client drops the rest of a fast burst.
-printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\n' "$port" > "$work/mosquitto.conf"
-mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+start_mosquitto "$work" "$port" "max_queued_messages 1000000"
 
 printf '[gateway]\nstats_interval_s = 0.5\n[model]\nheartbeat_timeout_s = 3600\n' > "$work/dctwin.toml"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

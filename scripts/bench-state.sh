@@ -16,10 +16,9 @@ trap cleanup EXIT
 
 build/tools/dctwin-statebench --state "$work/state.db" --servers "$SERVERS"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" > "$work/mosquitto.conf"
-mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+source scripts/lib.sh
+port=$(free_port)
+start_mosquitto "$work" "$port"
 
 start=$(date +%s.%N)
 build/gateway/dctwin-gateway --broker "tcp://127.0.0.1:$port" --state "$work/state.db" --gateway-id statebench \

@@ -12,13 +12,12 @@ scripts/build.sh >/dev/null
 
 DEMO_SECONDS=${DEMO_SECONDS:-90}
 work=$(mktemp -d -t dctwin-demo.XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source scripts/lib.sh
+port=$(free_port)
 cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 
-printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n' "$port" > "$work/mosquitto.conf"
-mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+start_mosquitto "$work" "$port" "max_queued_messages 100000"
 cat > "$work/dctwin.toml" <<CONF
 [gateway]
 id = "demo"
