@@ -13,7 +13,7 @@ namespace dctwin {
 
 namespace {
 
-constexpr size_t kMaxMetricName = 256;
+constexpr size_t kMaxMetricName = 255;
 constexpr size_t kMaxMetricsPerReport = 1024;
 
 // simdjson reads a few bytes past the end of its input; keep one padded copy per thread.
@@ -66,7 +66,7 @@ bool DecodeNativeReport(std::string_view payload, double receive_time, Report* o
       continue;
     }
     if (key.empty() || key.size() > kMaxMetricName) {
-      return Fail(err, RejectReason::kBadMetric, "metric names must be 1 to 256 bytes");
+      return Fail(err, RejectReason::kBadMetric, "metric names must be 1 to 255 bytes");
     }
     if (type != simdjson::ondemand::json_type::number) {
       return Fail(err, RejectReason::kBadMetric, "metric \"" + std::string(key) + "\" is not a number");

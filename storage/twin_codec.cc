@@ -15,7 +15,7 @@
 // when the stored version has it.
 CEREAL_CLASS_VERSION(dctwin::ServerTwin, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::Condition, 1)
-CEREAL_CLASS_VERSION(dctwin::MetricWindow, 1)
+CEREAL_CLASS_VERSION(dctwin::MetricWindow, 2)  // 2: metric names packed in one string
 CEREAL_CLASS_VERSION(dctwin::RackTwin, 1)
 CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 1)
 CEREAL_CLASS_VERSION(dctwin::Incident, 1)
@@ -55,7 +55,11 @@ std::string EncodeTwin(const ServerTwin& twin) { return Encode(twin); }
 std::string EncodeTwin(const RackTwin& twin) { return Encode(twin); }
 std::string EncodeTwin(const DatacenterTwin& twin) { return Encode(twin); }
 
-Status DecodeTwin(std::string_view bytes, ServerTwin* twin) { return Decode(bytes, twin); }
+Status DecodeTwin(std::string_view bytes, ServerTwin* twin) {
+  Status s = Decode(bytes, twin);
+  if (s.ok() && !twin->window().Consistent()) return Status::Corruption("window columns and names do not match");
+  return s;
+}
 Status DecodeTwin(std::string_view bytes, RackTwin* twin) { return Decode(bytes, twin); }
 Status DecodeTwin(std::string_view bytes, DatacenterTwin* twin) { return Decode(bytes, twin); }
 

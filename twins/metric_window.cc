@@ -14,18 +14,20 @@ MetricWindow::MetricWindow(double window_s, size_t max_rows, size_t max_metrics)
     : window_s_(window_s), max_rows_(max_rows), max_metrics_(max_metrics) {}
 
 int MetricWindow::Column(std::string_view metric) const {
-  for (size_t i = 0; i < names_.size(); ++i) {
-    if (names_[i] == metric) return static_cast<int>(i + 1);
-  }
-  return -1;
+  int found = -1;
+  ForEachName([&](size_t column, std::string_view name) {
+    if (found < 0 && name == metric) found = static_cast<int>(column);
+  });
+  return found;
 }
 
 double MetricWindow::oldest_ts() const { return empty() ? 0 : base_ts_ + static_cast<double>(data_[0]); }
 
 void MetricWindow::Reserve(size_t floats) {
-  // Grow by a quarter, not double: a full window stays close to its real size.
+  // Grow by eight rows, not by doubling: a window settles at a steady number of rows, and its
+  // capacity should stay within a few rows of that.
   if (floats <= data_.capacity()) return;
-  data_.reserve(std::max(floats, data_.capacity() + data_.capacity() / 4 + columns_ * 4));
+  data_.reserve(std::max(floats, data_.capacity() + columns_ * 8));
 }
 
 void MetricWindow::Rebase(double ts) {
@@ -45,11 +47,12 @@ void MetricWindow::Add(double ts, const std::vector<std::pair<std::string, doubl
   // New metrics widen every row.
   for (const auto& [name, value] : metrics) {
     if (Column(name) >= 0) continue;
-    if (names_.size() >= max_metrics_) {
+    if (metric_count() >= max_metrics_ || name.size() > 255) {
       if (dropped_metrics != nullptr) ++*dropped_metrics;
       continue;
     }
-    names_.push_back(name);
+    names_ += static_cast<char>(name.size());
+    names_ += name;
     const size_t old_cols = columns_;
     const size_t n = rows();
     ++columns_;
@@ -120,10 +123,10 @@ bool MetricWindow::Summarize(std::string_view metric, MetricSummary* out) const 
 
 std::vector<MetricSummary> MetricWindow::SummarizeAll() const {
   std::vector<MetricSummary> out;
-  for (const std::string& name : names_) {
+  ForEachName([&](size_t, std::string_view name) {
     MetricSummary s;
     if (Summarize(name, &s)) out.push_back(std::move(s));
-  }
+  });
   return out;
 }
 
@@ -141,12 +144,19 @@ bool MetricWindow::Previous(std::string_view metric, double ts, double* prev_ts,
   return false;
 }
 
+bool MetricWindow::Consistent() const {
+  size_t names = 0, end = 0;
+  ForEachName([&](size_t, std::string_view name) {
+    ++names;
+    end = static_cast<size_t>(name.data() - names_.data()) + name.size();
+  });
+  if (end != names_.size()) return false;  // a length byte points past the end
+  if (columns_ == 0) return names == 0 && data_.empty();
+  return names + 1 == columns_ && data_.size() % columns_ == 0;
+}
+
 size_t MetricWindow::HeapBytes() const {
-  size_t bytes = data_.capacity() * sizeof(float) + names_.capacity() * sizeof(std::string);
-  for (const std::string& n : names_) {
-    if (n.capacity() > 15) bytes += n.capacity() + 1;
-  }
-  return bytes;
+  return data_.capacity() * sizeof(float) + (names_.capacity() > 15 ? names_.capacity() + 1 : 0);
 }
 
 }  // namespace dctwin

@@ -36,8 +36,20 @@ void serialize(Archive& ar, HealthUpdate& v, std::uint32_t /*version*/) {
 }
 
 template <class Archive>
-void MetricWindow::serialize(Archive& ar, std::uint32_t /*version*/) {
-  ar(names_, data_, columns_, base_ts_, newest_ts_);
+void MetricWindow::serialize(Archive& ar, std::uint32_t version) {
+  if (version >= 2) {
+    ar(names_);
+  } else {
+    // Version 1 kept the names as a vector of strings (only ever read: saving writes version 2).
+    std::vector<std::string> names;
+    ar(names);
+    names_.clear();
+    for (const std::string& n : names) {
+      names_ += static_cast<char>(n.size());
+      names_ += n;
+    }
+  }
+  ar(data_, columns_, base_ts_, newest_ts_);
 }
 
 template <class Archive>
