@@ -153,18 +153,7 @@ void DatacenterTwin::PublishHealthIfChanged(double now, Effects& out) {
 }
 
 IncidentEvent DatacenterTwin::MakeEvent(const Incident& incident, IncidentState state, double at) const {
-  IncidentEvent e;
-  e.id = incident.id;
-  e.level = Level::kDatacenter;
-  e.subject = id_;
-  e.datacenter = id_;
-  e.kind = incident.kind;
-  e.severity = incident.severity;
-  e.state = state;
-  e.opened_at = incident.opened_at;
-  e.at = at;
-  e.summary = incident.summary;
-  return e;
+  return dctwin::MakeEvent(incident, Level::kDatacenter, id_, std::string(), id_, state, at);
 }
 
 }  // namespace dctwin

@@ -57,6 +57,24 @@ std::string MakeIncidentId(Level level, std::string_view subject, std::string_vi
   return id;
 }
 
+IncidentEvent MakeEvent(const Incident& incident, Level level, const std::string& subject, const std::string& rack,
+                        const std::string& datacenter, IncidentState state, double at) {
+  IncidentEvent e;
+  e.id = incident.id;
+  e.level = level;
+  e.subject = subject;
+  e.rack = rack;
+  e.datacenter = datacenter;
+  e.kind = incident.kind;
+  e.severity = incident.severity;
+  e.state = state;
+  e.opened_at = incident.opened_at;
+  e.at = at;
+  e.summary = incident.summary;
+  e.caused_by = incident.caused_by;
+  return e;
+}
+
 Severity Worst(Severity a, Severity b) {
   return (a == Severity::kCritical || b == Severity::kCritical) ? Severity::kCritical : Severity::kWarning;
 }

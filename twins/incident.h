@@ -68,4 +68,8 @@ std::string MakeIncidentId(Level level, std::string_view subject, std::string_vi
 
 Severity Worst(Severity a, Severity b);
 
+// The event that tells the world about `incident` (its open or its resolve).
+IncidentEvent MakeEvent(const Incident& incident, Level level, const std::string& subject, const std::string& rack,
+                        const std::string& datacenter, IncidentState state, double at);
+
 }  // namespace dctwin

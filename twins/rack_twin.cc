@@ -194,20 +194,7 @@ void RackTwin::PublishHealthIfChanged(double now, Effects& out) {
 }
 
 IncidentEvent RackTwin::MakeEvent(const Incident& incident, IncidentState state, double at) const {
-  IncidentEvent e;
-  e.id = incident.id;
-  e.level = Level::kRack;
-  e.subject = id_;
-  e.rack = id_;
-  e.datacenter = datacenter_;
-  e.kind = incident.kind;
-  e.severity = incident.severity;
-  e.state = state;
-  e.opened_at = incident.opened_at;
-  e.at = at;
-  e.summary = incident.summary;
-  e.caused_by = incident.caused_by;
-  return e;
+  return dctwin::MakeEvent(incident, Level::kRack, id_, id_, datacenter_, state, at);
 }
 
 }  // namespace dctwin

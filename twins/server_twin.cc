@@ -250,20 +250,7 @@ void ServerTwin::Resolve(size_t index, std::string summary, double at, Effects& 
 }
 
 IncidentEvent ServerTwin::MakeEvent(const Incident& incident, IncidentState state, double at) const {
-  IncidentEvent e;
-  e.id = incident.id;
-  e.level = Level::kServer;
-  e.subject = id_;
-  e.rack = rack_;
-  e.datacenter = datacenter_;
-  e.kind = incident.kind;
-  e.severity = incident.severity;
-  e.state = state;
-  e.opened_at = incident.opened_at;
-  e.at = at;
-  e.summary = incident.summary;
-  e.caused_by = incident.caused_by;
-  return e;
+  return dctwin::MakeEvent(incident, Level::kServer, id_, rack_, datacenter_, state, at);
 }
 
 void ServerTwin::OnRackIncidents(const RackIncidents& msg, double now, Effects& out) {
