@@ -27,6 +27,7 @@ class BoundedBinaryInputArchive
       throw cereal::Exception("truncated: " + std::to_string(size) + " bytes wanted, " + std::to_string(remaining()) +
                               " left");
     }
+    if (size == 0) return;  // an empty container's data() may be null: memcpy must not see it
     std::memcpy(data, bytes_.data() + pos_, size);
     pos_ += size;
   }
