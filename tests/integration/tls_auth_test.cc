@@ -25,22 +25,35 @@ class TlsBrokerTest : public ::testing::Test {
                    " && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1'"
                    " && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2"
                    " -extfile san.ext"
+                   " && openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj '/CN=dctwin-gateway'"
+                   " && openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2"
                    " && mosquitto_passwd -b -c passwd dctwin 's3cret pass'"
                    " && chmod 644 ca.crt server.crt server.key passwd) > /dev/null 2>&1",
                &status);
     ASSERT_EQ(status, 0) << "making the test CA failed";
-    broker_ = std::make_unique<Mosquitto>(dir_, false,
-                                          "cafile " + d + "/ca.crt\ncertfile " + d + "/server.crt\nkeyfile " + d +
-                                              "/server.key\nallow_anonymous false\npassword_file " + d + "/passwd\n");
+  }
+
+  void StartBroker(bool require_client_certificate) {
+    const std::string d = dir_.path();
+    broker_ = std::make_unique<Mosquitto>(
+        dir_, false,
+        "cafile " + d + "/ca.crt\ncertfile " + d + "/server.crt\nkeyfile " + d + "/server.key\n" +
+            (require_client_certificate ? "require_certificate true\n" : "allow_anonymous false\npassword_file " + d +
+                                                                            "/passwd\n"));
     broker_->Start();
   }
 
+  // With a password: the credentials file; without one: the client certificate.
   std::unique_ptr<GatewayProcess> Gateway(const std::string& password) {
-    const std::string creds = dir_.Write("credentials", "dctwin\n" + password + "\n");
-    chmod(creds.c_str(), 0600);
-    const std::string config = dir_.Write("dctwin.toml", "[broker]\nca_file = \"" + dir_.File("ca.crt") +
-                                                             "\"\ncredentials_file = \"" + creds +
-                                                             "\"\nreconnect_max_s = 4\n[metrics]\nlisten = \"\"\n");
+    std::string broker = "[broker]\nca_file = \"" + dir_.File("ca.crt") + "\"\nreconnect_max_s = 4\n";
+    if (password.empty()) {
+      broker += "cert_file = \"" + dir_.File("client.crt") + "\"\nkey_file = \"" + dir_.File("client.key") + "\"\n";
+    } else {
+      const std::string creds = dir_.Write("credentials", "dctwin\n" + password + "\n");
+      chmod(creds.c_str(), 0600);
+      broker += "credentials_file = \"" + creds + "\"\n";
+    }
+    const std::string config = dir_.Write("dctwin.toml", broker + "[metrics]\nlisten = \"\"\n");
     auto gw = std::make_unique<GatewayProcess>(
         dir_, std::vector<std::string>{"--config", config, "--broker", "ssl://127.0.0.1:" + std::to_string(broker_->port()),
                                        "--state", dir_.File("state.db"), "--gateway-id", "gw-tls"});
@@ -48,9 +61,12 @@ class TlsBrokerTest : public ::testing::Test {
     return gw;
   }
 
-  std::string Subscribe(const std::string& topic) {
+  std::string Subscribe(const std::string& topic, bool with_certificate = false) {
+    const std::string auth = with_certificate
+                                 ? " --cert " + dir_.File("client.crt") + " --key " + dir_.File("client.key")
+                                 : " -u dctwin -P 's3cret pass'";
     return RunCommand("mosquitto_sub -h 127.0.0.1 -p " + std::to_string(broker_->port()) + " --cafile " +
-                      dir_.File("ca.crt") + " -u dctwin -P 's3cret pass' -t '" + topic + "' -C 1 -W 10 2>&1");
+                      dir_.File("ca.crt") + auth + " -t '" + topic + "' -C 1 -W 10 2>&1");
   }
 
   TempDir dir_;
@@ -58,13 +74,23 @@ class TlsBrokerTest : public ::testing::Test {
 };
 
 TEST_F(TlsBrokerTest, ConnectsOverTlsWithThePasswordFromItsFile) {
+  StartBroker(false);
   auto gw = Gateway("s3cret pass");
   const std::string status = Subscribe("dctwin/gateway/gw-tls/status");
   EXPECT_NE(status.find("\"online\":true"), std::string::npos) << status << gw->Log();
   EXPECT_EQ(gw->Terminate(), 0) << gw->Log();
 }
 
+TEST_F(TlsBrokerTest, ConnectsWithAClientCertificate) {
+  StartBroker(true);
+  auto gw = Gateway("");
+  const std::string status = Subscribe("dctwin/gateway/gw-tls/status", true);
+  EXPECT_NE(status.find("\"online\":true"), std::string::npos) << status << gw->Log();
+  EXPECT_EQ(gw->Terminate(), 0) << gw->Log();
+}
+
 TEST_F(TlsBrokerTest, AWrongPasswordIsAClearErrorRetriedWithBackoff) {
+  StartBroker(false);
   auto gw = Gateway("wrong");
   // Backoff 1, 2, 4, 4 s: within 6 s a handful of attempts, not a spin.
   ASSERT_TRUE(WaitUntil([&] { return gw->Log().find("retrying in 4 s") != std::string::npos; }, 15s)) << gw->Log();
