@@ -19,8 +19,9 @@ std::string Where(const std::string& file, const toml::source_region& src) {
 // are reported instead of silently ignored.
 class TableReader {
  public:
-  TableReader(const toml::table& table, std::string name, std::string file, std::vector<std::string>* errors)
-      : table_(table), name_(std::move(name)), file_(std::move(file)), errors_(errors) {}
+  TableReader(const toml::table& table, std::string name, std::string file, std::vector<std::string>* errors,
+              std::map<std::string, int>* lines = nullptr)
+      : table_(table), name_(std::move(name)), file_(std::move(file)), errors_(errors), lines_(lines) {}
 
   void String(const char* key, std::string* out) {
     const toml::node* n = Take(key);
@@ -76,7 +77,9 @@ class TableReader {
 
   const toml::node* Take(const char* key) {
     used_.insert(key);
-    return table_.get(key);
+    const toml::node* n = table_.get(key);
+    if (n != nullptr && lines_ != nullptr) (*lines_)[Qualified(key)] = static_cast<int>(n->source().begin.line);
+    return n;
   }
 
   void Error(const toml::node& n, const std::string& key, const std::string& what) {
@@ -106,6 +109,7 @@ class TableReader {
   const std::string name_;
   const std::string file_;
   std::vector<std::string>* errors_;
+  std::map<std::string, int>* lines_;
   std::set<std::string> used_;
 };
 
@@ -179,6 +183,14 @@ std::vector<std::string> ValidateConfig(const Config& c) {
   return errors;
 }
 
+std::string ConfigResult::Locate(const std::string& path, const std::string& error) const {
+  std::string best;
+  for (const auto& [key, line] : lines) {
+    if (error.rfind(key, 0) == 0 && key.size() > best.size()) best = key;
+  }
+  return best.empty() ? path + ": " + error : path + ":" + std::to_string(lines.at(best)) + ": " + error;
+}
+
 ConfigResult LoadConfigFile(const std::string& path) {
   ConfigResult result;
   Config& c = result.config;
@@ -208,7 +220,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
   };
 
   if (const toml::table* t = section("broker")) {
-    TableReader r(*t, "broker", path, &errors);
+    TableReader r(*t, "broker", path, &errors, &result.lines);
     r.String("uri", &c.broker.uri);
     r.Int("session_expiry_s", &c.broker.session_expiry_s, 0, 0x7fffffff);
     r.Int("keepalive_s", &c.broker.keepalive_s, 1, 3600);
@@ -223,7 +235,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Finish();
   }
   if (const toml::table* t = section("gateway")) {
-    TableReader r(*t, "gateway", path, &errors);
+    TableReader r(*t, "gateway", path, &errors, &result.lines);
     r.String("id", &c.gateway.id);
     r.String("datacenter", &c.gateway.datacenter);
     r.String("prefix", &c.gateway.prefix);
@@ -240,7 +252,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Finish();
   }
   if (const toml::table* t = section("state")) {
-    TableReader r(*t, "state", path, &errors);
+    TableReader r(*t, "state", path, &errors, &result.lines);
     r.String("path", &c.state.path);
     r.String("synchronous", &c.state.synchronous);
     r.Int("flush_interval_ms", &c.state.flush_interval_ms, 1, 60000);
@@ -250,28 +262,28 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Finish();
   }
   if (const toml::table* t = section("collectd")) {
-    TableReader r(*t, "collectd", path, &errors);
+    TableReader r(*t, "collectd", path, &errors, &result.lines);
     r.String("prefix", &c.ingest.collectd_prefix);
     r.String("types_db", &c.ingest.collectd_types_db);
     r.Finish();
   }
   if (const toml::table* t = section("telegraf")) {
-    TableReader r(*t, "telegraf", path, &errors);
+    TableReader r(*t, "telegraf", path, &errors, &result.lines);
     r.String("prefix", &c.ingest.telegraf_prefix);
     r.Finish();
   }
   if (const toml::table* t = section("metrics")) {
-    TableReader r(*t, "metrics", path, &errors);
+    TableReader r(*t, "metrics", path, &errors, &result.lines);
     r.String("listen", &c.metrics.listen);
     r.Finish();
   }
   if (const toml::table* t = section("log")) {
-    TableReader r(*t, "log", path, &errors);
+    TableReader r(*t, "log", path, &errors, &result.lines);
     r.String("level", &c.log.level);
     r.Finish();
   }
   if (const toml::table* t = section("model")) {
-    TableReader r(*t, "model", path, &errors);
+    TableReader r(*t, "model", path, &errors, &result.lines);
     r.Double("window_s", &c.model.window_s, 1, 86400);
     r.Double("heartbeat_timeout_s", &c.model.heartbeat_timeout_s, 1, 86400);
     r.Int("clear_reports", &c.model.clear_reports, 1, 1000000);
@@ -289,12 +301,12 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Finish();
   }
   if (const toml::table* t = section("rack")) {
-    TableReader r(*t, "rack", path, &errors);
+    TableReader r(*t, "rack", path, &errors, &result.lines);
     r.Int("min_servers", &c.model.rack_min_servers, 1, 1000000);
     r.Finish();
   }
   if (const toml::table* t = section("datacenter")) {
-    TableReader r(*t, "datacenter", path, &errors);
+    TableReader r(*t, "datacenter", path, &errors, &result.lines);
     r.Int("min_racks", &c.model.datacenter_min_racks, 1, 1000000);
     r.Finish();
   }

@@ -2,6 +2,7 @@
 // key and line, so --check-config can print all of them at once.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,10 @@ namespace dctwin {
 struct ConfigResult {
   Config config;
   std::vector<std::string> errors;  // empty: the config is usable
+  std::map<std::string, int> lines;  // "section.key" -> the line it is on
   bool ok() const { return errors.empty(); }
+  // "path:line: <error>" for an error of ValidateConfig that names a key found in the file.
+  std::string Locate(const std::string& path, const std::string& error) const;
 };
 
 // Parses `path`; keys not in the file keep their defaults. A file without any [[rules]] gets the

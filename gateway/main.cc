@@ -85,14 +85,16 @@ int main(int argc, char** argv) {
 
   dctwin::Config config;
   std::vector<std::string> errors;
+  dctwin::ConfigResult loaded;
   if (!config_path.empty()) {
-    dctwin::ConfigResult loaded = dctwin::LoadConfigFile(config_path);
-    config = std::move(loaded.config);
-    errors = std::move(loaded.errors);
+    loaded = dctwin::LoadConfigFile(config_path);
+    config = loaded.config;
+    errors = loaded.errors;
   }
   Apply(o, config);
-  if (errors.empty()) {
-    for (std::string& e : dctwin::ValidateConfig(config)) errors.push_back(std::move(e));
+  // Every problem at once: the checks across keys run even when some keys were already refused.
+  for (const std::string& e : dctwin::ValidateConfig(config)) {
+    errors.push_back(config_path.empty() ? e : loaded.Locate(config_path, e));
   }
   if (!errors.empty()) {
     for (const std::string& e : errors) std::fprintf(stderr, "config error: %s\n", e.c_str());
@@ -158,7 +160,7 @@ int main(int argc, char** argv) {
       }
       dctwin::ConfigResult next = dctwin::LoadConfigFile(config_path);
       Apply(o, next.config);
-      if (next.ok()) next.errors = dctwin::ValidateConfig(next.config);
+      for (const std::string& e : dctwin::ValidateConfig(next.config)) next.errors.push_back(next.Locate(config_path, e));
       if (!next.ok()) {
         for (const std::string& e : next.errors) spdlog::error("reload: {}", e);
         spdlog::error("reload: {} problem(s) in {}; keeping the running configuration", next.errors.size(),

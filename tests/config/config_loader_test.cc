@@ -133,8 +133,9 @@ for_reports = 2
 for_s = 3
 )"));
   EXPECT_FALSE(r.ok());
-  for (std::string& e : ValidateConfig(r.config)) r.errors.push_back(e);
+  for (const std::string& e : ValidateConfig(r.config)) r.errors.push_back(r.Locate("f", e));
   EXPECT_TRUE(HasError(r, ":3: unknown key broker.colour"));
+  EXPECT_TRUE(HasError(r, "f:2: broker.uri must look like"));  // cross-key checks name the line too
   EXPECT_TRUE(HasError(r, ":5: gateway.stats_interval_s must be a number"));
   EXPECT_TRUE(HasError(r, ":7: rack.min_servers must be between 1"));
   EXPECT_TRUE(HasError(r, "rules[0].threshold is required"));
