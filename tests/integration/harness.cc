@@ -244,10 +244,11 @@ std::optional<Received> Probe::WaitFor(const std::function<bool(const Received&)
                                        std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   std::optional<Received> found;
+  size_t checked = 0;  // each wake looks only at what arrived since: a busy topic stays linear
   cv_.wait_for(lock, timeout, [&] {
-    for (const auto& r : received_) {
-      if (match(r)) {
-        found = r;
+    for (; checked < received_.size(); ++checked) {
+      if (match(received_[checked])) {
+        found = received_[checked];
         return true;
       }
     }
