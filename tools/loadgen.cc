@@ -23,36 +23,13 @@
 
 #include <mqtt/async_client.h>
 
+#include "tools/windowed_publisher.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Publishes QoS 1 messages with at most `window` unacknowledged. Past the broker's Receive
-// Maximum, Paho C 1.3.12 stalls for up to a second per message (eclipse-paho/paho.mqtt.c#1457).
-class WindowedPublisher {
- public:
-  WindowedPublisher(mqtt::async_client& client, size_t window) : client_(client), window_(window) {}
-  void Publish(const std::string& topic, const char* payload, size_t len, int qos) {
-    if (qos == 0) {
-      client_.publish(topic, payload, len, 0, false);
-      return;
-    }
-    while (pending_.size() >= window_) {
-      pending_.front()->wait();
-      pending_.pop_front();
-    }
-    pending_.push_back(client_.publish(topic, payload, len, qos, false));
-  }
-  void Drain() {
-    for (auto& t : pending_) t->wait();
-    pending_.clear();
-  }
-
- private:
-  mqtt::async_client& client_;
-  const size_t window_;
-  std::deque<mqtt::delivery_token_ptr> pending_;
-};
+using dctwin::tools::WindowedPublisher;
 
 struct Stats {
   std::mutex mu;

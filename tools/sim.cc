@@ -26,6 +26,8 @@
 
 #include <mqtt/async_client.h>
 
+#include "tools/windowed_publisher.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -60,27 +62,6 @@ std::vector<Event> ParseScenario(const std::string& text) {
   std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.at < b.at; });
   return events;
 }
-
-class Publisher {
- public:
-  explicit Publisher(mqtt::async_client& c) : client_(c) {}
-  // QoS 1 with at most 16 unacknowledged (below the broker's Receive Maximum).
-  void Publish(const std::string& topic, const std::string& payload) {
-    while (pending_.size() >= 16) {
-      pending_.front()->wait();
-      pending_.pop_front();
-    }
-    pending_.push_back(client_.publish(topic, payload.data(), payload.size(), 1, false));
-  }
-  void Drain() {
-    for (auto& t : pending_) t->wait();
-    pending_.clear();
-  }
-
- private:
-  mqtt::async_client& client_;
-  std::deque<mqtt::delivery_token_ptr> pending_;
-};
 
 }  // namespace
 
@@ -118,7 +99,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot connect to %s: %s\n", broker.c_str(), e.what());
     return 1;
   }
-  Publisher pub(client);
+  dctwin::tools::WindowedPublisher pub(client, 16);
   std::vector<Server> servers;
   char id[32];
   for (int r = 1; r <= racks; ++r) {
