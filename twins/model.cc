@@ -43,7 +43,7 @@ int RuleSet::ClearReports(size_t index) const {
 }
 
 const std::vector<uint16_t>& RuleSet::RulesFor(std::string_view metric) {
-  auto it = cache_.find(std::string(metric));
+  auto it = cache_.find(metric);
   if (it != cache_.end()) return it->second;
   std::vector<uint16_t> matches;
   std::string name(metric);

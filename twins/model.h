@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -94,7 +95,13 @@ class RuleSet {
   // Constant after construction
   ModelConfig config_;
 
-  std::unordered_map<std::string, std::vector<uint16_t>> cache_;
+  // Looked up by string_view on every metric of every report: a transparent hash avoids building
+  // a std::string per lookup.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::vector<uint16_t>, NameHash, std::equal_to<>> cache_;
 };
 
 // The default model of the contract: thermal, disk, network, cpu and power rules.
