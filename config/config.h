@@ -26,6 +26,10 @@ struct BrokerConfig {
   std::string credentials_file;
   int max_inflight = 20;        // QoS 1 publications awaiting acknowledgement; keep it at or below the
                                 // broker's Receive Maximum (mosquitto: max_inflight_messages, default 20)
+  // Connections that read metric reports. 1: one connection reads everything. N > 1: provisioning
+  // and queries stay on the main connection, and N more connections share the metric topics
+  // through an MQTT 5 shared subscription ($share/<gateway id>/...), each with its own receive thread.
+  int ingest_connections = 1;
 };
 
 struct GatewayConfig {

@@ -228,6 +228,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Int("reconnect_max_s", &c.broker.reconnect_max_s, 1, 3600);
     r.Int("subscribe_qos", &c.broker.subscribe_qos, 0, 2);
     r.Int("max_inflight", &c.broker.max_inflight, 1, 65535);
+    r.Int("ingest_connections", &c.broker.ingest_connections, 1, 16);
     r.String("ca_file", &c.broker.ca_file);
     r.String("cert_file", &c.broker.cert_file);
     r.String("key_file", &c.broker.key_file);

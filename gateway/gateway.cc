@@ -50,8 +50,6 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   lo.reconnect_min_s = config_.broker.reconnect_min_s;
   lo.reconnect_max_s = config_.broker.reconnect_max_s;
   lo.subscribe_qos = config_.broker.subscribe_qos;
-  lo.will_topic = status_topic;
-  lo.will_payload = StatusJson(config_, false, started_at_, "connection lost");
   lo.ca_file = config_.broker.ca_file;
   lo.cert_file = config_.broker.cert_file;
   lo.key_file = config_.broker.key_file;
@@ -61,9 +59,8 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   io.collectd_prefix = config_.ingest.collectd_prefix;
   io.telegraf_prefix = config_.ingest.telegraf_prefix;
   io.max_payload = static_cast<size_t>(config_.gateway.max_payload_bytes);
-  lo.subscriptions = IngestRouter::Subscriptions(io);
-  // The link calls the router only after Start(), by which time router_ is built.
-  link_ = std::make_unique<MqttLink>(std::move(lo), [this](const mqtt::const_message_ptr& msg) {
+  // Every connection calls the router only after Start(), by which time router_ is built.
+  auto on_message = [this](const mqtt::const_message_ptr& msg) {
     const mqtt::properties& props = msg->get_properties();
     std::string response_topic, correlation;
     if (props.contains(mqtt::property::RESPONSE_TOPIC)) {
@@ -73,7 +70,25 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
       }
     }
     router_->OnMessage(msg->get_topic(), msg->get_payload_ref().str(), response_topic, correlation);
-  });
+  };
+  const int ingest_links = config_.broker.ingest_connections;
+  if (ingest_links > 1) {
+    // Metrics arrive over the shared group; their filters get the $share/<group>/ prefix.
+    for (int k = 1; k <= ingest_links; ++k) {
+      MqttLink::Options il = lo;
+      il.client_id = config_.gateway.id + "-ingest-" + std::to_string(k);
+      for (const std::string& f : IngestRouter::MetricSubscriptions(io)) {
+        il.subscriptions.push_back("$share/" + config_.gateway.id + "/" + f);
+      }
+      ingest_links_.push_back(std::make_unique<MqttLink>(std::move(il), on_message));
+    }
+    lo.subscriptions = IngestRouter::ControlSubscriptions(io);
+  } else {
+    lo.subscriptions = IngestRouter::Subscriptions(io);
+  }
+  lo.will_topic = status_topic;
+  lo.will_payload = StatusJson(config_, false, started_at_, "connection lost");
+  link_ = std::make_unique<MqttLink>(std::move(lo), on_message);
   outbound_ = std::make_unique<OutboundQueue>(*link_, static_cast<size_t>(config_.gateway.publish_buffer),
                                               config_.broker.max_inflight);
   alerts_ = std::make_unique<AlertPublisher>(prefix, config_.gateway.datacenter, *outbound_);
@@ -106,6 +121,7 @@ Status Gateway::ReadCredentials() {
     return Status::Invalid("broker.credentials_file " + path + " must hold the username and the password on two lines");
   }
   link_->SetCredentials(username, password);
+  for (auto& l : ingest_links_) l->SetCredentials(username, password);
   return Status::Ok();
 }
 
@@ -144,6 +160,7 @@ Status Gateway::Start() {
                config_.state.path);
   outbound_->Start();
   link_->Start();
+  for (auto& l : ingest_links_) l->Start();
   if (!config_.metrics.listen.empty()) {
     metrics_ = std::make_unique<MetricsServer>([this] { return PrometheusText(); });
     std::string error;
@@ -195,7 +212,14 @@ Status Gateway::Restore() {
 }
 
 bool Gateway::WaitReady(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto left = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  };
   if (!link_->WaitReady(timeout)) return false;
+  for (auto& l : ingest_links_) {
+    if (!l->WaitReady(std::max(left(), std::chrono::milliseconds(0)))) return false;
+  }
   if (!announced_) {
     announced_ = true;
     outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
@@ -206,12 +230,13 @@ bool Gateway::WaitReady(std::chrono::milliseconds timeout) {
 }
 
 std::string Gateway::StatsJson() const {
-  uint64_t messages_in = 0, metrics_ignored = 0, servers_refused = 0;
+  uint64_t messages_in = 0, metrics_ignored = 0, servers_refused = 0, late = 0;
   int64_t servers = 0, racks = 0, datacenters = 0, open = 0;
   for (const auto& h : hosts_) {
     const HostCounters& c = h->counters();
     messages_in += c.messages_in.load(std::memory_order_relaxed);
     metrics_ignored += c.metrics_ignored.load(std::memory_order_relaxed);
+    late += c.reports_late.load(std::memory_order_relaxed);
     servers_refused += c.servers_refused.load(std::memory_order_relaxed);
     servers += c.servers.load(std::memory_order_relaxed);
     racks += c.racks.load(std::memory_order_relaxed);
@@ -224,6 +249,7 @@ std::string Gateway::StatsJson() const {
       .Field("at", WallClock())
       .Field("uptime_s", WallClock() - started_at_)
       .IntField("messages_in", static_cast<long long>(messages_in))
+      .IntField("reports_late", static_cast<long long>(late))
       .IntField("messages_rejected", static_cast<long long>(dead_letters_->total()));
   w.Key("rejected").BeginObject();
   for (size_t i = 0; i < static_cast<size_t>(RejectReason::kCount); ++i) {
@@ -245,7 +271,19 @@ std::string Gateway::StatsJson() const {
       .EndObject();
   const OutboundStats out = outbound_->Stats();
   w.IntField("open_incidents", open).IntField("publish_failures", static_cast<long long>(alerts_->failed()));
-  w.Field("connected", link_->connected());
+  w.Field("connected", Connected());
+  // Each MQTT connection: the main one, then the shared ingest ones (broker.ingest_connections > 1).
+  w.Key("connections").BeginArray();
+  auto link_stats = [&w](const MqttLink& l) {
+    w.BeginObject()
+        .Field("client_id", l.client_id())
+        .Field("connected", l.connected())
+        .IntField("received", static_cast<long long>(l.messages_received()))
+        .EndObject();
+  };
+  link_stats(*link_);
+  for (const auto& l : ingest_links_) link_stats(*l);
+  w.EndArray();
   const StoreWriterStats st = writer_->Stats();
   w.Key("store")
       .BeginObject()
@@ -300,7 +338,7 @@ void Gateway::Reload(const Config& next) {
 
 void Gateway::CheckSilence() {
   const double now = WallClock();
-  if (auto storm = census_->Evaluate(config_.model, link_->connected(), now)) {
+  if (auto storm = census_->Evaluate(config_.model, Connected(), now)) {
     if (storm->active) {
       spdlog::warn("{} of {} servers are overdue at once: holding per-server silent incidents back", storm->silent,
                    storm->total);
@@ -325,7 +363,7 @@ std::string Gateway::PrometheusText() const {
     out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + buf + "\n";
   };
   int64_t servers = 0, racks = 0, dcs = 0;
-  uint64_t applied = 0;
+  uint64_t applied = 0, late = 0;
   std::map<std::string, int64_t> open;
   for (const auto& h : hosts_) {
     const HostCounters& c = h->counters();
@@ -333,6 +371,7 @@ std::string Gateway::PrometheusText() const {
     racks += c.racks.load(std::memory_order_relaxed);
     dcs += c.datacenters.load(std::memory_order_relaxed);
     applied += c.messages_in.load(std::memory_order_relaxed);
+    late += c.reports_late.load(std::memory_order_relaxed);
     for (const auto& [kind, n] : h->OpenByKind()) open[kind] += n;
   }
   family("dctwin_messages_in_total", "counter", "Input messages decoded and handed to a shard, by publisher.");
@@ -341,6 +380,9 @@ std::string Gateway::PrometheusText() const {
   sample("dctwin_messages_in_total", "source=\"telegraf\"", static_cast<double>(router_->accepted_telegraf()));
   family("dctwin_reports_applied_total", "counter", "Reports fully applied to server twins.");
   sample("dctwin_reports_applied_total", "", static_cast<double>(applied));
+  family("dctwin_reports_late_total", "counter",
+         "Reports older than their server's newest report: placed in the window, not judged by the rules.");
+  sample("dctwin_reports_late_total", "", static_cast<double>(late));
   family("dctwin_rejected_total", "counter", "Rejected input messages, by reason.");
   for (size_t i = 0; i < static_cast<size_t>(RejectReason::kCount); ++i) {
     const auto reason = static_cast<RejectReason>(i);
@@ -395,7 +437,7 @@ std::string Gateway::PrometheusText() const {
   family("dctwin_outbox_events", "gauge", "Incident events committed and not yet acknowledged by the broker.");
   sample("dctwin_outbox_events", "", static_cast<double>(st.outbox_rows));
   family("dctwin_broker_connected", "gauge", "1 while connected to the broker.");
-  sample("dctwin_broker_connected", "", link_->connected() ? 1 : 0);
+  sample("dctwin_broker_connected", "", Connected() ? 1 : 0);
   return out;
 }
 
@@ -407,7 +449,7 @@ std::string Gateway::StatusLine() const {
     open += h->counters().open_incidents.load(std::memory_order_relaxed);
     in += h->counters().messages_in.load(std::memory_order_relaxed);
   }
-  return std::string(link_->connected() ? "connected" : "disconnected") + ", " + std::to_string(servers) +
+  return std::string(Connected() ? "connected" : "disconnected") + ", " + std::to_string(servers) +
          " servers, " + std::to_string(open) + " open incidents, " + std::to_string(in) + " reports applied";
 }
 
@@ -416,11 +458,21 @@ void Gateway::PublishStats() {
                             false, {}});
 }
 
+bool Gateway::Connected() const {
+  if (!link_->connected()) return false;
+  for (const auto& l : ingest_links_) {
+    if (!l->connected()) return false;
+  }
+  return true;
+}
+
 void Gateway::Stop() {
   if (stopped_ || !started_) return;
   stopped_ = true;
   spdlog::info("stopping: draining the shards");
   if (metrics_) metrics_->Stop();
+  // Reports still queued at the broker stay there for the next start (persistent sessions).
+  for (auto& l : ingest_links_) l->Stop();
   pool_->Stop();
   // The shard threads are gone: hand over what they changed last, and commit it.
   for (auto& h : hosts_) h->Seal(WallClock(), true);

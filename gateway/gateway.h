@@ -61,7 +61,8 @@ class Gateway {
   // Constant after construction, except config_.model, which Reload() replaces (main thread only)
   Config config_;
   const double started_at_;
-  std::unique_ptr<MqttLink> link_;
+  std::unique_ptr<MqttLink> link_;                       // control inputs, and everything published
+  std::vector<std::unique_ptr<MqttLink>> ingest_links_;  // broker.ingest_connections > 1: shared metric inputs
   std::unique_ptr<OutboundQueue> outbound_;
   std::unique_ptr<AlertPublisher> alerts_;
   std::unique_ptr<DeadLetters> dead_letters_;
@@ -75,6 +76,8 @@ class Gateway {
   std::unique_ptr<MetricsServer> metrics_;
 
   Status Restore();
+  // The main connection and every ingest connection are up.
+  bool Connected() const;
   Status ReadCredentials();
 
   bool started_ = false;

@@ -11,10 +11,20 @@ IngestRouter::IngestRouter(IngestOptions options, CollectdTypes collectd_types, 
     : options_(std::move(options)), collectd_types_(std::move(collectd_types)), pool_(pool),
       dead_letters_(dead_letters), replies_(replies), clock_(std::move(clock)) {}
 
-std::vector<std::string> IngestRouter::Subscriptions(const IngestOptions& o) {
-  std::vector<std::string> filters{o.prefix + "/metrics/+", o.prefix + "/provisioning/+", o.prefix + "/query/#"};
+std::vector<std::string> IngestRouter::ControlSubscriptions(const IngestOptions& o) {
+  return {o.prefix + "/provisioning/+", o.prefix + "/query/#"};
+}
+
+std::vector<std::string> IngestRouter::MetricSubscriptions(const IngestOptions& o) {
+  std::vector<std::string> filters{o.prefix + "/metrics/+"};
   if (!o.collectd_prefix.empty()) filters.push_back(o.collectd_prefix + "/+/+/+");
   if (!o.telegraf_prefix.empty()) filters.push_back(o.telegraf_prefix + "/+/+");
+  return filters;
+}
+
+std::vector<std::string> IngestRouter::Subscriptions(const IngestOptions& o) {
+  std::vector<std::string> filters = MetricSubscriptions(o);
+  for (std::string& f : ControlSubscriptions(o)) filters.push_back(std::move(f));
   return filters;
 }
 

@@ -36,8 +36,12 @@ class IngestRouter {
   IngestRouter(IngestOptions options, CollectdTypes collectd_types, ShardPool<Envelope>& pool,
                DeadLetters& dead_letters, MessageSink& replies, Clock clock);
 
-  // Topic filters the gateway subscribes to.
+  // Topic filters the gateway subscribes to: all of them, or split into the control inputs
+  // (provisioning and queries, which must stay in order on one connection) and the metric inputs
+  // (native, collectd, Telegraf), which several connections may share.
   static std::vector<std::string> Subscriptions(const IngestOptions& options);
+  static std::vector<std::string> ControlSubscriptions(const IngestOptions& options);
+  static std::vector<std::string> MetricSubscriptions(const IngestOptions& options);
 
   // `response_topic` and `correlation` are the MQTT 5 properties of a request (empty if none).
   // Messages accepted from each kind of publisher (decoded and handed to a shard).

@@ -68,7 +68,10 @@ MqttLink::MqttLink(Options options, MessageHandler handler)
 
   client_->set_connected_handler([this](const std::string& cause) { OnConnected(cause); });
   client_->set_connection_lost_handler([this](const std::string& cause) { OnConnectionLost(cause); });
-  client_->set_message_callback([this](mqtt::const_message_ptr msg) { handler_(msg); });
+  client_->set_message_callback([this](mqtt::const_message_ptr msg) {
+    received_.fetch_add(1, std::memory_order_relaxed);
+    handler_(msg);
+  });
 }
 
 MqttLink::~MqttLink() { Stop(); }

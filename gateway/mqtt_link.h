@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -57,6 +58,9 @@ class MqttLink {
   bool WaitReady(std::chrono::milliseconds timeout);
   bool connected() const { return connected_.load(); }
   bool ready() const { return ready_.load(); }
+  const std::string& client_id() const { return options_.client_id; }
+  // Messages this connection has received since start.
+  uint64_t messages_received() const { return received_.load(std::memory_order_relaxed); }
 
   mqtt::async_client& client() { return *client_; }
 
@@ -79,6 +83,7 @@ class MqttLink {
   mqtt::connect_options connect_options_;
   std::unique_ptr<Listener> subscribe_listener_;
 
+  std::atomic<uint64_t> received_{0};
   std::atomic<bool> connected_{false};
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};

@@ -190,6 +190,7 @@ void TwinHost::Apply(Effects& out) {
     pool_.PostInternal(hash, std::move(s));
   }
   if (out.reports_applied > 0) counters_.messages_in.fetch_add(out.reports_applied, std::memory_order_relaxed);
+  if (out.reports_late > 0) counters_.reports_late.fetch_add(static_cast<uint64_t>(out.reports_late), std::memory_order_relaxed);
   if (out.metrics_ignored > 0) counters_.metrics_ignored.fetch_add(out.metrics_ignored, std::memory_order_relaxed);
   UpdateCounts();
 }

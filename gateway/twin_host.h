@@ -30,6 +30,7 @@ namespace dctwin {
 struct HostCounters {
   std::atomic<uint64_t> messages_in{0};  // reports fully applied to a twin
   std::atomic<uint64_t> metrics_ignored{0};
+  std::atomic<uint64_t> reports_late{0};  // of messages_in: older than their server's newest report
   std::atomic<uint64_t> servers_refused{0};
   std::atomic<int64_t> servers{0};
   std::atomic<int64_t> racks{0};

@@ -141,6 +141,7 @@ struct Effects {
   std::vector<Envelope> sends;
   std::vector<QueryReply> replies;
   int reports_applied = 0;
+  int reports_late = 0;        // applied to the window only: older than the server's newest report
   size_t metrics_ignored = 0;  // over the per-server metric limit
   std::string rejected;  // non-empty: the message was refused, and why (for the dead letter)
 };

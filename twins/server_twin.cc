@@ -134,6 +134,18 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
     }
   }
 
+  // A report older than the newest one (reports that raced over different connections, or a
+  // daemon that sent a backlog late) takes its place in the window, but incident state follows
+  // the newest report: judging it now would count a past value after a newer one.
+  if (!window_.empty() && report.ts < window_.newest_ts()) {
+    window_.Add(report.ts, report.metrics, &out.metrics_ignored);
+    if (open_.size() != open_before || !out.events.empty()) TellRack(rack_, true, now, out);
+    PublishHealthIfChanged(now, out);
+    ++out.reports_applied;
+    ++out.reports_late;
+    return;
+  }
+
   std::vector<Key> touched;
   auto touch = [&](Key key) {
     for (const Key& k : touched) {

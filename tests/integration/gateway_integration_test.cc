@@ -392,5 +392,39 @@ TEST_F(GatewayTest, PrefixAndDatacenterFromTheCommandLine) {
   EXPECT_EQ(gw.Terminate(), 0);
 }
 
+TEST_F(GatewayTest, SharedIngestConnectionsApplyEveryReportOnce) {
+  StartGateway(std::string(kFastConfig) + "[broker]\ningest_connections = 3\n");
+  const int servers = 20, reports = 30;
+  for (int s = 0; s < servers; ++s) Commission("s" + std::to_string(s), "r" + std::to_string(s % 4));
+  ASSERT_TRUE(probe_->WaitFor([&](const Received& r) {
+    return r.topic == "dctwin/gateway/gw-test/stats" && r.payload.find("\"server\":20") != std::string::npos;
+  })) << gateway_->Log();
+  for (int i = 0; i < reports; ++i) {
+    for (int s = 0; s < servers; ++s) {
+      probe_->PublishPipelined("dctwin/metrics/s" + std::to_string(s), R"({"temp_c": 40})");
+    }
+  }
+  probe_->Drain();
+  auto stats = StatsWith("messages_in", servers * reports);
+  ASSERT_TRUE(stats) << gateway_->Log();
+  EXPECT_EQ(JsonNumber(stats->payload, "messages_in"), servers * reports);  // each exactly once
+  // The main connection plus three that share the metric topics, each of which got some.
+  const std::string& p = stats->payload;
+  for (int k = 1; k <= 3; ++k) {
+    const std::string id = "\"client_id\":\"gw-test-ingest-" + std::to_string(k) + "\",\"connected\":true,\"received\":";
+    const size_t at = p.find(id);
+    ASSERT_NE(at, std::string::npos) << p;
+    EXPECT_GT(std::stoi(p.substr(at + id.size())), 0) << p;
+  }
+
+  // Incidents work across the shared connections, and decommissioning (main connection) stops them.
+  for (int i = 0; i < 3; ++i) Report("s1", R"({"temp_c": 95})");
+  auto open = Alert("server", "s1", "open");
+  ASSERT_TRUE(open) << gateway_->Log();
+  EXPECT_EQ(JsonString(open->payload, "kind"), "thermal");
+  probe_->Publish("dctwin/provisioning/s1", R"({"action":"decommission"})");
+  ASSERT_TRUE(Alert("server", "s1", "resolved"));
+}
+
 }  // namespace
 }  // namespace dctwin::testing

@@ -343,6 +343,27 @@ TEST(ServerTwinModelTest, ReportsFromTheFarFutureOrOlderThanTheWindowAreRefused)
   EXPECT_EQ(w.server("s1").window().rows(), 2u);
 }
 
+TEST(ServerTwinModelTest, LateReportsFillTheWindowButIncidentStateFollowsTheNewestReport) {
+  // Reports that raced over shared ingest connections arrive out of order.
+  TwinWorld w;
+  w.now = 1795520000;
+  w.Commission("s1", "r1");
+  w.ReportAt("s1", w.now - 40, {{"temp_c", 50}});
+  w.ReportAt("s1", w.now - 30, {{"temp_c", 90}});
+  w.ReportAt("s1", w.now - 10, {{"temp_c", 90}});
+  w.ReportAt("s1", w.now - 20, {{"temp_c", 90}});  // late: the third hot value in arrival order
+  EXPECT_TRUE(w.events.empty());
+  EXPECT_EQ(w.late, 1);
+  EXPECT_EQ(w.applied, 4);
+  double prev_ts = 0, prev_value = 0;
+  ASSERT_TRUE(w.server("s1").window().Previous("temp_c", w.now - 10, &prev_ts, &prev_value));
+  EXPECT_DOUBLE_EQ(prev_ts, w.now - 20);  // placed by its timestamp
+  w.ReportAt("s1", w.now, {{"temp_c", 90}});  // third hot report in timestamp order after a newer one
+  ASSERT_EQ(w.events.size(), 1u);
+  EXPECT_EQ(w.events[0].kind, "thermal");
+  EXPECT_EQ(w.late, 1);
+}
+
 TEST(ServerTwinModelTest, OldButConsistentTimestampsAreAccepted) {
   // Replayed or simulated data from the past is judged against the server's own newest report,
   // not against the gateway clock.

@@ -62,6 +62,7 @@ class TwinWorld {
     Send(Envelope{{Level::kServer, server}, now, std::move(r)});
   }
   int applied = 0;
+  int late = 0;
   int rate_limited = 0;
   size_t metrics_ignored = 0;
 
@@ -126,6 +127,7 @@ class TwinWorld {
     for (auto& s : out.sends) queue_.push_back(std::move(s));
     for (auto& r : out.replies) replies.push_back(std::move(r));
     applied += out.reports_applied;
+    late += out.reports_late;
     metrics_ignored += out.metrics_ignored;
   }
   void Drain() {
