@@ -55,6 +55,7 @@ struct StateConfig {
   std::string synchronous = "normal";
   int flush_interval_ms = 100;   // changed twins are committed at least this often (events at once) ...
   int flush_changes = 10000;     // ... or as soon as a shard has this many changed twins
+  double sample_flush_s = 30;    // a twin whose only change is new samples is written at most this late
   int outbox_max = 100000;       // incident events waiting for the broker; past that they are dropped
   double restart_grace_s = -1;   // silence deadlines missed while down fire after this; < 0: heartbeat timeout
 };

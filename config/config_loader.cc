@@ -260,6 +260,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Int("flush_changes", &c.state.flush_changes, 1, 100000000);
     r.Int("outbox_max", &c.state.outbox_max, 1, 100000000);
     r.Double("restart_grace_s", &c.state.restart_grace_s, -1, 86400);
+    r.Double("sample_flush_s", &c.state.sample_flush_s, 0, 3600);
     r.Finish();
   }
   if (const toml::table* t = section("collectd")) {

@@ -140,6 +140,7 @@ Status Gateway::Start() {
   ro.datacenter = config_.gateway.datacenter;
   ro.auto_commission = config_.gateway.auto_commission;
   ro.default_rack = config_.gateway.default_rack;
+  ro.sample_flush_s = config_.state.sample_flush_s;
   for (size_t i = 0; i < pool_->size(); ++i) {
     hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, config_.gateway.prefix, *pool_, *alerts_,
                                                 *dead_letters_, *writer_, *census_,

@@ -1,5 +1,7 @@
 #include "gateway/mqtt_link.h"
 
+#include "gateway/tcp_nodelay.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -105,6 +107,7 @@ void MqttLink::ConnectLoop() {
 void MqttLink::OnConnected(const std::string& cause) {
   connected_.store(true);
   spdlog::info("connected to {}{}", options_.uri, cause.empty() ? "" : " (" + cause + ")");
+  if (SetTcpNoDelayToBroker(options_.uri) == 0) spdlog::debug("no socket to {} found for TCP_NODELAY", options_.uri);
   Subscribe();
 }
 

@@ -48,7 +48,7 @@ std::map<std::string, int64_t> TwinHost::OpenByKind() const {
 
 void TwinHost::FinishRestore(double not_before) {
   registry_.FinishRestore(not_before);
-  registry_.TakeDirty();  // what was just loaded is what the store holds
+  registry_.TakeDirty(0, true);  // what was just loaded is what the store holds
   servers_total_.fetch_add(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(open_mu_);
@@ -90,7 +90,7 @@ void TwinHost::Seal(double now, bool force) {
     return;
   }
   last_seal_ = now;
-  for (const TwinAddress& a : registry_.TakeDirty()) {
+  for (const TwinAddress& a : registry_.TakeDirty(now, force)) {
     TwinKey key;
     key.id = a.id;
     key.kind = KindOf(a.level);

@@ -9,7 +9,7 @@ free_port() {
 # logging to DIR/mosquitto.log; returns once it accepts connections.
 start_mosquitto() {
   local dir=$1 port=$2 extra=${3:-}
-  printf 'listener %s 127.0.0.1\nallow_anonymous true\n%s\n' "$port" "$extra" > "$dir/mosquitto.conf"
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n%s\n' "$port" "$extra" > "$dir/mosquitto.conf"
   mosquitto -c "$dir/mosquitto.conf" > "$dir/mosquitto.log" 2>&1 &
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0

@@ -20,7 +20,7 @@ trap cleanup EXIT
 
 if [ "$configured" = no ] && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   conf=$(mktemp -t dctwin-mosquitto.XXXXXX.conf)
-  printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' > "$conf"
+  printf 'listener 1883 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n' > "$conf"
   mosquitto -c "$conf" &
   broker_pid=$!
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done

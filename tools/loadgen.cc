@@ -7,13 +7,21 @@
 // 2. publishes native JSON reports round-robin over the servers for --duration seconds, as fast
 //    as it can (or at --rate per second), from --connections MQTT connections;
 // 3. waits until the gateway's messages_in stops moving, and prints what was published, what was
-//    applied, and the rates.
+//    applied, and the rates;
+// 4. with --probes K, measures publish-to-alert latency meanwhile: K probe servers, each in a rack of
+//    its own, take turns publishing {"disk_errors":1} (the default model opens a disk incident on
+//    one such report) and the time until the open event arrives is one sample; clear reports then
+//    resolve the incident before the next turn.
+// The last line, "result ...", is for scripts: key=value pairs.
 #include <simdjson.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -23,6 +31,7 @@
 
 #include <mqtt/async_client.h>
 
+#include "gateway/tcp_nodelay.h"
 #include "tools/windowed_publisher.h"
 
 namespace {
@@ -40,6 +49,21 @@ struct Stats {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+// Open and resolved events of the probe servers, as they arrive.
+struct ProbeEvents {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Clock::time_point> opened;    // per probe: when its latest open arrived
+  std::vector<Clock::time_point> resolved;  // per probe: when its latest resolve arrived
+};
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5));
+  return v[i];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -55,6 +79,8 @@ int main(int argc, char** argv) {
   int connections = 1;
   int window = 20;
   bool commission = true;
+  int probes = 0;
+  double probe_interval = 0.05;
   app.add_option("--broker", broker);
   app.add_option("--prefix", prefix);
   app.add_option("--gateway-id", gateway_id, "whose stats to read");
@@ -66,6 +92,8 @@ int main(int argc, char** argv) {
   app.add_option("--connections", connections);
   app.add_option("--window", window, "QoS 1 messages in flight per connection (the broker's Receive Maximum)");
   app.add_option("--commission", commission, "commission the servers first (true/false)");
+  app.add_option("--probes", probes, "probe servers that measure publish-to-alert latency (0: none)");
+  app.add_option("--probe-interval", probe_interval, "seconds between two latency samples");
   CLI11_PARSE(app, argc, argv);
 
   Stats stats;
@@ -104,6 +132,37 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  ProbeEvents probe_events;
+  probe_events.opened.resize(static_cast<size_t>(probes));
+  probe_events.resolved.resize(static_cast<size_t>(probes));
+  std::unique_ptr<mqtt::async_client> prober;
+  if (probes > 0) {
+    prober = std::make_unique<mqtt::async_client>(broker, "loadgen-probe-" + std::to_string(getpid()),
+                                                  mqtt::create_options(MQTTVERSION_5));
+    const std::string alert_prefix = prefix + "/alerts/server/probe-";
+    prober->set_message_callback([&, alert_prefix](mqtt::const_message_ptr m) {
+      const auto at = Clock::now();
+      const std::string& topic = m->get_topic();
+      if (topic.compare(0, alert_prefix.size(), alert_prefix) != 0) return;
+      const std::string& payload = m->get_payload_str();
+      if (payload.find(R"("kind":"disk")") == std::string::npos) return;
+      const size_t p = std::stoul(topic.substr(alert_prefix.size()));
+      if (p >= static_cast<size_t>(probes)) return;
+      std::lock_guard<std::mutex> lock(probe_events.mu);
+      if (payload.find(R"("state":"open")") != std::string::npos) probe_events.opened[p] = at;
+      if (payload.find(R"("state":"resolved")") != std::string::npos) probe_events.resolved[p] = at;
+      probe_events.cv.notify_all();
+    });
+    mqtt::connect_options popts;
+    popts.set_mqtt_version(MQTTVERSION_5);
+    prober->connect(popts)->wait();
+    prober->subscribe(prefix + "/alerts/server/+", 1)->wait();
+    // Without it a probe written right after the PUBACK of an alert waits for the broker's
+    // delayed ACK (40 ms), and that would be measured as the gateway's latency. Set before the
+    // publishing connections exist: those keep Nagle, which batches a flood into fewer segments.
+    dctwin::SetTcpNoDelayToBroker(broker);
+  }
+
   std::vector<std::unique_ptr<mqtt::async_client>> clients;
   for (int c = 0; c < connections; ++c) {
     mqtt::create_options copts(MQTTVERSION_5);
@@ -123,9 +182,13 @@ int main(int argc, char** argv) {
       const std::string payload = R"({"action":"commission","rack":"rack-)" + std::to_string(s % racks) + "\"}";
       pub.Publish(prefix + "/provisioning/srv-" + std::to_string(s), payload.data(), payload.size(), 1);
     }
+    for (int p = 0; p < probes; ++p) {
+      const std::string payload = R"({"action":"commission","rack":"probe-rack-)" + std::to_string(p) + "\"}";
+      pub.Publish(prefix + "/provisioning/probe-" + std::to_string(p), payload.data(), payload.size(), 1);
+    }
     pub.Drain();
-    if (!wait_stats([&](double, double srv) { return srv >= servers; }, 120)) {
-      std::fprintf(stderr, "gateway did not report %d commissioned servers\n", servers);
+    if (!wait_stats([&](double, double srv) { return srv >= servers + probes; }, 300)) {
+      std::fprintf(stderr, "gateway did not report %d commissioned servers\n", servers + probes);
       return 1;
     }
     std::printf("commissioned %d servers in %d racks in %.2f s\n", servers, racks, Seconds(Clock::now() - t0));
@@ -136,6 +199,44 @@ int main(int argc, char** argv) {
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration<double>(duration);
   std::vector<std::thread> threads;
+  std::vector<double> latencies_ms;
+  int probe_timeouts = 0;
+  std::thread probe_thread;
+  if (probes > 0) {
+    probe_thread = std::thread([&] {
+      long sent = 0;
+      // Waits until the probe's open (or resolve) event is newer than `since`.
+      auto wait_event = [&](std::vector<Clock::time_point>& events, size_t p, Clock::time_point since) {
+        std::unique_lock<std::mutex> lock(probe_events.mu);
+        return probe_events.cv.wait_for(lock, std::chrono::seconds(3), [&] { return events[p] > since; });
+      };
+      auto publish = [&](size_t p, const char* json) {
+        prober->publish(prefix + "/metrics/probe-" + std::to_string(p), json, std::strlen(json), qos, false);
+        ++sent;
+      };
+      auto next = Clock::now();
+      for (size_t turn = 0; Clock::now() < end; ++turn) {
+        const size_t p = turn % static_cast<size_t>(probes);
+        const auto t0 = Clock::now();
+        publish(p, R"({"disk_errors":1})");
+        if (wait_event(probe_events.opened, p, t0)) {
+          std::lock_guard<std::mutex> lock(probe_events.mu);
+          latencies_ms.push_back(std::chrono::duration<double, std::milli>(probe_events.opened[p] - t0).count());
+        } else {
+          ++probe_timeouts;
+        }
+        // Clear reports until it resolves (reports that raced over shared connections may be late).
+        const auto t1 = Clock::now();
+        for (int attempt = 0; attempt < 3; ++attempt) {
+          for (int i = 0; i < 3; ++i) publish(p, R"({"disk_errors":0})");
+          if (wait_event(probe_events.resolved, p, t1)) break;
+        }
+        next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(probe_interval));
+        std::this_thread::sleep_until(std::max(next, Clock::now()));
+      }
+      published += sent;
+    });
+  }
   for (int c = 0; c < connections; ++c) {
     threads.emplace_back([&, c] {
       WindowedPublisher pub(*clients[static_cast<size_t>(c)], static_cast<size_t>(window));
@@ -168,6 +269,7 @@ int main(int argc, char** argv) {
   }
   for (auto& t : threads) t.join();
   const double publish_s = Seconds(Clock::now() - start);
+  if (probe_thread.joinable()) probe_thread.join();
 
   // Applied: wait until messages_in reaches what was sent or stops moving for 2 s.
   double last = read().first;
@@ -191,7 +293,21 @@ int main(int argc, char** argv) {
   std::printf("applied   %.0f reports (%.2f%%) by %.2f s: %.0f/s\n", applied,
               100.0 * applied / static_cast<double>(std::max<long>(published, 1)), applied_at_s,
               applied / std::max(applied_at_s, publish_s));
+  // Kept up: everything applied, and no later than a tenth of the run (at least a second) after
+  // publishing stopped, so the gateway was not working off a backlog the broker held.
+  const bool kept_up = applied >= static_cast<double>(published) &&
+                       applied_at_s <= std::max(publish_s + 1.0, publish_s * 1.1);
+  if (probes > 0) {
+    std::printf("latency   %zu samples publish-to-alert: p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d timeouts\n",
+                latencies_ms.size(), Percentile(latencies_ms, 0.5), Percentile(latencies_ms, 0.99),
+                Percentile(latencies_ms, 1.0), probe_timeouts);
+  }
+  std::printf("result published=%ld publish_s=%.3f applied=%.0f applied_s=%.3f kept_up=%d latency_samples=%zu "
+              "p50_ms=%.3f p99_ms=%.3f\n",
+              published.load(), publish_s, applied, std::max(applied_at_s, publish_s), kept_up ? 1 : 0,
+              latencies_ms.size(), Percentile(latencies_ms, 0.5), Percentile(latencies_ms, 0.99));
   for (auto& cli : clients) cli->disconnect()->wait();
+  if (prober) prober->disconnect()->wait();
   watcher.disconnect()->wait();
   return 0;
 }

@@ -33,9 +33,38 @@ void TwinRegistry::MarkDirty(const TwinAddress& address) {
   if (dirty_keys_.insert(std::move(key)).second) dirty_.push_back(address);
 }
 
-std::vector<TwinAddress> TwinRegistry::TakeDirty() {
+void TwinRegistry::MarkSampled(const std::string& id, ServerSlot& slot, double now) {
+  if (slot.sampled || options_.sample_flush_s <= 0) {
+    if (options_.sample_flush_s <= 0) MarkDirty(TwinAddress{Level::kServer, id});
+    return;
+  }
+  slot.sampled = true;
+  ++sampled_count_;
+  sampled_.emplace_back(id, now);
+}
+
+std::vector<TwinAddress> TwinRegistry::TakeDirty(double now, bool everything) {
   dirty_keys_.clear();
-  return std::exchange(dirty_, {});
+  std::vector<TwinAddress> out = std::exchange(dirty_, {});
+  // A server saved now for another reason has its samples saved with it.
+  for (const TwinAddress& a : out) {
+    if (a.level != Level::kServer) continue;
+    auto it = servers_.find(a.id);
+    if (it != servers_.end() && it->second.sampled) {
+      it->second.sampled = false;
+      --sampled_count_;
+    }
+  }
+  while (!sampled_.empty() && (everything || sampled_.front().second <= now - options_.sample_flush_s)) {
+    auto it = servers_.find(sampled_.front().first);
+    if (it != servers_.end() && it->second.sampled) {
+      it->second.sampled = false;
+      --sampled_count_;
+      out.push_back(TwinAddress{Level::kServer, it->first});
+    }
+    sampled_.pop_front();
+  }
+  return out;
 }
 
 ServerTwin* TwinRegistry::RestoreServer(const std::string& id) {
@@ -82,7 +111,13 @@ void TwinRegistry::UpdateModel(const ModelConfig& model, double now, Effects& ou
 
 void TwinRegistry::Forget(const TwinAddress& address) {
   switch (address.level) {
-    case Level::kServer: servers_.erase(address.id); break;
+    case Level::kServer: {
+      auto it = servers_.find(address.id);
+      if (it == servers_.end()) break;
+      if (it->second.sampled) --sampled_count_;
+      servers_.erase(it);
+      break;
+    }
     case Level::kRack: racks_.erase(address.id); break;
     case Level::kDatacenter: datacenter_.reset(); break;
   }
@@ -132,7 +167,9 @@ TwinRegistry::Outcome TwinRegistry::Handle(const Envelope& env, Effects& out) {
       outcome = Outcome::kApplied;
       break;
   }
-  if (outcome == Outcome::kApplied) MarkDirty(env.to);
+  // ApplyReport marks what a report changed; a part of a report waiting for the rest changes
+  // nothing saved.
+  if (outcome == Outcome::kApplied && !std::holds_alternative<Report>(env.msg)) MarkDirty(env.to);
   return outcome;
 }
 
@@ -189,9 +226,14 @@ TwinRegistry::Outcome TwinRegistry::ApplyReport(const std::string& id, const Rep
     Commission(id, options_.default_rack, now, out);
     it = servers_.find(id);
   }
+  const size_t events = out.events.size(), health = out.health.size(), sends = out.sends.size();
   it->second.twin.OnReport(report, now, rules_, out);
   Arm(id, it->second);
-  MarkDirty(TwinAddress{Level::kServer, id});
+  if (out.events.size() == events && out.health.size() == health && out.sends.size() == sends) {
+    MarkSampled(id, it->second, now);  // only samples (and `for` progress) changed
+  } else {
+    MarkDirty(TwinAddress{Level::kServer, id});
+  }
   return out.rejected.empty() ? Outcome::kApplied : Outcome::kRejected;
 }
 
@@ -253,6 +295,7 @@ TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& o
   if (it == servers_.end()) return Outcome::kIgnored;  // decommission of an unknown server, a late notice
   if (std::holds_alternative<Decommission>(env.msg)) {
     it->second.twin.OnDecommission(env.now, out);
+    if (it->second.sampled) --sampled_count_;
     servers_.erase(it);
     assembling_.erase(id);
   } else if (auto* notice = std::get_if<RackIncidents>(&env.msg)) {

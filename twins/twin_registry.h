@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <queue>
@@ -27,6 +28,11 @@ struct RegistryOptions {
   std::string datacenter = "dc1";
   bool auto_commission = false;      // a report from an unknown server commissions it ...
   std::string default_rack = "unassigned";  // ... into this rack
+  // A server twin whose only change is new samples (a report that opened, resolved and published
+  // nothing) is handed out for saving this many seconds after that first change, instead of
+  // with the next flush: at high report rates most changes are samples, and rewriting every
+  // window on every flush would cost more than the reports themselves. 0: with the next flush.
+  double sample_flush_s = 0;
 };
 
 class TwinRegistry {
@@ -52,9 +58,13 @@ class TwinRegistry {
 
   // --- durability ---
   // Addresses of the twins changed since the last call: the owner saves those that still exist
-  // and deletes the rows of those that are gone.
-  std::vector<TwinAddress> TakeDirty();
+  // and deletes the rows of those that are gone. Twins with only new samples are included once
+  // their first unsaved sample is sample_flush_s old at `now`, or all of them with `everything`.
+  std::vector<TwinAddress> TakeDirty(double now, bool everything);
+  // Changed twins waiting for the next flush (not counting those with only new samples).
   size_t dirty_count() const { return dirty_.size(); }
+  // Servers with unsaved samples only.
+  size_t sampled_count() const { return sampled_count_; }
   // Restore, before the first message: an empty twin to decode the saved state into. A twin whose
   // state cannot be decoded is dropped again with Forget().
   ServerTwin* RestoreServer(const std::string& id);
@@ -82,6 +92,7 @@ class TwinRegistry {
     bool armed = false;  // a timer entry of this generation is in the heap
     double tokens = -1;  // message budget (token bucket); < 0: not started
     double refilled = 0;
+    bool sampled = false;  // has unsaved samples; an entry for it is in sampled_
   };
   struct TimerEntry {
     double deadline;
@@ -96,6 +107,7 @@ class TwinRegistry {
   ServerSlot& Commission(const std::string& id, const std::string& rack, double now, Effects& out);
   void Arm(const std::string& id, ServerSlot& slot, double not_before = 0);
   void MarkDirty(const TwinAddress& address);
+  void MarkSampled(const std::string& id, ServerSlot& slot, double now);
 
   // Constant after construction
   const RegistryOptions options_;
@@ -118,6 +130,8 @@ class TwinRegistry {
   std::unordered_map<std::string, Assembly> assembling_;  // servers with parts of a report waiting
   std::vector<TwinAddress> dirty_;
   std::unordered_set<std::string> dirty_keys_;  // level digit + id, to add each address once
+  std::deque<std::pair<std::string, double>> sampled_;  // server, when its first unsaved sample came; oldest first
+  size_t sampled_count_ = 0;                            // slots with `sampled` set
 };
 
 }  // namespace dctwin

@@ -115,7 +115,7 @@ Mosquitto::Mosquitto(const TempDir& dir, bool persistent, std::string extra)
 Mosquitto::~Mosquitto() { Stop(); }
 
 bool Mosquitto::Launch() {
-  std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n";
+  std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nset_tcp_nodelay true\n";
   if (persistent_) {
     // Run as root, mosquitto drops to its own user: give it a directory it can write.
     const std::string data = dir_.File("mosquitto-data");
