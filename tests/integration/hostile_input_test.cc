@@ -14,19 +14,22 @@ TEST_F(GatewayTest, TenThousandMalformedMessagesWhileValidReportsFlow) {
   StartGateway();
   constexpr int kServers = 50, kValidPerServer = 10;
   for (int i = 0; i < kServers; ++i) Commission("v" + std::to_string(i), "rv" + std::to_string(i % 5));
+  // The junk that names a server names j1, which sends far more than max_messages_per_s: some of
+  // it is refused as rate_limited, and the valid servers must not share that budget.
+  Commission("j1", "rj");
 
   const std::string big(70 * 1024, 'x');
   const std::vector<std::pair<std::string, std::string>> junk = {
-      {"dctwin/metrics/v1", "{not json"},
-      {"dctwin/metrics/v1", R"({"temp_c": "hot"})"},
-      {"dctwin/metrics/v1", R"({"temp_c": NaN})"},
-      {"dctwin/metrics/v1", R"({"temp_c": 1e999})"},
-      {"dctwin/metrics/v1", R"([1, 2, 3])"},
-      {"dctwin/metrics/v1", R"({"temp_c": {"nested": [[[[[[[[[[1]]]]]]]]]]}})"},
-      {"dctwin/metrics/v1", R"({"ts": "yesterday", "temp_c": 1})"},
-      {"dctwin/metrics/v1", R"({"ts": 99999999999, "temp_c": 1})"},
-      {"dctwin/metrics/v1", big},
-      {"dctwin/metrics/v1", std::string("\0\xff\xfe{\"a\":1}", 10)},
+      {"dctwin/metrics/j1", "{not json"},
+      {"dctwin/metrics/j1", R"({"temp_c": "hot"})"},
+      {"dctwin/metrics/j1", R"({"temp_c": NaN})"},
+      {"dctwin/metrics/j1", R"({"temp_c": 1e999})"},
+      {"dctwin/metrics/j1", R"([1, 2, 3])"},
+      {"dctwin/metrics/j1", R"({"temp_c": {"nested": [[[[[[[[[[1]]]]]]]]]]}})"},
+      {"dctwin/metrics/j1", R"({"ts": "yesterday", "temp_c": 1})"},
+      {"dctwin/metrics/j1", R"({"ts": 99999999999, "temp_c": 1})"},
+      {"dctwin/metrics/j1", big},
+      {"dctwin/metrics/j1", std::string("\0\xff\xfe{\"a\":1}", 10)},
       {"dctwin/metrics/bad id!", R"({"temp_c": 1})"},
       {"dctwin/metrics/" + std::string(80, 'a'), R"({"temp_c": 1})"},
       {"dctwin/metrics/ghost", R"({"temp_c": 1})"},
@@ -35,11 +38,11 @@ TEST_F(GatewayTest, TenThousandMalformedMessagesWhileValidReportsFlow) {
       {"dctwin/provisioning/v2", "[]"},
       {"dctwin/query/unhealthy-racks", ""},  // no Response Topic
       {"dctwin/query/weather", "x"},  // no Response Topic either
-      {"collectd/v1/load/load", "1732442400:1"},
-      {"collectd/v1/memory/memory-used", "garbage"},
+      {"collectd/j1/load/load", "1732442400:1"},
+      {"collectd/j1/memory/memory-used", "garbage"},
       {"collectd/bad host!/memory/memory-used", "1732442400:1"},
-      {"telegraf/v1/cpu", "cpu usage=oops"},
-      {"telegraf/v1/cpu", "no fields at all"},
+      {"telegraf/j1/cpu", "cpu usage=oops"},
+      {"telegraf/j1/cpu", "no fields at all"},
   };
   int sent_junk = 0, sent_valid = 0;
   for (int round = 0; sent_junk < 10000; ++round) {
