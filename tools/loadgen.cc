@@ -92,6 +92,9 @@ int main(int argc, char** argv) {
   app.add_option("--connections", connections);
   app.add_option("--window", window, "QoS 1 messages in flight per connection (the broker's Receive Maximum)");
   app.add_option("--commission", commission, "commission the servers first (true/false)");
+  bool no_gateway = false;
+  app.add_flag("--no-gateway", no_gateway,
+               "only publish (for measuring another consumer): no commissions, no stats, no probes");
   app.add_option("--probes", probes, "probe servers that measure publish-to-alert latency (0: none)");
   app.add_option("--probe-interval", probe_interval, "seconds between two latency samples");
   CLI11_PARSE(app, argc, argv);
@@ -127,7 +130,11 @@ int main(int argc, char** argv) {
     }
     return false;
   };
-  if (!wait_stats([](double in, double) { return in >= 0; }, 30)) {
+  if (no_gateway) {
+    commission = false;
+    probes = 0;
+  }
+  if (!no_gateway && !wait_stats([](double in, double) { return in >= 0; }, 30)) {
     std::fprintf(stderr, "no stats from gateway %s on %s\n", gateway_id.c_str(), broker.c_str());
     return 1;
   }
@@ -271,6 +278,14 @@ int main(int argc, char** argv) {
   const double publish_s = Seconds(Clock::now() - start);
   if (probe_thread.joinable()) probe_thread.join();
 
+  if (no_gateway) {
+    std::printf("published %ld reports (QoS %d, %d connection(s)) in %.2f s: %.0f/s\n", published.load(), qos,
+                connections, publish_s, static_cast<double>(published) / publish_s);
+    std::printf("result published=%ld publish_s=%.3f\n", published.load(), publish_s);
+    for (auto& cli : clients) cli->disconnect()->wait();
+    watcher.disconnect()->wait();
+    return 0;
+  }
   // Applied: wait until messages_in reaches what was sent or stops moving for 2 s.
   double last = read().first;
   auto last_change = Clock::now();

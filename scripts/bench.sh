@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The ingest benchmark: prints one table of what this machine does with mosquitto on loopback.
+# A benchmark, not a test: it measures and prints, and asserts nothing.
+#
+#   scripts/bench.sh                                   # QoS 0 and 1, 10,000 and 100,000 servers
+#   QOS_LIST=0 SERVERS_LIST=10000 DURATION=5 scripts/bench.sh   # a quicker look
+#
+# Per QoS, in the same run and against the same broker:
+#   - the drain rate of a bare mosquitto_sub and of a bare Paho consumer (tools/drain.cc): one
+#     publisher floods DURATION seconds of reports, the consumer's rate is messages over the time
+#     from its first to its last message;
+#   - the gateway's drain rate, measured the same way (reports applied to twins, from its stats);
+#   - the gateway's highest sustained rate: the highest of a descending ladder of fixed rates at
+#     which every report was applied and the gateway finished no later than max(1 s, 10%) after
+#     the publisher (dctwin-loadgen's kept_up);
+#   - publish-to-alert latency at half the sustained rate: probe servers publish a report that
+#     opens a disk incident, and the time until the event arrives is one sample;
+#   - the gateway's CPU time (user + system, from /proc) per 10,000 reports at the sustained rate.
+# Then resident memory per server twin with full 15-minute windows (10 s interval, 8 metrics):
+# the gateway restores MEMORY_SERVERS such twins, and its resident set is divided by them.
+#
+# Settings: SERVERS_LIST, QOS_LIST, DURATION (seconds per step), INGEST (the gateway's
+# broker.ingest_connections), PUBLISHERS (publishing connections), SHARDS (0 = one per core),
+# MEMORY_SERVERS (0 skips the memory figure).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+scripts/build.sh >/dev/null
+
+SERVERS_LIST=${SERVERS_LIST:-"10000 100000"}
+QOS_LIST=${QOS_LIST:-"0 1"}
+DURATION=${DURATION:-10}
+INGEST=${INGEST:-2}
+PUBLISHERS=${PUBLISHERS:-1}
+SHARDS=${SHARDS:-0}
+MEMORY_SERVERS=${MEMORY_SERVERS:-100000}
+LADDER=${LADDER:-"1.0 0.9 0.8 0.7 0.6 0.5 0.4 0.3"}
+
+work=$(mktemp -d -t dctwin-bench.XXXXXX)
+chmod 755 "$work"
+source scripts/lib.sh
+port=$(free_port)
+uri="tcp://127.0.0.1:$port"
+gw=""
+cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+# Queues deep enough that nothing a flood puts in is dropped by the broker (its default keeps 1000
+# QoS 1 messages per client), and no Nagle delay on the broker's sockets (see docs/performance.md).
+start_mosquitto "$work" "$port" "max_queued_messages 0
+set_tcp_nodelay true"
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_per_s=$(getconf CLK_TCK)
+
+# loadgen ARGS...: runs dctwin-loadgen and sets the variables of its "result" line.
+loadgen() {
+  build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench "$@" > "$work/loadgen.out" 2>&1 || {
+    cat "$work/loadgen.out" >&2
+    return 1
+  }
+  eval "$(grep '^result ' "$work/loadgen.out" | sed 's/^result //')"
+}
+
+# mosquitto_sub_rate QOS: a bare mosquitto_sub, printing each message's receive time to a file.
+mosquitto_sub_rate() {
+  local qos=$1 out="$work/sub.out"
+  : > "$out"
+  mosquitto_sub -h 127.0.0.1 -p "$port" -q "$qos" -t 'dctwin/metrics/+' -t 'bench/ready' -F '%t %U' > "$out" &
+  local sub=$!
+  # Its output is block-buffered: markers until the first block reaches the file.
+  while [ ! -s "$out" ]; do
+    seq 200 | mosquitto_pub -h 127.0.0.1 -p "$port" -t bench/ready -l
+  done
+  loadgen --no-gateway --servers 10000 --duration "$DURATION" --qos "$qos" --rate 0 --connections "$PUBLISHERS"
+  local size=-1
+  while [ "$(stat -c %s "$out")" != "$size" ]; do size=$(stat -c %s "$out"); sleep 2; done
+  kill $sub; wait $sub 2>/dev/null || true
+  awk '$1 != "bench/ready" { if (n == 0) first = $2; last = $2; n++ }
+       END { printf "%.0f\n", (last > first) ? (n - 1) / (last - first) : 0 }' "$out"
+}
+
+# paho_rate QOS: the bare Paho consumer.
+paho_rate() {
+  local qos=$1 out="$work/drain.out"
+  build/tools/dctwin-drain --broker "$uri" --qos "$qos" --topic 'dctwin/metrics/+' --idle 2 > "$out" &
+  local drain=$!
+  until grep -q ready "$out"; do sleep 0.05; done
+  loadgen --no-gateway --servers 10000 --duration "$DURATION" --qos "$qos" --rate 0 --connections "$PUBLISHERS"
+  wait $drain
+  sed -n 's/.* rate \([0-9]*\)\/s/\1/p' "$out"
+}
+
+start_gateway() {
+  rm -f "$work"/state.db*
+  printf '[gateway]\nstats_interval_s = 0.2\nshards = %s\n[broker]\ningest_connections = %s\n[model]\nheartbeat_timeout_s = 3600\n[metrics]\nlisten = ""\n' \
+    "$SHARDS" "$INGEST" > "$work/dctwin.toml"
+  build/gateway/dctwin-gateway --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" \
+    --gateway-id bench > "$work/gateway.log" 2>&1 &
+  gw=$!
+}
+stop_gateway() { kill -TERM "$gw"; wait "$gw" || true; gw=""; }
+
+echo "machine:   $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GB"
+echo "software:  $(mosquitto -h 2>/dev/null | head -1), Paho C $(dpkg-query -W -f='${Version}' libpaho-mqtt1.3 2>/dev/null)," \
+  "Paho C++ $(dpkg-query -W -f='${Version}' libpaho-mqttpp3-1 2>/dev/null)"
+echo "settings:  $DURATION s per step, gateway ingest_connections=$INGEST, shards=$SHARDS (0 = one per core)," \
+  "$PUBLISHERS publishing connection(s); everything on these $(nproc) cores"
+echo
+
+rows=()
+for qos in $QOS_LIST; do
+  echo "QoS $qos: bare consumers ..." >&2
+  sub=$(mosquitto_sub_rate "$qos")
+  paho=$(paho_rate "$qos")
+  for servers in $SERVERS_LIST; do
+    echo "QoS $qos, $servers servers: gateway ..." >&2
+    start_gateway
+    # Commission, and one report per server so that every twin has published its first health.
+    loadgen --servers "$servers" --racks $((servers / 40)) --probes 4 --qos "$qos" --connections "$PUBLISHERS" \
+      --rate 20000 --duration $(awk "BEGIN { print $servers / 20000 + 1 }")
+    # Flat out.
+    loadgen --commission false --servers "$servers" --qos "$qos" --connections "$PUBLISHERS" --rate 0 \
+      --duration "$DURATION"
+    drain=$(awk "BEGIN { printf \"%.0f\", $applied / $applied_s }")
+    # The ladder: the first rate it keeps up with.
+    sustained=0
+    cpu10k="-"
+    for f in $LADDER; do
+      rate=$(awk "BEGIN { r = int($drain * $f / 1000) * 1000; print (r < 1000 ? 1000 : r) }")
+      c0=$(cpu_ticks "$gw")
+      loadgen --commission false --servers "$servers" --qos "$qos" --connections "$PUBLISHERS" --rate "$rate" \
+        --duration "$DURATION"
+      c1=$(cpu_ticks "$gw")
+      echo "  $rate/s: published $published, applied $applied by $applied_s s, kept up: $kept_up" >&2
+      if [ "$kept_up" = 1 ]; then
+        sustained=$(awk "BEGIN { printf \"%.0f\", $applied / $publish_s }")
+        cpu10k=$(awk "BEGIN { printf \"%.3f\", ($c1 - $c0) / $ticks_per_s / $applied * 10000 }")
+        break
+      fi
+    done
+    half=$((sustained / 2))
+    loadgen --commission false --servers "$servers" --probes 4 --qos "$qos" --connections "$PUBLISHERS" \
+      --rate "$half" --duration "$DURATION"
+    stop_gateway
+    rows+=("$(printf '| %d | %s | %s | %s | %s | %s | %.2f | %.2f | %s | %s / %s ms | %s |' "$qos" "$servers" \
+      "$sustained" "$drain" "$sub" "$paho" "$(awk "BEGIN { print $sustained / $sub }")" \
+      "$(awk "BEGIN { print $sustained / $paho }")" "$half" "$p50_ms" "$p99_ms" "$cpu10k")")
+  done
+done
+
+echo "| QoS | servers | sustained reports/s | gateway drain/s | mosquitto_sub drain/s | Paho drain/s | sustained / mosquitto_sub | sustained / Paho | latency at | p50 / p99 publish-to-alert | CPU s per 10k reports |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+for r in "${rows[@]}"; do echo "$r"; done
+
+if [ "$MEMORY_SERVERS" -gt 0 ]; then
+  echo
+  echo "memory: restoring $MEMORY_SERVERS servers with full 15-minute windows ..." >&2
+  rm -f "$work"/state.db*
+  start_gateway
+  until grep -q ' ready' "$work/gateway.log"; do sleep 0.05; done
+  empty_kb=$(ps -o rss= -p "$gw")
+  stop_gateway
+  build/tools/dctwin-statebench --state "$work/state.db" --servers "$MEMORY_SERVERS" > /dev/null
+  build/gateway/dctwin-gateway --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" \
+    --gateway-id bench > "$work/gateway.log" 2>&1 &
+  gw=$!
+  until grep -q ' ready' "$work/gateway.log"; do sleep 0.05; done
+  full_kb=$(ps -o rss= -p "$gw")
+  stop_gateway
+  echo "resident memory: $((full_kb / 1024)) MB with $MEMORY_SERVERS server twins, $((empty_kb / 1024)) MB with none:" \
+    "$(( (full_kb - empty_kb) * 1024 / MEMORY_SERVERS )) bytes per server twin" \
+    "($((full_kb * 1024 / MEMORY_SERVERS)) counting the whole process)"
+fi
