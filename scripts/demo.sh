@@ -5,12 +5,16 @@
 # the incidents as they open and resolve. Ctrl-C ends it early.
 #   scripts/demo.sh                 # about 90 s
 #   DEMO_SECONDS=300 scripts/demo.sh
+#   FORMAT=collectd scripts/demo.sh # the servers speak collectd's mqtt plugin format instead of JSON
+# The gateway runs the shipped config/dctwin.toml (its rules cover both formats) with a short
+# heartbeat so that a dead ToR switch shows within seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build.sh >/dev/null
 
 DEMO_SECONDS=${DEMO_SECONDS:-90}
+FORMAT=${FORMAT:-native}
 work=$(mktemp -d -t dctwin-demo.XXXXXX)
 source scripts/lib.sh
 port=$(free_port)
@@ -18,21 +22,15 @@ cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -r
 trap cleanup EXIT INT TERM
 
 start_mosquitto "$work" "$port" "max_queued_messages 100000"
-cat > "$work/dctwin.toml" <<CONF
-[gateway]
-id = "demo"
-stats_interval_s = 2
-[model]
-heartbeat_timeout_s = 6
-[metrics]
-listen = ""
-CONF
+sed -e 's/^id = .*/id = "demo"/' -e 's/^stats_interval_s = .*/stats_interval_s = 2/' \
+  -e 's/^heartbeat_timeout_s = .*/heartbeat_timeout_s = 6/' -e 's/^listen = .*/listen = ""/' \
+  config/dctwin.toml > "$work/dctwin.toml"
 build/gateway/dctwin-gateway --config "$work/dctwin.toml" --broker "tcp://127.0.0.1:$port" \
   --state "$work/state.db" > "$work/gateway.log" 2>&1 &
 mosquitto_sub -p "$port" -v -t 'dctwin/alerts/#' > "$work/alerts.log" 2>/dev/null &
 # The gateway subscribes on its first connect: wait for its online status before the servers talk.
 mosquitto_sub -p "$port" -t dctwin/gateway/demo/status -C 1 -W 15 >/dev/null
-build/tools/dctwin-sim --broker "tcp://127.0.0.1:$port" --racks 4 --servers-per-rack 10 --interval 2 \
+build/tools/dctwin-sim --broker "tcp://127.0.0.1:$port" --racks 4 --servers-per-rack 10 --interval 2 --format "$FORMAT" \
   --duration "$DEMO_SECONDS" --scenario \
   "6 overheat r01-s03; 12 tor-degrade r02; 24 tor-die r03; 40 power-sag 2; 52 disk-fail r04-s07; 64 recover-all" \
   > "$work/sim.log" 2>&1 &

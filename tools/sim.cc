@@ -8,6 +8,12 @@
 // tor-degrade <rack> (packet drops on every server of the rack), tor-die <rack> (the rack goes
 // silent), power-sag <n> (psu_volts down across the first n racks), recover <server|rack>,
 // recover-all. --scenario-file reads the same, one event per line ("#" comments).
+//
+// --format collectd publishes what collectd's mqtt write plugin would instead, one message per
+// value list on collectd/<server>/<plugin>[-<instance>]/<type>[-<instance>] with "<epoch>:<v>..."
+// payloads: ipmi/temperature-CPU, ipmi/voltage-PSU12V, cpu/percent-active,
+// interface-eth0/if_dropped (rx, tx per second), smart-sda/smart_badsectors and load/load. The
+// shipped config/dctwin.toml has rules for those names.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
@@ -71,6 +77,7 @@ int main(int argc, char** argv) {
   int racks = 4, per_rack = 10;
   double interval = 10, duration = 0;
   unsigned seed = 1;
+  std::string format = "native", collectd_prefix = "collectd";
   app.add_option("--broker", broker);
   app.add_option("--prefix", prefix);
   app.add_option("--racks", racks);
@@ -80,6 +87,9 @@ int main(int argc, char** argv) {
   app.add_option("--scenario", scenario, "events: \"<t> <event> [target]; ...\"");
   app.add_option("--scenario-file", scenario_file);
   app.add_option("--seed", seed);
+  app.add_option("--format", format, "native (JSON) or collectd (collectd's mqtt plugin text format)")
+      ->check(CLI::IsMember({"native", "collectd"}));
+  app.add_option("--collectd-prefix", collectd_prefix, "topic prefix of --format collectd");
   CLI11_PARSE(app, argc, argv);
   if (!scenario_file.empty()) {
     std::ifstream in(scenario_file);
@@ -114,7 +124,8 @@ int main(int argc, char** argv) {
     }
   }
   pub.Drain();
-  std::printf("sim: %zu servers in %d racks, a report every %g s\n", servers.size(), racks, interval);
+  std::printf("sim: %zu servers in %d racks, a %s report every %g s\n", servers.size(), racks, format.c_str(),
+              interval);
   std::fflush(stdout);
 
   std::mt19937 rng(seed);
@@ -151,11 +162,28 @@ int main(int argc, char** argv) {
     for (Server& s : servers) {
       if (s.dead || s.decommissioned) continue;
       if (s.disk) s.disk_errors += 1 + std::abs(noise(rng));
+      const double temp = (s.hot ? 92.0 : 55.0) + 1.5 * noise(rng);
+      const double cpu = std::clamp(0.4 + 0.1 * noise(rng), 0.0, 1.0);
+      const double drops = s.drops ? 0.05 + 0.01 * std::abs(noise(rng)) : 0.0005 * std::abs(noise(rng));
+      const double volts = (s.sag ? 11.0 : 12.1) + 0.03 * noise(rng);
+      if (format == "collectd") {
+        // Drops as packets per second at ~1000 packets/s: the rate the plugin reports.
+        const std::string base = collectd_prefix + "/" + s.id + "/";
+        auto part = [&](const std::string& what, const char* fmt, auto... values) {
+          const int n = std::snprintf(payload, sizeof payload, fmt, now, values...);
+          pub.Publish(base + what, payload, static_cast<size_t>(n), 1);
+        };
+        part("ipmi/temperature-CPU", "%.3f:%.1f", temp);
+        part("ipmi/voltage-PSU12V", "%.3f:%.2f", volts);
+        part("cpu/percent-active", "%.3f:%.1f", cpu * 100);
+        part("interface-eth0/if_dropped", "%.3f:%.2f:%.2f", drops * 1000, drops * 100);
+        part("smart-sda/smart_badsectors", "%.3f:%.0f", s.disk_errors);
+        part("load/load", "%.3f:%.2f:%.2f:%.2f", cpu * 16, cpu * 15, cpu * 14);
+        continue;
+      }
       std::snprintf(payload, sizeof payload,
                     R"({"ts":%.3f,"temp_c":%.1f,"cpu_util":%.3f,"net_drop_rate":%.4f,"psu_volts":%.2f,"disk_errors":%.0f,"fan_rpm":%.0f})",
-                    now, (s.hot ? 92.0 : 55.0) + 1.5 * noise(rng), std::clamp(0.4 + 0.1 * noise(rng), 0.0, 1.0),
-                    s.drops ? 0.05 + 0.01 * std::abs(noise(rng)) : 0.0005 * std::abs(noise(rng)),
-                    (s.sag ? 11.0 : 12.1) + 0.03 * noise(rng), s.disk_errors, 3000 + 50 * noise(rng));
+                    now, temp, cpu, drops, volts, s.disk_errors, 3000 + 50 * noise(rng));
       pub.Publish(prefix + "/metrics/" + s.id, payload);
     }
     pub.Drain();

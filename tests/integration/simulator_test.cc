@@ -1,0 +1,63 @@
+// dctwin-sim against the real gateway: its scenarios must show up as the incidents they stand
+// for, in both of its output formats.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <string>
+
+#include "tests/integration/gateway_fixture.h"
+
+namespace dctwin::testing {
+namespace {
+
+class SimulatorTest : public GatewayTest {
+ protected:
+  // The shipped configuration (its collectd rules included), quick stats, no metrics port.
+  static std::string ShippedConfig(const std::string& heartbeat_s) {
+    std::string c = ReadFile(std::string(DCTWIN_SOURCE_DIR) + "/config/dctwin.toml");
+    c = std::regex_replace(c, std::regex("\nstats_interval_s = [0-9.]+"), "\nstats_interval_s = 0.2");
+    c = std::regex_replace(c, std::regex("\nlisten = \"[^\"]*\""), "\nlisten = \"\"");
+    c = std::regex_replace(c, std::regex("\nheartbeat_timeout_s = [0-9.]+"), "\nheartbeat_timeout_s = " + heartbeat_s);
+    return c;
+  }
+  void RunSim(const std::string& format, const std::string& racks, const std::string& scenario) {
+    sim_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{DCTWIN_SIM_BINARY, "--broker", broker_.uri(), "--format", format, "--racks", racks,
+                                 "--servers-per-rack", "3", "--interval", "0.3", "--scenario", scenario},
+        dir_.File("sim.log"));
+    sim_->Start();
+  }
+  std::string Kind(const std::string& level, const std::string& subject) {
+    auto e = Alert(level, subject, "open", 20s);
+    return e ? JsonString(e->payload, "kind") : "(no open event; sim: " + ReadFile(dir_.File("sim.log")) + ")";
+  }
+  void TearDown() override {
+    if (sim_) sim_->Stop();
+  }
+  std::unique_ptr<ChildProcess> sim_;
+};
+
+TEST_F(SimulatorTest, CollectdFormatScenariosOpenThermalDiskAndARackNetworkIncident) {
+  StartGateway(ShippedConfig("60"));
+  RunSim("collectd", "2", "0 overheat r01-s02; 0 disk-fail r01-s01; 0 tor-degrade r02");
+  EXPECT_EQ(Kind("server", "r01-s02"), "thermal");
+  EXPECT_EQ(Kind("server", "r01-s01"), "disk");
+  EXPECT_EQ(Kind("rack", "r02"), "network");  // every server of r02 drops packets: likely its ToR switch
+  auto thermal = Alert("server", "r01-s02", "open");
+  ASSERT_TRUE(thermal);
+  EXPECT_NE(JsonString(thermal->payload, "summary").find("ipmi/temperature-CPU"), std::string::npos) << thermal->payload;
+  // Nothing opened for healthy servers.
+  EXPECT_TRUE(probe_->All([](const Received& r) { return r.topic == "dctwin/alerts/server/r01-s03"; }).empty());
+}
+
+TEST_F(SimulatorTest, NativeFormatPowerSagAcrossRacksAndADeadTorSwitch) {
+  StartGateway(ShippedConfig("2"));
+  RunSim("native", "3", "0 power-sag 2; 1 tor-die r03");
+  EXPECT_EQ(Kind("rack", "r01"), "power");
+  EXPECT_EQ(Kind("rack", "r02"), "power");
+  EXPECT_EQ(Kind("datacenter", "dc1"), "power");  // two racks with the same kind
+  EXPECT_EQ(Kind("rack", "r03"), "silent");      // the rack went quiet: its switch
+}
+
+}  // namespace
+}  // namespace dctwin::testing
