@@ -40,7 +40,7 @@ ask() { mosquitto_rr -V 5 -p "$port" -t "dctwin/query/$1" -e "demo/replies" -m '
 while kill -0 $sim 2>/dev/null; do
   dc=$(ask datacenter)
   racks=$(ask unhealthy-racks)
-  clear
+  clear 2>/dev/null || echo "----"
   DC="$dc" RACKS="$racks" SIM="$(tail -n 6 "$work/sim.log")" python3 - "$work/alerts.log" <<'PY'
 import json, os, sys, time
 dc = json.loads(os.environ["DC"] or "{}")
