@@ -6,13 +6,15 @@
 #   QOS_LIST=0 SERVERS_LIST=10000 DURATION=5 scripts/bench.sh   # a quicker look
 #
 # Per QoS, in the same run and against the same broker:
-#   - the drain rate of a bare mosquitto_sub and of a bare Paho consumer (tools/drain.cc): one
-#     publisher floods DURATION seconds of reports, the consumer's rate is messages over the time
-#     from its first to its last message;
-#   - the gateway's drain rate, measured the same way (reports applied to twins, from its stats);
-#   - the gateway's highest sustained rate: the highest of a descending ladder of fixed rates at
-#     which every report was applied and the gateway finished no later than max(1 s, 10%) after
-#     the publisher (dctwin-loadgen's kept_up);
+#   - drain rates: the broker queues DURATION seconds of a publisher's flood for a consumer that is
+#     away (persistent session, QoS 0 queued too), then the consumer connects and empties the
+#     queue alone with the broker; its rate is messages over the time from its first to its last.
+#     Measured for a bare mosquitto_sub, a bare Paho consumer (tools/drain.cc) and the gateway
+#     (reports applied to twins, from its stats);
+#   - the gateway's highest sustained rate: a publisher runs at a fixed rate for DURATION seconds
+#     while the gateway applies; the highest rate of a descending ladder (fractions of its drain
+#     rate) at which every report was applied and the gateway finished no later than max(1 s, 10%)
+#     after the publisher (dctwin-loadgen's kept_up). Publisher, broker and gateway share the cores;
 #   - publish-to-alert latency at half the sustained rate: probe servers publish a report that
 #     opens a disk incident, and the time until the event arrives is one sample;
 #   - the gateway's CPU time (user + system, from /proc) per 10,000 reports at the sustained rate.
@@ -34,20 +36,23 @@ INGEST=${INGEST:-2}
 PUBLISHERS=${PUBLISHERS:-1}
 SHARDS=${SHARDS:-0}
 MEMORY_SERVERS=${MEMORY_SERVERS:-100000}
-LADDER=${LADDER:-"1.0 0.9 0.8 0.7 0.6 0.5 0.4 0.3"}
+LADDER=${LADDER:-"1.0 0.9 0.8 0.7 0.6 0.5 0.4 0.3 0.2"}
 
 work=$(mktemp -d -t dctwin-bench.XXXXXX)
 chmod 755 "$work"
 source scripts/lib.sh
 port=$(free_port)
 uri="tcp://127.0.0.1:$port"
+metrics_port=$(free_port)
 gw=""
 cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 # Queues deep enough that nothing a flood puts in is dropped by the broker (its default keeps 1000
-# QoS 1 messages per client), and no Nagle delay on the broker's sockets (see docs/performance.md).
+# QoS 1 messages per client), QoS 0 queued for persistent sessions too (for the drain rates), and
+# no Nagle delay on the broker's sockets (see docs/performance.md).
 start_mosquitto "$work" "$port" "max_queued_messages 0
+queue_qos0_messages true
 set_tcp_nodelay true"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -62,39 +67,68 @@ loadgen() {
   eval "$(grep '^result ' "$work/loadgen.out" | sed 's/^result //')"
 }
 
-# mosquitto_sub_rate QOS: a bare mosquitto_sub, printing each message's receive time to a file.
+# The drain rates: the broker queues a flood for a consumer that is away (persistent session),
+# then the consumer connects and empties the queue; its rate is messages over the time from its
+# first to its last message. Broker and consumer alone on the cores, no publisher competing.
+preload() {  # QOS: floods DURATION seconds of reports into the broker; sets $published
+  loadgen --no-gateway --servers 10000 --duration "$DURATION" --qos "$1" --rate 0 --connections "$PUBLISHERS"
+}
+
+# mosquitto_sub_rate QOS: a bare mosquitto_sub printing each message's receive time to a file.
 mosquitto_sub_rate() {
-  local qos=$1 out="$work/sub.out"
-  : > "$out"
-  mosquitto_sub -h 127.0.0.1 -p "$port" -q "$qos" -t 'dctwin/metrics/+' -t 'bench/ready' -F '%t %U' > "$out" &
-  local sub=$!
-  # Its output is block-buffered: markers until the first block reaches the file.
-  while [ ! -s "$out" ]; do
-    seq 200 | mosquitto_pub -h 127.0.0.1 -p "$port" -t bench/ready -l
-  done
-  loadgen --no-gateway --servers 10000 --duration "$DURATION" --qos "$qos" --rate 0 --connections "$PUBLISHERS"
-  local size=-1
-  while [ "$(stat -c %s "$out")" != "$size" ]; do size=$(stat -c %s "$out"); sleep 2; done
-  kill $sub; wait $sub 2>/dev/null || true
-  awk '$1 != "bench/ready" { if (n == 0) first = $2; last = $2; n++ }
-       END { printf "%.0f\n", (last > first) ? (n - 1) / (last - first) : 0 }' "$out"
+  local qos=$1 out="$work/sub.out" sub=(mosquitto_sub -V 5 -h 127.0.0.1 -p "$port" -i bench-sub -c -x 3600 -q "$1"
+    -t 'dctwin/metrics/+')
+  "${sub[@]}" -E
+  preload "$qos"
+  "${sub[@]}" -F '%U' -C "$published" > "$out"
+  awk '{ if (n == 0) first = $1; last = $1; n++ } END { printf "%.0f\n", (n - 1) / (last - first) }' "$out"
 }
 
-# paho_rate QOS: the bare Paho consumer.
+# paho_rate QOS: the bare Paho consumer (tools/drain.cc).
 paho_rate() {
-  local qos=$1 out="$work/drain.out"
-  build/tools/dctwin-drain --broker "$uri" --qos "$qos" --topic 'dctwin/metrics/+' --idle 2 > "$out" &
-  local drain=$!
-  until grep -q ready "$out"; do sleep 0.05; done
-  loadgen --no-gateway --servers 10000 --duration "$DURATION" --qos "$qos" --rate 0 --connections "$PUBLISHERS"
-  wait $drain
-  sed -n 's/.* rate \([0-9]*\)\/s/\1/p' "$out"
+  local qos=$1 drain=(build/tools/dctwin-drain --broker "$uri" --qos "$1" --topic 'dctwin/metrics/+' --client-id bench-paho)
+  "${drain[@]}" --subscribe-only
+  preload "$qos"
+  "${drain[@]}" --count "$published" | sed -n 's/.* rate \([0-9]*\)\/s/\1/p'
 }
 
-start_gateway() {
-  rm -f "$work"/state.db*
-  printf '[gateway]\nstats_interval_s = 0.2\nshards = %s\n[broker]\ningest_connections = %s\n[model]\nheartbeat_timeout_s = 3600\n[metrics]\nlisten = ""\n' \
-    "$SHARDS" "$INGEST" > "$work/dctwin.toml"
+# gateway_drain SERVERS QOS: the same for the gateway (stopped, flooded, started again); its rate
+# is reports applied (stats messages_in) over the time from the first stats that counted any.
+# Sets $drain (not run in a subshell: it restarts the gateway, whose pid is $gw).
+gateway_drain() {
+  stop_gateway
+  loadgen --no-gateway --servers "$1" --duration "$DURATION" --qos "$2" --rate 0 --connections "$PUBLISHERS"
+  local n=$published
+  start_gateway keep
+  # Its Prometheus endpoint, polled: stats are published only once every subscription is granted,
+  # and the queue starts draining before that.
+  drain=$(python3 - "http://127.0.0.1:$metrics_port/metrics" "$n" <<'PY'
+import sys, time, urllib.request
+url, n = sys.argv[1], int(sys.argv[2])
+first = None
+deadline = time.time() + 600
+while time.time() < deadline:
+    try:
+        text = urllib.request.urlopen(url, timeout=1).read().decode()
+    except OSError:
+        time.sleep(0.01)
+        continue
+    now = time.time()
+    got = next(int(float(l.split()[-1])) for l in text.splitlines() if l.startswith("dctwin_reports_applied_total"))
+    if got > 0 and first is None:
+        first = (now, got)
+    if got >= n:
+        print("%.0f" % ((got - first[1]) / max(now - first[0], 1e-3)))
+        break
+    time.sleep(0.01)
+PY
+)
+}
+
+start_gateway() {  # [keep]: on the state the last one left
+  [ "${1:-}" = keep ] || rm -f "$work"/state.db*
+  printf '[gateway]\nstats_interval_s = 0.2\nshards = %s\n[broker]\ningest_connections = %s\n[model]\nheartbeat_timeout_s = 3600\n[metrics]\nlisten = "127.0.0.1:%s"\n' \
+    "$SHARDS" "$INGEST" "$metrics_port" > "$work/dctwin.toml"
   build/gateway/dctwin-gateway --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" \
     --gateway-id bench > "$work/gateway.log" 2>&1 &
   gw=$!
@@ -119,10 +153,7 @@ for qos in $QOS_LIST; do
     # Commission, and one report per server so that every twin has published its first health.
     loadgen --servers "$servers" --racks $((servers / 40)) --probes 4 --qos "$qos" --connections "$PUBLISHERS" \
       --rate 20000 --duration $(awk "BEGIN { print $servers / 20000 + 1 }")
-    # Flat out.
-    loadgen --commission false --servers "$servers" --qos "$qos" --connections "$PUBLISHERS" --rate 0 \
-      --duration "$DURATION"
-    drain=$(awk "BEGIN { printf \"%.0f\", $applied / $applied_s }")
+    gateway_drain "$servers" "$qos"
     # The ladder: the first rate it keeps up with.
     sustained=0
     cpu10k="-"
@@ -143,13 +174,14 @@ for qos in $QOS_LIST; do
     loadgen --commission false --servers "$servers" --probes 4 --qos "$qos" --connections "$PUBLISHERS" \
       --rate "$half" --duration "$DURATION"
     stop_gateway
-    rows+=("$(printf '| %d | %s | %s | %s | %s | %s | %.2f | %.2f | %s | %s / %s ms | %s |' "$qos" "$servers" \
-      "$sustained" "$drain" "$sub" "$paho" "$(awk "BEGIN { print $sustained / $sub }")" \
-      "$(awk "BEGIN { print $sustained / $paho }")" "$half" "$p50_ms" "$p99_ms" "$cpu10k")")
+    rows+=("$(printf '| %d | %s | %s | %s | %s | %s | %.2f / %.2f | %.2f / %.2f | %s | %s / %s ms | %s |' "$qos" \
+      "$servers" "$sustained" "$drain" "$sub" "$paho" "$(awk "BEGIN { print $sustained / $sub }")" \
+      "$(awk "BEGIN { print $drain / $sub }")" "$(awk "BEGIN { print $sustained / $paho }")" \
+      "$(awk "BEGIN { print $drain / $paho }")" "$half" "$p50_ms" "$p99_ms" "$cpu10k")")
   done
 done
 
-echo "| QoS | servers | sustained reports/s | gateway drain/s | mosquitto_sub drain/s | Paho drain/s | sustained / mosquitto_sub | sustained / Paho | latency at | p50 / p99 publish-to-alert | CPU s per 10k reports |"
+echo "| QoS | servers | gateway sustained/s | gateway drain/s | mosquitto_sub drain/s | Paho drain/s | sustained / drain vs mosquitto_sub | sustained / drain vs Paho | latency at /s | p50 / p99 publish-to-alert | CPU s per 10k reports |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for r in "${rows[@]}"; do echo "$r"; done
 

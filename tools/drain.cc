@@ -4,6 +4,10 @@
 //
 //   dctwin-drain --broker tcp://127.0.0.1:1883 --topic 'dctwin/metrics/+' --qos 0 --count 500000
 //
+// With --client-id the session is persistent (clean start off, an hour's session expiry): run it
+// once with --subscribe-only, let the broker queue messages for it, then run it again to measure
+// how fast it drains them.
+//
 // Prints "ready" once subscribed, then, when --count messages have arrived or nothing arrived for
 // --idle seconds after the first message, one line:
 //   received <n> first <epoch s> last <epoch s> rate <n / (last - first)>/s
@@ -41,20 +45,25 @@ int main(int argc, char** argv) {
   long count = 0;
   double idle = 3;
   int connections = 1;
+  std::string client_id;
+  bool subscribe_only = false;
   app.add_option("--broker", broker);
   app.add_option("--topic", topic, "topic filter");
   app.add_option("--qos", qos);
   app.add_option("--count", count, "stop after this many messages (0: only on --idle)");
   app.add_option("--idle", idle, "stop when nothing arrived for this many seconds after the first message");
   app.add_option("--connections", connections, "several connections share the topic ($share/dctwin-drain/...)");
+  app.add_option("--client-id", client_id, "a persistent session under this id (one connection)");
+  app.add_flag("--subscribe-only", subscribe_only, "subscribe, disconnect and exit (with --client-id)");
   CLI11_PARSE(app, argc, argv);
+  if (!client_id.empty()) connections = 1;
 
   Counter counter;
   std::vector<std::unique_ptr<mqtt::async_client>> clients;
   const std::string filter = connections > 1 ? "$share/dctwin-drain/" + topic : topic;
   for (int c = 0; c < connections; ++c) {
-    auto cli = std::make_unique<mqtt::async_client>(
-        broker, "drain-" + std::to_string(getpid()) + "-" + std::to_string(c), mqtt::create_options(MQTTVERSION_5));
+    const std::string id = client_id.empty() ? "drain-" + std::to_string(getpid()) + "-" + std::to_string(c) : client_id;
+    auto cli = std::make_unique<mqtt::async_client>(broker, id, mqtt::create_options(MQTTVERSION_5));
     cli->set_message_callback([&counter](mqtt::const_message_ptr) {
       const double t = Now();
       if (counter.count.fetch_add(1, std::memory_order_relaxed) == 0) counter.first.store(t);
@@ -62,6 +71,12 @@ int main(int argc, char** argv) {
     });
     mqtt::connect_options opts;
     opts.set_mqtt_version(MQTTVERSION_5);
+    if (!client_id.empty()) {
+      opts.set_clean_start(false);
+      mqtt::properties props;
+      props.add(mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, 3600));
+      opts.set_properties(props);
+    }
     try {
       cli->connect(opts)->wait();
       cli->subscribe(filter, qos)->wait();
@@ -70,6 +85,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     clients.push_back(std::move(cli));
+  }
+  if (subscribe_only) {
+    for (auto& cli : clients) cli->disconnect()->wait();
+    return 0;
   }
   std::printf("ready\n");
   std::fflush(stdout);
