@@ -74,6 +74,10 @@ preload() {  # QOS: floods DURATION seconds of reports into the broker; sets $pu
   loadgen --no-gateway --servers 10000 --duration "$DURATION" --qos "$1" --rate 0 --connections "$PUBLISHERS"
 }
 
+# Removes a persistent session (a clean connect under its id), so that it queues nothing for the
+# next measurement.
+wipe_session() { mosquitto_sub -V 5 -h 127.0.0.1 -p "$port" -i "$1" -t bench/none -E; }
+
 # mosquitto_sub_rate QOS: a bare mosquitto_sub printing each message's receive time to a file.
 mosquitto_sub_rate() {
   local qos=$1 out="$work/sub.out" sub=(mosquitto_sub -V 5 -h 127.0.0.1 -p "$port" -i bench-sub -c -x 3600 -q "$1"
@@ -81,6 +85,7 @@ mosquitto_sub_rate() {
   "${sub[@]}" -E
   preload "$qos"
   "${sub[@]}" -F '%U' -C "$published" > "$out"
+  wipe_session bench-sub
   awk '{ if (n == 0) first = $1; last = $1; n++ } END { printf "%.0f\n", (n - 1) / (last - first) }' "$out"
 }
 
@@ -90,6 +95,7 @@ paho_rate() {
   "${drain[@]}" --subscribe-only
   preload "$qos"
   "${drain[@]}" --count "$published" | sed -n 's/.* rate \([0-9]*\)\/s/\1/p'
+  wipe_session bench-paho
 }
 
 # gateway_drain SERVERS QOS: the same for the gateway (stopped, flooded, started again); its rate
@@ -174,6 +180,7 @@ for qos in $QOS_LIST; do
     loadgen --commission false --servers "$servers" --probes 4 --qos "$qos" --connections "$PUBLISHERS" \
       --rate "$half" --duration "$DURATION"
     stop_gateway
+    for id in bench $(seq -f 'bench-ingest-%g' 1 "$INGEST"); do wipe_session "$id"; done
     rows+=("$(printf '| %d | %s | %s | %s | %s | %s | %.2f / %.2f | %.2f / %.2f | %s | %s / %s ms | %s |' "$qos" \
       "$servers" "$sustained" "$drain" "$sub" "$paho" "$(awk "BEGIN { print $sustained / $sub }")" \
       "$(awk "BEGIN { print $drain / $sub }")" "$(awk "BEGIN { print $sustained / $paho }")" \
