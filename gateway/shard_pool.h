@@ -11,9 +11,9 @@
 //    it (each report makes at most a few twin-to-twin messages).
 //
 // Waking a sleeping thread costs a system call and a context switch, more than handling a report.
-// So a shard that just handled messages lingers (a timed wait of `linger`, 1 ms by default) and
-// producers do not wake it: under load it collects what arrived meanwhile and handles it as one
-// batch. Only a shard that found nothing after its linger sleeps deeply and is woken by the next
+// So a shard that just handled messages and finds its mailbox empty lingers (sleeps `linger`,
+// 1 ms by default) without asking to be woken: under load it collects what arrived meanwhile and
+// handles it as one batch. Only a shard that found nothing after its linger sleeps deeply and is woken by the next
 // post. A message waits at most `linger` longer than it would with a wake-up per message.
 //
 // Thread-safe: Post* may be called from any thread, including shard threads (internal lane only).
