@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "twins/model.h"
 
@@ -71,6 +72,19 @@ struct MetricsConfig {
   std::string listen = "127.0.0.1:9464";  // Prometheus text endpoint (GET /metrics); "" turns it off
 };
 
+// Alertmanager forwarder: every open, unmuted incident is posted to /api/v2/alerts of each URL
+// at least every resend_s; resolves are posted with endsAt. Empty urls: off.
+struct AlertmanagerConfig {
+  std::vector<std::string> urls;
+  double resend_s = 60;
+  double timeout_s = 5;  // one HTTP request
+};
+
+struct SilencesConfig {
+  double keep_expired_s = 86400;  // expired silences stay listed this long, then are removed
+  int max_silences = 10000;       // pending and active at once; more are refused
+};
+
 struct LogConfig {
   std::string level = "info";
 };
@@ -81,6 +95,8 @@ struct Config {
   StateConfig state;
   IngestConfig ingest;
   MetricsConfig metrics;
+  AlertmanagerConfig alertmanager;
+  SilencesConfig silences;
   LogConfig log;
   ModelConfig model = DefaultModel();
 

@@ -127,6 +127,7 @@ void ReadRule(const toml::table& t, const std::string& name, const std::string& 
   r.Double("for_s", &rule->for_s, 0, 86400 * 30);
   r.Int("clear_reports", &rule->clear_reports, 1, 1000000);
   r.Bool("rate", &rule->rate);
+  r.String("runbook", &rule->runbook);
   std::string severity = "warning";
   r.String("severity", &severity);
   const size_t before = errors->size();
@@ -175,6 +176,11 @@ std::vector<std::string> ValidateConfig(const Config& c) {
   if (c.state.path.empty()) errors.push_back("state.path must not be empty");
   if (c.state.synchronous != "normal" && c.state.synchronous != "full") {
     errors.push_back("state.synchronous must be \"normal\" or \"full\"");
+  }
+  for (const std::string& u : c.alertmanager.urls) {
+    if (u.rfind("http://", 0) != 0 || u.size() <= 7) {
+      errors.push_back("alertmanager.urls must be http://host:port URLs (got \"" + u + "\")");
+    }
   }
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (kLevels.count(c.log.level) == 0) {
@@ -279,6 +285,32 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.String("listen", &c.metrics.listen);
     r.Finish();
   }
+  if (const toml::table* t = section("alertmanager")) {
+    TableReader r(*t, "alertmanager", path, &errors, &result.lines);
+    if (const toml::node* n = r.Take("urls")) {
+      const toml::array* urls = n->as_array();
+      if (urls == nullptr) {
+        r.Error(*n, "urls", "must be an array of strings ([\"http://127.0.0.1:9093\"])");
+      } else {
+        for (const toml::node& u : *urls) {
+          if (auto v = u.value<std::string>()) {
+            c.alertmanager.urls.push_back(*v);
+          } else {
+            r.Error(u, "urls", "must hold strings only");
+          }
+        }
+      }
+    }
+    r.Double("resend_s", &c.alertmanager.resend_s, 1, 86400);
+    r.Double("timeout_s", &c.alertmanager.timeout_s, 0.1, 600);
+    r.Finish();
+  }
+  if (const toml::table* t = section("silences")) {
+    TableReader r(*t, "silences", path, &errors, &result.lines);
+    r.Double("keep_expired_s", &c.silences.keep_expired_s, 0, 86400 * 365);
+    r.Int("max_silences", &c.silences.max_silences, 1, 1000000);
+    r.Finish();
+  }
   if (const toml::table* t = section("log")) {
     TableReader r(*t, "log", path, &errors, &result.lines);
     r.String("level", &c.log.level);
@@ -300,6 +332,9 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Double("storm_window_s", &c.model.storm_window_s, 0, 3600);
     r.Double("assemble_s", &c.model.assemble_s, 0.01, 3600);
     r.Double("max_messages_per_s", &c.model.max_messages_per_s, 0, 1e9);
+    r.Int("flap_count", &c.model.flap_count, 0, 1000000);
+    r.Double("flap_window_s", &c.model.flap_window_s, 1, 86400 * 30);
+    r.Double("flap_stable_s", &c.model.flap_stable_s, 0, 86400 * 30);
     r.Finish();
   }
   if (const toml::table* t = section("rack")) {

@@ -88,6 +88,8 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   }
   lo.will_topic = status_topic;
   lo.will_payload = StatusJson(config_, false, started_at_, "connection lost");
+  lo.online_topic = status_topic;
+  lo.online_payload = StatusJson(config_, true, started_at_, nullptr);
   link_ = std::make_unique<MqttLink>(std::move(lo), on_message);
   outbound_ = std::make_unique<OutboundQueue>(*link_, static_cast<size_t>(config_.gateway.publish_buffer),
                                               config_.broker.max_inflight);
@@ -133,8 +135,34 @@ Status Gateway::Start() {
   so.synchronous_full = config_.state.synchronous == "full";
   s = SqliteStateStore::Open(so, &store_);
   if (!s.ok()) return s;
+  IncidentDesk::Options desk_options;
+  desk_options.prefix = config_.gateway.prefix;
+  desk_options.gateway_id = config_.gateway.id;
+  desk_options.keep_expired_s = config_.silences.keep_expired_s;
+  desk_options.max_silences = static_cast<size_t>(config_.silences.max_silences);
+  desk_options.notify = !config_.alertmanager.urls.empty();
+  desk_ = std::make_unique<IncidentDesk>(desk_options, *outbound_, WallClock);
   writer_ = std::make_unique<StoreWriter>(*store_, *outbound_, std::chrono::milliseconds(config_.state.flush_interval_ms),
-                                          config_.state.outbox_max);
+                                          config_.state.outbox_max, desk_.get(), WallClock);
+  desk_->SetWake([this] { writer_->Wake(); });
+  router_->SetDesk([this](DeskRequest r) { desk_->Submit(std::move(r)); });
+  if (desk_options.notify) {
+    AlertmanagerForwarder::Options fo;
+    fo.urls = config_.alertmanager.urls;
+    fo.resend_s = config_.alertmanager.resend_s;
+    fo.timeout_s = config_.alertmanager.timeout_s;
+    fo.gateway_id = config_.gateway.id;
+    forwarder_ = std::make_unique<AlertmanagerForwarder>(
+        fo,
+        [this](std::vector<std::string> ids) {
+          DeskRequest r;
+          r.type = DeskRequest::Type::kResolvesDelivered;
+          r.ids = std::move(ids);
+          desk_->Submit(std::move(r));
+        },
+        WallClock);
+    desk_->SetNotificationHandler([this](std::vector<Notification> n) { forwarder_->Update(std::move(n)); });
+  }
   census_ = std::make_unique<SilenceCensus>(pool_->size());
   RegistryOptions ro;
   ro.datacenter = config_.gateway.datacenter;
@@ -150,6 +178,18 @@ Status Gateway::Start() {
   }
   s = Restore();
   if (!s.ok()) return s;
+  s = desk_->Restore(*store_);
+  if (!s.ok()) return s;
+  // Maintenance and notifications as the last run left them; from now on after every commit.
+  const auto maintenance = desk_->ActiveMaintenance();
+  for (auto& h : hosts_) h->SetMaintenance(maintenance);
+  desk_->SetMaintenanceHandler([this](std::shared_ptr<const std::vector<Silence>> active) {
+    for (auto& h : hosts_) h->SetMaintenance(active);
+  });
+  if (forwarder_) {
+    forwarder_->Update(desk_->Notifications());
+    forwarder_->Start();
+  }
 
   outbound_->SetAckHandler([this](int64_t seq) { writer_->Acked(seq); });
   writer_->Start();
@@ -222,9 +262,7 @@ bool Gateway::WaitReady(std::chrono::milliseconds timeout) {
     if (!l->WaitReady(std::max(left(), std::chrono::milliseconds(0)))) return false;
   }
   if (!announced_) {
-    announced_ = true;
-    outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
-                              StatusJson(config_, true, started_at_, nullptr), 1, true, {}});
+    announced_ = true;  // the link itself publishes the online status on every connect
     spdlog::info("ready");
   }
   return true;
@@ -296,6 +334,17 @@ std::string Gateway::StatsJson() const {
       .Field("last_commit_ms", st.last_commit_ms)
       .Field("max_commit_ms", st.max_commit_ms)
       .EndObject();
+  w.Key("operations")
+      .BeginObject()
+      .IntField("commands_ok", static_cast<long long>(desk_->commands_ok()))
+      .IntField("commands_refused", static_cast<long long>(desk_->commands_refused()))
+      .IntField("incident_records", desk_->open_records())
+      .IntField("active_silences", desk_->active_silences());
+  if (forwarder_) {
+    w.IntField("alertmanager_posts", static_cast<long long>(forwarder_->posts_ok()))
+        .IntField("alertmanager_failures", static_cast<long long>(forwarder_->posts_failed()));
+  }
+  w.EndObject();
   w.Key("outbound")
       .BeginObject()
       .IntField("queued", static_cast<long long>(out.queued))
@@ -437,6 +486,16 @@ std::string Gateway::PrometheusText() const {
   sample("dctwin_store_commit_seconds", "which=\"max\"", st.max_commit_ms / 1000);
   family("dctwin_outbox_events", "gauge", "Incident events committed and not yet acknowledged by the broker.");
   sample("dctwin_outbox_events", "", static_cast<double>(st.outbox_rows));
+  family("dctwin_commands_total", "counter", "Operator commands, by result.");
+  sample("dctwin_commands_total", "result=\"ok\"", static_cast<double>(desk_->commands_ok()));
+  sample("dctwin_commands_total", "result=\"refused\"", static_cast<double>(desk_->commands_refused()));
+  family("dctwin_active_silences", "gauge", "Silences in force now.");
+  sample("dctwin_active_silences", "", static_cast<double>(desk_->active_silences()));
+  if (forwarder_) {
+    family("dctwin_alertmanager_posts_total", "counter", "POSTs to Alertmanager, by result.");
+    sample("dctwin_alertmanager_posts_total", "result=\"ok\"", static_cast<double>(forwarder_->posts_ok()));
+    sample("dctwin_alertmanager_posts_total", "result=\"failed\"", static_cast<double>(forwarder_->posts_failed()));
+  }
   family("dctwin_broker_connected", "gauge", "1 while connected to the broker.");
   sample("dctwin_broker_connected", "", Connected() ? 1 : 0);
   return out;
@@ -478,6 +537,7 @@ void Gateway::Stop() {
   // The shard threads are gone: hand over what they changed last, and commit it.
   for (auto& h : hosts_) h->Seal(WallClock(), true);
   writer_->Stop();
+  if (forwarder_) forwarder_->Stop();
   PublishStats();
   outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
                             StatusJson(config_, false, started_at_, "shutdown"), 1, true, {}});

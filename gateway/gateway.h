@@ -14,6 +14,8 @@
 #include "config/config.h"
 #include "gateway/alert_publisher.h"
 #include "gateway/dead_letters.h"
+#include "gateway/incidents/alertmanager_forwarder.h"
+#include "gateway/incidents/incident_desk.h"
 #include "gateway/ingest_router.h"
 #include "gateway/metrics_server.h"
 #include "gateway/mqtt_link.h"
@@ -68,6 +70,8 @@ class Gateway {
   std::unique_ptr<DeadLetters> dead_letters_;
   std::unique_ptr<ShardPool<Envelope>> pool_;
   std::unique_ptr<SqliteStateStore> store_;
+  std::unique_ptr<IncidentDesk> desk_;
+  std::unique_ptr<AlertmanagerForwarder> forwarder_;
   std::unique_ptr<StoreWriter> writer_;
   std::unique_ptr<SilenceCensus> census_;
   std::atomic<int64_t> servers_total_{0};

@@ -12,7 +12,7 @@ IngestRouter::IngestRouter(IngestOptions options, CollectdTypes collectd_types, 
       dead_letters_(dead_letters), replies_(replies), clock_(std::move(clock)) {}
 
 std::vector<std::string> IngestRouter::ControlSubscriptions(const IngestOptions& o) {
-  return {o.prefix + "/provisioning/+", o.prefix + "/query/#"};
+  return {o.prefix + "/provisioning/+", o.prefix + "/query/#", o.prefix + "/command/#"};
 }
 
 std::vector<std::string> IngestRouter::MetricSubscriptions(const IngestOptions& o) {
@@ -115,6 +115,10 @@ void IngestRouter::RouteNative(std::string_view topic, std::string_view payload,
     RouteQuery(topic, id, payload, response_topic, correlation);
     return;
   }
+  if (kind == "command") {
+    RouteCommand(topic, id, payload, response_topic, correlation);
+    return;
+  }
   if (kind != "metrics" && kind != "provisioning") {
     dead_letters_.Reject(RejectReason::kBadTopic, topic, "no input is expected on this topic", payload);
     return;
@@ -152,6 +156,8 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
   q.correlation = std::string(correlation);
   TwinAddress to;
   std::string problem;
+  if (what == "incidents" && ToDesk(DeskRequest::Type::kQueryIncidents, payload, response_topic, correlation)) return;
+  if (what == "silences" && ToDesk(DeskRequest::Type::kQuerySilences, payload, response_topic, correlation)) return;
   if (what == "unhealthy-racks" || what == "datacenter") {
     q.kind = what == "datacenter" ? QueryKind::kDatacenter : QueryKind::kUnhealthyRacks;
     to = TwinAddress{Level::kDatacenter, options_.datacenter};
@@ -162,7 +168,7 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
     to = TwinAddress{rack ? Level::kRack : Level::kServer, std::string(id)};
     if (!IsValidId(id)) problem = "id must match [A-Za-z0-9._-]{1,64}";
   } else {
-    problem = "unknown query; ask unhealthy-racks, datacenter, rack/<id> or server/<id>";
+    problem = "unknown query; ask unhealthy-racks, datacenter, rack/<id>, server/<id>, incidents or silences";
   }
   if (!problem.empty()) {
     dead_letters_.Reject(RejectReason::kBadQuery, topic, problem, payload);
@@ -173,6 +179,46 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
     return;
   }
   Post(std::move(to), clock_(), std::move(q), topic, payload);
+}
+
+bool IngestRouter::ToDesk(DeskRequest::Type type, std::string_view payload, std::string_view response_topic,
+                          std::string_view correlation) {
+  if (!desk_) return false;
+  DeskRequest r;
+  r.type = type;
+  r.payload = std::string(payload);
+  r.reply_topic = std::string(response_topic);
+  r.correlation = std::string(correlation);
+  desk_(std::move(r));
+  return true;
+}
+
+void IngestRouter::RouteCommand(std::string_view topic, std::string_view what, std::string_view payload,
+                                std::string_view response_topic, std::string_view correlation) {
+  DeskRequest::Type type;
+  if (what == "silence") {
+    type = DeskRequest::Type::kSilence;
+  } else if (what == "silence/expire") {
+    type = DeskRequest::Type::kExpireSilence;
+  } else if (what == "ack") {
+    type = DeskRequest::Type::kAck;
+  } else {
+    dead_letters_.Reject(RejectReason::kBadQuery, topic, "unknown command; send silence, silence/expire or ack",
+                         payload);
+    if (!response_topic.empty()) {
+      JsonWriter w;
+      w.BeginObject()
+          .Field("ok", false)
+          .Field("error", "unknown command " + std::string(what) + "; the commands are silence, silence/expire, ack")
+          .EndObject();
+      replies_.Publish(OutMessage{std::string(response_topic), w.Take(), 1, false, std::string(correlation)});
+    }
+    return;
+  }
+  // A command without a Response Topic is still carried out; nobody hears the answer.
+  if (!ToDesk(type, payload, response_topic, correlation)) {
+    dead_letters_.Reject(RejectReason::kBadQuery, topic, "this gateway takes no commands", payload);
+  }
 }
 
 void IngestRouter::Post(TwinAddress to, double now, Message msg, std::string_view topic, std::string_view payload) {

@@ -16,6 +16,7 @@
 #include "gateway/collectd_types.h"
 #include "gateway/dead_letters.h"
 #include "gateway/message_sink.h"
+#include "gateway/incidents/incident_desk.h"
 #include "gateway/shard_pool.h"
 #include "twins/messages.h"
 
@@ -49,6 +50,10 @@ class IngestRouter {
   uint64_t accepted_collectd() const { return collectd_.load(std::memory_order_relaxed); }
   uint64_t accepted_telegraf() const { return telegraf_.load(std::memory_order_relaxed); }
 
+  // Where operator commands and the queries about incidents and silences go. Set before the
+  // first message; without it those topics are answered with an error.
+  void SetDesk(std::function<void(DeskRequest)> desk) { desk_ = std::move(desk); }
+
   void OnMessage(std::string_view topic, std::string_view payload, std::string_view response_topic = {},
                  std::string_view correlation = {});
 
@@ -60,6 +65,10 @@ class IngestRouter {
   bool CheckServer(std::string_view topic, std::string_view id, std::string_view payload);
   void RouteQuery(std::string_view topic, std::string_view what, std::string_view payload,
                   std::string_view response_topic, std::string_view correlation);
+  void RouteCommand(std::string_view topic, std::string_view what, std::string_view payload,
+                    std::string_view response_topic, std::string_view correlation);
+  bool ToDesk(DeskRequest::Type type, std::string_view payload, std::string_view response_topic,
+              std::string_view correlation);
   void Post(TwinAddress to, double now, Message msg, std::string_view topic, std::string_view payload);
 
   // Constant after construction
@@ -69,6 +78,7 @@ class IngestRouter {
   DeadLetters& dead_letters_;
   MessageSink& replies_;
   const Clock clock_;
+  std::function<void(DeskRequest)> desk_;
 
   std::atomic<uint64_t> native_{0};
   std::atomic<uint64_t> collectd_{0};

@@ -2,7 +2,8 @@
 //  - persistent session: clean_start=false with a session expiry, client id = gateway id;
 //  - subscriptions are (re)made in the connected callback, so every reconnect restores them;
 //  - the first connect is retried with backoff here; later losses are Paho's automatic reconnect;
-//  - the will publishes the retained offline status when the gateway dies;
+//  - the will publishes the retained offline status when the gateway dies, and every connect
+//    publishes the online status again once the subscriptions are granted;
 // Publishing goes through OutboundQueue, which uses client() directly.
 // The message handler runs on Paho's thread: it must decode, route, enqueue and return.
 //
@@ -39,6 +40,8 @@ class MqttLink {
     int subscribe_qos = 1;
     std::string will_topic;    // empty: no will
     std::string will_payload;
+    std::string online_topic;  // published retained (QoS 1) each time the subscriptions are granted
+    std::string online_payload;
     std::string ca_file;       // TLS, for ssl:// URIs
     std::string cert_file;
     std::string key_file;

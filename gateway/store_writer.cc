@@ -6,9 +6,16 @@
 
 namespace dctwin {
 
+namespace {
+double SystemClock() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
 StoreWriter::StoreWriter(StateStore& store, MessageSink& outbound, std::chrono::milliseconds flush_interval,
-                         int64_t outbox_max)
-    : store_(store), outbound_(outbound), flush_interval_(flush_interval), outbox_max_(outbox_max) {
+                         int64_t outbox_max, CommitStage* stage, std::function<double()> clock)
+    : store_(store), outbound_(outbound), flush_interval_(flush_interval), outbox_max_(outbox_max), stage_(stage),
+      clock_(clock ? std::move(clock) : SystemClock) {
   stats_.outbox_rows = store_.OutboxSize();
 }
 
@@ -29,6 +36,14 @@ void StoreWriter::Submit(ShardBatch batch) {
   wake_.notify_one();
 }
 
+void StoreWriter::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    woken_ = true;
+  }
+  wake_.notify_one();
+}
+
 void StoreWriter::Acked(int64_t seq) {
   std::lock_guard<std::mutex> lock(mu_);
   acked_.push_back(seq);
@@ -42,6 +57,9 @@ void StoreWriter::Merge(ShardBatch& batch) {
     pending_twins_[std::move(key)] = std::move(r);
   }
   for (OutMessage& e : batch.events) pending_events_.push_back(std::move(e));
+  if (stage_ != nullptr && (!batch.incidents.empty() || !batch.decommissioned.empty())) {
+    stage_->OnIncidents(batch.incidents, batch.decommissioned, clock_());
+  }
 }
 
 bool StoreWriter::CommitPending() {
@@ -65,7 +83,11 @@ bool StoreWriter::CommitPending() {
     b.outbox.push_back(OutboxRecord{0, e.topic, e.payload, e.qos, e.retained});
   }
   b.acked = pending_acked_;
-  if (b.empty() && dropped == 0) return true;
+  if (stage_ != nullptr) stage_->Contribute(b);
+  if (b.empty() && dropped == 0) {
+    if (stage_ != nullptr) stage_->Committed(clock_());
+    return true;
+  }
 
   const auto t0 = std::chrono::steady_clock::now();
   Status s = store_.Commit(b);
@@ -92,6 +114,7 @@ bool StoreWriter::CommitPending() {
     m.outbox_seq = r.seq;
     outbound_.Publish(std::move(m));
   }
+  if (stage_ != nullptr) stage_->Committed(clock_());
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.commits;
@@ -111,7 +134,8 @@ void StoreWriter::Run() {
   auto backoff = std::chrono::milliseconds(50);
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    wake_.wait_for(lock, flush_interval_, [&] { return stop_ || !submitted_.empty(); });
+    wake_.wait_for(lock, flush_interval_, [&] { return stop_ || woken_ || !submitted_.empty(); });
+    woken_ = false;
     const bool stopping = stop_;
     std::vector<ShardBatch> batches;
     batches.swap(submitted_);
@@ -120,6 +144,7 @@ void StoreWriter::Run() {
     const uint64_t covered = submitted_count_;
     lock.unlock();
     for (ShardBatch& b : batches) Merge(b);
+    if (stage_ != nullptr) stage_->Poll(clock_());
     const bool ok = CommitPending();
     lock.lock();
     if (ok) {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -23,6 +24,7 @@
 
 #include "gateway/message_sink.h"
 #include "storage/state_store.h"
+#include "twins/incident.h"
 
 namespace dctwin {
 
@@ -30,8 +32,29 @@ namespace dctwin {
 struct ShardBatch {
   std::vector<TwinRecord> upserts;
   std::vector<TwinKey> deletes;
-  std::vector<OutMessage> events;
-  bool empty() const { return upserts.empty() && deletes.empty() && events.empty(); }
+  std::vector<OutMessage> events;          // ready-made messages for the outbox
+  std::vector<IncidentEvent> incidents;    // incident events, for the commit stage to publish
+  std::vector<std::pair<std::string, std::string>> decommissioned;  // (server, rack)
+  bool empty() const {
+    return upserts.empty() && deletes.empty() && events.empty() && incidents.empty() && decommissioned.empty();
+  }
+};
+
+// What runs on the writer's thread beside the twins: it turns incident events into outbox
+// messages and keeps state of its own in the same transactions (the IncidentDesk).
+class CommitStage {
+ public:
+  virtual ~CommitStage() = default;
+  // The incident events of one shard batch, in order, and the servers it decommissioned.
+  virtual void OnIncidents(std::vector<IncidentEvent>& events,
+                           const std::vector<std::pair<std::string, std::string>>& decommissioned, double now) = 0;
+  // Requests and clock-driven changes; true when it did something that wants a commit soon.
+  virtual bool Poll(double now) = 0;
+  // Adds what waits for the next transaction (outbox messages after the shards' own, documents).
+  // Called again with the same content after a failed commit.
+  virtual void Contribute(StoreBatch& batch) = 0;
+  // The transaction with everything Contribute() gave committed.
+  virtual void Committed(double now) = 0;
 };
 
 struct StoreWriterStats {
@@ -47,12 +70,14 @@ struct StoreWriterStats {
 class StoreWriter {
  public:
   StoreWriter(StateStore& store, MessageSink& outbound, std::chrono::milliseconds flush_interval,
-              int64_t outbox_max);
+              int64_t outbox_max, CommitStage* stage = nullptr, std::function<double()> clock = nullptr);
   ~StoreWriter();
 
   void Start();
   void Submit(ShardBatch batch);
   void Acked(int64_t seq);
+  // Makes the writer run a round now (the commit stage has requests).
+  void Wake();
   // Waits until everything submitted so far is committed (or the timeout passes).
   bool Flush(std::chrono::milliseconds timeout);
   // Commits what is pending (trying until `timeout`), then stops. Idempotent.
@@ -77,6 +102,8 @@ class StoreWriter {
   MessageSink& outbound_;
   const std::chrono::milliseconds flush_interval_;
   const int64_t outbox_max_;
+  CommitStage* const stage_;
+  const std::function<double()> clock_;
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
@@ -86,6 +113,7 @@ class StoreWriter {
   uint64_t submitted_count_ = 0;       // guarded by mu_
   uint64_t committed_count_ = 0;       // guarded by mu_
   bool stop_ = false;                  // guarded by mu_
+  bool woken_ = false;                 // guarded by mu_
   StoreWriterStats stats_;             // guarded by mu_
 
   // Owned by the writer thread (and by Stop() after it joined).

@@ -69,7 +69,28 @@ void TwinHost::UpdateModel(const ModelConfig& model) {
   model_waiting_.store(true, std::memory_order_release);
 }
 
+void TwinHost::SetMaintenance(std::shared_ptr<const std::vector<Silence>> active) {
+  {
+    std::lock_guard<std::mutex> lock(model_mu_);
+    next_maintenance_ = std::move(active);
+  }
+  maintenance_waiting_.store(true, std::memory_order_release);
+}
+
+void TwinHost::ApplyPendingMaintenance(double now) {
+  if (!maintenance_waiting_.load(std::memory_order_acquire) || !maintenance_waiting_.exchange(false)) return;
+  std::shared_ptr<const std::vector<Silence>> active;
+  {
+    std::lock_guard<std::mutex> lock(model_mu_);
+    active = std::move(next_maintenance_);
+  }
+  Effects out;
+  registry_.SetMaintenance(std::move(active), now, out);
+  Apply(out);
+}
+
 void TwinHost::ApplyPendingModel(double now) {
+  ApplyPendingMaintenance(now);
   if (!model_waiting_.load(std::memory_order_acquire) || !model_waiting_.exchange(false)) return;
   std::unique_ptr<ModelConfig> model;
   {
@@ -85,7 +106,8 @@ void TwinHost::ApplyPendingModel(double now) {
 void TwinHost::AfterBatch(double now) { Seal(now, false); }
 
 void TwinHost::Seal(double now, bool force) {
-  if (!force && pending_.events.empty() && now - last_seal_ < flush_interval_s_ &&
+  if (!force && pending_.events.empty() && pending_.incidents.empty() && pending_.decommissioned.empty() &&
+      now - last_seal_ < flush_interval_s_ &&
       registry_.dirty_count() < flush_changes_) {
     return;
   }
@@ -179,10 +201,11 @@ void TwinHost::Apply(Effects& out) {
       open_by_kind_[std::string(LevelName(e.level)) + "/" + e.kind] += e.state == IncidentState::kOpen ? 1 : -1;
     }
   }
-  for (const IncidentEvent& e : out.events) {
+  for (IncidentEvent& e : out.events) {
     counters_.open_incidents.fetch_add(e.state == IncidentState::kOpen ? 1 : -1, std::memory_order_relaxed);
-    pending_.events.push_back(alerts_.EventMessage(e));
+    pending_.incidents.push_back(std::move(e));
   }
+  for (auto& d : out.decommissioned) pending_.decommissioned.push_back(std::move(d));
   for (const HealthUpdate& h : out.health) alerts_.PublishHealth(h);
   for (const QueryReply& r : out.replies) alerts_.PublishReply(r);
   for (Envelope& s : out.sends) {

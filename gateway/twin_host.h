@@ -61,6 +61,9 @@ class TwinHost : public ShardHandler<Envelope> {
   // From any thread: a new model (configuration reload), applied on the shard's own thread at its
   // next round.
   void UpdateModel(const ModelConfig& model);
+  // From any thread: the active maintenance silences, applied on the shard's thread at its next
+  // round (before the pool starts: at its first round).
+  void SetMaintenance(std::shared_ptr<const std::vector<Silence>> active);
 
   const HostCounters& counters() const { return counters_; }
   // Open incidents by level and kind ("server/thermal" -> n); any thread.
@@ -69,6 +72,7 @@ class TwinHost : public ShardHandler<Envelope> {
  private:
   void Apply(Effects& out);
   void ApplyPendingModel(double now);
+  void ApplyPendingMaintenance(double now);
   void UpdateCounts();
 
   // Constant after construction
@@ -93,6 +97,8 @@ class TwinHost : public ShardHandler<Envelope> {
   std::mutex model_mu_;
   std::unique_ptr<ModelConfig> next_model_;  // guarded by model_mu_
   std::atomic<bool> model_waiting_{false};
+  std::shared_ptr<const std::vector<Silence>> next_maintenance_;  // guarded by model_mu_
+  std::atomic<bool> maintenance_waiting_{false};
   double last_seal_ = 0;
 };
 

@@ -21,6 +21,10 @@ const char* const kMigrations[] = {
     "CREATE TABLE quarantine ("
     "  kind INTEGER NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, state BLOB NOT NULL,"
     "  reason TEXT NOT NULL, quarantined_at REAL NOT NULL);",
+    // 2 -> 3: operator-facing documents: incident records, silences, Alertmanager notifications
+    "CREATE TABLE docs ("
+    "  collection TEXT NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL, updated_at REAL NOT NULL,"
+    "  PRIMARY KEY (collection, id)) WITHOUT ROWID;",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteStateStore::kSchemaVersion);
 
@@ -79,7 +83,7 @@ Status SqliteStateStore::Open(const SqliteOptions& options, std::unique_ptr<Sqli
 }
 
 SqliteStateStore::~SqliteStateStore() {
-  for (sqlite3_stmt* s : {upsert_, delete_, insert_outbox_, delete_outbox_}) sqlite3_finalize(s);
+  for (sqlite3_stmt* s : {upsert_, delete_, insert_outbox_, delete_outbox_, upsert_doc_, delete_doc_}) sqlite3_finalize(s);
   sqlite3_close(db_);
 }
 
@@ -125,6 +129,10 @@ Status SqliteStateStore::Prepare() {
       {&delete_, "DELETE FROM twins WHERE kind = ?1 AND id = ?2"},
       {&insert_outbox_, "INSERT INTO outbox (topic, payload, qos, retained, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"},
       {&delete_outbox_, "DELETE FROM outbox WHERE seq = ?1"},
+      {&upsert_doc_,
+       "INSERT INTO docs (collection, id, body, updated_at) VALUES (?1, ?2, ?3, ?4) "
+       "ON CONFLICT (collection, id) DO UPDATE SET body = ?3, updated_at = ?4"},
+      {&delete_doc_, "DELETE FROM docs WHERE collection = ?1 AND id = ?2"},
   };
   for (auto& st : statements) {
     if (sqlite3_prepare_v3(db_, st.sql, -1, SQLITE_PREPARE_PERSISTENT, st.stmt, nullptr) != SQLITE_OK) {
@@ -173,6 +181,20 @@ Status SqliteStateStore::Commit(StoreBatch& batch) {
     sqlite3_bind_double(insert_outbox_, 5, now);
     if (sqlite3_step(insert_outbox_) != SQLITE_DONE) return fail("writing the outbox");
     r.seq = sqlite3_last_insert_rowid(db_);
+  }
+  for (const DocRecord& d : batch.doc_upserts) {
+    StatementScope scope(upsert_doc_);
+    sqlite3_bind_text(upsert_doc_, 1, d.key.collection.data(), static_cast<int>(d.key.collection.size()), SQLITE_STATIC);
+    sqlite3_bind_text(upsert_doc_, 2, d.key.id.data(), static_cast<int>(d.key.id.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(upsert_doc_, 3, d.body.data(), static_cast<int>(d.body.size()), SQLITE_STATIC);
+    sqlite3_bind_double(upsert_doc_, 4, now);
+    if (sqlite3_step(upsert_doc_) != SQLITE_DONE) return fail("writing a document");
+  }
+  for (const DocKey& k : batch.doc_deletes) {
+    StatementScope scope(delete_doc_);
+    sqlite3_bind_text(delete_doc_, 1, k.collection.data(), static_cast<int>(k.collection.size()), SQLITE_STATIC);
+    sqlite3_bind_text(delete_doc_, 2, k.id.data(), static_cast<int>(k.id.size()), SQLITE_STATIC);
+    if (sqlite3_step(delete_doc_) != SQLITE_DONE) return fail("deleting a document");
   }
   int64_t deleted = 0;
   for (int64_t seq : batch.acked) {
@@ -227,6 +249,27 @@ Status SqliteStateStore::LoadOutbox(const std::function<void(OutboxRecord&&)>& e
   }
   sqlite3_finalize(stmt);
   return rc == SQLITE_DONE ? Status::Ok() : Error("reading the outbox");
+}
+
+Status SqliteStateStore::LoadDocs(const std::string& collection, const std::function<void(DocRecord&&)>& each) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT id, body FROM docs WHERE collection = ?1 ORDER BY id", -1, &stmt, nullptr) !=
+      SQLITE_OK) {
+    return Error("reading documents");
+  }
+  sqlite3_bind_text(stmt, 1, collection.data(), static_cast<int>(collection.size()), SQLITE_STATIC);
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    DocRecord d;
+    d.key.collection = collection;
+    d.key.id.assign(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
+                    static_cast<size_t>(sqlite3_column_bytes(stmt, 0)));
+    d.body.assign(static_cast<const char*>(sqlite3_column_blob(stmt, 1)),
+                  static_cast<size_t>(sqlite3_column_bytes(stmt, 1)));
+    each(std::move(d));
+  }
+  sqlite3_finalize(stmt);
+  return rc == SQLITE_DONE ? Status::Ok() : Error("reading documents");
 }
 
 Status SqliteStateStore::Quarantine(const TwinRecord& r, const std::string& reason) {

@@ -24,7 +24,7 @@ struct SqliteOptions {
 
 class SqliteStateStore : public StateStore {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   static Status Open(const SqliteOptions& options, std::unique_ptr<SqliteStateStore>* out);
   ~SqliteStateStore() override;
@@ -34,6 +34,7 @@ class SqliteStateStore : public StateStore {
   Status Commit(StoreBatch& batch) override;
   Status LoadTwins(const std::function<void(TwinRecord&&)>& each) override;
   Status LoadOutbox(const std::function<void(OutboxRecord&&)>& each) override;
+  Status LoadDocs(const std::string& collection, const std::function<void(DocRecord&&)>& each) override;
   Status Quarantine(const TwinRecord& record, const std::string& reason) override;
   int64_t OutboxSize() const override { return outbox_size_; }
 
@@ -52,6 +53,8 @@ class SqliteStateStore : public StateStore {
   sqlite3_stmt* delete_ = nullptr;
   sqlite3_stmt* insert_outbox_ = nullptr;
   sqlite3_stmt* delete_outbox_ = nullptr;
+  sqlite3_stmt* upsert_doc_ = nullptr;
+  sqlite3_stmt* delete_doc_ = nullptr;
   int64_t outbox_size_ = 0;
 };
 

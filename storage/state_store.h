@@ -33,13 +33,29 @@ struct OutboxRecord {
   bool retained = false;
 };
 
+// A small keyed document of the operator-facing state (open incident records, silences,
+// notifications owed to Alertmanager): the store keeps its bytes per (collection, id).
+struct DocKey {
+  std::string collection;
+  std::string id;
+};
+struct DocRecord {
+  DocKey key;
+  std::string body;
+};
+
 // Everything one transaction writes.
 struct StoreBatch {
   std::vector<TwinRecord> upserts;
   std::vector<TwinKey> deletes;
   std::vector<OutboxRecord> outbox;  // appended; their seq is filled in by Commit
   std::vector<int64_t> acked;        // outbox rows to delete (the broker acknowledged them)
-  bool empty() const { return upserts.empty() && deletes.empty() && outbox.empty() && acked.empty(); }
+  std::vector<DocRecord> doc_upserts;
+  std::vector<DocKey> doc_deletes;
+  bool empty() const {
+    return upserts.empty() && deletes.empty() && outbox.empty() && acked.empty() && doc_upserts.empty() &&
+           doc_deletes.empty();
+  }
 };
 
 class StateStore {
@@ -51,6 +67,7 @@ class StateStore {
   virtual Status Commit(StoreBatch& batch) = 0;
   virtual Status LoadTwins(const std::function<void(TwinRecord&&)>& each) = 0;
   virtual Status LoadOutbox(const std::function<void(OutboxRecord&&)>& each) = 0;
+  virtual Status LoadDocs(const std::string& collection, const std::function<void(DocRecord&&)>& each) = 0;
   // Moves a row that cannot be decoded aside, with the reason, so the gateway can start.
   virtual Status Quarantine(const TwinRecord& record, const std::string& reason) = 0;
   virtual int64_t OutboxSize() const = 0;

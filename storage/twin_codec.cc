@@ -2,6 +2,7 @@
 
 #include <cereal/archives/binary.hpp>
 #include <cereal/types/map.hpp>
+#include <cereal/types/set.hpp>
 #include <cereal/types/string.hpp>
 #include <cereal/types/utility.hpp>
 #include <cereal/types/vector.hpp>
@@ -13,12 +14,13 @@
 
 // Bump a class's version when its serialize() learns a new field, and read that field only
 // when the stored version has it.
-CEREAL_CLASS_VERSION(dctwin::ServerTwin, 1)
+CEREAL_CLASS_VERSION(dctwin::ServerTwin, 2)  // 2: maintenance, flap history
+CEREAL_CLASS_VERSION(dctwin::ServerTwin::FlapTrack, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::Condition, 1)
 CEREAL_CLASS_VERSION(dctwin::MetricWindow, 2)  // 2: metric names packed in one string
-CEREAL_CLASS_VERSION(dctwin::RackTwin, 1)
+CEREAL_CLASS_VERSION(dctwin::RackTwin, 2)  // 2: members under maintenance
 CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 1)
-CEREAL_CLASS_VERSION(dctwin::Incident, 1)
+CEREAL_CLASS_VERSION(dctwin::Incident, 2)  // 2: runbook, flapping
 CEREAL_CLASS_VERSION(dctwin::IncidentRef, 1)
 CEREAL_CLASS_VERSION(dctwin::RackStatus, 1)
 CEREAL_CLASS_VERSION(dctwin::HealthUpdate, 1)

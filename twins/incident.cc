@@ -19,7 +19,12 @@ std::string_view SeverityName(Severity severity) {
 }
 
 std::string_view StateName(IncidentState state) {
-  return state == IncidentState::kOpen ? "open" : "resolved";
+  switch (state) {
+    case IncidentState::kOpen: return "open";
+    case IncidentState::kResolved: return "resolved";
+    case IncidentState::kAcknowledged: return "acknowledged";
+  }
+  return "open";
 }
 
 std::string_view HealthStatusName(HealthStatus status) {
@@ -72,6 +77,8 @@ IncidentEvent MakeEvent(const Incident& incident, Level level, const std::string
   e.at = at;
   e.summary = incident.summary;
   e.caused_by = incident.caused_by;
+  e.runbook = incident.runbook;
+  e.flapping = incident.flapping;
   return e;
 }
 

@@ -12,7 +12,7 @@ namespace dctwin {
 
 enum class Level : uint8_t { kServer, kRack, kDatacenter };
 enum class Severity : uint8_t { kWarning, kCritical };
-enum class IncidentState : uint8_t { kOpen, kResolved };
+enum class IncidentState : uint8_t { kOpen, kResolved, kAcknowledged };
 enum class HealthStatus : uint8_t { kOk, kWarning, kCritical, kSilent, kUnknown };
 
 std::string_view LevelName(Level level);
@@ -29,6 +29,9 @@ struct Incident {
   double opened_at = 0;
   std::string summary;
   std::string caused_by;  // id of the enclosing rack/datacenter incident, empty if none
+  std::string runbook;    // from the rule that opened it, empty if none
+  bool flapping = false;  // opened model.flap_count times within model.flap_window_s
+  double stable_since = 0;  // flapping: report time since which its condition has been clear
 };
 
 // What goes out on P/alerts/<level>/<subject>.
@@ -45,6 +48,14 @@ struct IncidentEvent {
   double at = 0;
   std::string summary;
   std::string caused_by;
+  std::string runbook;
+  bool flapping = false;
+  // Filled in by the gateway's incident desk, not by the twins: the silences that mute the
+  // incident, and its acknowledgement.
+  std::vector<std::string> silenced_by;
+  std::string acked_by;
+  double acked_at = 0;
+  std::string ack_comment;
 };
 
 // What goes out retained on P/health/<level>/<subject>.
@@ -59,6 +70,7 @@ struct HealthUpdate {
   std::map<std::string, int> by_kind;   // rack: servers per open kind; datacenter: racks per open kind
   int members = 0;                      // rack: servers; datacenter: racks
   std::vector<std::string> unhealthy;   // datacenter: unhealthy rack ids
+  bool maintenance = false;             // server: under an active maintenance silence
 };
 
 // Builds "<level>:<subject>:<kind>:<opened-at-ms>.<seq>": unique per twin because seq grows with

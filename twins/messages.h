@@ -52,6 +52,7 @@ struct IncidentRef {
 struct MemberStatus {
   std::string server;
   bool member = true;  // false: the server left the rack (decommissioned or moved)
+  bool maintenance = false;  // under maintenance: not counted for correlation
   std::vector<IncidentRef> open;
 };
 
@@ -143,6 +144,8 @@ struct Effects {
   int reports_applied = 0;
   int reports_late = 0;        // applied to the window only: older than the server's newest report
   size_t metrics_ignored = 0;  // over the per-server metric limit
+  // Servers decommissioned (server, rack): their part of any maintenance ends.
+  std::vector<std::pair<std::string, std::string>> decommissioned;
   std::string rejected;  // non-empty: the message was refused, and why (for the dead letter)
 };
 

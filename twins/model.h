@@ -28,6 +28,7 @@ struct Rule {
   int clear_reports = 0;            // consecutive clear reports that resolve; 0 = model default
   Severity severity = Severity::kWarning;
   bool rate = false;                // compare the rate of change per second instead of the value
+  std::string runbook;              // URL of what to do, carried in the incidents it opens
 
   bool Holds(double value) const;
 };
@@ -72,6 +73,12 @@ struct ModelConfig {
   // Messages (reports or report parts) one server may send per second, with bursts of twice that;
   // the rest are refused (dead letter rate_limited). 0: no limit.
   double max_messages_per_s = 100;
+  // Flapping: when one server's incidents of one kind have opened flap_count times within
+  // flap_window_s, the incident that is open is flapping and resolves only once its condition has
+  // been clear for flap_stable_s (by report timestamps). flap_count = 0 turns it off.
+  int flap_count = 4;
+  double flap_window_s = 1800;
+  double flap_stable_s = 600;
   std::vector<Rule> rules;
 };
 

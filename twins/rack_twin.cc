@@ -29,6 +29,17 @@ bool SameRefs(const std::vector<IncidentRef>& a, const std::vector<IncidentRef>&
 
 RackTwin::RackTwin(std::string id, std::string datacenter) : id_(std::move(id)), datacenter_(std::move(datacenter)) {}
 
+std::map<std::string, int> RackTwin::CorrelationCounts() const {
+  std::map<std::string, int> counts;
+  for (const auto& [server, open] : members_) {
+    if (maintenance_.count(server) != 0) continue;
+    std::set<std::string> kinds;
+    for (const IncidentRef& r : open) kinds.insert(r.kind);
+    for (const std::string& k : kinds) ++counts[k];
+  }
+  return counts;
+}
+
 std::map<std::string, int> RackTwin::Histogram() const {
   std::map<std::string, int> counts;
   for (const auto& [server, open] : members_) {
@@ -62,8 +73,14 @@ void RackTwin::OnMemberStatus(const MemberStatus& msg, double now, const ModelCo
   if (msg.member) {
     joined = members_.find(msg.server) == members_.end();
     members_[msg.server] = msg.open;
+    if (msg.maintenance) {
+      maintenance_.insert(msg.server);
+    } else {
+      maintenance_.erase(msg.server);
+    }
   } else {
     members_.erase(msg.server);
+    maintenance_.erase(msg.server);
   }
   if (Correlate(now, model, out)) {
     for (const auto& [server, open] : members_) Notify(server, now, out);
@@ -86,7 +103,7 @@ void RackTwin::OnDatacenterIncidents(const DatacenterIncidents& msg, double now,
 }
 
 bool RackTwin::Correlate(double now, const ModelConfig& model, Effects& out) {
-  const std::map<std::string, int> counts = Histogram();
+  const std::map<std::string, int> counts = CorrelationCounts();
   bool changed = false;
   // Resolve first, so that the counts a resolve reports are the ones that caused it.
   for (size_t i = 0; i < open_.size();) {
@@ -99,7 +116,8 @@ bool RackTwin::Correlate(double now, const ModelConfig& model, Effects& out) {
     Incident inc = std::move(open_[i]);
     open_.erase(open_.begin() + static_cast<std::ptrdiff_t>(i));
     inc.summary = std::to_string(n) + " server(s) in rack " + id_ + " still have " + inc.kind +
-                  " incidents, below the rack threshold of " + std::to_string(model.rack_min_servers);
+                  " incidents" + (maintenance_.empty() ? "" : " (servers under maintenance not counted)") +
+                  ", below the rack threshold of " + std::to_string(model.rack_min_servers);
     out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
     changed = true;
   }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,10 @@ class RackTwin {
   const std::string& id() const { return id_; }
   const std::vector<Incident>& open_incidents() const { return open_; }
   const std::map<std::string, std::vector<IncidentRef>>& members() const { return members_; }
+  // Servers per open kind (every member), and the same without members under maintenance, which
+  // is what correlation counts.
   std::map<std::string, int> Histogram() const;
+  std::map<std::string, int> CorrelationCounts() const;
   HealthStatus status() const;
   RackView View() const;
 
@@ -48,6 +52,7 @@ class RackTwin {
   const std::string datacenter_;
 
   std::map<std::string, std::vector<IncidentRef>> members_;  // server -> its open incidents
+  std::set<std::string> maintenance_;                        // members under maintenance
   std::vector<Incident> open_;                               // rack-level incidents
   std::vector<IncidentRef> dc_incidents_;
   uint64_t seq_ = 0;

@@ -189,6 +189,11 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
     }
   }
   window_.Add(report.ts, report.metrics, &out.metrics_ignored);
+  // A flapping incident waits for a stretch of clear reports: every report counts towards it,
+  // also those that no longer touch its (dropped) conditions.
+  for (size_t i = 0; i < open_.size(); ++i) {
+    if (open_[i].flapping) touch(Key{open_keys_[i], open_[i].kind});
+  }
   for (const Key& key : touched) EvaluateKey(key, report.ts, now, rules, out);
   conditions_.erase(std::remove_if(conditions_.begin(), conditions_.end(),
                                    [](const Condition& c) { return !c.firing && c.true_count == 0; }),
@@ -230,21 +235,62 @@ void ServerTwin::EvaluateKey(const Key& key, double ts, double now, RuleSet& rul
     severity = Worst(severity, s);
   }
   auto it = std::find(open_keys_.begin(), open_keys_.end(), key.key);
+  const ModelConfig& model = rules.config();
   if (it == open_keys_.end() && firing != nullptr) {
-    Open(key, severity, Summary(*firing, rules), ts, now, out);
-  } else if (it != open_keys_.end() && firing == nullptr) {
+    std::string runbook = firing->rule == kAnomalyRule ? std::string() : rules.rule(firing->rule).runbook;
+    Open(key, severity, Summary(*firing, rules), std::move(runbook), ts, now, model, out);
+  } else if (it != open_keys_.end()) {
+    Incident& inc = open_[static_cast<size_t>(it - open_keys_.begin())];
+    if (firing != nullptr) {
+      inc.stable_since = 0;  // a flapping incident's clear stretch starts over
+      return;
+    }
+    if (inc.flapping && model.flap_stable_s > 0) {
+      // A flapping incident resolves only after its condition stayed clear for flap_stable_s.
+      if (inc.stable_since <= 0) inc.stable_since = ts;
+      if (ts - inc.stable_since < model.flap_stable_s) return;
+      Resolve(static_cast<size_t>(it - open_keys_.begin()),
+              key.kind + " cleared on server " + id_ + ": back within threshold and stable for " +
+                  FormatValue(model.flap_stable_s) + " s after flapping",
+              ts, out);
+      return;
+    }
     Resolve(static_cast<size_t>(it - open_keys_.begin()),
             key.kind + " cleared on server " + id_ + ": back within threshold", ts, out);
   }
 }
 
-void ServerTwin::Open(const Key& key, Severity severity, std::string summary, double at, double now, Effects& out) {
+bool ServerTwin::NoteOpenForFlapping(const std::string& key, double at, const ModelConfig& model) {
+  if (model.flap_count <= 0) return false;
+  auto it = std::find_if(flaps_.begin(), flaps_.end(), [&](const FlapTrack& f) { return f.key == key; });
+  if (it == flaps_.end()) {
+    flaps_.push_back(FlapTrack{key, {}});
+    it = flaps_.end() - 1;
+  }
+  std::vector<double>& opened = it->opened;
+  opened.erase(std::remove_if(opened.begin(), opened.end(), [&](double t) { return t < at - model.flap_window_s; }),
+               opened.end());
+  opened.push_back(at);
+  // Only the last flap_count opens can ever matter.
+  if (opened.size() > static_cast<size_t>(model.flap_count)) opened.erase(opened.begin());
+  return opened.size() >= static_cast<size_t>(model.flap_count);
+}
+
+void ServerTwin::Open(const Key& key, Severity severity, std::string summary, std::string runbook, double at,
+                      double now, const ModelConfig& model, Effects& out) {
   Incident inc;
   inc.id = MakeIncidentId(Level::kServer, id_, key.kind, now, ++seq_);
   inc.kind = key.kind;
   inc.severity = severity;
   inc.opened_at = at;
   inc.summary = std::move(summary);
+  inc.runbook = std::move(runbook);
+  if (key.kind != kSilent && NoteOpenForFlapping(key.key, at, model)) {
+    inc.flapping = true;
+    inc.summary += " (flapping: opened " + std::to_string(model.flap_count) + " times within " +
+                   FormatValue(model.flap_window_s) + " s; resolves after " + FormatValue(model.flap_stable_s) +
+                   " s clear)";
+  }
   for (const IncidentRef& r : rack_incidents_) {
     if (r.kind == key.kind) inc.caused_by = r.id;
   }
@@ -305,12 +351,21 @@ void ServerTwin::RemapRules(const std::vector<int>& old_to_new, const RuleSet& r
   }
 }
 
+void ServerTwin::SetMaintenance(bool on, double now, Effects& out) {
+  if (on == maintenance_) return;
+  maintenance_ = on;
+  if (!on) last_heard_ = std::max(last_heard_, now);
+  if (commissioned_) TellRack(rack_, true, now, out);
+  PublishHealthIfChanged(now, out);
+}
+
 void ServerTwin::OnTimer(double now, const ModelConfig& model, Effects& out) {
-  if (!commissioned_ || now < SilenceDeadline(model)) return;
+  if (!commissioned_ || maintenance_ || now < SilenceDeadline(model)) return;
   if (std::find(open_keys_.begin(), open_keys_.end(), kSilent) != open_keys_.end()) return;
   char buf[96];
   std::snprintf(buf, sizeof buf, "no report from server %s for %g s", id_.c_str(), model.heartbeat_timeout_s);
-  Open(Key{kSilent, kSilent}, Severity::kCritical, std::string(buf) + " (rack " + rack_ + ")", now, now, out);
+  Open(Key{kSilent, kSilent}, Severity::kCritical, std::string(buf) + " (rack " + rack_ + ")", std::string(), now, now,
+       model, out);
   TellRack(rack_, true, now, out);
   PublishHealthIfChanged(now, out);
 }
@@ -319,6 +374,7 @@ void ServerTwin::TellRack(const std::string& rack, bool member, double now, Effe
   MemberStatus status;
   status.server = id_;
   status.member = member;
+  status.maintenance = maintenance_;
   if (member) {
     for (const Incident& inc : open_) status.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
   }
@@ -330,8 +386,12 @@ void ServerTwin::PublishHealthIfChanged(double now, Effects& out) {
   open.reserve(open_.size());
   for (const Incident& inc : open_) open.push_back(inc.id);
   const HealthStatus s = status();
-  if (health_published_ && s == published_status_ && open == published_open_ && rack_ == published_rack_) return;
+  if (health_published_ && s == published_status_ && open == published_open_ && rack_ == published_rack_ &&
+      maintenance_ == published_maintenance_) {
+    return;
+  }
   health_published_ = true;
+  published_maintenance_ = maintenance_;
   published_status_ = s;
   published_open_ = open;
   published_rack_ = rack_;
@@ -342,6 +402,7 @@ void ServerTwin::PublishHealthIfChanged(double now, Effects& out) {
   h.open = std::move(open);
   h.updated_at = now;
   h.rack = rack_;
+  h.maintenance = maintenance_;
   out.health.push_back(std::move(h));
 }
 

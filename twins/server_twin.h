@@ -35,8 +35,13 @@ class ServerTwin {
   // (old_to_new[i] < 0: the rule is gone, and so is the condition); an open incident of a kind no
   // rule opens any more resolves now.
   void RemapRules(const std::vector<int>& old_to_new, const RuleSet& rules, double now, Effects& out);
-  // Opens `silent` when nothing was heard for the heartbeat timeout.
+  // Opens `silent` when nothing was heard for the heartbeat timeout (never during maintenance).
   void OnTimer(double now, const ModelConfig& model, Effects& out);
+  // A maintenance silence starts or ends for this server. During maintenance the server does not
+  // go silent and its rack does not count it for correlation; when it ends, the heartbeat starts
+  // afresh from `now`.
+  void SetMaintenance(bool on, double now, Effects& out);
+  bool maintenance() const { return maintenance_; }
 
   const std::string& id() const { return id_; }
   const std::string& rack() const { return rack_; }
@@ -66,6 +71,15 @@ class ServerTwin {
     void serialize(Archive& ar, std::uint32_t version);
   };
 
+  // When each incident key opened recently (report timestamps), for flap detection.
+  struct FlapTrack {
+    std::string key;
+    std::vector<double> opened;
+
+    template <class Archive>
+    void serialize(Archive& ar, std::uint32_t version);
+  };
+
  private:
   static constexpr uint16_t kAnomalyRule = 0xffff;
 
@@ -80,7 +94,9 @@ class ServerTwin {
   void Update(Condition& c, bool holds, double value, double ts, int for_reports, double for_s, int clear_reports);
   void EvaluateKey(const Key& key, double ts, double now, RuleSet& rules, Effects& out);
   std::string Summary(const Condition& c, const RuleSet& rules) const;
-  void Open(const Key& key, Severity severity, std::string summary, double at, double now, Effects& out);
+  void Open(const Key& key, Severity severity, std::string summary, std::string runbook, double at, double now,
+            const ModelConfig& model, Effects& out);
+  bool NoteOpenForFlapping(const std::string& key, double at, const ModelConfig& model);
   void Resolve(size_t index, std::string summary, double at, Effects& out);
   IncidentEvent MakeEvent(const Incident& incident, IncidentState state, double at) const;
   void TellRack(const std::string& rack, bool member, double now, Effects& out) const;
@@ -100,11 +116,14 @@ class ServerTwin {
   std::vector<Incident> open_;
   std::vector<std::string> open_keys_;  // parallel to open_
   std::vector<IncidentRef> rack_incidents_;
+  bool maintenance_ = false;
+  std::vector<FlapTrack> flaps_;
   // What was last published as health, to publish only changes.
   HealthStatus published_status_ = HealthStatus::kUnknown;
   std::vector<std::string> published_open_;
   std::string published_rack_;
   bool health_published_ = false;
+  bool published_maintenance_ = false;
 };
 
 }  // namespace dctwin

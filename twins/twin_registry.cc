@@ -109,6 +109,30 @@ void TwinRegistry::UpdateModel(const ModelConfig& model, double now, Effects& ou
   }
 }
 
+bool TwinRegistry::InMaintenance(const std::string& id, const std::string& rack) const {
+  if (!maintenance_) return false;
+  for (const Silence& s : *maintenance_) {
+    if (s.CoversServer(id, rack)) return true;
+  }
+  return false;
+}
+
+void TwinRegistry::ApplyMaintenance(const std::string& id, ServerSlot& slot, double now, Effects& out) {
+  ServerTwin& twin = slot.twin;
+  if (!twin.commissioned()) return;
+  const bool on = InMaintenance(id, twin.rack());
+  if (on == twin.maintenance()) return;
+  twin.SetMaintenance(on, now, out);
+  overdue_.erase(id);
+  if (!on) Arm(id, slot);  // the heartbeat starts afresh
+  MarkDirty(TwinAddress{Level::kServer, id});
+}
+
+void TwinRegistry::SetMaintenance(std::shared_ptr<const std::vector<Silence>> active, double now, Effects& out) {
+  maintenance_ = std::move(active);
+  for (auto& [id, slot] : servers_) ApplyMaintenance(id, slot, now, out);
+}
+
 void TwinRegistry::Forget(const TwinAddress& address) {
   switch (address.level) {
     case Level::kServer: {
@@ -273,6 +297,7 @@ TwinRegistry::ServerSlot& TwinRegistry::Commission(const std::string& id, const 
   }
   it->second.twin.OnCommission(dctwin::Commission{rack}, now, out);
   Arm(id, it->second);
+  ApplyMaintenance(id, it->second, now, out);
   return it->second;
 }
 
@@ -294,6 +319,7 @@ TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& o
   }
   if (it == servers_.end()) return Outcome::kIgnored;  // decommission of an unknown server, a late notice
   if (std::holds_alternative<Decommission>(env.msg)) {
+    out.decommissioned.emplace_back(id, it->second.twin.rack());
     it->second.twin.OnDecommission(env.now, out);
     if (it->second.sampled) --sampled_count_;
     servers_.erase(it);
@@ -354,6 +380,7 @@ void TwinRegistry::FireTimers(double now, bool hold, Effects& out) {
       Arm(entry.server, slot);
       continue;
     }
+    if (slot.twin.maintenance()) continue;  // re-armed when the maintenance ends
     overdue_.emplace(entry.server, deadline);
   }
   // Overdue servers are confirmed silent only after the confirmation time, and not at all while

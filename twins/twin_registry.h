@@ -21,6 +21,7 @@
 #include "twins/model.h"
 #include "twins/rack_twin.h"
 #include "twins/server_twin.h"
+#include "twins/silence.h"
 
 namespace dctwin {
 
@@ -53,6 +54,9 @@ class TwinRegistry {
   // A new model (configuration reload): new rules and thresholds apply from the next report;
   // tracked conditions follow their rules; the window length of existing twins does not change.
   void UpdateModel(const ModelConfig& model, double now, Effects& out);
+  // The active maintenance silences (replacing the previous set): servers they cover stop going
+  // silent and stop counting toward rack correlation; servers they no longer cover resume.
+  void SetMaintenance(std::shared_ptr<const std::vector<Silence>> active, double now, Effects& out);
   // Servers overdue but not yet silent (held back or being confirmed).
   size_t overdue_count() const { return overdue_.size(); }
 
@@ -108,11 +112,14 @@ class TwinRegistry {
   void Arm(const std::string& id, ServerSlot& slot, double not_before = 0);
   void MarkDirty(const TwinAddress& address);
   void MarkSampled(const std::string& id, ServerSlot& slot, double now);
+  bool InMaintenance(const std::string& id, const std::string& rack) const;
+  void ApplyMaintenance(const std::string& id, ServerSlot& slot, double now, Effects& out);
 
   // Constant after construction
   const RegistryOptions options_;
 
   RuleSet rules_;
+  std::shared_ptr<const std::vector<Silence>> maintenance_;  // active maintenance silences
   std::unordered_map<std::string, ServerSlot> servers_;
   std::unordered_map<std::string, RackTwin> racks_;
   std::unique_ptr<DatacenterTwin> datacenter_;

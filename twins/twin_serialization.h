@@ -16,8 +16,9 @@
 namespace dctwin {
 
 template <class Archive>
-void serialize(Archive& ar, Incident& v, std::uint32_t /*version*/) {
+void serialize(Archive& ar, Incident& v, std::uint32_t version) {
   ar(v.id, v.kind, v.severity, v.opened_at, v.summary, v.caused_by);
+  if (version >= 2) ar(v.runbook, v.flapping, v.stable_since);
 }
 
 template <class Archive>
@@ -58,14 +59,21 @@ void ServerTwin::Condition::serialize(Archive& ar, std::uint32_t /*version*/) {
 }
 
 template <class Archive>
-void ServerTwin::serialize(Archive& ar, std::uint32_t /*version*/) {
-  ar(commissioned_, heard_, rack_, last_heard_, seq_, window_, conditions_, open_, open_keys_, rack_incidents_,
-     published_status_, published_open_, published_rack_, health_published_);
+void ServerTwin::FlapTrack::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(key, opened);
 }
 
 template <class Archive>
-void RackTwin::serialize(Archive& ar, std::uint32_t /*version*/) {
+void ServerTwin::serialize(Archive& ar, std::uint32_t version) {
+  ar(commissioned_, heard_, rack_, last_heard_, seq_, window_, conditions_, open_, open_keys_, rack_incidents_,
+     published_status_, published_open_, published_rack_, health_published_);
+  if (version >= 2) ar(maintenance_, flaps_, published_maintenance_);
+}
+
+template <class Archive>
+void RackTwin::serialize(Archive& ar, std::uint32_t version) {
   ar(members_, open_, dc_incidents_, seq_, status_sent_, sent_status_, health_published_, published_health_);
+  if (version >= 2) ar(maintenance_);
 }
 
 template <class Archive>

@@ -29,6 +29,9 @@ class FaultyStore : public StateStore {
   }
   Status LoadTwins(const std::function<void(TwinRecord&&)>& each) override { return real_.LoadTwins(each); }
   Status LoadOutbox(const std::function<void(OutboxRecord&&)>& each) override { return real_.LoadOutbox(each); }
+  Status LoadDocs(const std::string& collection, const std::function<void(DocRecord&&)>& each) override {
+    return real_.LoadDocs(collection, each);
+  }
   Status Quarantine(const TwinRecord& r, const std::string& reason) override { return real_.Quarantine(r, reason); }
   int64_t OutboxSize() const override { return real_.OutboxSize(); }
 

@@ -107,12 +107,34 @@ TEST_F(SqliteStateStoreTest, MigratesAVersionOneDatabase) {
       "PRAGMA user_version = 1;");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 2);
+  EXPECT_EQ(store->SchemaVersion(), SqliteStateStore::kSchemaVersion);
   auto twins = Twins(*store);
   ASSERT_EQ(twins.size(), 1u);
   EXPECT_EQ(twins[0].key.id, "old");
   EXPECT_TRUE(store->Quarantine(twins[0], "test").ok());
   EXPECT_EQ(store->QuarantineCount(), 1);
+}
+
+TEST_F(SqliteStateStoreTest, DocumentsCommitWithTheTwinsAndSurviveReopen) {
+  {
+    auto store = OpenStore();
+    StoreBatch b;
+    b.upserts.push_back(TwinRecord{{1, "s1"}, 1, "state"});
+    b.doc_upserts.push_back(DocRecord{{"silence", "a"}, "{\"id\":\"a\"}"});
+    b.doc_upserts.push_back(DocRecord{{"silence", "b"}, "{\"id\":\"b\"}"});
+    b.doc_upserts.push_back(DocRecord{{"incident", "a"}, "other collection"});
+    ASSERT_TRUE(store->Commit(b).ok());
+    StoreBatch d;
+    d.doc_deletes.push_back(DocKey{"silence", "a"});
+    d.doc_upserts.push_back(DocRecord{{"silence", "b"}, "updated"});
+    ASSERT_TRUE(store->Commit(d).ok());
+  }
+  auto store = OpenStore();
+  std::vector<DocRecord> docs;
+  ASSERT_TRUE(store->LoadDocs("silence", [&](DocRecord&& r) { docs.push_back(std::move(r)); }).ok());
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].key.id, "b");
+  EXPECT_EQ(docs[0].body, "updated");
 }
 
 TEST_F(SqliteStateStoreTest, RefusesADatabaseFromANewerVersion) {

@@ -1,0 +1,150 @@
+#include "gateway/incidents/alertmanager_forwarder.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
+#include "gateway/json_writer.h"
+
+namespace dctwin {
+
+namespace {
+
+// RFC 3339 in UTC with milliseconds, as Alertmanager reads it.
+std::string Rfc3339(double t) {
+  const auto secs = static_cast<time_t>(std::floor(t));
+  const int ms = static_cast<int>(std::lround((t - std::floor(t)) * 1000)) % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return buf;
+}
+
+}  // namespace
+
+AlertmanagerForwarder::AlertmanagerForwarder(Options options, Delivered delivered, Clock clock)
+    : options_(std::move(options)), delivered_(std::move(delivered)), clock_(std::move(clock)) {}
+
+AlertmanagerForwarder::~AlertmanagerForwarder() { Stop(); }
+
+void AlertmanagerForwarder::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void AlertmanagerForwarder::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void AlertmanagerForwarder::Update(std::vector<Notification> notifications) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ = std::move(notifications);
+    changed_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::string AlertmanagerForwarder::Body(const std::vector<Notification>& notifications,
+                                        const std::string& gateway_id, double now, double resend_s) {
+  JsonWriter w;
+  w.BeginArray();
+  for (const Notification& n : notifications) {
+    const IncidentEvent& e = n.incident;
+    w.BeginObject();
+    w.Key("labels").BeginObject();
+    w.Field("alertname", e.kind).Field("level", LevelName(e.level)).Field("subject", e.subject);
+    if (!e.rack.empty()) w.Field("rack", e.rack);
+    w.Field("datacenter", e.datacenter).Field("severity", SeverityName(e.severity)).Field("gateway", gateway_id);
+    if (e.level == Level::kServer) w.Field("server", e.subject);
+    w.EndObject();
+    w.Key("annotations").BeginObject();
+    w.Field("summary", e.summary).Field("incident_id", e.id);
+    if (!e.runbook.empty()) w.Field("runbook_url", e.runbook);
+    w.EndObject();
+    w.Field("startsAt", Rfc3339(e.opened_at));
+    // Firing: valid for three resends, so an alert whose gateway died resolves by itself.
+    w.Field("endsAt", Rfc3339(n.resolved_at > 0 ? n.resolved_at : now + 3 * resend_s));
+    w.EndObject();
+  }
+  w.EndArray();
+  return w.Take();
+}
+
+bool AlertmanagerForwarder::PostAll(const std::vector<Notification>& snapshot, double now) {
+  const std::string body = Body(snapshot, options_.gateway_id, now, options_.resend_s);
+  bool all = true;
+  for (const std::string& url : options_.urls) {
+    httplib::Client client(url);
+    const auto timeout = std::chrono::duration<double>(options_.timeout_s);
+    client.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+    client.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+    client.set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+    auto res = client.Post("/api/v2/alerts", body, "application/json");
+    if (res && res->status == 200) {
+      posts_ok_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    all = false;
+    const uint64_t n = posts_failed_.fetch_add(1, std::memory_order_relaxed) + 1;
+    // One line per power of two: an Alertmanager outage must not flood the log.
+    if ((n & (n - 1)) == 0) {
+      spdlog::error("Alertmanager {}: posting {} alert(s) failed ({}); retrying ({} failures so far)", url,
+                    snapshot.size(),
+                    res ? "HTTP " + std::to_string(res->status) + ": " + res->body : httplib::to_string(res.error()), n);
+    }
+  }
+  return all;
+}
+
+void AlertmanagerForwarder::Run() {
+  double next_resend = 0;
+  double retry_s = 1;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    const double now = clock_();
+    // Post when something new waits, or the resend is due.
+    if (!changed_ && now < next_resend) {
+      cv_.wait_for(lock, std::chrono::duration<double>(std::min(next_resend - now, 1.0)));
+      continue;
+    }
+    std::vector<Notification> snapshot = current_;
+    changed_ = false;
+    lock.unlock();
+    bool ok = true;
+    if (!snapshot.empty()) ok = PostAll(snapshot, now);
+    std::vector<std::string> delivered;
+    if (ok) {
+      posted_.clear();
+      for (const Notification& n : snapshot) {
+        posted_[n.incident.id] = n.resolved_at > 0;
+        if (n.resolved_at > 0) delivered.push_back(n.incident.id);
+      }
+      next_resend = clock_() + options_.resend_s;
+      retry_s = 1;
+    } else {
+      next_resend = clock_() + std::min(retry_s, options_.resend_s);
+      retry_s = std::min(retry_s * 2, 30.0);
+    }
+    if (!delivered.empty()) delivered_(std::move(delivered));
+    lock.lock();
+    // The desk's answer to delivered resolves is the same list less those: nothing new to post.
+    if (changed_ && ok) {
+      bool news = false;
+      for (const Notification& n : current_) {
+        auto it = posted_.find(n.incident.id);
+        news = news || it == posted_.end() || it->second != (n.resolved_at > 0);
+      }
+      changed_ = news;
+    }
+  }
+}
+
+}  // namespace dctwin

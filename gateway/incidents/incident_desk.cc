@@ -1,0 +1,559 @@
+#include "gateway/incidents/incident_desk.h"
+
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <utility>
+
+#include "gateway/incidents/incident_json.h"
+#include "gateway/json_writer.h"
+
+namespace dctwin {
+
+namespace {
+
+constexpr const char* kRecords = "incident";
+constexpr const char* kSilences = "silence";
+constexpr const char* kNotifications = "notify";
+
+std::string Hex(uint64_t v, int digits) {
+  static const char* kHex = "0123456789abcdef";
+  std::string s(static_cast<size_t>(digits), '0');
+  for (int i = digits - 1; i >= 0; --i, v >>= 4) s[static_cast<size_t>(i)] = kHex[v & 0xf];
+  return s;
+}
+
+IncidentFacts FactsOf(const IncidentEvent& e) {
+  return IncidentFacts{e.level, e.subject, e.rack, e.kind, e.severity};
+}
+
+// Reads a request payload as a JSON object; `error` says what is wrong for a person.
+bool ParseObject(simdjson::dom::parser& parser, const std::string& payload, simdjson::dom::object* out,
+                 std::string* error) {
+  simdjson::dom::element e;
+  if (auto err = parser.parse(payload).get(e)) {
+    *error = std::string("the request is not valid JSON (") + simdjson::error_message(err) + ")";
+    return false;
+  }
+  if (e.get_object().get(*out) != simdjson::SUCCESS) {
+    *error = "the request must be a JSON object";
+    return false;
+  }
+  return true;
+}
+
+// Optional string member: absent is fine; present and not a string is an error.
+bool OptString(simdjson::dom::object o, const char* key, std::string* out, std::string* error) {
+  simdjson::dom::element e;
+  if (o[key].get(e) != simdjson::SUCCESS) return true;
+  std::string_view v;
+  if (e.get_string().get(v) != simdjson::SUCCESS) {
+    *error = std::string("\"") + key + "\" must be a string";
+    return false;
+  }
+  *out = std::string(v);
+  return true;
+}
+
+// Optional number member; *present tells whether it was there.
+bool OptNumber(simdjson::dom::object o, const char* key, double* out, bool* present, std::string* error) {
+  *present = false;
+  simdjson::dom::element e;
+  if (o[key].get(e) != simdjson::SUCCESS) return true;
+  double v = 0;
+  if (e.is_double() || e.is_int64() || e.is_uint64()) {
+    v = e.is_double() ? e.get_double().value_unsafe()
+                      : (e.is_int64() ? static_cast<double>(e.get_int64().value_unsafe())
+                                      : static_cast<double>(e.get_uint64().value_unsafe()));
+  } else {
+    *error = std::string("\"") + key + "\" must be a number";
+    return false;
+  }
+  if (!std::isfinite(v)) {
+    *error = std::string("\"") + key + "\" must be a finite number";
+    return false;
+  }
+  *out = v;
+  *present = true;
+  return true;
+}
+
+}  // namespace
+
+IncidentDesk::IncidentDesk(Options options, MessageSink& replies, Clock clock)
+    : options_(std::move(options)), replies_sink_(replies), clock_(std::move(clock)) {
+  std::random_device rd;
+  silence_seq_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+Status IncidentDesk::Restore(StateStore& store) {
+  size_t bad = 0;
+  Status s = store.LoadDocs(kRecords, [&](DocRecord&& d) {
+    IncidentEvent r;
+    std::string error;
+    if (!ParseIncidentRecord(d.body, &r, &error)) {
+      ++bad;
+      spdlog::error("incident record {} cannot be read ({}); dropped", d.key.id, error);
+      docs_[{kRecords, d.key.id}] = std::nullopt;
+      return;
+    }
+    topic_ids_[RecordTopic(r)].push_back(r.id);
+    open_.emplace(r.id, std::move(r));
+  });
+  if (!s.ok()) return s;
+  s = store.LoadDocs(kSilences, [&](DocRecord&& d) {
+    Silence silence;
+    std::string error;
+    if (!ParseSilenceDoc(d.body, &silence, &error)) {
+      ++bad;
+      spdlog::error("silence {} cannot be read ({}); dropped", d.key.id, error);
+      docs_[{kSilences, d.key.id}] = std::nullopt;
+      return;
+    }
+    SilenceEntry entry{std::move(silence), SilenceState::kPending};
+    // Which effects were applied is recorded in the incident records themselves (silenced_by);
+    // the next Poll() brings both in line with the clock.
+    bool muting = false;
+    for (const auto& [id, r] : open_) {
+      muting = muting || std::find(r.silenced_by.begin(), r.silenced_by.end(), entry.silence.id) != r.silenced_by.end();
+    }
+    entry.applied = muting ? SilenceState::kActive : (entry.silence.StateAt(clock_()) == SilenceState::kExpired
+                                                          ? SilenceState::kExpired
+                                                          : SilenceState::kPending);
+    silences_.emplace(entry.silence.id, std::move(entry));
+  });
+  if (!s.ok()) return s;
+  s = store.LoadDocs(kNotifications, [&](DocRecord&& d) {
+    Notification n;
+    std::string error;
+    if (!ParseIncidentRecord(d.body, &n.incident, &error)) {
+      ++bad;
+      spdlog::error("Alertmanager notification {} cannot be read ({}); dropped", d.key.id, error);
+      docs_[{kNotifications, d.key.id}] = std::nullopt;
+      return;
+    }
+    simdjson::dom::parser parser;
+    simdjson::dom::element e;
+    double resolved = 0;
+    if (!parser.parse(d.body).get(e) && !e["resolved_at"].get_double().get(resolved)) n.resolved_at = resolved;
+    notifications_.emplace(n.incident.id, std::move(n));
+  });
+  if (!s.ok()) return s;
+  UpdateCounts(clock_());
+  spdlog::info("incident desk: {} open incident records, {} silences, {} Alertmanager notifications{}", open_.size(),
+               silences_.size(), notifications_.size(), bad > 0 ? " (some unreadable rows dropped)" : "");
+  return Status::Ok();
+}
+
+std::shared_ptr<const std::vector<Silence>> IncidentDesk::ActiveMaintenance() const {
+  auto active = std::make_shared<std::vector<Silence>>();
+  const double now = clock_();
+  for (const auto& [id, entry] : silences_) {
+    if (entry.silence.maintenance && entry.silence.StateAt(now) == SilenceState::kActive) {
+      active->push_back(entry.silence);
+    }
+  }
+  return active;
+}
+
+std::vector<Notification> IncidentDesk::Notifications() const {
+  std::vector<Notification> out;
+  out.reserve(notifications_.size());
+  for (const auto& [id, n] : notifications_) out.push_back(n);
+  return out;
+}
+
+void IncidentDesk::Submit(DeskRequest request) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    requests_.push_back(std::move(request));
+  }
+  if (wake_) wake_();
+}
+
+std::string IncidentDesk::RecordTopic(const IncidentEvent& e) const {
+  return options_.prefix + "/incidents/" + std::string(LevelName(e.level)) + "/" + e.subject + "/" + e.kind;
+}
+
+std::string IncidentDesk::AlertTopic(const IncidentEvent& e) const {
+  return options_.prefix + "/alerts/" + std::string(LevelName(e.level)) + "/" + e.subject;
+}
+
+void IncidentDesk::Outbox(std::string topic, std::string payload, bool retained) {
+  outbox_.push_back(OutboxRecord{0, std::move(topic), std::move(payload), 1, retained});
+}
+
+void IncidentDesk::SaveRecord(const IncidentEvent& record) {
+  docs_[{kRecords, record.id}] = IncidentRecordJson(record);
+  Outbox(RecordTopic(record), IncidentRecordJson(record), true);
+}
+
+void IncidentDesk::SaveSilence(const Silence& silence, double now) {
+  docs_[{kSilences, silence.id}] = SilenceDocJson(silence);
+  // P/silences/<id> holds the pending and active ones; an expired one is cleared.
+  const bool live = silence.StateAt(now) != SilenceState::kExpired;
+  Outbox(options_.prefix + "/silences/" + silence.id, live ? SilenceJson(silence, now) : std::string(), true);
+  maintenance_changed_ = maintenance_changed_ || silence.maintenance;
+}
+
+void IncidentDesk::SaveNotification(const std::string& id) {
+  auto it = notifications_.find(id);
+  if (it == notifications_.end()) {
+    docs_[{kNotifications, id}] = std::nullopt;
+  } else {
+    std::string body = IncidentRecordJson(it->second.incident);
+    // One more member for the database only.
+    body.pop_back();
+    body += ",\"resolved_at\":" + std::to_string(it->second.resolved_at) + "}";
+    docs_[{kNotifications, id}] = std::move(body);
+  }
+  notifications_changed_ = true;
+}
+
+std::vector<std::string> IncidentDesk::MutingSilences(const IncidentEvent& incident, double now) const {
+  std::vector<std::string> ids;
+  const IncidentFacts facts = FactsOf(incident);
+  for (const auto& [id, entry] : silences_) {
+    if (entry.silence.StateAt(now) == SilenceState::kActive && entry.silence.Matches(facts)) ids.push_back(id);
+  }
+  return ids;
+}
+
+void IncidentDesk::OnIncidents(std::vector<IncidentEvent>& events,
+                               const std::vector<std::pair<std::string, std::string>>& decommissioned, double now) {
+  for (IncidentEvent& e : events) {
+    e.silenced_by = MutingSilences(e, now);
+    spdlog::info("incident {} {} {} {} {}{}: {}", StateName(e.state), LevelName(e.level), e.subject, e.kind, e.id,
+                 e.silenced_by.empty() ? "" : " (muted)", e.summary);
+    Outbox(AlertTopic(e), IncidentEventJson(e), false);
+    const std::string topic = RecordTopic(e);
+    std::vector<std::string>& ids = topic_ids_[topic];
+    if (e.state == IncidentState::kOpen) {
+      open_[e.id] = e;
+      ids.erase(std::remove(ids.begin(), ids.end(), e.id), ids.end());
+      ids.push_back(e.id);
+      SaveRecord(e);
+      // A muted open is never notified.
+      if (options_.notify && e.silenced_by.empty()) {
+        notifications_[e.id] = Notification{e, 0};
+        SaveNotification(e.id);
+      }
+    } else if (e.state == IncidentState::kResolved) {
+      open_.erase(e.id);
+      docs_[{kRecords, e.id}] = std::nullopt;
+      ids.erase(std::remove(ids.begin(), ids.end(), e.id), ids.end());
+      // Another open incident with the same record topic (anomalies of two metrics) takes it over.
+      if (ids.empty()) {
+        Outbox(topic, std::string(), true);
+        topic_ids_.erase(topic);
+      } else {
+        Outbox(topic, IncidentRecordJson(open_.at(ids.back())), true);
+      }
+      // The resolve of an incident whose open was notified is always notified.
+      auto n = notifications_.find(e.id);
+      if (n != notifications_.end()) {
+        n->second.resolved_at = e.at > 0 ? e.at : now;
+        n->second.incident.summary = e.summary;
+        SaveNotification(e.id);
+      }
+    }
+  }
+  // A decommissioned server's part of every maintenance ends.
+  for (const auto& [server, rack] : decommissioned) {
+    for (auto& [id, entry] : silences_) {
+      Silence& s = entry.silence;
+      if (s.StateAt(now) == SilenceState::kExpired || !s.CoversServer(server, rack)) continue;
+      s.released.push_back(server);
+      SaveSilence(s, now);
+    }
+  }
+  UpdateCounts(now);
+}
+
+std::vector<std::string> IncidentDesk::ApplySilence(SilenceEntry& entry, double now) {
+  const SilenceState state = entry.silence.StateAt(now);
+  std::vector<std::string> muted;
+  if (state == entry.applied && state != SilenceState::kActive) return muted;
+  const std::string& sid = entry.silence.id;
+  for (auto& [id, record] : open_) {
+    auto pos = std::find(record.silenced_by.begin(), record.silenced_by.end(), sid);
+    const bool mutes = state == SilenceState::kActive && entry.silence.Matches(FactsOf(record));
+    if (mutes) muted.push_back(id);
+    if (mutes == (pos != record.silenced_by.end())) continue;
+    if (mutes) {
+      record.silenced_by.push_back(sid);
+    } else {
+      record.silenced_by.erase(pos);
+      // No longer muted and never notified: Alertmanager hears of it now.
+      if (options_.notify && record.silenced_by.empty() && notifications_.count(id) == 0) {
+        notifications_[id] = Notification{record, 0};
+        SaveNotification(id);
+      }
+    }
+    SaveRecord(record);
+  }
+  if (state != entry.applied) {
+    entry.applied = state;
+    SaveSilence(entry.silence, now);
+  }
+  return muted;
+}
+
+bool IncidentDesk::Poll(double now) {
+  std::vector<DeskRequest> requests;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    requests.swap(requests_);
+  }
+  for (DeskRequest& r : requests) Handle(r, now);
+  // Silences start and end with the clock; expired ones are forgotten after keep_expired_s.
+  for (auto it = silences_.begin(); it != silences_.end();) {
+    SilenceEntry& entry = it->second;
+    if (entry.silence.StateAt(now) != entry.applied) ApplySilence(entry, now);
+    if (entry.applied == SilenceState::kExpired && now > entry.silence.ends_at + options_.keep_expired_s) {
+      docs_[{kSilences, it->first}] = std::nullopt;
+      it = silences_.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  UpdateCounts(now);
+  return !requests.empty();
+}
+
+void IncidentDesk::UpdateCounts(double now) {
+  int64_t active = 0;
+  for (const auto& [id, entry] : silences_) active += entry.silence.StateAt(now) == SilenceState::kActive ? 1 : 0;
+  active_silences_.store(active, std::memory_order_relaxed);
+  open_count_.store(static_cast<int64_t>(open_.size()), std::memory_order_relaxed);
+}
+
+void IncidentDesk::Contribute(StoreBatch& batch) {
+  for (const OutboxRecord& r : outbox_) batch.outbox.push_back(r);
+  for (const auto& [key, body] : docs_) {
+    if (body) {
+      batch.doc_upserts.push_back(DocRecord{{key.first, key.second}, *body});
+    } else {
+      batch.doc_deletes.push_back(DocKey{key.first, key.second});
+    }
+  }
+}
+
+void IncidentDesk::Committed(double /*now*/) {
+  outbox_.clear();
+  docs_.clear();
+  for (OutMessage& m : replies_) replies_sink_.Publish(std::move(m));
+  replies_.clear();
+  if (maintenance_changed_ && on_maintenance_) on_maintenance_(ActiveMaintenance());
+  maintenance_changed_ = false;
+  if (notifications_changed_ && on_notifications_) on_notifications_(Notifications());
+  notifications_changed_ = false;
+}
+
+void IncidentDesk::Reply(const DeskRequest& request, std::string payload) {
+  if (request.reply_topic.empty()) return;
+  replies_.push_back(OutMessage{request.reply_topic, std::move(payload), 1, false, request.correlation, 0});
+}
+
+void IncidentDesk::ReplyError(const DeskRequest& request, const std::string& error) {
+  commands_refused_.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("command refused: {}", error);
+  JsonWriter w;
+  w.BeginObject().Field("ok", false).Field("error", error).EndObject();
+  Reply(request, w.Take());
+}
+
+void IncidentDesk::Handle(DeskRequest& request, double now) {
+  using Type = DeskRequest::Type;
+  switch (request.type) {
+    case Type::kQueryIncidents:
+      Reply(request, IncidentsJson());
+      return;
+    case Type::kQuerySilences:
+      Reply(request, SilencesJson(now));
+      return;
+    case Type::kResolvesDelivered:
+      for (const std::string& id : request.ids) {
+        auto it = notifications_.find(id);
+        if (it == notifications_.end() || it->second.resolved_at <= 0) continue;
+        notifications_.erase(it);
+        SaveNotification(id);
+      }
+      return;
+    case Type::kSilence: {
+      std::string id;
+      std::vector<std::string> matches;
+      const std::string error = AddSilence(request.payload, now, &id, &matches);
+      if (!error.empty()) return ReplyError(request, error);
+      commands_ok_.fetch_add(1, std::memory_order_relaxed);
+      JsonWriter w;
+      w.BeginObject().Field("ok", true).Field("id", id).Key("matches").BeginArray();
+      for (const std::string& m : matches) w.String(m);
+      w.EndArray().EndObject();
+      Reply(request, w.Take());
+      return;
+    }
+    case Type::kExpireSilence:
+    case Type::kAck: {
+      const std::string error = request.type == Type::kAck ? Acknowledge(request.payload, now)
+                                                           : ExpireSilence(request.payload, now);
+      if (!error.empty()) return ReplyError(request, error);
+      commands_ok_.fetch_add(1, std::memory_order_relaxed);
+      Reply(request, "{\"ok\":true}");
+      return;
+    }
+  }
+}
+
+std::string IncidentDesk::AddSilence(const std::string& payload, double now, std::string* id,
+                                     std::vector<std::string>* matches) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  std::string error;
+  if (!ParseObject(parser, payload, &o, &error)) return error;
+  static const char* kKnown[] = {"matchers", "duration_s", "ends_at", "starts_at", "created_by", "comment",
+                                 "maintenance"};
+  for (auto field : o) {
+    if (std::none_of(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return field.key == k; })) {
+      return "unknown member \"" + std::string(field.key) +
+             "\"; a silence takes matchers, duration_s or ends_at, starts_at, created_by, comment, maintenance";
+    }
+  }
+  Silence s;
+  simdjson::dom::object matchers;
+  if (o["matchers"].get_object().get(matchers) != simdjson::SUCCESS) {
+    return "\"matchers\" must be an object such as {\"rack\": \"r07\", \"kind\": \"thermal\"}";
+  }
+  for (auto field : matchers) {
+    const std::string key(field.key);
+    if (!IsMatcherKey(key)) {
+      return "unknown matcher \"" + key + "\"; matchers are server, rack, kind, severity and level";
+    }
+    std::string_view value;
+    if (field.value.get_string().get(value) != simdjson::SUCCESS || value.empty() || value.size() > 128) {
+      return "matcher \"" + key + "\" needs a non-empty string value (exact, or a glob such as r0*)";
+    }
+    if (std::any_of(s.matchers.begin(), s.matchers.end(), [&](const auto& m) { return m.first == key; })) {
+      return "matcher \"" + key + "\" is given twice";
+    }
+    s.matchers.emplace_back(key, value);
+  }
+  if (s.matchers.empty()) return "a silence needs at least one matcher (server, rack, kind, severity or level)";
+  double duration = 0, ends_at = 0, starts_at = now;
+  bool has_duration = false, has_end = false, has_start = false;
+  if (!OptNumber(o, "duration_s", &duration, &has_duration, &error)) return error;
+  if (!OptNumber(o, "ends_at", &ends_at, &has_end, &error)) return error;
+  if (!OptNumber(o, "starts_at", &starts_at, &has_start, &error)) return error;
+  if (!has_start) starts_at = now;
+  if (has_duration == has_end) return "give either \"duration_s\" or \"ends_at\"";
+  if (has_duration) {
+    if (duration <= 0) return "\"duration_s\" must be more than 0";
+    ends_at = starts_at + duration;
+  }
+  if (ends_at <= starts_at) return "the silence ends (ends_at) before or when it starts (starts_at)";
+  if (ends_at <= now) return "the silence would already be over (ends_at is in the past)";
+  if (!OptString(o, "created_by", &s.created_by, &error)) return error;
+  if (s.created_by.empty()) return "\"created_by\" is required: who is silencing";
+  if (!OptString(o, "comment", &s.comment, &error)) return error;
+  simdjson::dom::element m;
+  if (o["maintenance"].get(m) == simdjson::SUCCESS) {
+    if (m.get_bool().get(s.maintenance) != simdjson::SUCCESS) return "\"maintenance\" must be true or false";
+  }
+  if (s.maintenance && std::none_of(s.matchers.begin(), s.matchers.end(),
+                                    [](const auto& x) { return x.first == "server" || x.first == "rack"; })) {
+    return "a maintenance needs a server or rack matcher: it names the servers under maintenance";
+  }
+  size_t live = 0;
+  for (const auto& [sid, entry] : silences_) live += entry.silence.StateAt(now) != SilenceState::kExpired ? 1 : 0;
+  if (live >= options_.max_silences) {
+    return "too many silences (" + std::to_string(live) + ", silences.max_silences); expire some first";
+  }
+  s.starts_at = starts_at;
+  s.ends_at = ends_at;
+  s.created_at = now;
+  s.id = "sil-" + Hex(++silence_seq_, 16);
+  *id = s.id;
+  spdlog::info("silence {} by {} ({}): {} matcher(s), {:.0f} s{}", s.id, s.created_by, s.comment, s.matchers.size(),
+               s.ends_at - s.starts_at, s.maintenance ? ", maintenance" : "");
+  SilenceEntry& entry = silences_[s.id];
+  entry.silence = std::move(s);
+  entry.applied = SilenceState::kPending;
+  SaveSilence(entry.silence, now);
+  *matches = ApplySilence(entry, now);
+  return std::string();
+}
+
+std::string IncidentDesk::ExpireSilence(const std::string& payload, double now) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  std::string error, id;
+  if (!ParseObject(parser, payload, &o, &error)) return error;
+  if (!OptString(o, "id", &id, &error)) return error;
+  if (id.empty()) return "\"id\" is required: the silence to expire";
+  auto it = silences_.find(id);
+  if (it == silences_.end()) return "unknown silence " + id;
+  Silence& s = it->second.silence;
+  if (s.StateAt(now) == SilenceState::kExpired) return "silence " + id + " has already expired";
+  s.ends_at = now;
+  if (s.starts_at > now) s.starts_at = now;
+  spdlog::info("silence {} expired by command", id);
+  SaveSilence(s, now);
+  ApplySilence(it->second, now);
+  return std::string();
+}
+
+std::string IncidentDesk::Acknowledge(const std::string& payload, double now) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  std::string error, incident, by, comment;
+  if (!ParseObject(parser, payload, &o, &error)) return error;
+  if (!OptString(o, "incident", &incident, &error) || !OptString(o, "by", &by, &error) ||
+      !OptString(o, "comment", &comment, &error)) {
+    return error;
+  }
+  if (incident.empty()) return "\"incident\" is required: the id of the incident to acknowledge";
+  if (by.empty()) return "\"by\" is required: who acknowledges";
+  auto it = open_.find(incident);
+  if (it == open_.end()) return "incident " + incident + " is not open (unknown, or already resolved)";
+  IncidentEvent& record = it->second;
+  record.acked_by = by;
+  record.acked_at = now;
+  record.ack_comment = comment;
+  spdlog::info("incident {} acknowledged by {}: {}", incident, by, comment);
+  IncidentEvent event = record;
+  event.state = IncidentState::kAcknowledged;
+  event.at = now;
+  Outbox(AlertTopic(event), IncidentEventJson(event), false);
+  SaveRecord(record);
+  return std::string();
+}
+
+std::string IncidentDesk::IncidentsJson() const {
+  std::string out = "{\"incidents\":[";
+  bool first = true;
+  for (const auto& [id, record] : open_) {
+    if (!first) out += ',';
+    first = false;
+    out += IncidentRecordJson(record);
+  }
+  out += "]}";
+  return out;
+}
+
+std::string IncidentDesk::SilencesJson(double now) const {
+  std::string out = "{\"silences\":[";
+  bool first = true;
+  for (const auto& [id, entry] : silences_) {
+    if (!first) out += ',';
+    first = false;
+    out += SilenceJson(entry.silence, now);
+  }
+  out += "]}";
+  return out;
+}
+
+}  // namespace dctwin

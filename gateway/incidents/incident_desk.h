@@ -1,0 +1,144 @@
+// IncidentDesk: the operator-facing side of incidents. It keeps the record of every open incident
+// (with its acknowledgement, the silences that mute it, flapping and runbook), the silences, and
+// what is owed to Alertmanager; it carries out the operators' commands and answers their queries.
+//
+// It is the store writer's commit stage: every incident event of the shards passes through it on
+// the writer's thread, in commit order, and everything it decides (event messages, retained
+// records, silences, its own documents) goes into the same transaction as the twin state that
+// caused it. Replies wait for that commit: an answered command survives kill -9.
+//
+// Threads: Submit()/ResolvesDelivered() and the counters from any thread; everything else on the
+// store writer's thread (or before it starts: Restore()).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gateway/message_sink.h"
+#include "gateway/store_writer.h"
+#include "storage/state_store.h"
+#include "storage/status.h"
+#include "twins/incident.h"
+#include "twins/silence.h"
+
+namespace dctwin {
+
+// An operator's command or query, as the router decoded its topic.
+struct DeskRequest {
+  enum class Type { kSilence, kExpireSilence, kAck, kQuerySilences, kQueryIncidents, kResolvesDelivered };
+  Type type = Type::kQueryIncidents;
+  std::string payload;
+  std::string reply_topic;  // empty: nobody waits for an answer
+  std::string correlation;
+  std::vector<std::string> ids;  // kResolvesDelivered
+};
+
+// An incident as Alertmanager must hear of it: firing (resolved_at == 0) or resolved.
+struct Notification {
+  IncidentEvent incident;
+  double resolved_at = 0;
+};
+
+class IncidentDesk : public CommitStage {
+ public:
+  struct Options {
+    std::string prefix = "dctwin";
+    std::string gateway_id = "dctwin-1";
+    double keep_expired_s = 86400;
+    size_t max_silences = 10000;
+    bool notify = false;  // an Alertmanager forwarder is configured
+  };
+  using Clock = std::function<double()>;
+  using MaintenanceHandler = std::function<void(std::shared_ptr<const std::vector<Silence>>)>;
+  using NotificationHandler = std::function<void(std::vector<Notification>)>;
+
+  IncidentDesk(Options options, MessageSink& replies, Clock clock);
+
+  // Before the writer starts: the records, silences and notifications of the last run.
+  Status Restore(StateStore& store);
+  // Set before the writer starts. Called on the writer's thread after a commit that changed
+  // them: the active maintenance silences; the notifications Alertmanager should hold.
+  void SetMaintenanceHandler(MaintenanceHandler h) { on_maintenance_ = std::move(h); }
+  void SetNotificationHandler(NotificationHandler h) { on_notifications_ = std::move(h); }
+  void SetWake(std::function<void()> wake) { wake_ = std::move(wake); }
+  // The state of after Restore(), for the handlers' first call (before the writer starts).
+  std::shared_ptr<const std::vector<Silence>> ActiveMaintenance() const;
+  std::vector<Notification> Notifications() const;
+
+  // Any thread.
+  void Submit(DeskRequest request);
+  uint64_t commands_ok() const { return commands_ok_.load(std::memory_order_relaxed); }
+  uint64_t commands_refused() const { return commands_refused_.load(std::memory_order_relaxed); }
+  int64_t open_records() const { return open_count_.load(std::memory_order_relaxed); }
+  int64_t active_silences() const { return active_silences_.load(std::memory_order_relaxed); }
+
+  // CommitStage (writer thread).
+  void OnIncidents(std::vector<IncidentEvent>& events,
+                   const std::vector<std::pair<std::string, std::string>>& decommissioned, double now) override;
+  bool Poll(double now) override;
+  void Contribute(StoreBatch& batch) override;
+  void Committed(double now) override;
+
+ private:
+  struct SilenceEntry {
+    Silence silence;
+    SilenceState applied = SilenceState::kPending;  // the state its effects were last applied for
+  };
+
+  void Handle(DeskRequest& request, double now);
+  std::string AddSilence(const std::string& payload, double now, std::string* id, std::vector<std::string>* matches);
+  std::string ExpireSilence(const std::string& payload, double now);
+  std::string Acknowledge(const std::string& payload, double now);
+  std::string IncidentsJson() const;
+  std::string SilencesJson(double now) const;
+  void Reply(const DeskRequest& request, std::string payload);
+  void ReplyError(const DeskRequest& request, const std::string& error);
+
+  // Applies a silence's current state to the open records; returns the ids it mutes now.
+  std::vector<std::string> ApplySilence(SilenceEntry& entry, double now);
+  std::vector<std::string> MutingSilences(const IncidentEvent& incident, double now) const;
+  void SaveRecord(const IncidentEvent& record);
+  void SaveSilence(const Silence& silence, double now);
+  void SaveNotification(const std::string& id);
+  void Outbox(std::string topic, std::string payload, bool retained);
+  std::string RecordTopic(const IncidentEvent& e) const;
+  std::string AlertTopic(const IncidentEvent& e) const;
+  void UpdateCounts(double now);
+
+  // Constant after construction
+  const Options options_;
+  MessageSink& replies_sink_;
+  const Clock clock_;
+  MaintenanceHandler on_maintenance_;
+  NotificationHandler on_notifications_;
+  std::function<void()> wake_;
+
+  std::mutex mu_;
+  std::vector<DeskRequest> requests_;  // guarded by mu_
+
+  std::atomic<uint64_t> commands_ok_{0};
+  std::atomic<uint64_t> commands_refused_{0};
+  std::atomic<int64_t> open_count_{0};
+  std::atomic<int64_t> active_silences_{0};
+
+  // Owned by the writer thread.
+  std::map<std::string, IncidentEvent> open_;        // open incident records by id
+  std::map<std::string, std::vector<std::string>> topic_ids_;  // record topic -> open ids, newest last
+  std::map<std::string, SilenceEntry> silences_;
+  std::map<std::string, Notification> notifications_;
+  uint64_t silence_seq_ = 0;
+  // Waiting for the next commit.
+  std::vector<OutboxRecord> outbox_;
+  std::map<std::pair<std::string, std::string>, std::optional<std::string>> docs_;  // (collection, id) -> body
+  std::vector<OutMessage> replies_;
+  bool maintenance_changed_ = false;
+  bool notifications_changed_ = false;
+};
+
+}  // namespace dctwin
