@@ -1,0 +1,453 @@
+// dctwinctl: the operator's command line for a running dctwin gateway, in the spirit of amtool.
+// Speaks the same MQTT 5 requests as mosquitto_rr would (contract v2: P/query/..., P/command/...),
+// prints an aligned table by default and the gateway's JSON with --json.
+//
+// Exit status: 0 done; 1 the gateway refused (ok: false, or found: false); 2 bad usage;
+// 3 no answer within --timeout, or the broker could not be reached.
+
+#include <CLI/CLI.hpp>
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <mqtt/async_client.h>
+
+namespace {
+
+constexpr int kExitRefused = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNoAnswer = 3;
+
+struct Connection {
+  std::string broker = "tcp://127.0.0.1:1883";
+  std::string prefix = "dctwin";
+  std::string username;
+  std::string password;
+  double timeout_s = 5;
+};
+
+// One request, one answer: subscribes to a reply topic of its own under P/reply/, publishes the
+// request with Response Topic and Correlation Data, waits for the answer that echoes them.
+std::optional<std::string> Ask(const Connection& c, const std::string& topic, const std::string& payload,
+                               std::string* error) {
+  std::random_device rd;
+  const std::string tag = std::to_string(getpid()) + "-" + std::to_string(rd());
+  const std::string reply_topic = c.prefix + "/reply/dctwinctl-" + tag;
+  mqtt::async_client client(c.broker, "dctwinctl-" + tag, mqtt::create_options(MQTTVERSION_5));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<std::string> answer;
+  client.set_message_callback([&](mqtt::const_message_ptr msg) {
+    const mqtt::properties& props = msg->get_properties();
+    if (!props.contains(mqtt::property::CORRELATION_DATA) ||
+        mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA) != tag) {
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    answer = msg->get_payload_str();
+    cv.notify_all();
+  });
+  const auto timeout = std::chrono::milliseconds(static_cast<long long>(c.timeout_s * 1000));
+  try {
+    auto opts = mqtt::connect_options_builder()
+                    .mqtt_version(MQTTVERSION_5)
+                    .clean_start(true)
+                    .connect_timeout(std::chrono::seconds(std::max(1, static_cast<int>(std::ceil(c.timeout_s)))))
+                    .finalize();
+    if (!c.username.empty()) {
+      opts.set_user_name(c.username);
+      opts.set_password(c.password);
+    }
+    if (!client.connect(opts)->wait_for(timeout)) {
+      *error = "cannot connect to the broker " + c.broker + " within " + std::to_string(c.timeout_s) + " s";
+      return std::nullopt;
+    }
+    if (!client.subscribe(reply_topic, 1)->wait_for(timeout)) {
+      *error = "the broker did not confirm the subscription to " + reply_topic;
+      return std::nullopt;
+    }
+    auto msg = mqtt::make_message(topic, payload, 1, false);
+    mqtt::properties props;
+    props.add(mqtt::property(mqtt::property::RESPONSE_TOPIC, reply_topic));
+    props.add(mqtt::property(mqtt::property::CORRELATION_DATA, tag));
+    msg->set_properties(props);
+    client.publish(msg)->wait_for(timeout);
+  } catch (const mqtt::exception& e) {
+    *error = "broker " + c.broker + ": " + e.what();
+    return std::nullopt;
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait_for(lock, timeout, [&] { return answer.has_value(); });
+  std::optional<std::string> result = answer;
+  lock.unlock();
+  try {
+    client.disconnect()->wait_for(std::chrono::seconds(2));
+  } catch (const mqtt::exception&) {
+  }
+  if (!result) {
+    *error = "no answer from the gateway on " + topic + " within " + std::to_string(static_cast<int>(c.timeout_s)) +
+             " s (is dctwin-gateway running and connected to " + c.broker + "?)";
+  }
+  return result;
+}
+
+// --- reading answers ---
+
+simdjson::dom::parser& Parser() {
+  static simdjson::dom::parser parser;
+  return parser;
+}
+std::string Str(simdjson::dom::element e, const char* key) {
+  std::string_view v;
+  return e[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+}
+double Num(simdjson::dom::element e, const char* key) {
+  double v = 0;
+  if (e[key].get_double().get(v) == simdjson::SUCCESS) return v;
+  int64_t i = 0;
+  return e[key].get_int64().get(i) == simdjson::SUCCESS ? static_cast<double>(i) : 0;
+}
+bool Flag(simdjson::dom::element e, const char* key) {
+  bool v = false;
+  return e[key].get_bool().get(v) == simdjson::SUCCESS && v;
+}
+std::string Join(simdjson::dom::element e, const char* key) {
+  std::string out;
+  simdjson::dom::array a;
+  if (e[key].get_array().get(a) != simdjson::SUCCESS) return out;
+  for (simdjson::dom::element x : a) {
+    std::string_view v;
+    if (x.get_string().get(v) != simdjson::SUCCESS) continue;
+    if (!out.empty()) out += ",";
+    out += v;
+  }
+  return out;
+}
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string Age(double since) {
+  if (since <= 0) return "-";
+  const long long s = std::llround(Now() - since);
+  if (s < 0) return "in " + Age(2 * Now() - since);
+  if (s < 120) return std::to_string(s) + "s";
+  if (s < 7200) return std::to_string(s / 60) + "m";
+  if (s < 172800) return std::to_string(s / 3600) + "h";
+  return std::to_string(s / 86400) + "d";
+}
+
+std::string Time(double t) {
+  const auto secs = static_cast<time_t>(t);
+  std::tm tm{};
+  localtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+// An aligned table: the first row is the header.
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], row[i].size());
+    }
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+// Parses "2h", "90m", "1h30m", "45s", "1d" or plain seconds. Returns < 0 when it cannot.
+double ParseDuration(const std::string& text) {
+  double total = 0, number = 0;
+  bool digits = false, any = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if ((ch >= '0' && ch <= '9') || ch == '.') {
+      size_t used = 0;
+      number = std::stod(text.substr(i), &used);
+      i += used - 1;
+      digits = true;
+      continue;
+    }
+    if (!digits) return -1;
+    const double unit = ch == 's' ? 1 : ch == 'm' ? 60 : ch == 'h' ? 3600 : ch == 'd' ? 86400 : ch == 'w' ? 604800 : -1;
+    if (unit < 0) return -1;
+    total += number * unit;
+    digits = false;
+    any = true;
+  }
+  if (digits) total += number;  // trailing plain seconds
+  return (any || digits) && total > 0 ? total : -1;
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+// The answer as a JSON element, or the exit status when it says the request failed.
+int Check(const std::string& answer, simdjson::dom::element* out) {
+  if (Parser().parse(answer).get(*out) != simdjson::SUCCESS) {
+    std::fprintf(stderr, "dctwinctl: the gateway answered something that is not JSON: %s\n", answer.c_str());
+    return kExitRefused;
+  }
+  bool ok = true;
+  if ((*out)["ok"].get_bool().get(ok) == simdjson::SUCCESS && !ok) {
+    std::fprintf(stderr, "dctwinctl: refused: %s\n", Str(*out, "error").c_str());
+    return kExitRefused;
+  }
+  bool found = true;
+  if ((*out)["found"].get_bool().get(found) == simdjson::SUCCESS && !found) {
+    std::fprintf(stderr, "dctwinctl: %s\n", Str(*out, "error").c_str());
+    return kExitRefused;
+  }
+  if (!Str(*out, "error").empty()) {
+    std::fprintf(stderr, "dctwinctl: %s\n", Str(*out, "error").c_str());
+    return kExitRefused;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dctwinctl: list, silence and acknowledge the incidents of a dctwin gateway over MQTT 5"};
+  app.require_subcommand(1);
+  Connection c;
+  bool json = false;
+  app.add_option("--broker", c.broker, "broker URI (tcp://host:port)")->envname("DCTWIN_BROKER");
+  app.add_option("--prefix", c.prefix, "topic prefix P of the gateway")->envname("DCTWIN_PREFIX");
+  app.add_option("--timeout", c.timeout_s, "seconds to wait for the gateway's answer")->check(CLI::PositiveNumber);
+  app.add_option("--username", c.username, "broker username")->envname("DCTWIN_USERNAME");
+  app.add_option("--password", c.password, "broker password (better: DCTWIN_PASSWORD)")->envname("DCTWIN_PASSWORD");
+  app.add_flag("--json", json, "print the gateway's JSON answer instead of a table");
+
+  std::string rack_filter;
+  auto* incidents = app.add_subcommand("incidents", "list the open incidents");
+  incidents->add_option("--rack", rack_filter, "only this rack's incidents (servers and the rack itself)");
+  incidents->add_flag("--json", json, "print JSON");
+
+  auto* silence = app.add_subcommand("silence", "add, list or expire silences");
+  silence->require_subcommand(1);
+  std::vector<std::string> matchers;
+  std::string duration, comment, by;
+  bool maintenance = false;
+  double until = 0;
+  auto* add = silence->add_subcommand("add", "mute the incidents that match KEY=VALUE matchers (server, rack, kind, severity, level; globs allowed)");
+  add->add_option("matchers", matchers, "KEY=VALUE ...")->required();
+  add->add_option("--for,-d", duration, "how long: 2h, 90m, 1h30m, 45s, 1d");
+  add->add_option("--until", until, "ends at this Unix time instead");
+  add->add_option("--comment,-c", comment, "why");
+  add->add_option("--by", by, "who (default: $USER)");
+  add->add_flag("--maintenance", maintenance, "also keep the servers from going silent and out of rack correlation");
+  add->add_flag("--json", json, "print JSON");
+  auto* ls = silence->add_subcommand("ls", "list the silences");
+  ls->add_flag("--json", json, "print JSON");
+  std::string silence_id;
+  auto* expire = silence->add_subcommand("expire", "end a silence now");
+  expire->add_option("id", silence_id, "silence id")->required();
+
+  std::string incident_id;
+  auto* ack = app.add_subcommand("ack", "acknowledge an open incident");
+  ack->add_option("id", incident_id, "incident id")->required();
+  ack->add_option("--comment,-c", comment, "what you are doing about it");
+  ack->add_option("--by", by, "who (default: $USER)");
+
+  auto* racks = app.add_subcommand("racks", "list the unhealthy racks");
+  racks->add_flag("--json", json, "print JSON");
+  std::string server_id;
+  auto* server = app.add_subcommand("server", "show one server: status, open incidents, its metrics over the window");
+  server->add_option("id", server_id, "server id")->required();
+  server->add_flag("--json", json, "print JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  if (by.empty()) {
+    const char* user = std::getenv("USER");
+    by = user != nullptr && *user != '\0' ? user : "dctwinctl";
+  }
+
+  std::string topic, payload = "{}";
+  if (*incidents) {
+    topic = c.prefix + "/query/incidents";
+  } else if (*add) {
+    std::string m;
+    for (const std::string& kv : matchers) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == kv.size()) {
+        std::fprintf(stderr, "dctwinctl: matcher \"%s\" must be KEY=VALUE (e.g. rack=r07)\n", kv.c_str());
+        return kExitUsage;
+      }
+      if (!m.empty()) m += ",";
+      m += "\"" + JsonEscape(kv.substr(0, eq)) + "\":\"" + JsonEscape(kv.substr(eq + 1)) + "\"";
+    }
+    std::string when;
+    if (!duration.empty()) {
+      const double s = ParseDuration(duration);
+      if (s <= 0) {
+        std::fprintf(stderr, "dctwinctl: --for \"%s\" is not a duration (2h, 90m, 1h30m, 45s)\n", duration.c_str());
+        return kExitUsage;
+      }
+      when = "\"duration_s\":" + std::to_string(s);
+    } else if (until > 0) {
+      when = "\"ends_at\":" + std::to_string(until);
+    } else {
+      std::fprintf(stderr, "dctwinctl: give --for DURATION or --until TIME\n");
+      return kExitUsage;
+    }
+    topic = c.prefix + "/command/silence";
+    payload = "{\"matchers\":{" + m + "}," + when + ",\"created_by\":\"" + JsonEscape(by) + "\",\"comment\":\"" +
+              JsonEscape(comment) + "\",\"maintenance\":" + (maintenance ? "true" : "false") + "}";
+  } else if (*ls) {
+    topic = c.prefix + "/query/silences";
+  } else if (*expire) {
+    topic = c.prefix + "/command/silence/expire";
+    payload = "{\"id\":\"" + JsonEscape(silence_id) + "\"}";
+  } else if (*ack) {
+    topic = c.prefix + "/command/ack";
+    payload = "{\"incident\":\"" + JsonEscape(incident_id) + "\",\"by\":\"" + JsonEscape(by) + "\",\"comment\":\"" +
+              JsonEscape(comment) + "\"}";
+  } else if (*racks) {
+    topic = c.prefix + "/query/unhealthy-racks";
+  } else if (*server) {
+    topic = c.prefix + "/query/server/" + server_id;
+  }
+
+  std::string error;
+  const std::optional<std::string> answer = Ask(c, topic, payload, &error);
+  if (!answer) {
+    std::fprintf(stderr, "dctwinctl: %s\n", error.c_str());
+    return kExitNoAnswer;
+  }
+  simdjson::dom::element doc;
+  const int rc = Check(*answer, &doc);
+  if (json) {
+    std::printf("%s\n", answer->c_str());
+    return rc;
+  }
+  if (rc != 0) return rc;
+
+  if (*incidents) {
+    std::vector<std::vector<std::string>> rows{
+        {"ID", "LEVEL", "SUBJECT", "KIND", "SEVERITY", "AGE", "ACKED BY", "SILENCED BY", "FLAPPING", "SUMMARY"}};
+    simdjson::dom::array list;
+    if (doc["incidents"].get_array().get(list) == simdjson::SUCCESS) {
+      for (simdjson::dom::element i : list) {
+        const std::string level = Str(i, "level");
+        if (!rack_filter.empty() && Str(i, "rack") != rack_filter &&
+            !(level == "rack" && Str(i, "subject") == rack_filter)) {
+          continue;
+        }
+        rows.push_back({Str(i, "id"), level, Str(i, "subject"), Str(i, "kind"), Str(i, "severity"),
+                        Age(Num(i, "opened_at")), Str(i, "acked_by").empty() ? "-" : Str(i, "acked_by"),
+                        Join(i, "silenced_by").empty() ? "-" : Join(i, "silenced_by"),
+                        Flag(i, "flapping") ? "yes" : "no", Str(i, "summary")});
+      }
+    }
+    PrintTable(rows);
+  } else if (*add) {
+    std::printf("%s\n", Str(doc, "id").c_str());
+    const std::string muted = Join(doc, "matches");
+    if (!muted.empty()) std::fprintf(stderr, "mutes now: %s\n", muted.c_str());
+  } else if (*ls) {
+    std::vector<std::vector<std::string>> rows{
+        {"ID", "STATE", "MATCHERS", "STARTS", "ENDS", "CREATED BY", "MAINTENANCE", "COMMENT"}};
+    simdjson::dom::array list;
+    if (doc["silences"].get_array().get(list) == simdjson::SUCCESS) {
+      for (simdjson::dom::element s : list) {
+        std::string m;
+        simdjson::dom::object o;
+        if (s["matchers"].get_object().get(o) == simdjson::SUCCESS) {
+          for (auto f : o) {
+            std::string_view v;
+            if (f.value.get_string().get(v) != simdjson::SUCCESS) continue;
+            if (!m.empty()) m += " ";
+            m += std::string(f.key) + "=" + std::string(v);
+          }
+        }
+        rows.push_back({Str(s, "id"), Str(s, "state"), m, Time(Num(s, "starts_at")), Time(Num(s, "ends_at")),
+                        Str(s, "created_by"), Flag(s, "maintenance") ? "yes" : "no", Str(s, "comment")});
+      }
+    }
+    PrintTable(rows);
+  } else if (*expire || *ack) {
+    std::printf("ok\n");
+  } else if (*racks) {
+    std::vector<std::vector<std::string>> rows{{"RACK", "SEVERITY", "SINCE", "KINDS"}};
+    simdjson::dom::array list;
+    if (doc["racks"].get_array().get(list) == simdjson::SUCCESS) {
+      for (simdjson::dom::element r : list) {
+        rows.push_back({Str(r, "rack"), Str(r, "severity"), Age(Num(r, "since")), Join(r, "kinds")});
+      }
+    }
+    if (rows.size() == 1) {
+      std::printf("every rack of %s is healthy\n", Str(doc, "datacenter").c_str());
+    } else {
+      PrintTable(rows);
+    }
+  } else if (*server) {
+    std::printf("server %s  rack %s  status %s  last report %s ago\n", Str(doc, "server").c_str(),
+                Str(doc, "rack").c_str(), Str(doc, "status").c_str(), Age(Num(doc, "last_report")).c_str());
+    std::vector<std::vector<std::string>> open{{"INCIDENT", "KIND", "SEVERITY", "AGE", "SUMMARY"}};
+    simdjson::dom::array list;
+    if (doc["open"].get_array().get(list) == simdjson::SUCCESS) {
+      for (simdjson::dom::element i : list) {
+        open.push_back({Str(i, "id"), Str(i, "kind"), Str(i, "severity"), Age(Num(i, "opened_at")), Str(i, "summary")});
+      }
+    }
+    if (open.size() > 1) PrintTable(open);
+    std::vector<std::vector<std::string>> rows{{"METRIC", "LAST", "MIN", "MAX", "MEAN", "SAMPLES"}};
+    simdjson::dom::object metrics;
+    if (doc["metrics"].get_object().get(metrics) == simdjson::SUCCESS) {
+      auto fmt = [](double v) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", v);
+        return std::string(buf);
+      };
+      for (auto m : metrics) {
+        rows.push_back({std::string(m.key), fmt(Num(m.value, "last")), fmt(Num(m.value, "min")),
+                        fmt(Num(m.value, "max")), fmt(Num(m.value, "mean")),
+                        std::to_string(static_cast<long long>(Num(m.value, "samples")))});
+      }
+    }
+    PrintTable(rows);
+  }
+  return 0;
+}
