@@ -248,6 +248,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Connection c;
   bool json = false;
+  // The last of a repeated option wins, so wrappers can set defaults that a caller overrides.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--broker", c.broker, "broker URI (tcp://host:port)")->envname("DCTWIN_BROKER");
   app.add_option("--prefix", c.prefix, "topic prefix P of the gateway")->envname("DCTWIN_PREFIX");
   app.add_option("--timeout", c.timeout_s, "seconds to wait for the gateway's answer")->check(CLI::PositiveNumber);
