@@ -228,7 +228,9 @@ std::string ServerTwin::Summary(const Condition& c, const RuleSet& rules) const 
 void ServerTwin::EvaluateKey(const Key& key, double ts, double now, RuleSet& rules, Effects& out) {
   const Condition* firing = nullptr;
   Severity severity = Severity::kWarning;
+  bool holding = false;  // some value is over its threshold now, firing or not yet
   for (const Condition& c : conditions_) {
+    if (c.true_count > 0 && KeyOf(c, rules).key == key.key) holding = true;
     if (!c.firing || KeyOf(c, rules).key != key.key) continue;
     const Severity s = c.rule == kAnomalyRule ? Severity::kWarning : rules.rule(c.rule).severity;
     if (firing == nullptr || (s == Severity::kCritical && severity != Severity::kCritical)) firing = &c;
@@ -241,8 +243,8 @@ void ServerTwin::EvaluateKey(const Key& key, double ts, double now, RuleSet& rul
     Open(key, severity, Summary(*firing, rules), std::move(runbook), ts, now, model, out);
   } else if (it != open_keys_.end()) {
     Incident& inc = open_[static_cast<size_t>(it - open_keys_.begin())];
-    if (firing != nullptr) {
-      inc.stable_since = 0;  // a flapping incident's clear stretch starts over
+    if (firing != nullptr || (inc.flapping && holding)) {
+      inc.stable_since = 0;  // a flapping incident's clear stretch starts over with any swing back
       return;
     }
     if (inc.flapping && model.flap_stable_s > 0) {

@@ -531,3 +531,96 @@ TEST(ReloadTest, NewThresholdsApplyAndRulesThatAreGoneResolveTheirIncidents) {
 
 }  // namespace
 }  // namespace dctwin
+
+namespace dctwin {
+namespace {
+
+TEST(ServerTwinFlapTest, FlappingIncidentStaysOpenUntilClearForTheStableTime) {
+  ModelConfig m = testing::TwinWorld::DefaultModel();
+  m.flap_count = 3;
+  m.flap_window_s = 1000;
+  m.flap_stable_s = 100;
+  m.rules[0].runbook = "https://runbooks/thermal";
+  testing::TwinWorld w(m);
+  w.Commission("s1", "r1");
+  // Two ordinary open/resolve cycles.
+  for (int cycle = 0; cycle < 2; ++cycle) {
+    for (int i = 0; i < 3; ++i) w.Report("s1", {{"temp_c", 95}});
+    for (int i = 0; i < 3; ++i) w.Report("s1", {{"temp_c", 60}});
+  }
+  auto events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_FALSE(events[0].flapping);
+  EXPECT_EQ(events[0].runbook, "https://runbooks/thermal");
+  // The third open within the window is flapping.
+  for (int i = 0; i < 3; ++i) w.Report("s1", {{"temp_c", 95}});
+  events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_TRUE(events[4].flapping);
+  EXPECT_NE(events[4].summary.find("flapping"), std::string::npos) << events[4].summary;
+  // Clear reports 10 s apart: the condition clears after 3, then it must stay clear for 100 s.
+  for (int i = 0; i < 8; ++i) w.Report("s1", {{"temp_c", 60}});
+  EXPECT_EQ(w.EventsFor(Level::kServer, "s1").size(), 5u) << "resolved before the stable time";
+  w.Report("s1", {{"temp_c", 95}});  // a swing back: the stable stretch starts over
+  for (int i = 0; i < 10; ++i) w.Report("s1", {{"temp_c", 60}});  // 90 s of clear reports
+  EXPECT_EQ(w.EventsFor(Level::kServer, "s1").size(), 5u);
+  w.Report("s1", {{"temp_c", 60}});  // 100 s
+  events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events[5].state, IncidentState::kResolved);
+  EXPECT_NE(events[5].summary.find("stable for 100 s"), std::string::npos) << events[5].summary;
+}
+
+TEST(ServerTwinFlapTest, FlapCountZeroTurnsItOff) {
+  ModelConfig m = testing::TwinWorld::DefaultModel();
+  m.flap_count = 0;
+  testing::TwinWorld w(m);
+  w.Commission("s1", "r1");
+  for (int cycle = 0; cycle < 6; ++cycle) {
+    for (int i = 0; i < 3; ++i) w.Report("s1", {{"temp_c", 95}});
+    for (int i = 0; i < 3; ++i) w.Report("s1", {{"temp_c", 60}});
+  }
+  for (const IncidentEvent& e : w.EventsFor(Level::kServer, "s1")) EXPECT_FALSE(e.flapping);
+  EXPECT_EQ(w.EventsFor(Level::kServer, "s1").size(), 12u);
+}
+
+TEST(ServerTwinMaintenanceTest, ServersUnderMaintenanceNeitherGoSilentNorCorrelate) {
+  ModelConfig m = testing::TwinWorld::DefaultModel();
+  m.heartbeat_timeout_s = 60;
+  m.storm_fraction = 0;
+  testing::TwinWorld w(m);
+  for (const char* s : {"s1", "s2", "s3"}) w.Commission(s, "r1");
+  Silence maint;
+  maint.id = "sil-m";
+  maint.matchers = {{"rack", "r1"}};
+  maint.starts_at = 0;
+  maint.ends_at = 1e12;
+  maint.maintenance = true;
+  w.SetMaintenance({maint});
+  EXPECT_TRUE(w.server("s1").maintenance());
+  for (const char* s : {"s1", "s2", "s3"}) {
+    for (int i = 0; i < 3; ++i) w.Report(s, {{"temp_c", 95}}, 1);
+  }
+  EXPECT_EQ(w.EventsFor(Level::kServer, "s1").size(), 1u) << "the server incident still opens";
+  EXPECT_TRUE(w.EventsFor(Level::kRack, "r1").empty()) << "but the rack does not count servers under maintenance";
+  w.now += 600;
+  w.Timers();
+  w.Timers();
+  for (const IncidentEvent& e : w.EventsFor(Level::kServer, "s2")) EXPECT_NE(e.kind, "silent");
+  // The maintenance ends: the rack correlates at once, and silence counts from now.
+  w.SetMaintenance({});
+  EXPECT_FALSE(w.server("s1").maintenance());
+  EXPECT_EQ(w.EventsFor(Level::kRack, "r1").size(), 1u);
+  w.now += 30;
+  w.Timers();
+  for (const IncidentEvent& e : w.EventsFor(Level::kServer, "s2")) EXPECT_NE(e.kind, "silent");
+  w.now += 60;
+  w.Timers();
+  w.Timers();
+  bool silent = false;
+  for (const IncidentEvent& e : w.EventsFor(Level::kServer, "s2")) silent = silent || e.kind == "silent";
+  EXPECT_TRUE(silent);
+}
+
+}  // namespace
+}  // namespace dctwin

@@ -86,6 +86,13 @@ class TwinWorld {
     Drain();
   }
 
+  void SetMaintenance(std::vector<Silence> active) {
+    Effects out;
+    registry_.SetMaintenance(std::make_shared<const std::vector<Silence>>(std::move(active)), now, out);
+    Collect(out);
+    Drain();
+  }
+
   void Timers(bool hold = false) {
     Effects out;
     registry_.FireTimers(now, hold, out);
