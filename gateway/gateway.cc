@@ -341,7 +341,8 @@ std::string Gateway::StatsJson() const {
       .IntField("incident_records", desk_->open_records())
       .IntField("active_silences", desk_->active_silences());
   if (forwarder_) {
-    w.IntField("alertmanager_posts", static_cast<long long>(forwarder_->posts_ok()))
+    w.IntField("alertmanager_owed", desk_->owed_notifications())
+        .IntField("alertmanager_posts", static_cast<long long>(forwarder_->posts_ok()))
         .IntField("alertmanager_failures", static_cast<long long>(forwarder_->posts_failed()));
   }
   w.EndObject();

@@ -330,6 +330,7 @@ void IncidentDesk::UpdateCounts(double now) {
   for (const auto& [id, entry] : silences_) active += entry.silence.StateAt(now) == SilenceState::kActive ? 1 : 0;
   active_silences_.store(active, std::memory_order_relaxed);
   open_count_.store(static_cast<int64_t>(open_.size()), std::memory_order_relaxed);
+  owed_.store(static_cast<int64_t>(notifications_.size()), std::memory_order_relaxed);
 }
 
 void IncidentDesk::Contribute(StoreBatch& batch) {
@@ -383,6 +384,7 @@ void IncidentDesk::Handle(DeskRequest& request, double now) {
         notifications_.erase(it);
         SaveNotification(id);
       }
+      UpdateCounts(now);
       return;
     case Type::kSilence: {
       std::string id;

@@ -77,6 +77,8 @@ class IncidentDesk : public CommitStage {
   uint64_t commands_refused() const { return commands_refused_.load(std::memory_order_relaxed); }
   int64_t open_records() const { return open_count_.load(std::memory_order_relaxed); }
   int64_t active_silences() const { return active_silences_.load(std::memory_order_relaxed); }
+  // Incidents Alertmanager should hold or still hear the resolve of.
+  int64_t owed_notifications() const { return owed_.load(std::memory_order_relaxed); }
 
   // CommitStage (writer thread).
   void OnIncidents(std::vector<IncidentEvent>& events,
@@ -126,6 +128,7 @@ class IncidentDesk : public CommitStage {
   std::atomic<uint64_t> commands_refused_{0};
   std::atomic<int64_t> open_count_{0};
   std::atomic<int64_t> active_silences_{0};
+  std::atomic<int64_t> owed_{0};
 
   // Owned by the writer thread.
   std::map<std::string, IncidentEvent> open_;        // open incident records by id

@@ -188,6 +188,10 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log)
     : argv_(std::move(argv)), log_(std::move(log)) {}
 ChildProcess::~ChildProcess() { Stop(); }
 void ChildProcess::Start() { pid_ = Spawn(argv_, log_); }
+void ChildProcess::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
 void ChildProcess::Stop() {
   if (pid_ <= 0) return;
   kill(pid_, SIGTERM);

@@ -90,6 +90,7 @@ class ChildProcess {
   ~ChildProcess();
   void Start();
   void Stop();
+  void Signal(int sig);
 
  private:
   const std::vector<std::string> argv_;

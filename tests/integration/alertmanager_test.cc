@@ -1,0 +1,167 @@
+// The Alertmanager forwarder against the real Alertmanager from Debian's prometheus-alertmanager,
+// started here on a free loopback port (no cluster, a temporary storage path), and queried with
+// amtool as an operator would.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <memory>
+#include <string>
+
+#include "tests/integration/gateway_fixture.h"
+
+namespace dctwin::testing {
+namespace {
+
+class AlertmanagerTest : public GatewayTest {
+ protected:
+  void StartAlertmanager() {
+    if (port_ == 0) port_ = FreeLoopbackPort();
+    const std::string config = dir_.Write("alertmanager.yml", "route:\n  receiver: quiet\nreceivers:\n  - name: quiet\n");
+    am_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{"prometheus-alertmanager", "--config.file=" + config,
+                                 "--storage.path=" + dir_.File("am-data-" + std::to_string(++starts_)),
+                                 "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--cluster.listen-address="},
+        dir_.File("alertmanager.log"));
+    am_->Start();
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          int status = -1;
+          Amtool("alert query", &status);
+          return status == 0;
+        },
+        20s))
+        << ReadFile(dir_.File("alertmanager.log"));
+  }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string Amtool(const std::string& args, int* status = nullptr) {
+    return RunCommand("amtool --alertmanager.url=" + Url() + " " + args + " 2>&1", status);
+  }
+  // What amtool lists as active, as JSON.
+  std::string Active() { return Amtool("alert query -o json"); }
+  std::string Config(double resend_s) {
+    return "[gateway]\nstats_interval_s = 0.2\n[model]\nheartbeat_timeout_s = 3600\n[alertmanager]\nurls = [\"" + Url() +
+           "\"]\nresend_s = " + std::to_string(resend_s) + "\ntimeout_s = 1\n";
+  }
+  std::string OpenHot(const std::string& server, const std::string& rack) {
+    Commission(server, rack);
+    for (int i = 0; i < 3; ++i) Report(server, R"({"temp_c": 95})");
+    auto open = Alert("server", server, "open");
+    EXPECT_TRUE(open) << gateway_->Log();
+    return open ? JsonString(open->payload, "id") : std::string();
+  }
+  void Cool(const std::string& server) {
+    for (int i = 0; i < 3; ++i) Report(server, R"({"temp_c": 50})");
+    ASSERT_TRUE(Alert("server", server, "resolved"));
+  }
+  // The gateway's count of a key under "operations" in its stats, from the latest stats message.
+  double OperationsCount(const char* key) {
+    double n = -1;
+    for (const Received& r : probe_->All([](const Received& x) { return x.topic == "dctwin/gateway/gw-test/stats"; })) {
+      const std::string k = std::string("\"") + key + "\":";
+      const size_t at = r.payload.find(k);
+      if (at != std::string::npos) n = std::stod(r.payload.substr(at + k.size()));
+    }
+    return n;
+  }
+
+  int port_ = 0;
+  int starts_ = 0;
+  std::unique_ptr<ChildProcess> am_;
+};
+
+TEST_F(AlertmanagerTest, OpenResolveAndSilenceReachAlertmanagerAsTheContractSays) {
+  StartAlertmanager();
+  StartGateway(Config(1) + R"(
+[[rules]]
+kind = "thermal"
+metric = "temp_c"
+op = ">"
+threshold = 85.0
+for_reports = 3
+severity = "critical"
+runbook = "https://wiki.example/thermal"
+[[rules]]
+kind = "disk"
+metric = "disk_errors"
+op = ">"
+threshold = 0
+severity = "warning"
+)");
+  const std::string id = OpenHot("s1", "r07");
+  std::string active;
+  ASSERT_TRUE(WaitUntil([&] { return (active = Active()).find(id) != std::string::npos; }, 15s)) << active << gateway_->Log();
+  for (const char* label : {R"("alertname":"thermal")", R"("level":"server")", R"("subject":"s1")", R"("rack":"r07")",
+                            R"("datacenter":"dc1")", R"("severity":"critical")", R"("gateway":"gw-test")",
+                            R"("server":"s1")", R"("runbook_url":"https://wiki.example/thermal")", R"("incident_id")"}) {
+    EXPECT_NE(active.find(label), std::string::npos) << label << " in " << active;
+  }
+  EXPECT_NE(Amtool("alert query alertname=thermal").find("thermal"), std::string::npos);
+
+  // A muted open is never posted: a disk incident under a silence stays out of Alertmanager
+  // through several resends.
+  const std::string silence = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                                         " -t dctwin/command/silence -e reply/am -W 10 -m "
+                                         "'{\"matchers\":{\"kind\":\"disk\"},\"duration_s\":600,\"created_by\":\"t\"}'");
+  ASSERT_NE(silence.find("\"ok\":true"), std::string::npos) << silence;
+  Commission("s2", "r07");
+  Report("s2", R"({"disk_errors": 3})");
+  auto disk = Alert("server", "s2", "open");
+  ASSERT_TRUE(disk);
+  EXPECT_NE(disk->payload.find("\"silenced_by\":[\"sil-"), std::string::npos) << disk->payload;
+  const double posts = OperationsCount("alertmanager_posts");
+  ASSERT_TRUE(WaitUntil([&] { return OperationsCount("alertmanager_posts") >= posts + 3; }, 15s));
+  EXPECT_EQ(Active().find(JsonString(disk->payload, "id")), std::string::npos);
+
+  // The resolve is posted: the alert leaves amtool's active list long before its endsAt.
+  Cool("s1");
+  ASSERT_TRUE(WaitUntil([&] { return Active().find(id) == std::string::npos; }, 15s)) << Active();
+  EXPECT_EQ(OperationsCount("alertmanager_failures"), 0);
+}
+
+TEST_F(AlertmanagerTest, AResolveOwedDuringAnOutageSurvivesKillNine) {
+  StartAlertmanager();
+  // Firing alerts are posted with endsAt three resends (90 s) ahead: only the posted resolve can
+  // end them within this test.
+  StartGateway(Config(30));
+  const std::string a = OpenHot("s1", "r1");
+  const std::string b = OpenHot("s2", "r1");
+  ASSERT_TRUE(WaitUntil([&] {
+    const std::string active = Active();
+    return active.find(a) != std::string::npos && active.find(b) != std::string::npos;
+  }, 15s));
+  // The gateway crashes and comes back while Alertmanager is out of its reach (its URL now leads
+  // nowhere); s2 resolves meanwhile, and the gateway crashes again with the resolve still owed.
+  gateway_->Kill();
+  const int real_port = port_;
+  port_ = FreeLoopbackPort();
+  StartGateway(Config(30));
+  Cool("s2");
+  ASSERT_TRUE(WaitUntil([&] { return OperationsCount("alertmanager_failures") >= 1; }, 15s)) << gateway_->Log();
+  gateway_->Kill();
+  port_ = real_port;
+  EXPECT_NE(Active().find(b), std::string::npos) << "still firing in Alertmanager";
+  // Back with Alertmanager in reach: the owed resolve goes out, the open incident stays firing.
+  StartGateway(Config(30));
+  ASSERT_TRUE(WaitUntil([&] { return Active().find(b) == std::string::npos; }, 15s)) << Active() << gateway_->Log();
+  EXPECT_NE(Active().find(a), std::string::npos);
+}
+
+TEST_F(AlertmanagerTest, AnAlertmanagerRestartedWhileAnIncidentResolvesGetsWhatIsOpenAndNothingElse) {
+  StartAlertmanager();
+  StartGateway(Config(30));
+  const std::string a = OpenHot("s1", "r1");
+  const std::string b = OpenHot("s2", "r1");
+  ASSERT_TRUE(WaitUntil([&] { return Active().find(b) != std::string::npos; }, 15s));
+  am_->Stop();
+  Cool("s2");
+  ASSERT_TRUE(WaitUntil([&] { return OperationsCount("alertmanager_failures") >= 1; }, 15s)) << gateway_->Log();
+  StartAlertmanager();  // a new Alertmanager remembers no alerts: the gateway posts again what is open
+  std::string active;
+  ASSERT_TRUE(WaitUntil([&] { return (active = Active()).find(a) != std::string::npos; }, 20s)) << gateway_->Log();
+  EXPECT_EQ(active.find(b), std::string::npos) << active;
+  // The resolve of s2 was delivered too: the gateway owes Alertmanager nothing but s1.
+  ASSERT_TRUE(WaitUntil([&] { return OperationsCount("alertmanager_owed") == 1; }, 15s)) << gateway_->Log();
+}
+
+}  // namespace
+}  // namespace dctwin::testing
