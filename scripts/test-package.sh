@@ -15,7 +15,8 @@ echo "package: $deb"
 dpkg-deb -I "$deb" | sed -n '/Package:/,/Description:/p'
 dpkg -i "$deb" >/dev/null
 fail() { echo "FAIL: $*"; dpkg --purge dctwin >/dev/null || true; exit 1; }
-for f in /usr/bin/dctwin-gateway /etc/dctwin/dctwin.toml /lib/systemd/system/dctwin-gateway.service; do
+for f in /usr/bin/dctwin-gateway /usr/bin/dctwinctl /etc/dctwin/dctwin.toml /lib/systemd/system/dctwin-gateway.service \
+         /usr/share/dctwin/mosquitto/dctwin.acl; do
   [ -e "$f" ] || fail "$f missing"
 done
 grep -qx /etc/dctwin/dctwin.toml /var/lib/dpkg/info/dctwin.conffiles || fail "config is not a conffile"
