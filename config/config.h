@@ -85,6 +85,15 @@ struct SilencesConfig {
   int max_silences = 10000;       // pending and active at once; more are refused
 };
 
+// The operators' page, served by the HTTP listener of [metrics] at /.
+struct HmiConfig {
+  // MQTT over WebSockets URL the page connects to; "" = ws://<the page's host>:9001.
+  std::string broker_ws_url;
+  // Folder of the page's files; "" = the installed page (share/dctwin/hmi), else the build's.
+  std::string root;
+  bool enabled = true;
+};
+
 struct LogConfig {
   std::string level = "info";
 };
@@ -97,6 +106,7 @@ struct Config {
   MetricsConfig metrics;
   AlertmanagerConfig alertmanager;
   SilencesConfig silences;
+  HmiConfig hmi;
   LogConfig log;
   ModelConfig model = DefaultModel();
 

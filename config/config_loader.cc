@@ -182,6 +182,10 @@ std::vector<std::string> ValidateConfig(const Config& c) {
       errors.push_back("alertmanager.urls must be http://host:port URLs (got \"" + u + "\")");
     }
   }
+  const std::string& ws = c.hmi.broker_ws_url;
+  if (!ws.empty() && ws.rfind("ws://", 0) != 0 && ws.rfind("wss://", 0) != 0) {
+    errors.push_back("hmi.broker_ws_url must be a ws:// or wss:// URL (got \"" + ws + "\")");
+  }
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (kLevels.count(c.log.level) == 0) {
     errors.push_back("log.level must be one of trace, debug, info, warn, error, critical, off");
@@ -303,6 +307,13 @@ ConfigResult LoadConfigFile(const std::string& path) {
     }
     r.Double("resend_s", &c.alertmanager.resend_s, 1, 86400);
     r.Double("timeout_s", &c.alertmanager.timeout_s, 0.1, 600);
+    r.Finish();
+  }
+  if (const toml::table* t = section("hmi")) {
+    TableReader r(*t, "hmi", path, &errors, &result.lines);
+    r.String("broker_ws_url", &c.hmi.broker_ws_url);
+    r.String("root", &c.hmi.root);
+    r.Bool("enabled", &c.hmi.enabled);
     r.Finish();
   }
   if (const toml::table* t = section("silences")) {

@@ -105,6 +105,11 @@ std::string AlertPublisher::ReplyJson(const QueryReply& reply, const std::string
       WriteRefs(w, refs);
     }
     w.EndObject();
+    w.Key("members").BeginArray();
+    for (const auto& [server, maintenance] : r->members) {
+      w.BeginObject().Field("server", server).Field("maintenance", maintenance).EndObject();
+    }
+    w.EndArray();
   } else if (const auto* s = std::get_if<ServerView>(&reply.view)) {
     w.Field("server", reply.subject)
         .Field("rack", s->rack)
@@ -123,6 +128,15 @@ std::string AlertPublisher::ReplyJson(const QueryReply& reply, const std::string
       w.IntField("samples", m.samples).EndObject();
     }
     w.EndObject();
+    if (reply.query.series) {
+      w.Key("series").BeginObject();
+      for (const MetricSeries& m : s->series) {
+        w.Key(m.metric).BeginArray();
+        for (const auto& [ts, value] : m.points) w.BeginArray().Number(ts).Float(value).EndArray();
+        w.EndArray();
+      }
+      w.EndObject();
+    }
   }
   w.EndObject();
   return w.Take();
@@ -168,6 +182,7 @@ std::string AlertPublisher::HealthJson(const HealthUpdate& h) {
   switch (h.level) {
     case Level::kServer:
       w.Field("server", h.subject).Field("rack", h.rack);
+      if (h.maintenance) w.Field("maintenance", true);
       break;
     case Level::kRack:
       w.Field("rack", h.subject).IntField("servers", h.members);

@@ -13,6 +13,12 @@
 #include "gateway/json_writer.h"
 #include "storage/twin_codec.h"
 
+#ifndef DCTWIN_HMI_INSTALL_DIR
+#define DCTWIN_HMI_INSTALL_DIR "/usr/share/dctwin/hmi"
+#endif
+#ifndef DCTWIN_HMI_BUILD_DIR
+#define DCTWIN_HMI_BUILD_DIR ""
+#endif
 #ifndef DCTWIN_VERSION
 #define DCTWIN_VERSION "unknown"
 #endif
@@ -33,6 +39,17 @@ std::string StatusJson(const Config& c, bool online, double started_at, const ch
   return w.Take();
 }
 }  // namespace
+
+// The folder of the operators' page: the configured one, else the installed one, else the one
+// the build assembled; "" when there is none.
+static std::string HmiRoot(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  for (const char* dir : {DCTWIN_HMI_INSTALL_DIR, DCTWIN_HMI_BUILD_DIR}) {
+    struct stat st {};
+    if (stat((std::string(dir) + "/index.html").c_str(), &st) == 0) return dir;
+  }
+  return std::string();
+}
 
 double WallClock() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -204,9 +221,26 @@ Status Gateway::Start() {
   for (auto& l : ingest_links_) l->Start();
   if (!config_.metrics.listen.empty()) {
     metrics_ = std::make_unique<MetricsServer>([this] { return PrometheusText(); });
+    if (config_.hmi.enabled) {
+      const std::string root = HmiRoot(config_.hmi.root);
+      if (root.empty()) {
+        spdlog::warn("the operators' page is not installed (no {} and no {}); serving /metrics only",
+                     DCTWIN_HMI_INSTALL_DIR, DCTWIN_HMI_BUILD_DIR);
+      } else {
+        JsonWriter w;
+        w.BeginObject()
+            .Field("broker_ws_url", config_.hmi.broker_ws_url)
+            .Field("prefix", config_.gateway.prefix)
+            .Field("gateway", config_.gateway.id)
+            .Field("datacenter", config_.gateway.datacenter)
+            .EndObject();
+        metrics_->ServePage(root, w.Take());
+      }
+    }
     std::string error;
     if (metrics_->Start(config_.metrics.listen, &error)) {
-      spdlog::info("metrics on http://{}/metrics", config_.metrics.listen);
+      spdlog::info("metrics on http://{}/metrics, operators' page on http://{}/", config_.metrics.listen,
+                   config_.metrics.listen);
     } else {
       spdlog::error("metrics endpoint: {}; running without it", error);
       metrics_.reset();

@@ -1,5 +1,7 @@
 #include "gateway/ingest_router.h"
 
+#include <simdjson.h>
+
 #include "config/config.h"
 #include "gateway/decoders.h"
 #include "gateway/json_writer.h"
@@ -29,6 +31,13 @@ std::vector<std::string> IngestRouter::Subscriptions(const IngestOptions& o) {
 }
 
 namespace {
+bool WantsSeries(std::string_view payload) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  bool series = false;
+  return !parser.parse(payload.data(), payload.size()).get(doc) && !doc["series"].get_bool().get(series) && series;
+}
+
 // The rest of `topic` after "<prefix>/", or nullopt-like empty when it does not start so.
 bool Under(std::string_view topic, const std::string& prefix, std::string_view* rest) {
   if (prefix.empty() || topic.size() <= prefix.size() + 1 || topic.compare(0, prefix.size(), prefix) != 0 ||
@@ -165,6 +174,8 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
     const bool rack = what[0] == 'r';
     const std::string_view id = what.substr(rack ? 5 : 7);
     q.kind = rack ? QueryKind::kRack : QueryKind::kServer;
+    // {"series": true} adds the window's samples to a server's answer.
+    q.series = !rack && payload.find("\"series\"") != std::string_view::npos && WantsSeries(payload);
     to = TwinAddress{rack ? Level::kRack : Level::kServer, std::string(id)};
     if (!IsValidId(id)) problem = "id must match [A-Za-z0-9._-]{1,64}";
   } else {

@@ -1,5 +1,6 @@
-// MetricsServer: the gateway's own metrics in the Prometheus text format over HTTP
-// (cpp-httplib), on its own thread, at GET /metrics. `render` is called per scrape and must be
+// MetricsServer: the gateway's HTTP listener (cpp-httplib), on its own threads: its own metrics
+// in the Prometheus text format at GET /metrics, and the operators' page (static files from a
+// folder) at / with its settings at /config.json. `render` is called per scrape and must be
 // thread-safe.
 #pragma once
 
@@ -17,6 +18,8 @@ namespace dctwin {
 class MetricsServer {
  public:
   explicit MetricsServer(std::function<std::string()> render);
+  // Before Start(): serve the files under `root` at / and `config_json` at /config.json.
+  void ServePage(std::string root, std::string config_json);
   ~MetricsServer();
 
   // listen: "host:port". Returns false (with the reason in *error) when it cannot bind.
@@ -26,6 +29,8 @@ class MetricsServer {
 
  private:
   std::function<std::string()> render_;
+  std::string page_root_;
+  std::string page_config_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

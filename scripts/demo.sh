@@ -18,18 +18,24 @@ FORMAT=${FORMAT:-native}
 work=$(mktemp -d -t dctwin-demo.XXXXXX)
 source scripts/lib.sh
 port=$(free_port)
+ws_port=$(free_port)
+http_port=$(free_port)
 cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 
-start_mosquitto "$work" "$port" "max_queued_messages 100000"
+start_mosquitto "$work" "$port" "max_queued_messages 100000
+listener $ws_port 127.0.0.1
+protocol websockets"
 sed -e 's/^id = .*/id = "demo"/' -e 's/^stats_interval_s = .*/stats_interval_s = 2/' \
-  -e 's/^heartbeat_timeout_s = .*/heartbeat_timeout_s = 6/' -e 's/^listen = .*/listen = ""/' \
+  -e 's/^heartbeat_timeout_s = .*/heartbeat_timeout_s = 6/' -e "s/^listen = .*/listen = \"127.0.0.1:$http_port\"/" \
+  -e "s|^broker_ws_url = .*|broker_ws_url = \"ws://127.0.0.1:$ws_port\"|" \
   config/dctwin.toml > "$work/dctwin.toml"
 build/gateway/dctwin-gateway --config "$work/dctwin.toml" --broker "tcp://127.0.0.1:$port" \
   --state "$work/state.db" > "$work/gateway.log" 2>&1 &
 mosquitto_sub -p "$port" -v -t 'dctwin/alerts/#' > "$work/alerts.log" 2>/dev/null &
 # The gateway subscribes on its first connect: wait for its online status before the servers talk.
 mosquitto_sub -p "$port" -t dctwin/gateway/demo/status -C 1 -W 15 >/dev/null
+echo "operators' page: http://127.0.0.1:$http_port/ (sign in with empty fields; it lives as long as the demo)"
 build/tools/dctwin-sim --broker "tcp://127.0.0.1:$port" --racks 4 --servers-per-rack 10 --interval 2 --format "$FORMAT" \
   --duration "$DEMO_SECONDS" --scenario \
   "6 overheat r01-s03; 12 tor-degrade r02; 24 tor-die r03; 40 power-sag 2; 52 disk-fail r04-s07; 64 recover-all" \

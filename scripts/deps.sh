@@ -9,7 +9,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev libsimdjson-dev
   libsystemd-dev libcpp-httplib-dev
   mosquitto mosquitto-clients collectd-core openssl python3 bc
-  prometheus-alertmanager
+  prometheus-alertmanager nodejs npm chromium fonts-dejavu-core
 )
 
 missing=()

@@ -20,11 +20,13 @@ trap cleanup EXIT
 
 if [ "$configured" = no ] && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   conf=$(mktemp -t dctwin-mosquitto.XXXXXX.conf)
-  printf 'listener 1883 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n' > "$conf"
+  # 9001: MQTT over WebSockets for the operators' page at http://127.0.0.1:9464/
+  printf 'listener 1883 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\nlistener 9001 127.0.0.1\nprotocol websockets\n' > "$conf"
   mosquitto -c "$conf" &
   broker_pid=$!
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
-  echo "started mosquitto on 127.0.0.1:1883 (pid $broker_pid)" >&2
+  echo "started mosquitto on 127.0.0.1:1883 and ws://127.0.0.1:9001 (pid $broker_pid)" >&2
+  echo "operators' page: http://127.0.0.1:9464/ (sign in with empty fields)" >&2
 fi
 
 set +e

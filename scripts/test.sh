@@ -6,5 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build.sh "$@"
+# playwright-core (and MQTT.js) for the browser tests, pinned by hmi/package-lock.json.
+if [ ! -d hmi/node_modules/playwright-core ] || [ hmi/package-lock.json -nt hmi/node_modules/.package-lock.json ]; then
+  (cd hmi && npm ci --no-audit --no-fund --loglevel=error)
+fi
 cd "${BUILD_DIR:-build}"
 ctest --output-on-failure --timeout 300 -j 2

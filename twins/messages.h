@@ -90,6 +90,7 @@ enum class QueryKind : uint8_t { kUnhealthyRacks, kDatacenter, kRack, kServer };
 
 struct Query {
   QueryKind kind = QueryKind::kDatacenter;
+  bool series = false;  // server: add the window's samples per metric
   std::string reply_topic;
   std::string correlation;
 };
@@ -101,6 +102,7 @@ struct ServerView {
   double last_report_ts = 0;  // 0: no report yet
   double window_s = 0;
   std::vector<MetricSummary> metrics;
+  std::vector<MetricSeries> series;  // filled only when the query asked for it
 };
 
 struct RackView {
@@ -109,6 +111,7 @@ struct RackView {
   int servers = 0;
   std::map<std::string, int> by_kind;
   std::map<std::string, std::vector<IncidentRef>> troubled;  // servers with open incidents
+  std::vector<std::pair<std::string, bool>> members;         // every server, and whether under maintenance
 };
 
 struct DatacenterView {

@@ -130,6 +130,20 @@ std::vector<MetricSummary> MetricWindow::SummarizeAll() const {
   return out;
 }
 
+std::vector<MetricSeries> MetricWindow::Series() const {
+  std::vector<MetricSeries> out;
+  ForEachName([&](size_t c, std::string_view name) {
+    MetricSeries s;
+    s.metric = std::string(name);
+    for (size_t r = 0; r < rows(); ++r) {
+      const float* row = &data_[r * columns_];
+      if (!std::isnan(row[c])) s.points.emplace_back(base_ts_ + static_cast<double>(row[0]), row[c]);
+    }
+    if (!s.points.empty()) out.push_back(std::move(s));
+  });
+  return out;
+}
+
 bool MetricWindow::Previous(std::string_view metric, double ts, double* prev_ts, double* prev_value) const {
   const int c = Column(metric);
   if (c < 0) return false;

@@ -17,6 +17,12 @@
 
 namespace dctwin {
 
+// One metric's samples over the window, oldest first: (timestamp, value).
+struct MetricSeries {
+  std::string metric;
+  std::vector<std::pair<double, double>> points;
+};
+
 struct MetricSummary {
   std::string metric;
   double last = 0;  // value at the newest timestamp that carried the metric
@@ -43,6 +49,8 @@ class MetricWindow {
   // Summary of one metric over the window; false when the window holds no sample of it.
   bool Summarize(std::string_view metric, MetricSummary* out) const;
   std::vector<MetricSummary> SummarizeAll() const;
+  // Every metric's samples, oldest first.
+  std::vector<MetricSeries> Series() const;
   // The newest sample of `metric` strictly before `ts`.
   bool Previous(std::string_view metric, double ts, double* prev_ts, double* prev_value) const;
   // The shape is consistent (names for every column, whole rows): checked after decoding.

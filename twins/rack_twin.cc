@@ -64,6 +64,7 @@ RackView RackTwin::View() const {
   v.by_kind = Histogram();
   for (const auto& [server, open] : members_) {
     if (!open.empty()) v.troubled[server] = open;
+    v.members.emplace_back(server, maintenance_.count(server) != 0);
   }
   return v;
 }

@@ -1,0 +1,89 @@
+// The operators' page: asks for broker credentials (kept for this tab only), connects over MQTT
+// 5 WebSockets, and draws the views from retained and live messages, once per frame.
+import { Connection } from './connection.js';
+import { Store } from './store.js';
+import { HeaderView } from './views/header.js';
+import { FloorView } from './views/floor.js';
+import { RackView } from './views/rack.js';
+import { IncidentsView } from './views/incidents.js';
+import { ServerView } from './views/server.js';
+import { Actions } from './views/actions.js';
+
+async function config() {
+  const res = await fetch('config.json', { cache: 'no-store' });
+  const c = await res.json();
+  if (!c.broker_ws_url) c.broker_ws_url = `ws://${location.hostname}:9001`;
+  return c;
+}
+
+function credentials(where) {
+  const saved = sessionStorage.getItem('dctwin-credentials');
+  if (saved) return Promise.resolve(JSON.parse(saved));
+  const dialog = document.getElementById('login');
+  document.getElementById('login-where').textContent = where;
+  return new Promise((resolve) => {
+    dialog.onclose = () => {
+      const form = document.getElementById('login-form');
+      const c = { username: form.username.value, password: form.password.value };
+      sessionStorage.setItem('dctwin-credentials', JSON.stringify(c));
+      resolve(c);
+    };
+    dialog.showModal();
+  });
+}
+
+async function main() {
+  const cfg = await config();
+  const creds = await credentials(`broker ${cfg.broker_ws_url}`);
+  const store = new Store(cfg.prefix);
+  const connection = new Connection({ url: cfg.broker_ws_url, prefix: cfg.prefix, username: creds.username, password: creds.password });
+  const header = new HeaderView(store, connection);
+  const notify = (text, bad) => {
+    const b = document.getElementById('banner');
+    b.hidden = false;
+    b.textContent = text;
+    b.style.background = bad ? '' : '#1f4a2f';
+    clearTimeout(notify.timer);
+    notify.timer = setTimeout(() => { b.style.background = ''; header.render(); }, 4000);
+  };
+  const actions = new Actions(store, connection, creds.username, notify);
+  const serverView = new ServerView(store, connection, actions);
+  let rackView;
+  const floor = new FloorView(store, (rack) => { serverView.hide(); rackView.show(rack); });
+  rackView = new RackView(store, connection, actions, (server) => { rackView.rack = null; serverView.show(server); });
+  const incidents = new IncidentsView(store, actions, (r) => {
+    if (r.level === 'server') { rackView.rack = null; serverView.show(r.subject); }
+    else if (r.level === 'rack') floor.select(r.subject);
+  });
+  connection.addEventListener('state', () => {
+    header.render();
+    if (connection.state === 'refused') {
+      sessionStorage.removeItem('dctwin-credentials');
+      document.getElementById('login-form').addEventListener('submit', () => location.reload(), { once: true });
+      document.getElementById('login').showModal();
+    }
+  });
+  let scheduled = false;
+  const draw = () => {
+    scheduled = false;
+    const c = store.takeChanges();
+    if (c.racks.size) { floor.render(c.racks); rackView.refresh(c.racks); }
+    if (c.incidents || c.silences) incidents.render();
+    if (c.header) header.render();
+    window.dctwinDrawn = (window.dctwinDrawn || 0) + 1;
+  };
+  connection.addEventListener('message', (e) => {
+    const { topic, text } = e.detail;
+    serverView.onHealth(topic);
+    store.apply(topic, text);
+    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+  });
+  connection.subscribe(store.filters());
+  window.dctwin = { store, connection };
+}
+
+main().catch((e) => {
+  const b = document.getElementById('banner');
+  b.hidden = false;
+  b.textContent = 'The page could not start: ' + e.message;
+});

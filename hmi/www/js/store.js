@@ -1,0 +1,126 @@
+// Store: what the page knows of the site, from retained and live MQTT messages: datacenter and
+// rack health, open incident records, silences, gateway status. Views read it; it tells them what
+// changed through `changed` (sets of rack ids, flags), collected until the next frame.
+export class Store extends EventTarget {
+  constructor(prefix) {
+    super();
+    this.prefix = prefix;
+    this.datacenter = null;
+    this.racks = new Map();      // rack id -> health
+    this.incidents = new Map();  // record topic -> record
+    this.silences = new Map();   // id -> silence
+    this.gateways = new Map();   // gateway id -> status
+    this.lastData = 0;           // Date.now() of the newest message
+    this.changed = { racks: new Set(), incidents: false, header: false, silences: false };
+  }
+
+  filters() {
+    const p = this.prefix;
+    return [`${p}/health/datacenter/+`, `${p}/health/rack/+`, `${p}/incidents/#`, `${p}/silences/+`, `${p}/gateway/+/status`];
+  }
+
+  apply(topic, text) {
+    const p = this.prefix + '/';
+    if (!topic.startsWith(p)) return;
+    const parts = topic.slice(p.length).split('/');
+    const value = text === '' ? null : safeParse(text);
+    if (text !== '' && value === null) return;
+    this.lastData = Date.now();
+    if (parts[0] === 'health' && parts[1] === 'rack') {
+      if (value) this.racks.set(parts[2], value); else this.racks.delete(parts[2]);
+      this.changed.racks.add(parts[2]);
+      this.changed.header = true;
+    } else if (parts[0] === 'health' && parts[1] === 'datacenter') {
+      this.datacenter = value;
+      this.changed.header = true;
+    } else if (parts[0] === 'incidents') {
+      const old = this.incidents.get(topic);
+      if (value) this.incidents.set(topic, value); else this.incidents.delete(topic);
+      const rack = (value && value.rack) || (old && old.rack);
+      if (rack) this.changed.racks.add(rack);
+      this.changed.incidents = true;
+      this.changed.header = true;
+    } else if (parts[0] === 'silences') {
+      if (value) this.silences.set(parts[1], value); else this.silences.delete(parts[1]);
+      this.changed.silences = true;
+      for (const r of this.racks.keys()) this.changed.racks.add(r);
+    } else if (parts[0] === 'gateway' && parts[2] === 'status') {
+      if (value) this.gateways.set(parts[1], value); else this.gateways.delete(parts[1]);
+      this.changed.header = true;
+    }
+    this.dispatchEvent(new CustomEvent('change'));
+  }
+
+  takeChanges() {
+    const c = this.changed;
+    this.changed = { racks: new Set(), incidents: false, header: false, silences: false };
+    return c;
+  }
+
+  // Open incident records of one rack (its servers' and its own).
+  incidentsOfRack(rack) {
+    const out = [];
+    for (const r of this.incidents.values()) if (r.rack === rack) out.push(r);
+    return out;
+  }
+
+  // Active maintenance silences that name this rack.
+  maintenanceOf(rack) {
+    for (const s of this.silences.values()) {
+      if (s.maintenance && s.state === 'active' && s.matchers.rack && globMatch(s.matchers.rack, rack)) return s;
+    }
+    return null;
+  }
+}
+
+function safeParse(text) {
+  try { return JSON.parse(text); } catch (e) { return null; }
+}
+
+// fnmatch-like: * ? and [...] as the gateway matches silences.
+export function globMatch(pattern, value) {
+  if (!/[*?[]/.test(pattern)) return pattern === value;
+  let re = '^';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
+    else if (c === '[') { const j = pattern.indexOf(']', i + 1); if (j < 0) { re += '\\['; } else { re += '[' + pattern.slice(i + 1, j).replace(/^!/, '^') + ']'; i = j; } }
+    else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(re + '$').test(value);
+}
+
+// Whether a silence's matchers match an incident record (the gateway's rule, for previews).
+export function silenceMatches(matchers, r) {
+  for (const [key, pattern] of Object.entries(matchers)) {
+    if (!pattern) continue;
+    let ok = false;
+    if (key === 'server') ok = r.level === 'server' && globMatch(pattern, r.subject);
+    else if (key === 'rack') ok = !!r.rack && globMatch(pattern, r.rack);
+    else if (key === 'kind') ok = globMatch(pattern, r.kind);
+    else if (key === 'severity') ok = globMatch(pattern, r.severity);
+    else if (key === 'level') ok = globMatch(pattern, r.level);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+export function age(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 120) return s + 's';
+  if (s < 7200) return Math.round(s / 60) + 'm';
+  if (s < 172800) return Math.round(s / 3600) + 'h';
+  return Math.round(s / 86400) + 'd';
+}
+
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+  return e;
+}

@@ -1,0 +1,57 @@
+// Rack view: one rack's servers and their states (from the rack query), its incidents, and the
+// actions on it. Refreshed when the rack's health changes.
+import { el } from '../store.js';
+
+export class RackView {
+  constructor(store, connection, actions, onServer) {
+    this.store = store;
+    this.connection = connection;
+    this.actions = actions;
+    this.onServer = onServer;
+    this.root = document.getElementById('detail');
+  }
+
+  async show(rack) {
+    this.rack = rack;
+    this.root.replaceChildren(el('h2', {}, `Rack ${rack}`), el('p', { class: 'muted' }, 'loading…'));
+    let answer;
+    try {
+      answer = await this.connection.request(`query/rack/${rack}`);
+    } catch (e) {
+      this.root.replaceChildren(el('h2', {}, `Rack ${rack}`), el('p', { class: 'muted' }, e.message));
+      return;
+    }
+    if (this.rack !== rack) return;
+    if (!answer.found) {
+      this.root.replaceChildren(el('h2', {}, `Rack ${rack}`), el('p', { class: 'muted' }, answer.error || 'unknown rack'));
+      return;
+    }
+    const troubled = answer.servers_with_incidents || {};
+    const members = answer.members || Object.keys(troubled).map((s) => ({ server: s }));
+    const grid = el('div', { class: 'servers', 'data-testid': 'rack-servers' });
+    for (const m of members) {
+      const refs = troubled[m.server] || [];
+      let state = 'ok';
+      if (refs.some((r) => r.kind === 'silent')) state = 'silent';
+      else if (refs.some((r) => r.severity === 'critical')) state = 'critical';
+      else if (refs.length) state = 'warning';
+      const kinds = refs.map((r) => r.kind).join(', ');
+      grid.append(el('div', { class: `server ${state}${m.maintenance ? ' maintenance' : ''}`, 'data-server': m.server,
+        title: `${m.server}: ${state}${kinds ? ' (' + kinds + ')' : ''}${m.maintenance ? ', maintenance' : ''}`,
+        onclick: () => this.onServer(m.server) }, m.server));
+    }
+    const maintenance = this.store.maintenanceOf(rack);
+    this.root.replaceChildren(
+      el('h2', {}, `Rack ${rack} `, el('span', { class: 'muted' }, `${answer.status}, ${answer.servers} servers`)),
+      maintenance ? el('p', {}, `Under maintenance until ${new Date(maintenance.ends_at * 1000).toLocaleString()} (${maintenance.comment})`) : null,
+      (answer.open || []).length ? el('p', {}, 'Rack incidents: ' + answer.open.map((i) => `${i.kind} (${i.severity})`).join(', ')) : null,
+      grid,
+      el('p', {},
+        el('button', { type: 'button', onclick: () => this.actions.silence({ rack }) }, 'Silence rack…'), ' ',
+        el('button', { type: 'button', onclick: () => this.actions.silence({ rack }, true) }, 'Maintenance…')));
+  }
+
+  refresh(changedRacks) {
+    if (this.rack && changedRacks.has(this.rack) && this.root.querySelector('[data-testid=rack-servers]')) this.show(this.rack);
+  }
+}
