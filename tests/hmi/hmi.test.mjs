@@ -127,7 +127,7 @@ test('scale: 2,500 racks on the floor, and 100 incident events per second', asyn
   // A site of 100,000 servers in 2,500 racks, as its retained rack health and 1,000 open incident records.
   const racks = [];
   for (let i = 1; i <= 2500; i++) racks.push(`r${String(i).padStart(4, '0')}`);
-  const publish = (topic, payload) => new Promise((res) => client.publish(topic, payload, { qos: 1, retain: true }, res));
+  const publish = (topic, payload, qos = 1) => new Promise((res) => client.publish(topic, payload, { qos, retain: true }, res));
   const record = (rack, server, n) => JSON.stringify({ id: `server:${server}:thermal:${n}.1`, level: 'server', subject: server,
     rack, datacenter: 'dc1', kind: 'thermal', severity: n % 3 ? 'warning' : 'critical', state: 'open', opened_at: Date.now() / 1000,
     at: Date.now() / 1000, summary: `temp_c high on ${server}`, flapping: false, silenced_by: [] });
@@ -158,7 +158,7 @@ test('scale: 2,500 racks on the floor, and 100 incident events per second', asyn
       for (let k = 0; k < 10; k++, sent++) {
         const rack = racks[(sent * 13) % racks.length];
         const topic = `dctwin/incidents/server/${rack}-x${sent % 5}/thermal`;
-        batch.push(sent % 2 ? publish(topic, '') : publish(topic, record(rack, `${rack}-x${sent % 5}`, 100000 + sent)));
+        batch.push(sent % 2 ? publish(topic, '', 0) : publish(topic, record(rack, `${rack}-x${sent % 5}`, 100000 + sent), 0));
       }
       await Promise.all(batch);
       const wait = t0 + (sent / 100) * 1000 - Date.now();

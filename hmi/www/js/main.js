@@ -68,7 +68,7 @@ async function main() {
     scheduled = false;
     const c = store.takeChanges();
     if (c.racks.size) { floor.render(c.racks); rackView.refresh(c.racks); }
-    if (c.incidents || c.silences) incidents.render();
+    if (c.incidents || c.silences) incidents.renderSoon();
     if (c.header) header.render();
     window.dctwinDrawn = (window.dctwinDrawn || 0) + 1;
   };

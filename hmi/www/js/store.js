@@ -8,6 +8,7 @@ export class Store extends EventTarget {
     this.datacenter = null;
     this.racks = new Map();      // rack id -> health
     this.incidents = new Map();  // record topic -> record
+    this.byRack = new Map();     // rack id -> Set of record topics
     this.silences = new Map();   // id -> silence
     this.gateways = new Map();   // gateway id -> status
     this.lastData = 0;           // Date.now() of the newest message
@@ -35,9 +36,17 @@ export class Store extends EventTarget {
       this.changed.header = true;
     } else if (parts[0] === 'incidents') {
       const old = this.incidents.get(topic);
-      if (value) this.incidents.set(topic, value); else this.incidents.delete(topic);
-      const rack = (value && value.rack) || (old && old.rack);
-      if (rack) this.changed.racks.add(rack);
+      if (old && old.rack) { this.byRack.get(old.rack)?.delete(topic); this.changed.racks.add(old.rack); }
+      if (value) {
+        this.incidents.set(topic, value);
+        if (value.rack) {
+          if (!this.byRack.has(value.rack)) this.byRack.set(value.rack, new Set());
+          this.byRack.get(value.rack).add(topic);
+          this.changed.racks.add(value.rack);
+        }
+      } else {
+        this.incidents.delete(topic);
+      }
       this.changed.incidents = true;
       this.changed.header = true;
     } else if (parts[0] === 'silences') {
@@ -60,7 +69,7 @@ export class Store extends EventTarget {
   // Open incident records of one rack (its servers' and its own).
   incidentsOfRack(rack) {
     const out = [];
-    for (const r of this.incidents.values()) if (r.rack === rack) out.push(r);
+    for (const topic of this.byRack.get(rack) || []) out.push(this.incidents.get(topic));
     return out;
   }
 

@@ -21,6 +21,14 @@ export class IncidentsView {
     setInterval(() => this.render(), 5000);  // ages
   }
 
+  // At most a few times a second: a storm of incident events must not keep the page busy
+  // rebuilding the list, while a single change still shows at once.
+  renderSoon() {
+    if (this.timer) return;
+    const wait = Math.max(0, (this.lastRender || 0) + 300 - Date.now());
+    this.timer = setTimeout(() => { this.timer = null; this.render(); }, wait);
+  }
+
   filtered() {
     const rack = this.rack.value.trim(), kind = this.kind.value, severity = this.severity.value;
     const out = [];
@@ -35,6 +43,7 @@ export class IncidentsView {
   }
 
   render() {
+    this.lastRender = Date.now();
     const kinds = new Set([...this.store.incidents.values()].map((r) => r.kind));
     const have = new Set([...this.kind.options].map((o) => o.value));
     for (const k of [...kinds].sort()) if (!have.has(k)) this.kind.append(el('option', {}, k));
