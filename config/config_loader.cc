@@ -343,6 +343,8 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Double("storm_window_s", &c.model.storm_window_s, 0, 3600);
     r.Double("assemble_s", &c.model.assemble_s, 0.01, 3600);
     r.Double("max_messages_per_s", &c.model.max_messages_per_s, 0, 1e9);
+    r.Double("metric_stale_s", &c.model.metric_stale_s, 0, 86400 * 30);
+    r.Int("clock_skew_reports", &c.model.clock_skew_reports, 1, 1000000);
     r.Int("flap_count", &c.model.flap_count, 0, 1000000);
     r.Double("flap_window_s", &c.model.flap_window_s, 1, 86400 * 30);
     r.Double("flap_stable_s", &c.model.flap_stable_s, 0, 86400 * 30);

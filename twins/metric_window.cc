@@ -130,6 +130,63 @@ std::vector<MetricSummary> MetricWindow::SummarizeAll() const {
   return out;
 }
 
+bool MetricWindow::LastSeen(std::string_view metric, double* ts) const {
+  const int c = Column(metric);
+  if (c < 0) return false;
+  for (size_t r = rows(); r > 0; --r) {
+    const float* row = &data_[(r - 1) * columns_];
+    if (std::isnan(row[c])) continue;
+    *ts = base_ts_ + static_cast<double>(row[0]);
+    return true;
+  }
+  return false;
+}
+
+std::vector<std::pair<std::string, double>> MetricWindow::LastSeenAll() const {
+  std::vector<std::pair<std::string, double>> out;
+  ForEachName([&](size_t c, std::string_view name) {
+    for (size_t r = rows(); r > 0; --r) {
+      const float* row = &data_[(r - 1) * columns_];
+      if (std::isnan(row[c])) continue;
+      out.emplace_back(std::string(name), base_ts_ + static_cast<double>(row[0]));
+      return;
+    }
+    out.emplace_back(std::string(name), 0);  // no sample left in the window
+  });
+  return out;
+}
+
+void MetricWindow::RemoveMetric(std::string_view metric) {
+  const int c = Column(metric);
+  if (c < 0) return;
+  // The name: find its entry in the packed names.
+  size_t at = 0;
+  ForEachName([&](size_t column, std::string_view name) {
+    if (static_cast<int>(column) == c) at = static_cast<size_t>(name.data() - names_.data()) - 1;
+  });
+  names_.erase(at, 1 + static_cast<unsigned char>(names_[at]));
+  const size_t old_cols = columns_;
+  const size_t n = rows();
+  std::vector<float> narrowed;
+  narrowed.reserve(n * (old_cols - 1));
+  for (size_t r = 0; r < n; ++r) {
+    const float* row = &data_[r * old_cols];
+    bool any = false;
+    for (size_t k = 1; k < old_cols; ++k) any = any || (static_cast<int>(k) != c && !std::isnan(row[k]));
+    if (!any) continue;  // a row that only carried this metric
+    for (size_t k = 0; k < old_cols; ++k) {
+      if (static_cast<int>(k) != c) narrowed.push_back(row[k]);
+    }
+  }
+  columns_ = old_cols - 1;
+  data_ = std::move(narrowed);
+  if (columns_ <= 1) {
+    columns_ = 0;
+    data_.clear();
+    names_.clear();
+  }
+}
+
 std::vector<MetricSeries> MetricWindow::Series() const {
   std::vector<MetricSeries> out;
   ForEachName([&](size_t c, std::string_view name) {

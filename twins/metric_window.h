@@ -51,6 +51,12 @@ class MetricWindow {
   std::vector<MetricSummary> SummarizeAll() const;
   // Every metric's samples, oldest first.
   std::vector<MetricSeries> Series() const;
+  // Timestamp of the newest sample of `metric`; false when the window holds none.
+  bool LastSeen(std::string_view metric, double* ts) const;
+  // Every metric with its newest sample's timestamp.
+  std::vector<std::pair<std::string, double>> LastSeenAll() const;
+  // Drops a metric's column (it stopped being reported); rows left without any metric go too.
+  void RemoveMetric(std::string_view metric);
   // The newest sample of `metric` strictly before `ts`.
   bool Previous(std::string_view metric, double ts, double* prev_ts, double* prev_value) const;
   // The shape is consistent (names for every column, whole rows): checked after decoding.

@@ -76,6 +76,13 @@ struct ModelConfig {
   // Flapping: when one server's incidents of one kind have opened flap_count times within
   // flap_window_s, the incident that is open is flapping and resolves only once its condition has
   // been clear for flap_stable_s (by report timestamps). flap_count = 0 turns it off.
+  // A metric a server has not reported for metric_stale_s (by its report timestamps) is stale: its
+  // conditions count as clear, incidents only it kept open resolve, and it leaves the window.
+  // 0 turns it off.
+  double metric_stale_s = 300;
+  // Reports refused for their timestamps in a row that open a `clock_skew` warning (they still
+  // count as signs of life: such a server is never `silent`).
+  int clock_skew_reports = 3;
   int flap_count = 4;
   double flap_window_s = 1800;
   double flap_stable_s = 600;

@@ -10,6 +10,7 @@ namespace dctwin {
 namespace {
 
 constexpr const char* kSilent = "silent";
+constexpr const char* kClockSkew = "clock_skew";
 constexpr const char* kAnomaly = "anomaly";
 
 std::string FormatValue(double v) {
@@ -117,14 +118,24 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
   if (!commissioned_) return;
   const ModelConfig& model = rules.config();
   if (report.ts > now + model.max_future_s) {
-    out.rejected = "report timestamp is " + FormatValue(report.ts - now) + " s ahead of the gateway's clock";
+    OnRefused("report timestamp is " + FormatValue(report.ts - now) + " s ahead of the gateway's clock",
+              report.ts - now, now, model, out);
     return;
   }
   if (!window_.empty() && report.ts < window_.newest_ts() - model.window_s) {
-    out.rejected = "report timestamp is older than the window (" + FormatValue(model.window_s) + " s)";
+    OnRefused("report timestamp is older than the window (" + FormatValue(model.window_s) + " s)",
+              report.ts - now, now, model, out);
     return;
   }
   const size_t open_before = open_.size();
+  if (refused_in_a_row_ > 0) {
+    refused_in_a_row_ = 0;
+    auto skew = std::find(open_keys_.begin(), open_keys_.end(), kClockSkew);
+    if (skew != open_keys_.end()) {
+      Resolve(static_cast<size_t>(skew - open_keys_.begin()),
+              "timestamps of server " + id_ + " are good again", report.ts, out);
+    }
+  }
   heard_ = true;
   last_heard_ = now;
   for (size_t i = 0; i < open_.size(); ++i) {
@@ -189,6 +200,7 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
     }
   }
   window_.Add(report.ts, report.metrics, &out.metrics_ignored);
+  DropStaleMetrics(report.ts, rules, out);
   // A flapping incident waits for a stretch of clear reports: every report counts towards it,
   // also those that no longer touch its (dropped) conditions.
   for (size_t i = 0; i < open_.size(); ++i) {
@@ -260,6 +272,68 @@ void ServerTwin::EvaluateKey(const Key& key, double ts, double now, RuleSet& rul
     Resolve(static_cast<size_t>(it - open_keys_.begin()),
             key.kind + " cleared on server " + id_ + ": back within threshold", ts, out);
   }
+}
+
+void ServerTwin::OnRefused(std::string why, double ahead_s, double now, const ModelConfig& model, Effects& out) {
+  out.rejected = std::move(why);
+  // A refused report still proves that the server is alive.
+  const size_t open_before = open_.size();
+  heard_ = true;
+  last_heard_ = now;
+  for (size_t i = 0; i < open_.size(); ++i) {
+    if (open_[i].kind == kSilent) {
+      Resolve(i, "server " + id_ + " reports again (with timestamps the gateway refuses)", now, out);
+      break;
+    }
+  }
+  if (refused_in_a_row_ < UINT32_MAX) ++refused_in_a_row_;
+  if (static_cast<int>(refused_in_a_row_) >= model.clock_skew_reports &&
+      std::find(open_keys_.begin(), open_keys_.end(), kClockSkew) == open_keys_.end()) {
+    const std::string side = ahead_s > 0 ? " s ahead of" : " s behind";
+    Open(Key{kClockSkew, kClockSkew}, Severity::kWarning,
+         std::to_string(refused_in_a_row_) + " reports in a row from server " + id_ + " in rack " + rack_ +
+             " were refused for their timestamps (" + FormatValue(std::fabs(ahead_s)) + side +
+             " the gateway's clock): check the server's clock and NTP",
+         std::string(), now, now, model, out);
+  }
+  if (open_.size() != open_before || !out.events.empty()) TellRack(rack_, true, now, out);
+  PublishHealthIfChanged(now, out);
+}
+
+void ServerTwin::DropStaleMetrics(double ts, const RuleSet& rules, Effects& out) {
+  const ModelConfig& model = rules.config();
+  if (model.metric_stale_s <= 0 || ts < next_stale_check_) return;
+  // Looking costs a pass over the window: a tenth of the stale time apart is soon enough.
+  next_stale_check_ = ts + std::max(1.0, model.metric_stale_s / 10);
+  std::vector<std::pair<std::string, double>> stale;
+  for (auto& [metric, seen] : window_.LastSeenAll()) {
+    if (seen < ts - model.metric_stale_s) stale.emplace_back(metric, seen);
+  }
+  if (stale.empty()) return;
+  for (const auto& [metric, seen] : stale) {
+    std::vector<Key> keys;
+    for (auto it = conditions_.begin(); it != conditions_.end();) {
+      if (it->metric != metric) {
+        ++it;
+        continue;
+      }
+      keys.push_back(KeyOf(*it, rules));
+      it = conditions_.erase(it);
+    }
+    window_.RemoveMetric(metric);
+    for (const Key& key : keys) {
+      auto open = std::find(open_keys_.begin(), open_keys_.end(), key.key);
+      if (open == open_keys_.end()) continue;
+      const bool still = std::any_of(conditions_.begin(), conditions_.end(),
+                                     [&](const Condition& c) { return c.firing && KeyOf(c, rules).key == key.key; });
+      if (still) continue;
+      Resolve(static_cast<size_t>(open - open_keys_.begin()),
+              key.kind + " on server " + id_ + ": " + metric + " stopped being reported (nothing for " +
+                  FormatValue(ts - seen) + " s); its conditions count as clear",
+              ts, out);
+    }
+  }
+  // The caller (OnReport) tells the rack about what changed here.
 }
 
 bool ServerTwin::NoteOpenForFlapping(const std::string& key, double at, const ModelConfig& model) {

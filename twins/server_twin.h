@@ -97,6 +97,10 @@ class ServerTwin {
   void Open(const Key& key, Severity severity, std::string summary, std::string runbook, double at, double now,
             const ModelConfig& model, Effects& out);
   bool NoteOpenForFlapping(const std::string& key, double at, const ModelConfig& model);
+  // A report refused for its timestamp: alive all the same, and a clock_skew after a few in a row.
+  void OnRefused(std::string why, double ahead_s, double now, const ModelConfig& model, Effects& out);
+  // Metrics not reported for metric_stale_s: their conditions go, what only they kept open resolves.
+  void DropStaleMetrics(double ts, const RuleSet& rules, Effects& out);
   void Resolve(size_t index, std::string summary, double at, Effects& out);
   IncidentEvent MakeEvent(const Incident& incident, IncidentState state, double at) const;
   void TellRack(const std::string& rack, bool member, double now, Effects& out) const;
@@ -117,6 +121,8 @@ class ServerTwin {
   std::vector<std::string> open_keys_;  // parallel to open_
   std::vector<IncidentRef> rack_incidents_;
   bool maintenance_ = false;
+  uint32_t refused_in_a_row_ = 0;  // reports refused for their timestamps since the last good one
+  double next_stale_check_ = 0;    // report time of the next look for stale metrics
   std::vector<FlapTrack> flaps_;
   // What was last published as health, to publish only changes.
   HealthStatus published_status_ = HealthStatus::kUnknown;

@@ -624,3 +624,77 @@ TEST(ServerTwinMaintenanceTest, ServersUnderMaintenanceNeitherGoSilentNorCorrela
 
 }  // namespace
 }  // namespace dctwin
+
+namespace dctwin {
+namespace {
+
+TEST(ServerTwinClockTest, RefusedTimestampsProveLifeAndOpenClockSkewUntilTheyAreGoodAgain) {
+  ModelConfig m = testing::TwinWorld::DefaultModel();
+  m.heartbeat_timeout_s = 60;
+  m.storm_fraction = 0;
+  testing::TwinWorld w(m);
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 10; ++i) {
+    w.ReportAt("s1", w.now + 3600, {{"temp_c", 50}});  // an hour ahead: refused
+    w.now += 20;
+    w.Timers();
+  }
+  auto events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 1u) << "a clock_skew, and never silent";
+  EXPECT_EQ(events[0].kind, "clock_skew");
+  EXPECT_EQ(events[0].severity, Severity::kWarning);
+  EXPECT_NE(events[0].summary.find("3600 s ahead"), std::string::npos) << events[0].summary;
+  w.Report("s1", {{"temp_c", 50}});
+  events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].state, IncidentState::kResolved);
+  EXPECT_EQ(events[1].kind, "clock_skew");
+}
+
+TEST(ServerTwinStaleTest, AMetricThatStopsBeingReportedResolvesWhatOnlyItKeptOpenAndLeavesTheWindow) {
+  ModelConfig m = testing::TwinWorld::DefaultModel();
+  m.metric_stale_s = 300;
+  testing::TwinWorld w(m);
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 3; ++i) w.Report("s1", {{"temp_c", 95}, {"cpu_util", 0.2}});
+  ASSERT_EQ(w.EventsFor(Level::kServer, "s1").size(), 1u);
+  // temp_c vanishes (a sensor plugin disabled); cpu_util keeps coming every 10 s.
+  for (int i = 0; i < 29; ++i) w.Report("s1", {{"cpu_util", 0.2}});
+  EXPECT_EQ(w.EventsFor(Level::kServer, "s1").size(), 1u) << "not stale before 300 s";
+  for (int i = 0; i < 5; ++i) w.Report("s1", {{"cpu_util", 0.2}});
+  auto events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].state, IncidentState::kResolved);
+  EXPECT_NE(events[1].summary.find("temp_c stopped being reported"), std::string::npos) << events[1].summary;
+  for (const MetricSummary& s : w.server("s1").View().metrics) EXPECT_NE(s.metric, "temp_c");
+  // It comes back hot: a new incident needs its full count again.
+  w.Report("s1", {{"temp_c", 95}});
+  w.Report("s1", {{"temp_c", 95}});
+  EXPECT_EQ(w.EventsFor(Level::kServer, "s1").size(), 2u);
+  w.Report("s1", {{"temp_c", 95}});
+  EXPECT_EQ(w.EventsFor(Level::kServer, "s1").size(), 3u);
+}
+
+TEST(MetricWindowRemoveTest, RemovingAMetricKeepsTheOthersAndDropsRowsLeftEmpty) {
+  MetricWindow win(900, 100, 10);
+  size_t dropped = 0;
+  win.Add(10, {{"a", 1}, {"b", 2}}, &dropped);
+  win.Add(20, {{"b", 3}}, &dropped);
+  win.Add(30, {{"a", 4}}, &dropped);
+  win.RemoveMetric("b");
+  EXPECT_TRUE(win.Consistent());
+  EXPECT_EQ(win.rows(), 2u);
+  MetricSummary s;
+  ASSERT_TRUE(win.Summarize("a", &s));
+  EXPECT_EQ(s.samples, 2u);
+  EXPECT_FALSE(win.Summarize("b", &s));
+  win.RemoveMetric("a");
+  EXPECT_TRUE(win.empty());
+  EXPECT_TRUE(win.Consistent());
+  win.Add(40, {{"c", 5}}, &dropped);
+  ASSERT_TRUE(win.Summarize("c", &s));
+  EXPECT_EQ(s.last, 5);
+}
+
+}  // namespace
+}  // namespace dctwin

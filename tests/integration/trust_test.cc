@@ -1,0 +1,85 @@
+// The gateway keeps its word in a site's first week (contract v2: status and liveness): the
+// online status after an unclean disconnect, servers with skewed clocks, metrics that vanish.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <ctime>
+#include <string>
+#include <thread>
+
+#include "tests/integration/gateway_fixture.h"
+
+namespace dctwin::testing {
+namespace {
+
+TEST_F(GatewayTest, OnlineStatusIsPublishedAgainAfterAnUncleanDisconnect) {
+  StartGateway("[gateway]\nstats_interval_s = 0.2\n[broker]\nkeepalive_s = 1\n");
+  const std::string topic = "dctwin/gateway/gw-test/status";
+  probe_->Clear();
+  kill(gateway_->pid(), SIGSTOP);  // silent on the wire: the broker gives up after 1.5 keepalives
+  auto will = probe_->WaitFor([&](const Received& r) {
+    return r.topic == topic && r.payload.find("\"online\":false") != std::string::npos;
+  });
+  kill(gateway_->pid(), SIGCONT);
+  ASSERT_TRUE(will) << "the broker should publish the will";
+  auto back = probe_->WaitFor([&](const Received& r) {
+    return r.topic == topic && r.payload.find("\"online\":true") != std::string::npos;
+  }, 20s);
+  ASSERT_TRUE(back) << gateway_->Log();
+  // And that is what a watcher arriving now sees.
+  const std::string retained = RunCommand("mosquitto_sub -h 127.0.0.1 -p " + std::to_string(broker_.port()) + " -t " +
+                                          topic + " -C 1 -W 5");
+  EXPECT_NE(retained.find("\"online\":true"), std::string::npos) << retained;
+}
+
+TEST_F(GatewayTest, AServerWithASkewedClockIsAClockSkewWarningAndNeverSilent) {
+  StartGateway("[gateway]\nstats_interval_s = 0.2\n[model]\nheartbeat_timeout_s = 2\nstorm_fraction = 0\n"
+               "[state]\nrestart_grace_s = 0\n");
+  Commission("ahead", "r1");
+  Commission("quiet", "r1");
+  // An hour ahead, every half second, for longer than the heartbeat timeout.
+  for (int i = 0; i < 10; ++i) {
+    const double ts = static_cast<double>(time(nullptr)) + 3600;
+    Report("ahead", "{\"ts\": " + std::to_string(ts) + ", \"temp_c\": 50}");
+    std::this_thread::sleep_for(500ms);  // the pace of a real publisher, not a wait for a result
+  }
+  auto skew = Alert("server", "ahead", "open");
+  ASSERT_TRUE(skew) << gateway_->Log();
+  EXPECT_EQ(JsonString(skew->payload, "kind"), "clock_skew");
+  EXPECT_EQ(JsonString(skew->payload, "severity"), "warning");
+  // The quiet server proves the heartbeat ran out meanwhile; the skewed one stayed alive.
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/server/quiet" && JsonString(r.payload, "kind") == "silent";
+  }));
+  EXPECT_TRUE(probe_->All([](const Received& r) {
+                      return r.topic == "dctwin/alerts/server/ahead" && JsonString(r.payload, "kind") == "silent";
+                    }).empty());
+  // Good timestamps again: it resolves.
+  Report("ahead", R"({"temp_c": 50})");
+  auto resolved = Alert("server", "ahead", "resolved");
+  ASSERT_TRUE(resolved);
+  EXPECT_EQ(JsonString(resolved->payload, "kind"), "clock_skew");
+}
+
+TEST_F(GatewayTest, AnIncidentWhoseMetricStopsBeingReportedResolvesSayingSo) {
+  StartGateway("[gateway]\nstats_interval_s = 0.2\n[model]\nheartbeat_timeout_s = 3600\nmetric_stale_s = 2\n");
+  Commission("s1", "r1");
+  for (int i = 0; i < 3; ++i) Report("s1", R"({"temp_c": 95, "cpu_util": 0.2})");
+  ASSERT_TRUE(Alert("server", "s1", "open"));
+  // The temperature sensor goes away; the server keeps reporting its CPU.
+  std::optional<Received> resolved;
+  for (int i = 0; i < 40 && !resolved; ++i) {
+    Report("s1", R"({"cpu_util": 0.2})");
+    resolved = Alert("server", "s1", "resolved", 250ms);
+  }
+  ASSERT_TRUE(resolved) << gateway_->Log();
+  EXPECT_NE(JsonString(resolved->payload, "summary").find("temp_c stopped being reported"), std::string::npos)
+      << resolved->payload;
+  const std::string answer = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                                        " -t dctwin/query/server/s1 -e reply/t -m '' -W 10");
+  EXPECT_EQ(answer.find("temp_c"), std::string::npos) << "a stale metric leaves the window: " << answer;
+  EXPECT_NE(answer.find("cpu_util"), std::string::npos) << answer;
+}
+
+}  // namespace
+}  // namespace dctwin::testing
