@@ -9,8 +9,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev libsimdjson-dev
   libsystemd-dev libcpp-httplib-dev
   mosquitto mosquitto-clients collectd-core openssl python3 bc
-  prometheus-alertmanager nodejs npm chromium fonts-dejavu-core
+  prometheus-alertmanager chromium fonts-dejavu-core
 )
+
+# node and npm build the operators' page and run its browser tests. A machine may already have
+# them from elsewhere (a nodejs that bundles npm): then Debian's npm would conflict, so ask for
+# Debian's packages only for what is missing.
+command -v node >/dev/null || PACKAGES+=(nodejs)
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
