@@ -40,13 +40,24 @@ std::string StatusJson(const Config& c, bool online, double started_at, const ch
 }
 }  // namespace
 
-// The folder of the operators' page: the configured one, else the installed one, else the one
-// the build assembled; "" when there is none.
+// The folder of the operators' page: the configured one, else the one installed beside this
+// binary (<prefix>/bin/../share/dctwin/hmi), else the compiled-in install folder, else the one the
+// build assembled; "" when there is none.
 static std::string HmiRoot(const std::string& configured) {
   if (!configured.empty()) return configured;
-  for (const char* dir : {DCTWIN_HMI_INSTALL_DIR, DCTWIN_HMI_BUILD_DIR}) {
+  std::vector<std::string> candidates;
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    std::string dir(exe, static_cast<size_t>(n));
+    dir = dir.substr(0, dir.rfind('/'));
+    candidates.push_back(dir.substr(0, dir.rfind('/')) + "/share/dctwin/hmi");
+  }
+  candidates.emplace_back(DCTWIN_HMI_INSTALL_DIR);
+  candidates.emplace_back(DCTWIN_HMI_BUILD_DIR);
+  for (const std::string& dir : candidates) {
     struct stat st {};
-    if (stat((std::string(dir) + "/index.html").c_str(), &st) == 0) return dir;
+    if (!dir.empty() && stat((dir + "/index.html").c_str(), &st) == 0) return dir;
   }
   return std::string();
 }
