@@ -1,5 +1,5 @@
 // A small append-only JSON writer for the messages the gateway publishes. Output only: parsing is
-// simdjson's job. Not thread-safe; one writer per message.
+// simdjson's job. Always valid UTF-8 JSON. Not thread-safe; one writer per message.
 #pragma once
 
 #include <charconv>
@@ -68,10 +68,25 @@ class JsonWriter {
   const std::string& str() const { return out_; }
   std::string Take() { return std::move(out_); }
 
-  // Escapes `s` as the body of a JSON string; bytes that are not valid UTF-8 text become \u00XX.
+  // Escapes `s` as the body of a JSON string. Valid UTF-8 passes through as it is (JSON text is
+  // UTF-8); control characters are escaped; every byte that is not part of a valid UTF-8 sequence
+  // becomes U+FFFD, so the output is always valid UTF-8 JSON.
   static void AppendEscaped(std::string& out, std::string_view s) {
     static const char* kHex = "0123456789abcdef";
-    for (unsigned char c : s) {
+    size_t i = 0;
+    while (i < s.size()) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x80) {
+        const size_t len = Utf8Length(s, i);
+        if (len == 0) {
+          out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+          ++i;
+        } else {
+          out.append(s.data() + i, len);
+          i += len;
+        }
+        continue;
+      }
       switch (c) {
         case '"': out += "\\\""; break;
         case '\\': out += "\\\\"; break;
@@ -79,7 +94,7 @@ class JsonWriter {
         case '\r': out += "\\r"; break;
         case '\t': out += "\\t"; break;
         default:
-          if (c < 0x20 || c >= 0x7f) {
+          if (c < 0x20 || c == 0x7f) {
             out += "\\u00";
             out += kHex[c >> 4];
             out += kHex[c & 0xf];
@@ -87,7 +102,35 @@ class JsonWriter {
             out += static_cast<char>(c);
           }
       }
+      ++i;
     }
+  }
+
+  // Length of the valid UTF-8 sequence that starts at s[i] (a byte >= 0x80), 0 if there is none:
+  // no overlong forms, no surrogates, nothing above U+10FFFF.
+  static size_t Utf8Length(std::string_view s, size_t i) {
+    const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    const unsigned char c = b(0);
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return 0;
+    }
+    if (i + len > s.size() || b(1) < lo || b(1) > hi) return 0;
+    for (size_t k = 2; k < len; ++k) {
+      if (b(k) < 0x80 || b(k) > 0xbf) return 0;
+    }
+    return len;
   }
 
  private:

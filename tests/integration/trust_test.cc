@@ -81,5 +81,16 @@ TEST_F(GatewayTest, AnIncidentWhoseMetricStopsBeingReportedResolvesSayingSo) {
   EXPECT_NE(answer.find("cpu_util"), std::string::npos) << answer;
 }
 
+TEST_F(GatewayTest, Utf8NamesArriveAsUtf8) {
+  StartGateway();
+  Commission("s1", "r1");
+  Report("s1", R"({"température_°C": 21.5, "温度": 22})");
+  const std::string answer = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                                        " -t dctwin/query/server/s1 -e reply/u -m '' -W 10");
+  EXPECT_NE(answer.find("\"température_°C\":{"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("\"温度\":{"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("\\u00"), std::string::npos) << "no byte-wise escapes: " << answer;
+}
+
 }  // namespace
 }  // namespace dctwin::testing
