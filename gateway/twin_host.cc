@@ -11,7 +11,8 @@ TwinHost::TwinHost(size_t shard, const ModelConfig& model, RegistryOptions optio
                    ShardPool<Envelope>& pool, AlertPublisher& alerts, DeadLetters& dead_letters, StoreWriter& writer,
                    SilenceCensus& census, std::chrono::milliseconds flush_interval, size_t flush_changes,
                    std::atomic<int64_t>& servers_total, int64_t max_servers)
-    : shard_(shard), datacenter_(options.datacenter), prefix_(std::move(prefix)), pool_(pool), alerts_(alerts),
+    : shard_(shard), datacenter_(options.datacenter), auto_commission_(options.auto_commission),
+      prefix_(std::move(prefix)), pool_(pool), alerts_(alerts),
       dead_letters_(dead_letters), writer_(writer), census_(census), servers_total_(servers_total),
       max_servers_(max_servers),
       flush_interval_s_(std::chrono::duration<double>(flush_interval).count()), flush_changes_(flush_changes),
@@ -155,10 +156,14 @@ void TwinHost::Handle(Envelope& env) {
   Effects out;
   // max_servers is checked against the sum over all shards; shards racing at the limit can pass
   // it by at most one server each.
-  if (env.to.level == Level::kServer && std::holds_alternative<Commission>(env.msg) &&
-      registry_.server(env.to.id) == nullptr && servers_total_.load(std::memory_order_relaxed) >= max_servers_) {
+  // A report from an unknown server commissions it when auto_commission is on: the same limit.
+  const bool creates = env.to.level == Level::kServer && registry_.server(env.to.id) == nullptr &&
+                       (std::holds_alternative<Commission>(env.msg) ||
+                        (auto_commission_ && std::holds_alternative<Report>(env.msg)));
+  if (creates && servers_total_.load(std::memory_order_relaxed) >= max_servers_) {
     counters_.servers_refused.fetch_add(1, std::memory_order_relaxed);
-    dead_letters_.Reject(RejectReason::kLimit, prefix_ + "/provisioning/" + env.to.id,
+    dead_letters_.Reject(RejectReason::kLimit,
+                         prefix_ + (std::holds_alternative<Commission>(env.msg) ? "/provisioning/" : "/metrics/") + env.to.id,
                          "the gateway holds max_servers (" + std::to_string(max_servers_) + ") servers", "");
     return;
   }

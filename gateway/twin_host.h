@@ -78,6 +78,7 @@ class TwinHost : public ShardHandler<Envelope> {
   // Constant after construction
   const size_t shard_;
   const std::string datacenter_;
+  const bool auto_commission_;
   const std::string prefix_;
   ShardPool<Envelope>& pool_;
   AlertPublisher& alerts_;

@@ -102,5 +102,18 @@ TEST_F(GatewayTest, CommissionsBeyondMaxServersAreRefused) {
   ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/limit"; }));
 }
 
+TEST_F(GatewayTest, AutoCommissionStopsAtMaxServersToo) {
+  StartGateway("[gateway]\nstats_interval_s = 0.2\nmax_servers = 5\nauto_commission = true\n");
+  for (int i = 0; i < 8; ++i) Report("a" + std::to_string(i), R"({"temp_c": 40})");
+  auto stats = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/gateway/gw-test/stats" && r.payload.find("\"servers_refused\":3") != std::string::npos;
+  });
+  ASSERT_TRUE(stats) << gateway_->Log();
+  EXPECT_NE(stats->payload.find("\"server\":5,"), std::string::npos) << stats->payload;
+  auto dead = probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/limit"; });
+  ASSERT_TRUE(dead);
+  EXPECT_NE(dead->payload.find("dctwin/metrics/a"), std::string::npos) << dead->payload;
+}
+
 }  // namespace
 }  // namespace dctwin::testing
