@@ -176,9 +176,9 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
       const Rule& rule = rules.rule(r);
       double judged = value;
       if (rule.rate) {
-        double prev_ts = 0, prev_value = 0;
-        if (!window_.Previous(metric, report.ts, &prev_ts, &prev_value) || report.ts <= prev_ts) continue;
-        judged = (value - prev_value) / (report.ts - prev_ts);
+        auto prev = std::find_if(exact_.begin(), exact_.end(), [&](const ExactValue& e) { return e.metric == metric; });
+        if (prev == exact_.end() || report.ts <= prev->ts) continue;
+        judged = (value - prev->value) / (report.ts - prev->ts);
       }
       const bool holds = rule.Holds(judged);
       // A clear value of a condition that is not tracked changes nothing: skip the allocation.
@@ -200,6 +200,18 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
     }
   }
   window_.Add(report.ts, report.metrics, &out.metrics_ignored);
+  // Rates come from exact values: keep the newest value of every metric a rate rule judges.
+  for (const auto& [metric, value] : report.metrics) {
+    bool rated = false;
+    for (uint16_t r : rules.RulesFor(metric)) rated = rated || rules.rule(r).rate;
+    if (!rated) continue;
+    auto e = std::find_if(exact_.begin(), exact_.end(), [&](const ExactValue& x) { return x.metric == metric; });
+    if (e == exact_.end()) {
+      exact_.push_back(ExactValue{metric, report.ts, value});
+    } else {
+      *e = ExactValue{metric, report.ts, value};
+    }
+  }
   DropStaleMetrics(report.ts, rules, out);
   // A flapping incident waits for a stretch of clear reports: every report counts towards it,
   // also those that no longer touch its (dropped) conditions.
@@ -321,6 +333,9 @@ void ServerTwin::DropStaleMetrics(double ts, const RuleSet& rules, Effects& out)
       it = conditions_.erase(it);
     }
     window_.RemoveMetric(metric);
+    const std::string& gone = metric;
+    exact_.erase(std::remove_if(exact_.begin(), exact_.end(), [&](const ExactValue& e) { return e.metric == gone; }),
+                 exact_.end());
     for (const Key& key : keys) {
       auto open = std::find(open_keys_.begin(), open_keys_.end(), key.key);
       if (open == open_keys_.end()) continue;

@@ -71,6 +71,17 @@ class ServerTwin {
     void serialize(Archive& ar, std::uint32_t version);
   };
 
+  // The newest exact value of a metric that a rate rule judges: the window keeps floats, and a
+  // counter above 2^24 read back from a float moves when it does not.
+  struct ExactValue {
+    std::string metric;
+    double ts = 0;
+    double value = 0;
+
+    template <class Archive>
+    void serialize(Archive& ar, std::uint32_t version);
+  };
+
   // When each incident key opened recently (report timestamps), for flap detection.
   struct FlapTrack {
     std::string key;
@@ -124,6 +135,7 @@ class ServerTwin {
   uint32_t refused_in_a_row_ = 0;  // reports refused for their timestamps since the last good one
   double next_stale_check_ = 0;    // report time of the next look for stale metrics
   std::vector<FlapTrack> flaps_;
+  std::vector<ExactValue> exact_;  // metrics with a rate rule
   // What was last published as health, to publish only changes.
   HealthStatus published_status_ = HealthStatus::kUnknown;
   std::vector<std::string> published_open_;

@@ -59,6 +59,11 @@ void ServerTwin::Condition::serialize(Archive& ar, std::uint32_t /*version*/) {
 }
 
 template <class Archive>
+void ServerTwin::ExactValue::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(metric, ts, value);
+}
+
+template <class Archive>
 void ServerTwin::FlapTrack::serialize(Archive& ar, std::uint32_t /*version*/) {
   ar(key, opened);
 }
@@ -67,7 +72,7 @@ template <class Archive>
 void ServerTwin::serialize(Archive& ar, std::uint32_t version) {
   ar(commissioned_, heard_, rack_, last_heard_, seq_, window_, conditions_, open_, open_keys_, rack_incidents_,
      published_status_, published_open_, published_rack_, health_published_);
-  if (version >= 2) ar(maintenance_, flaps_, published_maintenance_, refused_in_a_row_, next_stale_check_);
+  if (version >= 2) ar(maintenance_, flaps_, published_maintenance_, refused_in_a_row_, next_stale_check_, exact_);
 }
 
 template <class Archive>

@@ -81,6 +81,38 @@ TEST_F(GatewayTest, AnIncidentWhoseMetricStopsBeingReportedResolvesSayingSo) {
   EXPECT_NE(answer.find("cpu_util"), std::string::npos) << answer;
 }
 
+TEST_F(GatewayTest, AConstantCounterAbove2To24IsNotRising) {
+  StartGateway(R"([gateway]
+stats_interval_s = 0.2
+[model]
+heartbeat_timeout_s = 3600
+[[rules]]
+kind = "network"
+metric = "if_octets"
+op = ">"
+threshold = 0
+rate = true
+[[rules]]
+kind = "thermal"
+metric = "temp_c"
+op = ">"
+threshold = 85
+for_reports = 3
+)");
+  Commission("s1", "r1");
+  const double t0 = static_cast<double>(time(nullptr)) - 100;
+  for (int i = 0; i < 5; ++i) {
+    Report("s1", "{\"ts\": " + std::to_string(t0 + 10 * i) + ", \"if_octets\": 16777217}");
+  }
+  // A barrier: the same server's thermal incident opens after those reports were judged.
+  for (int i = 5; i < 8; ++i) {
+    Report("s1", "{\"ts\": " + std::to_string(t0 + 10 * i) + ", \"if_octets\": 16777217, \"temp_c\": 99}");
+  }
+  auto open = Alert("server", "s1", "open");
+  ASSERT_TRUE(open) << gateway_->Log();
+  EXPECT_EQ(JsonString(open->payload, "kind"), "thermal") << "a constant counter read as moving: " << open->payload;
+}
+
 TEST_F(GatewayTest, Utf8NamesArriveAsUtf8) {
   StartGateway();
   Commission("s1", "r1");

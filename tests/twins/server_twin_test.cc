@@ -698,3 +698,39 @@ TEST(MetricWindowRemoveTest, RemovingAMetricKeepsTheOthersAndDropsRowsLeftEmpty)
 
 }  // namespace
 }  // namespace dctwin
+
+namespace dctwin {
+namespace {
+
+TEST(ServerTwinRateTest, RatesOfLargeCountersComeFromExactValues) {
+  ModelConfig m = testing::TwinWorld::DefaultModel();
+  Rule r;
+  r.kind = "network";
+  r.metric = "if_octets";
+  r.op = CompareOp::kGreater;
+  r.threshold = 0.05;  // per second
+  r.rate = true;
+  m.rules = {r};
+  m.anomaly_z = 0;
+  testing::TwinWorld w(m);
+  w.Commission("s1", "r1");
+  // 2^24 + 1 does not fit a float: read back from the window it would seem to move.
+  for (int i = 0; i < 6; ++i) w.Report("s1", {{"if_octets", 16777217.0 + (i % 2)}});
+  auto events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 1u) << "+1 in 10 s is 0.1/s, over the threshold";
+  // A constant large counter never rises.
+  testing::TwinWorld still(m);
+  still.Commission("s2", "r1");
+  for (int i = 0; i < 6; ++i) still.Report("s2", {{"if_octets", 4294967297.0}});
+  EXPECT_TRUE(still.EventsFor(Level::kServer, "s2").empty());
+  // And small steps on a huge counter are seen exactly: 3 per 10 s = 0.3/s.
+  testing::TwinWorld steps(m);
+  steps.Commission("s3", "r1");
+  for (int i = 0; i < 3; ++i) steps.Report("s3", {{"if_octets", 123456789012.0 + 3 * i}});
+  ASSERT_EQ(steps.EventsFor(Level::kServer, "s3").size(), 1u);
+  EXPECT_NE(steps.EventsFor(Level::kServer, "s3")[0].summary.find("rises at 0.3/s"), std::string::npos)
+      << steps.EventsFor(Level::kServer, "s3")[0].summary;
+}
+
+}  // namespace
+}  // namespace dctwin
