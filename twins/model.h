@@ -69,9 +69,9 @@ struct ModelConfig {
   double max_future_s = 300;
   // Memory limits of one server twin.
   int max_window_rows = 1024;
-  int max_metrics = 64;
-  // Messages (reports or report parts) one server may send per second, with bursts of twice that;
-  // the rest are refused (dead letter rate_limited). 0: no limit.
+  int max_metrics = 1024;  // a big collectd host reports several hundred
+  // Reports one server may send per second (all the collectd/Telegraf parts of one report count
+  // once), with bursts of twice that; the rest are refused (dead letter rate_limited). 0: no limit.
   double max_messages_per_s = 100;
   // Flapping: when one server's incidents of one kind have opened flap_count times within
   // flap_window_s, the incident that is open is flapping and resolves only once its condition has

@@ -262,6 +262,11 @@ TwinRegistry::Outcome TwinRegistry::ApplyReport(const std::string& id, const Rep
   return out.rejected.empty() ? Outcome::kApplied : Outcome::kRejected;
 }
 
+bool TwinRegistry::StartsReport(const std::string& id, const Report& part) const {
+  auto it = assembling_.find(id);
+  return it == assembling_.end() || std::fabs(part.ts - it->second.report.ts) > rules_.config().assemble_s;
+}
+
 void TwinRegistry::Assemble(const std::string& id, const Report& part, double now, Effects& out) {
   auto [it, fresh] = assembling_.try_emplace(id);
   Assembly& a = it->second;
@@ -311,7 +316,11 @@ TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& o
   auto it = servers_.find(id);
   if (auto* report = std::get_if<Report>(&env.msg)) {
     if (it == servers_.end() && !options_.auto_commission) return Outcome::kUncommissioned;
-    if (it != servers_.end() && !TakeToken(it->second, env.now)) return Outcome::kRateLimited;
+    // The budget counts reports: collectd sends one message per plugin and type instance, hundreds
+    // per interval on a big host, and all the parts of one report take one token.
+    if (it != servers_.end() && (!report->partial || StartsReport(id, *report)) && !TakeToken(it->second, env.now)) {
+      return Outcome::kRateLimited;
+    }
     if (report->partial) {
       Assemble(id, *report, env.now, out);
       return Outcome::kApplied;

@@ -132,6 +132,8 @@ class TwinRegistry {
   bool TakeToken(ServerSlot& slot, double now) const;
   Outcome ApplyReport(const std::string& id, const Report& report, double now, Effects& out);
   void Assemble(const std::string& id, const Report& part, double now, Effects& out);
+  // The part begins a new report (rather than adding to the one being assembled).
+  bool StartsReport(const std::string& id, const Report& part) const;
 
   std::unordered_map<std::string, double> overdue_;  // server -> when its deadline passed
   std::unordered_map<std::string, Assembly> assembling_;  // servers with parts of a report waiting

@@ -29,7 +29,7 @@ test('a hot rack turns red, its incidents are listed, the server view draws spar
   await waitFor('r02 red on the floor', async () =>
     (await page.getAttribute('[data-rack=r02]', 'data-status')) === 'critical', 30000);
   assert.equal(await page.getAttribute('[data-rack=r01]', 'data-status'), 'ok');
-  assert.match(await page.textContent('#site'), /NOT healthy/);
+  await waitFor('the site not healthy', async () => /NOT healthy/.test(await page.textContent('#site')));
 
   const row = page.locator('tr[data-incident^="server:r02-s01:thermal"]');
   await waitFor('the incident in the list', async () => (await row.count()) === 1);

@@ -113,6 +113,37 @@ for_reports = 3
   EXPECT_EQ(JsonString(open->payload, "kind"), "thermal") << "a constant counter read as moving: " << open->payload;
 }
 
+TEST_F(GatewayTest, ABigCollectdHostIsNeitherRateLimitedNorTruncated) {
+  StartGateway();
+  Commission("big", "r1");
+  const double t0 = static_cast<double>(time(nullptr)) - 30;
+  // 300 value lists per interval, as collectd's mqtt plugin sends them: one message each.
+  for (int interval = 0; interval < 2; ++interval) {
+    for (int i = 0; i < 300; ++i) {
+      probe_->PublishPipelined("collectd/big/cpu-" + std::to_string(i) + "/percent-user",
+                               std::to_string(t0 + 10 * interval) + ":" + std::to_string(i % 7));
+    }
+  }
+  probe_->Drain();
+  std::string answer;
+  ASSERT_TRUE(WaitUntil([&] {
+    answer = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                        " -t dctwin/query/server/big -e reply/big -m '' -W 10");
+    return answer.find("\"cpu-299/percent-user\":{") != std::string::npos &&
+           answer.find("\"samples\":2") != std::string::npos;
+  }, 15s)) << answer;
+  size_t metrics = 0;
+  for (size_t at = answer.find("/percent-user\":{"); at != std::string::npos; at = answer.find("/percent-user\":{", at + 1)) {
+    ++metrics;
+  }
+  EXPECT_EQ(metrics, 300u);
+  auto stats = StatsWith("messages_in", 2);
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->payload.find("rate_limited\":1"), std::string::npos) << stats->payload;
+  EXPECT_NE(stats->payload.find("\"rate_limited\":0"), std::string::npos) << stats->payload;
+  EXPECT_NE(stats->payload.find("\"metrics_ignored\":0"), std::string::npos) << stats->payload;
+}
+
 TEST_F(GatewayTest, Utf8NamesArriveAsUtf8) {
   StartGateway();
   Commission("s1", "r1");
