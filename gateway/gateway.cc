@@ -283,7 +283,7 @@ Status Gateway::Restore() {
   }
   const double grace =
       config_.state.restart_grace_s >= 0 ? config_.state.restart_grace_s : config_.model.heartbeat_timeout_s;
-  for (auto& h : hosts_) h->FinishRestore(WallClock() + grace);
+  for (auto& h : hosts_) h->FinishRestore(WallClock() + grace, WallClock());
   // Events committed before the last stop but not acknowledged go out first.
   size_t events = 0;
   s = store_->LoadOutbox([&](OutboxRecord&& r) {

@@ -53,7 +53,7 @@ class TwinHost : public ShardHandler<Envelope> {
   // Before the pool starts: the saved state of one twin this shard owns. A row that cannot be
   // decoded is refused (and the twin forgotten) with the reason.
   Status Restore(const TwinRecord& record);
-  void FinishRestore(double not_before);
+  void FinishRestore(double not_before, double now);
   // Hands everything changed over to the store writer: when incident events wait, or `force`,
   // or the flush interval has passed, or flush_changes twins changed. Runs on the shard's thread (or after the pool stopped).
   void Seal(double now, bool force);

@@ -17,7 +17,7 @@
 CEREAL_CLASS_VERSION(dctwin::ServerTwin, 2)  // 2: maintenance, flap history
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::FlapTrack, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::ExactValue, 1)
-CEREAL_CLASS_VERSION(dctwin::ServerTwin::Condition, 1)
+CEREAL_CLASS_VERSION(dctwin::ServerTwin::Condition, 2)  // 2: rule identity
 CEREAL_CLASS_VERSION(dctwin::MetricWindow, 2)  // 2: metric names packed in one string
 CEREAL_CLASS_VERSION(dctwin::RackTwin, 2)  // 2: members under maintenance
 CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 1)

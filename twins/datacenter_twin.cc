@@ -16,6 +16,10 @@ void DatacenterTwin::OnRackStatus(const RackStatus& msg, double now, const Model
   } else {
     racks_.erase(msg.rack);
   }
+  Recorrelate(now, model, out);
+}
+
+void DatacenterTwin::Recorrelate(double now, const ModelConfig& model, Effects& out) {
   if (Correlate(now, model, out)) {
     DatacenterIncidents notice;
     for (const Incident& inc : open_) notice.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});

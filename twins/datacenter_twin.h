@@ -22,6 +22,8 @@ class DatacenterTwin {
   // Publishes the first health value (ok, no racks).
   void Start(double now, Effects& out);
   void OnRackStatus(const RackStatus& msg, double now, const ModelConfig& model, Effects& out);
+  // Correlates again (datacenter.min_racks changed): opens and resolves at once.
+  void Recorrelate(double now, const ModelConfig& model, Effects& out);
   // Opens one `silent_storm` incident while the storm guard holds back per-server silence.
   void OnSilenceStorm(const SilenceStorm& msg, double now, Effects& out);
 

@@ -35,7 +35,18 @@ bool Rule::Holds(double value) const {
   return false;
 }
 
-RuleSet::RuleSet(ModelConfig config) : config_(std::move(config)) {}
+RuleSet::RuleSet(ModelConfig config) : config_(std::move(config)) {
+  for (size_t i = 0; i < config_.rules.size(); ++i) identities_.emplace(Identity(config_.rules[i]), static_cast<int>(i));
+}
+
+std::string RuleSet::Identity(const Rule& rule) {
+  return rule.kind + '\x1f' + rule.metric + '\x1f' + std::string(CompareOpName(rule.op)) + (rule.rate ? "\x1frate" : "");
+}
+
+int RuleSet::IndexOf(const std::string& identity) const {
+  auto it = identities_.find(identity);
+  return it == identities_.end() ? -1 : it->second;
+}
 
 int RuleSet::ClearReports(size_t index) const {
   int n = config_.rules[index].clear_reports;

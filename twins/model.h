@@ -102,6 +102,11 @@ class RuleSet {
   const Rule& rule(size_t index) const { return config_.rules[index]; }
   int ClearReports(size_t index) const;
 
+  // A rule's identity across restarts and reloads: what it watches and how (kind, metric, op,
+  // rate). Thresholds, counts and severity may change under the same identity.
+  static std::string Identity(const Rule& rule);
+  // Index of the rule with this identity, or -1.
+  int IndexOf(const std::string& identity) const;
   // Indexes of the rules that apply to `metric`, in config order.
   const std::vector<uint16_t>& RulesFor(std::string_view metric);
 
@@ -116,6 +121,7 @@ class RuleSet {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, std::vector<uint16_t>, NameHash, std::equal_to<>> cache_;
+  std::unordered_map<std::string, int> identities_;  // Identity() -> first index with it
 };
 
 // The default model of the contract: thermal, disk, network, cpu and power rules.

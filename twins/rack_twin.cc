@@ -92,6 +92,14 @@ void RackTwin::OnMemberStatus(const MemberStatus& msg, double now, const ModelCo
   PublishHealthIfChanged(now, out);
 }
 
+void RackTwin::Recorrelate(double now, const ModelConfig& model, Effects& out) {
+  if (Correlate(now, model, out)) {
+    for (const auto& [server, open] : members_) Notify(server, now, out);
+  }
+  SendStatusIfChanged(now, out);
+  PublishHealthIfChanged(now, out);
+}
+
 void RackTwin::OnDatacenterIncidents(const DatacenterIncidents& msg, double now, Effects& out) {
   dc_incidents_ = msg.open;
   for (Incident& inc : open_) {

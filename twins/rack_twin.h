@@ -22,6 +22,8 @@ class RackTwin {
 
   void OnMemberStatus(const MemberStatus& msg, double now, const ModelConfig& model, Effects& out);
   void OnDatacenterIncidents(const DatacenterIncidents& msg, double now, Effects& out);
+  // Correlates again (rack.min_servers changed): opens and resolves at once.
+  void Recorrelate(double now, const ModelConfig& model, Effects& out);
 
   // No servers and nothing open: the owner drops the twin.
   bool Empty() const { return members_.empty() && open_.empty(); }

@@ -79,12 +79,13 @@ void ServerTwin::OnDecommission(double now, Effects& out) {
   out.health.push_back(std::move(h));
 }
 
-ServerTwin::Condition& ServerTwin::FindCondition(uint16_t rule, const std::string& metric) {
+ServerTwin::Condition& ServerTwin::FindCondition(uint16_t rule, const std::string& metric, const RuleSet& rules) {
   for (Condition& c : conditions_) {
     if (c.rule == rule && c.metric == metric) return c;
   }
   Condition c;
   c.rule = rule;
+  c.rule_id = rule == kAnomalyRule ? std::string(kAnomaly) : RuleSet::Identity(rules.rule(rule));
   c.metric = metric;
   conditions_.push_back(std::move(c));
   return conditions_.back();
@@ -183,7 +184,7 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
       const bool holds = rule.Holds(judged);
       // A clear value of a condition that is not tracked changes nothing: skip the allocation.
       if (!holds && !tracked(r, metric)) continue;
-      Condition& c = FindCondition(r, metric);
+      Condition& c = FindCondition(r, metric, rules);
       Update(c, holds, judged, report.ts, rule.for_reports, rule.for_s, rules.ClearReports(r));
       touch(KeyOf(c, rules));
     }
@@ -193,7 +194,7 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
       const double z = s.stddev > 1e-12 ? std::fabs(value - s.mean) / s.stddev : 0;
       const bool holds = z > model.anomaly_z;
       if (!holds && !tracked(kAnomalyRule, metric)) continue;
-      Condition& c = FindCondition(kAnomalyRule, metric);
+      Condition& c = FindCondition(kAnomalyRule, metric, rules);
       c.detail = holds ? z : c.detail;
       Update(c, holds, value, report.ts, model.anomaly_for_reports, 0, model.clear_reports);
       touch(KeyOf(c, rules));
@@ -414,27 +415,34 @@ void ServerTwin::OnRackIncidents(const RackIncidents& msg, double now, Effects& 
   PublishHealthIfChanged(now, out);
 }
 
-void ServerTwin::RemapRules(const std::vector<int>& old_to_new, const RuleSet& rules, double now, Effects& out) {
+void ServerTwin::BindRules(const RuleSet& rules, double now, Effects& out) {
+  const ModelConfig& model = rules.config();
   std::vector<Condition> kept;
   for (Condition& c : conditions_) {
     if (c.rule == kAnomalyRule) {
-      kept.push_back(std::move(c));
-    } else if (c.rule < old_to_new.size() && old_to_new[c.rule] >= 0) {
-      c.rule = static_cast<uint16_t>(old_to_new[c.rule]);
-      kept.push_back(std::move(c));
+      if (model.anomaly_z > 0) kept.push_back(std::move(c));
+      continue;
     }
+    // State from before rule identities were stored: trust the index once, as it was saved.
+    if (c.rule_id.empty() && c.rule < model.rules.size()) c.rule_id = RuleSet::Identity(rules.rule(c.rule));
+    const int index = rules.IndexOf(c.rule_id);
+    if (index < 0) continue;  // the rule was removed or changed what it watches
+    c.rule = static_cast<uint16_t>(index);
+    kept.push_back(std::move(c));
   }
   conditions_ = std::move(kept);
   const size_t open_before = open_.size();
   for (size_t i = 0; i < open_.size();) {
     const std::string& kind = open_[i].kind;
-    bool ruled = kind == kSilent || open_keys_[i].rfind(kAnomaly, 0) == 0;
-    for (size_t r = 0; r < rules.config().rules.size() && !ruled; ++r) ruled = rules.rule(r).kind == kind;
-    if (ruled) {
+    const std::string& key = open_keys_[i];
+    bool held = kind == kSilent || kind == kClockSkew;
+    for (const Condition& c : conditions_) held = held || (c.firing && KeyOf(c, rules).key == key);
+    if (held) {
       ++i;
-    } else {
-      Resolve(i, kind + " on server " + id_ + ": no rule opens it any more (configuration reloaded)", now, out);
+      continue;
     }
+    Resolve(i, kind + " on server " + id_ + ": the rule that opened it was removed or changed (configuration)", now,
+            out);
   }
   if (open_.size() != open_before) {
     TellRack(rack_, true, now, out);

@@ -31,10 +31,11 @@ class ServerTwin {
   // says why and nothing else changes.
   void OnReport(const Report& report, double now, RuleSet& rules, Effects& out);
   void OnRackIncidents(const RackIncidents& msg, double now, Effects& out);
-  // After the rules changed (a reload): conditions follow their rule to its new index
-  // (old_to_new[i] < 0: the rule is gone, and so is the condition); an open incident of a kind no
-  // rule opens any more resolves now.
-  void RemapRules(const std::vector<int>& old_to_new, const RuleSet& rules, double now, Effects& out);
+  // Binds the conditions to `rules` by the identity of the rule that made each (after a restore or
+  // a reload: rules may have been added, removed or reordered). A condition whose rule is gone
+  // goes too, so do anomaly conditions when anomaly_z is 0; an incident left without a firing
+  // condition resolves now, saying the rule was removed or changed.
+  void BindRules(const RuleSet& rules, double now, Effects& out);
   // Opens `silent` when nothing was heard for the heartbeat timeout (never during maintenance).
   void OnTimer(double now, const ModelConfig& model, Effects& out);
   // A maintenance silence starts or ends for this server. During maintenance the server does not
@@ -59,6 +60,7 @@ class ServerTwin {
   // The state of one (rule, metric) pair that is holding or firing; dropped once it is clear.
   struct Condition {
     uint16_t rule = 0;  // index into the rules, or kAnomalyRule
+    std::string rule_id;  // RuleSet::Identity of that rule: what survives edits of the rule list
     std::string metric;
     uint32_t true_count = 0;
     uint32_t clear_count = 0;
@@ -101,7 +103,7 @@ class ServerTwin {
   };
 
   Key KeyOf(const Condition& c, const RuleSet& rules) const;
-  Condition& FindCondition(uint16_t rule, const std::string& metric);
+  Condition& FindCondition(uint16_t rule, const std::string& metric, const RuleSet& rules);
   void Update(Condition& c, bool holds, double value, double ts, int for_reports, double for_s, int clear_reports);
   void EvaluateKey(const Key& key, double ts, double now, RuleSet& rules, Effects& out);
   std::string Summary(const Condition& c, const RuleSet& rules) const;

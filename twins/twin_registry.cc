@@ -86,26 +86,25 @@ DatacenterTwin* TwinRegistry::RestoreDatacenter() {
 }
 
 void TwinRegistry::UpdateModel(const ModelConfig& model, double now, Effects& out) {
-  const std::vector<Rule>& old_rules = rules_.config().rules;
-  std::vector<int> old_to_new(old_rules.size(), -1);
-  std::vector<bool> taken(model.rules.size(), false);
-  // A rule is "the same rule" when it watches the same metric for the same kind the same way.
-  for (size_t i = 0; i < old_rules.size(); ++i) {
-    for (size_t j = 0; j < model.rules.size(); ++j) {
-      const Rule& a = old_rules[i];
-      const Rule& b = model.rules[j];
-      if (!taken[j] && a.kind == b.kind && a.metric == b.metric && a.op == b.op && a.rate == b.rate) {
-        old_to_new[i] = static_cast<int>(j);
-        taken[j] = true;
-        break;
-      }
-    }
-  }
+  const ModelConfig old = rules_.config();
   rules_ = RuleSet(model);
   for (auto& [id, slot] : servers_) {
     const size_t before = out.events.size();
-    slot.twin.RemapRules(old_to_new, rules_, now, out);
+    slot.twin.BindRules(rules_, now, out);
     if (out.events.size() != before) MarkDirty(TwinAddress{Level::kServer, id});
+  }
+  // New correlation thresholds apply at once, not at the next change in a rack.
+  if (old.rack_min_servers != model.rack_min_servers) {
+    for (auto& [id, rack] : racks_) {
+      const size_t before = out.events.size();
+      rack.Recorrelate(now, rules_.config(), out);
+      if (out.events.size() != before) MarkDirty(TwinAddress{Level::kRack, id});
+    }
+  }
+  if (datacenter_ && old.datacenter_min_racks != model.datacenter_min_racks) {
+    const size_t before = out.events.size();
+    datacenter_->Recorrelate(now, rules_.config(), out);
+    if (out.events.size() != before) MarkDirty(TwinAddress{Level::kDatacenter, datacenter_->id()});
   }
 }
 
@@ -147,7 +146,7 @@ void TwinRegistry::Forget(const TwinAddress& address) {
   }
 }
 
-void TwinRegistry::FinishRestore(double not_before) {
+void TwinRegistry::FinishRestore(double not_before, double now, Effects& out) {
   for (auto it = servers_.begin(); it != servers_.end();) {
     if (!it->second.twin.commissioned()) {
       it = servers_.erase(it);  // a decommissioned server's row should have been deleted
@@ -155,6 +154,10 @@ void TwinRegistry::FinishRestore(double not_before) {
     }
     it->second.armed = false;
     Arm(it->first, it->second, not_before);
+    // The rules may have been edited while the gateway was down.
+    const size_t before = out.events.size();
+    it->second.twin.BindRules(rules_, now, out);
+    if (out.events.size() != before) MarkDirty(TwinAddress{Level::kServer, it->first});
     ++it;
   }
 }

@@ -77,7 +77,8 @@ class TwinRegistry {
   void Forget(const TwinAddress& address);
   // Arms the silence timers of restored servers. A deadline that passed while the gateway was
   // down fires no earlier than `not_before`, so a restart does not raise a storm of `silent`.
-  void FinishRestore(double not_before);
+  // Binds the restored conditions to the current rules (they may have been edited meanwhile).
+  void FinishRestore(double not_before, double now, Effects& out);
   // Open incidents at every level, by "<level>/<kind>", for the counters.
   std::map<std::string, int64_t> OpenIncidentsByKind() const;
 

@@ -54,8 +54,9 @@ void MetricWindow::serialize(Archive& ar, std::uint32_t version) {
 }
 
 template <class Archive>
-void ServerTwin::Condition::serialize(Archive& ar, std::uint32_t /*version*/) {
+void ServerTwin::Condition::serialize(Archive& ar, std::uint32_t version) {
   ar(rule, metric, true_count, clear_count, first_true_ts, last_value, detail, firing);
+  if (version >= 2) ar(rule_id);
 }
 
 template <class Archive>

@@ -144,6 +144,34 @@ TEST_F(GatewayTest, ABigCollectdHostIsNeitherRateLimitedNorTruncated) {
   EXPECT_NE(stats->payload.find("\"metrics_ignored\":0"), std::string::npos) << stats->payload;
 }
 
+TEST_F(GatewayTest, RulesEditedAcrossARestartOrAReloadStrandNothing) {
+  const std::string thermal = "[[rules]]\nkind = \"thermal\"\nmetric = \"temp_c\"\nop = \">\"\nthreshold = 85\nfor_reports = 3\n";
+  const std::string power = "[[rules]]\nkind = \"power\"\nmetric = \"psu_volts\"\nop = \"<\"\nthreshold = 11.4\n";
+  const std::string base = "[gateway]\nstats_interval_s = 0.2\n[model]\nheartbeat_timeout_s = 3600\n";
+  StartGateway(base + thermal);
+  Commission("s1", "r1");
+  for (int i = 0; i < 3; ++i) Report("s1", R"({"temp_c": 95})");
+  ASSERT_TRUE(Alert("server", "s1", "open"));
+  ASSERT_EQ(gateway_->Terminate(), 0);
+  // Restarted with a rule put in front and the thermal rule gone: its incident resolves, saying why.
+  StartGateway(base + power);
+  auto resolved = Alert("server", "s1", "resolved");
+  ASSERT_TRUE(resolved) << gateway_->Log();
+  EXPECT_NE(JsonString(resolved->payload, "summary").find("removed or changed"), std::string::npos) << resolved->payload;
+
+  // A reload that lowers rack.min_servers correlates at once, without waiting for a report.
+  StartGateway(base + thermal);
+  for (const char* s : {"h1", "h2"}) {
+    Commission(s, "r9");
+    for (int i = 0; i < 3; ++i) Report(s, R"({"temp_c": 95})");
+  }
+  ASSERT_TRUE(Alert("server", "h2", "open"));
+  dir_.Write("dctwin.toml", base + "[rack]\nmin_servers = 2\n" + thermal);
+  kill(gateway_->pid(), SIGHUP);
+  auto rack = Alert("rack", "r9", "open");
+  ASSERT_TRUE(rack) << gateway_->Log();
+}
+
 TEST_F(GatewayTest, Utf8NamesArriveAsUtf8) {
   StartGateway();
   Commission("s1", "r1");

@@ -518,7 +518,7 @@ TEST(ReloadTest, NewThresholdsApplyAndRulesThatAreGoneResolveTheirIncidents) {
   ASSERT_EQ(w.events.size(), 2u);
   EXPECT_EQ(w.events[1].kind, "disk");
   EXPECT_EQ(w.events[1].state, IncidentState::kResolved);
-  EXPECT_NE(w.events[1].summary.find("configuration reloaded"), std::string::npos);
+  EXPECT_NE(w.events[1].summary.find("removed or changed"), std::string::npos) << w.events[1].summary;
   // 80 now holds; three reports open it.
   w.Report("s1", {{"temp_c", 80}});
   w.Report("s1", {{"temp_c", 80}});
@@ -730,6 +730,68 @@ TEST(ServerTwinRateTest, RatesOfLargeCountersComeFromExactValues) {
   ASSERT_EQ(steps.EventsFor(Level::kServer, "s3").size(), 1u);
   EXPECT_NE(steps.EventsFor(Level::kServer, "s3")[0].summary.find("rises at 0.3/s"), std::string::npos)
       << steps.EventsFor(Level::kServer, "s3")[0].summary;
+}
+
+}  // namespace
+}  // namespace dctwin
+
+namespace dctwin {
+namespace {
+
+TEST(RuleIdentityTest, APrependedRuleLeavesConditionsWithTheirOwnRules) {
+  testing::TwinWorld w;
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 2; ++i) w.Report("s1", {{"temp_c", 95}});  // two of three towards thermal
+  ModelConfig m = testing::TwinWorld::DefaultModel();
+  Rule extra;
+  extra.kind = "fan";
+  extra.metric = "fan_rpm";
+  extra.op = CompareOp::kLess;
+  extra.threshold = 1000;
+  m.rules.insert(m.rules.begin(), extra);  // every index moves by one
+  w.UpdateModel(m);
+  EXPECT_TRUE(w.events.empty());
+  w.Report("s1", {{"temp_c", 95}});  // the third: the condition kept its count under its own rule
+  ASSERT_EQ(w.events.size(), 1u);
+  EXPECT_EQ(w.events[0].kind, "thermal");
+  // A removed rule's incident resolves, saying why; nothing is left stranded.
+  m.rules.erase(m.rules.begin() + 1);  // thermal
+  w.UpdateModel(m);
+  ASSERT_EQ(w.events.size(), 2u);
+  EXPECT_EQ(w.events[1].state, IncidentState::kResolved);
+  EXPECT_NE(w.events[1].summary.find("removed or changed"), std::string::npos) << w.events[1].summary;
+  EXPECT_TRUE(w.server("s1").open_incidents().empty());
+}
+
+TEST(RuleIdentityTest, AnomalyOffResolvesAnomaliesAndNewThresholdsRecorrelateAtOnce) {
+  ModelConfig m = testing::TwinWorld::DefaultModel();
+  m.anomaly_min_samples = 10;
+  m.anomaly_for_reports = 1;
+  testing::TwinWorld w(m);
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 20; ++i) w.Report("s1", {{"fan_rpm", 3000.0 + (i % 2)}});
+  w.Report("s1", {{"fan_rpm", 9000}});
+  ASSERT_EQ(w.EventsFor(Level::kServer, "s1").size(), 1u);
+  EXPECT_EQ(w.EventsFor(Level::kServer, "s1")[0].kind, "anomaly");
+  m.anomaly_z = 0;
+  w.UpdateModel(m);
+  ASSERT_EQ(w.EventsFor(Level::kServer, "s1").size(), 2u);
+  EXPECT_EQ(w.EventsFor(Level::kServer, "s1")[1].state, IncidentState::kResolved);
+
+  // Two hot servers in a rack; min_servers goes from 3 to 2: the rack incident opens at once.
+  for (const char* s : {"h1", "h2"}) {
+    w.Commission(s, "r9");
+    for (int i = 0; i < 3; ++i) w.Report(s, {{"temp_c", 95}});
+  }
+  EXPECT_TRUE(w.EventsFor(Level::kRack, "r9").empty());
+  m.rack_min_servers = 2;
+  w.UpdateModel(m);
+  ASSERT_EQ(w.EventsFor(Level::kRack, "r9").size(), 1u);
+  EXPECT_EQ(w.EventsFor(Level::kRack, "r9")[0].state, IncidentState::kOpen);
+  m.rack_min_servers = 3;
+  w.UpdateModel(m);
+  ASSERT_EQ(w.EventsFor(Level::kRack, "r9").size(), 2u);
+  EXPECT_EQ(w.EventsFor(Level::kRack, "r9")[1].state, IncidentState::kResolved);
 }
 
 }  // namespace
