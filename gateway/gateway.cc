@@ -99,25 +99,36 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
     }
     router_->OnMessage(msg->get_topic(), msg->get_payload_ref().str(), response_topic, correlation);
   };
+  // Input and output travel on different connections, so that a stop can end the input first
+  // (what the broker has not delivered stays in the persistent session) and still publish what
+  // the input caused: <id>-in reads provisioning, queries and commands (and the metrics, unless
+  // broker.ingest_connections > 1 shares them over <id>-ingest-<k>); <id> itself publishes, and
+  // carries the will.
+  auto ready = [this] { AnnounceIfReady(); };
   const int ingest_links = config_.broker.ingest_connections;
+  MqttLink::Options control = lo;
+  control.client_id = config_.gateway.id + "-in";
+  control.on_ready = ready;
   if (ingest_links > 1) {
     // Metrics arrive over the shared group; their filters get the $share/<group>/ prefix.
     for (int k = 1; k <= ingest_links; ++k) {
       MqttLink::Options il = lo;
       il.client_id = config_.gateway.id + "-ingest-" + std::to_string(k);
+      il.on_ready = ready;
       for (const std::string& f : IngestRouter::MetricSubscriptions(io)) {
         il.subscriptions.push_back("$share/" + config_.gateway.id + "/" + f);
       }
       ingest_links_.push_back(std::make_unique<MqttLink>(std::move(il), on_message));
     }
-    lo.subscriptions = IngestRouter::ControlSubscriptions(io);
+    control.subscriptions = IngestRouter::ControlSubscriptions(io);
   } else {
-    lo.subscriptions = IngestRouter::Subscriptions(io);
+    control.subscriptions = IngestRouter::Subscriptions(io);
   }
+  ingest_links_.insert(ingest_links_.begin(), std::make_unique<MqttLink>(std::move(control), on_message));
   lo.will_topic = status_topic;
   lo.will_payload = StatusJson(config_, false, started_at_, "connection lost");
-  lo.online_topic = status_topic;
-  lo.online_payload = StatusJson(config_, true, started_at_, nullptr);
+  lo.on_ready = ready;
+  online_payload_ = StatusJson(config_, true, started_at_, nullptr);
   link_ = std::make_unique<MqttLink>(std::move(lo), on_message);
   outbound_ = std::make_unique<OutboundQueue>(*link_, static_cast<size_t>(config_.gateway.publish_buffer),
                                               config_.broker.max_inflight);
@@ -564,6 +575,21 @@ void Gateway::PublishStats() {
                             false, {}});
 }
 
+void Gateway::AnnounceIfReady() {
+  // Every (re)connect says online again once every connection is ready: after an unclean
+  // disconnect the broker published the will, and nothing else would ever replace it.
+  if (stopped_ || !link_->ready()) return;
+  for (const auto& l : ingest_links_) {
+    if (!l->ready()) return;
+  }
+  try {
+    link_->client().publish(mqtt::make_message(config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
+                                               online_payload_, 1, true));
+  } catch (const mqtt::exception& e) {
+    spdlog::warn("publishing the online status: {}", e.what());
+  }
+}
+
 bool Gateway::Connected() const {
   if (!link_->connected()) return false;
   for (const auto& l : ingest_links_) {
@@ -575,9 +601,10 @@ bool Gateway::Connected() const {
 void Gateway::Stop() {
   if (stopped_ || !started_) return;
   stopped_ = true;
-  spdlog::info("stopping: draining the shards");
+  spdlog::info("stopping: input first, then draining the shards");
   if (metrics_) metrics_->Stop();
-  // Reports still queued at the broker stay there for the next start (persistent sessions).
+  // Input ends first: what the broker has not delivered stays queued in the persistent sessions
+  // for the next start, and everything delivered is in the shards' mailboxes.
   for (auto& l : ingest_links_) l->Stop();
   pool_->Stop();
   // The shard threads are gone: hand over what they changed last, and commit it.

@@ -63,8 +63,9 @@ class Gateway {
   // Constant after construction, except config_.model, which Reload() replaces (main thread only)
   Config config_;
   const double started_at_;
-  std::unique_ptr<MqttLink> link_;                       // control inputs, and everything published
-  std::vector<std::unique_ptr<MqttLink>> ingest_links_;  // broker.ingest_connections > 1: shared metric inputs
+  std::unique_ptr<MqttLink> link_;                       // everything published, and the will
+  std::vector<std::unique_ptr<MqttLink>> ingest_links_;  // the inputs: <id>-in, then <id>-ingest-<k>
+  std::string online_payload_;
   std::unique_ptr<OutboundQueue> outbound_;
   std::unique_ptr<AlertPublisher> alerts_;
   std::unique_ptr<DeadLetters> dead_letters_;
@@ -83,10 +84,12 @@ class Gateway {
   // The main connection and every ingest connection are up.
   bool Connected() const;
   Status ReadCredentials();
+  // Publishes the online status when every connection is ready (on every reconnect).
+  void AnnounceIfReady();
 
   bool started_ = false;
   bool announced_ = false;
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace dctwin

@@ -132,20 +132,12 @@ void MqttLink::Subscribe() {
 }
 
 void MqttLink::SetReady(bool ready) {
-  // Every (re)connect says online again: after an unclean disconnect the broker published the
-  // will, and nothing else would ever replace it.
-  if (ready && !options_.online_topic.empty() && !stopping_.load()) {
-    try {
-      client_->publish(mqtt::make_message(options_.online_topic, options_.online_payload, 1, true));
-    } catch (const mqtt::exception& e) {
-      spdlog::warn("publishing the online status: {}", e.what());
-    }
-  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     ready_.store(ready);
   }
   cv_.notify_all();
+  if (ready && options_.on_ready && !stopping_.load()) options_.on_ready();
 }
 
 bool MqttLink::WaitReady(std::chrono::milliseconds timeout) {

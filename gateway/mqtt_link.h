@@ -2,8 +2,8 @@
 //  - persistent session: clean_start=false with a session expiry, client id = gateway id;
 //  - subscriptions are (re)made in the connected callback, so every reconnect restores them;
 //  - the first connect is retried with backoff here; later losses are Paho's automatic reconnect;
-//  - the will publishes the retained offline status when the gateway dies, and every connect
-//    publishes the online status again once the subscriptions are granted;
+//  - the will publishes the retained offline status when the gateway dies; on_ready runs on every
+//    connect once the subscriptions are granted (the owner says online again);
 // Publishing goes through OutboundQueue, which uses client() directly.
 // The message handler runs on Paho's thread: it must decode, route, enqueue and return.
 //
@@ -40,8 +40,7 @@ class MqttLink {
     int subscribe_qos = 1;
     std::string will_topic;    // empty: no will
     std::string will_payload;
-    std::string online_topic;  // published retained (QoS 1) each time the subscriptions are granted
-    std::string online_payload;
+    std::function<void()> on_ready;  // called (on Paho's thread) each time the subscriptions are granted
     std::string ca_file;       // TLS, for ssl:// URIs
     std::string cert_file;
     std::string key_file;

@@ -95,8 +95,9 @@ TEST_F(TlsBrokerTest, AWrongPasswordIsAClearErrorRetriedWithBackoff) {
   // Backoff 1, 2, 4, 4 s: within 6 s a handful of attempts, not a spin.
   ASSERT_TRUE(WaitUntil([&] { return gw->Log().find("retrying in 4 s") != std::string::npos; }, 15s)) << gw->Log();
   const std::string log = gw->Log();
+  // Attempts of the main connection (the input connection <id>-in backs off the same way).
   size_t attempts = 0;
-  for (size_t at = log.find("cannot connect"); at != std::string::npos; at = log.find("cannot connect", at + 1)) ++attempts;
+  for (size_t at = log.find("as gw-tls\n"); at != std::string::npos; at = log.find("as gw-tls\n", at + 1)) ++attempts;
   EXPECT_GE(attempts, 3u) << log;
   EXPECT_LE(attempts, 4u) << log;
   EXPECT_NE(log.find("ssl://127.0.0.1"), std::string::npos) << log;

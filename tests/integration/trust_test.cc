@@ -172,6 +172,27 @@ TEST_F(GatewayTest, RulesEditedAcrossARestartOrAReloadStrandNothing) {
   ASSERT_TRUE(rack) << gateway_->Log();
 }
 
+TEST_F(GatewayTest, SigtermWhileCommissionsFlowLosesNone) {
+  StartGateway();
+  constexpr int kServers = 300;
+  std::thread stopper;
+  for (int i = 0; i < kServers; ++i) {
+    if (i == 100) stopper = std::thread([&] { EXPECT_EQ(gateway_->Terminate(), 0); });
+    probe_->PublishPipelined("dctwin/provisioning/t" + std::to_string(i), R"({"action":"commission","rack":"rt"})");
+  }
+  probe_->Drain();
+  stopper.join();
+  // What the stopping gateway did not take stayed queued at the broker for the next start.
+  gateway_->Start();
+  WaitOnline();
+  auto stats = StatsWith("messages_rejected", 0);
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/gateway/gw-test/stats" && r.payload.find("\"server\":300,") != std::string::npos;
+  }, 20s)) << probe_->All([](const Received& r) { return r.topic == "dctwin/gateway/gw-test/stats"; }).back().payload
+           << gateway_->Log();
+  EXPECT_TRUE(probe_->All([](const Received& r) { return r.topic == "dctwin/deadletter/shutting_down"; }).empty());
+}
+
 TEST_F(GatewayTest, Utf8NamesArriveAsUtf8) {
   StartGateway();
   Commission("s1", "r1");
