@@ -35,6 +35,10 @@ struct BrokerConfig {
 
 struct GatewayConfig {
   std::string id = "dctwin-1";  // also the MQTT client id
+  // "standalone": servers, racks and the datacenter. "pod": the servers and racks reporting to
+  // this broker, no datacenter-level topics. "site": the datacenter twin of every rack of every pod
+  // (from their bridged rack health), silences, and pod_offline.
+  std::string role = "standalone";
   std::string datacenter = "dc1";
   std::string prefix = "dctwin";
   double stats_interval_s = 5;

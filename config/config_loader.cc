@@ -147,6 +147,9 @@ void ReadRule(const toml::table& t, const std::string& name, const std::string& 
 std::vector<std::string> ValidateConfig(const Config& c) {
   std::vector<std::string> errors;
   if (!IsValidId(c.gateway.id)) errors.push_back("gateway.id must match [A-Za-z0-9._-]{1,64}");
+  if (c.gateway.role != "standalone" && c.gateway.role != "pod" && c.gateway.role != "site") {
+    errors.push_back("gateway.role must be \"standalone\", \"pod\" or \"site\" (got \"" + c.gateway.role + "\")");
+  }
   if (!IsValidId(c.gateway.datacenter)) errors.push_back("gateway.datacenter must match [A-Za-z0-9._-]{1,64}");
   if (!IsValidId(c.gateway.default_rack)) errors.push_back("gateway.default_rack must match [A-Za-z0-9._-]{1,64}");
   const std::string& p = c.gateway.prefix;
@@ -248,6 +251,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
   if (const toml::table* t = section("gateway")) {
     TableReader r(*t, "gateway", path, &errors, &result.lines);
     r.String("id", &c.gateway.id);
+    r.String("role", &c.gateway.role);
     r.String("datacenter", &c.gateway.datacenter);
     r.String("prefix", &c.gateway.prefix);
     r.Double("stats_interval_s", &c.gateway.stats_interval_s, 0.1, 86400);

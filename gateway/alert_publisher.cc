@@ -8,8 +8,8 @@
 
 namespace dctwin {
 
-AlertPublisher::AlertPublisher(std::string prefix, std::string datacenter, MessageSink& sink)
-    : prefix_(std::move(prefix)), datacenter_(std::move(datacenter)), sink_(sink) {}
+AlertPublisher::AlertPublisher(std::string prefix, std::string datacenter, MessageSink& sink, std::string gateway_id)
+    : prefix_(std::move(prefix)), datacenter_(std::move(datacenter)), sink_(sink), gateway_id_(std::move(gateway_id)) {}
 
 namespace {
 
@@ -171,7 +171,7 @@ std::string AlertPublisher::EventJson(const IncidentEvent& e) {
   return w.Take();
 }
 
-std::string AlertPublisher::HealthJson(const HealthUpdate& h) {
+std::string AlertPublisher::HealthJson(const HealthUpdate& h, const std::string& gateway_id) {
   if (h.cleared) return std::string();
   JsonWriter w;
   w.BeginObject().Field("status", HealthStatusName(h.status));
@@ -179,6 +179,7 @@ std::string AlertPublisher::HealthJson(const HealthUpdate& h) {
   for (const std::string& id : h.open) w.String(id);
   w.EndArray();
   w.Field("updated_at", h.updated_at);
+  if (!gateway_id.empty()) w.Field("gateway", gateway_id);
   switch (h.level) {
     case Level::kServer:
       w.Field("server", h.subject).Field("rack", h.rack);
@@ -186,6 +187,12 @@ std::string AlertPublisher::HealthJson(const HealthUpdate& h) {
       break;
     case Level::kRack:
       w.Field("rack", h.subject).IntField("servers", h.members);
+      // What a site gateway judges the rack by (roles): since when, how bad, its own incidents.
+      if (!h.by_kind.empty() || !h.incidents.empty()) {
+        w.Field("since", h.since).Field("severity", SeverityName(h.worst));
+      }
+      w.Key("incidents");
+      WriteRefs(w, h.incidents);
       break;
     case Level::kDatacenter:
       w.Field("datacenter", h.subject)
@@ -222,7 +229,7 @@ void AlertPublisher::PublishEvent(const IncidentEvent& e) { Send(EventMessage(e)
 void AlertPublisher::PublishHealth(const HealthUpdate& h) {
   OutMessage msg;
   msg.topic = prefix_ + "/health/" + std::string(LevelName(h.level)) + "/" + h.subject;
-  msg.payload = HealthJson(h);
+  msg.payload = HealthJson(h, gateway_id_);
   msg.qos = 1;
   msg.retained = true;
   Send(std::move(msg));

@@ -14,7 +14,7 @@ namespace dctwin {
 
 class AlertPublisher {
  public:
-  AlertPublisher(std::string prefix, std::string datacenter, MessageSink& sink);
+  AlertPublisher(std::string prefix, std::string datacenter, MessageSink& sink, std::string gateway_id = "");
 
   void PublishEvent(const IncidentEvent& event);
   // The event as the message PublishEvent would send, for the outbox; logs it.
@@ -24,7 +24,7 @@ class AlertPublisher {
   void PublishReply(const QueryReply& reply);
 
   static std::string EventJson(const IncidentEvent& event);
-  static std::string HealthJson(const HealthUpdate& health);
+  static std::string HealthJson(const HealthUpdate& health, const std::string& gateway_id = "");
   static std::string ReplyJson(const QueryReply& reply, const std::string& datacenter);
 
   uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
@@ -36,6 +36,7 @@ class AlertPublisher {
   const std::string prefix_;
   const std::string datacenter_;
   MessageSink& sink_;
+  const std::string gateway_id_;
 
   std::atomic<uint64_t> failed_{0};
 };

@@ -45,6 +45,7 @@ std::string_view RejectReasonName(RejectReason reason) {
     case RejectReason::kBadQuery: return "bad_query";
     case RejectReason::kRateLimited: return "rate_limited";
     case RejectReason::kLimit: return "limit";
+    case RejectReason::kConflict: return "conflict";
     case RejectReason::kCount: break;
   }
   return "unknown";

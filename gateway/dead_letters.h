@@ -30,6 +30,7 @@ enum class RejectReason : uint8_t {
   kBadQuery,
   kRateLimited,
   kLimit,
+  kConflict,  // site: two pods publish the same rack
   kCount,
 };
 

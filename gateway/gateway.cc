@@ -87,6 +87,8 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   io.collectd_prefix = config_.ingest.collectd_prefix;
   io.telegraf_prefix = config_.ingest.telegraf_prefix;
   io.max_payload = static_cast<size_t>(config_.gateway.max_payload_bytes);
+  io.role = config_.gateway.role;
+  io.gateway_id = config_.gateway.id;
   // Every connection calls the router only after Start(), by which time router_ is built.
   auto on_message = [this](const mqtt::const_message_ptr& msg) {
     const mqtt::properties& props = msg->get_properties();
@@ -132,7 +134,7 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   link_ = std::make_unique<MqttLink>(std::move(lo), on_message);
   outbound_ = std::make_unique<OutboundQueue>(*link_, static_cast<size_t>(config_.gateway.publish_buffer),
                                               config_.broker.max_inflight);
-  alerts_ = std::make_unique<AlertPublisher>(prefix, config_.gateway.datacenter, *outbound_);
+  alerts_ = std::make_unique<AlertPublisher>(prefix, config_.gateway.datacenter, *outbound_, config_.gateway.id);
   dead_letters_ = std::make_unique<DeadLetters>(prefix, *outbound_, config_.gateway.deadletter_per_s);
 
   size_t shards = config_.gateway.shards > 0 ? static_cast<size_t>(config_.gateway.shards)
@@ -180,6 +182,8 @@ Status Gateway::Start() {
   desk_options.keep_expired_s = config_.silences.keep_expired_s;
   desk_options.max_silences = static_cast<size_t>(config_.silences.max_silences);
   desk_options.notify = !config_.alertmanager.urls.empty();
+  desk_options.owns_silences = config_.gateway.role != "pod";
+  desk_options.answer_unknown = config_.gateway.role == "standalone";
   desk_ = std::make_unique<IncidentDesk>(desk_options, *outbound_, WallClock);
   writer_ = std::make_unique<StoreWriter>(*store_, *outbound_, std::chrono::milliseconds(config_.state.flush_interval_ms),
                                           config_.state.outbox_max, desk_.get(), WallClock);
@@ -208,6 +212,8 @@ Status Gateway::Start() {
   ro.auto_commission = config_.gateway.auto_commission;
   ro.default_rack = config_.gateway.default_rack;
   ro.sample_flush_s = config_.state.sample_flush_s;
+  ro.datacenter_twin = config_.gateway.role != "pod";
+  ro.answer_unknown = config_.gateway.role == "standalone";
   for (size_t i = 0; i < pool_->size(); ++i) {
     hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, config_.gateway.prefix, *pool_, *alerts_,
                                                 *dead_letters_, *writer_, *census_,

@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
 #include "config/config.h"
 #include "gateway/decoders.h"
 #include "gateway/json_writer.h"
@@ -14,10 +16,17 @@ IngestRouter::IngestRouter(IngestOptions options, CollectdTypes collectd_types, 
       dead_letters_(dead_letters), replies_(replies), clock_(std::move(clock)) {}
 
 std::vector<std::string> IngestRouter::ControlSubscriptions(const IngestOptions& o) {
-  return {o.prefix + "/provisioning/+", o.prefix + "/query/#", o.prefix + "/command/#"};
+  if (o.role == "site") {
+    // The site reads what the pods' bridges carry up: rack health and the pods' status.
+    return {o.prefix + "/query/#", o.prefix + "/command/#", o.prefix + "/health/rack/+", o.prefix + "/gateway/+/status"};
+  }
+  std::vector<std::string> filters{o.prefix + "/provisioning/+", o.prefix + "/query/#", o.prefix + "/command/#"};
+  if (o.role == "pod") filters.push_back(o.prefix + "/silences/+");  // the site's silences, bridged down
+  return filters;
 }
 
 std::vector<std::string> IngestRouter::MetricSubscriptions(const IngestOptions& o) {
+  if (o.role == "site") return {};  // the site's servers report to their pods
   std::vector<std::string> filters{o.prefix + "/metrics/+"};
   if (!o.collectd_prefix.empty()) filters.push_back(o.collectd_prefix + "/+/+/+");
   if (!o.telegraf_prefix.empty()) filters.push_back(o.telegraf_prefix + "/+/+");
@@ -128,6 +137,11 @@ void IngestRouter::RouteNative(std::string_view topic, std::string_view payload,
     RouteCommand(topic, id, payload, response_topic, correlation);
     return;
   }
+  if ((options_.role == "site" && (kind == "health" || kind == "gateway")) ||
+      (options_.role == "pod" && kind == "silences")) {
+    RouteSiteInput(topic, kind, id, payload);
+    return;
+  }
   if (kind != "metrics" && kind != "provisioning") {
     dead_letters_.Reject(RejectReason::kBadTopic, topic, "no input is expected on this topic", payload);
     return;
@@ -165,6 +179,12 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
   q.correlation = std::string(correlation);
   TwinAddress to;
   std::string problem;
+  // A pod answers only for what it holds: the datacenter, the site's incidents and silences are
+  // the site gateway's to answer.
+  if (options_.role == "pod" &&
+      (what == "unhealthy-racks" || what == "datacenter" || what == "incidents" || what == "silences")) {
+    return;
+  }
   if (what == "incidents" && ToDesk(DeskRequest::Type::kQueryIncidents, payload, response_topic, correlation)) return;
   if (what == "silences" && ToDesk(DeskRequest::Type::kQuerySilences, payload, response_topic, correlation)) return;
   if (what == "unhealthy-racks" || what == "datacenter") {
@@ -192,6 +212,100 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
   Post(std::move(to), clock_(), std::move(q), topic, payload);
 }
 
+void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind, std::string_view rest,
+                                  std::string_view payload) {
+  thread_local simdjson::dom::parser parser;
+  if (kind == "silences") {  // pod: a silence of the site, or its end (an empty retained message)
+    if (!IsValidId(rest)) return;
+    DeskRequest r;
+    r.type = DeskRequest::Type::kSilenceMirror;
+    r.ids.emplace_back(rest);
+    r.payload = std::string(payload);
+    if (desk_) desk_(std::move(r));
+    return;
+  }
+  if (kind == "gateway") {  // site: <pod>/status
+    const size_t slash = rest.find('/');
+    const std::string_view pod = rest.substr(0, slash);
+    if (slash == std::string_view::npos || rest.substr(slash) != "/status" || pod == options_.gateway_id ||
+        !IsValidId(pod)) {
+      return;
+    }
+    simdjson::dom::element doc;
+    bool online = false;
+    if (!payload.empty() && (parser.parse(payload.data(), payload.size()).get(doc) || doc["online"].get_bool().get(online))) {
+      dead_letters_.Reject(RejectReason::kBadJson, topic, "a gateway status must be {\"online\": true|false, ...}", payload);
+      return;
+    }
+    Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), PodStatus{std::string(pod), online}, topic,
+         payload);
+    return;
+  }
+  // site: health/rack/<rack>, the rack's health as its pod publishes it
+  if (rest.rfind("rack/", 0) != 0) return;
+  const std::string_view rack = rest.substr(5);
+  if (!IsValidId(rack)) {
+    dead_letters_.Reject(RejectReason::kBadId, topic, "rack id must match [A-Za-z0-9._-]{1,64}", payload);
+    return;
+  }
+  RackStatus status;
+  status.rack = std::string(rack);
+  std::string gateway;
+  if (payload.empty()) {
+    status.exists = false;  // the pod cleared it: the rack is gone
+  } else {
+    simdjson::dom::element doc;
+    std::string_view st, severity, gw;
+    if (parser.parse(payload.data(), payload.size()).get(doc) || doc["status"].get_string().get(st)) {
+      dead_letters_.Reject(RejectReason::kBadJson, topic, "rack health must be the gateway's health JSON", payload);
+      return;
+    }
+    if (!doc["gateway"].get_string().get(gw)) gateway = std::string(gw);
+    simdjson::dom::object by_kind;
+    if (!doc["by_kind"].get_object().get(by_kind)) {
+      for (auto f : by_kind) status.kinds.emplace_back(f.key);
+    }
+    simdjson::dom::array incidents;
+    if (!doc["incidents"].get_array().get(incidents)) {
+      for (simdjson::dom::element i : incidents) {
+        IncidentRef ref;
+        std::string_view v;
+        if (!i["kind"].get_string().get(v)) ref.kind = std::string(v);
+        if (!i["id"].get_string().get(v)) ref.id = std::string(v);
+        if (!i["severity"].get_string().get(v)) ParseSeverity(v, &ref.severity);
+        double at = 0;
+        if (!i["opened_at"].get_double().get(at)) ref.opened_at = at;
+        if (std::find(status.kinds.begin(), status.kinds.end(), ref.kind) == status.kinds.end()) {
+          status.kinds.push_back(ref.kind);
+        }
+        status.incidents.push_back(std::move(ref));
+      }
+    }
+    std::sort(status.kinds.begin(), status.kinds.end());
+    double since = 0;
+    if (!doc["since"].get_double().get(since)) status.since = since;
+    if (!doc["severity"].get_string().get(severity)) ParseSeverity(severity, &status.worst);
+  }
+  // One rack, one pod: a second pod publishing the same rack is a configuration error, reported
+  // and never merged.
+  if (!gateway.empty()) {
+    std::lock_guard<std::mutex> lock(owners_mu_);
+    auto it = rack_owner_.find(rack);
+    if (it == rack_owner_.end() || !status.exists) {
+      if (status.exists) rack_owner_.emplace(std::string(rack), gateway);
+      else if (it != rack_owner_.end() && it->second == gateway) rack_owner_.erase(it);
+    } else if (it->second != gateway) {
+      rack_conflicts_.fetch_add(1, std::memory_order_relaxed);
+      dead_letters_.Reject(RejectReason::kConflict, topic,
+                           "rack " + std::string(rack) + " belongs to pod " + it->second + ", and pod " + gateway +
+                               " publishes it too: two pods must not serve one rack",
+                           payload);
+      return;
+    }
+  }
+  Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), std::move(status), topic, payload);
+}
+
 bool IngestRouter::ToDesk(DeskRequest::Type type, std::string_view payload, std::string_view response_topic,
                           std::string_view correlation) {
   if (!desk_) return false;
@@ -207,6 +321,7 @@ bool IngestRouter::ToDesk(DeskRequest::Type type, std::string_view payload, std:
 void IngestRouter::RouteCommand(std::string_view topic, std::string_view what, std::string_view payload,
                                 std::string_view response_topic, std::string_view correlation) {
   DeskRequest::Type type;
+  if (options_.role == "pod" && (what == "silence" || what == "silence/expire")) return;  // the site owns silences
   if (what == "silence") {
     type = DeskRequest::Type::kSilence;
   } else if (what == "silence/expire") {

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,6 +30,8 @@ struct IngestOptions {
   std::string collectd_prefix = "collectd";  // "" = off
   std::string telegraf_prefix = "telegraf";  // "" = off
   size_t max_payload = 64 * 1024;
+  std::string role = "standalone";  // standalone | pod | site
+  std::string gateway_id = "dctwin-1";
 };
 
 class IngestRouter {
@@ -49,6 +53,8 @@ class IngestRouter {
   uint64_t accepted_native() const { return native_.load(std::memory_order_relaxed); }
   uint64_t accepted_collectd() const { return collectd_.load(std::memory_order_relaxed); }
   uint64_t accepted_telegraf() const { return telegraf_.load(std::memory_order_relaxed); }
+  // site: rack health published by a pod other than the rack's owner
+  uint64_t rack_conflicts() const { return rack_conflicts_.load(std::memory_order_relaxed); }
 
   // Where operator commands and the queries about incidents and silences go. Set before the
   // first message; without it those topics are answered with an error.
@@ -67,6 +73,7 @@ class IngestRouter {
                   std::string_view response_topic, std::string_view correlation);
   void RouteCommand(std::string_view topic, std::string_view what, std::string_view payload,
                     std::string_view response_topic, std::string_view correlation);
+  void RouteSiteInput(std::string_view topic, std::string_view kind, std::string_view rest, std::string_view payload);
   bool ToDesk(DeskRequest::Type type, std::string_view payload, std::string_view response_topic,
               std::string_view correlation);
   void Post(TwinAddress to, double now, Message msg, std::string_view topic, std::string_view payload);
@@ -79,6 +86,10 @@ class IngestRouter {
   MessageSink& replies_;
   const Clock clock_;
   std::function<void(DeskRequest)> desk_;
+  // site: which pod gateway publishes each rack, to notice two pods claiming one rack
+  std::mutex owners_mu_;
+  std::map<std::string, std::string, std::less<>> rack_owner_;  // guarded by owners_mu_
+  std::atomic<uint64_t> rack_conflicts_{0};
 
   std::atomic<uint64_t> native_{0};
   std::atomic<uint64_t> collectd_{0};

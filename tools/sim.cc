@@ -74,13 +74,14 @@ std::vector<Event> ParseScenario(const std::string& text) {
 int main(int argc, char** argv) {
   CLI::App app{"dctwin-sim: simulated servers, racks and failures for a dctwin gateway"};
   std::string broker = "tcp://127.0.0.1:1883", prefix = "dctwin", scenario, scenario_file;
-  int racks = 4, per_rack = 10;
+  int racks = 4, per_rack = 10, first_rack = 1;
   double interval = 10, duration = 0;
   unsigned seed = 1;
   std::string format = "native", collectd_prefix = "collectd";
   app.add_option("--broker", broker);
   app.add_option("--prefix", prefix);
   app.add_option("--racks", racks);
+  app.add_option("--first-rack", first_rack, "number of the first rack (r01 by default): pods of one site serve different racks");
   app.add_option("--servers-per-rack", per_rack);
   app.add_option("--interval", interval, "seconds between two reports of a server");
   app.add_option("--duration", duration, "seconds to run; 0 = until killed");
@@ -112,7 +113,7 @@ int main(int argc, char** argv) {
   dctwin::tools::WindowedPublisher pub(client, 16);
   std::vector<Server> servers;
   char id[32];
-  for (int r = 1; r <= racks; ++r) {
+  for (int r = first_rack; r < first_rack + racks; ++r) {
     for (int s = 1; s <= per_rack; ++s) {
       std::snprintf(id, sizeof id, "r%02d-s%02d", r, s);
       Server srv;

@@ -30,6 +30,37 @@ void DatacenterTwin::Recorrelate(double now, const ModelConfig& model, Effects& 
   PublishHealthIfChanged(now, out);
 }
 
+void DatacenterTwin::OnPodStatus(const PodStatus& msg, double now, Effects& out) {
+  static const std::string kKind = "pod_offline";
+  const size_t before = offline_pods_.size();
+  if (msg.online) {
+    offline_pods_.erase(msg.pod);
+  } else {
+    offline_pods_.insert(msg.pod);
+  }
+  if (offline_pods_.size() == before) return;
+  std::string pods;
+  for (const std::string& p : offline_pods_) pods += (pods.empty() ? "" : ", ") + p;
+  auto it = std::find_if(open_.begin(), open_.end(), [](const Incident& i) { return i.kind == kKind; });
+  if (!offline_pods_.empty() && it == open_.end()) {
+    Incident inc;
+    inc.id = MakeIncidentId(Level::kDatacenter, id_, kKind, now, ++seq_);
+    inc.kind = kKind;
+    inc.severity = Severity::kCritical;
+    inc.opened_at = now;
+    inc.summary = "pod gateway " + pods + " is offline: the health of its racks is not being updated (look at the "
+                  "pod's gateway, its broker and the bridge to the site)";
+    out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
+    open_.push_back(std::move(inc));
+  } else if (offline_pods_.empty() && it != open_.end()) {
+    Incident inc = std::move(*it);
+    open_.erase(it);
+    inc.summary = "pod gateway " + msg.pod + " is back online";
+    out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
+  }
+  PublishHealthIfChanged(now, out);
+}
+
 void DatacenterTwin::OnSilenceStorm(const SilenceStorm& msg, double now, Effects& out) {
   static const std::string kKind = "silent_storm";
   auto it = std::find_if(open_.begin(), open_.end(), [](const Incident& i) { return i.kind == kKind; });

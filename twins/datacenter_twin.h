@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ class DatacenterTwin {
   void OnRackStatus(const RackStatus& msg, double now, const ModelConfig& model, Effects& out);
   // Correlates again (datacenter.min_racks changed): opens and resolves at once.
   void Recorrelate(double now, const ModelConfig& model, Effects& out);
+  // A site: one `pod_offline` incident while any pod gateway is offline (instead of a storm of
+  // silent servers that nobody watches any more).
+  void OnPodStatus(const PodStatus& msg, double now, Effects& out);
   // Opens one `silent_storm` incident while the storm guard holds back per-server silence.
   void OnSilenceStorm(const SilenceStorm& msg, double now, Effects& out);
 
@@ -49,6 +53,7 @@ class DatacenterTwin {
 
   std::map<std::string, RackStatus> racks_;
   std::vector<Incident> open_;
+  std::set<std::string> offline_pods_;
   uint64_t seq_ = 0;
   bool health_published_ = false;
   HealthUpdate published_health_;

@@ -58,6 +58,14 @@ struct IncidentEvent {
   std::string ack_comment;
 };
 
+// An open incident as a server reports it to its rack, or a rack to its datacenter.
+struct IncidentRef {
+  std::string kind;
+  std::string id;
+  Severity severity = Severity::kWarning;
+  double opened_at = 0;
+};
+
 // What goes out retained on P/health/<level>/<subject>.
 struct HealthUpdate {
   Level level = Level::kServer;
@@ -71,6 +79,10 @@ struct HealthUpdate {
   int members = 0;                      // rack: servers; datacenter: racks
   std::vector<std::string> unhealthy;   // datacenter: unhealthy rack ids
   bool maintenance = false;             // server: under an active maintenance silence
+  // rack: what a site gateway needs to judge the rack from its health alone (role = "site")
+  double since = 0;                     // earliest opened_at of anything open in the rack
+  Severity worst = Severity::kWarning;  // worst severity open (meaningful when by_kind is not empty)
+  std::vector<IncidentRef> incidents;   // rack: its own (rack-level) open incidents
 };
 
 // Builds "<level>:<subject>:<kind>:<opened-at-ms>.<seq>": unique per twin because seq grows with

@@ -39,14 +39,6 @@ struct Report {
 
 // --- between twins ---
 
-// An open incident as a server reports it to its rack, or a rack to its datacenter.
-struct IncidentRef {
-  std::string kind;
-  std::string id;
-  Severity severity = Severity::kWarning;
-  double opened_at = 0;
-};
-
 // Server -> rack: the server's membership and its complete set of open incidents. Sent on every
 // change; carrying the whole set makes it idempotent.
 struct MemberStatus {
@@ -82,6 +74,12 @@ struct SilenceStorm {
   bool active = false;
   int silent = 0;  // servers overdue or silent
   int total = 0;   // commissioned servers
+};
+
+// Site -> datacenter: a pod gateway's online status (role = "site").
+struct PodStatus {
+  std::string pod;
+  bool online = true;
 };
 
 // --- queries (MQTT 5 request/response) ---
@@ -130,7 +128,7 @@ struct QueryReply {
 };
 
 using Message = std::variant<Commission, Decommission, Report, MemberStatus, RackIncidents, RackStatus,
-                             DatacenterIncidents, Query, SilenceStorm>;
+                             DatacenterIncidents, Query, SilenceStorm, PodStatus>;
 
 struct Envelope {
   TwinAddress to;

@@ -209,10 +209,15 @@ void RackTwin::PublishHealthIfChanged(double now, Effects& out) {
     for (const Incident& inc : open_) h.open.push_back(inc.id);
     h.by_kind = Histogram();
     h.members = static_cast<int>(members_.size());
+    const RackStatus st = BuildStatus();
+    h.since = st.since;
+    h.worst = st.worst;
+    h.incidents = st.incidents;
   }
   if (health_published_ && h.cleared == published_health_.cleared && h.status == published_health_.status &&
       h.open == published_health_.open && h.by_kind == published_health_.by_kind &&
-      h.members == published_health_.members) {
+      h.members == published_health_.members && h.since == published_health_.since &&
+      h.worst == published_health_.worst) {
     return;
   }
   health_published_ = true;

@@ -11,7 +11,7 @@ TwinRegistry::TwinRegistry(const ModelConfig& model, RegistryOptions options)
     : options_(std::move(options)), rules_(model) {}
 
 void TwinRegistry::StartDatacenter(double now, Effects& out) {
-  if (datacenter_) return;  // restored from the store
+  if (datacenter_ || !options_.datacenter_twin) return;  // restored from the store, or a pod
   datacenter_ = std::make_unique<DatacenterTwin>(options_.datacenter);
   datacenter_->Start(now, out);
   MarkDirty(TwinAddress{Level::kDatacenter, options_.datacenter});
@@ -190,6 +190,8 @@ TwinRegistry::Outcome TwinRegistry::Handle(const Envelope& env, Effects& out) {
         datacenter_->OnRackStatus(*status, env.now, rules_.config(), out);
       } else if (auto* storm = std::get_if<SilenceStorm>(&env.msg)) {
         datacenter_->OnSilenceStorm(*storm, env.now, out);
+      } else if (auto* pod = std::get_if<PodStatus>(&env.msg)) {
+        datacenter_->OnPodStatus(*pod, env.now, out);
       }
       outcome = Outcome::kApplied;
       break;
@@ -227,6 +229,7 @@ TwinRegistry::Outcome TwinRegistry::HandleQuery(const Envelope& env, const Query
       }
       break;
   }
+  if (!reply.found && !options_.answer_unknown) return Outcome::kIgnored;  // another gateway answers
   out.replies.push_back(std::move(reply));
   return Outcome::kApplied;
 }

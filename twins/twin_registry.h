@@ -34,6 +34,11 @@ struct RegistryOptions {
   // with the next flush: at high report rates most changes are samples, and rewriting every
   // window on every flush would cost more than the reports themselves. 0: with the next flush.
   double sample_flush_s = 0;
+  // A pod has no datacenter twin (the site has it).
+  bool datacenter_twin = true;
+  // A query about a server or rack this owner does not hold is answered "not found"; false: not
+  // answered at all (pods and the site: another gateway holds it and answers).
+  bool answer_unknown = true;
 };
 
 class TwinRegistry {

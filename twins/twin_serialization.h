@@ -32,8 +32,9 @@ void serialize(Archive& ar, RackStatus& v, std::uint32_t /*version*/) {
 }
 
 template <class Archive>
-void serialize(Archive& ar, HealthUpdate& v, std::uint32_t /*version*/) {
+void serialize(Archive& ar, HealthUpdate& v, std::uint32_t version) {
   ar(v.level, v.subject, v.cleared, v.status, v.open, v.updated_at, v.rack, v.by_kind, v.members, v.unhealthy);
+  if (version >= 2) ar(v.maintenance, v.since, v.worst, v.incidents);
 }
 
 template <class Archive>
@@ -83,8 +84,9 @@ void RackTwin::serialize(Archive& ar, std::uint32_t version) {
 }
 
 template <class Archive>
-void DatacenterTwin::serialize(Archive& ar, std::uint32_t /*version*/) {
+void DatacenterTwin::serialize(Archive& ar, std::uint32_t version) {
   ar(racks_, open_, seq_, health_published_, published_health_);
+  if (version >= 2) ar(offline_pods_);
 }
 
 }  // namespace dctwin

@@ -194,10 +194,44 @@ void IncidentDesk::SaveRecord(const IncidentEvent& record) {
 
 void IncidentDesk::SaveSilence(const Silence& silence, double now) {
   docs_[{kSilences, silence.id}] = SilenceDocJson(silence);
-  // P/silences/<id> holds the pending and active ones; an expired one is cleared.
-  const bool live = silence.StateAt(now) != SilenceState::kExpired;
-  Outbox(options_.prefix + "/silences/" + silence.id, live ? SilenceJson(silence, now) : std::string(), true);
+  // P/silences/<id> holds the pending and active ones; an expired one is cleared. (A pod applies
+  // the site's and publishes none.)
+  if (options_.owns_silences) {
+    const bool live = silence.StateAt(now) != SilenceState::kExpired;
+    Outbox(options_.prefix + "/silences/" + silence.id, live ? SilenceJson(silence, now) : std::string(), true);
+  }
   maintenance_changed_ = maintenance_changed_ || silence.maintenance;
+}
+
+void IncidentDesk::MirrorSilence(const std::string& id, const std::string& payload, double now) {
+  auto it = silences_.find(id);
+  if (payload.empty()) {  // the site expired it (or forgot it)
+    if (it == silences_.end() || it->second.silence.StateAt(now) == SilenceState::kExpired) return;
+    it->second.silence.ends_at = now;
+    SaveSilence(it->second.silence, now);
+    ApplySilence(it->second, now);
+    return;
+  }
+  Silence s;
+  std::string error;
+  if (!ParseSilenceDoc(payload, &s, &error) || s.id != id) {
+    spdlog::warn("the site's silence {} cannot be read ({}); ignored", id, error.empty() ? "id differs" : error);
+    return;
+  }
+  if (it != silences_.end()) s.released = it->second.silence.released;  // this pod's decommissions
+  SilenceEntry& entry = silences_[id];
+  const bool fresh = entry.silence.id.empty();
+  entry.silence = std::move(s);
+  if (fresh) entry.applied = SilenceState::kPending;
+  SaveSilence(entry.silence, now);
+  // Re-apply from scratch: the matchers or times may have changed.
+  const SilenceState state = entry.silence.StateAt(now);
+  if (state == SilenceState::kActive) {
+    entry.applied = SilenceState::kPending;
+    ApplySilence(entry, now);
+  } else if (state != entry.applied) {
+    ApplySilence(entry, now);
+  }
 }
 
 void IncidentDesk::SaveNotification(const std::string& id) {
@@ -377,6 +411,10 @@ void IncidentDesk::Handle(DeskRequest& request, double now) {
     case Type::kQuerySilences:
       Reply(request, SilencesJson(now));
       return;
+    case Type::kSilenceMirror:
+      if (!request.ids.empty()) MirrorSilence(request.ids[0], request.payload, now);
+      UpdateCounts(now);
+      return;
     case Type::kResolvesDelivered:
       for (const std::string& id : request.ids) {
         auto it = notifications_.find(id);
@@ -401,8 +439,10 @@ void IncidentDesk::Handle(DeskRequest& request, double now) {
     }
     case Type::kExpireSilence:
     case Type::kAck: {
-      const std::string error = request.type == Type::kAck ? Acknowledge(request.payload, now)
+      bool mine = true;
+      const std::string error = request.type == Type::kAck ? Acknowledge(request.payload, now, &mine)
                                                            : ExpireSilence(request.payload, now);
+      if (!mine) return;  // another gateway holds that incident and answers
       if (!error.empty()) return ReplyError(request, error);
       commands_ok_.fetch_add(1, std::memory_order_relaxed);
       Reply(request, "{\"ok\":true}");
@@ -508,7 +548,7 @@ std::string IncidentDesk::ExpireSilence(const std::string& payload, double now) 
   return std::string();
 }
 
-std::string IncidentDesk::Acknowledge(const std::string& payload, double now) {
+std::string IncidentDesk::Acknowledge(const std::string& payload, double now, bool* mine) {
   simdjson::dom::parser parser;
   simdjson::dom::object o;
   std::string error, incident, by, comment;
@@ -520,7 +560,10 @@ std::string IncidentDesk::Acknowledge(const std::string& payload, double now) {
   if (incident.empty()) return "\"incident\" is required: the id of the incident to acknowledge";
   if (by.empty()) return "\"by\" is required: who acknowledges";
   auto it = open_.find(incident);
-  if (it == open_.end()) return "incident " + incident + " is not open (unknown, or already resolved)";
+  if (it == open_.end()) {
+    *mine = options_.answer_unknown;
+    return "incident " + incident + " is not open (unknown, or already resolved)";
+  }
   IncidentEvent& record = it->second;
   record.acked_by = by;
   record.acked_at = now;

@@ -31,7 +31,15 @@ namespace dctwin {
 
 // An operator's command or query, as the router decoded its topic.
 struct DeskRequest {
-  enum class Type { kSilence, kExpireSilence, kAck, kQuerySilences, kQueryIncidents, kResolvesDelivered };
+  enum class Type {
+    kSilence,
+    kExpireSilence,
+    kAck,
+    kQuerySilences,
+    kQueryIncidents,
+    kResolvesDelivered,
+    kSilenceMirror,  // a pod: the site's retained silence ids[0] (payload), or its end (empty)
+  };
   Type type = Type::kQueryIncidents;
   std::string payload;
   std::string reply_topic;  // empty: nobody waits for an answer
@@ -53,6 +61,10 @@ class IncidentDesk : public CommitStage {
     double keep_expired_s = 86400;
     size_t max_silences = 10000;
     bool notify = false;  // an Alertmanager forwarder is configured
+    // false on a pod: the site owns the silences; the pod applies what the site retains.
+    bool owns_silences = true;
+    // false on pods and the site: an ack for an incident held elsewhere is not answered here.
+    bool answer_unknown = true;
   };
   using Clock = std::function<double()>;
   using MaintenanceHandler = std::function<void(std::shared_ptr<const std::vector<Silence>>)>;
@@ -96,7 +108,9 @@ class IncidentDesk : public CommitStage {
   void Handle(DeskRequest& request, double now);
   std::string AddSilence(const std::string& payload, double now, std::string* id, std::vector<std::string>* matches);
   std::string ExpireSilence(const std::string& payload, double now);
-  std::string Acknowledge(const std::string& payload, double now);
+  // Empty: not this desk's to answer (an incident held by another gateway).
+  std::string Acknowledge(const std::string& payload, double now, bool* mine);
+  void MirrorSilence(const std::string& id, const std::string& payload, double now);
   std::string IncidentsJson() const;
   std::string SilencesJson(double now) const;
   void Reply(const DeskRequest& request, std::string payload);

@@ -1,0 +1,140 @@
+// Pods and a site, federated by real mosquitto bridges (MQTT 5, QoS 1, persistent): each pod
+// broker bridges its gateway's alerts, health, incident records, status and replies up to the
+// site broker, and commands, queries and silences down. The site gateway holds the datacenter.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "tests/integration/gateway_fixture.h"
+
+namespace dctwin::testing {
+namespace {
+
+std::string Bridge(const std::string& name, int site_port) {
+  return "connection " + name + "\naddress 127.0.0.1:" + std::to_string(site_port) +
+         "\nbridge_protocol_version mqttv50\ncleansession false\nremote_clientid " + name +
+         "-bridge\nrestart_timeout 1 2\n"
+         "topic dctwin/alerts/# out 1\ntopic dctwin/health/# out 1\ntopic dctwin/incidents/# out 1\n"
+         "topic dctwin/gateway/# out 1\ntopic dctwin/reply/# out 1\n"
+         "topic dctwin/command/# in 1\ntopic dctwin/query/# in 1\ntopic dctwin/silences/# in 1\n";
+}
+
+class FederationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    site_broker_.Start();
+    pod_broker_[0] = std::make_unique<Mosquitto>(pod_dir_[0], false, Bridge("pod1", site_broker_.port()));
+    pod_broker_[1] = std::make_unique<Mosquitto>(pod_dir_[1], false, Bridge("pod2", site_broker_.port()));
+    pod_broker_[0]->Start();
+    pod_broker_[1]->Start();
+    probe_ = std::make_unique<Probe>(site_broker_.uri(), "site-probe");
+    probe_->Subscribe("dctwin/#");
+    site_ = Gateway(site_dir_, site_broker_, "site", "site");
+    pod_[0] = Gateway(pod_dir_[0], *pod_broker_[0], "pod1", "pod");
+    pod_[1] = Gateway(pod_dir_[1], *pod_broker_[1], "pod2", "pod");
+    for (const char* id : {"site", "pod1", "pod2"}) WaitOnline(id);
+  }
+
+  std::unique_ptr<GatewayProcess> Gateway(const TempDir& dir, const Mosquitto& broker, const std::string& id,
+                                          const std::string& role) {
+    const std::string config = dir.Write(
+        "dctwin.toml", "[gateway]\nrole = \"" + role + "\"\nstats_interval_s = 0.5\n[metrics]\nlisten = \"\"\n"
+                       "[model]\nheartbeat_timeout_s = 3600\n");
+    auto gw = std::make_unique<GatewayProcess>(dir, std::vector<std::string>{"--config", config, "--broker", broker.uri(),
+                                                                             "--state", dir.File("state.db"),
+                                                                             "--gateway-id", id});
+    gw->Start();
+    return gw;
+  }
+  void WaitOnline(const std::string& id) {
+    ASSERT_TRUE(probe_->WaitFor([&](const Received& r) {
+      return r.topic == "dctwin/gateway/" + id + "/status" && r.payload.find("\"online\":true") != std::string::npos;
+    }, 20s)) << id;
+  }
+  std::string Ask(const std::string& what, const std::string& payload = "") {
+    return RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(site_broker_.port()) + " -t dctwin/" + what +
+                      " -e dctwin/reply/test -W 10 -m '" + payload + "'");
+  }
+  // Three servers per rack, in racks first..first+1 of pod `p`, with psu_volts sagging.
+  void Sag(int p, int first_rack) {
+    sim_[p] = std::make_unique<ChildProcess>(
+        std::vector<std::string>{DCTWIN_SIM_BINARY, "--broker", pod_broker_[p]->uri(), "--racks", "2",
+                                 "--first-rack", std::to_string(first_rack), "--servers-per-rack", "3", "--interval",
+                                 "0.2", "--duration", "120", "--scenario", "0.5 power-sag 9"},
+        pod_dir_[p].File("sim.log"));
+    sim_[p]->Start();
+  }
+
+  TempDir site_dir_;
+  TempDir pod_dir_[2];
+  Mosquitto site_broker_{site_dir_};
+  std::unique_ptr<Mosquitto> pod_broker_[2];
+  std::unique_ptr<Probe> probe_;
+  std::unique_ptr<GatewayProcess> site_;
+  std::unique_ptr<GatewayProcess> pod_[2];
+  std::unique_ptr<ChildProcess> sim_[2];
+};
+
+TEST_F(FederationTest, TheSiteCorrelatesAcrossPodsAndOwnsSilencesAndEachPodAnswersForItsOwn) {
+  Sag(0, 1);  // pod1: r01, r02
+  Sag(1, 3);  // pod2: r03, r04
+  // Rack power incidents in both pods become one datacenter incident at the site.
+  auto dc = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/datacenter/dc1" && JsonString(r.payload, "kind") == "power" &&
+           JsonString(r.payload, "state") == "open";
+  }, 30s);
+  ASSERT_TRUE(dc) << site_->Log();
+  std::string racks;
+  ASSERT_TRUE(WaitUntil([&] {
+    racks = Ask("query/unhealthy-racks");
+    return racks.find("\"r01\"") != std::string::npos && racks.find("\"r04\"") != std::string::npos;
+  }, 20s)) << racks;
+  EXPECT_NE(Ask("query/datacenter").find("\"healthy\":false"), std::string::npos);
+  // No pod publishes datacenter-level topics.
+  for (const Received& r : probe_->All([](const Received& x) { return x.topic.find("/datacenter/") != std::string::npos; })) {
+    EXPECT_EQ(JsonString(r.payload, "gateway").rfind("pod", 0), std::string::npos) << r.topic << " " << r.payload;
+  }
+  // A server query reaches the pod that holds the server, and only that pod answers.
+  const std::string server = Ask("query/server/r03-s01");
+  EXPECT_NE(server.find("\"found\":true"), std::string::npos) << server;
+  EXPECT_NE(server.find("\"rack\":\"r03\""), std::string::npos) << server;
+
+  // The site owns silences: it answers; the pods apply the retained silence that the bridges
+  // carry down, and their records (carried up) show it.
+  const std::string silence = Ask("command/silence", R"({"matchers": {"rack": "r03"}, "duration_s": 600, "created_by": "ops"})");
+  ASSERT_NE(silence.find("\"ok\":true"), std::string::npos) << silence << site_->Log();
+  const std::string id = JsonString(silence, "id");
+  ASSERT_TRUE(probe_->WaitFor([&](const Received& r) {
+    return r.topic.rfind("dctwin/incidents/server/r03-", 0) == 0 && r.payload.find(id) != std::string::npos;
+  }, 15s)) << pod_[1]->Log();
+  // An acknowledgement reaches the pod that holds the incident.
+  auto rec = probe_->WaitFor([](const Received& r) { return r.topic.rfind("dctwin/incidents/server/r01-", 0) == 0 && !r.payload.empty(); });
+  ASSERT_TRUE(rec);
+  const std::string acked = Ask("command/ack", R"({"incident": ")" + JsonString(rec->payload, "id") + R"(", "by": "ops"})");
+  EXPECT_NE(acked.find("\"ok\":true"), std::string::npos) << acked << pod_[0]->Log();
+}
+
+TEST_F(FederationTest, APodGatewayKilledIsOnePodOfflineIncidentNotASilentStorm) {
+  Sag(0, 1);
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/alerts/rack/r01"; }, 30s));
+  pod_[0]->Kill();  // the pod broker publishes its will; the bridge carries it up
+  auto offline = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/datacenter/dc1" && JsonString(r.payload, "kind") == "pod_offline" &&
+           JsonString(r.payload, "state") == "open";
+  }, 30s);
+  ASSERT_TRUE(offline) << site_->Log();
+  EXPECT_NE(JsonString(offline->payload, "summary").find("pod1"), std::string::npos) << offline->payload;
+  pod_[0]->Start();
+  auto back = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/datacenter/dc1" && JsonString(r.payload, "kind") == "pod_offline" &&
+           JsonString(r.payload, "state") == "resolved";
+  }, 30s);
+  ASSERT_TRUE(back) << site_->Log();
+  EXPECT_TRUE(probe_->All([](const Received& r) {
+                      return r.topic.rfind("dctwin/alerts/server/", 0) == 0 && JsonString(r.payload, "kind") == "silent";
+                    }).empty());
+}
+
+}  // namespace
+}  // namespace dctwin::testing
