@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include "tests/integration/gateway_fixture.h"
@@ -134,6 +135,60 @@ TEST_F(FederationTest, APodGatewayKilledIsOnePodOfflineIncidentNotASilentStorm) 
   EXPECT_TRUE(probe_->All([](const Received& r) {
                       return r.topic.rfind("dctwin/alerts/server/", 0) == 0 && JsonString(r.payload, "kind") == "silent";
                     }).empty());
+}
+
+// (level, subject, kind, state) of every incident event on `probe` (the site broker sees the
+// pods' alerts through the bridges).
+std::set<std::string> Incidents(Probe& probe) {
+  std::set<std::string> out;
+  for (const Received& r : probe.All([](const Received& x) { return x.topic.rfind("dctwin/alerts/", 0) == 0; })) {
+    const std::string state = JsonString(r.payload, "state");
+    if (state != "open" && state != "resolved") continue;
+    out.insert(JsonString(r.payload, "level") + " " + JsonString(r.payload, "subject") + " " +
+               JsonString(r.payload, "kind") + " " + state);
+  }
+  return out;
+}
+
+TEST_F(FederationTest, OneStandaloneGatewayAndTwoPodsWithASiteGiveTheSameIncidents) {
+  // The same timeline for the same 4 racks: once through a standalone gateway, once split over
+  // the two pods (r01-r02, r03-r04) and the site.
+  TempDir solo_dir;
+  Mosquitto solo_broker(solo_dir);
+  solo_broker.Start();
+  Probe solo_probe(solo_broker.uri(), "solo-probe");
+  solo_probe.Subscribe("dctwin/#");
+  auto solo = Gateway(solo_dir, solo_broker, "solo", "standalone");
+  ASSERT_TRUE(solo_probe.WaitFor([](const Received& r) {
+    return r.topic == "dctwin/gateway/solo/status" && r.payload.find("\"online\":true") != std::string::npos;
+  }));
+  const std::string timeline = "0.5 power-sag 9; 0.5 overheat r02-s01; 0.5 overheat r02-s02; 0.5 overheat r04-s03; 4 recover-all";
+  auto run = [&](const std::string& uri, int first, int racks, const TempDir& dir) {
+    auto sim = std::make_unique<ChildProcess>(
+        std::vector<std::string>{DCTWIN_SIM_BINARY, "--broker", uri, "--racks", std::to_string(racks), "--first-rack",
+                                 std::to_string(first), "--servers-per-rack", "3", "--interval", "0.2", "--duration",
+                                 "8", "--scenario", timeline},
+        dir.File("sim-same.log"));
+    sim->Start();
+    return sim;
+  };
+  auto a = run(solo_broker.uri(), 1, 4, solo_dir);
+  auto b = run(pod_broker_[0]->uri(), 1, 2, pod_dir_[0]);
+  auto c = run(pod_broker_[1]->uri(), 3, 2, pod_dir_[1]);
+  // Both sides see the datacenter power incident open and resolve, and every rack settle.
+  const std::string dc_resolved = "datacenter dc1 power resolved";
+  ASSERT_TRUE(WaitUntil([&] { return Incidents(solo_probe).count(dc_resolved) && Incidents(*probe_).count(dc_resolved); },
+                        60s))
+      << site_->Log();
+  std::set<std::string> one, fed;
+  ASSERT_TRUE(WaitUntil([&] {
+    one = Incidents(solo_probe);
+    fed = Incidents(*probe_);
+    return one == fed;
+  }, 20s));
+  EXPECT_EQ(one, fed);
+  EXPECT_TRUE(one.count("rack r03 power open")) << "the timeline made rack incidents";
+  EXPECT_TRUE(one.count("server r02-s01 thermal open"));
 }
 
 }  // namespace
