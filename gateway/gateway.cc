@@ -415,6 +415,7 @@ std::string Gateway::StatsJson() const {
       .IntField("sent", static_cast<long long>(out.sent))
       .IntField("refused", static_cast<long long>(out.refused))
       .IntField("retried", static_cast<long long>(out.retried))
+      .IntField("dropped", static_cast<long long>(out.dropped))
       .EndObject();
   w.Key("shards").BeginArray();
   for (const ShardStats& s : pool_->Stats()) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace dctwin {
@@ -10,10 +11,14 @@ class OutboundQueue::Listener : public mqtt::iaction_listener {
  public:
   explicit Listener(OutboundQueue& queue) : queue_(queue) {}
   // The outbox seq travels as the token's user context.
-  void on_success(const mqtt::token& tok) override { queue_.Acknowledged(SeqOf(tok)); }
+  void on_success(const mqtt::token& tok) override {
+    const auto* delivery = dynamic_cast<const mqtt::delivery_token*>(&tok);
+    queue_.Acknowledged(delivery != nullptr ? delivery->get_message().get() : nullptr, SeqOf(tok));
+  }
   void on_failure(const mqtt::token& tok) override {
     const auto* delivery = dynamic_cast<const mqtt::delivery_token*>(&tok);
-    queue_.Failed(delivery != nullptr ? delivery->get_message() : nullptr, SeqOf(tok));
+    queue_.Failed(delivery != nullptr ? delivery->get_message() : nullptr, SeqOf(tok),
+                  static_cast<int>(tok.get_reason_code()));
   }
   static int64_t SeqOf(const mqtt::token& tok) {
     return static_cast<int64_t>(reinterpret_cast<intptr_t>(tok.get_user_context()));
@@ -49,7 +54,7 @@ bool OutboundQueue::Publish(OutMessage out) {
     if (out.qos == 0) {
       best_effort_.push_back(Pending{std::move(msg), 0});
     } else {
-      reliable_.push_back(Pending{std::move(msg), out.outbox_seq});
+      reliable_.push_back(Pending{std::move(msg), out.outbox_seq, ++next_order_, 0});
     }
   }
   wake_.notify_one();
@@ -85,11 +90,18 @@ void OutboundQueue::Run() {
     }
     size_t handed = 0;
     for (; handed < batch_reliable.size(); ++handed) {
+      const Pending& p = batch_reliable[handed];
+      {
+        // Recorded before the hand-over: its acknowledgement may come back at once.
+        std::lock_guard<std::mutex> meta(mu_);
+        in_flight_messages_[p.msg.get()] = p;
+      }
       try {
-        const Pending& p = batch_reliable[handed];
         // The outbox seq rides along as the token's user context.
         link_.client().publish(p.msg, reinterpret_cast<void*>(static_cast<intptr_t>(p.seq)), *listener_);
       } catch (const mqtt::exception& e) {
+        std::lock_guard<std::mutex> meta(mu_);
+        in_flight_messages_.erase(p.msg.get());
         spdlog::debug("publish refused by the client ({}); will retry", e.what());
         break;
       }
@@ -97,9 +109,9 @@ void OutboundQueue::Run() {
     lock.lock();
     sent_ += batch_best_effort.size();
     batch_best_effort.clear();
-    // What the client refused goes back to the front, in order.
+    // What the client refused goes back, at its place.
     for (size_t i = batch_reliable.size(); i > handed; --i) {
-      reliable_.push_front(std::move(batch_reliable[i - 1]));
+      Requeue(std::move(batch_reliable[i - 1]));
       --in_flight_;
     }
     batch_reliable.clear();
@@ -107,10 +119,11 @@ void OutboundQueue::Run() {
   }
 }
 
-void OutboundQueue::Acknowledged(int64_t seq) {
+void OutboundQueue::Acknowledged(const mqtt::message* msg, int64_t seq) {
   if (seq > 0 && ack_handler_) ack_handler_(seq);
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (msg != nullptr) in_flight_messages_.erase(msg);
     --in_flight_;
     ++sent_;
     if (reliable_.empty() && best_effort_.empty() && in_flight_ == 0) idle_.notify_all();
@@ -118,14 +131,45 @@ void OutboundQueue::Acknowledged(int64_t seq) {
   wake_.notify_one();
 }
 
-void OutboundQueue::Failed(mqtt::const_message_ptr msg, int64_t seq) {
+void OutboundQueue::Requeue(Pending p) {
+  auto at = std::upper_bound(reliable_.begin(), reliable_.end(), p.order,
+                             [](uint64_t order, const Pending& x) { return order < x.order; });
+  reliable_.insert(at, std::move(p));
+}
+
+void OutboundQueue::Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_code) {
+  bool give_up = false;
+  std::string topic;
   {
     std::lock_guard<std::mutex> lock(mu_);
     --in_flight_;
     if (msg) {
-      reliable_.push_front(Pending{std::move(msg), seq});
-      ++retried_;
+      Pending p{msg, seq, 0, 0};
+      auto it = in_flight_messages_.find(msg.get());
+      if (it != in_flight_messages_.end()) {
+        p = std::move(it->second);
+        in_flight_messages_.erase(it);
+      }
+      ++p.attempts;
+      // 0x80 and up are the broker's "no" (not authorized, topic name invalid, ...); quota
+      // exceeded (0x97) and server busy (0x89) pass.
+      const bool refused = reason_code >= 0x80 && reason_code != 0x97 && reason_code != 0x89;
+      if (refused || p.attempts >= kMaxAttempts) {
+        give_up = true;
+        topic = p.msg->get_topic();
+        ++dropped_;
+      } else {
+        Requeue(std::move(p));
+        ++retried_;
+      }
     }
+    if (reliable_.empty() && best_effort_.empty() && in_flight_ == 0) idle_.notify_all();
+  }
+  if (give_up) {
+    spdlog::error("gave up publishing to {}: {}", topic,
+                  reason_code >= 0x80 ? "the broker refused it (reason code " + std::to_string(reason_code) + ")"
+                                      : std::to_string(kMaxAttempts) + " attempts failed");
+    if (seq > 0 && ack_handler_) ack_handler_(seq);  // it will not come back at every restart
   }
   wake_.notify_one();
 }
@@ -155,6 +199,7 @@ OutboundStats OutboundQueue::Stats() const {
   s.sent = sent_;
   s.refused = refused_;
   s.retried = retried_;
+  s.dropped = dropped_;
   return s;
 }
 

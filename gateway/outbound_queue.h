@@ -7,7 +7,13 @@
 //  - QoS 0 messages (stats, dead letters) bypass the QoS 1 backlog.
 //  - While the broker is unreachable messages wait here, up to `capacity`; past that a new
 //    message is refused (the caller counts it) and a critical line is logged.
-//  - A QoS 1 message whose delivery fails goes back to the front of the queue.
+//  - A QoS 1 message whose delivery fails (the connection dropped) goes back into the queue at its
+//    place: however many fail, and in whatever order their failures are reported, they go out
+//    again in the order they were first published (an open before its resolve).
+//  - A message the broker refuses for good (an MQTT 5 PUBACK reason code of 0x80 or more, such as
+//    "not authorized" for a Response Topic the gateway may not write) is dropped after a log line
+//    and counted; so is one that failed kMaxAttempts times. An outbox event dropped so is
+//    reported as acknowledged: it will not come back at every restart.
 //  - A message that carries an outbox seq reports that seq to the ack handler once acknowledged.
 //
 // Thread-safe.
@@ -22,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <mqtt/async_client.h>
 
@@ -36,6 +43,7 @@ struct OutboundStats {
   uint64_t sent = 0;       // acknowledged (QoS 1) or handed over (QoS 0)
   uint64_t refused = 0;    // refused because the queue was full
   uint64_t retried = 0;    // QoS 1 deliveries that failed and were queued again
+  uint64_t dropped = 0;    // refused by the broker for good, or failed too often: given up
 };
 
 class OutboundQueue : public MessageSink {
@@ -58,13 +66,18 @@ class OutboundQueue : public MessageSink {
 
  private:
   class Listener;
+  static constexpr int kMaxAttempts = 10;
   struct Pending {
     mqtt::const_message_ptr msg;
     int64_t seq = 0;
+    uint64_t order = 0;  // publication order of the reliable lane
+    int attempts = 0;
   };
   void Run();
-  void Acknowledged(int64_t seq);
-  void Failed(mqtt::const_message_ptr msg, int64_t seq);
+  void Acknowledged(const mqtt::message* msg, int64_t seq);
+  void Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_code);
+  // Puts a message back at its place in the reliable lane (sorted by order). mu_ held.
+  void Requeue(Pending p);
 
   // Constant after construction
   MqttLink& link_;
@@ -82,6 +95,9 @@ class OutboundQueue : public MessageSink {
   uint64_t sent_ = 0;       // guarded by mu_
   uint64_t refused_ = 0;    // guarded by mu_
   uint64_t retried_ = 0;    // guarded by mu_
+  uint64_t dropped_ = 0;    // guarded by mu_
+  uint64_t next_order_ = 0;  // guarded by mu_
+  std::unordered_map<const mqtt::message*, Pending> in_flight_messages_;  // guarded by mu_
   bool stop_ = false;       // guarded by mu_
   std::thread thread_;
 };

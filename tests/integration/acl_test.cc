@@ -13,7 +13,9 @@ namespace {
 
 class AclTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Start(ReadFile(std::string(DCTWIN_SOURCE_DIR) + "/config/mosquitto/dctwin.acl")); }
+
+  void Start(const std::string& acl_text) {
     const std::string d = dir_.path();
     chmod(d.c_str(), 0755);  // mosquitto, started as root, reads its files as the mosquitto user
     int status = -1;
@@ -21,7 +23,7 @@ class AclTest : public ::testing::Test {
                "mosquitto_passwd -b passwd $u pw-$u || exit 1; done && chmod 644 passwd",
                &status);
     ASSERT_EQ(status, 0);
-    const std::string acl = dir_.Write("dctwin.acl", ReadFile(std::string(DCTWIN_SOURCE_DIR) + "/config/mosquitto/dctwin.acl"));
+    const std::string acl = dir_.Write("dctwin.acl", acl_text);
     chmod(acl.c_str(), 0644);
     broker_ = std::make_unique<Mosquitto>(
         dir_, false, "allow_anonymous false\npassword_file " + d + "/passwd\nacl_file " + acl + "\n");
@@ -29,7 +31,8 @@ class AclTest : public ::testing::Test {
     const std::string creds = dir_.Write("credentials", "dctwin-gateway\npw-dctwin-gateway\n");
     chmod(creds.c_str(), 0600);
     const std::string config = dir_.Write(
-        "dctwin.toml", "[broker]\ncredentials_file = \"" + creds + "\"\n[metrics]\nlisten = \"\"\n[model]\nheartbeat_timeout_s = 3600\n");
+        "dctwin.toml", "[broker]\ncredentials_file = \"" + creds + "\"\n[gateway]\nstats_interval_s = 0.3\n[metrics]\nlisten = \"\"\n"
+                       "[model]\nheartbeat_timeout_s = 3600\n");
     gateway_ = std::make_unique<GatewayProcess>(
         dir_, std::vector<std::string>{"--config", config, "--broker", broker_->uri(), "--state", dir_.File("state.db"),
                                        "--gateway-id", "gw-acl"});
@@ -86,6 +89,28 @@ TEST_F(AclTest, ViewersWatchOperatorsActServersPublishOnlyTheirOwnMetrics) {
   EXPECT_NE(Ask("viewer", "query/silences", "").find("\"created_by\":\"v\""), std::string::npos);
   // Viewers read the retained records, including the silence's.
   EXPECT_NE(Sub("viewer", "dctwin/incidents/server/s1/thermal").find("\"silenced_by\":[\"sil-"), std::string::npos);
+}
+
+// A gateway that may write only under dctwin/ is asked to answer on another topic: the broker
+// refuses that reply for good, and the gateway gives it up (counted) instead of retrying for ever.
+class NarrowGatewayAclTest : public AclTest {
+ protected:
+  void SetUp() override {
+    Start("user dctwin-gateway\ntopic readwrite dctwin/#\n\nuser viewer\ntopic read dctwin/#\n\nuser operator\ntopic readwrite dctwin/#\ntopic read elsewhere/#\n");
+  }
+};
+
+TEST_F(NarrowGatewayAclTest, AReplyTheBrokerRefusesIsGivenUpNotRetriedForEver) {
+  RunCommand("mosquitto_rr -V 5" + Auth("operator") + "-t dctwin/query/datacenter -e elsewhere/x -W 2 -m '' 2>/dev/null");
+  std::string stats;
+  ASSERT_TRUE(WaitUntil([&] {
+    stats = Sub("operator", "dctwin/gateway/gw-acl/stats");
+    return stats.find("\"dropped\":1") != std::string::npos;
+  }, 15s)) << stats << gateway_->Log();
+  EXPECT_NE(gateway_->Log().find("gave up publishing to elsewhere/x"), std::string::npos) << gateway_->Log();
+  // Nothing is stuck behind it.
+  EXPECT_NE(Ask("operator", "query/datacenter", "").find("\"found\":true"), std::string::npos);
+  EXPECT_NE(stats.find("\"queued\":0"), std::string::npos) << stats;
 }
 
 }  // namespace
