@@ -47,12 +47,19 @@ std::map<std::string, int64_t> TwinHost::OpenByKind() const {
   return open_by_kind_;
 }
 
+namespace {
+// The monotonic clock, in seconds: silence deadlines run on it.
+double MonoNow() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
 void TwinHost::FinishRestore(double not_before, double now) {
   registry_.TakeDirty(0, true);  // what was just loaded is what the store holds
   // Conditions bound to rules edited while the gateway was down may resolve incidents: those
   // events, and the twins they changed, are committed like any others.
   Effects out;
-  registry_.FinishRestore(not_before, now, out);
+  registry_.FinishRestore(not_before, now, MonoNow(), out);
   Apply(out);
   servers_total_.fetch_add(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
   {
@@ -157,6 +164,7 @@ void TwinHost::OnStart(double now) {
 
 void TwinHost::Handle(Envelope& env) {
   ApplyPendingModel(env.now);  // a reload applies before the next message, not after its batch
+  env.mono = MonoNow();
   Effects out;
   // max_servers is checked against the sum over all shards; shards racing at the limit can pass
   // it by at most one server each.
@@ -192,7 +200,7 @@ void TwinHost::Handle(Envelope& env) {
 void TwinHost::Tick(double now) {
   ApplyPendingModel(now);
   Effects out;
-  registry_.FireTimers(now, census_.hold(), out);
+  registry_.FireTimers(now, MonoNow(), census_.hold(), out);
   census_.Report(shard_, static_cast<int64_t>(registry_.overdue_count()),
                  static_cast<int64_t>(registry_.server_count()));
   Apply(out);

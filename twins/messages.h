@@ -134,6 +134,9 @@ struct Envelope {
   TwinAddress to;
   double now = 0;  // gateway wall clock when the message entered the pool
   Message msg;
+  // Monotonic clock (seconds) when it is handled, for silence deadlines: a step of the wall clock
+  // (NTP) must not make every server overdue at once. 0: the owner uses `now`.
+  double mono = 0;
 };
 
 // What handling one message produced. The host publishes events and health, and posts sends.

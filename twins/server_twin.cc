@@ -459,7 +459,7 @@ void ServerTwin::SetMaintenance(bool on, double now, Effects& out) {
 }
 
 void ServerTwin::OnTimer(double now, const ModelConfig& model, Effects& out) {
-  if (!commissioned_ || maintenance_ || now < SilenceDeadline(model)) return;
+  if (!commissioned_ || maintenance_) return;
   if (std::find(open_keys_.begin(), open_keys_.end(), kSilent) != open_keys_.end()) return;
   char buf[96];
   std::snprintf(buf, sizeof buf, "no report from server %s for %g s", id_.c_str(), model.heartbeat_timeout_s);

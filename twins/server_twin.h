@@ -36,8 +36,11 @@ class ServerTwin {
   // goes too, so do anomaly conditions when anomaly_z is 0; an incident left without a firing
   // condition resolves now, saying the rule was removed or changed.
   void BindRules(const RuleSet& rules, double now, Effects& out);
-  // Opens `silent` when nothing was heard for the heartbeat timeout (never during maintenance).
+  // Opens `silent` (never during maintenance). The owner calls it when its own (monotonic) clock
+  // says nothing was heard for the heartbeat timeout; `now` stamps the event.
   void OnTimer(double now, const ModelConfig& model, Effects& out);
+  // Wall clock of the last sign of life (a report, or the commission).
+  double last_heard() const { return last_heard_; }
   // A maintenance silence starts or ends for this server. During maintenance the server does not
   // go silent and its rack does not count it for correlation; when it ends, the heartbeat starts
   // afresh from `now`.
@@ -47,7 +50,6 @@ class ServerTwin {
   const std::string& id() const { return id_; }
   const std::string& rack() const { return rack_; }
   bool commissioned() const { return commissioned_; }
-  double SilenceDeadline(const ModelConfig& model) const { return last_heard_ + model.heartbeat_timeout_s; }
   const std::vector<Incident>& open_incidents() const { return open_; }
   const MetricWindow& window() const { return window_; }
   HealthStatus status() const;

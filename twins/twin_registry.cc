@@ -121,7 +121,9 @@ void TwinRegistry::ApplyMaintenance(const std::string& id, ServerSlot& slot, dou
   if (!twin.commissioned()) return;
   const bool on = InMaintenance(id, twin.rack());
   if (on == twin.maintenance()) return;
+  const double heard = twin.last_heard();
   twin.SetMaintenance(on, now, out);
+  NoteHeard(slot, heard);
   overdue_.erase(id);
   if (!on) Arm(id, slot);  // the heartbeat starts afresh
   MarkDirty(TwinAddress{Level::kServer, id});
@@ -146,14 +148,17 @@ void TwinRegistry::Forget(const TwinAddress& address) {
   }
 }
 
-void TwinRegistry::FinishRestore(double not_before, double now, Effects& out) {
+void TwinRegistry::FinishRestore(double not_before, double now, double mono, Effects& out) {
+  mono_ = mono;
   for (auto it = servers_.begin(); it != servers_.end();) {
     if (!it->second.twin.commissioned()) {
       it = servers_.erase(it);  // a decommissioned server's row should have been deleted
       continue;
     }
     it->second.armed = false;
-    Arm(it->first, it->second, not_before);
+    // The saved wall-clock time of the last sign of life, on the monotonic clock of this run.
+    it->second.heard_mono = mono - std::max(0.0, now - it->second.twin.last_heard());
+    Arm(it->first, it->second, mono + (not_before - now));
     // The rules may have been edited while the gateway was down.
     const size_t before = out.events.size();
     it->second.twin.BindRules(rules_, now, out);
@@ -174,6 +179,7 @@ std::map<std::string, int64_t> TwinRegistry::OpenIncidentsByKind() const {
 }
 
 TwinRegistry::Outcome TwinRegistry::Handle(const Envelope& env, Effects& out) {
+  mono_ = env.mono > 0 ? env.mono : env.now;
   if (auto* query = std::get_if<Query>(&env.msg)) return HandleQuery(env, *query, out);
   Outcome outcome = Outcome::kIgnored;
   switch (env.to.level) {
@@ -258,7 +264,9 @@ TwinRegistry::Outcome TwinRegistry::ApplyReport(const std::string& id, const Rep
     it = servers_.find(id);
   }
   const size_t events = out.events.size(), health = out.health.size(), sends = out.sends.size();
+  const double heard = it->second.twin.last_heard();
   it->second.twin.OnReport(report, now, rules_, out);
+  NoteHeard(it->second, heard);
   Arm(id, it->second);
   if (out.events.size() == events && out.health.size() == health && out.sends.size() == sends) {
     MarkSampled(id, it->second, now);  // only samples (and `for` progress) changed
@@ -297,7 +305,7 @@ void TwinRegistry::Assemble(const std::string& id, const Report& part, double no
       }
     }
   }
-  a.last_part = now;
+  a.last_part = mono_;
 }
 
 TwinRegistry::ServerSlot& TwinRegistry::Commission(const std::string& id, const std::string& rack, double now,
@@ -307,7 +315,9 @@ TwinRegistry::ServerSlot& TwinRegistry::Commission(const std::string& id, const 
     it = servers_.emplace(id, ServerSlot(ServerTwin(id, options_.datacenter, rules_.config()))).first;
     it->second.generation = ++next_generation_;
   }
+  const double heard = it->second.twin.last_heard();
   it->second.twin.OnCommission(dctwin::Commission{rack}, now, out);
+  NoteHeard(it->second, heard);
   Arm(id, it->second);
   ApplyMaintenance(id, it->second, now, out);
   return it->second;
@@ -365,13 +375,14 @@ void TwinRegistry::HandleRack(const Envelope& env, Effects& out) {
 void TwinRegistry::Arm(const std::string& id, ServerSlot& slot, double not_before) {
   if (slot.armed || !slot.twin.commissioned()) return;
   slot.armed = true;
-  timers_.push(TimerEntry{std::max(slot.twin.SilenceDeadline(rules_.config()), not_before), slot.generation, id});
+  timers_.push(TimerEntry{std::max(Deadline(slot), not_before), slot.generation, id});
 }
 
-void TwinRegistry::FireTimers(double now, bool hold, Effects& out) {
+void TwinRegistry::FireTimers(double now, double mono, bool hold, Effects& out) {
+  mono_ = mono;
   // Reports assembled from parts are applied once no part has come for assemble_s.
   for (auto it = assembling_.begin(); it != assembling_.end();) {
-    if (now - it->second.last_part < rules_.config().assemble_s) {
+    if (mono - it->second.last_part < rules_.config().assemble_s) {
       ++it;
       continue;
     }
@@ -384,15 +395,15 @@ void TwinRegistry::FireTimers(double now, bool hold, Effects& out) {
   const double confirm = rules_.config().StormConfirmS();
   // A report does not move its server's heap entry; an entry that comes due while its twin's
   // deadline has moved on is pushed again. That keeps the per-report cost at one comparison.
-  while (!timers_.empty() && timers_.top().deadline <= now) {
+  while (!timers_.empty() && timers_.top().deadline <= mono) {
     TimerEntry entry = timers_.top();
     timers_.pop();
     auto it = servers_.find(entry.server);
     if (it == servers_.end() || it->second.generation != entry.generation) continue;
     ServerSlot& slot = it->second;
     slot.armed = false;
-    const double deadline = slot.twin.SilenceDeadline(rules_.config());
-    if (deadline > now) {
+    const double deadline = Deadline(slot);
+    if (deadline > mono) {
       Arm(entry.server, slot);
       continue;
     }
@@ -403,11 +414,11 @@ void TwinRegistry::FireTimers(double now, bool hold, Effects& out) {
   // held: the storm guard gets to see how many go quiet together.
   for (auto it = overdue_.begin(); it != overdue_.end();) {
     auto slot = servers_.find(it->first);
-    if (slot == servers_.end() || slot->second.twin.SilenceDeadline(rules_.config()) > now) {
+    if (slot == servers_.end() || Deadline(slot->second) > mono) {
       it = overdue_.erase(it);  // gone, or it reported (and a report re-armed it)
       continue;
     }
-    if (hold || now - it->second < confirm) {
+    if (hold || mono - it->second < confirm) {
       ++it;
       continue;
     }

@@ -55,7 +55,9 @@ class TwinRegistry {
   // Opens `silent` on every server whose deadline passed at least the storm confirmation
   // (ModelConfig::StormConfirmS) before `now`. With `hold` (the storm guard is active, or the
   // gateway is cut off from the broker) overdue servers are held back instead.
-  void FireTimers(double now, bool hold, Effects& out);
+  // `mono` is the monotonic clock the silence deadlines run on (tests may pass `now`).
+  void FireTimers(double now, double mono, bool hold, Effects& out);
+  void FireTimers(double now, bool hold, Effects& out) { FireTimers(now, now, hold, out); }
   // A new model (configuration reload): new rules and thresholds apply from the next report;
   // tracked conditions follow their rules; the window length of existing twins does not change.
   void UpdateModel(const ModelConfig& model, double now, Effects& out);
@@ -83,7 +85,7 @@ class TwinRegistry {
   // Arms the silence timers of restored servers. A deadline that passed while the gateway was
   // down fires no earlier than `not_before`, so a restart does not raise a storm of `silent`.
   // Binds the restored conditions to the current rules (they may have been edited meanwhile).
-  void FinishRestore(double not_before, double now, Effects& out);
+  void FinishRestore(double not_before, double now, double mono, Effects& out);
   // Open incidents at every level, by "<level>/<kind>", for the counters.
   std::map<std::string, int64_t> OpenIncidentsByKind() const;
 
@@ -103,6 +105,7 @@ class TwinRegistry {
     double tokens = -1;  // message budget (token bucket); < 0: not started
     double refilled = 0;
     bool sampled = false;  // has unsaved samples; an entry for it is in sampled_
+    double heard_mono = 0;  // monotonic clock of the twin's last sign of life
   };
   struct TimerEntry {
     double deadline;
@@ -115,7 +118,13 @@ class TwinRegistry {
   Outcome HandleQuery(const Envelope& env, const Query& query, Effects& out);
   void HandleRack(const Envelope& env, Effects& out);
   ServerSlot& Commission(const std::string& id, const std::string& rack, double now, Effects& out);
+  // not_before: monotonic clock.
   void Arm(const std::string& id, ServerSlot& slot, double not_before = 0);
+  double Deadline(const ServerSlot& slot) const { return slot.heard_mono + rules_.config().heartbeat_timeout_s; }
+  // After a call on a server twin: a new sign of life moves its deadline (monotonic clock).
+  void NoteHeard(ServerSlot& slot, double heard_before) {
+    if (slot.twin.last_heard() != heard_before) slot.heard_mono = mono_;
+  }
   void MarkDirty(const TwinAddress& address);
   void MarkSampled(const std::string& id, ServerSlot& slot, double now);
   bool InMaintenance(const std::string& id, const std::string& rack) const;
@@ -125,6 +134,7 @@ class TwinRegistry {
   const RegistryOptions options_;
 
   RuleSet rules_;
+  double mono_ = 0;  // monotonic clock of the message or tick being handled
   std::shared_ptr<const std::vector<Silence>> maintenance_;  // active maintenance silences
   std::unordered_map<std::string, ServerSlot> servers_;
   std::unordered_map<std::string, RackTwin> racks_;
@@ -133,7 +143,7 @@ class TwinRegistry {
   uint64_t next_generation_ = 0;
   struct Assembly {
     Report report;
-    double last_part = 0;  // wall clock of the newest part
+    double last_part = 0;  // monotonic clock of the newest part
   };
   bool TakeToken(ServerSlot& slot, double now) const;
   Outcome ApplyReport(const std::string& id, const Report& report, double now, Effects& out);

@@ -6,6 +6,8 @@
 
 #include "twins/twin_registry.h"
 
+#include "tests/twins/twin_world.h"
+
 namespace dctwin {
 namespace {
 
@@ -98,6 +100,36 @@ TEST_F(NoSampleDelayTest, SamplesAreSavedWithTheNextFlush) {
   Report("s1", 40);
   EXPECT_EQ(registry_.dirty_count(), 1u);
   EXPECT_TRUE(Has(registry_.TakeDirty(now_, false), "s1"));
+}
+
+}  // namespace
+}  // namespace dctwin
+
+namespace dctwin {
+namespace {
+
+TEST(SilenceClockTest, AWallClockStepDoesNotMakeServersOverdueDeadlinesRunOnTheMonotonicClock) {
+  ModelConfig m = testing::TwinWorld::DefaultModel();
+  m.heartbeat_timeout_s = 60;
+  m.storm_fraction = 0;
+  testing::TwinWorld w(m);
+  w.mono = 100;
+  w.Commission("s1", "r1");
+  w.Report("s1", {{"temp_c", 40}}, 0);
+  // NTP steps the wall clock an hour ahead; five seconds pass.
+  w.now += 3600;
+  w.mono += 5;
+  w.Timers();
+  w.Timers();
+  EXPECT_TRUE(w.EventsFor(Level::kServer, "s1").empty()) << "overdue by the wall clock only";
+  // A real minute of silence (and the confirmation) later it is silent, stamped with the wall clock.
+  w.now += 70;
+  w.mono += 70;
+  w.Timers();
+  auto events = w.EventsFor(Level::kServer, "s1");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, "silent");
+  EXPECT_EQ(events[0].opened_at, 1000 + 3600 + 70);
 }
 
 }  // namespace

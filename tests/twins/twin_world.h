@@ -28,6 +28,7 @@ class TwinWorld {
   }
 
   double now = 1000;
+  double mono = 0;  // > 0: a monotonic clock apart from `now` (clock-step tests)
   std::vector<IncidentEvent> events;
   std::vector<HealthUpdate> health;
   int uncommissioned = 0;
@@ -95,7 +96,7 @@ class TwinWorld {
 
   void Timers(bool hold = false) {
     Effects out;
-    registry_.FireTimers(now, hold, out);
+    registry_.FireTimers(now, mono > 0 ? mono : now, hold, out);
     Collect(out);
     Drain();
   }
@@ -125,6 +126,7 @@ class TwinWorld {
     return o;
   }
   void Send(Envelope env) {
+    if (mono > 0) env.mono = mono;
     queue_.push_back(std::move(env));
     Drain();
   }
