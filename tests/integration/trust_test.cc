@@ -2,6 +2,7 @@
 // online status after an unclean disconnect, servers with skewed clocks, metrics that vanish.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <ctime>
 #include <string>
@@ -191,6 +192,42 @@ TEST_F(GatewayTest, SigtermWhileCommissionsFlowLosesNone) {
   }, 20s)) << probe_->All([](const Received& r) { return r.topic == "dctwin/gateway/gw-test/stats"; }).back().payload
            << gateway_->Log();
   EXPECT_TRUE(probe_->All([](const Received& r) { return r.topic == "dctwin/deadletter/shutting_down"; }).empty());
+}
+
+TEST_F(GatewayTest, AWallClockStepMakesNoServerSilent) {
+  const char* faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+  if (access(faketime, R_OK) != 0) GTEST_SKIP() << "libfaketime is not installed (scripts/deps.sh installs it)";
+  const std::string shift = dir_.Write("faketime", "+0\n");
+  const std::string config = dir_.Write(
+      "dctwin.toml", "[gateway]\nstats_interval_s = 0.2\n[model]\nheartbeat_timeout_s = 30\nstorm_fraction = 0\n");
+  gateway_ = std::make_unique<GatewayProcess>(
+      dir_, std::vector<std::string>{"--config", config, "--broker", broker_.uri(), "--state", dir_.File("state.db"),
+                                     "--gateway-id", "gw-test"});
+  // The gateway's wall clock, as NTP would step it; its monotonic clock is left alone.
+  gateway_->SetEnv("LD_PRELOAD", faketime);
+  gateway_->SetEnv("FAKETIME_TIMESTAMP_FILE", shift);
+  gateway_->SetEnv("FAKETIME_NO_CACHE", "1");
+  gateway_->SetEnv("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+  gateway_->Start();
+  WaitOnline();
+  for (const char* s : {"c1", "c2", "c3"}) {
+    Commission(s, "r1");
+    Report(s, R"({"temp_c": 40})");
+  }
+  ASSERT_TRUE(StatsWith("messages_in", 3));
+  dir_.Write("faketime", "+1h\n");
+  // The gateway has seen the step (its stats are stamped an hour ahead), and its shards have
+  // ticked several times since (a tick every 200 ms, stats every 200 ms).
+  const double stepped = static_cast<double>(time(nullptr)) + 3000;
+  ASSERT_TRUE(probe_->WaitFor([&](const Received& r) {
+    return r.topic == "dctwin/gateway/gw-test/stats" && JsonNumber(r.payload, "at") > stepped;
+  })) << gateway_->Log();
+  probe_->Clear();
+  ASSERT_TRUE(WaitUntil([&] {
+    return probe_->All([](const Received& r) { return r.topic == "dctwin/gateway/gw-test/stats"; }).size() >= 5;
+  }, 10s));
+  EXPECT_TRUE(probe_->All([](const Received& r) { return r.topic.rfind("dctwin/alerts/", 0) == 0; }).empty())
+      << probe_->All([](const Received& r) { return r.topic.rfind("dctwin/alerts/", 0) == 0; }).front().payload;
 }
 
 TEST_F(GatewayTest, Utf8NamesArriveAsUtf8) {
