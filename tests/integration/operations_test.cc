@@ -208,6 +208,19 @@ restart_grace_s = 0
   EXPECT_TRUE(probe_->All([](const Received& r) { return r.topic == "dctwin/alerts/rack/r1"; }).empty());
 }
 
+TEST_F(OperationsTest, ExpiredSilencesStayListedForAWhileThenGo) {
+  StartGateway(std::string(kOpsConfig) + "[silences]\nkeep_expired_s = 1\n");
+  const std::string id = JsonString(
+      Request("command/silence", R"({"matchers": {"rack": "r1"}, "duration_s": 3600, "created_by": "a"})"), "id");
+  ASSERT_FALSE(id.empty());
+  ASSERT_NE(Request("command/silence/expire", R"({"id": ")" + id + R"("})").find("\"ok\":true"), std::string::npos);
+  EXPECT_NE(Request("query/silences", "").find("\"state\":\"expired\""), std::string::npos);
+  EXPECT_NE(Request("command/silence/expire", R"({"id": ")" + id + R"("})").find("already expired"), std::string::npos);
+  std::string listed;
+  ASSERT_TRUE(WaitUntil([&] { return (listed = Request("query/silences", "")) == "{\"silences\":[]}"; }, 10s)) << listed;
+  EXPECT_NE(Request("command/silence/expire", R"({"id": ")" + id + R"("})").find("unknown silence"), std::string::npos);
+}
+
 TEST_F(OperationsTest, DctwinctlListsSilencesAcknowledgesAndSaysWhenNobodyAnswers) {
   StartGateway(kOpsConfig);
   MakeHot("s1", "r07");
