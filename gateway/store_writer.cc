@@ -102,7 +102,14 @@ bool StoreWriter::CommitPending() {
     return false;
   }
   if (dropped > 0) {
-    spdlog::critical("outbox full ({} rows): {} incident event(s) dropped", outbox_max_, dropped);
+    spdlog::critical("outbox full ({} rows): {} message(s) dropped", outbox_max_, dropped);
+  }
+  // Incident events (from the commit stage) are never dropped: a resolve must follow its open.
+  // Past the limit, say so (once per doubling).
+  const int64_t rows = store_.OutboxSize();
+  if (rows > outbox_max_ && rows >= 2 * outbox_warned_) {
+    outbox_warned_ = rows;
+    spdlog::critical("outbox over its limit: {} rows wait for the broker (state.outbox_max {})", rows, outbox_max_);
   }
   // Committed: now, and only now, the events may go out.
   for (const OutboxRecord& r : b.outbox) {

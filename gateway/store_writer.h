@@ -120,6 +120,7 @@ class StoreWriter {
   std::map<TwinKey, std::optional<TwinRecord>, KeyLess> pending_twins_;
   std::vector<OutMessage> pending_events_;
   std::vector<int64_t> pending_acked_;
+  int64_t outbox_warned_ = 0;
   std::thread thread_;
   bool started_ = false;
 };
