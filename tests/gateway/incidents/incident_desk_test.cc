@@ -1,0 +1,161 @@
+#include "gateway/incidents/incident_desk.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "storage/sqlite_state_store.h"
+#include "tests/gateway/recording_sink.h"
+
+namespace dctwin {
+namespace {
+
+using testing::RecordingSink;
+
+IncidentEvent Event(const std::string& id, const std::string& server, IncidentState state) {
+  IncidentEvent e;
+  e.id = id;
+  e.level = Level::kServer;
+  e.subject = server;
+  e.rack = "r1";
+  e.datacenter = "dc1";
+  e.kind = "thermal";
+  e.severity = Severity::kCritical;
+  e.state = state;
+  e.opened_at = 100;
+  e.at = 100;
+  e.summary = "hot";
+  return e;
+}
+
+class IncidentDeskTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/dctwin-desk-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    ASSERT_TRUE(SqliteStateStore::Open(SqliteOptions{dir_ + "/state.db", false, 1000}, &store_).ok());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // What the writer does: take the desk's contribution and commit it.
+  StoreBatch Commit(IncidentDesk& desk) {
+    StoreBatch b;
+    desk.Contribute(b);
+    EXPECT_TRUE(store_->Commit(b).ok());
+    desk.Committed(now_);
+    return b;
+  }
+  static bool Has(const StoreBatch& b, const std::string& topic, bool retained) {
+    for (const OutboxRecord& r : b.outbox) {
+      if (r.topic == topic && r.retained == retained) return true;
+    }
+    return false;
+  }
+  DeskRequest Request(DeskRequest::Type type, std::string payload) {
+    DeskRequest r;
+    r.type = type;
+    r.payload = std::move(payload);
+    r.reply_topic = "reply/t";
+    r.correlation = "c1";
+    return r;
+  }
+
+  std::string dir_;
+  std::unique_ptr<SqliteStateStore> store_;
+  RecordingSink sink_;
+  double now_ = 1000;
+  IncidentDesk::Clock clock_ = [this] { return now_; };
+};
+
+TEST_F(IncidentDeskTest, AnOpenBecomesAnAlertAndARetainedRecordInTheSameTransaction) {
+  IncidentDesk desk(IncidentDesk::Options{}, sink_, clock_);
+  std::vector<IncidentEvent> events{Event("i1", "s1", IncidentState::kOpen)};
+  desk.OnIncidents(events, {}, now_);
+  StoreBatch b = Commit(desk);
+  EXPECT_TRUE(Has(b, "dctwin/alerts/server/s1", false));
+  EXPECT_TRUE(Has(b, "dctwin/incidents/server/s1/thermal", true));
+  ASSERT_EQ(b.doc_upserts.size(), 1u);
+  EXPECT_EQ(b.doc_upserts[0].key.collection, "incident");
+  // The resolve clears the record and deletes the document.
+  events = {Event("i1", "s1", IncidentState::kResolved)};
+  desk.OnIncidents(events, {}, now_);
+  b = Commit(desk);
+  bool cleared = false;
+  for (const OutboxRecord& r : b.outbox) cleared = cleared || (r.topic == "dctwin/incidents/server/s1/thermal" && r.payload.empty());
+  EXPECT_TRUE(cleared);
+  ASSERT_EQ(b.doc_deletes.size(), 1u);
+}
+
+TEST_F(IncidentDeskTest, ACommandIsAnsweredOnlyAfterItsCommitAndSurvivesARestart) {
+  IncidentDesk desk(IncidentDesk::Options{}, sink_, clock_);
+  std::vector<IncidentEvent> events{Event("i1", "s1", IncidentState::kOpen)};
+  desk.OnIncidents(events, {}, now_);
+  desk.Submit(Request(DeskRequest::Type::kSilence,
+                      R"({"matchers": {"rack": "r1"}, "duration_s": 600, "created_by": "alice"})"));
+  desk.Poll(now_);
+  StoreBatch pending;
+  desk.Contribute(pending);
+  EXPECT_TRUE(sink_.messages.empty()) << "no answer before the commit";
+  // A failed commit: the writer retries with the same contribution; still no answer.
+  StoreBatch again;
+  desk.Contribute(again);
+  EXPECT_EQ(again.outbox.size(), pending.outbox.size());
+  StoreBatch b = Commit(desk);
+  ASSERT_EQ(sink_.messages.size(), 1u);
+  EXPECT_NE(sink_.messages[0].payload.find("\"ok\":true"), std::string::npos) << sink_.messages[0].payload;
+  EXPECT_NE(sink_.messages[0].payload.find("i1"), std::string::npos) << "it mutes i1 now";
+  EXPECT_EQ(sink_.messages[0].correlation_data, "c1");
+  bool retained = false;
+  for (const OutboxRecord& r : b.outbox) retained = retained || r.topic.rfind("dctwin/silences/sil-", 0) == 0;
+  EXPECT_TRUE(retained);
+
+  // A new desk on the same database knows the silence and the muted record.
+  IncidentDesk restored(IncidentDesk::Options{}, sink_, clock_);
+  ASSERT_TRUE(restored.Restore(*store_).ok());
+  EXPECT_EQ(restored.open_records(), 1);
+  EXPECT_EQ(restored.active_silences(), 1);
+  EXPECT_EQ(restored.ActiveMaintenance()->size(), 0u);
+}
+
+TEST_F(IncidentDeskTest, BadCommandsAreRefusedCountedAndChangeNothing) {
+  IncidentDesk desk(IncidentDesk::Options{}, sink_, clock_);
+  for (const char* payload : {"{not json", R"({"matchers": {}, "duration_s": 60, "created_by": "a"})",
+                              R"({"matchers": {"host": "x"}, "duration_s": 60, "created_by": "a"})",
+                              R"({"matchers": {"rack": "r1"}, "duration_s": 60})",
+                              R"({"matchers": {"rack": "r1"}, "duration_s": 60, "ends_at": 5000, "created_by": "a"})"}) {
+    desk.Submit(Request(DeskRequest::Type::kSilence, payload));
+  }
+  desk.Submit(Request(DeskRequest::Type::kAck, R"({"incident": "nope", "by": "a"})"));
+  desk.Poll(now_);
+  StoreBatch b = Commit(desk);
+  EXPECT_TRUE(b.empty());
+  ASSERT_EQ(sink_.messages.size(), 6u);
+  for (const OutMessage& m : sink_.messages) EXPECT_NE(m.payload.find("\"ok\":false"), std::string::npos) << m.payload;
+  EXPECT_EQ(desk.commands_refused(), 6u);
+}
+
+TEST_F(IncidentDeskTest, APodAppliesTheSitesSilencesAndPublishesNone) {
+  IncidentDesk::Options pod;
+  pod.owns_silences = false;
+  pod.answer_unknown = false;
+  IncidentDesk desk(pod, sink_, clock_);
+  std::vector<IncidentEvent> events{Event("i1", "s1", IncidentState::kOpen)};
+  desk.OnIncidents(events, {}, now_);
+  Commit(desk);
+  DeskRequest mirror;
+  mirror.type = DeskRequest::Type::kSilenceMirror;
+  mirror.ids = {"sil-1"};
+  mirror.payload = R"({"id":"sil-1","matchers":{"server":"s*"},"starts_at":900,"ends_at":2000,"created_by":"site","comment":"","maintenance":false,"state":"active"})";
+  desk.Submit(mirror);
+  desk.Submit(Request(DeskRequest::Type::kAck, R"({"incident": "held-elsewhere", "by": "a"})"));
+  desk.Poll(now_);
+  StoreBatch b = Commit(desk);
+  EXPECT_FALSE(Has(b, "dctwin/silences/sil-1", true)) << "the site publishes its silences, not the pod";
+  bool muted = false;
+  for (const OutboxRecord& r : b.outbox) muted = muted || (r.topic == "dctwin/incidents/server/s1/thermal" && r.payload.find("sil-1") != std::string::npos);
+  EXPECT_TRUE(muted);
+  EXPECT_TRUE(sink_.messages.empty()) << "an ack for an incident another pod holds is not answered here";
+}
+
+}  // namespace
+}  // namespace dctwin
