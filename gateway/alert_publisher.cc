@@ -152,25 +152,6 @@ void AlertPublisher::PublishReply(const QueryReply& reply) {
   Send(std::move(msg));
 }
 
-std::string AlertPublisher::EventJson(const IncidentEvent& e) {
-  JsonWriter w;
-  w.BeginObject()
-      .Field("id", e.id)
-      .Field("level", LevelName(e.level))
-      .Field("subject", e.subject);
-  if (!e.rack.empty()) w.Field("rack", e.rack);
-  w.Field("datacenter", e.datacenter)
-      .Field("kind", e.kind)
-      .Field("severity", SeverityName(e.severity))
-      .Field("state", StateName(e.state))
-      .Field("opened_at", e.opened_at)
-      .Field("at", e.at)
-      .Field("summary", e.summary);
-  if (!e.caused_by.empty()) w.Field("caused_by", e.caused_by);
-  w.EndObject();
-  return w.Take();
-}
-
 std::string AlertPublisher::HealthJson(const HealthUpdate& h, const std::string& gateway_id) {
   if (h.cleared) return std::string();
   JsonWriter w;
@@ -212,19 +193,6 @@ std::string AlertPublisher::HealthJson(const HealthUpdate& h, const std::string&
   w.EndObject();
   return w.Take();
 }
-
-OutMessage AlertPublisher::EventMessage(const IncidentEvent& e) {
-  spdlog::info("incident {} {} {} {} {}: {}", StateName(e.state), LevelName(e.level), e.subject, e.kind, e.id,
-               e.summary);
-  OutMessage msg;
-  msg.topic = prefix_ + "/alerts/" + std::string(LevelName(e.level)) + "/" + e.subject;
-  msg.payload = EventJson(e);
-  msg.qos = 1;
-  msg.retained = false;
-  return msg;
-}
-
-void AlertPublisher::PublishEvent(const IncidentEvent& e) { Send(EventMessage(e)); }
 
 void AlertPublisher::PublishHealth(const HealthUpdate& h) {
   OutMessage msg;

@@ -1,5 +1,6 @@
-// AlertPublisher: turns incident events and health updates into the contract's JSON and topics,
-// and logs every open and resolve. Thread-safe (stateless apart from counters).
+// AlertPublisher: turns health updates and query answers into the contract's JSON and topics.
+// (Incident events, records and silences are the IncidentDesk's, after their commit.)
+// Thread-safe (stateless apart from counters).
 #pragma once
 
 #include <atomic>
@@ -16,14 +17,10 @@ class AlertPublisher {
  public:
   AlertPublisher(std::string prefix, std::string datacenter, MessageSink& sink, std::string gateway_id = "");
 
-  void PublishEvent(const IncidentEvent& event);
-  // The event as the message PublishEvent would send, for the outbox; logs it.
-  OutMessage EventMessage(const IncidentEvent& event);
   void PublishHealth(const HealthUpdate& health);
   // The answer to an MQTT 5 request, to its Response Topic with its Correlation Data.
   void PublishReply(const QueryReply& reply);
 
-  static std::string EventJson(const IncidentEvent& event);
   static std::string HealthJson(const HealthUpdate& health, const std::string& gateway_id = "");
   static std::string ReplyJson(const QueryReply& reply, const std::string& datacenter);
 

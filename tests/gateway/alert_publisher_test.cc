@@ -1,4 +1,5 @@
 #include "gateway/alert_publisher.h"
+#include "gateway/incidents/incident_json.h"
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -17,8 +18,6 @@ simdjson::dom::element Parse(simdjson::dom::parser& parser, const std::string& j
 }
 
 TEST(AlertPublisherTest, IncidentEventHasEveryContractField) {
-  RecordingSink sink;
-  AlertPublisher alerts("site/dctwin", "dc1", sink);
   IncidentEvent e;
   e.id = "server:s1:thermal:1.1";
   e.level = Level::kServer;
@@ -32,14 +31,10 @@ TEST(AlertPublisherTest, IncidentEventHasEveryContractField) {
   e.at = 130;
   e.summary = "temp \"high\"\n";
   e.caused_by = "rack:r1:thermal:1.1";
-  alerts.PublishEvent(e);
-  ASSERT_EQ(sink.messages.size(), 1u);
-  const OutMessage& m = sink.messages[0];
-  EXPECT_EQ(m.topic, "site/dctwin/alerts/server/s1");
-  EXPECT_EQ(m.qos, 1);
-  EXPECT_FALSE(m.retained);
+  e.silenced_by = {"sil-1"};
+  const std::string payload = IncidentEventJson(e);
   simdjson::dom::parser parser;
-  auto doc = Parse(parser, m.payload);
+  auto doc = Parse(parser, payload);
   EXPECT_EQ(std::string_view(doc["id"]), "server:s1:thermal:1.1");
   EXPECT_EQ(std::string_view(doc["level"]), "server");
   EXPECT_EQ(std::string_view(doc["subject"]), "s1");
@@ -52,12 +47,17 @@ TEST(AlertPublisherTest, IncidentEventHasEveryContractField) {
   EXPECT_DOUBLE_EQ(double(doc["at"]), 130);
   EXPECT_EQ(std::string_view(doc["summary"]), "temp \"high\"\n");
   EXPECT_EQ(std::string_view(doc["caused_by"]), "rack:r1:thermal:1.1");
+  EXPECT_EQ(std::string_view(doc["silenced_by"].at(0)), "sil-1");
+  EXPECT_FALSE(bool(doc["flapping"]));
+  // A record is the open incident: its state says open whatever the event was.
+  auto rec = Parse(parser, IncidentRecordJson(e));
+  EXPECT_EQ(std::string_view(rec["state"]), "open");
 }
 
 TEST(AlertPublisherTest, CausedByIsLeftOutWhenThereIsNone) {
   IncidentEvent e;
   e.id = "x";
-  const std::string json = AlertPublisher::EventJson(e);
+  const std::string json = IncidentEventJson(e);
   EXPECT_EQ(json.find("caused_by"), std::string::npos) << json;
 }
 
@@ -98,9 +98,10 @@ TEST(AlertPublisherTest, RefusedPublicationsAreCounted) {
   RecordingSink sink;
   sink.refuse = true;
   AlertPublisher alerts("dctwin", "dc1", sink);
-  IncidentEvent e;
-  alerts.PublishEvent(e);
-  alerts.PublishEvent(e);
+  HealthUpdate h;
+  h.subject = "s1";
+  alerts.PublishHealth(h);
+  alerts.PublishHealth(h);
   EXPECT_EQ(alerts.failed(), 2u);
 }
 
