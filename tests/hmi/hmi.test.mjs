@@ -87,6 +87,7 @@ test('a gateway that goes offline and a broker that drops show a banner, mark th
   site.gateway.kill('SIGKILL');  // the broker publishes the will: online false
   await waitFor('offline banner', async () => /gateway gw-hmi is offline/.test(await page.textContent('#banner')), 30000);
   assert.equal(await page.evaluate(() => document.body.classList.contains('stale')), true);
+  assert.match(await page.textContent('#site'), /\(stale\)/);
   await shot(page, 'gateway-offline.png');
   await site.startGateway();
   await waitFor('banner gone', async () => page.isHidden('#banner'), 20000);

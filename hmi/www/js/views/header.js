@@ -50,5 +50,10 @@ export class HeaderView {
     this.banner.hidden = !problem;
     this.banner.textContent = problem;
     document.body.classList.toggle('stale', !!problem);
+    // Stale data is never shown as current, the site's value least of all.
+    if (problem) {
+      this.site.className = 'pill unknown';
+      this.site.textContent += ' (stale)';
+    }
   }
 }
