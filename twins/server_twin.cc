@@ -177,7 +177,8 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
       const Rule& rule = rules.rule(r);
       double judged = value;
       if (rule.rate) {
-        auto prev = std::find_if(exact_.begin(), exact_.end(), [&](const ExactValue& e) { return e.metric == metric; });
+        const std::string& name = metric;  // a structured binding cannot be captured before C++20 in clang 14
+        auto prev = std::find_if(exact_.begin(), exact_.end(), [&](const ExactValue& e) { return e.metric == name; });
         if (prev == exact_.end() || report.ts <= prev->ts) continue;
         judged = (value - prev->value) / (report.ts - prev->ts);
       }
@@ -206,7 +207,8 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
     bool rated = false;
     for (uint16_t r : rules.RulesFor(metric)) rated = rated || rules.rule(r).rate;
     if (!rated) continue;
-    auto e = std::find_if(exact_.begin(), exact_.end(), [&](const ExactValue& x) { return x.metric == metric; });
+    const std::string& name = metric;
+    auto e = std::find_if(exact_.begin(), exact_.end(), [&](const ExactValue& x) { return x.metric == name; });
     if (e == exact_.end()) {
       exact_.push_back(ExactValue{metric, report.ts, value});
     } else {
