@@ -111,15 +111,11 @@ bool StoreWriter::CommitPending() {
     outbox_warned_ = rows;
     spdlog::critical("outbox over its limit: {} rows wait for the broker (state.outbox_max {})", rows, outbox_max_);
   }
-  // Committed: now, and only now, the events may go out.
+  // Committed: now, and only now, the events may go out. Once the outbound queue refuses one
+  // (it is full while the broker is away), that one and everything after it stay in the outbox
+  // and are handed over again, in order, as room comes back (ResendRefused).
   for (const OutboxRecord& r : b.outbox) {
-    OutMessage m;
-    m.topic = r.topic;
-    m.payload = r.payload;
-    m.qos = r.qos;
-    m.retained = r.retained;
-    m.outbox_seq = r.seq;
-    outbound_.Publish(std::move(m));
+    if (first_refused_ == 0 && !HandOver(r)) first_refused_ = r.seq;
   }
   if (stage_ != nullptr) stage_->Committed(clock_());
   {
@@ -137,6 +133,46 @@ bool StoreWriter::CommitPending() {
   return true;
 }
 
+bool StoreWriter::HandOver(const OutboxRecord& r) {
+  OutMessage m;
+  m.topic = r.topic;
+  m.payload = r.payload;
+  m.qos = r.qos;
+  m.retained = r.retained;
+  m.outbox_seq = r.seq;
+  return outbound_.Publish(std::move(m));
+}
+
+void StoreWriter::ResendRefused() {
+  if (first_refused_ == 0) return;
+  constexpr size_t kChunk = 1000;
+  int64_t next = 0;
+  size_t loaded = 0;
+  bool refused = false;
+  Status s = store_.LoadOutboxFrom(first_refused_, kChunk, [&](OutboxRecord&& r) {
+    ++loaded;
+    if (refused) return;
+    if (HandOver(r)) {
+      next = r.seq + 1;
+    } else {
+      refused = true;
+      next = r.seq;
+    }
+  });
+  if (!s.ok()) {
+    spdlog::error("state store: reading the outbox to send it again: {}", s.ToString());
+    return;
+  }
+  if (refused) {
+    first_refused_ = next;  // still no room: try again next round
+  } else if (loaded < kChunk) {
+    spdlog::info("outbox caught up: everything committed is handed over again");
+    first_refused_ = 0;
+  } else {
+    first_refused_ = next;
+  }
+}
+
 void StoreWriter::Run() {
   auto backoff = std::chrono::milliseconds(50);
   std::unique_lock<std::mutex> lock(mu_);
@@ -152,6 +188,7 @@ void StoreWriter::Run() {
     lock.unlock();
     for (ShardBatch& b : batches) Merge(b);
     if (stage_ != nullptr) stage_->Poll(clock_());
+    ResendRefused();
     const bool ok = CommitPending();
     lock.lock();
     if (ok) {

@@ -96,6 +96,9 @@ class StoreWriter {
   void Run();
   void Merge(ShardBatch& batch);
   bool CommitPending();
+  bool HandOver(const OutboxRecord& record);
+  // Hands committed outbox rows that the outbound queue refused over again, in order.
+  void ResendRefused();
 
   // Constant after construction
   StateStore& store_;
@@ -121,6 +124,7 @@ class StoreWriter {
   std::vector<OutMessage> pending_events_;
   std::vector<int64_t> pending_acked_;
   int64_t outbox_warned_ = 0;
+  int64_t first_refused_ = 0;  // > 0: outbox rows from this seq on wait for room in the outbound queue
   std::thread thread_;
   bool started_ = false;
 };

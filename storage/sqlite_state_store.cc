@@ -230,11 +230,17 @@ Status SqliteStateStore::LoadTwins(const std::function<void(TwinRecord&&)>& each
 }
 
 Status SqliteStateStore::LoadOutbox(const std::function<void(OutboxRecord&&)>& each) {
+  return LoadOutboxFrom(0, static_cast<size_t>(INT64_MAX), each);
+}
+
+Status SqliteStateStore::LoadOutboxFrom(int64_t from, size_t limit, const std::function<void(OutboxRecord&&)>& each) {
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_, "SELECT seq, topic, payload, qos, retained FROM outbox ORDER BY seq", -1, &stmt,
-                         nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "SELECT seq, topic, payload, qos, retained FROM outbox WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+                         -1, &stmt, nullptr) != SQLITE_OK) {
     return Error("reading the outbox");
   }
+  sqlite3_bind_int64(stmt, 1, from);
+  sqlite3_bind_int64(stmt, 2, limit > static_cast<size_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(limit));
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     OutboxRecord r;

@@ -34,6 +34,7 @@ class SqliteStateStore : public StateStore {
   Status Commit(StoreBatch& batch) override;
   Status LoadTwins(const std::function<void(TwinRecord&&)>& each) override;
   Status LoadOutbox(const std::function<void(OutboxRecord&&)>& each) override;
+  Status LoadOutboxFrom(int64_t from, size_t limit, const std::function<void(OutboxRecord&&)>& each) override;
   Status LoadDocs(const std::string& collection, const std::function<void(DocRecord&&)>& each) override;
   Status Quarantine(const TwinRecord& record, const std::string& reason) override;
   int64_t OutboxSize() const override { return outbox_size_; }

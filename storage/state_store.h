@@ -67,6 +67,8 @@ class StateStore {
   virtual Status Commit(StoreBatch& batch) = 0;
   virtual Status LoadTwins(const std::function<void(TwinRecord&&)>& each) = 0;
   virtual Status LoadOutbox(const std::function<void(OutboxRecord&&)>& each) = 0;
+  // Outbox rows with seq >= from, in order, at most `limit`.
+  virtual Status LoadOutboxFrom(int64_t from, size_t limit, const std::function<void(OutboxRecord&&)>& each) = 0;
   virtual Status LoadDocs(const std::string& collection, const std::function<void(DocRecord&&)>& each) = 0;
   // Moves a row that cannot be decoded aside, with the reason, so the gateway can start.
   virtual Status Quarantine(const TwinRecord& record, const std::string& reason) = 0;

@@ -29,6 +29,9 @@ class FaultyStore : public StateStore {
   }
   Status LoadTwins(const std::function<void(TwinRecord&&)>& each) override { return real_.LoadTwins(each); }
   Status LoadOutbox(const std::function<void(OutboxRecord&&)>& each) override { return real_.LoadOutbox(each); }
+  Status LoadOutboxFrom(int64_t from, size_t limit, const std::function<void(OutboxRecord&&)>& each) override {
+    return real_.LoadOutboxFrom(from, limit, each);
+  }
   Status LoadDocs(const std::string& collection, const std::function<void(DocRecord&&)>& each) override {
     return real_.LoadDocs(collection, each);
   }
@@ -69,6 +72,30 @@ class StoreWriterTest : public ::testing::Test {
   std::unique_ptr<FaultyStore> faulty_;
   RecordingSink sink_;
 };
+
+TEST_F(StoreWriterTest, EventsTheOutboundQueueRefusedGoOutLaterInOrderWithoutARestart) {
+  StoreWriter writer(*faulty_, sink_, 10ms, 1000);
+  writer.Start();
+  {
+    std::lock_guard<std::mutex> lock(sink_.mu);
+    sink_.refuse = true;  // the outbound queue is full: the broker is away
+  }
+  for (int i = 0; i < 5; ++i) writer.Submit(Batch("s" + std::to_string(i), "x", "event-" + std::to_string(i)));
+  ASSERT_TRUE(writer.Flush(5s));
+  EXPECT_EQ(Published(), 0u);
+  EXPECT_EQ(store_->OutboxSize(), 5);
+  {
+    std::lock_guard<std::mutex> lock(sink_.mu);
+    sink_.refuse = false;  // room again
+  }
+  writer.Submit(Batch("s9", "x", "event-5"));
+  const auto deadline = std::chrono::steady_clock::now() + 5s;  // a wait with a deadline, not a sleep
+  while (Published() < 6 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(Published(), 6u);
+  std::lock_guard<std::mutex> lock(sink_.mu);
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(sink_.messages[i].payload, "event-" + std::to_string(i));
+  for (size_t i = 1; i < 6; ++i) EXPECT_GT(sink_.messages[i].outbox_seq, sink_.messages[i - 1].outbox_seq);
+}
 
 TEST_F(StoreWriterTest, EventsArePublishedOnlyAfterTheirCommitWithTheirOutboxSeq) {
   StoreWriter writer(*faulty_, sink_, 20ms, 1000);

@@ -249,3 +249,56 @@ TEST(BrokerOutageTest, EventsRaisedWhileTheBrokerIsDownArriveInOrder) {
 
 }  // namespace
 }  // namespace dctwin::testing
+
+namespace dctwin::testing {
+namespace {
+
+// More events than the outbound queue holds pile up while the broker is away: the queue refuses
+// the rest, which wait in the outbox and go out, in order, once there is room again, without a
+// restart of the gateway.
+TEST(BrokerOutageTest, EventsBeyondThePublishBufferArriveWithoutARestart) {
+  TempDir dir;
+  Mosquitto broker(dir, /*persistent=*/true);
+  broker.Start();
+  auto probe = std::make_unique<Probe>(broker.uri(), "buffer-probe", /*persistent=*/true);
+  probe->Subscribe("dctwin/alerts/server/#", 1);
+  const std::string config = dir.Write(
+      "dctwin.toml", "[gateway]\npublish_buffer = 100\n[model]\nheartbeat_timeout_s = 1\nstorm_fraction = 0\n");
+  GatewayProcess gw(dir, {"--config", config, "--broker", broker.uri(), "--state", dir.File("state.db"),
+                          "--gateway-id", "gw-buffer"});
+  gw.Start();
+  ASSERT_TRUE(WaitUntil([&] { return gw.Log().find("ready") != std::string::npos; }, 10s)) << gw.Log();
+  constexpr int kServers = 150;
+  for (int i = 0; i < kServers; ++i) {
+    probe->PublishPipelined("dctwin/provisioning/b" + std::to_string(i), R"({"action":"commission","rack":"rb)" +
+                                                                               std::to_string(i / 10) + "\"}");
+  }
+  probe->Drain();
+  ASSERT_TRUE(WaitUntil([&] { return gw.Log().find("incident open server b149 silent") != std::string::npos ||
+                                     RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker.port()) +
+                                                " -t dctwin/query/server/b149 -e reply/b -m '' -W 5")
+                                             .find("\"found\":true") != std::string::npos; },
+                        10s));
+  probe.reset();
+  broker.Stop();  // every server falls silent: far more events than the 100-message buffer
+  ASSERT_TRUE(WaitUntil([&] {
+    const std::string log = gw.Log();
+    size_t n = 0;
+    for (size_t at = log.find("silent server:b"); at != std::string::npos; at = log.find("silent server:b", at + 1)) ++n;
+    return n >= static_cast<size_t>(kServers);
+  }, 30s)) << gw.Log();
+  broker.Restart();
+  probe = std::make_unique<Probe>(broker.uri(), "buffer-probe", /*persistent=*/true);
+  std::set<std::string> silent;
+  ASSERT_TRUE(WaitUntil([&] {
+    for (const Received& r : probe->All([](const Received& x) {
+           return JsonString(x.payload, "kind") == "silent" && JsonString(x.payload, "state") == "open";
+         })) {
+      silent.insert(JsonString(r.payload, "subject"));
+    }
+    return silent.size() == static_cast<size_t>(kServers);
+  }, 30s)) << silent.size() << " of " << kServers << "\n" << gw.Log();
+}
+
+}  // namespace
+}  // namespace dctwin::testing
