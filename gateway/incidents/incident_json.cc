@@ -51,6 +51,14 @@ simdjson::dom::parser& Parser() {
   return parser;
 }
 
+bool ParseRoot(std::string_view json, simdjson::dom::element* root, std::string* error) {
+  if (auto err = Parser().parse(json.data(), json.size()).get(*root)) {
+    *error = std::string("invalid JSON: ") + simdjson::error_message(err);
+    return false;
+  }
+  return true;
+}
+
 std::string Str(simdjson::dom::element e, const char* key) {
   std::string_view v;
   if (e[key].get_string().get(v) != simdjson::SUCCESS) return {};
@@ -97,10 +105,7 @@ std::string IncidentRecordJson(const IncidentEvent& record) {
 
 bool ParseIncidentRecord(std::string_view json, IncidentEvent* out, std::string* error) {
   simdjson::dom::element e;
-  if (auto err = Parser().parse(json.data(), json.size()).get(e)) {
-    *error = std::string("invalid JSON: ") + simdjson::error_message(err);
-    return false;
-  }
+  if (!ParseRoot(json, &e, error)) return false;
   IncidentEvent r;
   r.id = Str(e, "id");
   const std::string level = Str(e, "level");
@@ -164,10 +169,7 @@ std::string SilenceDocJson(const Silence& s) {
 
 bool ParseSilenceDoc(std::string_view json, Silence* out, std::string* error) {
   simdjson::dom::element e;
-  if (auto err = Parser().parse(json.data(), json.size()).get(e)) {
-    *error = std::string("invalid JSON: ") + simdjson::error_message(err);
-    return false;
-  }
+  if (!ParseRoot(json, &e, error)) return false;
   Silence s;
   s.id = Str(e, "id");
   simdjson::dom::object matchers;
