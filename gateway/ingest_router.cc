@@ -295,7 +295,6 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
       if (status.exists) rack_owner_.emplace(std::string(rack), gateway);
       else if (it != rack_owner_.end() && it->second == gateway) rack_owner_.erase(it);
     } else if (it->second != gateway) {
-      rack_conflicts_.fetch_add(1, std::memory_order_relaxed);
       dead_letters_.Reject(RejectReason::kConflict, topic,
                            "rack " + std::string(rack) + " belongs to pod " + it->second + ", and pod " + gateway +
                                " publishes it too: two pods must not serve one rack",

@@ -53,8 +53,6 @@ class IngestRouter {
   uint64_t accepted_native() const { return native_.load(std::memory_order_relaxed); }
   uint64_t accepted_collectd() const { return collectd_.load(std::memory_order_relaxed); }
   uint64_t accepted_telegraf() const { return telegraf_.load(std::memory_order_relaxed); }
-  // site: rack health published by a pod other than the rack's owner
-  uint64_t rack_conflicts() const { return rack_conflicts_.load(std::memory_order_relaxed); }
 
   // Where operator commands and the queries about incidents and silences go. Set before the
   // first message; without it those topics are answered with an error.
@@ -89,7 +87,6 @@ class IngestRouter {
   // site: which pod gateway publishes each rack, to notice two pods claiming one rack
   std::mutex owners_mu_;
   std::map<std::string, std::string, std::less<>> rack_owner_;  // guarded by owners_mu_
-  std::atomic<uint64_t> rack_conflicts_{0};
 
   std::atomic<uint64_t> native_{0};
   std::atomic<uint64_t> collectd_{0};

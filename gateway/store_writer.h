@@ -48,8 +48,8 @@ class CommitStage {
   // The incident events of one shard batch, in order, and the servers it decommissioned.
   virtual void OnIncidents(std::vector<IncidentEvent>& events,
                            const std::vector<std::pair<std::string, std::string>>& decommissioned, double now) = 0;
-  // Requests and clock-driven changes; true when it did something that wants a commit soon.
-  virtual bool Poll(double now) = 0;
+  // Requests and clock-driven changes.
+  virtual void Poll(double now) = 0;
   // Adds what waits for the next transaction (outbox messages after the shards' own, documents).
   // Called again with the same content after a failed commit.
   virtual void Contribute(StoreBatch& batch) = 0;

@@ -173,8 +173,10 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
   };
   // Rules and the anomaly check judge each value against the window as it was before this report.
   for (const auto& [metric, value] : report.metrics) {
+    bool rated = false;
     for (uint16_t r : rules.RulesFor(metric)) {
       const Rule& rule = rules.rule(r);
+      rated = rated || rule.rate;
       double judged = value;
       if (rule.rate) {
         const std::string& name = metric;  // a structured binding cannot be captured before C++20 in clang 14
@@ -189,6 +191,16 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
       Update(c, holds, judged, report.ts, rule.for_reports, rule.for_s, rules.ClearReports(r));
       touch(KeyOf(c, rules));
     }
+    // Rates come from exact values: keep the newest value of every metric a rate rule judges.
+    if (rated) {
+      const std::string& name = metric;
+      auto e = std::find_if(exact_.begin(), exact_.end(), [&](const ExactValue& x) { return x.metric == name; });
+      if (e == exact_.end()) {
+        exact_.push_back(ExactValue{metric, report.ts, value});
+      } else {
+        *e = ExactValue{metric, report.ts, value};
+      }
+    }
     if (model.anomaly_z > 0) {
       MetricSummary s;
       if (!window_.Summarize(metric, &s) || static_cast<int>(s.samples) < model.anomaly_min_samples) continue;
@@ -202,19 +214,6 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
     }
   }
   window_.Add(report.ts, report.metrics, &out.metrics_ignored);
-  // Rates come from exact values: keep the newest value of every metric a rate rule judges.
-  for (const auto& [metric, value] : report.metrics) {
-    bool rated = false;
-    for (uint16_t r : rules.RulesFor(metric)) rated = rated || rules.rule(r).rate;
-    if (!rated) continue;
-    const std::string& name = metric;
-    auto e = std::find_if(exact_.begin(), exact_.end(), [&](const ExactValue& x) { return x.metric == name; });
-    if (e == exact_.end()) {
-      exact_.push_back(ExactValue{metric, report.ts, value});
-    } else {
-      *e = ExactValue{metric, report.ts, value};
-    }
-  }
   DropStaleMetrics(report.ts, rules, out);
   // A flapping incident waits for a stretch of clear reports: every report counts towards it,
   // also those that no longer touch its (dropped) conditions.

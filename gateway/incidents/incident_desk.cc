@@ -337,7 +337,7 @@ std::vector<std::string> IncidentDesk::ApplySilence(SilenceEntry& entry, double 
   return muted;
 }
 
-bool IncidentDesk::Poll(double now) {
+void IncidentDesk::Poll(double now) {
   std::vector<DeskRequest> requests;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -356,7 +356,6 @@ bool IncidentDesk::Poll(double now) {
     ++it;
   }
   UpdateCounts(now);
-  return !requests.empty();
 }
 
 void IncidentDesk::UpdateCounts(double now) {

@@ -95,7 +95,7 @@ class IncidentDesk : public CommitStage {
   // CommitStage (writer thread).
   void OnIncidents(std::vector<IncidentEvent>& events,
                    const std::vector<std::pair<std::string, std::string>>& decommissioned, double now) override;
-  bool Poll(double now) override;
+  void Poll(double now) override;
   void Contribute(StoreBatch& batch) override;
   void Committed(double now) override;
 
