@@ -263,7 +263,8 @@ TEST(BrokerOutageTest, EventsBeyondThePublishBufferArriveWithoutARestart) {
   auto probe = std::make_unique<Probe>(broker.uri(), "buffer-probe", /*persistent=*/true);
   probe->Subscribe("dctwin/alerts/server/#", 1);
   const std::string config = dir.Write(
-      "dctwin.toml", "[gateway]\npublish_buffer = 100\n[model]\nheartbeat_timeout_s = 1\nstorm_fraction = 0\n");
+      "dctwin.toml", "[broker]\nreconnect_max_s = 1\n[gateway]\npublish_buffer = 100\n[model]\nheartbeat_timeout_s = 1\n"
+                     "storm_fraction = 0\n");
   GatewayProcess gw(dir, {"--config", config, "--broker", broker.uri(), "--state", dir.File("state.db"),
                           "--gateway-id", "gw-buffer"});
   gw.Start();
@@ -297,7 +298,7 @@ TEST(BrokerOutageTest, EventsBeyondThePublishBufferArriveWithoutARestart) {
       silent.insert(JsonString(r.payload, "subject"));
     }
     return silent.size() == static_cast<size_t>(kServers);
-  }, 30s)) << silent.size() << " of " << kServers << "\n" << gw.Log();
+  }, 60s)) << silent.size() << " of " << kServers << "\n" << gw.Log();
 }
 
 }  // namespace
