@@ -10,8 +10,9 @@
 #include <sys/stat.h>
 #include <utility>
 
-#include "gateway/json_writer.h"
+#include "gateway/publish/json_writer.h"
 #include "storage/twin_codec.h"
+#include "twins/reconcile.h"
 
 #ifndef DCTWIN_HMI_INSTALL_DIR
 #define DCTWIN_HMI_INSTALL_DIR "/usr/share/dctwin/hmi"
@@ -134,6 +135,8 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   link_ = std::make_unique<MqttLink>(std::move(lo), on_message);
   outbound_ = std::make_unique<OutboundQueue>(*link_, static_cast<size_t>(config_.gateway.publish_buffer),
                                               config_.broker.max_inflight);
+  delivery_ = std::make_unique<OutboxDelivery>(*outbound_);
+  reply_book_ = std::make_unique<ReplyBook>();
   alerts_ = std::make_unique<AlertPublisher>(prefix, config_.gateway.datacenter, *outbound_, config_.gateway.id);
   dead_letters_ = std::make_unique<DeadLetters>(prefix, *outbound_, config_.gateway.deadletter_per_s);
 
@@ -145,7 +148,8 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   std::string types_error;
   CollectdTypes types = CollectdTypes::Load(config_.ingest.collectd_types_db, &types_error);
   if (!types_error.empty() && !config_.ingest.collectd_prefix.empty()) spdlog::warn("collectd: {}", types_error);
-  router_ = std::make_unique<IngestRouter>(io, std::move(types), *pool_, *dead_letters_, *outbound_, WallClock);
+  router_ = std::make_unique<IngestRouter>(io, std::move(types), *pool_, *dead_letters_, *outbound_, *reply_book_,
+                                           WallClock);
 }
 
 Gateway::~Gateway() { Stop(); }
@@ -185,7 +189,7 @@ Status Gateway::Start() {
   desk_options.owns_silences = config_.gateway.role != "pod";
   desk_options.answer_unknown = config_.gateway.role == "standalone";
   desk_ = std::make_unique<IncidentDesk>(desk_options, *outbound_, WallClock);
-  writer_ = std::make_unique<StoreWriter>(*store_, *outbound_, std::chrono::milliseconds(config_.state.flush_interval_ms),
+  writer_ = std::make_unique<StoreWriter>(*store_, *delivery_, std::chrono::milliseconds(config_.state.flush_interval_ms),
                                           config_.state.outbox_max, desk_.get(), WallClock);
   desk_->SetWake([this] { writer_->Wake(); });
   router_->SetDesk([this](DeskRequest r) { desk_->Submit(std::move(r)); });
@@ -216,7 +220,7 @@ Status Gateway::Start() {
   ro.answer_unknown = config_.gateway.role == "standalone";
   for (size_t i = 0; i < pool_->size(); ++i) {
     hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, config_.gateway.prefix, *pool_, *alerts_,
-                                                *dead_letters_, *writer_, *census_,
+                                                *reply_book_, *dead_letters_, *writer_, *census_,
                                                 std::chrono::milliseconds(config_.state.flush_interval_ms),
                                                 static_cast<size_t>(config_.state.flush_changes), servers_total_,
                                                 config_.gateway.max_servers));
@@ -301,6 +305,13 @@ Status Gateway::Restore() {
   const double grace =
       config_.state.restart_grace_s >= 0 ? config_.state.restart_grace_s : config_.model.heartbeat_timeout_s;
   for (auto& h : hosts_) h->FinishRestore(WallClock() + grace, WallClock());
+  // Racks and the datacenter follow the committed server twins: the pool handles these first.
+  std::vector<const TwinRegistry*> owners;
+  for (const auto& h : hosts_) owners.push_back(&h->registry());
+  const std::vector<Envelope> fixes =
+      ReconcileMembership(owners, config_.gateway.datacenter, config_.gateway.role == "standalone", WallClock());
+  if (!fixes.empty()) spdlog::warn("restore: {} rack or datacenter memberships disagreed with the committed servers; correcting them", fixes.size());
+  for (const Envelope& e : fixes) pool_->PostInternal(e.to.Hash(), e);
   // Events committed before the last stop but not acknowledged go out first.
   size_t events = 0;
   s = store_->LoadOutbox([&](OutboxRecord&& r) {
@@ -613,7 +624,9 @@ void Gateway::Stop() {
   // Input ends first: what the broker has not delivered stays queued in the persistent sessions
   // for the next start, and everything delivered is in the shards' mailboxes.
   for (auto& l : ingest_links_) l->Stop();
-  pool_->Stop();
+  // The writer keeps committing while the shards drain: what the twins send each other is
+  // released only after its commit.
+  if (!pool_->Stop()) spdlog::error("stopping: the shards did not drain in 30 s (is the state store failing?)");
   // The shard threads are gone: hand over what they changed last, and commit it.
   for (auto& h : hosts_) h->Seal(WallClock(), true);
   writer_->Stop();

@@ -12,17 +12,19 @@
 #include <vector>
 
 #include "config/config.h"
-#include "gateway/alert_publisher.h"
-#include "gateway/dead_letters.h"
+#include "gateway/publish/alert_publisher.h"
+#include "gateway/publish/outbox_delivery.h"
+#include "gateway/publish/reply_book.h"
+#include "gateway/publish/dead_letters.h"
 #include "gateway/incidents/alertmanager_forwarder.h"
 #include "gateway/incidents/incident_desk.h"
-#include "gateway/ingest_router.h"
-#include "gateway/metrics_server.h"
-#include "gateway/mqtt_link.h"
-#include "gateway/outbound_queue.h"
-#include "gateway/shard_pool.h"
-#include "gateway/store_writer.h"
-#include "gateway/twin_host.h"
+#include "gateway/ingest/ingest_router.h"
+#include "gateway/ops/metrics_server.h"
+#include "gateway/mqtt/mqtt_link.h"
+#include "gateway/mqtt/outbound_queue.h"
+#include "gateway/runtime/shard_pool.h"
+#include "storage/store_writer.h"
+#include "gateway/runtime/twin_host.h"
 #include "storage/sqlite_state_store.h"
 #include "storage/status.h"
 
@@ -67,6 +69,8 @@ class Gateway {
   std::vector<std::unique_ptr<MqttLink>> ingest_links_;  // the inputs: <id>-in, then <id>-ingest-<k>
   std::string online_payload_;
   std::unique_ptr<OutboundQueue> outbound_;
+  std::unique_ptr<OutboxDelivery> delivery_;
+  std::unique_ptr<ReplyBook> reply_book_;
   std::unique_ptr<AlertPublisher> alerts_;
   std::unique_ptr<DeadLetters> dead_letters_;
   std::unique_ptr<ShardPool<Envelope>> pool_;

@@ -16,7 +16,7 @@
 #include "config/config.h"
 #include "config/config_loader.h"
 #include "gateway/gateway.h"
-#include "gateway/systemd_notifier.h"
+#include "gateway/ops/systemd_notifier.h"
 
 #ifndef DCTWIN_VERSION
 #define DCTWIN_VERSION "unknown"

@@ -1,6 +1,12 @@
 #include "storage/sqlite_state_store.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
+#include <condition_variable>
+#include <thread>
+
+#include "base/thread_annotations.h"
 
 namespace dctwin {
 
@@ -62,6 +68,70 @@ Status SqliteStateStore::Exec(const char* sql) {
   return Status::Ok();
 }
 
+// Runs PASSIVE checkpoints on its own connection when the writer's commits have grown the WAL
+// past the threshold. A passive checkpoint never blocks the writer; what it cannot copy yet
+// (pages of a transaction still being written) waits for the next one.
+class SqliteStateStore::Checkpointer {
+ public:
+  Checkpointer(sqlite3* db, int pages) : db_(db), pages_(pages), thread_([this] { Run(); }) {}
+  ~Checkpointer() {
+    {
+      MutexLock lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+    sqlite3_close(db_);
+  }
+  // The writer's wal_hook, after each commit: `pages` is the WAL's size.
+  static int Hook(void* self, sqlite3* /*db*/, const char* /*name*/, int pages) {
+    auto* c = static_cast<Checkpointer*>(self);
+    if (pages >= c->pages_) {
+      {
+        MutexLock lock(c->mu_);
+        c->due_ = true;
+      }
+      c->wake_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+  uint64_t count() const {
+    MutexLock lock(mu_);
+    return count_;
+  }
+
+ private:
+  void Run() {
+    MutexLock lock(mu_);
+    for (;;) {
+      while (!stop_ && !due_) wake_.wait(lock.native());
+      if (stop_) return;
+      due_ = false;
+      lock.Unlock();
+      int log = 0, done = 0;
+      const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        spdlog::warn("state store: WAL checkpoint failed: {}", sqlite3_errmsg(db_));
+      }
+      lock.Lock();
+      ++count_;
+    }
+  }
+
+  sqlite3* const db_;
+  const int pages_;
+  mutable Mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool due_ GUARDED_BY(mu_) = false;
+  uint64_t count_ GUARDED_BY(mu_) = 0;
+  std::thread thread_;  // last: starts once everything above is built
+};
+
+SqliteStateStore::SqliteStateStore(sqlite3* db) : db_(db) {}
+
+uint64_t SqliteStateStore::checkpoints() const { return checkpointer_ ? checkpointer_->count() : 0; }
+
 Status SqliteStateStore::Open(const SqliteOptions& options, std::unique_ptr<SqliteStateStore>* out) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(options.path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -78,11 +148,31 @@ Status SqliteStateStore::Open(const SqliteOptions& options, std::unique_ptr<Sqli
   if (s.ok()) s = store->Migrate();
   if (s.ok()) s = store->Prepare();
   if (!s.ok()) return s.code() == Status::Code::kNotSupported ? s : Status::IoError(options.path + ": " + s.message());
+  if (options.checkpoint_pages > 0) {
+    sqlite3* ckpt = nullptr;
+    if (sqlite3_open_v2(options.path.c_str(), &ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+      std::string msg = "cannot open a checkpoint connection to " + options.path + ": " +
+                        (ckpt ? sqlite3_errmsg(ckpt) : "out of memory");
+      sqlite3_close(ckpt);
+      return Status::IoError(msg);
+    }
+    sqlite3_busy_timeout(ckpt, options.busy_timeout_ms);
+    s = store->Exec("PRAGMA wal_autocheckpoint=0");
+    if (!s.ok()) {
+      sqlite3_close(ckpt);
+      return s;
+    }
+    store->checkpointer_ = std::make_unique<Checkpointer>(ckpt, options.checkpoint_pages);
+    sqlite3_wal_hook(db, &Checkpointer::Hook, store->checkpointer_.get());
+  }
   *out = std::move(store);
   return Status::Ok();
 }
 
 SqliteStateStore::~SqliteStateStore() {
+  // The checkpoint connection closes first: the writer's, closing last, checkpoints what is left.
+  sqlite3_wal_hook(db_, nullptr, nullptr);
+  checkpointer_.reset();
   for (sqlite3_stmt* s : {upsert_, delete_, insert_outbox_, delete_outbox_, upsert_doc_, delete_doc_}) sqlite3_finalize(s);
   sqlite3_close(db_);
 }

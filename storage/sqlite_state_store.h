@@ -3,6 +3,7 @@
 // database written by a newer dctwin is refused.
 //
 // Not thread-safe: owned by the store writer thread (and used by main() before that starts).
+// Its checkpoint thread works on its own connection and touches nothing else.
 #pragma once
 
 #include <sqlite3.h>
@@ -20,6 +21,10 @@ struct SqliteOptions {
   // transactions since the previous WAL checkpoint's sync. FULL: every commit is synced.
   bool synchronous_full = false;
   int busy_timeout_ms = 5000;
+  // WAL checkpoints run on a thread and connection of their own once the WAL holds this many
+  // pages, so that a commit never waits for one (it copies pages and syncs the database file).
+  // 0: SQLite's own automatic checkpoint, run by the committing thread.
+  int checkpoint_pages = 1000;
 };
 
 class SqliteStateStore : public StateStore {
@@ -41,9 +46,12 @@ class SqliteStateStore : public StateStore {
 
   int64_t QuarantineCount();
   int SchemaVersion();
+  // Checkpoints run by the checkpoint thread so far.
+  uint64_t checkpoints() const;
 
  private:
-  explicit SqliteStateStore(sqlite3* db) : db_(db) {}
+  class Checkpointer;
+  explicit SqliteStateStore(sqlite3* db);
   Status Migrate();
   Status Prepare();
   Status Exec(const char* sql);
@@ -57,6 +65,7 @@ class SqliteStateStore : public StateStore {
   sqlite3_stmt* upsert_doc_ = nullptr;
   sqlite3_stmt* delete_doc_ = nullptr;
   int64_t outbox_size_ = 0;
+  std::unique_ptr<Checkpointer> checkpointer_;
 };
 
 }  // namespace dctwin

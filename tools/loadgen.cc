@@ -31,7 +31,7 @@
 
 #include <mqtt/async_client.h>
 
-#include "gateway/tcp_nodelay.h"
+#include "gateway/mqtt/tcp_nodelay.h"
 #include "tools/windowed_publisher.h"
 
 namespace {

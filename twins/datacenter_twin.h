@@ -33,6 +33,8 @@ class DatacenterTwin {
 
   const std::string& id() const { return id_; }
   const std::vector<Incident>& open_incidents() const { return open_; }
+  // The racks as their last status said.
+  const std::map<std::string, RackStatus>& racks() const { return racks_; }
   // Racks with anything open, by rack id.
   std::vector<const RackStatus*> UnhealthyRacks() const;
   HealthStatus status() const;

@@ -89,8 +89,8 @@ enum class QueryKind : uint8_t { kUnhealthyRacks, kDatacenter, kRack, kServer };
 struct Query {
   QueryKind kind = QueryKind::kDatacenter;
   bool series = false;  // server: add the window's samples per metric
-  std::string reply_topic;
-  std::string correlation;
+  // Who asked: opaque to the twins; the gateway knows where the answer goes.
+  uint64_t reply_token = 0;
 };
 
 struct ServerView {
@@ -139,7 +139,8 @@ struct Envelope {
   double mono = 0;
 };
 
-// What handling one message produced. The host publishes events and health, and posts sends.
+// What handling one message produced. The host commits the state, then releases all of it: events,
+// health, replies and sends.
 struct Effects {
   std::vector<IncidentEvent> events;
   std::vector<HealthUpdate> health;

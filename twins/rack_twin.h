@@ -34,8 +34,11 @@ class RackTwin {
   // is what correlation counts.
   std::map<std::string, int> Histogram() const;
   std::map<std::string, int> CorrelationCounts() const;
+  const std::set<std::string>& maintenance() const { return maintenance_; }
   HealthStatus status() const;
   RackView View() const;
+  // What this rack tells the datacenter.
+  RackStatus BuildStatus() const;
 
   // Durable state, for storage/twin_codec (defined in twins/twin_serialization.h).
   template <class Archive>
@@ -43,7 +46,6 @@ class RackTwin {
 
  private:
   bool Correlate(double now, const ModelConfig& model, Effects& out);
-  RackStatus BuildStatus() const;
   void Notify(const std::string& server, double now, Effects& out) const;
   void SendStatusIfChanged(double now, Effects& out);
   void PublishHealthIfChanged(double now, Effects& out);

@@ -470,13 +470,23 @@ void ServerTwin::OnTimer(double now, const ModelConfig& model, Effects& out) {
   PublishHealthIfChanged(now, out);
 }
 
-void ServerTwin::TellRack(const std::string& rack, bool member, double now, Effects& out) const {
+MemberStatus ServerTwin::Membership() const {
   MemberStatus status;
   status.server = id_;
-  status.member = member;
+  status.member = true;
   status.maintenance = maintenance_;
+  for (const Incident& inc : open_) status.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
+  return status;
+}
+
+void ServerTwin::TellRack(const std::string& rack, bool member, double now, Effects& out) const {
+  MemberStatus status;
   if (member) {
-    for (const Incident& inc : open_) status.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
+    status = Membership();
+  } else {
+    status.server = id_;
+    status.member = false;
+    status.maintenance = maintenance_;
   }
   out.sends.push_back(Envelope{TwinAddress{Level::kRack, rack}, now, std::move(status)});
 }

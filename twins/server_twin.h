@@ -51,6 +51,8 @@ class ServerTwin {
   const std::string& rack() const { return rack_; }
   bool commissioned() const { return commissioned_; }
   const std::vector<Incident>& open_incidents() const { return open_; }
+  // What this server tells its rack: membership, maintenance and open incidents.
+  MemberStatus Membership() const;
   const MetricWindow& window() const { return window_; }
   HealthStatus status() const;
   ServerView View() const;

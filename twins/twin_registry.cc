@@ -43,11 +43,12 @@ void TwinRegistry::MarkSampled(const std::string& id, ServerSlot& slot, double n
   sampled_.emplace_back(id, now);
 }
 
-std::vector<TwinAddress> TwinRegistry::TakeDirty(double now, bool everything) {
+TwinRegistry::Dirty TwinRegistry::TakeDirty(double now, bool everything) {
   dirty_keys_.clear();
-  std::vector<TwinAddress> out = std::exchange(dirty_, {});
+  Dirty out;
+  out.changed = std::exchange(dirty_, {});
   // A server saved now for another reason has its samples saved with it.
-  for (const TwinAddress& a : out) {
+  for (const TwinAddress& a : out.changed) {
     if (a.level != Level::kServer) continue;
     auto it = servers_.find(a.id);
     if (it != servers_.end() && it->second.sampled) {
@@ -60,7 +61,7 @@ std::vector<TwinAddress> TwinRegistry::TakeDirty(double now, bool everything) {
     if (it != servers_.end() && it->second.sampled) {
       it->second.sampled = false;
       --sampled_count_;
-      out.push_back(TwinAddress{Level::kServer, it->first});
+      out.sampled.push_back(TwinAddress{Level::kServer, it->first});
     }
     sampled_.pop_front();
   }

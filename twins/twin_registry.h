@@ -69,9 +69,14 @@ class TwinRegistry {
 
   // --- durability ---
   // Addresses of the twins changed since the last call: the owner saves those that still exist
-  // and deletes the rows of those that are gone. Twins with only new samples are included once
-  // their first unsaved sample is sample_flush_s old at `now`, or all of them with `everything`.
-  std::vector<TwinAddress> TakeDirty(double now, bool everything);
+  // and deletes the rows of those that are gone. Twins with only new samples come separately
+  // (they can wait behind incidents), once their first unsaved sample is sample_flush_s old at
+  // `now`, or all of them with `everything`.
+  struct Dirty {
+    std::vector<TwinAddress> changed;
+    std::vector<TwinAddress> sampled;
+  };
+  Dirty TakeDirty(double now, bool everything);
   // Changed twins waiting for the next flush (not counting those with only new samples).
   size_t dirty_count() const { return dirty_.size(); }
   // Servers with unsaved samples only.
@@ -94,6 +99,14 @@ class TwinRegistry {
   const ServerTwin* server(const std::string& id) const;
   const RackTwin* rack(const std::string& id) const;
   const DatacenterTwin* datacenter() const { return datacenter_.get(); }
+  template <typename F>
+  void ForEachServer(F&& f) const {
+    for (const auto& [id, slot] : servers_) f(slot.twin);
+  }
+  template <typename F>
+  void ForEachRack(F&& f) const {
+    for (const auto& [id, rack] : racks_) f(rack);
+  }
   const ModelConfig& model() const { return rules_.config(); }
 
  private:

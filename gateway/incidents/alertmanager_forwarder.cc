@@ -7,7 +7,7 @@
 #include <cmath>
 #include <ctime>
 
-#include "gateway/json_writer.h"
+#include "gateway/publish/json_writer.h"
 
 namespace dctwin {
 

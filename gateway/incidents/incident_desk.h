@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "gateway/message_sink.h"
-#include "gateway/store_writer.h"
+#include "gateway/mqtt/message_sink.h"
+#include "storage/store_writer.h"
 #include "storage/state_store.h"
 #include "storage/status.h"
 #include "twins/incident.h"

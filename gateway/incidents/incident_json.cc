@@ -2,7 +2,7 @@
 
 #include <simdjson.h>
 
-#include "gateway/json_writer.h"
+#include "gateway/publish/json_writer.h"
 
 namespace dctwin {
 

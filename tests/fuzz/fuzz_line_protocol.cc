@@ -4,7 +4,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/decoders.h"
+#include "gateway/ingest/decoders.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<dctwin::Report> reports;

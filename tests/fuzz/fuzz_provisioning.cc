@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "gateway/decoders.h"
+#include "gateway/ingest/decoders.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   dctwin::Message msg;

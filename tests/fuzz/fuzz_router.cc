@@ -7,9 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "gateway/dead_letters.h"
-#include "gateway/ingest_router.h"
-#include "gateway/shard_pool.h"
+#include "gateway/publish/dead_letters.h"
+#include "gateway/ingest/ingest_router.h"
+#include "gateway/runtime/shard_pool.h"
 #include "twins/twin_registry.h"
 
 namespace {
@@ -48,7 +48,7 @@ struct Rig {
   Rig()
       : pool(1, 1 << 16, std::chrono::seconds(5), std::chrono::milliseconds(10), [] { return 1.7e9; }),
         dead_letters("dctwin", sink, 1e9),
-        router(dctwin::IngestOptions{}, dctwin::CollectdTypes::BuiltIn(), pool, dead_letters, sink, [] { return 1.7e9; }) {
+        router(dctwin::IngestOptions{}, dctwin::CollectdTypes::BuiltIn(), pool, dead_letters, sink, replies, [] { return 1.7e9; }) {
     spdlog::set_level(spdlog::level::off);  // every rejection would be a log line
     pool.Start({&handler});
     // Some twins to hit: commissioned servers in two racks.
@@ -60,6 +60,7 @@ struct Rig {
   RegistryHandler handler;
   dctwin::ShardPool<dctwin::Envelope> pool;
   dctwin::DeadLetters dead_letters;
+  dctwin::ReplyBook replies;
   dctwin::IngestRouter router;
 };
 

@@ -35,9 +35,13 @@ class DirtyTrackingTest : public ::testing::Test {
     r.metrics = {{"temp_c", temp}};
     Send(server, std::move(r));
   }
-  static bool Has(const std::vector<TwinAddress>& v, const std::string& server) {
+  static bool In(const std::vector<TwinAddress>& v, const std::string& server) {
     return std::any_of(v.begin(), v.end(), [&](const TwinAddress& a) { return a.level == Level::kServer && a.id == server; });
   }
+  static bool Has(const TwinRegistry::Dirty& d, const std::string& server) {
+    return In(d.changed, server) || In(d.sampled, server);
+  }
+  static bool Empty(const TwinRegistry::Dirty& d) { return d.changed.empty() && d.sampled.empty(); }
 
   double now_ = 1000;
   TwinRegistry registry_;
@@ -56,20 +60,21 @@ TEST_F(DirtyTrackingTest, SamplesWaitButIncidentsAndCommissionsDoNot) {
   Report("s2", 40);
   EXPECT_EQ(registry_.dirty_count(), 0u);
   EXPECT_EQ(registry_.sampled_count(), 2u);
-  EXPECT_TRUE(registry_.TakeDirty(now_ + 29, false).empty());
+  EXPECT_TRUE(Empty(registry_.TakeDirty(now_ + 29, false)));
 
   now_ += 10;
   for (int i = 0; i < 3; ++i) Report("s2", 95);  // the third opens a thermal incident
-  std::vector<TwinAddress> dirty = registry_.TakeDirty(now_, false);
-  EXPECT_TRUE(Has(dirty, "s2"));   // the incident, and its samples with it
+  TwinRegistry::Dirty dirty = registry_.TakeDirty(now_, false);
+  EXPECT_TRUE(In(dirty.changed, "s2"));  // the incident, and its samples with it: committed first
   EXPECT_FALSE(Has(dirty, "s1"));  // its first sample is 10 s old, not 30
   EXPECT_EQ(registry_.sampled_count(), 1u);
 
   dirty = registry_.TakeDirty(now_ + 20, false);  // s1's first unsaved sample is now 30 s old
-  EXPECT_TRUE(Has(dirty, "s1"));
+  EXPECT_TRUE(In(dirty.sampled, "s1"));
+  EXPECT_FALSE(In(dirty.changed, "s1"));  // samples only: they wait behind incidents
   EXPECT_FALSE(Has(dirty, "s2"));  // saved with its incident; nothing new since
   EXPECT_EQ(registry_.sampled_count(), 0u);
-  EXPECT_TRUE(registry_.TakeDirty(now_ + 1000, false).empty());
+  EXPECT_TRUE(Empty(registry_.TakeDirty(now_ + 1000, false)));
 }
 
 TEST_F(DirtyTrackingTest, EverythingIsHandedOutOnAFinalFlushAndDecommissionForgetsSamples) {
@@ -82,7 +87,7 @@ TEST_F(DirtyTrackingTest, EverythingIsHandedOutOnAFinalFlushAndDecommissionForge
   Report("s2", 40);
   Send("s2", Decommission{});
   EXPECT_EQ(registry_.sampled_count(), 1u);
-  const std::vector<TwinAddress> dirty = registry_.TakeDirty(now_, true);
+  const TwinRegistry::Dirty dirty = registry_.TakeDirty(now_, true);
   EXPECT_TRUE(Has(dirty, "s1"));
   EXPECT_TRUE(Has(dirty, "s2"));  // its row is deleted
   EXPECT_EQ(registry_.sampled_count(), 0u);

@@ -70,8 +70,7 @@ class TwinWorld {
   void Query(Level level, const std::string& id, QueryKind kind) {
     dctwin::Query q;
     q.kind = kind;
-    q.reply_topic = "reply/here";
-    q.correlation = "c-1";
+    q.reply_token = 41;
     Send(Envelope{{level, id}, now, std::move(q)});
   }
   void Storm(bool active, int silent, int total) {

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "storage/sqlite_state_store.h"
-#include "tests/gateway/recording_sink.h"
+#include "tests/gateway/mqtt/recording_sink.h"
 
 namespace dctwin {
 namespace {

@@ -1,0 +1,360 @@
+#include "gateway/ingest/ingest_router.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+
+#include "config/config.h"
+#include "gateway/ingest/decoders.h"
+#include "gateway/publish/json_writer.h"
+
+namespace dctwin {
+
+IngestRouter::IngestRouter(IngestOptions options, CollectdTypes collectd_types, ShardPool<Envelope>& pool,
+                           DeadLetters& dead_letters, MessageSink& replies, ReplyBook& reply_book, Clock clock)
+    : options_(std::move(options)), collectd_types_(std::move(collectd_types)), pool_(pool),
+      dead_letters_(dead_letters), replies_(replies), reply_book_(reply_book), clock_(std::move(clock)) {}
+
+std::vector<std::string> IngestRouter::ControlSubscriptions(const IngestOptions& o) {
+  if (o.role == "site") {
+    // The site reads what the pods' bridges carry up: rack health and the pods' status.
+    return {o.prefix + "/query/#", o.prefix + "/command/#", o.prefix + "/health/rack/+", o.prefix + "/gateway/+/status"};
+  }
+  std::vector<std::string> filters{o.prefix + "/provisioning/+", o.prefix + "/query/#", o.prefix + "/command/#"};
+  if (o.role == "pod") filters.push_back(o.prefix + "/silences/+");  // the site's silences, bridged down
+  return filters;
+}
+
+std::vector<std::string> IngestRouter::MetricSubscriptions(const IngestOptions& o) {
+  if (o.role == "site") return {};  // the site's servers report to their pods
+  std::vector<std::string> filters{o.prefix + "/metrics/+"};
+  if (!o.collectd_prefix.empty()) filters.push_back(o.collectd_prefix + "/+/+/+");
+  if (!o.telegraf_prefix.empty()) filters.push_back(o.telegraf_prefix + "/+/+");
+  return filters;
+}
+
+std::vector<std::string> IngestRouter::Subscriptions(const IngestOptions& o) {
+  std::vector<std::string> filters = MetricSubscriptions(o);
+  for (std::string& f : ControlSubscriptions(o)) filters.push_back(std::move(f));
+  return filters;
+}
+
+namespace {
+bool WantsSeries(std::string_view payload) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  bool series = false;
+  return !parser.parse(payload.data(), payload.size()).get(doc) && !doc["series"].get_bool().get(series) && series;
+}
+
+// The rest of `topic` after "<prefix>/", or nullopt-like empty when it does not start so.
+bool Under(std::string_view topic, const std::string& prefix, std::string_view* rest) {
+  if (prefix.empty() || topic.size() <= prefix.size() + 1 || topic.compare(0, prefix.size(), prefix) != 0 ||
+      topic[prefix.size()] != '/') {
+    return false;
+  }
+  *rest = topic.substr(prefix.size() + 1);
+  return true;
+}
+}  // namespace
+
+void IngestRouter::OnMessage(std::string_view topic, std::string_view payload, std::string_view response_topic,
+                             std::string_view correlation) {
+  if (payload.size() > options_.max_payload) {
+    dead_letters_.Reject(RejectReason::kTooLarge, topic,
+                         "payload of " + std::to_string(payload.size()) + " bytes is over the limit", payload);
+    return;
+  }
+  std::string_view rest;
+  if (Under(topic, options_.prefix, &rest)) {
+    RouteNative(topic, payload, response_topic, correlation);
+  } else if (Under(topic, options_.collectd_prefix, &rest)) {
+    RouteCollectd(topic, rest, payload);
+  } else if (Under(topic, options_.telegraf_prefix, &rest)) {
+    RouteTelegraf(topic, rest, payload);
+  } else {
+    dead_letters_.Reject(RejectReason::kBadTopic, topic, "topic outside the gateway's prefixes", payload);
+  }
+}
+
+bool IngestRouter::CheckServer(std::string_view topic, std::string_view id, std::string_view payload) {
+  if (IsValidId(id)) return true;
+  dead_letters_.Reject(RejectReason::kBadId, topic, "server id must match [A-Za-z0-9._-]{1,64}", payload);
+  return false;
+}
+
+void IngestRouter::RouteCollectd(std::string_view topic, std::string_view rest, std::string_view payload) {
+  // <host>/<plugin>[-<pinst>]/<type>[-<tinst>]
+  const size_t a = rest.find('/');
+  const size_t b = a == std::string_view::npos ? a : rest.find('/', a + 1);
+  if (b == std::string_view::npos || rest.find('/', b + 1) != std::string_view::npos) {
+    dead_letters_.Reject(RejectReason::kBadTopic, topic, "collectd topics are <prefix>/<host>/<plugin>/<type>", payload);
+    return;
+  }
+  const std::string_view host = rest.substr(0, a);
+  if (!CheckServer(topic, host, payload)) return;
+  const double now = clock_();
+  Report report;
+  DecodeError err;
+  if (!DecodeCollectd(rest.substr(a + 1, b - a - 1), rest.substr(b + 1), payload, collectd_types_, now, &report, &err)) {
+    dead_letters_.Reject(err.reason, topic, err.detail, payload);
+    return;
+  }
+  collectd_.fetch_add(1, std::memory_order_relaxed);
+  Post(TwinAddress{Level::kServer, std::string(host)}, now, std::move(report), topic, payload);
+}
+
+void IngestRouter::RouteTelegraf(std::string_view topic, std::string_view rest, std::string_view payload) {
+  const size_t a = rest.find('/');
+  if (a == std::string_view::npos || rest.find('/', a + 1) != std::string_view::npos) {
+    dead_letters_.Reject(RejectReason::kBadTopic, topic, "Telegraf topics are <prefix>/<host>/<plugin>", payload);
+    return;
+  }
+  const std::string_view host = rest.substr(0, a);
+  if (!CheckServer(topic, host, payload)) return;
+  const double now = clock_();
+  std::vector<Report> reports;
+  DecodeError err;
+  if (!DecodeLineProtocol(payload, now, &reports, &err)) {
+    dead_letters_.Reject(err.reason, topic, err.detail, payload);
+    return;
+  }
+  telegraf_.fetch_add(1, std::memory_order_relaxed);
+  for (Report& r : reports) Post(TwinAddress{Level::kServer, std::string(host)}, now, std::move(r), topic, payload);
+}
+
+void IngestRouter::RouteNative(std::string_view topic, std::string_view payload, std::string_view response_topic,
+                               std::string_view correlation) {
+  const std::string_view rest = topic.substr(options_.prefix.size() + 1);
+  const size_t slash = rest.find('/');
+  const std::string_view kind = rest.substr(0, slash);
+  const std::string_view id = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  if (kind == "query") {
+    RouteQuery(topic, id, payload, response_topic, correlation);
+    return;
+  }
+  if (kind == "command") {
+    RouteCommand(topic, id, payload, response_topic, correlation);
+    return;
+  }
+  if ((options_.role == "site" && (kind == "health" || kind == "gateway")) ||
+      (options_.role == "pod" && kind == "silences")) {
+    RouteSiteInput(topic, kind, id, payload);
+    return;
+  }
+  if (kind != "metrics" && kind != "provisioning") {
+    dead_letters_.Reject(RejectReason::kBadTopic, topic, "no input is expected on this topic", payload);
+    return;
+  }
+  if (!CheckServer(topic, id, payload)) return;
+  const double now = clock_();
+  DecodeError err;
+  if (kind == "metrics") {
+    Report report;
+    if (!DecodeNativeReport(payload, now, &report, &err)) {
+      dead_letters_.Reject(err.reason, topic, err.detail, payload);
+      return;
+    }
+    native_.fetch_add(1, std::memory_order_relaxed);
+    Post(TwinAddress{Level::kServer, std::string(id)}, now, std::move(report), topic, payload);
+  } else {
+    Message msg;
+    if (!DecodeProvisioning(payload, &msg, &err)) {
+      dead_letters_.Reject(err.reason, topic, err.detail, payload);
+      return;
+    }
+    Post(TwinAddress{Level::kServer, std::string(id)}, now, std::move(msg), topic, payload);
+  }
+}
+
+void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std::string_view payload,
+                              std::string_view response_topic, std::string_view correlation) {
+  if (response_topic.empty()) {
+    dead_letters_.Reject(RejectReason::kNoResponseTopic, topic,
+                         "a query needs an MQTT 5 Response Topic (mosquitto_rr -V 5 -e <topic>)", payload);
+    return;
+  }
+  Query q;
+  TwinAddress to;
+  std::string problem;
+  // A pod answers only for what it holds: the datacenter, the site's incidents and silences are
+  // the site gateway's to answer.
+  if (options_.role == "pod" &&
+      (what == "unhealthy-racks" || what == "datacenter" || what == "incidents" || what == "silences")) {
+    return;
+  }
+  if (what == "incidents" && ToDesk(DeskRequest::Type::kQueryIncidents, payload, response_topic, correlation)) return;
+  if (what == "silences" && ToDesk(DeskRequest::Type::kQuerySilences, payload, response_topic, correlation)) return;
+  if (what == "unhealthy-racks" || what == "datacenter") {
+    q.kind = what == "datacenter" ? QueryKind::kDatacenter : QueryKind::kUnhealthyRacks;
+    to = TwinAddress{Level::kDatacenter, options_.datacenter};
+  } else if (what.rfind("rack/", 0) == 0 || what.rfind("server/", 0) == 0) {
+    const bool rack = what[0] == 'r';
+    const std::string_view id = what.substr(rack ? 5 : 7);
+    q.kind = rack ? QueryKind::kRack : QueryKind::kServer;
+    // {"series": true} adds the window's samples to a server's answer.
+    q.series = !rack && payload.find("\"series\"") != std::string_view::npos && WantsSeries(payload);
+    to = TwinAddress{rack ? Level::kRack : Level::kServer, std::string(id)};
+    if (!IsValidId(id)) problem = "id must match [A-Za-z0-9._-]{1,64}";
+  } else {
+    problem = "unknown query; ask unhealthy-racks, datacenter, rack/<id>, server/<id>, incidents or silences";
+  }
+  if (!problem.empty()) {
+    dead_letters_.Reject(RejectReason::kBadQuery, topic, problem, payload);
+    // The asker waits for an answer: tell it what was wrong.
+    JsonWriter w;
+    w.BeginObject().Field("error", problem).Field("topic", topic).EndObject();
+    replies_.Publish(OutMessage{std::string(response_topic), w.Take(), 1, false, std::string(correlation)});
+    return;
+  }
+  q.reply_token = reply_book_.Open(ReplyTo{std::string(response_topic), std::string(correlation)});
+  const uint64_t token = q.reply_token;
+  if (!Post(std::move(to), clock_(), std::move(q), topic, payload)) reply_book_.Forget(token);
+}
+
+void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind, std::string_view rest,
+                                  std::string_view payload) {
+  thread_local simdjson::dom::parser parser;
+  if (kind == "silences") {  // pod: a silence of the site, or its end (an empty retained message)
+    if (!IsValidId(rest)) return;
+    DeskRequest r;
+    r.type = DeskRequest::Type::kSilenceMirror;
+    r.ids.emplace_back(rest);
+    r.payload = std::string(payload);
+    if (desk_) desk_(std::move(r));
+    return;
+  }
+  if (kind == "gateway") {  // site: <pod>/status
+    const size_t slash = rest.find('/');
+    const std::string_view pod = rest.substr(0, slash);
+    if (slash == std::string_view::npos || rest.substr(slash) != "/status" || pod == options_.gateway_id ||
+        !IsValidId(pod)) {
+      return;
+    }
+    simdjson::dom::element doc;
+    bool online = false;
+    if (!payload.empty() && (parser.parse(payload.data(), payload.size()).get(doc) || doc["online"].get_bool().get(online))) {
+      dead_letters_.Reject(RejectReason::kBadJson, topic, "a gateway status must be {\"online\": true|false, ...}", payload);
+      return;
+    }
+    Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), PodStatus{std::string(pod), online}, topic,
+         payload);
+    return;
+  }
+  // site: health/rack/<rack>, the rack's health as its pod publishes it
+  if (rest.rfind("rack/", 0) != 0) return;
+  const std::string_view rack = rest.substr(5);
+  if (!IsValidId(rack)) {
+    dead_letters_.Reject(RejectReason::kBadId, topic, "rack id must match [A-Za-z0-9._-]{1,64}", payload);
+    return;
+  }
+  RackStatus status;
+  status.rack = std::string(rack);
+  std::string gateway;
+  if (payload.empty()) {
+    status.exists = false;  // the pod cleared it: the rack is gone
+  } else {
+    simdjson::dom::element doc;
+    std::string_view st, severity, gw;
+    if (parser.parse(payload.data(), payload.size()).get(doc) || doc["status"].get_string().get(st)) {
+      dead_letters_.Reject(RejectReason::kBadJson, topic, "rack health must be the gateway's health JSON", payload);
+      return;
+    }
+    if (!doc["gateway"].get_string().get(gw)) gateway = std::string(gw);
+    simdjson::dom::object by_kind;
+    if (!doc["by_kind"].get_object().get(by_kind)) {
+      for (auto f : by_kind) status.kinds.emplace_back(f.key);
+    }
+    simdjson::dom::array incidents;
+    if (!doc["incidents"].get_array().get(incidents)) {
+      for (simdjson::dom::element i : incidents) {
+        IncidentRef ref;
+        std::string_view v;
+        if (!i["kind"].get_string().get(v)) ref.kind = std::string(v);
+        if (!i["id"].get_string().get(v)) ref.id = std::string(v);
+        if (!i["severity"].get_string().get(v)) ParseSeverity(v, &ref.severity);
+        double at = 0;
+        if (!i["opened_at"].get_double().get(at)) ref.opened_at = at;
+        if (std::find(status.kinds.begin(), status.kinds.end(), ref.kind) == status.kinds.end()) {
+          status.kinds.push_back(ref.kind);
+        }
+        status.incidents.push_back(std::move(ref));
+      }
+    }
+    std::sort(status.kinds.begin(), status.kinds.end());
+    double since = 0;
+    if (!doc["since"].get_double().get(since)) status.since = since;
+    if (!doc["severity"].get_string().get(severity)) ParseSeverity(severity, &status.worst);
+  }
+  // One rack, one pod: a second pod publishing the same rack is a configuration error, reported
+  // and never merged.
+  if (!gateway.empty()) {
+    MutexLock lock(owners_mu_);
+    auto it = rack_owner_.find(rack);
+    if (it == rack_owner_.end() || !status.exists) {
+      if (status.exists) rack_owner_.emplace(std::string(rack), gateway);
+      else if (it != rack_owner_.end() && it->second == gateway) rack_owner_.erase(it);
+    } else if (it->second != gateway) {
+      dead_letters_.Reject(RejectReason::kConflict, topic,
+                           "rack " + std::string(rack) + " belongs to pod " + it->second + ", and pod " + gateway +
+                               " publishes it too: two pods must not serve one rack",
+                           payload);
+      return;
+    }
+  }
+  Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), std::move(status), topic, payload);
+}
+
+bool IngestRouter::ToDesk(DeskRequest::Type type, std::string_view payload, std::string_view response_topic,
+                          std::string_view correlation) {
+  if (!desk_) return false;
+  DeskRequest r;
+  r.type = type;
+  r.payload = std::string(payload);
+  r.reply_topic = std::string(response_topic);
+  r.correlation = std::string(correlation);
+  desk_(std::move(r));
+  return true;
+}
+
+void IngestRouter::RouteCommand(std::string_view topic, std::string_view what, std::string_view payload,
+                                std::string_view response_topic, std::string_view correlation) {
+  DeskRequest::Type type;
+  if (options_.role == "pod" && (what == "silence" || what == "silence/expire")) return;  // the site owns silences
+  if (what == "silence") {
+    type = DeskRequest::Type::kSilence;
+  } else if (what == "silence/expire") {
+    type = DeskRequest::Type::kExpireSilence;
+  } else if (what == "ack") {
+    type = DeskRequest::Type::kAck;
+  } else {
+    dead_letters_.Reject(RejectReason::kBadQuery, topic, "unknown command; send silence, silence/expire or ack",
+                         payload);
+    if (!response_topic.empty()) {
+      JsonWriter w;
+      w.BeginObject()
+          .Field("ok", false)
+          .Field("error", "unknown command " + std::string(what) + "; the commands are silence, silence/expire, ack")
+          .EndObject();
+      replies_.Publish(OutMessage{std::string(response_topic), w.Take(), 1, false, std::string(correlation)});
+    }
+    return;
+  }
+  // A command without a Response Topic is still carried out; nobody hears the answer.
+  if (!ToDesk(type, payload, response_topic, correlation)) {
+    dead_letters_.Reject(RejectReason::kBadQuery, topic, "this gateway takes no commands", payload);
+  }
+}
+
+bool IngestRouter::Post(TwinAddress to, double now, Message msg, std::string_view topic, std::string_view payload) {
+  const size_t hash = to.Hash();
+  if (pool_.PostExternal(hash, Envelope{std::move(to), now, std::move(msg)})) return true;
+  if (pool_.closed()) {
+    dead_letters_.Reject(RejectReason::kShuttingDown, topic, "gateway is stopping; message dropped", payload);
+  } else {
+    dead_letters_.Reject(RejectReason::kQueueFull, topic, "shard mailbox full; message dropped", payload);
+  }
+  return false;
+}
+
+}  // namespace dctwin

@@ -1,0 +1,100 @@
+// IngestRouter: the only thing an MQTT message callback does. Parses the topic, decodes the
+// payload, and posts the message to the owner shard of its twin. Rejections go to DeadLetters.
+// No I/O and no waiting apart from the pool's backpressure.
+//
+// Thread-safe: any number of MQTT connections may feed one router.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gateway/ingest/collectd_types.h"
+#include "base/thread_annotations.h"
+#include "gateway/publish/dead_letters.h"
+#include "gateway/publish/reply_book.h"
+#include "gateway/mqtt/message_sink.h"
+#include "gateway/incidents/incident_desk.h"
+#include "gateway/runtime/shard_pool.h"
+#include "twins/messages.h"
+
+namespace dctwin {
+
+struct IngestOptions {
+  std::string prefix = "dctwin";
+  std::string datacenter = "dc1";
+  std::string collectd_prefix = "collectd";  // "" = off
+  std::string telegraf_prefix = "telegraf";  // "" = off
+  size_t max_payload = 64 * 1024;
+  std::string role = "standalone";  // standalone | pod | site
+  std::string gateway_id = "dctwin-1";
+};
+
+class IngestRouter {
+ public:
+  using Clock = std::function<double()>;
+
+  IngestRouter(IngestOptions options, CollectdTypes collectd_types, ShardPool<Envelope>& pool,
+               DeadLetters& dead_letters, MessageSink& replies, ReplyBook& reply_book, Clock clock);
+
+  // Topic filters the gateway subscribes to: all of them, or split into the control inputs
+  // (provisioning and queries, which must stay in order on one connection) and the metric inputs
+  // (native, collectd, Telegraf), which several connections may share.
+  static std::vector<std::string> Subscriptions(const IngestOptions& options);
+  static std::vector<std::string> ControlSubscriptions(const IngestOptions& options);
+  static std::vector<std::string> MetricSubscriptions(const IngestOptions& options);
+
+  // `response_topic` and `correlation` are the MQTT 5 properties of a request (empty if none).
+  // Messages accepted from each kind of publisher (decoded and handed to a shard).
+  uint64_t accepted_native() const { return native_.load(std::memory_order_relaxed); }
+  uint64_t accepted_collectd() const { return collectd_.load(std::memory_order_relaxed); }
+  uint64_t accepted_telegraf() const { return telegraf_.load(std::memory_order_relaxed); }
+
+  // Where operator commands and the queries about incidents and silences go. Set before the
+  // first message; without it those topics are answered with an error.
+  void SetDesk(std::function<void(DeskRequest)> desk) { desk_ = std::move(desk); }
+
+  void OnMessage(std::string_view topic, std::string_view payload, std::string_view response_topic = {},
+                 std::string_view correlation = {});
+
+ private:
+  void RouteNative(std::string_view topic, std::string_view payload, std::string_view response_topic,
+                   std::string_view correlation);
+  void RouteCollectd(std::string_view topic, std::string_view rest, std::string_view payload);
+  void RouteTelegraf(std::string_view topic, std::string_view rest, std::string_view payload);
+  bool CheckServer(std::string_view topic, std::string_view id, std::string_view payload);
+  void RouteQuery(std::string_view topic, std::string_view what, std::string_view payload,
+                  std::string_view response_topic, std::string_view correlation);
+  void RouteCommand(std::string_view topic, std::string_view what, std::string_view payload,
+                    std::string_view response_topic, std::string_view correlation);
+  void RouteSiteInput(std::string_view topic, std::string_view kind, std::string_view rest, std::string_view payload);
+  bool ToDesk(DeskRequest::Type type, std::string_view payload, std::string_view response_topic,
+              std::string_view correlation);
+  // false: dropped (and dead-lettered)
+  bool Post(TwinAddress to, double now, Message msg, std::string_view topic, std::string_view payload);
+
+  // Constant after construction
+  const IngestOptions options_;
+  const CollectdTypes collectd_types_;
+  ShardPool<Envelope>& pool_;
+  DeadLetters& dead_letters_;
+  MessageSink& replies_;
+  ReplyBook& reply_book_;
+  const Clock clock_;
+  std::function<void(DeskRequest)> desk_;
+  // site: which pod gateway publishes each rack, to notice two pods claiming one rack
+  Mutex owners_mu_;
+  std::map<std::string, std::string, std::less<>> rack_owner_ GUARDED_BY(owners_mu_);
+
+  std::atomic<uint64_t> native_{0};
+  std::atomic<uint64_t> collectd_{0};
+  std::atomic<uint64_t> telegraf_{0};
+};
+
+}  // namespace dctwin

@@ -1,0 +1,161 @@
+#include "gateway/mqtt/mqtt_link.h"
+
+#include "gateway/mqtt/tcp_nodelay.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace dctwin {
+
+class MqttLink::Listener : public mqtt::iaction_listener {
+ public:
+  explicit Listener(MqttLink& link) : link_(link) {}
+  void on_success(const mqtt::token& tok) override {
+    bool all_granted = true;
+    try {
+      const mqtt::subscribe_response response = tok.get_subscribe_response();
+      for (auto rc : response.get_reason_codes()) {
+        if (static_cast<int>(rc) >= 0x80) all_granted = false;
+      }
+    } catch (const std::exception&) {
+      // an MQTT 3 response carries no reason codes
+    }
+    if (!all_granted) {
+      spdlog::error("broker refused a subscription; check the broker's ACLs for {}", link_.options_.client_id);
+      return;
+    }
+    spdlog::info("subscribed to {} topic filters", link_.options_.subscriptions.size());
+    link_.SetReady(true);
+  }
+  void on_failure(const mqtt::token& tok) override {
+    spdlog::error("subscribe failed (code {}); retrying on the next reconnect", tok.get_return_code());
+  }
+
+ private:
+  MqttLink& link_;
+};
+
+MqttLink::MqttLink(Options options, MessageHandler handler)
+    : options_(std::move(options)), handler_(std::move(handler)), subscribe_listener_(std::make_unique<Listener>(*this)) {
+  mqtt::create_options create(MQTTVERSION_5);
+  client_ = std::make_unique<mqtt::async_client>(options_.uri, options_.client_id, create);
+
+  // Set on the member itself, never through connect_options_builder: Paho C++ 1.2.0 copies the
+  // options' C struct with a pointer to the properties of the object it was copied from, so
+  // properties set on a temporary dangle (eclipse-paho/paho.mqtt.cpp#362, fixed in 1.3).
+  connect_options_.set_mqtt_version(MQTTVERSION_5);
+  connect_options_.set_clean_start(false);
+  mqtt::properties props;
+  props.add(mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, options_.session_expiry_s));
+  connect_options_.set_properties(props);
+  connect_options_.set_keep_alive_interval(std::chrono::seconds(options_.keepalive_s));
+  connect_options_.set_connect_timeout(std::chrono::seconds(10));
+  connect_options_.set_automatic_reconnect(std::chrono::seconds(options_.reconnect_min_s),
+                                           std::chrono::seconds(options_.reconnect_max_s));
+  if (!options_.will_topic.empty()) {
+    connect_options_.set_will_message(mqtt::message(options_.will_topic, options_.will_payload, 1, true));
+  }
+  if (options_.uri.rfind("ssl://", 0) == 0 || options_.uri.rfind("mqtts://", 0) == 0) {
+    mqtt::ssl_options ssl;
+    if (!options_.ca_file.empty()) ssl.set_trust_store(options_.ca_file);
+    if (!options_.cert_file.empty()) ssl.set_key_store(options_.cert_file);
+    if (!options_.key_file.empty()) ssl.set_private_key(options_.key_file);
+    ssl.set_enable_server_cert_auth(true);
+    ssl.set_verify(true);  // the broker's host name must match its certificate
+    connect_options_.set_ssl(ssl);
+  }
+
+
+  client_->set_connected_handler([this](const std::string& cause) { OnConnected(cause); });
+  client_->set_connection_lost_handler([this](const std::string& cause) { OnConnectionLost(cause); });
+  client_->set_message_callback([this](mqtt::const_message_ptr msg) {
+    received_.fetch_add(1, std::memory_order_relaxed);
+    handler_(msg);
+  });
+}
+
+MqttLink::~MqttLink() { Stop(); }
+
+void MqttLink::SetCredentials(const std::string& username, const std::string& password) {
+  connect_options_.set_user_name(username);
+  connect_options_.set_password(password);
+}
+
+void MqttLink::Start() { connect_thread_ = std::thread([this] { ConnectLoop(); }); }
+
+void MqttLink::ConnectLoop() {
+  int backoff = std::max(1, options_.reconnect_min_s);
+  while (!stopping_.load()) {
+    try {
+      spdlog::info("connecting to {} as {}", options_.uri, options_.client_id);
+      auto token = client_->connect(connect_options_);
+      while (!token->wait_for(std::chrono::milliseconds(200))) {
+        if (stopping_.load()) return;
+      }
+      return;  // from here on Paho's automatic reconnect takes over
+    } catch (const mqtt::exception& e) {
+      spdlog::warn("cannot connect to {}: {}; retrying in {} s", options_.uri, e.what(), backoff);
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(backoff), [&] { return stopping_.load(); });
+    backoff = std::min(backoff * 2, std::max(options_.reconnect_max_s, 1));
+  }
+}
+
+void MqttLink::OnConnected(const std::string& cause) {
+  connected_.store(true);
+  spdlog::info("connected to {}{}", options_.uri, cause.empty() ? "" : " (" + cause + ")");
+  if (SetTcpNoDelayToBroker(options_.uri) == 0) spdlog::debug("no socket to {} found for TCP_NODELAY", options_.uri);
+  Subscribe();
+}
+
+void MqttLink::OnConnectionLost(const std::string& cause) {
+  connected_.store(false);
+  SetReady(false);
+  spdlog::warn("connection to {} lost{}; reconnecting", options_.uri, cause.empty() ? "" : ": " + cause);
+}
+
+void MqttLink::Subscribe() {
+  if (options_.subscriptions.empty()) {
+    SetReady(true);
+    return;
+  }
+  auto filters = mqtt::string_collection::create(options_.subscriptions);
+  mqtt::iasync_client::qos_collection qos(options_.subscriptions.size(), options_.subscribe_qos);
+  try {
+    client_->subscribe(filters, qos, nullptr, *subscribe_listener_);
+  } catch (const mqtt::exception& e) {
+    spdlog::error("subscribe failed: {}", e.what());
+  }
+}
+
+void MqttLink::SetReady(bool ready) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ready_.store(ready);
+  }
+  cv_.notify_all();
+  if (ready && options_.on_ready && !stopping_.load()) options_.on_ready();
+}
+
+bool MqttLink::WaitReady(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return ready_.load() || stopping_.load(); }) && ready_.load();
+}
+
+void MqttLink::Stop() {
+  if (stopping_.exchange(true)) return;
+  cv_.notify_all();
+  if (connect_thread_.joinable()) connect_thread_.join();
+  try {
+    if (client_->is_connected()) client_->disconnect(std::chrono::seconds(5))->wait_for(std::chrono::seconds(6));
+  } catch (const mqtt::exception& e) {
+    spdlog::warn("disconnect: {}", e.what());
+  }
+  connected_.store(false);
+  ready_.store(false);
+}
+
+}  // namespace dctwin

@@ -1,0 +1,206 @@
+#include "gateway/mqtt/outbound_queue.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace dctwin {
+
+class OutboundQueue::Listener : public mqtt::iaction_listener {
+ public:
+  explicit Listener(OutboundQueue& queue) : queue_(queue) {}
+  // The outbox seq travels as the token's user context.
+  void on_success(const mqtt::token& tok) override {
+    const auto* delivery = dynamic_cast<const mqtt::delivery_token*>(&tok);
+    queue_.Acknowledged(delivery != nullptr ? delivery->get_message().get() : nullptr, SeqOf(tok));
+  }
+  void on_failure(const mqtt::token& tok) override {
+    const auto* delivery = dynamic_cast<const mqtt::delivery_token*>(&tok);
+    queue_.Failed(delivery != nullptr ? delivery->get_message() : nullptr, SeqOf(tok),
+                  static_cast<int>(tok.get_reason_code()));
+  }
+  static int64_t SeqOf(const mqtt::token& tok) {
+    return static_cast<int64_t>(reinterpret_cast<intptr_t>(tok.get_user_context()));
+  }
+
+ private:
+  OutboundQueue& queue_;
+};
+
+OutboundQueue::OutboundQueue(MqttLink& link, size_t capacity, int window)
+    : link_(link), capacity_(capacity), window_(static_cast<uint64_t>(std::max(1, window))),
+      listener_(std::make_unique<Listener>(*this)) {}
+
+OutboundQueue::~OutboundQueue() { Stop(); }
+
+bool OutboundQueue::Publish(OutMessage out) {
+  auto msg = mqtt::make_message(out.topic, out.payload, out.qos, out.retained);
+  if (!out.correlation_data.empty()) {
+    mqtt::properties props;
+    props.add(mqtt::property(mqtt::property::CORRELATION_DATA, out.correlation_data));
+    msg->set_properties(props);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reliable_.size() + best_effort_.size() >= capacity_) {
+      const uint64_t n = ++refused_;
+      if ((n & (n - 1)) == 0) {
+        spdlog::critical("outbound queue full ({} messages waiting for the broker): {} message(s) lost so far",
+                         capacity_, n);
+      }
+      return false;
+    }
+    if (out.qos == 0) {
+      best_effort_.push_back(Pending{std::move(msg), 0});
+    } else {
+      reliable_.push_back(Pending{std::move(msg), out.outbox_seq, ++next_order_, 0});
+    }
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void OutboundQueue::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void OutboundQueue::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::deque<Pending> batch_best_effort;
+  std::deque<Pending> batch_reliable;
+  while (!stop_) {
+    // Polls the connection state a few times a second; everything else wakes us directly.
+    wake_.wait_for(lock, std::chrono::milliseconds(100), [&] {
+      return stop_ || (link_.connected() && (!best_effort_.empty() || (!reliable_.empty() && in_flight_ < window_)));
+    });
+    if (stop_) break;
+    if (!link_.connected()) continue;
+    batch_best_effort.swap(best_effort_);
+    while (!reliable_.empty() && in_flight_ < window_) {
+      batch_reliable.push_back(std::move(reliable_.front()));
+      reliable_.pop_front();
+      ++in_flight_;
+    }
+    lock.unlock();
+    for (auto& p : batch_best_effort) {
+      try {
+        link_.client().publish(p.msg);
+      } catch (const mqtt::exception&) {
+        // QoS 0 is best effort: a stats or dead-letter message lost while reconnecting is fine.
+      }
+    }
+    size_t handed = 0;
+    for (; handed < batch_reliable.size(); ++handed) {
+      const Pending& p = batch_reliable[handed];
+      {
+        // Recorded before the hand-over: its acknowledgement may come back at once.
+        std::lock_guard<std::mutex> meta(mu_);
+        in_flight_messages_[p.msg.get()] = p;
+      }
+      try {
+        // The outbox seq rides along as the token's user context.
+        link_.client().publish(p.msg, reinterpret_cast<void*>(static_cast<intptr_t>(p.seq)), *listener_);
+      } catch (const mqtt::exception& e) {
+        std::lock_guard<std::mutex> meta(mu_);
+        in_flight_messages_.erase(p.msg.get());
+        spdlog::debug("publish refused by the client ({}); will retry", e.what());
+        break;
+      }
+    }
+    lock.lock();
+    sent_ += batch_best_effort.size();
+    batch_best_effort.clear();
+    // What the client refused goes back, at its place.
+    for (size_t i = batch_reliable.size(); i > handed; --i) {
+      Requeue(std::move(batch_reliable[i - 1]));
+      --in_flight_;
+    }
+    batch_reliable.clear();
+    if (reliable_.empty() && best_effort_.empty() && in_flight_ == 0) idle_.notify_all();
+  }
+}
+
+void OutboundQueue::Acknowledged(const mqtt::message* msg, int64_t seq) {
+  if (seq > 0 && ack_handler_) ack_handler_(seq);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (msg != nullptr) in_flight_messages_.erase(msg);
+    --in_flight_;
+    ++sent_;
+    if (reliable_.empty() && best_effort_.empty() && in_flight_ == 0) idle_.notify_all();
+  }
+  wake_.notify_one();
+}
+
+void OutboundQueue::Requeue(Pending p) {
+  auto at = std::upper_bound(reliable_.begin(), reliable_.end(), p.order,
+                             [](uint64_t order, const Pending& x) { return order < x.order; });
+  reliable_.insert(at, std::move(p));
+}
+
+void OutboundQueue::Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_code) {
+  bool give_up = false;
+  std::string topic;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --in_flight_;
+    if (msg) {
+      Pending p{msg, seq, 0, 0};
+      auto it = in_flight_messages_.find(msg.get());
+      if (it != in_flight_messages_.end()) {
+        p = std::move(it->second);
+        in_flight_messages_.erase(it);
+      }
+      ++p.attempts;
+      // 0x80 and up are the broker's "no" (not authorized, topic name invalid, ...); quota
+      // exceeded (0x97) and server busy (0x89) pass.
+      const bool refused = reason_code >= 0x80 && reason_code != 0x97 && reason_code != 0x89;
+      if (refused || p.attempts >= kMaxAttempts) {
+        give_up = true;
+        topic = p.msg->get_topic();
+        ++dropped_;
+      } else {
+        Requeue(std::move(p));
+        ++retried_;
+      }
+    }
+    if (reliable_.empty() && best_effort_.empty() && in_flight_ == 0) idle_.notify_all();
+  }
+  if (give_up) {
+    spdlog::error("gave up publishing to {}: {}", topic,
+                  reason_code >= 0x80 ? "the broker refused it (reason code " + std::to_string(reason_code) + ")"
+                                      : std::to_string(kMaxAttempts) + " attempts failed");
+    if (seq > 0 && ack_handler_) ack_handler_(seq);  // it will not come back at every restart
+  }
+  wake_.notify_one();
+}
+
+bool OutboundQueue::Flush(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return idle_.wait_for(lock, timeout,
+                        [&] { return reliable_.empty() && best_effort_.empty() && in_flight_ == 0; });
+}
+
+void OutboundQueue::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
+    stop_ = true;
+    if (!reliable_.empty()) spdlog::warn("{} QoS 1 message(s) were never delivered", reliable_.size());
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+OutboundStats OutboundQueue::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  OutboundStats s;
+  s.queued = reliable_.size() + best_effort_.size();
+  s.in_flight = in_flight_;
+  s.sent = sent_;
+  s.refused = refused_;
+  s.retried = retried_;
+  s.dropped = dropped_;
+  return s;
+}
+
+}  // namespace dctwin

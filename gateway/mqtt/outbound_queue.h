@@ -1,0 +1,105 @@
+// OutboundQueue: everything the gateway publishes goes through here, in order, with flow control.
+//  - QoS 1 messages (alerts, health, replies) keep their order and are handed to the MQTT client
+//    only while fewer than `window` are unacknowledged. The broker's Receive Maximum
+//    (mosquitto: max_inflight_messages, default 20) caps what it accepts in flight; past it, the
+//    Paho C 1.3.12 send thread stalls for up to a second per message (eclipse-paho/paho.mqtt.c#1457),
+//    so the window is kept here, where an acknowledgement immediately releases the next message.
+//  - QoS 0 messages (stats, dead letters) bypass the QoS 1 backlog.
+//  - While the broker is unreachable messages wait here, up to `capacity`; past that a new
+//    message is refused (the caller counts it) and a critical line is logged.
+//  - A QoS 1 message whose delivery fails (the connection dropped) goes back into the queue at its
+//    place: however many fail, and in whatever order their failures are reported, they go out
+//    again in the order they were first published (an open before its resolve).
+//  - A message the broker refuses for good (an MQTT 5 PUBACK reason code of 0x80 or more, such as
+//    "not authorized" for a Response Topic the gateway may not write) is dropped after a log line
+//    and counted; so is one that failed kMaxAttempts times. An outbox event dropped so is
+//    reported as acknowledged: it will not come back at every restart.
+//  - A message that carries an outbox seq reports that seq to the ack handler once acknowledged.
+//
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <mqtt/async_client.h>
+
+#include "gateway/mqtt/message_sink.h"
+#include "gateway/mqtt/mqtt_link.h"
+
+namespace dctwin {
+
+struct OutboundStats {
+  uint64_t queued = 0;     // waiting, both lanes
+  uint64_t in_flight = 0;  // handed to the client, not yet acknowledged
+  uint64_t sent = 0;       // acknowledged (QoS 1) or handed over (QoS 0)
+  uint64_t refused = 0;    // refused because the queue was full
+  uint64_t retried = 0;    // QoS 1 deliveries that failed and were queued again
+  uint64_t dropped = 0;    // refused by the broker for good, or failed too often: given up
+};
+
+class OutboundQueue : public MessageSink {
+ public:
+  OutboundQueue(MqttLink& link, size_t capacity, int window);
+  ~OutboundQueue() override;
+
+  bool Publish(OutMessage msg) override;
+
+  // Called (on Paho's thread) with the outbox seq of every acknowledged message that has one.
+  // Set before Start().
+  void SetAckHandler(std::function<void(int64_t)> handler) { ack_handler_ = std::move(handler); }
+  void Start();
+  // Waits until everything queued has been acknowledged, or the timeout passes.
+  bool Flush(std::chrono::milliseconds timeout);
+  // Stops the sender thread; what is still queued is dropped (and logged). Idempotent.
+  void Stop();
+
+  OutboundStats Stats() const;
+
+ private:
+  class Listener;
+  static constexpr int kMaxAttempts = 10;
+  struct Pending {
+    mqtt::const_message_ptr msg;
+    int64_t seq = 0;
+    uint64_t order = 0;  // publication order of the reliable lane
+    int attempts = 0;
+  };
+  void Run();
+  void Acknowledged(const mqtt::message* msg, int64_t seq);
+  void Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_code);
+  // Puts a message back at its place in the reliable lane (sorted by order). mu_ held.
+  void Requeue(Pending p);
+
+  // Constant after construction
+  MqttLink& link_;
+  const size_t capacity_;
+  const uint64_t window_;
+  std::unique_ptr<Listener> listener_;
+  std::function<void(int64_t)> ack_handler_;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;  // sender: something to send or room in the window
+  std::condition_variable idle_;  // Flush: nothing queued and nothing in flight
+  std::deque<Pending> reliable_;     // guarded by mu_
+  std::deque<Pending> best_effort_;  // guarded by mu_
+  uint64_t in_flight_ = 0;  // guarded by mu_
+  uint64_t sent_ = 0;       // guarded by mu_
+  uint64_t refused_ = 0;    // guarded by mu_
+  uint64_t retried_ = 0;    // guarded by mu_
+  uint64_t dropped_ = 0;    // guarded by mu_
+  uint64_t next_order_ = 0;  // guarded by mu_
+  std::unordered_map<const mqtt::message*, Pending> in_flight_messages_;  // guarded by mu_
+  bool stop_ = false;       // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace dctwin

@@ -1,0 +1,242 @@
+#include "gateway/runtime/twin_host.h"
+
+#include <utility>
+#include <variant>
+
+#include "storage/twin_codec.h"
+
+namespace dctwin {
+
+TwinHost::TwinHost(size_t shard, const ModelConfig& model, RegistryOptions options, std::string prefix,
+                   ShardPool<Envelope>& pool, AlertPublisher& alerts, ReplyBook& replies, DeadLetters& dead_letters,
+                   StoreWriter& writer,
+                   SilenceCensus& census, std::chrono::milliseconds flush_interval, size_t flush_changes,
+                   std::atomic<int64_t>& servers_total, int64_t max_servers)
+    : shard_(shard), datacenter_(options.datacenter), auto_commission_(options.auto_commission),
+      prefix_(std::move(prefix)), pool_(pool), replies_(replies),
+      dead_letters_(dead_letters), writer_(writer), census_(census), servers_total_(servers_total),
+      max_servers_(max_servers),
+      flush_interval_s_(std::chrono::duration<double>(flush_interval).count()), flush_changes_(flush_changes),
+      registry_(model, std::move(options)), effects_(pool, alerts, replies) {}
+
+Status TwinHost::Restore(const TwinRecord& record) {
+  if (record.version > kTwinFormat) {
+    return Status::NotSupported("format " + std::to_string(record.version) + " is newer than this gateway's");
+  }
+  Status s;
+  const TwinAddress address{LevelOfKind(record.key.kind), record.key.id};
+  switch (static_cast<TwinKind>(record.key.kind)) {
+    case TwinKind::kServer:
+      s = DecodeTwin(record.state, registry_.RestoreServer(record.key.id));
+      break;
+    case TwinKind::kRack:
+      s = DecodeTwin(record.state, registry_.RestoreRack(record.key.id));
+      break;
+    case TwinKind::kDatacenter:
+      if (record.key.id != datacenter_) return Status::Invalid("state of another datacenter (" + record.key.id + ")");
+      s = DecodeTwin(record.state, registry_.RestoreDatacenter());
+      break;
+    default:
+      return Status::Corruption("unknown twin kind " + std::to_string(record.key.kind));
+  }
+  if (!s.ok()) registry_.Forget(address);
+  return s;
+}
+
+std::map<std::string, int64_t> TwinHost::OpenByKind() const {
+  MutexLock lock(open_mu_);
+  return open_by_kind_;
+}
+
+namespace {
+// The monotonic clock, in seconds: silence deadlines run on it.
+double MonoNow() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void TwinHost::FinishRestore(double not_before, double now) {
+  registry_.TakeDirty(0, true);  // what was just loaded is what the store holds
+  // Conditions bound to rules edited while the gateway was down may resolve incidents: those
+  // events, and the twins they changed, are committed like any others.
+  Effects out;
+  registry_.FinishRestore(not_before, now, MonoNow(), out);
+  Apply(out);
+  servers_total_.fetch_add(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
+  {
+    MutexLock lock(open_mu_);
+    open_by_kind_ = registry_.OpenIncidentsByKind();
+    int64_t open = 0;
+    for (const auto& [kind, n] : open_by_kind_) open += n;
+    counters_.open_incidents.store(open, std::memory_order_relaxed);
+  }
+  counters_.datacenters.store(registry_.datacenter() ? 1 : 0, std::memory_order_relaxed);
+  UpdateCounts();
+}
+
+void TwinHost::UpdateModel(const ModelConfig& model) {
+  {
+    MutexLock lock(model_mu_);
+    next_model_ = std::make_unique<ModelConfig>(model);
+  }
+  model_waiting_.store(true, std::memory_order_release);
+}
+
+void TwinHost::SetMaintenance(std::shared_ptr<const std::vector<Silence>> active) {
+  {
+    MutexLock lock(model_mu_);
+    next_maintenance_ = std::move(active);
+  }
+  maintenance_waiting_.store(true, std::memory_order_release);
+}
+
+void TwinHost::ApplyPendingMaintenance(double now) {
+  if (!maintenance_waiting_.load(std::memory_order_acquire) || !maintenance_waiting_.exchange(false)) return;
+  std::shared_ptr<const std::vector<Silence>> active;
+  {
+    MutexLock lock(model_mu_);
+    active = std::move(next_maintenance_);
+  }
+  Effects out;
+  registry_.SetMaintenance(std::move(active), now, out);
+  Apply(out);
+}
+
+void TwinHost::ApplyPendingModel(double now) {
+  ApplyPendingMaintenance(now);
+  if (!model_waiting_.load(std::memory_order_acquire) || !model_waiting_.exchange(false)) return;
+  std::unique_ptr<ModelConfig> model;
+  {
+    MutexLock lock(model_mu_);
+    model = std::move(next_model_);
+  }
+  if (!model) return;
+  Effects out;
+  registry_.UpdateModel(*model, now, out);
+  Apply(out);
+}
+
+void TwinHost::AfterBatch(double now) { Seal(now, false); }
+
+void TwinHost::Seal(double now, bool force) {
+  if (!force && pending_.incidents.empty() && pending_.decommissioned.empty() && !effects_.holding() &&
+      now - last_seal_ < flush_interval_s_ && registry_.dirty_count() < flush_changes_) {
+    return;
+  }
+  last_seal_ = now;
+  TwinRegistry::Dirty dirty = registry_.TakeDirty(now, force);
+  auto encode = [&](const TwinAddress& a, std::vector<TwinRecord>& upserts) {
+    TwinKey key;
+    key.id = a.id;
+    key.kind = KindOf(a.level);
+    std::string state;
+    switch (a.level) {
+      case Level::kServer:
+        if (const ServerTwin* t = registry_.server(a.id)) state = EncodeTwin(*t);
+        break;
+      case Level::kRack:
+        if (const RackTwin* t = registry_.rack(a.id)) state = EncodeTwin(*t);
+        break;
+      case Level::kDatacenter:
+        if (const DatacenterTwin* t = registry_.datacenter()) state = EncodeTwin(*t);
+        break;
+    }
+    if (state.empty()) {
+      pending_.deletes.push_back(std::move(key));
+    } else {
+      upserts.push_back(TwinRecord{std::move(key), kTwinFormat, std::move(state)});
+    }
+  };
+  for (const TwinAddress& a : dirty.changed) encode(a, pending_.upserts);
+  for (const TwinAddress& a : dirty.sampled) encode(a, pending_.sample_upserts);
+  pending_.released = effects_.Seal();
+  if (!pending_.empty()) writer_.Submit(std::exchange(pending_, ShardBatch{}));
+}
+
+void TwinHost::UpdateCounts() {
+  counters_.servers.store(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
+  counters_.racks.store(static_cast<int64_t>(registry_.rack_count()), std::memory_order_relaxed);
+}
+
+void TwinHost::OnStart(double now) {
+  if (pool_.ShardOf(TwinAddress{Level::kDatacenter, datacenter_}.Hash()) != shard_) return;
+  Effects out;
+  registry_.StartDatacenter(now, out);
+  counters_.datacenters.store(1, std::memory_order_relaxed);
+  Apply(out);
+}
+
+void TwinHost::Handle(Envelope& env) {
+  ApplyPendingModel(env.now);  // a reload applies before the next message, not after its batch
+  env.mono = MonoNow();
+  Effects out;
+  // max_servers is checked against the sum over all shards; shards racing at the limit can pass
+  // it by at most one server each.
+  // A report from an unknown server commissions it when auto_commission is on: the same limit.
+  const bool creates = env.to.level == Level::kServer && registry_.server(env.to.id) == nullptr &&
+                       (std::holds_alternative<Commission>(env.msg) ||
+                        (auto_commission_ && std::holds_alternative<Report>(env.msg)));
+  if (creates && servers_total_.load(std::memory_order_relaxed) >= max_servers_) {
+    counters_.servers_refused.fetch_add(1, std::memory_order_relaxed);
+    dead_letters_.Reject(RejectReason::kLimit,
+                         prefix_ + (std::holds_alternative<Commission>(env.msg) ? "/provisioning/" : "/metrics/") + env.to.id,
+                         "the gateway holds max_servers (" + std::to_string(max_servers_) + ") servers", "");
+    return;
+  }
+  const size_t servers_before = registry_.server_count();
+  const TwinRegistry::Outcome outcome = registry_.Handle(env, out);
+  if (const auto* query = std::get_if<Query>(&env.msg); query && outcome == TwinRegistry::Outcome::kIgnored) {
+    replies_.Forget(query->reply_token);  // another gateway holds the subject and answers
+  }
+  switch (outcome) {
+    case TwinRegistry::Outcome::kUncommissioned:
+      dead_letters_.Reject(RejectReason::kUncommissioned, prefix_ + "/metrics/" + env.to.id,
+                           "server " + env.to.id + " is not commissioned; report dropped", "");
+      break;
+    case TwinRegistry::Outcome::kRateLimited:
+      dead_letters_.Reject(RejectReason::kRateLimited, prefix_ + "/metrics/" + env.to.id,
+                           "server " + env.to.id + " sends more than max_messages_per_s", "");
+      break;
+    default:
+      break;
+  }
+  servers_total_.fetch_add(static_cast<int64_t>(registry_.server_count()) - static_cast<int64_t>(servers_before),
+                           std::memory_order_relaxed);
+  Apply(out);
+}
+
+void TwinHost::Tick(double now) {
+  ApplyPendingModel(now);
+  Effects out;
+  registry_.FireTimers(now, MonoNow(), census_.hold(), out);
+  census_.Report(shard_, static_cast<int64_t>(registry_.overdue_count()),
+                 static_cast<int64_t>(registry_.server_count()));
+  Apply(out);
+}
+
+void TwinHost::Apply(Effects& out) {
+  if (!out.rejected.empty()) {
+    dead_letters_.Reject(RejectReason::kBadTimestamp, "(report of a server on shard " + std::to_string(shard_) + ")",
+                         out.rejected, "");
+  }
+  // Incident events wait for the commit of the state that produced them (see StoreWriter).
+  if (!out.events.empty()) {
+    MutexLock lock(open_mu_);
+    for (const IncidentEvent& e : out.events) {
+      open_by_kind_[std::string(LevelName(e.level)) + "/" + e.kind] += e.state == IncidentState::kOpen ? 1 : -1;
+    }
+  }
+  for (IncidentEvent& e : out.events) {
+    counters_.open_incidents.fetch_add(e.state == IncidentState::kOpen ? 1 : -1, std::memory_order_relaxed);
+    pending_.incidents.push_back(std::move(e));
+  }
+  for (auto& d : out.decommissioned) pending_.decommissioned.push_back(std::move(d));
+  // Health, replies and messages to other twins wait for the commit of what produced them.
+  effects_.Hold(out);
+  if (out.reports_applied > 0) counters_.messages_in.fetch_add(out.reports_applied, std::memory_order_relaxed);
+  if (out.reports_late > 0) counters_.reports_late.fetch_add(static_cast<uint64_t>(out.reports_late), std::memory_order_relaxed);
+  if (out.metrics_ignored > 0) counters_.metrics_ignored.fetch_add(out.metrics_ignored, std::memory_order_relaxed);
+  UpdateCounts();
+}
+
+}  // namespace dctwin

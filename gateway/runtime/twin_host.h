@@ -1,0 +1,118 @@
+// TwinHost: what one shard does. Holds the TwinRegistry of the twins whose address hashes to
+// this shard, hands it each message and timer tick, and carries the effects to the commit:
+// changed twins and incident events go to the StoreWriter in one ShardBatch, with the shard's
+// EffectsStage holding health, replies and messages to other twins until that batch is
+// committed. Rejections go to DeadLetters at once (they change no state).
+//
+// Threads: OnStart/Handle/Tick/AfterBatch/Seal on the shard's own thread (Restore,
+// FinishRestore and a last Seal on the owner's thread before the pool starts or after it
+// stopped); UpdateModel/SetMaintenance/counters/OpenByKind from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <cstdint>
+#include <string>
+
+#include "gateway/publish/alert_publisher.h"
+#include "gateway/publish/dead_letters.h"
+#include "base/thread_annotations.h"
+#include "gateway/publish/reply_book.h"
+#include "gateway/runtime/effects_stage.h"
+#include "gateway/runtime/shard_pool.h"
+#include "gateway/runtime/silence_census.h"
+#include "storage/store_writer.h"
+#include "storage/status.h"
+#include "storage/state_store.h"
+#include "twins/messages.h"
+#include "twins/twin_registry.h"
+
+namespace dctwin {
+
+struct HostCounters {
+  std::atomic<uint64_t> messages_in{0};  // reports fully applied to a twin
+  std::atomic<uint64_t> metrics_ignored{0};
+  std::atomic<uint64_t> reports_late{0};  // of messages_in: older than their server's newest report
+  std::atomic<uint64_t> servers_refused{0};
+  std::atomic<int64_t> servers{0};
+  std::atomic<int64_t> racks{0};
+  std::atomic<int64_t> datacenters{0};
+  std::atomic<int64_t> open_incidents{0};
+};
+
+class TwinHost : public ShardHandler<Envelope> {
+ public:
+  TwinHost(size_t shard, const ModelConfig& model, RegistryOptions options, std::string prefix,
+           ShardPool<Envelope>& pool, AlertPublisher& alerts, ReplyBook& replies, DeadLetters& dead_letters,
+           StoreWriter& writer,
+           SilenceCensus& census, std::chrono::milliseconds flush_interval, size_t flush_changes,
+           std::atomic<int64_t>& servers_total, int64_t max_servers);
+
+  void OnStart(double now) override;
+  void Handle(Envelope& env) override;
+  void Tick(double now) override;
+  void AfterBatch(double now) override;
+
+  // Before the pool starts: the saved state of one twin this shard owns. A row that cannot be
+  // decoded is refused (and the twin forgotten) with the reason.
+  Status Restore(const TwinRecord& record);
+  void FinishRestore(double not_before, double now);
+  // Hands everything changed over to the store writer: when incident events or held effects
+  // wait, or `force`, or the flush interval has passed, or flush_changes twins changed.
+  void Seal(double now, bool force);
+
+  // From any thread: a new model (configuration reload), applied on the shard's own thread at its
+  // next round.
+  void UpdateModel(const ModelConfig& model);
+  // From any thread: the active maintenance silences, applied on the shard's thread at its next
+  // round (before the pool starts: at its first round).
+  void SetMaintenance(std::shared_ptr<const std::vector<Silence>> active);
+
+  // Before the pool starts (or after it stopped): the twins this shard holds.
+  const TwinRegistry& registry() const { return registry_; }
+
+  const HostCounters& counters() const { return counters_; }
+  // Open incidents by level and kind ("server/thermal" -> n); any thread.
+  std::map<std::string, int64_t> OpenByKind() const;
+
+ private:
+  void Apply(Effects& out);
+  void ApplyPendingModel(double now);
+  void ApplyPendingMaintenance(double now);
+  void UpdateCounts();
+
+  // Constant after construction
+  const size_t shard_;
+  const std::string datacenter_;
+  const bool auto_commission_;
+  const std::string prefix_;
+  ShardPool<Envelope>& pool_;
+  ReplyBook& replies_;
+  DeadLetters& dead_letters_;
+  StoreWriter& writer_;
+  SilenceCensus& census_;
+  std::atomic<int64_t>& servers_total_;  // across all shards, for the max_servers limit
+  const int64_t max_servers_;
+  const double flush_interval_s_;
+  const size_t flush_changes_;
+
+  // Owned by the shard's thread
+  TwinRegistry registry_;
+  EffectsStage effects_;
+  ShardBatch pending_;  // events and deletions not yet handed to the writer
+  double last_seal_ = 0;
+
+  HostCounters counters_;
+  mutable Mutex open_mu_;
+  std::map<std::string, int64_t> open_by_kind_ GUARDED_BY(open_mu_);
+  Mutex model_mu_;
+  std::unique_ptr<ModelConfig> next_model_ GUARDED_BY(model_mu_);
+  std::atomic<bool> model_waiting_{false};
+  std::shared_ptr<const std::vector<Silence>> next_maintenance_ GUARDED_BY(model_mu_);
+  std::atomic<bool> maintenance_waiting_{false};
+};
+
+}  // namespace dctwin

@@ -1,0 +1,292 @@
+#include "storage/store_writer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace dctwin {
+
+namespace {
+double SystemClock() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+StoreWriter::StoreWriter(StateStore& store, OutboxSink& outbound, std::chrono::milliseconds flush_interval,
+                         int64_t outbox_max, CommitStage* stage, std::function<double()> clock, size_t sample_chunk)
+    : store_(store), outbound_(outbound), flush_interval_(flush_interval), outbox_max_(outbox_max), stage_(stage),
+      clock_(clock ? std::move(clock) : SystemClock), sample_chunk_(std::max<size_t>(sample_chunk, 1)) {
+  MutexLock lock(mu_);
+  stats_.outbox_rows = store_.OutboxSize();
+}
+
+StoreWriter::~StoreWriter() { Stop(); }
+
+void StoreWriter::Start() {
+  started_ = true;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void StoreWriter::Submit(ShardBatch batch) {
+  if (batch.empty()) return;
+  {
+    MutexLock lock(mu_);
+    submitted_.push_back(std::move(batch));
+    ++submitted_count_;
+  }
+  wake_.notify_one();
+}
+
+void StoreWriter::Wake() {
+  {
+    MutexLock lock(mu_);
+    woken_ = true;
+  }
+  wake_.notify_one();
+}
+
+void StoreWriter::Acked(int64_t seq) {
+  MutexLock lock(mu_);
+  acked_.push_back(seq);
+}
+
+void StoreWriter::Merge(ShardBatch& batch) {
+  // Later state of a twin replaces earlier state; a delete is remembered as "no state". A twin
+  // with urgent state pending keeps it urgent when newer samples arrive.
+  for (TwinKey& k : batch.deletes) {
+    pending_samples_.erase(k);
+    pending_twins_[std::move(k)] = std::nullopt;
+  }
+  for (TwinRecord& r : batch.upserts) {
+    pending_samples_.erase(r.key);
+    TwinKey key = r.key;
+    pending_twins_[std::move(key)] = std::move(r);
+  }
+  for (TwinRecord& r : batch.sample_upserts) {
+    auto urgent = pending_twins_.find(r.key);
+    if (urgent != pending_twins_.end()) {
+      urgent->second = std::move(r);
+      continue;
+    }
+    TwinKey key = r.key;
+    pending_samples_.insert_or_assign(std::move(key), std::move(r));
+  }
+  for (OutboxRecord& e : batch.outbox) pending_outbox_.push_back(std::move(e));
+  if (stage_ != nullptr && (!batch.incidents.empty() || !batch.decommissioned.empty())) {
+    stage_->OnIncidents(batch.incidents, batch.decommissioned, clock_());
+  }
+  if (batch.released) pending_released_.push_back(std::move(batch.released));
+}
+
+bool StoreWriter::CommitUrgent() {
+  StoreBatch b;
+  for (auto& [key, record] : pending_twins_) {
+    if (record) {
+      b.upserts.push_back(*record);
+    } else {
+      b.deletes.push_back(key);
+    }
+  }
+  // The outbox is bounded: past its limit new ready-made messages are refused, loudly.
+  int64_t room = outbox_max_ - store_.OutboxSize() + static_cast<int64_t>(pending_acked_.size());
+  size_t dropped = 0;
+  for (const OutboxRecord& e : pending_outbox_) {
+    if (room <= 0) {
+      ++dropped;
+      continue;
+    }
+    --room;
+    b.outbox.push_back(e);
+  }
+  b.acked = pending_acked_;
+  if (stage_ != nullptr) stage_->Contribute(b);
+
+  double ms = 0;
+  if (!b.empty() || dropped > 0) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Status s = store_.Commit(b);
+    ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!s.ok()) {
+      MutexLock lock(mu_);
+      ++stats_.failures;
+      stats_.pending_twins = pending_twins_.size() + pending_samples_.size();
+      if ((stats_.failures & (stats_.failures - 1)) == 0) {
+        spdlog::error("state store commit failed ({} so far), keeping {} twins, {} outbox messages and {} held "
+                      "effects to retry: {}",
+                      stats_.failures, pending_twins_.size() + pending_samples_.size(), pending_outbox_.size(),
+                      pending_released_.size(), s.ToString());
+      }
+      return false;
+    }
+    if (dropped > 0) spdlog::critical("outbox full ({} rows): {} message(s) dropped", outbox_max_, dropped);
+    // Incident events (from the commit stage) are never dropped: a resolve must follow its open.
+    // Past the limit, say so (once per doubling).
+    const int64_t rows = store_.OutboxSize();
+    if (rows > outbox_max_ && rows >= 2 * outbox_warned_) {
+      outbox_warned_ = rows;
+      spdlog::critical("outbox over its limit: {} rows wait for the broker (state.outbox_max {})", rows, outbox_max_);
+    }
+  }
+  // Committed: now, and only now, the events may go out. Once the sink refuses one (the outbound
+  // queue is full while the broker is away), that one and everything after it stay in the outbox
+  // and are handed over again, in order, as room comes back (ResendRefused).
+  for (const OutboxRecord& r : b.outbox) {
+    if (first_refused_ == 0 && !outbound_.Deliver(r)) first_refused_ = r.seq;
+  }
+  if (stage_ != nullptr) stage_->Committed(clock_());
+  // Then what the committed state caused besides its events: health, answers, messages to twins.
+  for (auto& released : pending_released_) released();
+  pending_released_.clear();
+  {
+    MutexLock lock(mu_);
+    if (!b.empty()) {
+      ++stats_.commits;
+      stats_.last_commit_ms = ms;
+      stats_.max_commit_ms = std::max(stats_.max_commit_ms, ms);
+    }
+    stats_.twins_written += b.upserts.size();
+    stats_.events_dropped += dropped;
+    stats_.outbox_rows = store_.OutboxSize();
+    stats_.pending_twins = pending_samples_.size();
+  }
+  pending_twins_.clear();
+  pending_outbox_.clear();
+  pending_acked_.clear();
+  return true;
+}
+
+bool StoreWriter::CommitSamples() {
+  if (pending_samples_.empty()) return true;
+  StoreBatch b;
+  auto end = pending_samples_.begin();
+  for (size_t n = 0; end != pending_samples_.end() && n < sample_chunk_; ++end, ++n) b.upserts.push_back(end->second);
+  Status s = store_.Commit(b);
+  MutexLock lock(mu_);
+  if (!s.ok()) {
+    ++stats_.failures;
+    if ((stats_.failures & (stats_.failures - 1)) == 0) {
+      spdlog::error("state store commit of samples failed ({} so far), keeping {} twins to retry: {}",
+                    stats_.failures, pending_samples_.size(), s.ToString());
+    }
+    return false;
+  }
+  pending_samples_.erase(pending_samples_.begin(), end);
+  ++stats_.commits;
+  stats_.twins_written += b.upserts.size();
+  stats_.pending_twins = pending_samples_.size();
+  return true;
+}
+
+void StoreWriter::ResendRefused() {
+  if (first_refused_ == 0) return;
+  constexpr size_t kChunk = 1000;
+  int64_t next = 0;
+  size_t loaded = 0;
+  bool refused = false;
+  Status s = store_.LoadOutboxFrom(first_refused_, kChunk, [&](OutboxRecord&& r) {
+    ++loaded;
+    if (refused) return;
+    if (outbound_.Deliver(r)) {
+      next = r.seq + 1;
+    } else {
+      refused = true;
+      next = r.seq;
+    }
+  });
+  if (!s.ok()) {
+    spdlog::error("state store: reading the outbox to send it again: {}", s.ToString());
+    return;
+  }
+  if (refused) {
+    first_refused_ = next;  // still no room: try again next round
+  } else if (loaded < kChunk) {
+    spdlog::info("outbox caught up: everything committed is handed over again");
+    first_refused_ = 0;
+  } else {
+    first_refused_ = next;
+  }
+}
+
+void StoreWriter::Run() {
+  auto backoff = std::chrono::milliseconds(50);
+  MutexLock lock(mu_);
+  for (;;) {
+    const auto deadline = std::chrono::steady_clock::now() + flush_interval_;
+    while (!stop_ && !woken_ && submitted_.empty() && pending_samples_.empty()) {
+      if (wake_.wait_until(lock.native(), deadline) == std::cv_status::timeout) break;
+    }
+    woken_ = false;
+    const bool stopping = stop_;
+    std::vector<ShardBatch> batches;
+    batches.swap(submitted_);
+    pending_acked_.insert(pending_acked_.end(), acked_.begin(), acked_.end());
+    acked_.clear();
+    const uint64_t covered = submitted_count_;
+    lock.Unlock();
+    for (ShardBatch& b : batches) Merge(b);
+    if (stage_ != nullptr) stage_->Poll(clock_());
+    ResendRefused();
+    // Incidents and what they cause first; then at most one chunk of samples, so that a report
+    // that opens an incident never waits behind more than one chunk.
+    bool ok = CommitUrgent();
+    if (ok) ok = CommitSamples();
+    lock.Lock();
+    if (ok) {
+      backoff = std::chrono::milliseconds(50);
+      if (pending_samples_.empty()) {
+        committed_count_ = std::max(committed_count_, covered);
+        flushed_.notify_all();
+      }
+      if (stopping && pending_samples_.empty()) return;
+    } else {
+      if (stopping) return;  // Stop() gave up waiting; what is pending stays uncommitted
+      // Retry with backoff; new submissions are merged into the retry.
+      const auto until = std::chrono::steady_clock::now() + backoff;
+      while (!stop_) {
+        if (wake_.wait_until(lock.native(), until) == std::cv_status::timeout) break;
+      }
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+  }
+}
+
+bool StoreWriter::Flush(std::chrono::milliseconds timeout) {
+  MutexLock lock(mu_);
+  const uint64_t target = submitted_count_;
+  woken_ = true;
+  wake_.notify_one();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (committed_count_ < target) {
+    if (flushed_.wait_until(lock.native(), deadline) == std::cv_status::timeout) return committed_count_ >= target;
+  }
+  return true;
+}
+
+void StoreWriter::Stop(std::chrono::milliseconds timeout) {
+  if (!started_) return;
+  if (!Flush(timeout)) spdlog::error("state store: could not commit everything before stopping");
+  {
+    MutexLock lock(mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StoreWriter::CommitAcknowledged() {
+  {
+    MutexLock lock(mu_);
+    if (thread_.joinable() && !stop_) return;  // only once the writer thread is gone
+    pending_acked_.insert(pending_acked_.end(), acked_.begin(), acked_.end());
+    acked_.clear();
+  }
+  CommitUrgent();
+}
+
+StoreWriterStats StoreWriter::Stats() const {
+  MutexLock lock(mu_);
+  return stats_;
+}
+
+}  // namespace dctwin

@@ -1,0 +1,159 @@
+// StoreWriter: the one thread that writes to the StateStore, and the gate between a twin's change
+// and anything the outside world or another twin sees of it.
+//
+// Shards submit what they changed (encoded twins, deleted twins) together with the incident
+// events those changes produced and a `released` step holding everything else they produced
+// (health, query answers, messages to other twins). One round commits in two transactions:
+//  1. the urgent part: twins that changed more than their samples, deletions, the commit stage's
+//     outbox rows and documents, acknowledged outbox rows. Once it is committed, the outbox rows
+//     are handed to the OutboxSink (the broker) and each batch's `released` step runs, in the
+//     order the batches were submitted;
+//  2. the twins whose only change is new samples, in chunks, so that a burst of them never keeps
+//     an incident waiting for more than one chunk.
+// A failed commit (disk full, SQLITE_BUSY, I/O error) keeps everything pending, newer
+// submissions merged in, and is retried with backoff: nothing is lost once the fault clears, and
+// nothing is released before it is committed.
+//
+// Threads: Submit/Acked/Wake/Flush/Stop/Stats from any thread; the commit stage, the sink and
+// the `released` steps are called on the writer's own thread only.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "storage/state_store.h"
+#include "base/thread_annotations.h"
+#include "twins/incident.h"
+
+namespace dctwin {
+
+// What one shard hands over in one go.
+struct ShardBatch {
+  std::vector<TwinRecord> upserts;         // twins whose incidents, membership or health changed
+  std::vector<TwinRecord> sample_upserts;  // twins whose only change is new samples
+  std::vector<TwinKey> deletes;
+  std::vector<OutboxRecord> outbox;        // ready-made messages for the outbox
+  std::vector<IncidentEvent> incidents;    // incident events, for the commit stage to publish
+  std::vector<std::pair<std::string, std::string>> decommissioned;  // (server, rack)
+  // Runs on the writer's thread once everything above (and everything submitted before it) is
+  // committed.
+  std::function<void()> released;
+  bool empty() const {
+    return upserts.empty() && sample_upserts.empty() && deletes.empty() && outbox.empty() && incidents.empty() &&
+           decommissioned.empty() && !released;
+  }
+};
+
+// Where committed outbox rows go to be published. Called on the writer's thread.
+class OutboxSink {
+ public:
+  virtual ~OutboxSink() = default;
+  // false: no room now; the writer hands this row and every later one over again, in order.
+  virtual bool Deliver(const OutboxRecord& record) = 0;
+};
+
+// What runs on the writer's thread beside the twins: it turns incident events into outbox
+// messages and keeps state of its own in the same transactions (the IncidentDesk).
+class CommitStage {
+ public:
+  virtual ~CommitStage() = default;
+  // The incident events of one shard batch, in order, and the servers it decommissioned.
+  virtual void OnIncidents(std::vector<IncidentEvent>& events,
+                           const std::vector<std::pair<std::string, std::string>>& decommissioned, double now) = 0;
+  // Requests and clock-driven changes.
+  virtual void Poll(double now) = 0;
+  // Adds what waits for the next transaction (outbox messages after the shards' own, documents).
+  // Called again with the same content after a failed commit.
+  virtual void Contribute(StoreBatch& batch) = 0;
+  // The transaction with everything Contribute() gave committed.
+  virtual void Committed(double now) = 0;
+};
+
+struct StoreWriterStats {
+  uint64_t commits = 0;
+  uint64_t failures = 0;
+  uint64_t twins_written = 0;
+  uint64_t events_dropped = 0;  // refused because the outbox was full
+  int64_t outbox_rows = 0;
+  size_t pending_twins = 0;     // waiting for a commit (grows while commits fail)
+  double last_commit_ms = 0;    // the last urgent transaction
+  double max_commit_ms = 0;
+};
+
+class StoreWriter {
+ public:
+  // sample_chunk: most sample-only twins written per transaction.
+  StoreWriter(StateStore& store, OutboxSink& outbound, std::chrono::milliseconds flush_interval, int64_t outbox_max,
+              CommitStage* stage = nullptr, std::function<double()> clock = nullptr, size_t sample_chunk = 2000);
+  ~StoreWriter();
+
+  void Start();
+  void Submit(ShardBatch batch);
+  void Acked(int64_t seq);
+  // Makes the writer run a round now (the commit stage has requests).
+  void Wake();
+  // Waits until everything submitted so far is committed and released (or the timeout passes).
+  bool Flush(std::chrono::milliseconds timeout);
+  // Commits what is pending (trying until `timeout`), then stops. Idempotent.
+  void Stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // After Stop(): commits, on the calling thread, the deletions of outbox rows acknowledged since.
+  void CommitAcknowledged();
+
+  StoreWriterStats Stats() const;
+
+ private:
+  struct KeyLess {
+    bool operator()(const TwinKey& a, const TwinKey& b) const {
+      return a.kind != b.kind ? a.kind < b.kind : a.id < b.id;
+    }
+  };
+  void Run();
+  void Merge(ShardBatch& batch);
+  // The urgent transaction; true when it committed (or had nothing to do).
+  bool CommitUrgent();
+  // One chunk of sample-only twins; true when it committed (or had nothing to do).
+  bool CommitSamples();
+  // Hands committed outbox rows that the sink refused over again, in order.
+  void ResendRefused();
+
+  // Constant after construction
+  StateStore& store_;
+  OutboxSink& outbound_;
+  const std::chrono::milliseconds flush_interval_;
+  const int64_t outbox_max_;
+  CommitStage* const stage_;
+  const std::function<double()> clock_;
+  const size_t sample_chunk_;
+
+  mutable Mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable flushed_;
+  std::vector<ShardBatch> submitted_ GUARDED_BY(mu_);
+  std::vector<int64_t> acked_ GUARDED_BY(mu_);
+  uint64_t submitted_count_ GUARDED_BY(mu_) = 0;
+  uint64_t committed_count_ GUARDED_BY(mu_) = 0;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool woken_ GUARDED_BY(mu_) = false;
+  StoreWriterStats stats_ GUARDED_BY(mu_);
+
+  // Owned by the writer thread (and by Stop() after it joined).
+  std::map<TwinKey, std::optional<TwinRecord>, KeyLess> pending_twins_;  // nullopt: delete
+  std::map<TwinKey, TwinRecord, KeyLess> pending_samples_;
+  std::vector<OutboxRecord> pending_outbox_;
+  std::vector<std::function<void()>> pending_released_;
+  std::vector<int64_t> pending_acked_;
+  int64_t outbox_warned_ = 0;
+  int64_t first_refused_ = 0;  // > 0: outbox rows from this seq on wait for room in the sink
+  std::thread thread_;
+  bool started_ = false;
+};
+
+}  // namespace dctwin

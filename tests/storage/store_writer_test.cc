@@ -1,0 +1,251 @@
+#include "storage/store_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "gateway/publish/outbox_delivery.h"
+#include "storage/sqlite_state_store.h"
+#include "tests/gateway/mqtt/recording_sink.h"
+
+namespace dctwin {
+namespace {
+
+using testing::RecordingSink;
+using namespace std::chrono_literals;
+
+// A real SQLite store whose commits can be made to fail, as a full disk, a busy database or an
+// I/O error would.
+class FaultyStore : public StateStore {
+ public:
+  explicit FaultyStore(StateStore& real) : real_(real) {}
+  Status Commit(StoreBatch& batch) override {
+    ++attempts;
+    if (failures_left.load() > 0) {
+      --failures_left;
+      return fault;
+    }
+    Status s = real_.Commit(batch);
+    std::lock_guard<std::mutex> lock(mu);
+    std::vector<std::string> ids;
+    for (const TwinRecord& r : batch.upserts) ids.push_back(r.key.id);
+    committed.push_back(std::move(ids));
+    return s;
+  }
+  Status LoadTwins(const std::function<void(TwinRecord&&)>& each) override { return real_.LoadTwins(each); }
+  Status LoadOutbox(const std::function<void(OutboxRecord&&)>& each) override { return real_.LoadOutbox(each); }
+  Status LoadOutboxFrom(int64_t from, size_t limit, const std::function<void(OutboxRecord&&)>& each) override {
+    return real_.LoadOutboxFrom(from, limit, each);
+  }
+  Status LoadDocs(const std::string& collection, const std::function<void(DocRecord&&)>& each) override {
+    return real_.LoadDocs(collection, each);
+  }
+  Status Quarantine(const TwinRecord& r, const std::string& reason) override { return real_.Quarantine(r, reason); }
+  int64_t OutboxSize() const override { return real_.OutboxSize(); }
+
+  std::atomic<int> failures_left{0};
+  std::atomic<int> attempts{0};
+  std::mutex mu;
+  std::vector<std::vector<std::string>> committed;  // the twins of each committed transaction
+  Status fault = Status::IoError("database or disk is full");
+
+ private:
+  StateStore& real_;
+};
+
+class StoreWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/dctwin-writer-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    ASSERT_TRUE(SqliteStateStore::Open(SqliteOptions{dir_ + "/state.db", false, 1000}, &store_).ok());
+    faulty_ = std::make_unique<FaultyStore>(*store_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static ShardBatch Batch(const std::string& server, const std::string& state, const std::string& event) {
+    ShardBatch b;
+    b.upserts.push_back(TwinRecord{{1, server}, 1, state});
+    if (!event.empty()) b.outbox.push_back(OutboxRecord{0, "dctwin/alerts/server/" + server, event, 1, false});
+    return b;
+  }
+  size_t Published() {
+    std::lock_guard<std::mutex> lock(sink_.mu);
+    return sink_.messages.size();
+  }
+
+  std::string dir_;
+  std::unique_ptr<SqliteStateStore> store_;
+  std::unique_ptr<FaultyStore> faulty_;
+  RecordingSink sink_;
+  OutboxDelivery delivery_{sink_};
+};
+
+TEST_F(StoreWriterTest, EventsTheOutboundQueueRefusedGoOutLaterInOrderWithoutARestart) {
+  StoreWriter writer(*faulty_, delivery_, 10ms, 1000);
+  writer.Start();
+  {
+    std::lock_guard<std::mutex> lock(sink_.mu);
+    sink_.refuse = true;  // the outbound queue is full: the broker is away
+  }
+  for (int i = 0; i < 5; ++i) writer.Submit(Batch("s" + std::to_string(i), "x", "event-" + std::to_string(i)));
+  ASSERT_TRUE(writer.Flush(5s));
+  EXPECT_EQ(Published(), 0u);
+  EXPECT_EQ(store_->OutboxSize(), 5);
+  {
+    std::lock_guard<std::mutex> lock(sink_.mu);
+    sink_.refuse = false;  // room again
+  }
+  writer.Submit(Batch("s9", "x", "event-5"));
+  const auto deadline = std::chrono::steady_clock::now() + 5s;  // a wait with a deadline, not a sleep
+  while (Published() < 6 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(Published(), 6u);
+  std::lock_guard<std::mutex> lock(sink_.mu);
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(sink_.messages[i].payload, "event-" + std::to_string(i));
+  for (size_t i = 1; i < 6; ++i) EXPECT_GT(sink_.messages[i].outbox_seq, sink_.messages[i - 1].outbox_seq);
+}
+
+TEST_F(StoreWriterTest, EventsArePublishedOnlyAfterTheirCommitWithTheirOutboxSeq) {
+  StoreWriter writer(*faulty_, delivery_, 20ms, 1000);
+  writer.Start();
+  writer.Submit(Batch("s1", "state-1", "open-1"));
+  ASSERT_TRUE(writer.Flush(5s));
+  ASSERT_EQ(Published(), 1u);
+  EXPECT_GT(sink_.messages[0].outbox_seq, 0);
+  EXPECT_EQ(store_->OutboxSize(), 1);
+  writer.Acked(sink_.messages[0].outbox_seq);
+  writer.Submit(Batch("s2", "x", ""));
+  ASSERT_TRUE(writer.Flush(5s));
+  EXPECT_EQ(store_->OutboxSize(), 0);  // deleted once acknowledged
+  writer.Stop();
+}
+
+TEST_F(StoreWriterTest, FailedCommitsAreRetriedAndLoseNothing) {
+  for (Status fault : {Status::IoError("database or disk is full"), Status::Busy("database is locked"),
+                       Status::IoError("disk I/O error")}) {
+    sink_.messages.clear();
+    faulty_->fault = fault;
+    faulty_->failures_left = 4;
+    StoreWriter writer(*faulty_, delivery_, 10ms, 1000);
+    writer.Start();
+    writer.Submit(Batch("a", "a-1", "a-open"));
+    writer.Submit(Batch("b", "b-1", "b-open"));
+    writer.Submit(Batch("a", "a-2", "a-resolved"));  // newer state of a, a later event
+    // While commits fail, nothing is published.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (faulty_->failures_left.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      EXPECT_EQ(Published(), 0u);
+      std::this_thread::yield();
+    }
+    ASSERT_TRUE(writer.Flush(10s)) << fault.ToString();
+    EXPECT_GE(writer.Stats().failures, 4u);
+    ASSERT_EQ(Published(), 3u);
+    EXPECT_EQ(sink_.messages[0].payload, "a-open");
+    EXPECT_EQ(sink_.messages[1].payload, "b-open");
+    EXPECT_EQ(sink_.messages[2].payload, "a-resolved");
+    writer.Stop();
+    std::map<std::string, std::string> twins;
+    ASSERT_TRUE(store_->LoadTwins([&](TwinRecord&& r) { twins[r.key.id] = r.state; }).ok());
+    EXPECT_EQ(twins["a"], "a-2");
+    EXPECT_EQ(twins["b"], "b-1");
+  }
+}
+
+TEST_F(StoreWriterTest, DeleteAfterUpsertWinsAndUpsertAfterDeleteWins) {
+  StoreWriter writer(*faulty_, delivery_, 10ms, 1000);
+  writer.Start();
+  writer.Submit(Batch("gone", "1", ""));
+  writer.Submit(Batch("back", "1", ""));
+  ASSERT_TRUE(writer.Flush(5s));
+  faulty_->failures_left = 1;  // make the next two submissions merge into one retry
+  ShardBatch del;
+  del.deletes.push_back(TwinKey{1, "gone"});
+  del.deletes.push_back(TwinKey{1, "back"});
+  writer.Submit(std::move(del));
+  writer.Submit(Batch("back", "2", ""));
+  ASSERT_TRUE(writer.Flush(5s));
+  writer.Stop();
+  std::map<std::string, std::string> twins;
+  ASSERT_TRUE(store_->LoadTwins([&](TwinRecord&& r) { twins[r.key.id] = r.state; }).ok());
+  EXPECT_EQ(twins.count("gone"), 0u);
+  EXPECT_EQ(twins["back"], "2");
+}
+
+TEST_F(StoreWriterTest, FullOutboxDropsAndCountsNewEvents) {
+  StoreWriter writer(*faulty_, delivery_, 10ms, 2);
+  writer.Start();
+  for (int i = 0; i < 5; ++i) writer.Submit(Batch("s" + std::to_string(i), "x", "event"));
+  ASSERT_TRUE(writer.Flush(5s));
+  writer.Stop();
+  EXPECT_EQ(store_->OutboxSize(), 2);
+  EXPECT_EQ(writer.Stats().events_dropped, 3u);
+  EXPECT_EQ(Published(), 2u);
+}
+
+TEST_F(StoreWriterTest, ReleasedStepsRunAfterTheirCommitInOrderAndNeverWhileCommitsFail) {
+  StoreWriter writer(*faulty_, delivery_, 10ms, 1000);
+  writer.Start();
+  std::mutex mu;
+  std::vector<std::string> released;  // what ran, and what the store held when it ran
+  auto step = [&](std::string name, std::string twin) {
+    return [&, name, twin] {
+      std::string state;
+      EXPECT_TRUE(store_->LoadTwins([&](TwinRecord&& r) { if (r.key.id == twin) state = r.state; }).ok());
+      std::lock_guard<std::mutex> lock(mu);
+      released.push_back(name + "@" + state);
+    };
+  };
+  faulty_->failures_left = 3;
+  ShardBatch a = Batch("a", "a-1", "a-open");
+  a.released = step("health-a", "a");
+  ShardBatch b = Batch("b", "b-1", "");
+  b.released = step("send-b", "b");
+  ShardBatch reply;  // an answer to a query: no state of its own, still behind what came before
+  reply.released = step("reply", "a");
+  writer.Submit(std::move(a));
+  writer.Submit(std::move(b));
+  writer.Submit(std::move(reply));
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (faulty_->failures_left.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ASSERT_TRUE(released.empty()) << "released before its commit";
+    }
+    EXPECT_EQ(Published(), 0u);
+    std::this_thread::yield();
+  }
+  ASSERT_TRUE(writer.Flush(10s));
+  writer.Stop();
+  // Each step saw its own twin committed; events went out before them.
+  EXPECT_EQ(released, (std::vector<std::string>{"health-a@a-1", "send-b@b-1", "reply@a-1"}));
+  ASSERT_EQ(Published(), 1u);
+}
+
+TEST_F(StoreWriterTest, TwinsWithOnlyNewSamplesAreCommittedAfterTheIncidentsInChunks) {
+  StoreWriter writer(*faulty_, delivery_, 10ms, 1000, nullptr, nullptr, /*sample_chunk=*/2);
+  ShardBatch b;
+  for (const char* id : {"s1", "s2", "s3", "s4", "s5"}) b.sample_upserts.push_back(TwinRecord{{1, id}, 1, "samples"});
+  b.upserts.push_back(TwinRecord{{1, "hot"}, 1, "incident"});
+  b.outbox.push_back(OutboxRecord{0, "dctwin/alerts/server/hot", "open", 1, false});
+  ShardBatch later;  // newer urgent state of a twin that had samples waiting: it goes first
+  later.upserts.push_back(TwinRecord{{1, "s5"}, 1, "incident"});
+  writer.Submit(std::move(b));
+  writer.Submit(std::move(later));
+  writer.Start();
+  ASSERT_TRUE(writer.Flush(5s));
+  writer.Stop();
+  std::lock_guard<std::mutex> lock(faulty_->mu);
+  ASSERT_GE(faulty_->committed.size(), 3u);
+  EXPECT_EQ(faulty_->committed[0], (std::vector<std::string>{"hot", "s5"}));
+  EXPECT_EQ(faulty_->committed[1].size(), 2u);  // then the samples, two per transaction
+  EXPECT_EQ(faulty_->committed[2].size(), 2u);
+  std::map<std::string, std::string> twins;
+  ASSERT_TRUE(store_->LoadTwins([&](TwinRecord&& r) { twins[r.key.id] = r.state; }).ok());
+  EXPECT_EQ(twins.size(), 6u);
+  EXPECT_EQ(twins["s5"], "incident");
+  EXPECT_EQ(twins["s1"], "samples");
+}
+
+}  // namespace
+}  // namespace dctwin

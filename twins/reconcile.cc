@@ -1,0 +1,85 @@
+#include "twins/reconcile.h"
+
+#include <map>
+#include <utility>
+
+namespace dctwin {
+
+namespace {
+
+bool SameRefs(const std::vector<IncidentRef>& a, const std::vector<IncidentRef>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].id != b[i].id || a[i].kind != b[i].kind || a[i].severity != b[i].severity) return false;
+  }
+  return true;
+}
+
+bool SameStatus(const RackStatus& a, const RackStatus& b) {
+  return a.exists == b.exists && a.kinds == b.kinds && a.since == b.since && a.worst == b.worst &&
+         SameRefs(a.incidents, b.incidents);
+}
+
+}  // namespace
+
+std::vector<Envelope> ReconcileMembership(const std::vector<const TwinRegistry*>& owners, const std::string& datacenter,
+                                          bool with_datacenter, double now) {
+  std::map<std::string, std::pair<std::string, MemberStatus>> servers;  // server -> (rack, membership)
+  std::map<std::string, const RackTwin*> racks;
+  const DatacenterTwin* dc = nullptr;
+  for (const TwinRegistry* r : owners) {
+    r->ForEachServer([&](const ServerTwin& s) {
+      if (s.commissioned()) servers.emplace(s.id(), std::make_pair(s.rack(), s.Membership()));
+    });
+    r->ForEachRack([&](const RackTwin& rack) { racks.emplace(rack.id(), &rack); });
+    if (r->datacenter() != nullptr && r->datacenter()->id() == datacenter) dc = r->datacenter();
+  }
+
+  std::vector<Envelope> out;
+  auto tell_rack = [&](const std::string& rack, MemberStatus status) {
+    out.push_back(Envelope{TwinAddress{Level::kRack, rack}, now, std::move(status)});
+  };
+  for (const auto& [id, rack] : racks) {
+    for (const auto& [member, refs] : rack->members()) {
+      auto s = servers.find(member);
+      if (s == servers.end() || s->second.first != id) {
+        MemberStatus gone;
+        gone.server = member;
+        gone.member = false;
+        tell_rack(id, std::move(gone));  // a ghost: the server is gone, or in another rack now
+        continue;
+      }
+      const MemberStatus& truth = s->second.second;
+      if (!SameRefs(refs, truth.open) || (rack->maintenance().count(member) > 0) != truth.maintenance) {
+        tell_rack(id, truth);
+      }
+    }
+  }
+  for (const auto& [id, entry] : servers) {
+    auto rack = racks.find(entry.first);
+    if (rack == racks.end() || rack->second->members().count(id) == 0) tell_rack(entry.first, entry.second);
+  }
+
+  if (with_datacenter && dc != nullptr) {
+    const TwinAddress to{Level::kDatacenter, datacenter};
+    for (const auto& [id, status] : dc->racks()) {
+      auto rack = racks.find(id);
+      if (rack == racks.end()) {
+        RackStatus gone;
+        gone.rack = id;
+        gone.exists = false;
+        out.push_back(Envelope{to, now, std::move(gone)});
+      } else if (RackStatus present = rack->second->BuildStatus(); !SameStatus(present, status)) {
+        out.push_back(Envelope{to, now, std::move(present)});
+      }
+    }
+    for (const auto& [id, rack] : racks) {
+      if (dc->racks().count(id) == 0 && !rack->BuildStatus().kinds.empty()) {
+        out.push_back(Envelope{to, now, rack->BuildStatus()});
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace dctwin
