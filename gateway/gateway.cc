@@ -5,21 +5,16 @@
 
 #include <cstdio>
 #include <map>
-#include <fstream>
 #include <thread>
 #include <sys/stat.h>
 #include <utility>
 
+#include "config/runtime_config.h"
+#include "gateway/ops/counters.h"
 #include "gateway/publish/json_writer.h"
 #include "storage/twin_codec.h"
 #include "twins/reconcile.h"
 
-#ifndef DCTWIN_HMI_INSTALL_DIR
-#define DCTWIN_HMI_INSTALL_DIR "/usr/share/dctwin/hmi"
-#endif
-#ifndef DCTWIN_HMI_BUILD_DIR
-#define DCTWIN_HMI_BUILD_DIR ""
-#endif
 #ifndef DCTWIN_VERSION
 #define DCTWIN_VERSION "unknown"
 #endif
@@ -40,28 +35,6 @@ std::string StatusJson(const Config& c, bool online, double started_at, const ch
   return w.Take();
 }
 }  // namespace
-
-// The folder of the operators' page: the configured one, else the one installed beside this
-// binary (<prefix>/bin/../share/dctwin/hmi), else the compiled-in install folder, else the one the
-// build assembled; "" when there is none.
-static std::string HmiRoot(const std::string& configured) {
-  if (!configured.empty()) return configured;
-  std::vector<std::string> candidates;
-  char exe[4096];
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    std::string dir(exe, static_cast<size_t>(n));
-    dir = dir.substr(0, dir.rfind('/'));
-    candidates.push_back(dir.substr(0, dir.rfind('/')) + "/share/dctwin/hmi");
-  }
-  candidates.emplace_back(DCTWIN_HMI_INSTALL_DIR);
-  candidates.emplace_back(DCTWIN_HMI_BUILD_DIR);
-  for (const std::string& dir : candidates) {
-    struct stat st {};
-    if (!dir.empty() && stat((dir + "/index.html").c_str(), &st) == 0) return dir;
-  }
-  return std::string();
-}
 
 double WallClock() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -157,18 +130,12 @@ Gateway::~Gateway() { Stop(); }
 Status Gateway::ReadCredentials() {
   const std::string& path = config_.broker.credentials_file;
   if (path.empty()) return Status::Ok();
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) return Status::IoError("broker.credentials_file " + path + " cannot be read");
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    spdlog::warn("broker.credentials_file {} is readable by others than its owner; chmod 600 it", path);
-  }
-  std::ifstream in(path);
-  std::string username, password;
-  if (!in || !std::getline(in, username) || !std::getline(in, password) || username.empty()) {
-    return Status::Invalid("broker.credentials_file " + path + " must hold the username and the password on two lines");
-  }
-  link_->SetCredentials(username, password);
-  for (auto& l : ingest_links_) l->SetCredentials(username, password);
+  Credentials c;
+  std::string error, warning;
+  if (!dctwin::ReadCredentials(path, &c, &error, &warning)) return Status::Invalid(error);
+  if (!warning.empty()) spdlog::warn("{}", warning);
+  link_->SetCredentials(c.username, c.password);
+  for (auto& l : ingest_links_) l->SetCredentials(c.username, c.password);
   return Status::Ok();
 }
 
@@ -254,7 +221,7 @@ Status Gateway::Start() {
   if (!config_.metrics.listen.empty()) {
     metrics_ = std::make_unique<MetricsServer>([this] { return PrometheusText(); });
     if (config_.hmi.enabled) {
-      const std::string root = HmiRoot(config_.hmi.root);
+      const std::string root = FindPageRoot(config_.hmi.root);
       if (root.empty()) {
         spdlog::warn("the operators' page is not installed (no {} and no {}); serving /metrics only",
                      DCTWIN_HMI_INSTALL_DIR, DCTWIN_HMI_BUILD_DIR);
@@ -341,119 +308,62 @@ bool Gateway::WaitReady(std::chrono::milliseconds timeout) {
   return true;
 }
 
-std::string Gateway::StatsJson() const {
-  uint64_t messages_in = 0, metrics_ignored = 0, servers_refused = 0, late = 0;
-  int64_t servers = 0, racks = 0, datacenters = 0, open = 0;
+CountersSnapshot Gateway::Snapshot() const {
+  CountersSnapshot c;
+  c.gateway = config_.gateway.id;
+  c.at = WallClock();
+  c.uptime_s = c.at - started_at_;
   for (const auto& h : hosts_) {
-    const HostCounters& c = h->counters();
-    messages_in += c.messages_in.load(std::memory_order_relaxed);
-    metrics_ignored += c.metrics_ignored.load(std::memory_order_relaxed);
-    late += c.reports_late.load(std::memory_order_relaxed);
-    servers_refused += c.servers_refused.load(std::memory_order_relaxed);
-    servers += c.servers.load(std::memory_order_relaxed);
-    racks += c.racks.load(std::memory_order_relaxed);
-    datacenters += c.datacenters.load(std::memory_order_relaxed);
-    open += c.open_incidents.load(std::memory_order_relaxed);
+    const HostCounters& hc = h->counters();
+    c.reports_applied += hc.messages_in.load(std::memory_order_relaxed);
+    c.reports_late += hc.reports_late.load(std::memory_order_relaxed);
+    c.metrics_ignored += hc.metrics_ignored.load(std::memory_order_relaxed);
+    c.servers_refused += hc.servers_refused.load(std::memory_order_relaxed);
+    c.servers += hc.servers.load(std::memory_order_relaxed);
+    c.racks += hc.racks.load(std::memory_order_relaxed);
+    c.datacenters += hc.datacenters.load(std::memory_order_relaxed);
+    c.open_incidents += hc.open_incidents.load(std::memory_order_relaxed);
+    for (const auto& [kind, n] : h->OpenByKind()) c.open_by_kind[kind] += n;
   }
-  JsonWriter w;
-  w.BeginObject()
-      .Field("gateway", config_.gateway.id)
-      .Field("at", WallClock())
-      .Field("uptime_s", WallClock() - started_at_)
-      .IntField("messages_in", static_cast<long long>(messages_in))
-      .IntField("reports_late", static_cast<long long>(late))
-      .IntField("messages_rejected", static_cast<long long>(dead_letters_->total()));
-  w.Key("rejected").BeginObject();
+  c.messages_decoded = {{"native", router_->accepted_native()},
+                        {"collectd", router_->accepted_collectd()},
+                        {"telegraf", router_->accepted_telegraf()}};
+  c.rejected_total = dead_letters_->total();
   for (size_t i = 0; i < static_cast<size_t>(RejectReason::kCount); ++i) {
     const auto reason = static_cast<RejectReason>(i);
-    if (const uint64_t n = dead_letters_->count(reason)) w.IntField(RejectReasonName(reason), static_cast<long long>(n));
+    c.rejected[std::string(RejectReasonName(reason))] = dead_letters_->count(reason);
   }
-  w.EndObject();
-  w.Key("limits")
-      .BeginObject()
-      .IntField("metrics_ignored", static_cast<long long>(metrics_ignored))
-      .IntField("servers_refused", static_cast<long long>(servers_refused))
-      .IntField("rate_limited", static_cast<long long>(dead_letters_->count(RejectReason::kRateLimited)))
-      .EndObject();
-  w.Key("twins")
-      .BeginObject()
-      .IntField("server", servers)
-      .IntField("rack", racks)
-      .IntField("datacenter", datacenters)
-      .EndObject();
-  const OutboundStats out = outbound_->Stats();
-  w.IntField("open_incidents", open).IntField("publish_failures", static_cast<long long>(alerts_->failed()));
-  w.Field("connected", Connected());
-  // Each MQTT connection: the main one, then the shared ingest ones (broker.ingest_connections > 1).
-  w.Key("connections").BeginArray();
-  auto link_stats = [&w](const MqttLink& l) {
-    w.BeginObject()
-        .Field("client_id", l.client_id())
-        .Field("connected", l.connected())
-        .IntField("received", static_cast<long long>(l.messages_received()))
-        .EndObject();
+  c.dead_letters_published = dead_letters_->published();
+  c.publish_failures = alerts_->failed();
+  c.connected = Connected();
+  auto link = [&c](const MqttLink& l) {
+    c.connections.push_back(CountersSnapshot::Link{l.client_id(), l.connected(), l.messages_received()});
   };
-  link_stats(*link_);
-  for (const auto& l : ingest_links_) link_stats(*l);
-  w.EndArray();
-  const StoreWriterStats st = writer_->Stats();
-  w.Key("store")
-      .BeginObject()
-      .IntField("commits", static_cast<long long>(st.commits))
-      .IntField("failures", static_cast<long long>(st.failures))
-      .IntField("twins_written", static_cast<long long>(st.twins_written))
-      .IntField("outbox", st.outbox_rows)
-      .IntField("events_dropped", static_cast<long long>(st.events_dropped))
-      .Field("last_commit_ms", st.last_commit_ms)
-      .Field("max_commit_ms", st.max_commit_ms)
-      .EndObject();
-  w.Key("operations")
-      .BeginObject()
-      .IntField("commands_ok", static_cast<long long>(desk_->commands_ok()))
-      .IntField("commands_refused", static_cast<long long>(desk_->commands_refused()))
-      .IntField("incident_records", desk_->open_records())
-      .IntField("active_silences", desk_->active_silences());
+  link(*link_);
+  for (const auto& l : ingest_links_) link(*l);
+  c.store = writer_->Stats();
+  c.checkpoints = store_->checkpoints();
+  c.outbound = outbound_->Stats();
+  c.shards = pool_->Stats();
+  c.commands_ok = desk_->commands_ok();
+  c.commands_refused = desk_->commands_refused();
+  c.incident_records = desk_->open_records();
+  c.active_silences = desk_->active_silences();
   if (forwarder_) {
-    w.IntField("alertmanager_owed", desk_->owed_notifications())
-        .IntField("alertmanager_posts", static_cast<long long>(forwarder_->posts_ok()))
-        .IntField("alertmanager_failures", static_cast<long long>(forwarder_->posts_failed()));
+    c.alertmanager = true;
+    c.alertmanager_owed = desk_->owed_notifications();
+    c.alertmanager_posts = forwarder_->posts_ok();
+    c.alertmanager_failures = forwarder_->posts_failed();
   }
-  w.EndObject();
-  w.Key("outbound")
-      .BeginObject()
-      .IntField("queued", static_cast<long long>(out.queued))
-      .IntField("in_flight", static_cast<long long>(out.in_flight))
-      .IntField("sent", static_cast<long long>(out.sent))
-      .IntField("refused", static_cast<long long>(out.refused))
-      .IntField("retried", static_cast<long long>(out.retried))
-      .IntField("dropped", static_cast<long long>(out.dropped))
-      .EndObject();
-  w.Key("shards").BeginArray();
-  for (const ShardStats& s : pool_->Stats()) {
-    w.BeginObject()
-        .IntField("depth", static_cast<long long>(s.depth))
-        .IntField("max_depth", static_cast<long long>(s.max_depth))
-        .IntField("handled", static_cast<long long>(s.handled))
-        .IntField("dropped", static_cast<long long>(s.dropped))
-        .EndObject();
-  }
-  w.EndArray().EndObject();
-  return w.Take();
+  return c;
 }
 
+std::string Gateway::StatsJson() const { return RenderStatsJson(Snapshot()); }
+
+std::string Gateway::PrometheusText() const { return RenderPrometheus(Snapshot()); }
+
 void Gateway::Reload(const Config& next) {
-  std::vector<std::string> restart;
-  if (next.broker.uri != config_.broker.uri) restart.push_back("broker.uri");
-  if (next.gateway.id != config_.gateway.id) restart.push_back("gateway.id");
-  if (next.gateway.prefix != config_.gateway.prefix) restart.push_back("gateway.prefix");
-  if (next.gateway.datacenter != config_.gateway.datacenter) restart.push_back("gateway.datacenter");
-  if (next.gateway.shards != config_.gateway.shards) restart.push_back("gateway.shards");
-  if (next.state.path != config_.state.path) restart.push_back("state.path");
-  if (next.ingest.collectd_prefix != config_.ingest.collectd_prefix ||
-      next.ingest.telegraf_prefix != config_.ingest.telegraf_prefix) {
-    restart.push_back("collectd/telegraf prefixes");
-  }
-  for (const std::string& key : restart) spdlog::warn("reload: {} changed; that takes a restart", key);
+  for (const std::string& key : RestartKeys(config_, next)) spdlog::warn("reload: {} changed; that takes a restart", key);
   config_.model = next.model;
   for (auto& h : hosts_) h->UpdateModel(next.model);
   spdlog::info("reload: {} rules, clear_reports {}, heartbeat {} s, rack.min_servers {}, datacenter.min_racks {}",
@@ -474,106 +384,6 @@ void Gateway::CheckSilence() {
     const size_t hash = dc.Hash();
     pool_->PostInternal(hash, Envelope{dc, now, *storm});
   }
-}
-
-std::string Gateway::PrometheusText() const {
-  std::string out;
-  out.reserve(8192);
-  auto family = [&](const char* name, const char* type, const char* help) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-  };
-  auto sample = [&](const std::string& name, const std::string& labels, double value) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", value);
-    out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + buf + "\n";
-  };
-  int64_t servers = 0, racks = 0, dcs = 0;
-  uint64_t applied = 0, late = 0;
-  std::map<std::string, int64_t> open;
-  for (const auto& h : hosts_) {
-    const HostCounters& c = h->counters();
-    servers += c.servers.load(std::memory_order_relaxed);
-    racks += c.racks.load(std::memory_order_relaxed);
-    dcs += c.datacenters.load(std::memory_order_relaxed);
-    applied += c.messages_in.load(std::memory_order_relaxed);
-    late += c.reports_late.load(std::memory_order_relaxed);
-    for (const auto& [kind, n] : h->OpenByKind()) open[kind] += n;
-  }
-  family("dctwin_messages_in_total", "counter", "Input messages decoded and handed to a shard, by publisher.");
-  sample("dctwin_messages_in_total", "source=\"native\"", static_cast<double>(router_->accepted_native()));
-  sample("dctwin_messages_in_total", "source=\"collectd\"", static_cast<double>(router_->accepted_collectd()));
-  sample("dctwin_messages_in_total", "source=\"telegraf\"", static_cast<double>(router_->accepted_telegraf()));
-  family("dctwin_reports_applied_total", "counter", "Reports fully applied to server twins.");
-  sample("dctwin_reports_applied_total", "", static_cast<double>(applied));
-  family("dctwin_reports_late_total", "counter",
-         "Reports older than their server's newest report: placed in the window, not judged by the rules.");
-  sample("dctwin_reports_late_total", "", static_cast<double>(late));
-  family("dctwin_rejected_total", "counter", "Rejected input messages, by reason.");
-  for (size_t i = 0; i < static_cast<size_t>(RejectReason::kCount); ++i) {
-    const auto reason = static_cast<RejectReason>(i);
-    sample("dctwin_rejected_total", "reason=\"" + std::string(RejectReasonName(reason)) + "\"",
-           static_cast<double>(dead_letters_->count(reason)));
-  }
-  family("dctwin_dead_letters_published_total", "counter", "Dead letters published (rate-limited).");
-  sample("dctwin_dead_letters_published_total", "", static_cast<double>(dead_letters_->published()));
-  const std::vector<ShardStats> shards = pool_->Stats();
-  family("dctwin_shard_queue_depth", "gauge", "Messages waiting in a shard's mailbox.");
-  for (size_t i = 0; i < shards.size(); ++i) sample("dctwin_shard_queue_depth", "shard=\"" + std::to_string(i) + "\"", static_cast<double>(shards[i].depth));
-  family("dctwin_shard_dropped_total", "counter", "Messages dropped because a shard's mailbox stayed full.");
-  for (size_t i = 0; i < shards.size(); ++i) sample("dctwin_shard_dropped_total", "shard=\"" + std::to_string(i) + "\"", static_cast<double>(shards[i].dropped));
-  family("dctwin_handling_seconds", "histogram", "Time to handle one message in a shard.");
-  uint64_t cumulative = 0, count = 0;
-  double sum = 0;
-  for (size_t b = 0; b < kLatencyBucketCount; ++b) {
-    for (const ShardStats& s : shards) cumulative += s.latency[b];
-    char le[32];
-    if (b + 1 < kLatencyBucketCount) {
-      std::snprintf(le, sizeof le, "%g", kLatencyBuckets[b]);
-    } else {
-      std::snprintf(le, sizeof le, "+Inf");
-    }
-    sample("dctwin_handling_seconds_bucket", std::string("le=\"") + le + "\"", static_cast<double>(cumulative));
-  }
-  for (const ShardStats& s : shards) {
-    sum += s.latency_sum_s;
-    for (uint64_t n : s.latency) count += n;
-  }
-  sample("dctwin_handling_seconds_sum", "", sum);
-  sample("dctwin_handling_seconds_count", "", static_cast<double>(count));
-  family("dctwin_twins", "gauge", "Twins, by kind.");
-  sample("dctwin_twins", "kind=\"server\"", static_cast<double>(servers));
-  sample("dctwin_twins", "kind=\"rack\"", static_cast<double>(racks));
-  sample("dctwin_twins", "kind=\"datacenter\"", static_cast<double>(dcs));
-  family("dctwin_open_incidents", "gauge", "Open incidents, by level and kind.");
-  for (const auto& [key, n] : open) {
-    if (n == 0) continue;
-    const size_t slash = key.find('/');
-    sample("dctwin_open_incidents", "level=\"" + key.substr(0, slash) + "\",kind=\"" + key.substr(slash + 1) + "\"",
-           static_cast<double>(n));
-  }
-  const StoreWriterStats st = writer_->Stats();
-  family("dctwin_store_commits_total", "counter", "State store transactions committed.");
-  sample("dctwin_store_commits_total", "", static_cast<double>(st.commits));
-  family("dctwin_store_failures_total", "counter", "State store commits that failed (and were retried).");
-  sample("dctwin_store_failures_total", "", static_cast<double>(st.failures));
-  family("dctwin_store_commit_seconds", "gauge", "Duration of state store commits: the last one and the longest.");
-  sample("dctwin_store_commit_seconds", "which=\"last\"", st.last_commit_ms / 1000);
-  sample("dctwin_store_commit_seconds", "which=\"max\"", st.max_commit_ms / 1000);
-  family("dctwin_outbox_events", "gauge", "Incident events committed and not yet acknowledged by the broker.");
-  sample("dctwin_outbox_events", "", static_cast<double>(st.outbox_rows));
-  family("dctwin_commands_total", "counter", "Operator commands, by result.");
-  sample("dctwin_commands_total", "result=\"ok\"", static_cast<double>(desk_->commands_ok()));
-  sample("dctwin_commands_total", "result=\"refused\"", static_cast<double>(desk_->commands_refused()));
-  family("dctwin_active_silences", "gauge", "Silences in force now.");
-  sample("dctwin_active_silences", "", static_cast<double>(desk_->active_silences()));
-  if (forwarder_) {
-    family("dctwin_alertmanager_posts_total", "counter", "POSTs to Alertmanager, by result.");
-    sample("dctwin_alertmanager_posts_total", "result=\"ok\"", static_cast<double>(forwarder_->posts_ok()));
-    sample("dctwin_alertmanager_posts_total", "result=\"failed\"", static_cast<double>(forwarder_->posts_failed()));
-  }
-  family("dctwin_broker_connected", "gauge", "1 while connected to the broker.");
-  sample("dctwin_broker_connected", "", Connected() ? 1 : 0);
-  return out;
 }
 
 std::string Gateway::StatusLine() const {

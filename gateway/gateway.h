@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "gateway/ops/counters.h"
 #include "gateway/publish/alert_publisher.h"
 #include "gateway/publish/outbox_delivery.h"
 #include "gateway/publish/reply_book.h"
@@ -52,6 +53,8 @@ class Gateway {
   // Drains the shards, publishes what they produced and the offline status, disconnects.
   void Stop();
 
+  // Everything counted, now; rendered as the stats JSON and as the Prometheus text.
+  CountersSnapshot Snapshot() const;
   std::string StatsJson() const;
   // The Prometheus text exposition of the gateway's metrics. Thread-safe.
   std::string PrometheusText() const;

@@ -92,7 +92,7 @@ class StoreWriter {
  public:
   // sample_chunk: most sample-only twins written per transaction.
   StoreWriter(StateStore& store, OutboxSink& outbound, std::chrono::milliseconds flush_interval, int64_t outbox_max,
-              CommitStage* stage = nullptr, std::function<double()> clock = nullptr, size_t sample_chunk = 2000);
+              CommitStage* stage = nullptr, std::function<double()> clock = nullptr, size_t sample_chunk = 256);
   ~StoreWriter();
 
   void Start();

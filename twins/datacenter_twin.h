@@ -33,6 +33,11 @@ class DatacenterTwin {
 
   const std::string& id() const { return id_; }
   const std::vector<Incident>& open_incidents() const { return open_; }
+  // After a restore: publishes the health again.
+  void RepublishHealth(double now, Effects& out) {
+    health_published_ = false;
+    PublishHealthIfChanged(now, out);
+  }
   // The racks as their last status said.
   const std::map<std::string, RackStatus>& racks() const { return racks_; }
   // Racks with anything open, by rack id.

@@ -39,6 +39,13 @@ class RackTwin {
   RackView View() const;
   // What this rack tells the datacenter.
   RackStatus BuildStatus() const;
+  // The datacenter's open incidents, as it last told this rack.
+  const std::vector<IncidentRef>& dc_incidents() const { return dc_incidents_; }
+  // After a restore: publishes the health again.
+  void RepublishHealth(double now, Effects& out) {
+    health_published_ = false;
+    PublishHealthIfChanged(now, out);
+  }
 
   // Durable state, for storage/twin_codec (defined in twins/twin_serialization.h).
   template <class Archive>

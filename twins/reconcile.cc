@@ -59,6 +59,23 @@ std::vector<Envelope> ReconcileMembership(const std::vector<const TwinRegistry*>
     auto rack = racks.find(entry.first);
     if (rack == racks.end() || rack->second->members().count(id) == 0) tell_rack(entry.first, entry.second);
   }
+  // Each server hears its rack's open incidents again where its copy differs (caused_by).
+  for (const TwinRegistry* r : owners) {
+    r->ForEachServer([&](const ServerTwin& s) {
+      if (!s.commissioned()) return;
+      auto rack = racks.find(s.rack());
+      RackIncidents notice;
+      notice.rack = s.rack();
+      if (rack != racks.end()) {
+        for (const Incident& inc : rack->second->open_incidents()) {
+          notice.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
+        }
+      }
+      if (!SameRefs(notice.open, s.rack_incidents())) {
+        out.push_back(Envelope{TwinAddress{Level::kServer, s.id()}, now, std::move(notice)});
+      }
+    });
+  }
 
   if (with_datacenter && dc != nullptr) {
     const TwinAddress to{Level::kDatacenter, datacenter};
@@ -77,6 +94,12 @@ std::vector<Envelope> ReconcileMembership(const std::vector<const TwinRegistry*>
       if (dc->racks().count(id) == 0 && !rack->BuildStatus().kinds.empty()) {
         out.push_back(Envelope{to, now, rack->BuildStatus()});
       }
+    }
+    // Each rack hears the datacenter's open incidents again where its copy differs.
+    DatacenterIncidents notice;
+    for (const Incident& inc : dc->open_incidents()) notice.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
+    for (const auto& [id, rack] : racks) {
+      if (!SameRefs(notice.open, rack->dc_incidents())) out.push_back(Envelope{TwinAddress{Level::kRack, id}, now, notice});
     }
   }
   return out;

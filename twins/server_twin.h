@@ -53,6 +53,14 @@ class ServerTwin {
   const std::vector<Incident>& open_incidents() const { return open_; }
   // What this server tells its rack: membership, maintenance and open incidents.
   MemberStatus Membership() const;
+  // The rack's open incidents, as the rack last told this server.
+  const std::vector<IncidentRef>& rack_incidents() const { return rack_incidents_; }
+  // After a restore: publishes the health again (a crash between a commit and its release can
+  // have kept the last one from the broker).
+  void RepublishHealth(double now, Effects& out) {
+    health_published_ = false;
+    PublishHealthIfChanged(now, out);
+  }
   const MetricWindow& window() const { return window_; }
   HealthStatus status() const;
   ServerView View() const;

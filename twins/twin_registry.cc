@@ -164,8 +164,13 @@ void TwinRegistry::FinishRestore(double not_before, double now, double mono, Eff
     const size_t before = out.events.size();
     it->second.twin.BindRules(rules_, now, out);
     if (out.events.size() != before) MarkDirty(TwinAddress{Level::kServer, it->first});
+    it->second.twin.RepublishHealth(now, out);
     ++it;
   }
+  // Health goes out again: a crash between a commit and its release can have kept the last one
+  // from the broker (the twins remember it as published).
+  for (auto& [id, rack] : racks_) rack.RepublishHealth(now, out);
+  if (datacenter_) datacenter_->RepublishHealth(now, out);
 }
 
 std::map<std::string, int64_t> TwinRegistry::OpenIncidentsByKind() const {

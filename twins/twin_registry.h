@@ -89,7 +89,8 @@ class TwinRegistry {
   void Forget(const TwinAddress& address);
   // Arms the silence timers of restored servers. A deadline that passed while the gateway was
   // down fires no earlier than `not_before`, so a restart does not raise a storm of `silent`.
-  // Binds the restored conditions to the current rules (they may have been edited meanwhile).
+  // Binds the restored conditions to the current rules (they may have been edited meanwhile),
+  // and publishes every twin's health again.
   void FinishRestore(double not_before, double now, double mono, Effects& out);
   // Open incidents at every level, by "<level>/<kind>", for the counters.
   std::map<std::string, int64_t> OpenIncidentsByKind() const;

@@ -1,10 +1,43 @@
 #include "gateway/ops/metrics_server.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef DCTWIN_HMI_INSTALL_DIR
+#define DCTWIN_HMI_INSTALL_DIR "/usr/share/dctwin/hmi"
+#endif
+#ifndef DCTWIN_HMI_BUILD_DIR
+#define DCTWIN_HMI_BUILD_DIR ""
+#endif
+
 #include <httplib.h>
 
 #include <utility>
 
 namespace dctwin {
+
+// The folder of the operators' page: the configured one, else the one installed beside this
+// binary (<prefix>/bin/../share/dctwin/hmi), else the compiled-in install folder, else the one the
+// build assembled; "" when there is none.
+std::string FindPageRoot(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  std::vector<std::string> candidates;
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    std::string dir(exe, static_cast<size_t>(n));
+    dir = dir.substr(0, dir.rfind('/'));
+    candidates.push_back(dir.substr(0, dir.rfind('/')) + "/share/dctwin/hmi");
+  }
+  candidates.emplace_back(DCTWIN_HMI_INSTALL_DIR);
+  candidates.emplace_back(DCTWIN_HMI_BUILD_DIR);
+  for (const std::string& dir : candidates) {
+    struct stat st {};
+    if (!dir.empty() && stat((dir + "/index.html").c_str(), &st) == 0) return dir;
+  }
+  return std::string();
+}
+
 
 MetricsServer::MetricsServer(std::function<std::string()> render) : render_(std::move(render)) {}
 

@@ -15,6 +15,10 @@ class Server;
 
 namespace dctwin {
 
+// The folder of the operators' page: the configured one, else the one installed beside this
+// binary, else the compiled-in install folder, else the one the build assembled; "" when none.
+std::string FindPageRoot(const std::string& configured);
+
 class MetricsServer {
  public:
   explicit MetricsServer(std::function<std::string()> render);

@@ -368,7 +368,7 @@ TEST_F(GatewayTest, PrometheusEndpointIsScrapable) {
       },
       10s))
       << body;
-  for (const char* needle : {"dctwin_messages_in_total{source=\"native\"} 2", "dctwin_reports_applied_total 1",
+  for (const char* needle : {"dctwin_messages_decoded_total{source=\"native\"} 2", "dctwin_reports_applied_total 1",
                              "dctwin_twins{kind=\"server\"} 1", "dctwin_handling_seconds_bucket{le=\"+Inf\"}",
                              "dctwin_shard_queue_depth{shard=\"0\"}", "dctwin_broker_connected 1",
                              "dctwin_outbox_events", "dctwin_store_failures_total 0", "# TYPE dctwin_handling_seconds histogram"}) {

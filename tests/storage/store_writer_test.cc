@@ -8,6 +8,7 @@
 #include "gateway/publish/outbox_delivery.h"
 #include "storage/sqlite_state_store.h"
 #include "tests/gateway/mqtt/recording_sink.h"
+#include "tests/storage/faulty_store.h"
 
 namespace dctwin {
 namespace {
@@ -15,44 +16,7 @@ namespace {
 using testing::RecordingSink;
 using namespace std::chrono_literals;
 
-// A real SQLite store whose commits can be made to fail, as a full disk, a busy database or an
-// I/O error would.
-class FaultyStore : public StateStore {
- public:
-  explicit FaultyStore(StateStore& real) : real_(real) {}
-  Status Commit(StoreBatch& batch) override {
-    ++attempts;
-    if (failures_left.load() > 0) {
-      --failures_left;
-      return fault;
-    }
-    Status s = real_.Commit(batch);
-    std::lock_guard<std::mutex> lock(mu);
-    std::vector<std::string> ids;
-    for (const TwinRecord& r : batch.upserts) ids.push_back(r.key.id);
-    committed.push_back(std::move(ids));
-    return s;
-  }
-  Status LoadTwins(const std::function<void(TwinRecord&&)>& each) override { return real_.LoadTwins(each); }
-  Status LoadOutbox(const std::function<void(OutboxRecord&&)>& each) override { return real_.LoadOutbox(each); }
-  Status LoadOutboxFrom(int64_t from, size_t limit, const std::function<void(OutboxRecord&&)>& each) override {
-    return real_.LoadOutboxFrom(from, limit, each);
-  }
-  Status LoadDocs(const std::string& collection, const std::function<void(DocRecord&&)>& each) override {
-    return real_.LoadDocs(collection, each);
-  }
-  Status Quarantine(const TwinRecord& r, const std::string& reason) override { return real_.Quarantine(r, reason); }
-  int64_t OutboxSize() const override { return real_.OutboxSize(); }
-
-  std::atomic<int> failures_left{0};
-  std::atomic<int> attempts{0};
-  std::mutex mu;
-  std::vector<std::vector<std::string>> committed;  // the twins of each committed transaction
-  Status fault = Status::IoError("database or disk is full");
-
- private:
-  StateStore& real_;
-};
+using testing::FaultyStore;
 
 class StoreWriterTest : public ::testing::Test {
  protected:

@@ -101,6 +101,19 @@ class TwinWorld {
   }
 
   const TwinRegistry& registry() const { return registry_; }
+  // Restore: decode saved twins into registry(), then FinishRestore().
+  TwinRegistry& restoring() { return registry_; }
+  void FinishRestore() {
+    Effects out;
+    registry_.FinishRestore(now, now, now, out);
+    Collect(out);
+    Drain();
+  }
+  // Delivers messages from outside the world (as the gateway posts them), and what they cause.
+  void Deliver(std::vector<Envelope> envs) {
+    for (Envelope& e : envs) queue_.push_back(std::move(e));
+    Drain();
+  }
   const ServerTwin& server(const std::string& id) const { return *registry_.server(id); }
   const DatacenterTwin& dc() const { return *registry_.datacenter(); }
 

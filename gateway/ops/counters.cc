@@ -1,0 +1,237 @@
+#include "gateway/ops/counters.h"
+
+#include <cstdio>
+
+#include "gateway/publish/json_writer.h"
+
+namespace dctwin {
+
+namespace {
+long long I(uint64_t v) { return static_cast<long long>(v); }
+}  // namespace
+
+std::string RenderStatsJson(const CountersSnapshot& c) {
+  JsonWriter w;
+  w.BeginObject()
+      .Field("gateway", c.gateway)
+      .Field("at", c.at)
+      .Field("uptime_s", c.uptime_s)
+      .IntField("messages_in", I(c.reports_applied))  // the contract's name for reports applied
+      .IntField("reports_applied", I(c.reports_applied))
+      .IntField("reports_late", I(c.reports_late))
+      .IntField("messages_rejected", I(c.rejected_total));
+  w.Key("messages_decoded").BeginObject();
+  for (const auto& [source, n] : c.messages_decoded) w.IntField(source, I(n));
+  w.EndObject();
+  w.Key("rejected").BeginObject();
+  for (const auto& [reason, n] : c.rejected) {
+    if (n > 0) w.IntField(reason, I(n));
+  }
+  w.EndObject();
+  const auto rate_limited = c.rejected.find("rate_limited");
+  w.Key("limits")
+      .BeginObject()
+      .IntField("metrics_ignored", I(c.metrics_ignored))
+      .IntField("servers_refused", I(c.servers_refused))
+      .IntField("rate_limited", rate_limited == c.rejected.end() ? 0 : I(rate_limited->second))
+      .EndObject();
+  w.Key("twins")
+      .BeginObject()
+      .IntField("server", c.servers)
+      .IntField("rack", c.racks)
+      .IntField("datacenter", c.datacenters)
+      .EndObject();
+  w.IntField("open_incidents", c.open_incidents).IntField("publish_failures", I(c.publish_failures));
+  w.Field("connected", c.connected);
+  // Each MQTT connection: the main one, then the ingest ones.
+  w.Key("connections").BeginArray();
+  for (const CountersSnapshot::Link& l : c.connections) {
+    w.BeginObject()
+        .Field("client_id", l.client_id)
+        .Field("connected", l.connected)
+        .IntField("received", I(l.received))
+        .EndObject();
+  }
+  w.EndArray();
+  w.Key("store")
+      .BeginObject()
+      .IntField("commits", I(c.store.commits))
+      .IntField("failures", I(c.store.failures))
+      .IntField("twins_written", I(c.store.twins_written))
+      .IntField("pending_twins", static_cast<long long>(c.store.pending_twins))
+      .IntField("outbox", c.store.outbox_rows)
+      .IntField("events_dropped", I(c.store.events_dropped))
+      .IntField("checkpoints", I(c.checkpoints))
+      .Field("last_commit_ms", c.store.last_commit_ms)
+      .Field("max_commit_ms", c.store.max_commit_ms)
+      .EndObject();
+  w.Key("operations")
+      .BeginObject()
+      .IntField("commands_ok", I(c.commands_ok))
+      .IntField("commands_refused", I(c.commands_refused))
+      .IntField("incident_records", c.incident_records)
+      .IntField("active_silences", c.active_silences);
+  if (c.alertmanager) {
+    w.IntField("alertmanager_owed", c.alertmanager_owed)
+        .IntField("alertmanager_posts", I(c.alertmanager_posts))
+        .IntField("alertmanager_failures", I(c.alertmanager_failures));
+  }
+  w.EndObject();
+  w.Key("outbound")
+      .BeginObject()
+      .IntField("queued", I(c.outbound.queued))
+      .IntField("in_flight", I(c.outbound.in_flight))
+      .IntField("sent", I(c.outbound.sent))
+      .IntField("refused", I(c.outbound.refused))
+      .IntField("retried", I(c.outbound.retried))
+      .IntField("dropped", I(c.outbound.dropped))
+      .EndObject();
+  w.Key("shards").BeginArray();
+  for (const ShardStats& s : c.shards) {
+    w.BeginObject()
+        .IntField("depth", I(s.depth))
+        .IntField("max_depth", I(s.max_depth))
+        .IntField("handled", I(s.handled))
+        .IntField("dropped", I(s.dropped))
+        .EndObject();
+  }
+  w.EndArray().EndObject();
+  return w.Take();
+}
+
+namespace {
+
+// Label values are ids and kinds from configuration and input: escape what the format requires.
+std::string LabelValue(const std::string& v) {
+  std::string out;
+  for (char ch : v) {
+    if (ch == '\\' || ch == '"') {
+      out += '\\';
+      out += ch;
+    } else if (ch == '\n') {
+      out += "\\n";
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+class Exposition {
+ public:
+  Exposition() { out_.reserve(8192); }
+  void Family(const char* name, const char* type, const char* help) {
+    out_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  }
+  void Sample(const std::string& name, const std::string& labels, double value) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", value);
+    out_ += name;
+    if (!labels.empty()) out_ += "{" + labels + "}";
+    out_ += " ";
+    out_ += buf;
+    out_ += "\n";
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+std::string RenderPrometheus(const CountersSnapshot& c) {
+  Exposition e;
+  auto d = [](auto v) { return static_cast<double>(v); };
+  e.Family("dctwin_messages_decoded_total", "counter", "Input messages decoded and handed to a shard, by publisher.");
+  for (const auto& [source, n] : c.messages_decoded) e.Sample("dctwin_messages_decoded_total", "source=\"" + source + "\"", d(n));
+  e.Family("dctwin_reports_applied_total", "counter", "Reports fully applied to server twins.");
+  e.Sample("dctwin_reports_applied_total", "", d(c.reports_applied));
+  e.Family("dctwin_reports_late_total", "counter",
+           "Reports older than their server's newest report: placed in the window, not judged by the rules.");
+  e.Sample("dctwin_reports_late_total", "", d(c.reports_late));
+  e.Family("dctwin_rejected_total", "counter", "Rejected input messages, by reason.");
+  for (const auto& [reason, n] : c.rejected) e.Sample("dctwin_rejected_total", "reason=\"" + reason + "\"", d(n));
+  e.Family("dctwin_dead_letters_published_total", "counter", "Dead letters published (rate-limited).");
+  e.Sample("dctwin_dead_letters_published_total", "", d(c.dead_letters_published));
+  e.Family("dctwin_metrics_ignored_total", "counter", "Metrics dropped because their server reports more than max_metrics.");
+  e.Sample("dctwin_metrics_ignored_total", "", d(c.metrics_ignored));
+  e.Family("dctwin_servers_refused_total", "counter", "Commissions refused because the gateway holds max_servers.");
+  e.Sample("dctwin_servers_refused_total", "", d(c.servers_refused));
+
+  e.Family("dctwin_shard_queue_depth", "gauge", "Messages waiting in a shard's mailbox.");
+  for (size_t i = 0; i < c.shards.size(); ++i) {
+    e.Sample("dctwin_shard_queue_depth", "shard=\"" + std::to_string(i) + "\"", d(c.shards[i].depth));
+  }
+  e.Family("dctwin_shard_dropped_total", "counter", "Messages dropped because a shard's mailbox stayed full.");
+  for (size_t i = 0; i < c.shards.size(); ++i) {
+    e.Sample("dctwin_shard_dropped_total", "shard=\"" + std::to_string(i) + "\"", d(c.shards[i].dropped));
+  }
+  e.Family("dctwin_handling_seconds", "histogram", "Time to handle one message in a shard.");
+  uint64_t cumulative = 0, count = 0;
+  double sum = 0;
+  for (size_t b = 0; b < kLatencyBucketCount; ++b) {
+    for (const ShardStats& s : c.shards) cumulative += s.latency[b];
+    char le[32];
+    if (b + 1 < kLatencyBucketCount) {
+      std::snprintf(le, sizeof le, "%g", kLatencyBuckets[b]);
+    } else {
+      std::snprintf(le, sizeof le, "+Inf");
+    }
+    e.Sample("dctwin_handling_seconds_bucket", std::string("le=\"") + le + "\"", d(cumulative));
+  }
+  for (const ShardStats& s : c.shards) {
+    sum += s.latency_sum_s;
+    for (uint64_t n : s.latency) count += n;
+  }
+  e.Sample("dctwin_handling_seconds_sum", "", sum);
+  e.Sample("dctwin_handling_seconds_count", "", d(count));
+
+  e.Family("dctwin_twins", "gauge", "Twins, by kind.");
+  e.Sample("dctwin_twins", "kind=\"server\"", d(c.servers));
+  e.Sample("dctwin_twins", "kind=\"rack\"", d(c.racks));
+  e.Sample("dctwin_twins", "kind=\"datacenter\"", d(c.datacenters));
+  e.Family("dctwin_open_incidents", "gauge", "Open incidents, by level and kind.");
+  for (const auto& [key, n] : c.open_by_kind) {
+    const size_t slash = key.find('/');
+    e.Sample("dctwin_open_incidents",
+             "level=\"" + key.substr(0, slash) + "\",kind=\"" + LabelValue(key.substr(slash + 1)) + "\"", d(n));
+  }
+
+  e.Family("dctwin_store_commits_total", "counter", "State store transactions committed.");
+  e.Sample("dctwin_store_commits_total", "", d(c.store.commits));
+  e.Family("dctwin_store_failures_total", "counter", "State store commits that failed (and were retried).");
+  e.Sample("dctwin_store_failures_total", "", d(c.store.failures));
+  e.Family("dctwin_store_pending_twins", "gauge", "Twins changed and not yet committed.");
+  e.Sample("dctwin_store_pending_twins", "", d(c.store.pending_twins));
+  e.Family("dctwin_store_checkpoints_total", "counter", "WAL checkpoints run by the checkpoint thread.");
+  e.Sample("dctwin_store_checkpoints_total", "", d(c.checkpoints));
+  e.Family("dctwin_store_commit_seconds", "gauge", "Duration of the urgent commits: the last one and the longest.");
+  e.Sample("dctwin_store_commit_seconds", "which=\"last\"", c.store.last_commit_ms / 1000);
+  e.Sample("dctwin_store_commit_seconds", "which=\"max\"", c.store.max_commit_ms / 1000);
+  e.Family("dctwin_outbox_events", "gauge", "Outbox messages committed and not yet acknowledged by the broker.");
+  e.Sample("dctwin_outbox_events", "", d(c.store.outbox_rows));
+
+  e.Family("dctwin_outbound_queued", "gauge", "Messages waiting to be handed to the broker.");
+  e.Sample("dctwin_outbound_queued", "", d(c.outbound.queued));
+  e.Family("dctwin_outbound_dropped_total", "counter", "Outgoing messages given up (refused for good or failed too often).");
+  e.Sample("dctwin_outbound_dropped_total", "", d(c.outbound.dropped));
+  e.Family("dctwin_publish_failures_total", "counter", "Health and answers the outbound queue refused (full).");
+  e.Sample("dctwin_publish_failures_total", "", d(c.publish_failures));
+
+  e.Family("dctwin_commands_total", "counter", "Operator commands, by result.");
+  e.Sample("dctwin_commands_total", "result=\"ok\"", d(c.commands_ok));
+  e.Sample("dctwin_commands_total", "result=\"refused\"", d(c.commands_refused));
+  e.Family("dctwin_active_silences", "gauge", "Silences in force now.");
+  e.Sample("dctwin_active_silences", "", d(c.active_silences));
+  if (c.alertmanager) {
+    e.Family("dctwin_alertmanager_posts_total", "counter", "POSTs to Alertmanager, by result.");
+    e.Sample("dctwin_alertmanager_posts_total", "result=\"ok\"", d(c.alertmanager_posts));
+    e.Sample("dctwin_alertmanager_posts_total", "result=\"failed\"", d(c.alertmanager_failures));
+  }
+  e.Family("dctwin_broker_connected", "gauge", "1 while connected to the broker.");
+  e.Sample("dctwin_broker_connected", "", c.connected ? 1 : 0);
+  return e.Take();
+}
+
+}  // namespace dctwin

@@ -1,0 +1,71 @@
+// Counters: one snapshot of everything the gateway counts, rendered twice: as the stats JSON
+// (P/gateway/<id>/stats, the contract's fields) and as the Prometheus text exposition (/metrics).
+// Each name has one meaning in both:
+//   reports_applied  reports fully applied to server twins (the contract's stats `messages_in`);
+//   messages_decoded input messages decoded and handed to a shard, by publisher (a collectd
+//                    report arrives as many messages).
+// Series stay once they have appeared, also at zero (open incidents of a kind that resolved).
+//
+// Pure: the renderers read only the snapshot. The gateway fills it (any thread).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gateway/mqtt/outbound_queue.h"
+#include "gateway/publish/dead_letters.h"
+#include "gateway/runtime/shard_pool.h"
+#include "storage/store_writer.h"
+
+namespace dctwin {
+
+struct CountersSnapshot {
+  std::string gateway;
+  double at = 0;
+  double uptime_s = 0;
+
+  uint64_t reports_applied = 0;
+  uint64_t reports_late = 0;  // of reports_applied: older than their server's newest report
+  std::map<std::string, uint64_t> messages_decoded;  // by publisher: native, collectd, telegraf
+  uint64_t rejected_total = 0;
+  std::map<std::string, uint64_t> rejected;  // by reason, every reason
+  uint64_t dead_letters_published = 0;
+  uint64_t metrics_ignored = 0;
+  uint64_t servers_refused = 0;
+
+  int64_t servers = 0;
+  int64_t racks = 0;
+  int64_t datacenters = 0;
+  int64_t open_incidents = 0;
+  std::map<std::string, int64_t> open_by_kind;  // "<level>/<kind>"
+
+  uint64_t publish_failures = 0;
+  bool connected = false;
+  struct Link {
+    std::string client_id;
+    bool connected = false;
+    uint64_t received = 0;
+  };
+  std::vector<Link> connections;
+
+  StoreWriterStats store;
+  uint64_t checkpoints = 0;
+  OutboundStats outbound;
+  std::vector<ShardStats> shards;
+
+  uint64_t commands_ok = 0;
+  uint64_t commands_refused = 0;
+  int64_t incident_records = 0;
+  int64_t active_silences = 0;
+  bool alertmanager = false;  // the forwarder runs: the three below mean something
+  int64_t alertmanager_owed = 0;
+  uint64_t alertmanager_posts = 0;
+  uint64_t alertmanager_failures = 0;
+};
+
+std::string RenderStatsJson(const CountersSnapshot& c);
+std::string RenderPrometheus(const CountersSnapshot& c);
+
+}  // namespace dctwin

@@ -1,0 +1,144 @@
+#include "gateway/runtime/twin_host.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "gateway/publish/outbox_delivery.h"
+#include "storage/sqlite_state_store.h"
+#include "tests/gateway/mqtt/recording_sink.h"
+#include "tests/storage/faulty_store.h"
+
+namespace dctwin {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FaultyStore;
+using testing::RecordingSink;
+
+double Clock() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
+
+// Two shards with their hosts, the store writer on a real SQLite file whose commits can fail, and
+// a sink that records everything published: the runtime as the gateway wires it, without MQTT.
+class TwinHostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/dctwin-host-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    ASSERT_TRUE(SqliteStateStore::Open(SqliteOptions{dir_ + "/state.db", false, 1000}, &store_).ok());
+    faulty_ = std::make_unique<FaultyStore>(*store_);
+    writer_ = std::make_unique<StoreWriter>(*faulty_, delivery_, 10ms, 1000);
+    ModelConfig model;
+    model.rules = DefaultRules();
+    RegistryOptions ro;
+    for (size_t i = 0; i < pool_.size(); ++i) {
+      hosts_.push_back(std::make_unique<TwinHost>(i, model, ro, "dctwin", pool_, alerts_, book_, dead_letters_,
+                                                  *writer_, census_, 10ms, 100, servers_, 1000));
+    }
+  }
+  void TearDown() override {
+    pool_.Stop(5s);
+    for (auto& h : hosts_) h->Seal(Clock(), true);
+    writer_->Stop(5s);
+    std::filesystem::remove_all(dir_);
+  }
+  void Start() {
+    writer_->Start();
+    std::vector<ShardHandler<Envelope>*> handlers;
+    for (auto& h : hosts_) handlers.push_back(h.get());
+    pool_.Start(handlers);
+  }
+  void Post(TwinAddress to, Message msg) {
+    const size_t hash = to.Hash();
+    ASSERT_TRUE(pool_.PostExternal(hash, Envelope{std::move(to), Clock(), std::move(msg)}));
+  }
+  // Index of the first message on `topic` (-1: none yet).
+  long IndexOf(const std::string& topic) {
+    std::lock_guard<std::mutex> lock(sink_.mu);
+    for (size_t i = 0; i < sink_.messages.size(); ++i) {
+      if (sink_.messages[i].topic == topic) return static_cast<long>(i);
+    }
+    return -1;
+  }
+  size_t Count(const std::string& prefix) {
+    std::lock_guard<std::mutex> lock(sink_.mu);
+    size_t n = 0;
+    for (const OutMessage& m : sink_.messages) n += m.topic.rfind(prefix, 0) == 0 ? 1 : 0;
+    return n;
+  }
+  int64_t Racks() const {
+    int64_t n = 0;
+    for (const auto& h : hosts_) n += h->counters().racks.load();
+    return n;
+  }
+  template <typename Pred>
+  static bool WaitFor(Pred pred, std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  }
+
+  std::string dir_;
+  std::unique_ptr<SqliteStateStore> store_;
+  std::unique_ptr<FaultyStore> faulty_;
+  RecordingSink sink_;
+  OutboxDelivery delivery_{sink_};
+  AlertPublisher alerts_{"dctwin", "dc1", sink_};
+  ReplyBook book_;
+  DeadLetters dead_letters_{"dctwin", sink_, 1e9};
+  SilenceCensus census_{2};
+  ShardPool<Envelope> pool_{2, 1000, 1s, 50ms, Clock};
+  std::atomic<int64_t> servers_{0};
+  std::unique_ptr<StoreWriter> writer_;
+  std::vector<std::unique_ptr<TwinHost>> hosts_;
+};
+
+TEST_F(TwinHostTest, NoHealthNoAnswerAndNoMessageToAnotherTwinGetsAheadOfItsCommit) {
+  faulty_->failures_left = 1000000;  // the disk is full
+  Start();
+  for (const char* s : {"s1", "s2", "s3"}) Post(TwinAddress{Level::kServer, s}, Commission{"r1"});
+  Query q;
+  q.kind = QueryKind::kServer;
+  q.reply_token = book_.Open(ReplyTo{"reply/me", "c-1"});
+  Post(TwinAddress{Level::kServer, "s1"}, q);
+  // Commits keep failing: the servers exist in their shards, but nobody may see them yet.
+  ASSERT_TRUE(WaitFor([&] { return faulty_->attempts.load() >= 6; }));
+  EXPECT_EQ(servers_.load(), 3);
+  EXPECT_EQ(Count("dctwin/health/"), 0u);
+  EXPECT_EQ(IndexOf("reply/me"), -1);
+  EXPECT_EQ(Racks(), 0);  // the servers' membership messages are held: the rack does not exist yet
+
+  faulty_->failures_left = 0;  // room on the disk again
+  ASSERT_TRUE(WaitFor([&] { return IndexOf("dctwin/health/rack/r1") >= 0; }));
+  EXPECT_EQ(Racks(), 1);
+  const long server = IndexOf("dctwin/health/server/s1");
+  const long answer = IndexOf("reply/me");
+  ASSERT_GE(server, 0);
+  ASSERT_GE(answer, 0);
+  // In order: a server's health, then the rack it told once that was committed.
+  EXPECT_LT(server, IndexOf("dctwin/health/rack/r1"));
+  EXPECT_EQ(book_.waiting(), 0u);
+  // Everything the store holds now, it held before any of it was seen.
+  std::map<std::string, int> kinds;
+  ASSERT_TRUE(store_->LoadTwins([&](TwinRecord&& r) { ++kinds[r.key.id]; }).ok());
+  EXPECT_EQ(kinds.count("s1"), 1u);
+  EXPECT_EQ(kinds.count("r1"), 1u);
+}
+
+TEST_F(TwinHostTest, AQueryAboutATwinHeldElsewhereLeavesNothingBehind) {
+  Start();
+  Query q;
+  q.kind = QueryKind::kServer;
+  q.reply_token = book_.Open(ReplyTo{"reply/nobody", "c-2"});
+  Post(TwinAddress{Level::kServer, "unknown"}, q);
+  // answer_unknown (standalone): "not found" is the answer.
+  ASSERT_TRUE(WaitFor([&] { return IndexOf("reply/nobody") >= 0; }));
+  EXPECT_EQ(book_.waiting(), 0u);
+}
+
+}  // namespace
+}  // namespace dctwin
