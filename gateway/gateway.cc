@@ -23,6 +23,9 @@ namespace dctwin {
 
 namespace {
 constexpr auto kTick = std::chrono::milliseconds(200);
+// The state store's mark of a clean stop.
+constexpr const char* kMetaDocs = "meta";
+constexpr const char* kCleanStop = "clean_stop";
 
 std::string StatusJson(const Config& c, bool online, double started_at, const char* reason) {
   JsonWriter w;
@@ -271,7 +274,20 @@ Status Gateway::Restore() {
   }
   const double grace =
       config_.state.restart_grace_s >= 0 ? config_.state.restart_grace_s : config_.model.heartbeat_timeout_s;
-  for (auto& h : hosts_) h->FinishRestore(WallClock() + grace, WallClock());
+  // A clean stop leaves a mark: everything it committed was published. Without it (a crash, a
+  // kill -9), health committed but never released is published again.
+  bool clean = false;
+  s = store_->LoadDocs(kMetaDocs, [&](DocRecord&& d) { clean = clean || d.key.id == kCleanStop; });
+  if (!s.ok()) return s;
+  if (clean) {
+    StoreBatch unmark;
+    unmark.doc_deletes.push_back(DocKey{kMetaDocs, kCleanStop});
+    s = store_->Commit(unmark);
+    if (!s.ok()) return s;
+  } else if (twins > 0) {
+    spdlog::info("restore: the last run did not stop cleanly; every twin publishes its health again");
+  }
+  for (auto& h : hosts_) h->FinishRestore(WallClock() + grace, WallClock(), !clean);
   // Racks and the datacenter follow the committed server twins: the pool handles these first.
   std::vector<const TwinRegistry*> owners;
   for (const auto& h : hosts_) owners.push_back(&h->registry());
@@ -436,18 +452,28 @@ void Gateway::Stop() {
   for (auto& l : ingest_links_) l->Stop();
   // The writer keeps committing while the shards drain: what the twins send each other is
   // released only after its commit.
-  if (!pool_->Stop()) spdlog::error("stopping: the shards did not drain in 30 s (is the state store failing?)");
+  bool clean = pool_->Stop();
+  if (!clean) spdlog::error("stopping: the shards did not drain in 30 s (is the state store failing?)");
   // The shard threads are gone: hand over what they changed last, and commit it.
   for (auto& h : hosts_) h->Seal(WallClock(), true);
+  clean = writer_->Flush(std::chrono::seconds(10)) && clean;
   writer_->Stop();
   if (forwarder_) forwarder_->Stop();
   PublishStats();
   outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
                             StatusJson(config_, false, started_at_, "shutdown"), 1, true, {}});
-  if (!outbound_->Flush(std::chrono::seconds(5))) spdlog::warn("broker did not acknowledge everything in 5 s");
+  if (!outbound_->Flush(std::chrono::seconds(5))) {
+    spdlog::warn("broker did not acknowledge everything in 5 s");
+    clean = false;
+  }
   outbound_->Stop();
   link_->Stop();
   writer_->CommitAcknowledged();  // what the broker has is no longer owed
+  if (clean) {
+    StoreBatch mark;
+    mark.doc_upserts.push_back(DocRecord{DocKey{kMetaDocs, kCleanStop}, std::to_string(WallClock())});
+    if (Status s = store_->Commit(mark); !s.ok()) spdlog::warn("state store: marking the clean stop: {}", s.ToString());
+  }
   spdlog::info("stopped");
 }
 

@@ -149,7 +149,7 @@ void TwinRegistry::Forget(const TwinAddress& address) {
   }
 }
 
-void TwinRegistry::FinishRestore(double not_before, double now, double mono, Effects& out) {
+void TwinRegistry::FinishRestore(double not_before, double now, double mono, bool republish, Effects& out) {
   mono_ = mono;
   for (auto it = servers_.begin(); it != servers_.end();) {
     if (!it->second.twin.commissioned()) {
@@ -164,11 +164,12 @@ void TwinRegistry::FinishRestore(double not_before, double now, double mono, Eff
     const size_t before = out.events.size();
     it->second.twin.BindRules(rules_, now, out);
     if (out.events.size() != before) MarkDirty(TwinAddress{Level::kServer, it->first});
-    it->second.twin.RepublishHealth(now, out);
+    if (republish) it->second.twin.RepublishHealth(now, out);
     ++it;
   }
-  // Health goes out again: a crash between a commit and its release can have kept the last one
-  // from the broker (the twins remember it as published).
+  // Health goes out again after a crash: one between a commit and its release can have kept the
+  // last one from the broker (the twins remember it as published).
+  if (!republish) return;
   for (auto& [id, rack] : racks_) rack.RepublishHealth(now, out);
   if (datacenter_) datacenter_->RepublishHealth(now, out);
 }
@@ -246,21 +247,6 @@ TwinRegistry::Outcome TwinRegistry::HandleQuery(const Envelope& env, const Query
   return Outcome::kApplied;
 }
 
-bool TwinRegistry::TakeToken(ServerSlot& slot, double now) const {
-  const double rate = rules_.config().max_messages_per_s;
-  if (rate <= 0) return true;
-  const double burst = 2 * rate;
-  if (slot.tokens < 0) {
-    slot.tokens = burst;
-    slot.refilled = now;
-  }
-  slot.tokens = std::min(burst, slot.tokens + (now - slot.refilled) * rate);
-  slot.refilled = now;
-  if (slot.tokens < 1) return false;
-  slot.tokens -= 1;
-  return true;
-}
-
 TwinRegistry::Outcome TwinRegistry::ApplyReport(const std::string& id, const Report& report, double now,
                                                 Effects& out) {
   auto it = servers_.find(id);
@@ -280,38 +266,6 @@ TwinRegistry::Outcome TwinRegistry::ApplyReport(const std::string& id, const Rep
     MarkDirty(TwinAddress{Level::kServer, id});
   }
   return out.rejected.empty() ? Outcome::kApplied : Outcome::kRejected;
-}
-
-bool TwinRegistry::StartsReport(const std::string& id, const Report& part) const {
-  auto it = assembling_.find(id);
-  return it == assembling_.end() || std::fabs(part.ts - it->second.report.ts) > rules_.config().assemble_s;
-}
-
-void TwinRegistry::Assemble(const std::string& id, const Report& part, double now, Effects& out) {
-  auto [it, fresh] = assembling_.try_emplace(id);
-  Assembly& a = it->second;
-  if (!fresh && std::fabs(part.ts - a.report.ts) > rules_.config().assemble_s) {
-    Report done = std::move(a.report);  // a part of the next report: the previous one is complete
-    done.partial = false;
-    a = Assembly{};
-    ApplyReport(id, done, now, out);
-    fresh = true;
-  }
-  if (fresh) {
-    a.report.ts = part.ts;
-    a.report.metrics = part.metrics;
-  } else {
-    for (const auto& m : part.metrics) {
-      auto same = std::find_if(a.report.metrics.begin(), a.report.metrics.end(),
-                               [&](const auto& x) { return x.first == m.first; });
-      if (same != a.report.metrics.end()) {
-        same->second = m.second;
-      } else {
-        a.report.metrics.push_back(m);
-      }
-    }
-  }
-  a.last_part = mono_;
 }
 
 TwinRegistry::ServerSlot& TwinRegistry::Commission(const std::string& id, const std::string& rack, double now,
@@ -338,15 +292,6 @@ TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& o
   auto it = servers_.find(id);
   if (auto* report = std::get_if<Report>(&env.msg)) {
     if (it == servers_.end() && !options_.auto_commission) return Outcome::kUncommissioned;
-    // The budget counts reports: collectd sends one message per plugin and type instance, hundreds
-    // per interval on a big host, and all the parts of one report take one token.
-    if (it != servers_.end() && (!report->partial || StartsReport(id, *report)) && !TakeToken(it->second, env.now)) {
-      return Outcome::kRateLimited;
-    }
-    if (report->partial) {
-      Assemble(id, *report, env.now, out);
-      return Outcome::kApplied;
-    }
     return ApplyReport(id, *report, env.now, out);
   }
   if (it == servers_.end()) return Outcome::kIgnored;  // decommission of an unknown server, a late notice
@@ -355,7 +300,6 @@ TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& o
     it->second.twin.OnDecommission(env.now, out);
     if (it->second.sampled) --sampled_count_;
     servers_.erase(it);
-    assembling_.erase(id);
   } else if (auto* notice = std::get_if<RackIncidents>(&env.msg)) {
     it->second.twin.OnRackIncidents(*notice, env.now, out);
   }
@@ -386,18 +330,6 @@ void TwinRegistry::Arm(const std::string& id, ServerSlot& slot, double not_befor
 
 void TwinRegistry::FireTimers(double now, double mono, bool hold, Effects& out) {
   mono_ = mono;
-  // Reports assembled from parts are applied once no part has come for assemble_s.
-  for (auto it = assembling_.begin(); it != assembling_.end();) {
-    if (mono - it->second.last_part < rules_.config().assemble_s) {
-      ++it;
-      continue;
-    }
-    Report done = std::move(it->second.report);
-    done.partial = false;
-    const std::string id = it->first;
-    it = assembling_.erase(it);
-    if (!done.metrics.empty()) ApplyReport(id, done, now, out);
-  }
   const double confirm = rules_.config().StormConfirmS();
   // A report does not move its server's heap entry; an entry that comes due while its twin's
   // deadline has moved on is pushed again. That keeps the per-report cost at one comparison.

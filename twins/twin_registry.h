@@ -43,9 +43,9 @@ struct RegistryOptions {
 
 class TwinRegistry {
  public:
-  // kRejected: the twin refused the message; Effects::rejected says why.
-  // kRateLimited: the server sent more than ModelConfig::max_messages_per_s.
-  enum class Outcome { kApplied, kUncommissioned, kRejected, kRateLimited, kIgnored };
+  // kRejected: the twin refused the message; Effects::rejected says why. (Reports come here
+  // whole: ingest assembles collectd and Telegraf parts and applies the rate limit.)
+  enum class Outcome { kApplied, kUncommissioned, kRejected, kIgnored };
 
   TwinRegistry(const ModelConfig& model, RegistryOptions options);
 
@@ -90,8 +90,10 @@ class TwinRegistry {
   // Arms the silence timers of restored servers. A deadline that passed while the gateway was
   // down fires no earlier than `not_before`, so a restart does not raise a storm of `silent`.
   // Binds the restored conditions to the current rules (they may have been edited meanwhile),
-  // and publishes every twin's health again.
-  void FinishRestore(double not_before, double now, double mono, Effects& out);
+  // and, with `republish`, publishes every twin's health again.
+  // `republish`: the last run did not stop cleanly, so health it committed may never have
+  // reached the broker.
+  void FinishRestore(double not_before, double now, double mono, bool republish, Effects& out);
   // Open incidents at every level, by "<level>/<kind>", for the counters.
   std::map<std::string, int64_t> OpenIncidentsByKind() const;
 
@@ -116,8 +118,6 @@ class TwinRegistry {
     ServerTwin twin;
     uint64_t generation = 0;
     bool armed = false;  // a timer entry of this generation is in the heap
-    double tokens = -1;  // message budget (token bucket); < 0: not started
-    double refilled = 0;
     bool sampled = false;  // has unsaved samples; an entry for it is in sampled_
     double heard_mono = 0;  // monotonic clock of the twin's last sign of life
   };
@@ -155,18 +155,9 @@ class TwinRegistry {
   std::unique_ptr<DatacenterTwin> datacenter_;
   std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> timers_;
   uint64_t next_generation_ = 0;
-  struct Assembly {
-    Report report;
-    double last_part = 0;  // monotonic clock of the newest part
-  };
-  bool TakeToken(ServerSlot& slot, double now) const;
   Outcome ApplyReport(const std::string& id, const Report& report, double now, Effects& out);
-  void Assemble(const std::string& id, const Report& part, double now, Effects& out);
-  // The part begins a new report (rather than adding to the one being assembled).
-  bool StartsReport(const std::string& id, const Report& part) const;
 
   std::unordered_map<std::string, double> overdue_;  // server -> when its deadline passed
-  std::unordered_map<std::string, Assembly> assembling_;  // servers with parts of a report waiting
   std::vector<TwinAddress> dirty_;
   std::unordered_set<std::string> dirty_keys_;  // level digit + id, to add each address once
   std::deque<std::pair<std::string, double>> sampled_;  // server, when its first unsaved sample came; oldest first

@@ -36,7 +36,7 @@ void AlertmanagerForwarder::Start() { thread_ = std::thread([this] { Run(); }); 
 
 void AlertmanagerForwarder::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -45,7 +45,7 @@ void AlertmanagerForwarder::Stop() {
 
 void AlertmanagerForwarder::Update(std::vector<Notification> notifications) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     current_ = std::move(notifications);
     changed_ = true;
   }
@@ -107,17 +107,17 @@ bool AlertmanagerForwarder::PostAll(const std::vector<Notification>& snapshot, d
 void AlertmanagerForwarder::Run() {
   double next_resend = 0;
   double retry_s = 1;
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stop_) {
     const double now = clock_();
     // Post when something new waits, or the resend is due.
     if (!changed_ && now < next_resend) {
-      cv_.wait_for(lock, std::chrono::duration<double>(std::min(next_resend - now, 1.0)));
+      cv_.wait_for(lock.native(), std::chrono::duration<double>(std::min(next_resend - now, 1.0)));
       continue;
     }
     std::vector<Notification> snapshot = current_;
     changed_ = false;
-    lock.unlock();
+    lock.Unlock();
     bool ok = true;
     if (!snapshot.empty()) ok = PostAll(snapshot, now);
     std::vector<std::string> delivered;
@@ -134,7 +134,7 @@ void AlertmanagerForwarder::Run() {
       retry_s = std::min(retry_s * 2, 30.0);
     }
     if (!delivered.empty()) delivered_(std::move(delivered));
-    lock.lock();
+    lock.Lock();
     // The desk's answer to delivered resolves is the same list less those: nothing new to post.
     if (changed_ && ok) {
       bool news = false;

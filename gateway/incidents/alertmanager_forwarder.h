@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/thread_annotations.h"
 #include "gateway/incidents/incident_desk.h"
 
 namespace dctwin {
@@ -58,11 +59,11 @@ class AlertmanagerForwarder {
   const Delivered delivered_;
   const Clock clock_;
 
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::vector<Notification> current_;  // guarded by mu_
-  bool changed_ = false;               // guarded by mu_: current_ has something not posted yet
-  bool stop_ = false;                  // guarded by mu_
+  std::vector<Notification> current_ GUARDED_BY(mu_);
+  bool changed_ GUARDED_BY(mu_) = false;  // current_ has something not posted yet
+  bool stop_ GUARDED_BY(mu_) = false;
 
   std::atomic<uint64_t> posts_ok_{0};
   std::atomic<uint64_t> posts_failed_{0};

@@ -169,7 +169,7 @@ std::vector<Notification> IncidentDesk::Notifications() const {
 
 void IncidentDesk::Submit(DeskRequest request) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     requests_.push_back(std::move(request));
   }
   if (wake_) wake_();
@@ -340,7 +340,7 @@ std::vector<std::string> IncidentDesk::ApplySilence(SilenceEntry& entry, double 
 void IncidentDesk::Poll(double now) {
   std::vector<DeskRequest> requests;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     requests.swap(requests_);
   }
   for (DeskRequest& r : requests) Handle(r, now);

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "base/thread_annotations.h"
 #include "gateway/mqtt/message_sink.h"
 #include "storage/store_writer.h"
 #include "storage/state_store.h"
@@ -135,8 +136,8 @@ class IncidentDesk : public CommitStage {
   NotificationHandler on_notifications_;
   std::function<void()> wake_;
 
-  std::mutex mu_;
-  std::vector<DeskRequest> requests_;  // guarded by mu_
+  Mutex mu_;
+  std::vector<DeskRequest> requests_ GUARDED_BY(mu_);
 
   std::atomic<uint64_t> commands_ok_{0};
   std::atomic<uint64_t> commands_refused_{0};

@@ -98,8 +98,8 @@ void MqttLink::ConnectLoop() {
     } catch (const mqtt::exception& e) {
       spdlog::warn("cannot connect to {}: {}; retrying in {} s", options_.uri, e.what(), backoff);
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(backoff), [&] { return stopping_.load(); });
+    MutexLock lock(mu_);
+    cv_.wait_for(lock.native(), std::chrono::seconds(backoff), [&] { return stopping_.load(); });
     backoff = std::min(backoff * 2, std::max(options_.reconnect_max_s, 1));
   }
 }
@@ -133,7 +133,7 @@ void MqttLink::Subscribe() {
 
 void MqttLink::SetReady(bool ready) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ready_.store(ready);
   }
   cv_.notify_all();
@@ -141,8 +141,8 @@ void MqttLink::SetReady(bool ready) {
 }
 
 bool MqttLink::WaitReady(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return ready_.load() || stopping_.load(); }) && ready_.load();
+  MutexLock lock(mu_);
+  return cv_.wait_for(lock.native(), timeout, [&] { return ready_.load() || stopping_.load(); }) && ready_.load();
 }
 
 void MqttLink::Stop() {

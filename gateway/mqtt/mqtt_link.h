@@ -17,6 +17,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+
+#include "base/thread_annotations.h"
 #include <string>
 #include <string_view>
 #include <thread>
@@ -89,7 +91,7 @@ class MqttLink {
   std::atomic<bool> connected_{false};
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
-  std::mutex mu_;
+  Mutex mu_;                    // for cv_ only: ready_ and stopping_ are atomics
   std::condition_variable cv_;  // ready_ and stopping_ changes
   std::thread connect_thread_;
 };

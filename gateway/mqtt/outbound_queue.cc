@@ -42,7 +42,7 @@ bool OutboundQueue::Publish(OutMessage out) {
     msg->set_properties(props);
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (reliable_.size() + best_effort_.size() >= capacity_) {
       const uint64_t n = ++refused_;
       if ((n & (n - 1)) == 0) {
@@ -64,14 +64,15 @@ bool OutboundQueue::Publish(OutMessage out) {
 void OutboundQueue::Start() { thread_ = std::thread([this] { Run(); }); }
 
 void OutboundQueue::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::deque<Pending> batch_best_effort;
   std::deque<Pending> batch_reliable;
   while (!stop_) {
     // Polls the connection state a few times a second; everything else wakes us directly.
-    wake_.wait_for(lock, std::chrono::milliseconds(100), [&] {
-      return stop_ || (link_.connected() && (!best_effort_.empty() || (!reliable_.empty() && in_flight_ < window_)));
-    });
+    const auto poll = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+    while (!(stop_ || (link_.connected() && (!best_effort_.empty() || (!reliable_.empty() && in_flight_ < window_))))) {
+      if (wake_.wait_until(lock.native(), poll) == std::cv_status::timeout) break;
+    }
     if (stop_) break;
     if (!link_.connected()) continue;
     batch_best_effort.swap(best_effort_);
@@ -80,7 +81,7 @@ void OutboundQueue::Run() {
       reliable_.pop_front();
       ++in_flight_;
     }
-    lock.unlock();
+    lock.Unlock();
     for (auto& p : batch_best_effort) {
       try {
         link_.client().publish(p.msg);
@@ -93,20 +94,20 @@ void OutboundQueue::Run() {
       const Pending& p = batch_reliable[handed];
       {
         // Recorded before the hand-over: its acknowledgement may come back at once.
-        std::lock_guard<std::mutex> meta(mu_);
+        MutexLock meta(mu_);
         in_flight_messages_[p.msg.get()] = p;
       }
       try {
         // The outbox seq rides along as the token's user context.
         link_.client().publish(p.msg, reinterpret_cast<void*>(static_cast<intptr_t>(p.seq)), *listener_);
       } catch (const mqtt::exception& e) {
-        std::lock_guard<std::mutex> meta(mu_);
+        MutexLock meta(mu_);
         in_flight_messages_.erase(p.msg.get());
         spdlog::debug("publish refused by the client ({}); will retry", e.what());
         break;
       }
     }
-    lock.lock();
+    lock.Lock();
     sent_ += batch_best_effort.size();
     batch_best_effort.clear();
     // What the client refused goes back, at its place.
@@ -122,7 +123,7 @@ void OutboundQueue::Run() {
 void OutboundQueue::Acknowledged(const mqtt::message* msg, int64_t seq) {
   if (seq > 0 && ack_handler_) ack_handler_(seq);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (msg != nullptr) in_flight_messages_.erase(msg);
     --in_flight_;
     ++sent_;
@@ -141,7 +142,7 @@ void OutboundQueue::Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_
   bool give_up = false;
   std::string topic;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     --in_flight_;
     if (msg) {
       Pending p{msg, seq, 0, 0};
@@ -175,14 +176,19 @@ void OutboundQueue::Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_
 }
 
 bool OutboundQueue::Flush(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return idle_.wait_for(lock, timeout,
-                        [&] { return reliable_.empty() && best_effort_.empty() && in_flight_ == 0; });
+  MutexLock lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!(reliable_.empty() && best_effort_.empty() && in_flight_ == 0)) {
+    if (idle_.wait_until(lock.native(), deadline) == std::cv_status::timeout) {
+      return reliable_.empty() && best_effort_.empty() && in_flight_ == 0;
+    }
+  }
+  return true;
 }
 
 void OutboundQueue::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stop_) return;
     stop_ = true;
     if (!reliable_.empty()) spdlog::warn("{} QoS 1 message(s) were never delivered", reliable_.size());
@@ -192,7 +198,7 @@ void OutboundQueue::Stop() {
 }
 
 OutboundStats OutboundQueue::Stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   OutboundStats s;
   s.queued = reliable_.size() + best_effort_.size();
   s.in_flight = in_flight_;

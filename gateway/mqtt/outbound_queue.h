@@ -32,6 +32,7 @@
 
 #include <mqtt/async_client.h>
 
+#include "base/thread_annotations.h"
 #include "gateway/mqtt/message_sink.h"
 #include "gateway/mqtt/mqtt_link.h"
 
@@ -86,19 +87,19 @@ class OutboundQueue : public MessageSink {
   std::unique_ptr<Listener> listener_;
   std::function<void(int64_t)> ack_handler_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable wake_;  // sender: something to send or room in the window
   std::condition_variable idle_;  // Flush: nothing queued and nothing in flight
-  std::deque<Pending> reliable_;     // guarded by mu_
-  std::deque<Pending> best_effort_;  // guarded by mu_
-  uint64_t in_flight_ = 0;  // guarded by mu_
-  uint64_t sent_ = 0;       // guarded by mu_
-  uint64_t refused_ = 0;    // guarded by mu_
-  uint64_t retried_ = 0;    // guarded by mu_
-  uint64_t dropped_ = 0;    // guarded by mu_
-  uint64_t next_order_ = 0;  // guarded by mu_
-  std::unordered_map<const mqtt::message*, Pending> in_flight_messages_;  // guarded by mu_
-  bool stop_ = false;       // guarded by mu_
+  std::deque<Pending> reliable_ GUARDED_BY(mu_);
+  std::deque<Pending> best_effort_ GUARDED_BY(mu_);
+  uint64_t in_flight_ GUARDED_BY(mu_) = 0;
+  uint64_t sent_ GUARDED_BY(mu_) = 0;
+  uint64_t refused_ GUARDED_BY(mu_) = 0;
+  uint64_t retried_ GUARDED_BY(mu_) = 0;
+  uint64_t dropped_ GUARDED_BY(mu_) = 0;
+  uint64_t next_order_ GUARDED_BY(mu_) = 0;
+  std::unordered_map<const mqtt::message*, Pending> in_flight_messages_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

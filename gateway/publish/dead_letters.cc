@@ -89,7 +89,7 @@ void DeadLetters::Reject(RejectReason reason, std::string_view topic, std::strin
   counts_[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
   uint64_t suppressed = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!TakeToken(std::chrono::steady_clock::now())) {
       ++suppressed_;
       return;

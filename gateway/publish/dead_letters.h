@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/thread_annotations.h"
 #include "gateway/mqtt/message_sink.h"
 
 namespace dctwin {
@@ -61,10 +62,10 @@ class DeadLetters {
 
   std::array<std::atomic<uint64_t>, static_cast<size_t>(RejectReason::kCount)> counts_{};
   std::atomic<uint64_t> published_{0};
-  std::mutex mu_;
-  double tokens_ = 0;                               // guarded by mu_
-  std::chrono::steady_clock::time_point refilled_;  // guarded by mu_
-  uint64_t suppressed_ = 0;                         // guarded by mu_
+  Mutex mu_;
+  double tokens_ GUARDED_BY(mu_) = 0;
+  std::chrono::steady_clock::time_point refilled_ GUARDED_BY(mu_);
+  uint64_t suppressed_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace dctwin

@@ -17,7 +17,8 @@ TwinHost::TwinHost(size_t shard, const ModelConfig& model, RegistryOptions optio
       dead_letters_(dead_letters), writer_(writer), census_(census), servers_total_(servers_total),
       max_servers_(max_servers),
       flush_interval_s_(std::chrono::duration<double>(flush_interval).count()), flush_changes_(flush_changes),
-      registry_(model, std::move(options)), effects_(pool, alerts, replies) {}
+      registry_(model, std::move(options)), assembler_(model.assemble_s), limiter_(model.max_messages_per_s),
+      effects_(pool, alerts, replies) {}
 
 Status TwinHost::Restore(const TwinRecord& record) {
   if (record.version > kTwinFormat) {
@@ -55,12 +56,12 @@ double MonoNow() {
 }
 }  // namespace
 
-void TwinHost::FinishRestore(double not_before, double now) {
+void TwinHost::FinishRestore(double not_before, double now, bool republish) {
   registry_.TakeDirty(0, true);  // what was just loaded is what the store holds
   // Conditions bound to rules edited while the gateway was down may resolve incidents: those
   // events, and the twins they changed, are committed like any others.
   Effects out;
-  registry_.FinishRestore(not_before, now, MonoNow(), out);
+  registry_.FinishRestore(not_before, now, MonoNow(), republish, out);
   Apply(out);
   servers_total_.fetch_add(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
   {
@@ -111,6 +112,8 @@ void TwinHost::ApplyPendingModel(double now) {
     model = std::move(next_model_);
   }
   if (!model) return;
+  assembler_.set_assemble_s(model->assemble_s);
+  limiter_.set_rate(model->max_messages_per_s);
   Effects out;
   registry_.UpdateModel(*model, now, out);
   Apply(out);
@@ -169,11 +172,11 @@ void TwinHost::OnStart(double now) {
 void TwinHost::Handle(Envelope& env) {
   ApplyPendingModel(env.now);  // a reload applies before the next message, not after its batch
   env.mono = MonoNow();
-  Effects out;
   // max_servers is checked against the sum over all shards; shards racing at the limit can pass
   // it by at most one server each.
   // A report from an unknown server commissions it when auto_commission is on: the same limit.
-  const bool creates = env.to.level == Level::kServer && registry_.server(env.to.id) == nullptr &&
+  const bool known = env.to.level == Level::kServer && registry_.server(env.to.id) != nullptr;
+  const bool creates = env.to.level == Level::kServer && !known &&
                        (std::holds_alternative<Commission>(env.msg) ||
                         (auto_commission_ && std::holds_alternative<Report>(env.msg)));
   if (creates && servers_total_.load(std::memory_order_relaxed) >= max_servers_) {
@@ -183,22 +186,39 @@ void TwinHost::Handle(Envelope& env) {
                          "the gateway holds max_servers (" + std::to_string(max_servers_) + ") servers", "");
     return;
   }
+  if (auto* report = std::get_if<Report>(&env.msg); report && known) {
+    // The budget counts reports: collectd sends one message per plugin and type instance, hundreds
+    // per interval on a big host, and all the parts of one report take one token.
+    if ((!report->partial || assembler_.StartsReport(env.to.id, *report)) && !limiter_.Take(env.to.id, env.now)) {
+      dead_letters_.Reject(RejectReason::kRateLimited, prefix_ + "/metrics/" + env.to.id,
+                           "server " + env.to.id + " sends more than max_messages_per_s", "");
+      return;
+    }
+    if (report->partial) {
+      Report done;
+      if (assembler_.Add(env.to.id, *report, env.mono, &done)) {
+        Deliver(Envelope{env.to, env.now, std::move(done), env.mono});
+      }
+      return;
+    }
+  }
+  Deliver(env);
+  if (std::holds_alternative<Decommission>(env.msg)) {
+    assembler_.Forget(env.to.id);
+    limiter_.Forget(env.to.id);
+  }
+}
+
+void TwinHost::Deliver(const Envelope& env) {
+  Effects out;
   const size_t servers_before = registry_.server_count();
   const TwinRegistry::Outcome outcome = registry_.Handle(env, out);
   if (const auto* query = std::get_if<Query>(&env.msg); query && outcome == TwinRegistry::Outcome::kIgnored) {
     replies_.Forget(query->reply_token);  // another gateway holds the subject and answers
   }
-  switch (outcome) {
-    case TwinRegistry::Outcome::kUncommissioned:
-      dead_letters_.Reject(RejectReason::kUncommissioned, prefix_ + "/metrics/" + env.to.id,
-                           "server " + env.to.id + " is not commissioned; report dropped", "");
-      break;
-    case TwinRegistry::Outcome::kRateLimited:
-      dead_letters_.Reject(RejectReason::kRateLimited, prefix_ + "/metrics/" + env.to.id,
-                           "server " + env.to.id + " sends more than max_messages_per_s", "");
-      break;
-    default:
-      break;
+  if (outcome == TwinRegistry::Outcome::kUncommissioned) {
+    dead_letters_.Reject(RejectReason::kUncommissioned, prefix_ + "/metrics/" + env.to.id,
+                         "server " + env.to.id + " is not commissioned; report dropped", "");
   }
   servers_total_.fetch_add(static_cast<int64_t>(registry_.server_count()) - static_cast<int64_t>(servers_before),
                            std::memory_order_relaxed);
@@ -207,8 +227,17 @@ void TwinHost::Handle(Envelope& env) {
 
 void TwinHost::Tick(double now) {
   ApplyPendingModel(now);
+  const double mono = MonoNow();
+  // Reports assembled from parts are applied once no part has come for assemble_s.
+  for (auto& [server, report] : assembler_.Expire(mono)) {
+    Deliver(Envelope{TwinAddress{Level::kServer, server}, now, std::move(report), mono});
+  }
+  if (now - last_prune_ > 60) {
+    last_prune_ = now;
+    limiter_.Prune(now);
+  }
   Effects out;
-  registry_.FireTimers(now, MonoNow(), census_.hold(), out);
+  registry_.FireTimers(now, mono, census_.hold(), out);
   census_.Report(shard_, static_cast<int64_t>(registry_.overdue_count()),
                  static_cast<int64_t>(registry_.server_count()));
   Apply(out);

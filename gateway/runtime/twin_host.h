@@ -20,6 +20,7 @@
 #include "gateway/publish/alert_publisher.h"
 #include "gateway/publish/dead_letters.h"
 #include "base/thread_annotations.h"
+#include "gateway/ingest/report_assembly.h"
 #include "gateway/publish/reply_book.h"
 #include "gateway/runtime/effects_stage.h"
 #include "gateway/runtime/shard_pool.h"
@@ -59,7 +60,8 @@ class TwinHost : public ShardHandler<Envelope> {
   // Before the pool starts: the saved state of one twin this shard owns. A row that cannot be
   // decoded is refused (and the twin forgotten) with the reason.
   Status Restore(const TwinRecord& record);
-  void FinishRestore(double not_before, double now);
+  // `republish`: the last run did not stop cleanly (see TwinRegistry::FinishRestore).
+  void FinishRestore(double not_before, double now, bool republish);
   // Hands everything changed over to the store writer: when incident events or held effects
   // wait, or `force`, or the flush interval has passed, or flush_changes twins changed.
   void Seal(double now, bool force);
@@ -80,6 +82,8 @@ class TwinHost : public ShardHandler<Envelope> {
 
  private:
   void Apply(Effects& out);
+  // A whole report (or a command, a query, a message from another twin) to the registry.
+  void Deliver(const Envelope& env);
   void ApplyPendingModel(double now);
   void ApplyPendingMaintenance(double now);
   void UpdateCounts();
@@ -101,6 +105,9 @@ class TwinHost : public ShardHandler<Envelope> {
 
   // Owned by the shard's thread
   TwinRegistry registry_;
+  ReportAssembler assembler_;  // ingest: parts of collectd and Telegraf reports
+  RateLimiter limiter_;        // ingest: max_messages_per_s, counted in reports
+  double last_prune_ = 0;
   EffectsStage effects_;
   ShardBatch pending_;  // events and deletions not yet handed to the writer
   double last_seal_ = 0;

@@ -444,27 +444,6 @@ namespace {
 
 using testing::TwinWorld;
 
-TEST(AssemblyTest, PartsOfOneIntervalBecomeOneReport) {
-  TwinWorld w;
-  w.now = 1795520000;
-  w.Commission("s1", "r1");
-  w.Part("s1", 1795520000.01, {{"load/load.shortterm", 0.5}});
-  w.Part("s1", 1795520000.02, {{"memory/memory-used", 1e9}});
-  EXPECT_TRUE(w.server("s1").window().empty());  // still assembling
-  // A part from the next interval completes the first report.
-  w.Part("s1", 1795520010.0, {{"load/load.shortterm", 0.7}});
-  EXPECT_EQ(w.server("s1").window().rows(), 1u);
-  EXPECT_EQ(w.server("s1").window().metric_count(), 2u);
-  // The last report is applied once no part has come for assemble_s.
-  w.now += 0.5;
-  w.Timers();
-  EXPECT_EQ(w.server("s1").window().rows(), 1u);
-  w.now += 1;
-  w.Timers();
-  EXPECT_EQ(w.server("s1").window().rows(), 2u);
-  EXPECT_EQ(w.applied, 2);
-}
-
 }  // namespace
 }  // namespace dctwin
 
@@ -472,19 +451,6 @@ namespace dctwin {
 namespace {
 
 using testing::TwinWorld;
-
-TEST(LimitsTest, AServerSendingTooFastIsRateLimitedAndRecovers) {
-  ModelConfig m = TwinWorld::DefaultModel();
-  m.max_messages_per_s = 5;  // bursts of 10
-  TwinWorld w(m);
-  w.Commission("s1", "r1");
-  for (int i = 0; i < 25; ++i) w.Report("s1", {{"temp_c", 40}}, 0);
-  EXPECT_EQ(w.applied, 10);
-  EXPECT_EQ(w.rate_limited, 15);
-  w.now += 1;  // one second refills five
-  for (int i = 0; i < 10; ++i) w.Report("s1", {{"temp_c", 40}}, 0);
-  EXPECT_EQ(w.applied, 15);
-}
 
 TEST(LimitsTest, MetricsBeyondTheLimitAreIgnoredAndCounted) {
   ModelConfig m = TwinWorld::DefaultModel();

@@ -54,17 +54,8 @@ class TwinWorld {
     r.metrics = std::move(metrics);
     Send(Envelope{{Level::kServer, server}, now, std::move(r)});
   }
-  // A part of a report, as collectd or Telegraf send them.
-  void Part(const std::string& server, double ts, std::vector<std::pair<std::string, double>> metrics) {
-    dctwin::Report r;
-    r.ts = ts;
-    r.metrics = std::move(metrics);
-    r.partial = true;
-    Send(Envelope{{Level::kServer, server}, now, std::move(r)});
-  }
   int applied = 0;
   int late = 0;
-  int rate_limited = 0;
   size_t metrics_ignored = 0;
 
   void Query(Level level, const std::string& id, QueryKind kind) {
@@ -103,9 +94,9 @@ class TwinWorld {
   const TwinRegistry& registry() const { return registry_; }
   // Restore: decode saved twins into registry(), then FinishRestore().
   TwinRegistry& restoring() { return registry_; }
-  void FinishRestore() {
+  void FinishRestore(bool republish = true) {
     Effects out;
-    registry_.FinishRestore(now, now, now, out);
+    registry_.FinishRestore(now, now, now, republish, out);
     Collect(out);
     Drain();
   }
@@ -159,7 +150,6 @@ class TwinWorld {
       switch (registry_.Handle(env, out)) {
         case TwinRegistry::Outcome::kUncommissioned: ++uncommissioned; break;
         case TwinRegistry::Outcome::kRejected: ++rejected; break;
-        case TwinRegistry::Outcome::kRateLimited: ++rate_limited; break;
         default: break;
       }
       Collect(out);
