@@ -21,7 +21,7 @@
 # Then resident memory per server twin with full 15-minute windows (10 s interval, 8 metrics):
 # the gateway restores MEMORY_SERVERS such twins, and its resident set is divided by them.
 #
-# Settings: SERVERS_LIST, QOS_LIST, DURATION (seconds per step), INGEST (the gateway's
+# Settings: SERVERS_LIST, QOS_LIST, DURATION (seconds per step), LATENCY_DURATION (the latency step), INGEST (the gateway's
 # broker.ingest_connections), PUBLISHERS (publishing connections), SHARDS (0 = one per core),
 # MEMORY_SERVERS (0 skips the memory figure).
 set -euo pipefail
@@ -37,6 +37,9 @@ PUBLISHERS=${PUBLISHERS:-1}
 SHARDS=${SHARDS:-0}
 MEMORY_SERVERS=${MEMORY_SERVERS:-100000}
 LADDER=${LADDER:-"1.0 0.9 0.8 0.7 0.6 0.5 0.4 0.3 0.2"}
+# The latency step samples every 50 ms: 30 s give 600 samples, enough for a p99 that is not just
+# the second-worst of a handful.
+LATENCY_DURATION=${LATENCY_DURATION:-30}
 
 work=$(mktemp -d -t dctwin-bench.XXXXXX)
 chmod 755 "$work"
@@ -178,7 +181,7 @@ for qos in $QOS_LIST; do
     done
     half=$((sustained / 2))
     loadgen --commission false --servers "$servers" --probes 4 --qos "$qos" --connections "$PUBLISHERS" \
-      --rate "$half" --duration "$DURATION"
+      --rate "$half" --duration "$LATENCY_DURATION"
     stop_gateway
     for id in bench $(seq -f 'bench-ingest-%g' 1 "$INGEST"); do wipe_session "$id"; done
     rows+=("$(printf '| %d | %s | %s | %s | %s | %s | %.2f / %.2f | %.2f / %.2f | %s | %s / %s ms | %s |' "$qos" \

@@ -9,7 +9,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev libsimdjson-dev
   libsystemd-dev libcpp-httplib-dev
   mosquitto mosquitto-clients collectd-core openssl python3 bc
-  prometheus-alertmanager chromium fonts-dejavu-core libfaketime
+  prometheus-alertmanager prometheus chromium fonts-dejavu-core libfaketime clang
 )
 
 # node and npm build the operators' page and run its browser tests. A machine may already have

@@ -83,10 +83,15 @@ class SqliteStateStore::Checkpointer {
     thread_.join();
     sqlite3_close(db_);
   }
-  // The writer's wal_hook, after each commit: `pages` is the WAL's size.
+  // The writer's wal_hook, after each commit: `pages` is the WAL's size. A passive checkpoint
+  // copies pages but the WAL only starts over once one has caught up, so the size alone would ask
+  // for a checkpoint after every commit: ask again only after another `pages_` pages.
   static int Hook(void* self, sqlite3* /*db*/, const char* /*name*/, int pages) {
     auto* c = static_cast<Checkpointer*>(self);
-    if (pages >= c->pages_) {
+    if (pages < c->last_pages_) c->next_at_ = c->pages_;  // the WAL started over
+    c->last_pages_ = pages;
+    if (pages >= c->next_at_) {
+      c->next_at_ = pages + c->pages_;
       {
         MutexLock lock(c->mu_);
         c->due_ = true;
@@ -120,6 +125,8 @@ class SqliteStateStore::Checkpointer {
 
   sqlite3* const db_;
   const int pages_;
+  int next_at_ = pages_;  // the writer's thread only (Hook)
+  int last_pages_ = 0;    // the writer's thread only (Hook)
   mutable Mutex mu_;
   std::condition_variable wake_;
   bool stop_ GUARDED_BY(mu_) = false;

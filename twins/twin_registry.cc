@@ -43,7 +43,7 @@ void TwinRegistry::MarkSampled(const std::string& id, ServerSlot& slot, double n
   sampled_.emplace_back(id, now);
 }
 
-TwinRegistry::Dirty TwinRegistry::TakeDirty(double now, bool everything) {
+TwinRegistry::Dirty TwinRegistry::TakeDirty(double now, bool everything, size_t max_sampled) {
   dirty_keys_.clear();
   Dirty out;
   out.changed = std::exchange(dirty_, {});
@@ -57,6 +57,10 @@ TwinRegistry::Dirty TwinRegistry::TakeDirty(double now, bool everything) {
     }
   }
   while (!sampled_.empty() && (everything || sampled_.front().second <= now - options_.sample_flush_s)) {
+    if (out.sampled.size() >= max_sampled) {
+      out.more_sampled = true;
+      break;
+    }
     auto it = servers_.find(sampled_.front().first);
     if (it != servers_.end() && it->second.sampled) {
       it->second.sampled = false;

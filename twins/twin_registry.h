@@ -71,12 +71,14 @@ class TwinRegistry {
   // Addresses of the twins changed since the last call: the owner saves those that still exist
   // and deletes the rows of those that are gone. Twins with only new samples come separately
   // (they can wait behind incidents), once their first unsaved sample is sample_flush_s old at
-  // `now`, or all of them with `everything`.
+  // `now`, or all of them with `everything`; at most `max_sampled` of them per call (encoding them
+  // costs the shard time that reports wait for), the rest stay due.
   struct Dirty {
     std::vector<TwinAddress> changed;
     std::vector<TwinAddress> sampled;
+    bool more_sampled = false;  // more sample-only twins are due than were handed out
   };
-  Dirty TakeDirty(double now, bool everything);
+  Dirty TakeDirty(double now, bool everything, size_t max_sampled = SIZE_MAX);
   // Changed twins waiting for the next flush (not counting those with only new samples).
   size_t dirty_count() const { return dirty_.size(); }
   // Servers with unsaved samples only.

@@ -123,11 +123,15 @@ void TwinHost::AfterBatch(double now) { Seal(now, false); }
 
 void TwinHost::Seal(double now, bool force) {
   if (!force && pending_.incidents.empty() && pending_.decommissioned.empty() && !effects_.holding() &&
-      now - last_seal_ < flush_interval_s_ && registry_.dirty_count() < flush_changes_) {
+      !samples_due_ && now - last_seal_ < flush_interval_s_ && registry_.dirty_count() < flush_changes_) {
     return;
   }
   last_seal_ = now;
-  TwinRegistry::Dirty dirty = registry_.TakeDirty(now, force);
+  // Twins with only new samples come due in waves (servers that began reporting together): a
+  // few hundred per round keep a wave from holding up the reports behind it.
+  constexpr size_t kSampledPerRound = 256;
+  TwinRegistry::Dirty dirty = registry_.TakeDirty(now, force, force ? SIZE_MAX : kSampledPerRound);
+  samples_due_ = dirty.more_sampled;
   auto encode = [&](const TwinAddress& a, std::vector<TwinRecord>& upserts) {
     TwinKey key;
     key.id = a.id;

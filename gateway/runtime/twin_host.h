@@ -111,6 +111,7 @@ class TwinHost : public ShardHandler<Envelope> {
   EffectsStage effects_;
   ShardBatch pending_;  // events and deletions not yet handed to the writer
   double last_seal_ = 0;
+  bool samples_due_ = false;  // sample-only twins are due beyond what the last seal took
 
   HostCounters counters_;
   mutable Mutex open_mu_;

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "tests/integration/gateway_fixture.h"
@@ -374,6 +377,35 @@ TEST_F(GatewayTest, PrometheusEndpointIsScrapable) {
                              "dctwin_outbox_events", "dctwin_store_failures_total 0", "# TYPE dctwin_handling_seconds histogram"}) {
     EXPECT_NE(body.find(needle), std::string::npos) << needle << "\n" << body;
   }
+  // Prometheus' own linter on the live scrape (Debian's prometheus package).
+  const std::string scrape = dir_.Write("scrape.txt", body);
+  const std::string lint = dir_.File("promtool.txt");
+  const int rc = std::system(("promtool check metrics < " + scrape + " > " + lint + " 2>&1").c_str());
+  std::ifstream in(lint);
+  const std::string problems((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(rc, 0) << problems;
+  EXPECT_EQ(problems, "") << body;
+}
+
+TEST_F(GatewayTest, MetricSeriesThatFallToZeroStay) {
+  const int port = FreeLoopbackPort();
+  StartGateway(std::string(kFastConfig) + "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\n");
+  Commission("z1", "rz");
+  Report("z1", R"({"disk_errors": 3})");
+  ASSERT_TRUE(Alert("server", "z1", "open"));
+  for (int i = 0; i < 3; ++i) Report("z1", R"({"disk_errors": 0})");
+  ASSERT_TRUE(Alert("server", "z1", "resolved"));
+  httplib::Client http("127.0.0.1", port);
+  std::string body;
+  // The series is still there, at 0: a dashboard sees the fall, not a gap.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto res = http.Get("/metrics");
+        body = res ? res->body : "";
+        return body.find("dctwin_open_incidents{level=\"server\",kind=\"disk\"} 0") != std::string::npos;
+      },
+      10s))
+      << body;
 }
 
 TEST_F(GatewayTest, PrefixAndDatacenterFromTheCommandLine) {
