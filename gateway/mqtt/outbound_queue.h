@@ -78,7 +78,7 @@ class OutboundQueue : public MessageSink {
   void Acknowledged(const mqtt::message* msg, int64_t seq);
   void Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_code);
   // Puts a message back at its place in the reliable lane (sorted by order). mu_ held.
-  void Requeue(Pending p);
+  void Requeue(Pending p) REQUIRES(mu_);
 
   // Constant after construction
   MqttLink& link_;

@@ -53,7 +53,7 @@ class DeadLetters {
                           std::string_view payload);
 
  private:
-  bool TakeToken(std::chrono::steady_clock::time_point now);
+  bool TakeToken(std::chrono::steady_clock::time_point now) REQUIRES(mu_);
 
   // Constant after construction
   const std::string prefix_;
