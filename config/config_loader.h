@@ -1,5 +1,7 @@
 // Reads the TOML config file into a Config and validates it. Every problem is reported with its
 // key and line, so --check-config can print all of them at once.
+//
+// Threads: plain functions of their arguments; any thread (main reads and reloads).
 #pragma once
 
 #include <map>

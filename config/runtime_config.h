@@ -1,4 +1,6 @@
 // What the gateway reads besides the configuration file, and what a reload can apply.
+//
+// Threads: plain functions; main's thread (start and reload).
 #pragma once
 
 #include <string>

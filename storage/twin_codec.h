@@ -1,5 +1,7 @@
 // The binary encoding of twin state (cereal, binary archive, versioned per class). Encode never
 // fails; Decode reports a row it cannot read as Corruption instead of throwing.
+//
+// Threads: plain functions; called by whichever thread owns the twin (its shard, or main at restore).
 #pragma once
 
 #include <cstdint>

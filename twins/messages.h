@@ -1,5 +1,6 @@
 // Messages between the outside world and the twins, and between twins. Every message is addressed
 // to exactly one twin; the shard pool delivers the messages of one twin one at a time, in order.
+// Plain values: they move between threads by being posted, never shared.
 #pragma once
 
 #include <cstdint>

@@ -2,6 +2,7 @@
 // the cereal calling convention; only storage/twin_codec.cc instantiates them, so the domain does
 // not depend on cereal. Every function takes the class version that cereal stores with the data:
 // a field added later is read only when `version` says the data has it, so old rows still load.
+// Threads: as the twin's own (its owner, one at a time).
 #pragma once
 
 #include <cstdint>

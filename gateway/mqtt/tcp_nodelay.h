@@ -5,6 +5,8 @@
 // 1.3.12 (Debian 12) has no option for TCP_NODELAY (it came in 1.3.13,
 // eclipse-paho/paho.mqtt.c#1417), so after each connect the link finds its own sockets to the
 // broker and sets it.
+//
+// Threads: any (reads /proc/self, touches only sockets to the broker); the link calls it after a connect.
 #pragma once
 
 #include <string>
