@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "storage/sqlite_state_store.h"
 #include "tests/integration/gateway_fixture.h"
 
 namespace dctwin::testing {
@@ -20,6 +21,58 @@ std::optional<Received> LatestStats(Probe& probe, const std::function<bool(const
 }
 
 bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// A store whose rows disagree, as a crash between a commit and the release of what it caused
+// (or an older gateway) can leave it: the rack and the datacenter still hold a likely ToR failure
+// whose servers came back. The restarted gateway reconciles them with the committed servers: the
+// rack incident resolves, the rack is healthy again, and health goes out again.
+TEST_F(GatewayTest, RestoreReconcilesRacksWithTheCommittedServers) {
+  const std::string config = "[gateway]\nstats_interval_s = 0.2\n[model]\nheartbeat_timeout_s = 2\n";
+  StartGateway(config);
+  for (const char* s : {"g1", "g2", "g3"}) Commission(s, "rg");
+  for (const char* s : {"g1", "g2", "g3"}) Report(s, R"({"temp_c": 40})");
+  auto tor = Alert("rack", "rg", "open", 20s);
+  ASSERT_TRUE(tor) << gateway_->Log();
+  ASSERT_EQ(gateway_->Terminate(), 0);
+  std::map<std::string, TwinRecord> stale;  // the rack and the datacenter with the open incident
+  {
+    std::unique_ptr<SqliteStateStore> store;
+    ASSERT_TRUE(SqliteStateStore::Open(SqliteOptions{dir_.File("state.db")}, &store).ok());
+    ASSERT_TRUE(store->LoadTwins([&](TwinRecord&& r) {
+      if (r.key.id == "rg" || r.key.id == "dc1") stale[r.key.id] = std::move(r);
+    }).ok());
+  }
+  ASSERT_EQ(stale.size(), 2u);
+
+  StartGateway(config);
+  for (const char* s : {"g1", "g2", "g3"}) Report(s, R"({"temp_c": 40})");
+  ASSERT_TRUE(Alert("rack", "rg", "resolved"));
+  ASSERT_EQ(gateway_->Terminate(), 0);
+  {
+    // The servers' rows are back; the rack's and the datacenter's go back to before, as if their
+    // commits had been lost, and the clean-stop mark goes (the "crash").
+    std::unique_ptr<SqliteStateStore> store;
+    ASSERT_TRUE(SqliteStateStore::Open(SqliteOptions{dir_.File("state.db")}, &store).ok());
+    StoreBatch b;
+    for (auto& [id, r] : stale) b.upserts.push_back(r);
+    b.doc_deletes.push_back(DocKey{"meta", "clean_stop"});
+    ASSERT_TRUE(store->Commit(b).ok());
+  }
+  probe_->Clear();
+  StartGateway(config);
+  auto resolved = Alert("rack", "rg", "resolved");
+  ASSERT_TRUE(resolved) << gateway_->Log();
+  EXPECT_EQ(JsonString(resolved->payload, "id"), JsonString(tor->payload, "id"));
+  EXPECT_NE(gateway_->Log().find("disagreed with the committed servers"), std::string::npos);
+  // Health again, for every twin, with the rack healthy.
+  EXPECT_TRUE(probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/health/rack/rg" && JsonString(r.payload, "status") == "ok";
+  }));
+  EXPECT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/health/server/g2"; }));
+  EXPECT_TRUE(probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/health/datacenter/dc1" && JsonString(r.payload, "status") == "ok";
+  }));
+}
 
 TEST_F(GatewayTest, StateSurvivesRestartsWithTheSameIncidentIds) {
   StartGateway();
