@@ -213,4 +213,20 @@ if [ "$MEMORY_SERVERS" -gt 0 ]; then
   echo "resident memory: $((full_kb / 1024)) MB with $MEMORY_SERVERS server twins, $((empty_kb / 1024)) MB with none:" \
     "$(( (full_kb - empty_kb) * 1024 / MEMORY_SERVERS )) bytes per server twin" \
     "($((full_kb * 1024 / MEMORY_SERVERS)) counting the whole process)"
+  # After a crash every twin publishes its health again at restore: the burst is held in memory
+  # until the broker has it, and the allocator keeps the peak.
+  build/tools/dctwin-statebench --state "$work/state.db" --servers "$MEMORY_SERVERS" --unclean > /dev/null
+  build/gateway/dctwin-gateway --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" \
+    --gateway-id bench > "$work/gateway.log" 2>&1 &
+  gw=$!
+  until grep -q ' ready' "$work/gateway.log"; do sleep 0.05; done
+  # until the health of every twin went out: nothing left queued for the broker
+  for _ in $(seq 600); do
+    curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -q '^dctwin_outbound_queued 0$' && break
+    sleep 0.1
+  done
+  crash_kb=$(ps -o rss= -p "$gw")
+  stop_gateway
+  echo "after a crash (health published again): $((crash_kb / 1024)) MB, $(( (crash_kb - empty_kb) * 1024 / MEMORY_SERVERS ))" \
+    "bytes per server twin"
 fi

@@ -8,7 +8,7 @@ PACKAGES=(
   libpaho-mqttpp-dev libpaho-mqtt-dev libsqlite3-dev libcereal-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev libsimdjson-dev
   libsystemd-dev libcpp-httplib-dev
-  mosquitto mosquitto-clients collectd-core openssl python3 bc
+  mosquitto mosquitto-clients collectd-core openssl python3 bc curl
   prometheus-alertmanager prometheus chromium fonts-dejavu-core libfaketime clang
 )
 

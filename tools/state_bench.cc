@@ -21,12 +21,15 @@ int main(int argc, char** argv) {
   int per_rack = 40;
   int batch = 1000;
   bool full = false;
+  bool unclean = false;
   app.add_option("--state", path);
   app.add_option("--servers", servers);
   app.add_option("--servers-per-rack", per_rack);
   app.add_option("--batch", batch, "twins per transaction");
   app.add_flag("--synchronous-full", full);
+  app.add_flag("--unclean", unclean, "leave no clean-stop mark: the gateway restores as after a crash");
   CLI11_PARSE(app, argc, argv);
+  const bool clean = !unclean;
   std::remove(path.c_str());
   std::remove((path + "-wal").c_str());
   std::remove((path + "-shm").c_str());
@@ -36,13 +39,28 @@ int main(int argc, char** argv) {
   model.rules = dctwin::DefaultRules();
   dctwin::TwinRegistry registry(model, dctwin::RegistryOptions{});
   const double t_start = 1.8e9;
-  dctwin::Effects sink;
-  // Build the twins through the domain, as the gateway would: commission, then 91 reports each.
+  // Build the twins through the domain, as the gateway would: commission, then 91 reports each;
+  // messages between twins are delivered, so racks and the datacenter agree with their servers.
+  std::vector<dctwin::Envelope> queue;
+  auto handle = [&](const dctwin::Envelope& env) {
+    dctwin::Effects out;
+    registry.Handle(env, out);
+    for (auto& e : out.sends) queue.push_back(std::move(e));
+    while (!queue.empty()) {
+      dctwin::Envelope next = std::move(queue.back());
+      queue.pop_back();
+      dctwin::Effects more;
+      registry.Handle(next, more);
+      for (auto& e : more.sends) queue.push_back(std::move(e));
+    }
+  };
+  {
+    dctwin::Effects out;
+    registry.StartDatacenter(t_start, out);
+  }
   for (int s = 0; s < servers; ++s) {
     const std::string id = "srv-" + std::to_string(s);
-    registry.Handle(dctwin::Envelope{{Level::kServer, id}, t_start, dctwin::Commission{"rack-" + std::to_string(s / per_rack)}},
-                    sink);
-    sink = dctwin::Effects{};
+    handle(dctwin::Envelope{{Level::kServer, id}, t_start, dctwin::Commission{"rack-" + std::to_string(s / per_rack)}});
   }
   for (int t = 0; t <= 900; t += 10) {
     for (int s = 0; s < servers; ++s) {
@@ -50,13 +68,10 @@ int main(int argc, char** argv) {
       r.ts = t_start + t;
       r.metrics = {{"temp_c", 50.0 + s % 7}, {"cpu_util", 0.4}, {"net_drop_rate", 0.0}, {"psu_volts", 12.1},
                    {"disk_errors", 0}, {"mem_used", 0.6}, {"fan_rpm", 3000}, {"power_w", 250}};
-      registry.Handle(dctwin::Envelope{{Level::kServer, "srv-" + std::to_string(s)}, r.ts, std::move(r)}, sink);
-      sink.events.clear();
-      sink.health.clear();
-      sink.sends.clear();
+      handle(dctwin::Envelope{{Level::kServer, "srv-" + std::to_string(s)}, r.ts, std::move(r)});
     }
   }
-  // Let the racks and the datacenter exist too, as MemberStatus messages would make them.
+
   std::vector<dctwin::TwinRecord> records;
   const auto te0 = std::chrono::steady_clock::now();
   for (int s = 0; s < servers; ++s) {
@@ -69,6 +84,14 @@ int main(int argc, char** argv) {
   const double encode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te0).count();
   size_t state_bytes = 0;
   for (const auto& r : records) state_bytes += r.state.size();
+  registry.ForEachRack([&](const dctwin::RackTwin& rack) {
+    records.push_back(dctwin::TwinRecord{{dctwin::KindOf(Level::kRack), rack.id()}, dctwin::kTwinFormat,
+                                         dctwin::EncodeTwin(rack)});
+  });
+  if (const dctwin::DatacenterTwin* dc = registry.datacenter()) {
+    records.push_back(dctwin::TwinRecord{{dctwin::KindOf(Level::kDatacenter), dc->id()}, dctwin::kTwinFormat,
+                                         dctwin::EncodeTwin(*dc)});
+  }
 
   std::unique_ptr<dctwin::SqliteStateStore> store;
   dctwin::Status st = dctwin::SqliteStateStore::Open(dctwin::SqliteOptions{path, full, 5000}, &store);
@@ -87,6 +110,11 @@ int main(int argc, char** argv) {
     }
   }
   const double commit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (clean) {  // as a gateway leaves its state after a clean stop
+    dctwin::StoreBatch mark;
+    mark.doc_upserts.push_back(dctwin::DocRecord{dctwin::DocKey{dctwin::kMetaDocs, dctwin::kCleanStopDoc}, "0"});
+    st = store->Commit(mark);
+  }
   store.reset();  // checkpoints the WAL into the database file
 
   struct stat sb {};

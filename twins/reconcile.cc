@@ -1,6 +1,8 @@
 #include "twins/reconcile.h"
 
 #include <map>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 namespace dctwin {
@@ -24,12 +26,16 @@ bool SameStatus(const RackStatus& a, const RackStatus& b) {
 
 std::vector<Envelope> ReconcileMembership(const std::vector<const TwinRegistry*>& owners, const std::string& datacenter,
                                           bool with_datacenter, double now) {
-  std::map<std::string, std::pair<std::string, MemberStatus>> servers;  // server -> (rack, membership)
+  // Pointers only: at restore there may be a million servers, and these maps live only here.
+  std::unordered_map<std::string_view, const ServerTwin*> servers;
   std::map<std::string, const RackTwin*> racks;
   const DatacenterTwin* dc = nullptr;
+  size_t count = 0;
+  for (const TwinRegistry* r : owners) count += r->server_count();
+  servers.reserve(count);
   for (const TwinRegistry* r : owners) {
     r->ForEachServer([&](const ServerTwin& s) {
-      if (s.commissioned()) servers.emplace(s.id(), std::make_pair(s.rack(), s.Membership()));
+      if (s.commissioned()) servers.emplace(s.id(), &s);
     });
     r->ForEachRack([&](const RackTwin& rack) { racks.emplace(rack.id(), &rack); });
     if (r->datacenter() != nullptr && r->datacenter()->id() == datacenter) dc = r->datacenter();
@@ -42,22 +48,24 @@ std::vector<Envelope> ReconcileMembership(const std::vector<const TwinRegistry*>
   for (const auto& [id, rack] : racks) {
     for (const auto& [member, refs] : rack->members()) {
       auto s = servers.find(member);
-      if (s == servers.end() || s->second.first != id) {
+      if (s == servers.end() || s->second->rack() != id) {
         MemberStatus gone;
         gone.server = member;
         gone.member = false;
         tell_rack(id, std::move(gone));  // a ghost: the server is gone, or in another rack now
         continue;
       }
-      const MemberStatus& truth = s->second.second;
+      MemberStatus truth = s->second->Membership();
       if (!SameRefs(refs, truth.open) || (rack->maintenance().count(member) > 0) != truth.maintenance) {
-        tell_rack(id, truth);
+        tell_rack(id, std::move(truth));
       }
     }
   }
-  for (const auto& [id, entry] : servers) {
-    auto rack = racks.find(entry.first);
-    if (rack == racks.end() || rack->second->members().count(id) == 0) tell_rack(entry.first, entry.second);
+  for (const auto& [id, server] : servers) {
+    auto rack = racks.find(server->rack());
+    if (rack == racks.end() || rack->second->members().count(server->id()) == 0) {
+      tell_rack(server->rack(), server->Membership());
+    }
   }
   // Each server hears its rack's open incidents again where its copy differs (caused_by).
   for (const TwinRegistry* r : owners) {
