@@ -366,6 +366,7 @@ CountersSnapshot Gateway::Snapshot() const {
   c.commands_refused = desk_->commands_refused();
   c.incident_records = desk_->open_records();
   c.active_silences = desk_->active_silences();
+  c.opens_deferred = desk_->opens_deferred();
   if (forwarder_) {
     c.alertmanager = true;
     c.alertmanager_owed = desk_->owed_notifications();

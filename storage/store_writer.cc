@@ -13,9 +13,11 @@ double SystemClock() {
 }  // namespace
 
 StoreWriter::StoreWriter(StateStore& store, OutboxSink& outbound, std::chrono::milliseconds flush_interval,
-                         int64_t outbox_max, CommitStage* stage, std::function<double()> clock, size_t sample_chunk)
+                         int64_t outbox_max, CommitStage* stage, std::function<double()> clock, size_t sample_chunk,
+                         size_t max_pending)
     : store_(store), outbound_(outbound), flush_interval_(flush_interval), outbox_max_(outbox_max), stage_(stage),
-      clock_(clock ? std::move(clock) : SystemClock), sample_chunk_(std::max<size_t>(sample_chunk, 1)) {
+      clock_(clock ? std::move(clock) : SystemClock), sample_chunk_(std::max<size_t>(sample_chunk, 1)),
+      max_pending_(std::max<size_t>(max_pending, 1)) {
   MutexLock lock(mu_);
   stats_.outbox_rows = store_.OutboxSize();
 }
@@ -31,8 +33,20 @@ void StoreWriter::Submit(ShardBatch batch) {
   if (batch.empty()) return;
   {
     MutexLock lock(mu_);
+    if (uncommitted_ >= max_pending_ && !stop_) {
+      // Commits are failing (or far behind): the shard waits, and ingest with it. At most a
+      // second per call, so that a stop is never stuck here.
+      if (stats_.submit_waits++ == 0) {
+        spdlog::error("state store: {} batches wait for a commit; the shards wait with them", uncommitted_);
+      }
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (uncommitted_ >= max_pending_ && !stop_) {
+        if (room_.wait_until(lock.native(), deadline) == std::cv_status::timeout) break;
+      }
+    }
     submitted_.push_back(std::move(batch));
     ++submitted_count_;
+    ++uncommitted_;
   }
   wake_.notify_one();
 }
@@ -76,6 +90,7 @@ void StoreWriter::Merge(ShardBatch& batch) {
     stage_->OnIncidents(batch.incidents, batch.decommissioned, clock_());
   }
   if (batch.released) pending_released_.push_back(std::move(batch.released));
+  ++merged_;
 }
 
 bool StoreWriter::CommitUrgent() {
@@ -148,7 +163,10 @@ bool StoreWriter::CommitUrgent() {
     stats_.events_dropped += dropped;
     stats_.outbox_rows = store_.OutboxSize();
     stats_.pending_twins = pending_samples_.size();
+    uncommitted_ -= std::min(uncommitted_, merged_);
   }
+  merged_ = 0;
+  room_.notify_all();
   pending_twins_.clear();
   pending_outbox_.clear();
   pending_acked_.clear();
@@ -223,6 +241,7 @@ void StoreWriter::Run() {
     acked_.clear();
     const uint64_t covered = submitted_count_;
     lock.Unlock();
+    if (stage_ != nullptr) stage_->SetOutboxFull(store_.OutboxSize() >= outbox_max_);
     for (ShardBatch& b : batches) Merge(b);
     if (stage_ != nullptr) stage_->Poll(clock_());
     ResendRefused();
@@ -271,6 +290,7 @@ void StoreWriter::Stop(std::chrono::milliseconds timeout) {
     stop_ = true;
   }
   wake_.notify_all();
+  room_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -12,7 +12,9 @@
 //     an incident waiting for more than one chunk.
 // A failed commit (disk full, SQLITE_BUSY, I/O error) keeps everything pending, newer
 // submissions merged in, and is retried with backoff: nothing is lost once the fault clears, and
-// nothing is released before it is committed.
+// nothing is released before it is committed. What waits is bounded: past max_pending batches,
+// Submit makes the shard wait (up to a second per call), so that a failing disk slows ingest down
+// (the mailboxes fill, then the broker connection) instead of growing memory.
 //
 // Threads: Submit/Acked/Wake/Flush/Stop/Stats from any thread; the commit stage, the sink and
 // the `released` steps are called on the writer's own thread only.
@@ -68,6 +70,9 @@ class CommitStage {
   // The incident events of one shard batch, in order, and the servers it decommissioned.
   virtual void OnIncidents(std::vector<IncidentEvent>& events,
                            const std::vector<std::pair<std::string, std::string>>& decommissioned, double now) = 0;
+  // Before each round: whether the outbox holds outbox_max rows or more (the broker has been
+  // away long). The stage may hold back what can wait (new opens), never what must follow.
+  virtual void SetOutboxFull(bool /*full*/) {}
   // Requests and clock-driven changes.
   virtual void Poll(double now) = 0;
   // Adds what waits for the next transaction (outbox messages after the shards' own, documents).
@@ -81,6 +86,7 @@ struct StoreWriterStats {
   uint64_t commits = 0;
   uint64_t failures = 0;
   uint64_t twins_written = 0;
+  uint64_t submit_waits = 0;    // a shard waited for room: max_pending batches were uncommitted
   uint64_t events_dropped = 0;  // refused because the outbox was full
   int64_t outbox_rows = 0;
   size_t pending_twins = 0;     // waiting for a commit (grows while commits fail)
@@ -92,7 +98,8 @@ class StoreWriter {
  public:
   // sample_chunk: most sample-only twins written per transaction.
   StoreWriter(StateStore& store, OutboxSink& outbound, std::chrono::milliseconds flush_interval, int64_t outbox_max,
-              CommitStage* stage = nullptr, std::function<double()> clock = nullptr, size_t sample_chunk = 256);
+              CommitStage* stage = nullptr, std::function<double()> clock = nullptr, size_t sample_chunk = 256,
+              size_t max_pending = 10000);
   ~StoreWriter();
 
   void Start();
@@ -132,14 +139,17 @@ class StoreWriter {
   CommitStage* const stage_;
   const std::function<double()> clock_;
   const size_t sample_chunk_;
+  const size_t max_pending_;
 
   mutable Mutex mu_;
   std::condition_variable wake_;
   std::condition_variable flushed_;
+  std::condition_variable room_;  // uncommitted_ fell below max_pending_
   std::vector<ShardBatch> submitted_ GUARDED_BY(mu_);
   std::vector<int64_t> acked_ GUARDED_BY(mu_);
   uint64_t submitted_count_ GUARDED_BY(mu_) = 0;
   uint64_t committed_count_ GUARDED_BY(mu_) = 0;
+  size_t uncommitted_ GUARDED_BY(mu_) = 0;  // batches submitted and not yet committed
   bool stop_ GUARDED_BY(mu_) = false;
   bool woken_ GUARDED_BY(mu_) = false;
   StoreWriterStats stats_ GUARDED_BY(mu_);
@@ -150,6 +160,7 @@ class StoreWriter {
   std::vector<OutboxRecord> pending_outbox_;
   std::vector<std::function<void()>> pending_released_;
   std::vector<int64_t> pending_acked_;
+  size_t merged_ = 0;  // batches merged since the last successful urgent commit
   int64_t outbox_warned_ = 0;
   int64_t first_refused_ = 0;  // > 0: outbox rows from this seq on wait for room in the sink
   std::thread thread_;

@@ -120,7 +120,10 @@ int main(int argc, char** argv) {
       srv.id = id;
       std::snprintf(id, sizeof id, "r%02d", r);
       srv.rack = id;
-      pub.Publish(prefix + "/provisioning/" + srv.id, "{\"action\":\"commission\",\"rack\":\"" + srv.rack + "\"}");
+      // Retained, as a provisioning service should: the gateway reads it again at every
+      // subscribe, so a commission it acknowledged but lost in a crash comes back.
+      pub.Publish(prefix + "/provisioning/" + srv.id, "{\"action\":\"commission\",\"rack\":\"" + srv.rack + "\"}",
+                  true);
       servers.push_back(srv);
     }
   }
@@ -151,7 +154,7 @@ int main(int argc, char** argv) {
         if (e.what == "power-sag" && std::atoi(s.rack.c_str() + 1) <= n_racks) s.sag = true;
         if (e.what == "decommission" && me && !s.decommissioned) {
           s.decommissioned = true;
-          pub.Publish(prefix + "/provisioning/" + s.id, R"({"action":"decommission"})");
+          pub.Publish(prefix + "/provisioning/" + s.id, R"({"action":"decommission"})", true);
         }
         if ((e.what == "recover" && (me || my_rack)) || e.what == "recover-all") {
           s.hot = s.disk = s.dead = s.drops = s.sag = false;

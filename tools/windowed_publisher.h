@@ -13,18 +13,20 @@ namespace dctwin::tools {
 class WindowedPublisher {
  public:
   WindowedPublisher(mqtt::async_client& client, size_t window) : client_(client), window_(window) {}
-  void Publish(const std::string& topic, const char* payload, size_t len, int qos) {
+  void Publish(const std::string& topic, const char* payload, size_t len, int qos, bool retained = false) {
     if (qos == 0) {
-      client_.publish(topic, payload, len, 0, false);
+      client_.publish(topic, payload, len, 0, retained);
       return;
     }
     while (pending_.size() >= window_) {
       pending_.front()->wait();
       pending_.pop_front();
     }
-    pending_.push_back(client_.publish(topic, payload, len, qos, false));
+    pending_.push_back(client_.publish(topic, payload, len, qos, retained));
   }
-  void Publish(const std::string& topic, const std::string& payload) { Publish(topic, payload.data(), payload.size(), 1); }
+  void Publish(const std::string& topic, const std::string& payload, bool retained = false) {
+    Publish(topic, payload.data(), payload.size(), 1, retained);
+  }
   void Drain() {
     for (auto& t : pending_) t->wait();
     pending_.clear();

@@ -289,11 +289,16 @@ TwinRegistry::ServerSlot& TwinRegistry::Commission(const std::string& id, const 
 
 TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& out) {
   const std::string& id = env.to.id;
+  auto it = servers_.find(id);
   if (auto* c = std::get_if<dctwin::Commission>(&env.msg)) {
+    // The same commission again (a retained provisioning message, replayed at every subscribe)
+    // changes nothing and writes nothing.
+    if (it != servers_.end() && it->second.twin.commissioned() && it->second.twin.rack() == c->rack) {
+      return Outcome::kIgnored;
+    }
     Commission(id, c->rack, env.now, out);
     return Outcome::kApplied;
   }
-  auto it = servers_.find(id);
   if (auto* report = std::get_if<Report>(&env.msg)) {
     if (it == servers_.end() && !options_.auto_commission) return Outcome::kUncommissioned;
     return ApplyReport(id, *report, env.now, out);

@@ -19,6 +19,7 @@ namespace {
 constexpr const char* kRecords = "incident";
 constexpr const char* kSilences = "silence";
 constexpr const char* kNotifications = "notify";
+constexpr const char* kDeferred = "deferred";
 
 std::string Hex(uint64_t v, int digits) {
   static const char* kHex = "0123456789abcdef";
@@ -143,6 +144,14 @@ Status IncidentDesk::Restore(StateStore& store) {
     notifications_.emplace(n.incident.id, std::move(n));
   });
   if (!s.ok()) return s;
+  s = store.LoadDocs(kDeferred, [&](DocRecord&& d) {
+    if (open_.count(d.key.id) > 0) {
+      deferred_.insert(d.key.id);
+    } else {
+      docs_[{kDeferred, d.key.id}] = std::nullopt;
+    }
+  });
+  if (!s.ok()) return s;
   UpdateCounts(clock_());
   spdlog::info("incident desk: {} open incident records, {} silences, {} Alertmanager notifications{}", open_.size(),
                silences_.size(), notifications_.size(), bad > 0 ? " (some unreadable rows dropped)" : "");
@@ -189,7 +198,29 @@ void IncidentDesk::Outbox(std::string topic, std::string payload, bool retained)
 
 void IncidentDesk::SaveRecord(const IncidentEvent& record) {
   docs_[{kRecords, record.id}] = IncidentRecordJson(record);
-  Outbox(RecordTopic(record), IncidentRecordJson(record), true);
+  if (deferred_.count(record.id) == 0) Outbox(RecordTopic(record), IncidentRecordJson(record), true);
+}
+
+void IncidentDesk::PublishDeferred() {
+  if (outbox_full_ || deferred_.empty()) return;
+  size_t n = 0;
+  for (const std::string& id : deferred_) {
+    docs_[{kDeferred, id}] = std::nullopt;
+    auto it = open_.find(id);
+    if (it == open_.end()) continue;
+    IncidentEvent e = it->second;
+    e.state = IncidentState::kOpen;
+    e.at = e.opened_at;
+    Outbox(AlertTopic(e), IncidentEventJson(e), false);
+    const std::string topic = RecordTopic(e);
+    auto ids = topic_ids_.find(topic);
+    if (ids != topic_ids_.end() && !ids->second.empty() && ids->second.back() == id) {
+      Outbox(topic, IncidentRecordJson(it->second), true);
+    }
+    ++n;
+  }
+  deferred_.clear();
+  spdlog::warn("outbox has room again: {} incident open(s) held back are published now", n);
 }
 
 void IncidentDesk::SaveSilence(const Silence& silence, double now) {
@@ -263,7 +294,20 @@ void IncidentDesk::OnIncidents(std::vector<IncidentEvent>& events,
     e.silenced_by = MutingSilences(e, now);
     spdlog::info("incident {} {} {} {} {}{}: {}", StateName(e.state), LevelName(e.level), e.subject, e.kind, e.id,
                  e.silenced_by.empty() ? "" : " (muted)", e.summary);
-    Outbox(AlertTopic(e), IncidentEventJson(e), false);
+    if (e.state == IncidentState::kOpen && outbox_full_) {
+      // The broker has been away long: what is owed to it comes first.
+      if (deferred_.insert(e.id).second) {
+        docs_[{kDeferred, e.id}] = std::string();
+        if (opens_deferred_.fetch_add(1, std::memory_order_relaxed) == 0) {
+          spdlog::error("outbox full: new incident opens are held back until the broker has taken the backlog");
+        }
+      }
+    } else if (e.state == IncidentState::kResolved && deferred_.erase(e.id) > 0) {
+      docs_[{kDeferred, e.id}] = std::nullopt;  // never announced: neither is its end
+      spdlog::warn("incident {} opened and resolved while the outbox was full: not announced", e.id);
+    } else {
+      Outbox(AlertTopic(e), IncidentEventJson(e), false);
+    }
     const std::string topic = RecordTopic(e);
     std::vector<std::string>& ids = topic_ids_[topic];
     if (e.state == IncidentState::kOpen) {
@@ -344,6 +388,7 @@ void IncidentDesk::Poll(double now) {
     requests.swap(requests_);
   }
   for (DeskRequest& r : requests) Handle(r, now);
+  PublishDeferred();
   // Silences start and end with the clock; expired ones are forgotten after keep_expired_s.
   for (auto it = silences_.begin(); it != silences_.end();) {
     SilenceEntry& entry = it->second;

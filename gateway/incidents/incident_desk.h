@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -92,10 +93,13 @@ class IncidentDesk : public CommitStage {
   int64_t active_silences() const { return active_silences_.load(std::memory_order_relaxed); }
   // Incidents Alertmanager should hold or still hear the resolve of.
   int64_t owed_notifications() const { return owed_.load(std::memory_order_relaxed); }
+  // Opens held back because the outbox was full (published once it has room).
+  uint64_t opens_deferred() const { return opens_deferred_.load(std::memory_order_relaxed); }
 
   // CommitStage (writer thread).
   void OnIncidents(std::vector<IncidentEvent>& events,
                    const std::vector<std::pair<std::string, std::string>>& decommissioned, double now) override;
+  void SetOutboxFull(bool full) override { outbox_full_ = full; }
   void Poll(double now) override;
   void Contribute(StoreBatch& batch) override;
   void Committed(double now) override;
@@ -144,6 +148,7 @@ class IncidentDesk : public CommitStage {
   std::atomic<int64_t> open_count_{0};
   std::atomic<int64_t> active_silences_{0};
   std::atomic<int64_t> owed_{0};
+  std::atomic<uint64_t> opens_deferred_{0};
 
   // Owned by the writer thread.
   std::map<std::string, IncidentEvent> open_;        // open incident records by id
@@ -151,6 +156,12 @@ class IncidentDesk : public CommitStage {
   std::map<std::string, SilenceEntry> silences_;
   std::map<std::string, Notification> notifications_;
   uint64_t silence_seq_ = 0;
+  // At outbox_max the backlog is not grown with new opens: they wait here (and in the store) and
+  // go out, with their own times, once the outbox has room; an incident that opened and resolved
+  // meanwhile is never announced at all. A resolve of an announced open always goes out.
+  bool outbox_full_ = false;
+  std::set<std::string> deferred_;
+  void PublishDeferred();
   // Waiting for the next commit.
   std::vector<OutboxRecord> outbox_;
   std::map<std::pair<std::string, std::string>, std::optional<std::string>> docs_;  // (collection, id) -> body

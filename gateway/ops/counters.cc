@@ -59,6 +59,7 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .IntField("failures", I(c.store.failures))
       .IntField("twins_written", I(c.store.twins_written))
       .IntField("pending_twins", static_cast<long long>(c.store.pending_twins))
+      .IntField("submit_waits", I(c.store.submit_waits))
       .IntField("outbox", c.store.outbox_rows)
       .IntField("events_dropped", I(c.store.events_dropped))
       .IntField("checkpoints", I(c.checkpoints))
@@ -70,7 +71,8 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .IntField("commands_ok", I(c.commands_ok))
       .IntField("commands_refused", I(c.commands_refused))
       .IntField("incident_records", c.incident_records)
-      .IntField("active_silences", c.active_silences);
+      .IntField("active_silences", c.active_silences)
+      .IntField("opens_deferred", I(c.opens_deferred));
   if (c.alertmanager) {
     w.IntField("alertmanager_owed", c.alertmanager_owed)
         .IntField("alertmanager_posts", I(c.alertmanager_posts))
@@ -204,6 +206,9 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
   e.Sample("dctwin_store_failures_total", "", d(c.store.failures));
   e.Family("dctwin_store_pending_twins", "gauge", "Twins changed and not yet committed.");
   e.Sample("dctwin_store_pending_twins", "", d(c.store.pending_twins));
+  e.Family("dctwin_store_submit_waits_total", "counter",
+           "Times a shard waited because too many batches were waiting for a commit (a failing store).");
+  e.Sample("dctwin_store_submit_waits_total", "", d(c.store.submit_waits));
   e.Family("dctwin_store_checkpoints_total", "counter", "WAL checkpoints run by the checkpoint thread.");
   e.Sample("dctwin_store_checkpoints_total", "", d(c.checkpoints));
   e.Family("dctwin_store_commit_seconds", "gauge", "Duration of the urgent commits: the last one and the longest.");
@@ -219,6 +224,9 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
   e.Family("dctwin_publish_failures_total", "counter", "Health and answers the outbound queue refused (full).");
   e.Sample("dctwin_publish_failures_total", "", d(c.publish_failures));
 
+  e.Family("dctwin_opens_deferred_total", "counter",
+           "Incident opens held back because the outbox was full (published once it had room).");
+  e.Sample("dctwin_opens_deferred_total", "", d(c.opens_deferred));
   e.Family("dctwin_commands_total", "counter", "Operator commands, by result.");
   e.Sample("dctwin_commands_total", "result=\"ok\"", d(c.commands_ok));
   e.Sample("dctwin_commands_total", "result=\"refused\"", d(c.commands_refused));

@@ -59,6 +59,7 @@ struct CountersSnapshot {
   uint64_t commands_refused = 0;
   int64_t incident_records = 0;
   int64_t active_silences = 0;
+  uint64_t opens_deferred = 0;  // incident opens held back while the outbox was full
   bool alertmanager = false;  // the forwarder runs: the three below mean something
   int64_t alertmanager_owed = 0;
   uint64_t alertmanager_posts = 0;

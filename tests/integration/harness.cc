@@ -115,7 +115,9 @@ Mosquitto::Mosquitto(const TempDir& dir, bool persistent, std::string extra)
 Mosquitto::~Mosquitto() { Stop(); }
 
 bool Mosquitto::Launch() {
-  std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nset_tcp_nodelay true\n";
+  // mosquitto's own queue limits (1,000 messages per client), as a site runs it; a test that
+  // floods a stopped gateway says so in `extra`.
+  std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n";
   if (persistent_) {
     // Run as root, mosquitto drops to its own user: give it a directory it can write.
     const std::string data = dir_.File("mosquitto-data");
@@ -231,12 +233,12 @@ void Probe::Publish(const std::string& topic, const std::string& payload, int qo
   client_.publish(topic, payload.data(), payload.size(), qos, retained)->wait_for(10s);
 }
 
-void Probe::PublishPipelined(const std::string& topic, const std::string& payload) {
+void Probe::PublishPipelined(const std::string& topic, const std::string& payload, bool retained) {
   while (pending_.size() >= 16) {
     pending_.front()->wait_for(10s);
     pending_.pop_front();
   }
-  pending_.push_back(client_.publish(topic, payload.data(), payload.size(), 1, false));
+  pending_.push_back(client_.publish(topic, payload.data(), payload.size(), 1, retained));
 }
 
 void Probe::Drain() {

@@ -116,7 +116,7 @@ class Probe {
   void Publish(const std::string& topic, const std::string& payload, int qos = 1, bool retained = false);
   // Publishes QoS 1 without waiting for each acknowledgement (at most 16 in flight, below the
   // broker's Receive Maximum); Drain() waits for the rest.
-  void PublishPipelined(const std::string& topic, const std::string& payload);
+  void PublishPipelined(const std::string& topic, const std::string& payload, bool retained = false);
   void Drain();
   // The first recorded message (oldest first) matching `match`, waiting up to `timeout`.
   std::optional<Received> WaitFor(const std::function<bool(const Received&)>& match,

@@ -194,6 +194,29 @@ TEST_F(GatewayTest, SigtermWhileCommissionsFlowLosesNone) {
   EXPECT_TRUE(probe_->All([](const Received& r) { return r.topic == "dctwin/deadletter/shutting_down"; }).empty());
 }
 
+// Paho C acknowledges a QoS 1 message as it arrives, before the gateway has committed what it
+// says; nothing lets an application acknowledge later. So provisioning survives a kill -9 by
+// redelivery: published retained (as dctwin-sim does), it comes again at every subscribe, and a
+// commission the gateway already holds is a no-op.
+TEST_F(GatewayTest, RetainedProvisioningSurvivesKill9) {
+  StartGateway();
+  constexpr int kServers = 300;
+  std::thread killer;
+  for (int i = 0; i < kServers; ++i) {
+    if (i == 150) killer = std::thread([&] { gateway_->Kill(); });
+    probe_->PublishPipelined("dctwin/provisioning/k" + std::to_string(i), R"({"action":"commission","rack":"rk"})",
+                             /*retained=*/true);
+  }
+  probe_->Drain();
+  killer.join();
+  gateway_->Start();
+  WaitOnline();
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/gateway/gw-test/stats" && r.payload.find("\"server\":300,") != std::string::npos;
+  }, 20s)) << probe_->All([](const Received& r) { return r.topic == "dctwin/gateway/gw-test/stats"; }).back().payload
+           << gateway_->Log();
+}
+
 TEST_F(GatewayTest, AWallClockStepMakesNoServerSilent) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "a sanitizer runtime must come first in the library list; libfaketime cannot be preloaded";

@@ -211,5 +211,26 @@ TEST_F(StoreWriterTest, TwinsWithOnlyNewSamplesAreCommittedAfterTheIncidentsInCh
   EXPECT_EQ(twins["s1"], "samples");
 }
 
+TEST_F(StoreWriterTest, WhileCommitsFailWhatWaitsIsBoundedAndShardsAreSlowedDown) {
+  StoreWriter writer(*faulty_, delivery_, 10ms, 1000, nullptr, nullptr, 256, /*max_pending=*/3);
+  writer.Start();
+  faulty_->failures_left = 1000000;
+  for (int i = 0; i < 3; ++i) writer.Submit(Batch("s" + std::to_string(i), "x", ""));
+  EXPECT_EQ(writer.Stats().submit_waits, 0u);
+  const auto t0 = std::chrono::steady_clock::now();
+  writer.Submit(Batch("s3", "x", ""));  // a fourth: the shard waits (up to a second), counted
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 900ms);
+  EXPECT_EQ(writer.Stats().submit_waits, 1u);
+  faulty_->failures_left = 0;  // the disk has room again: everything commits, nothing waits
+  ASSERT_TRUE(writer.Flush(10s));
+  writer.Submit(Batch("s4", "x", ""));
+  EXPECT_EQ(writer.Stats().submit_waits, 1u);
+  ASSERT_TRUE(writer.Flush(10s));
+  writer.Stop();
+  std::map<std::string, std::string> twins;
+  ASSERT_TRUE(store_->LoadTwins([&](TwinRecord&& r) { twins[r.key.id] = r.state; }).ok());
+  EXPECT_EQ(twins.size(), 5u);
+}
+
 }  // namespace
 }  // namespace dctwin

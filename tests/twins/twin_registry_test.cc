@@ -77,6 +77,22 @@ TEST_F(DirtyTrackingTest, SamplesWaitButIncidentsAndCommissionsDoNot) {
   EXPECT_TRUE(Empty(registry_.TakeDirty(now_ + 1000, false)));
 }
 
+TEST_F(DirtyTrackingTest, TheSameCommissionAgainWritesNothing) {
+  Send("s1", Commission{"r1"});
+  ASSERT_TRUE(Has(registry_.TakeDirty(now_, false), "s1"));
+  Effects out;
+  // A retained provisioning message comes again at every subscribe.
+  EXPECT_EQ(registry_.Handle(Envelope{{Level::kServer, "s1"}, now_, Commission{"r1"}}, out),
+            TwinRegistry::Outcome::kIgnored);
+  EXPECT_TRUE(out.sends.empty());
+  EXPECT_TRUE(out.health.empty());
+  EXPECT_EQ(registry_.dirty_count(), 0u);
+  // Another rack is a move, and is saved.
+  EXPECT_EQ(registry_.Handle(Envelope{{Level::kServer, "s1"}, now_, Commission{"r2"}}, out),
+            TwinRegistry::Outcome::kApplied);
+  EXPECT_TRUE(Has(registry_.TakeDirty(now_, false), "s1"));
+}
+
 TEST_F(DirtyTrackingTest, EverythingIsHandedOutOnAFinalFlushAndDecommissionForgetsSamples) {
   Send("s1", Commission{"r1"});
   Send("s2", Commission{"r1"});

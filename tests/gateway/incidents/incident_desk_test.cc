@@ -86,6 +86,34 @@ TEST_F(IncidentDeskTest, AnOpenBecomesAnAlertAndARetainedRecordInTheSameTransact
   ASSERT_EQ(b.doc_deletes.size(), 1u);
 }
 
+TEST_F(IncidentDeskTest, AtAFullOutboxNewOpensWaitAndResolvesOfAnnouncedOnesDoNot) {
+  auto desk = std::make_unique<IncidentDesk>(IncidentDesk::Options{}, sink_, clock_);
+  std::vector<IncidentEvent> events{Event("old", "s1", IncidentState::kOpen)};
+  desk->OnIncidents(events, {}, now_);
+  Commit(*desk);
+  desk->SetOutboxFull(true);  // the broker has been away long
+  events = {Event("new", "s2", IncidentState::kOpen), Event("brief", "s3", IncidentState::kOpen),
+            Event("old", "s1", IncidentState::kResolved), Event("brief", "s3", IncidentState::kResolved)};
+  desk->OnIncidents(events, {}, now_);
+  StoreBatch b = Commit(*desk);
+  EXPECT_TRUE(Has(b, "dctwin/alerts/server/s1", false)) << "the resolve of an announced open goes out";
+  EXPECT_FALSE(Has(b, "dctwin/alerts/server/s2", false)) << "a new open waits";
+  EXPECT_FALSE(Has(b, "dctwin/incidents/server/s2/thermal", true));
+  EXPECT_FALSE(Has(b, "dctwin/alerts/server/s3", false)) << "opened and resolved while full: neither";
+  EXPECT_EQ(desk->opens_deferred(), 2u);
+  // A restart keeps what waits.
+  desk = std::make_unique<IncidentDesk>(IncidentDesk::Options{}, sink_, clock_);
+  ASSERT_TRUE(desk->Restore(*store_).ok());
+  desk->SetOutboxFull(false);  // room again
+  desk->Poll(now_);
+  b = Commit(*desk);
+  EXPECT_TRUE(Has(b, "dctwin/alerts/server/s2", false));
+  EXPECT_TRUE(Has(b, "dctwin/incidents/server/s2/thermal", true));
+  EXPECT_FALSE(Has(b, "dctwin/alerts/server/s3", false));
+  desk->Poll(now_);
+  EXPECT_TRUE(Commit(*desk).outbox.empty()) << "published once";
+}
+
 TEST_F(IncidentDeskTest, ACommandIsAnsweredOnlyAfterItsCommitAndSurvivesARestart) {
   IncidentDesk desk(IncidentDesk::Options{}, sink_, clock_);
   std::vector<IncidentEvent> events{Event("i1", "s1", IncidentState::kOpen)};

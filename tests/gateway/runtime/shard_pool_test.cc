@@ -126,10 +126,16 @@ TEST(ShardPoolTest, FullMailboxMakesTheProducerWaitForRoom) {
   ASSERT_TRUE(pool.PostExternal(0, Item{}));
   ASSERT_TRUE(pool.PostExternal(0, Item{}));
   std::atomic<bool> posted{false};
+  std::atomic<bool> returned{false};
   std::thread producer([&] {
     posted = pool.PostExternal(0, Item{});  // waits: the mailbox is full
+    returned = true;
   });
-  // The producer is blocked until the shard makes room; opening the gate lets it through.
+  // The producer is blocked until the shard makes room (an absence: given time, it still waits).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(returned.load()) << "the producer did not wait for room";
+  EXPECT_EQ(pool.Stats()[0].depth, 2u);
+  // Opening the gate makes room and lets it through.
   gate.Open();
   producer.join();
   EXPECT_TRUE(posted.load());
