@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <mutex>
 #include <vector>
 
@@ -52,14 +53,17 @@ TEST_F(OutboundQueueTest, WhatWaitedForTheConnectionGoesOutInOrderAndEveryAckIsR
   const std::vector<Received> got = probe.All([](const Received& r) { return r.topic != "out/best-effort"; });
   ASSERT_EQ(got.size(), 50u);
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].payload, std::to_string(i + 1)) << "out of order at " << i;
-  std::lock_guard<std::mutex> lock(mu);
-  ASSERT_EQ(acked.size(), 50u);
-  std::vector<int64_t> sorted = acked;
-  std::sort(sorted.begin(), sorted.end());
-  EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end()) << "an ack reported twice";
   EXPECT_EQ(queue.Stats().sent, 51u);
   queue.Stop();
-  link.Stop();
+  link.Stop();  // before reading `acked`: the handler runs on Paho's thread, under Paho's lock
+  std::vector<int64_t> sorted;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    sorted = acked;
+  }
+  ASSERT_EQ(sorted.size(), 50u);
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end()) << "an ack reported twice";
 }
 
 TEST_F(OutboundQueueTest, AFullQueueRefusesAndCounts) {
