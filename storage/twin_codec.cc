@@ -20,7 +20,7 @@ CEREAL_CLASS_VERSION(dctwin::ServerTwin::ExactValue, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::Condition, 2)  // 2: rule identity
 CEREAL_CLASS_VERSION(dctwin::MetricWindow, 2)  // 2: metric names packed in one string
 CEREAL_CLASS_VERSION(dctwin::RackTwin, 2)  // 2: members under maintenance
-CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 2)  // 2: offline pods
+CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 3)  // 2: offline pods; 3: racks claimed by two pods
 CEREAL_CLASS_VERSION(dctwin::Incident, 2)  // 2: runbook, flapping
 CEREAL_CLASS_VERSION(dctwin::IncidentRef, 1)
 CEREAL_CLASS_VERSION(dctwin::RackStatus, 1)

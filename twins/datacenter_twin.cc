@@ -61,6 +61,39 @@ void DatacenterTwin::OnPodStatus(const PodStatus& msg, double now, Effects& out)
   PublishHealthIfChanged(now, out);
 }
 
+void DatacenterTwin::OnRackConflict(const RackConflict& msg, double now, Effects& out) {
+  static const std::string kKind = "config";
+  const std::string pods = msg.owner + " and " + msg.other;
+  if (msg.active) {
+    auto [it, fresh] = conflicts_.try_emplace(msg.rack, pods);
+    if (!fresh) return;  // reported once
+  } else {
+    auto it = conflicts_.find(msg.rack);
+    if (it == conflicts_.end() || !it->second.ends_with(" and " + msg.other)) return;
+    conflicts_.erase(it);
+  }
+  auto it = std::find_if(open_.begin(), open_.end(), [](const Incident& i) { return i.kind == kKind; });
+  std::string list;
+  for (const auto& [rack, who] : conflicts_) list += (list.empty() ? "" : "; ") + ("rack " + rack + " by " + who);
+  if (!conflicts_.empty() && it == open_.end()) {
+    Incident inc;
+    inc.id = MakeIncidentId(Level::kDatacenter, id_, kKind, now, ++seq_);
+    inc.kind = kKind;
+    inc.severity = Severity::kWarning;
+    inc.opened_at = now;
+    inc.summary = "two pods publish the same rack (" + list + "): only the first pod's reports count; fix the pods' "
+                  "rack assignment (gateway.role = \"pod\" configs)";
+    out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
+    open_.push_back(std::move(inc));
+  } else if (conflicts_.empty() && it != open_.end()) {
+    Incident inc = std::move(*it);
+    open_.erase(it);
+    inc.summary = "no rack is published by two pods any more";
+    out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
+  }
+  PublishHealthIfChanged(now, out);
+}
+
 void DatacenterTwin::OnSilenceStorm(const SilenceStorm& msg, double now, Effects& out) {
   static const std::string kKind = "silent_storm";
   auto it = std::find_if(open_.begin(), open_.end(), [](const Incident& i) { return i.kind == kKind; });

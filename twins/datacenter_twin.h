@@ -28,6 +28,8 @@ class DatacenterTwin {
   // A site: one `pod_offline` incident while any pod gateway is offline (instead of a storm of
   // silent servers that nobody watches any more).
   void OnPodStatus(const PodStatus& msg, double now, Effects& out);
+  // One `config` incident while any rack is claimed by two pods.
+  void OnRackConflict(const RackConflict& msg, double now, Effects& out);
   // Opens one `silent_storm` incident while the storm guard holds back per-server silence.
   void OnSilenceStorm(const SilenceStorm& msg, double now, Effects& out);
 
@@ -61,6 +63,8 @@ class DatacenterTwin {
   std::map<std::string, RackStatus> racks_;
   std::vector<Incident> open_;
   std::set<std::string> offline_pods_;
+  std::map<std::string, std::string> conflicts_;  // rack -> "owner and other"
+
   uint64_t seq_ = 0;
   bool health_published_ = false;
   HealthUpdate published_health_;

@@ -83,6 +83,15 @@ struct PodStatus {
   bool online = true;
 };
 
+// Site -> datacenter: a second pod publishes a rack another pod owns (a configuration error), or
+// stopped doing so (active = false).
+struct RackConflict {
+  std::string rack;
+  std::string owner;  // the pod whose reports of the rack count
+  std::string other;  // the pod whose reports of it are refused
+  bool active = true;
+};
+
 // --- queries (MQTT 5 request/response) ---
 
 enum class QueryKind : uint8_t { kUnhealthyRacks, kDatacenter, kRack, kServer };
@@ -129,7 +138,7 @@ struct QueryReply {
 };
 
 using Message = std::variant<Commission, Decommission, Report, MemberStatus, RackIncidents, RackStatus,
-                             DatacenterIncidents, Query, SilenceStorm, PodStatus>;
+                             DatacenterIncidents, Query, SilenceStorm, PodStatus, RackConflict>;
 
 struct Envelope {
   TwinAddress to;

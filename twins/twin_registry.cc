@@ -209,6 +209,8 @@ TwinRegistry::Outcome TwinRegistry::Handle(const Envelope& env, Effects& out) {
         datacenter_->OnSilenceStorm(*storm, env.now, out);
       } else if (auto* pod = std::get_if<PodStatus>(&env.msg)) {
         datacenter_->OnPodStatus(*pod, env.now, out);
+      } else if (auto* conflict = std::get_if<RackConflict>(&env.msg)) {
+        datacenter_->OnRackConflict(*conflict, env.now, out);
       }
       outcome = Outcome::kApplied;
       break;

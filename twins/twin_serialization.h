@@ -88,6 +88,7 @@ template <class Archive>
 void DatacenterTwin::serialize(Archive& ar, std::uint32_t version) {
   ar(racks_, open_, seq_, health_published_, published_health_);
   if (version >= 2) ar(offline_pods_);
+  if (version >= 3) ar(conflicts_);
 }
 
 }  // namespace dctwin

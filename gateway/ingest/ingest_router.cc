@@ -1,5 +1,7 @@
 #include "gateway/ingest/ingest_router.h"
 
+#include <spdlog/spdlog.h>
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -239,6 +241,24 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
     }
     Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), PodStatus{std::string(pod), online}, topic,
          payload);
+    if (!online) {
+      // A pod that claimed another pod's rack went away (to be reconfigured): its conflicts end;
+      // if it comes back claiming the rack again, they are reported again.
+      const TwinAddress dc{Level::kDatacenter, options_.datacenter};
+      MutexLock lock(owners_mu_);
+      for (auto c = conflicts_.begin(); c != conflicts_.end();) {
+        const size_t nl = c->find('\n');
+        if (std::string_view(*c).substr(nl + 1) != pod) {
+          ++c;
+          continue;
+        }
+        const std::string rack = c->substr(0, nl);
+        auto owner = rack_owner_.find(rack);
+        pool_.PostInternal(dc.Hash(), Envelope{dc, clock_(), RackConflict{rack, owner == rack_owner_.end() ? "" : owner->second,
+                                                                          std::string(pod), false}});
+        c = conflicts_.erase(c);
+      }
+    }
     return;
   }
   // site: health/rack/<rack>, the rack's health as its pod publishes it
@@ -289,17 +309,39 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
   // One rack, one pod: a second pod publishing the same rack is a configuration error, reported
   // and never merged.
   if (!gateway.empty()) {
+    const TwinAddress dc{Level::kDatacenter, options_.datacenter};
     MutexLock lock(owners_mu_);
     auto it = rack_owner_.find(rack);
-    if (it == rack_owner_.end() || !status.exists) {
-      if (status.exists) rack_owner_.emplace(std::string(rack), gateway);
-      else if (it != rack_owner_.end() && it->second == gateway) rack_owner_.erase(it);
-    } else if (it->second != gateway) {
-      dead_letters_.Reject(RejectReason::kConflict, topic,
-                           "rack " + std::string(rack) + " belongs to pod " + it->second + ", and pod " + gateway +
-                               " publishes it too: two pods must not serve one rack",
-                           payload);
+    if (it != rack_owner_.end() && it->second != gateway) {
+      // Reported once (a `config` incident at the site), counted and dead-lettered every time.
+      const std::string key = std::string(rack) + '\n' + gateway;
+      if (status.exists && conflicts_.insert(key).second) {
+        spdlog::error("rack {} belongs to pod {}, and pod {} publishes it too: its reports are refused", rack,
+                      it->second, gateway);
+        pool_.PostInternal(dc.Hash(), Envelope{dc, clock_(), RackConflict{std::string(rack), it->second, gateway, true}});
+      } else if (!status.exists && conflicts_.erase(key) > 0) {
+        pool_.PostInternal(dc.Hash(), Envelope{dc, clock_(), RackConflict{std::string(rack), it->second, gateway, false}});
+        return;
+      }
+      if (status.exists) {
+        dead_letters_.Reject(RejectReason::kConflict, topic,
+                             "rack " + std::string(rack) + " belongs to pod " + it->second + ", and pod " + gateway +
+                                 " publishes it too: two pods must not serve one rack",
+                             payload);
+      }
       return;
+    }
+    if (status.exists) {
+      if (it == rack_owner_.end()) rack_owner_.emplace(std::string(rack), gateway);
+    } else if (it != rack_owner_.end()) {
+      // The owner let the rack go: whoever claimed it too is no longer in conflict.
+      const std::string prefix = std::string(rack) + '\n';
+      for (auto c = conflicts_.lower_bound(prefix); c != conflicts_.end() && c->rfind(prefix, 0) == 0;) {
+        pool_.PostInternal(dc.Hash(), Envelope{dc, clock_(), RackConflict{std::string(rack), gateway,
+                                                                          c->substr(prefix.size()), false}});
+        c = conflicts_.erase(c);
+      }
+      rack_owner_.erase(it);
     }
   }
   Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), std::move(status), topic, payload);

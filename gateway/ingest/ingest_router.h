@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -91,6 +92,7 @@ class IngestRouter {
   // site: which pod gateway publishes each rack, to notice two pods claiming one rack
   Mutex owners_mu_;
   std::map<std::string, std::string, std::less<>> rack_owner_ GUARDED_BY(owners_mu_);
+  std::set<std::string> conflicts_ GUARDED_BY(owners_mu_);  // "<rack>\n<pod>" reported as a conflict
 
   std::atomic<uint64_t> native_{0};
   std::atomic<uint64_t> collectd_{0};

@@ -116,6 +116,44 @@ TEST_F(FederationTest, TheSiteCorrelatesAcrossPodsAndOwnsSilencesAndEachPodAnswe
   EXPECT_NE(acked.find("\"ok\":true"), std::string::npos) << acked << pod_[0]->Log();
 }
 
+// Bad input: a pod that publishes a rack another pod owns is logged, counted (dead letter
+// `conflict`), never merged, and reported once as a `config` incident at the site; it ends when
+// that pod goes offline (to be reconfigured).
+TEST_F(FederationTest, ARackPublishedByTwoPodsIsOneConfigIncidentAtTheSiteNeverMerged) {
+  Sag(0, 1);  // pod1: r01, r02
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/health/rack/r01" && JsonString(r.payload, "gateway") == "pod1";
+  }, 30s)) << pod_[0]->Log();
+  Probe rogue(site_broker_.uri(), "rogue-pod");
+  rogue.Publish("dctwin/gateway/pod9/status", R"({"online": true, "gateway": "pod9"})", 1, true);
+  for (int i = 0; i < 3; ++i) {
+    rogue.Publish("dctwin/health/rack/r01",
+                  R"({"status": "critical", "open": [], "by_kind": {"power": 3}, "members": 3, "gateway": "pod9"})");
+  }
+  auto config = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/datacenter/dc1" && JsonString(r.payload, "kind") == "config";
+  }, 20s);
+  ASSERT_TRUE(config) << site_->Log();
+  EXPECT_EQ(JsonString(config->payload, "state"), "open");
+  EXPECT_NE(JsonString(config->payload, "summary").find("rack r01 by pod1 and pod9"), std::string::npos)
+      << config->payload;
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/conflict"; }));
+  // Reported once, whatever the rogue sends.
+  rogue.Publish("dctwin/health/rack/r01", R"({"status": "ok", "open": [], "gateway": "pod9"})");
+  EXPECT_EQ(Ask("query/rack/r01").find("pod9"), std::string::npos);
+  rogue.Publish("dctwin/gateway/pod9/status", R"({"online": false, "gateway": "pod9"})", 1, true);
+  auto resolved = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/datacenter/dc1" && JsonString(r.payload, "kind") == "config" &&
+           JsonString(r.payload, "state") == "resolved";
+  }, 20s);
+  ASSERT_TRUE(resolved) << site_->Log();
+  EXPECT_EQ(JsonString(resolved->payload, "id"), JsonString(config->payload, "id"));
+  EXPECT_EQ(probe_->All([](const Received& r) {
+              return r.topic == "dctwin/alerts/datacenter/dc1" && JsonString(r.payload, "kind") == "config" &&
+                     JsonString(r.payload, "state") == "open";
+            }).size(), 1u);
+}
+
 TEST_F(FederationTest, APodGatewayKilledIsOnePodOfflineIncidentNotASilentStorm) {
   Sag(0, 1);
   ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/alerts/rack/r01"; }, 30s));

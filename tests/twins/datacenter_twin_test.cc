@@ -114,5 +114,28 @@ TEST(DatacenterTwinTest, SilenceStormIsOneIncidentThatResolves) {
   EXPECT_EQ(dc.back().id, dc[0].id);
 }
 
+TEST(DatacenterTwinTest, ARackClaimedByTwoPodsIsOneConfigIncidentReportedOnce) {
+  DatacenterTwin dc("dc1");
+  Effects out;
+  dc.Start(1000, out);
+  out = Effects{};
+  dc.OnRackConflict(RackConflict{"r05", "pod-a", "pod-b", true}, 1001, out);
+  ASSERT_EQ(out.events.size(), 1u);
+  EXPECT_EQ(out.events[0].kind, "config");
+  EXPECT_EQ(out.events[0].state, IncidentState::kOpen);
+  EXPECT_NE(out.events[0].summary.find("rack r05 by pod-a and pod-b"), std::string::npos) << out.events[0].summary;
+  const std::string id = out.events[0].id;
+  out = Effects{};
+  dc.OnRackConflict(RackConflict{"r05", "pod-a", "pod-b", true}, 1002, out);  // again: nothing new
+  dc.OnRackConflict(RackConflict{"r06", "pod-a", "pod-b", true}, 1002, out);  // another rack: the same incident
+  EXPECT_TRUE(out.events.empty());
+  dc.OnRackConflict(RackConflict{"r05", "", "pod-b", false}, 1003, out);
+  EXPECT_TRUE(out.events.empty()) << "r06 is still claimed twice";
+  dc.OnRackConflict(RackConflict{"r06", "pod-a", "pod-b", false}, 1004, out);
+  ASSERT_EQ(out.events.size(), 1u);
+  EXPECT_EQ(out.events[0].state, IncidentState::kResolved);
+  EXPECT_EQ(out.events[0].id, id);
+}
+
 }  // namespace
 }  // namespace dctwin
