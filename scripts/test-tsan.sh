@@ -3,4 +3,6 @@
 # the uninstrumented Paho libraries only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo exec scripts/test.sh -DDCTWIN_TSAN=ON
+# The browser and the install layout exercise no thread of ours that the rest does not.
+CTEST_ARGS=${CTEST_ARGS:--E "hmi_browser|install_layout"} BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo \
+  exec scripts/test.sh -DDCTWIN_TSAN=ON

@@ -11,4 +11,5 @@ if [ ! -d hmi/node_modules/playwright-core ] || [ hmi/package-lock.json -nt hmi/
   (cd hmi && npm ci --no-audit --no-fund --loglevel=error)
 fi
 cd "${BUILD_DIR:-build}"
-ctest --output-on-failure --timeout 300 -j 2
+# CTEST_ARGS: more ctest arguments (the sanitizer stages leave out what they add nothing to).
+ctest --output-on-failure --timeout 300 -j 2 ${CTEST_ARGS:-}

@@ -30,8 +30,31 @@ void DatacenterTwin::Recorrelate(double now, const ModelConfig& model, Effects& 
   PublishHealthIfChanged(now, out);
 }
 
+bool DatacenterTwin::KeepSiteIncident(const std::string& kind, bool active, Severity severity,
+                                      const std::string& summary, double now, Effects& out) {
+  auto it = std::find_if(open_.begin(), open_.end(), [&](const Incident& i) { return i.kind == kind; });
+  if (active && it == open_.end()) {
+    Incident inc;
+    inc.id = MakeIncidentId(Level::kDatacenter, id_, kind, now, ++seq_);
+    inc.kind = kind;
+    inc.severity = severity;
+    inc.opened_at = now;
+    inc.summary = summary;
+    out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
+    open_.push_back(std::move(inc));
+  } else if (!active && it != open_.end()) {
+    Incident inc = std::move(*it);
+    open_.erase(it);
+    inc.summary = summary;
+    out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
+  } else {
+    return false;
+  }
+  PublishHealthIfChanged(now, out);
+  return true;
+}
+
 void DatacenterTwin::OnPodStatus(const PodStatus& msg, double now, Effects& out) {
-  static const std::string kKind = "pod_offline";
   const size_t before = offline_pods_.size();
   if (msg.online) {
     offline_pods_.erase(msg.pod);
@@ -41,28 +64,15 @@ void DatacenterTwin::OnPodStatus(const PodStatus& msg, double now, Effects& out)
   if (offline_pods_.size() == before) return;
   std::string pods;
   for (const std::string& p : offline_pods_) pods += (pods.empty() ? "" : ", ") + p;
-  auto it = std::find_if(open_.begin(), open_.end(), [](const Incident& i) { return i.kind == kKind; });
-  if (!offline_pods_.empty() && it == open_.end()) {
-    Incident inc;
-    inc.id = MakeIncidentId(Level::kDatacenter, id_, kKind, now, ++seq_);
-    inc.kind = kKind;
-    inc.severity = Severity::kCritical;
-    inc.opened_at = now;
-    inc.summary = "pod gateway " + pods + " is offline: the health of its racks is not being updated (look at the "
-                  "pod's gateway, its broker and the bridge to the site)";
-    out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
-    open_.push_back(std::move(inc));
-  } else if (offline_pods_.empty() && it != open_.end()) {
-    Incident inc = std::move(*it);
-    open_.erase(it);
-    inc.summary = "pod gateway " + msg.pod + " is back online";
-    out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
-  }
-  PublishHealthIfChanged(now, out);
+  const bool active = !offline_pods_.empty();
+  KeepSiteIncident("pod_offline", active, Severity::kCritical,
+                   active ? "pod gateway " + pods + " is offline: the health of its racks is not being updated (look "
+                                                    "at the pod's gateway, its broker and the bridge to the site)"
+                          : "pod gateway " + msg.pod + " is back online",
+                   now, out);
 }
 
 void DatacenterTwin::OnRackConflict(const RackConflict& msg, double now, Effects& out) {
-  static const std::string kKind = "config";
   const std::string pods = msg.owner + " and " + msg.other;
   if (msg.active) {
     auto [it, fresh] = conflicts_.try_emplace(msg.rack, pods);
@@ -72,52 +82,24 @@ void DatacenterTwin::OnRackConflict(const RackConflict& msg, double now, Effects
     if (it == conflicts_.end() || !it->second.ends_with(" and " + msg.other)) return;
     conflicts_.erase(it);
   }
-  auto it = std::find_if(open_.begin(), open_.end(), [](const Incident& i) { return i.kind == kKind; });
   std::string list;
   for (const auto& [rack, who] : conflicts_) list += (list.empty() ? "" : "; ") + ("rack " + rack + " by " + who);
-  if (!conflicts_.empty() && it == open_.end()) {
-    Incident inc;
-    inc.id = MakeIncidentId(Level::kDatacenter, id_, kKind, now, ++seq_);
-    inc.kind = kKind;
-    inc.severity = Severity::kWarning;
-    inc.opened_at = now;
-    inc.summary = "two pods publish the same rack (" + list + "): only the first pod's reports count; fix the pods' "
-                  "rack assignment (gateway.role = \"pod\" configs)";
-    out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
-    open_.push_back(std::move(inc));
-  } else if (conflicts_.empty() && it != open_.end()) {
-    Incident inc = std::move(*it);
-    open_.erase(it);
-    inc.summary = "no rack is published by two pods any more";
-    out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
-  }
-  PublishHealthIfChanged(now, out);
+  const bool active = !conflicts_.empty();
+  KeepSiteIncident("config", active, Severity::kWarning,
+                   active ? "two pods publish the same rack (" + list +
+                                "): only the first pod's reports count; fix the pods' rack assignment"
+                          : "no rack is published by two pods any more",
+                   now, out);
 }
 
 void DatacenterTwin::OnSilenceStorm(const SilenceStorm& msg, double now, Effects& out) {
-  static const std::string kKind = "silent_storm";
-  auto it = std::find_if(open_.begin(), open_.end(), [](const Incident& i) { return i.kind == kKind; });
-  if (msg.active && it == open_.end()) {
-    Incident inc;
-    inc.id = MakeIncidentId(Level::kDatacenter, id_, kKind, now, ++seq_);
-    inc.kind = kKind;
-    inc.severity = Severity::kCritical;
-    inc.opened_at = now;
-    inc.summary = std::to_string(msg.silent) + " of " + std::to_string(msg.total) +
-                  " servers went silent at once: the broker or the network between the servers and the gateway is "
-                  "the likely cause; per-server silent incidents are held back while this is open";
-    out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
-    open_.push_back(std::move(inc));
-  } else if (!msg.active && it != open_.end()) {
-    Incident inc = std::move(*it);
-    open_.erase(it);
-    inc.summary = "servers report again (" + std::to_string(msg.silent) + " of " + std::to_string(msg.total) +
-                  " still silent, each with its own incident)";
-    out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
-  } else {
-    return;
-  }
-  PublishHealthIfChanged(now, out);
+  const std::string counts = std::to_string(msg.silent) + " of " + std::to_string(msg.total);
+  KeepSiteIncident("silent_storm", msg.active, Severity::kCritical,
+                   msg.active ? counts + " servers went silent at once: the broker or the network between the servers "
+                                         "and the gateway is the likely cause; per-server silent incidents are held "
+                                         "back while this is open"
+                              : "servers report again (" + counts + " still silent, each with its own incident)",
+                   now, out);
 }
 
 bool DatacenterTwin::Correlate(double now, const ModelConfig& model, Effects& out) {

@@ -55,6 +55,10 @@ class DatacenterTwin {
  private:
   bool Correlate(double now, const ModelConfig& model, Effects& out);
   void PublishHealthIfChanged(double now, Effects& out);
+  // The one site-wide incident of `kind` (pod_offline, config, silent_storm): opened when `active`
+  // and none is open, resolved when not; `summary` says why. True when it opened or resolved.
+  bool KeepSiteIncident(const std::string& kind, bool active, Severity severity, const std::string& summary,
+                        double now, Effects& out);
   IncidentEvent MakeEvent(const Incident& incident, IncidentState state, double at) const;
 
   // Constant after construction
