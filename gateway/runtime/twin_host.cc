@@ -190,10 +190,11 @@ void TwinHost::Handle(Envelope& env) {
                          "the gateway holds max_servers (" + std::to_string(max_servers_) + ") servers", "");
     return;
   }
-  if (auto* report = std::get_if<Report>(&env.msg); report && known) {
+  if (auto* report = std::get_if<Report>(&env.msg); report && (known || auto_commission_)) {
     // The budget counts reports: collectd sends one message per plugin and type instance, hundreds
     // per interval on a big host, and all the parts of one report take one token.
-    if ((!report->partial || assembler_.StartsReport(env.to.id, *report)) && !limiter_.Take(env.to.id, env.now)) {
+    if (known && (!report->partial || assembler_.StartsReport(env.to.id, *report)) &&
+        !limiter_.Take(env.to.id, env.now)) {
       dead_letters_.Reject(RejectReason::kRateLimited, prefix_ + "/metrics/" + env.to.id,
                            "server " + env.to.id + " sends more than max_messages_per_s", "");
       return;
