@@ -176,20 +176,7 @@ void TwinHost::OnStart(double now) {
 void TwinHost::Handle(Envelope& env) {
   ApplyPendingModel(env.now);  // a reload applies before the next message, not after its batch
   env.mono = MonoNow();
-  // max_servers is checked against the sum over all shards; shards racing at the limit can pass
-  // it by at most one server each.
-  // A report from an unknown server commissions it when auto_commission is on: the same limit.
   const bool known = env.to.level == Level::kServer && registry_.server(env.to.id) != nullptr;
-  const bool creates = env.to.level == Level::kServer && !known &&
-                       (std::holds_alternative<Commission>(env.msg) ||
-                        (auto_commission_ && std::holds_alternative<Report>(env.msg)));
-  if (creates && servers_total_.load(std::memory_order_relaxed) >= max_servers_) {
-    counters_.servers_refused.fetch_add(1, std::memory_order_relaxed);
-    dead_letters_.Reject(RejectReason::kLimit,
-                         prefix_ + (std::holds_alternative<Commission>(env.msg) ? "/provisioning/" : "/metrics/") + env.to.id,
-                         "the gateway holds max_servers (" + std::to_string(max_servers_) + ") servers", "");
-    return;
-  }
   if (auto* report = std::get_if<Report>(&env.msg); report && (known || auto_commission_)) {
     // The budget counts reports: collectd sends one message per plugin and type instance, hundreds
     // per interval on a big host, and all the parts of one report take one token.
@@ -214,7 +201,28 @@ void TwinHost::Handle(Envelope& env) {
   }
 }
 
+bool TwinHost::ReserveServerSlot() {
+  int64_t held = servers_total_.load(std::memory_order_relaxed);
+  do {
+    if (held >= max_servers_) return false;
+  } while (!servers_total_.compare_exchange_weak(held, held + 1, std::memory_order_relaxed));
+  return true;
+}
+
 void TwinHost::Deliver(const Envelope& env) {
+  // A commission, or a whole report from an unknown server when auto_commission is on, creates a
+  // server: it takes one of max_servers' slots first, counted across all shards, so shards racing
+  // at the limit cannot pass it. A slot the registry did not use goes back below.
+  const bool creates = env.to.level == Level::kServer && registry_.server(env.to.id) == nullptr &&
+                       (std::holds_alternative<Commission>(env.msg) ||
+                        (auto_commission_ && std::holds_alternative<Report>(env.msg)));
+  if (creates && !ReserveServerSlot()) {
+    counters_.servers_refused.fetch_add(1, std::memory_order_relaxed);
+    dead_letters_.Reject(RejectReason::kLimit,
+                         prefix_ + (std::holds_alternative<Commission>(env.msg) ? "/provisioning/" : "/metrics/") + env.to.id,
+                         "the gateway holds max_servers (" + std::to_string(max_servers_) + ") servers", "");
+    return;
+  }
   Effects out;
   const size_t servers_before = registry_.server_count();
   const TwinRegistry::Outcome outcome = registry_.Handle(env, out);
@@ -225,8 +233,10 @@ void TwinHost::Deliver(const Envelope& env) {
     dead_letters_.Reject(RejectReason::kUncommissioned, prefix_ + "/metrics/" + env.to.id,
                          "server " + env.to.id + " is not commissioned; report dropped", "");
   }
-  servers_total_.fetch_add(static_cast<int64_t>(registry_.server_count()) - static_cast<int64_t>(servers_before),
-                           std::memory_order_relaxed);
+  const int64_t change = static_cast<int64_t>(registry_.server_count()) - static_cast<int64_t>(servers_before);
+  if (const int64_t unreserved = change - (creates ? 1 : 0); unreserved != 0) {
+    servers_total_.fetch_add(unreserved, std::memory_order_relaxed);
+  }
   Apply(out);
 }
 

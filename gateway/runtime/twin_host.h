@@ -84,6 +84,8 @@ class TwinHost : public ShardHandler<Envelope> {
   void Apply(Effects& out);
   // A whole report (or a command, a query, a message from another twin) to the registry.
   void Deliver(const Envelope& env);
+  // Takes one of max_servers' slots for a server about to be created; false when none is left.
+  bool ReserveServerSlot();
   void ApplyPendingModel(double now);
   void ApplyPendingMaintenance(double now);
   void UpdateCounts();

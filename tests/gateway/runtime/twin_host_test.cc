@@ -34,7 +34,7 @@ class TwinHostTest : public ::testing::Test {
     RegistryOptions ro;
     for (size_t i = 0; i < pool_.size(); ++i) {
       hosts_.push_back(std::make_unique<TwinHost>(i, model, ro, "dctwin", pool_, alerts_, book_, dead_letters_,
-                                                  *writer_, census_, 10ms, 100, servers_, 1000));
+                                                  *writer_, census_, 10ms, 100, servers_, max_servers_));
     }
   }
   void TearDown() override {
@@ -93,6 +93,7 @@ class TwinHostTest : public ::testing::Test {
   SilenceCensus census_{2};
   ShardPool<Envelope> pool_{2, 1000, 1s, 50ms, Clock};
   std::atomic<int64_t> servers_{0};
+  int64_t max_servers_ = 1000;
   std::unique_ptr<StoreWriter> writer_;
   std::vector<std::unique_ptr<TwinHost>> hosts_;
 };
@@ -138,6 +139,41 @@ TEST_F(TwinHostTest, AQueryAboutATwinHeldElsewhereLeavesNothingBehind) {
   // answer_unknown (standalone): "not found" is the answer.
   ASSERT_TRUE(WaitFor([&] { return IndexOf("reply/nobody") >= 0; }));
   EXPECT_EQ(book_.waiting(), 0u);
+}
+
+class TwinHostAtLimitTest : public TwinHostTest {
+ protected:
+  TwinHostAtLimitTest() { max_servers_ = 10; }
+};
+
+TEST_F(TwinHostAtLimitTest, ShardsCommissioningAtOnceNeverPassMaxServers) {
+  Start();
+  auto refused = [&] {
+    uint64_t n = 0;
+    for (const auto& h : hosts_) n += h->counters().servers_refused.load();
+    return n;
+  };
+  auto held = [&] {
+    int64_t n = 0;
+    for (const auto& h : hosts_) n += h->counters().servers.load();
+    return n;
+  };
+  // Both shards create servers at the same time, again and again around the limit; it holds
+  // across them, exactly, and decommissions give the slots back.
+  constexpr int kRounds = 100, kTried = 24;
+  for (int round = 0; round < kRounds; ++round) {
+    const uint64_t refused_before = refused();
+    for (int i = 0; i < kTried; ++i) {
+      Post(TwinAddress{Level::kServer, "m" + std::to_string(i)}, Commission{"r" + std::to_string(i % 7)});
+    }
+    ASSERT_TRUE(WaitFor([&] { return refused() - refused_before + static_cast<uint64_t>(held()) == kTried; }))
+        << "round " << round << ": " << refused() - refused_before << " refused, " << held() << " held";
+    ASSERT_EQ(held(), 10) << "round " << round;
+    ASSERT_EQ(servers_.load(), 10) << "round " << round;
+    for (int i = 0; i < kTried; ++i) Post(TwinAddress{Level::kServer, "m" + std::to_string(i)}, Decommission{});
+    ASSERT_TRUE(WaitFor([&] { return held() == 0; })) << "round " << round;
+    ASSERT_EQ(servers_.load(), 0) << "round " << round;
+  }
 }
 
 }  // namespace
