@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 namespace dctwin {
 
@@ -43,7 +44,19 @@ bool OutboundQueue::Publish(OutMessage out) {
   }
   {
     MutexLock lock(mu_);
-    if (reliable_.size() + best_effort_.size() >= capacity_) {
+    if (out.qos != 0 && out.outbox_seq == 0 && out.retained) {
+      if (auto it = waiting_latest_.find(out.topic); it != waiting_latest_.end()) {
+        if (Pending* waiting = Find(reliable_, it->second)) {
+          // The newer value takes the waiting one's place; the lane does not grow.
+          waiting->msg = std::move(msg);
+          waiting->attempts = 0;
+          ++superseded_;
+          return true;
+        }
+        waiting_latest_.erase(it);
+      }
+    }
+    if (WaitingLocked() >= capacity_) {
       const uint64_t n = ++refused_;
       if ((n & (n - 1)) == 0) {
         spdlog::critical("outbound queue full ({} messages waiting for the broker): {} message(s) lost so far",
@@ -54,10 +67,30 @@ bool OutboundQueue::Publish(OutMessage out) {
     if (out.qos == 0) {
       best_effort_.push_back(Pending{std::move(msg), 0});
     } else {
-      reliable_.push_back(Pending{std::move(msg), out.outbox_seq, ++next_order_, 0});
+      Pending p{std::move(msg), out.outbox_seq, ++next_order_, 0};
+      if (KeepsLatestOnly(p)) waiting_latest_[out.topic] = p.order;
+      LaneOf(p).push_back(std::move(p));
     }
   }
   wake_.notify_one();
+  return true;
+}
+
+OutboundQueue::Pending* OutboundQueue::Find(Lane& lane, uint64_t order) {
+  auto at = std::lower_bound(lane.begin(), lane.end(), order,
+                             [](const Pending& x, uint64_t o) { return x.order < o; });
+  return at != lane.end() && at->order == order ? &*at : nullptr;
+}
+
+bool OutboundQueue::TakeNext(Pending* out) {
+  Lane& lane = !urgent_.empty() ? urgent_ : reliable_;
+  if (lane.empty()) return false;
+  *out = std::move(lane.front());
+  lane.pop_front();
+  if (KeepsLatestOnly(*out)) {
+    auto it = waiting_latest_.find(out->msg->get_topic());
+    if (it != waiting_latest_.end() && it->second == out->order) waiting_latest_.erase(it);
+  }
   return true;
 }
 
@@ -66,19 +99,19 @@ void OutboundQueue::Start() { thread_ = std::thread([this] { Run(); }); }
 void OutboundQueue::Run() {
   MutexLock lock(mu_);
   std::deque<Pending> batch_best_effort;
-  std::deque<Pending> batch_reliable;
+  std::vector<Pending> batch_reliable;
   while (!stop_) {
     // Polls the connection state a few times a second; everything else wakes us directly.
     const auto poll = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
-    while (!(stop_ || (link_.connected() && (!best_effort_.empty() || (!reliable_.empty() && in_flight_ < window_))))) {
+    while (!(stop_ || (link_.connected() && (!best_effort_.empty() ||
+                                             ((!urgent_.empty() || !reliable_.empty()) && in_flight_ < window_))))) {
       if (wake_.wait_until(lock.native(), poll) == std::cv_status::timeout) break;
     }
     if (stop_) break;
     if (!link_.connected()) continue;
     batch_best_effort.swap(best_effort_);
-    while (!reliable_.empty() && in_flight_ < window_) {
-      batch_reliable.push_back(std::move(reliable_.front()));
-      reliable_.pop_front();
+    for (Pending p; in_flight_ < window_ && TakeNext(&p);) {
+      batch_reliable.push_back(std::move(p));
       ++in_flight_;
     }
     lock.Unlock();
@@ -116,7 +149,7 @@ void OutboundQueue::Run() {
       --in_flight_;
     }
     batch_reliable.clear();
-    if (reliable_.empty() && best_effort_.empty() && in_flight_ == 0) idle_.notify_all();
+    if (IdleLocked()) idle_.notify_all();
   }
 }
 
@@ -127,15 +160,31 @@ void OutboundQueue::Acknowledged(const mqtt::message* msg, int64_t seq) {
     if (msg != nullptr) in_flight_messages_.erase(msg);
     --in_flight_;
     ++sent_;
-    if (reliable_.empty() && best_effort_.empty() && in_flight_ == 0) idle_.notify_all();
+    if (IdleLocked()) idle_.notify_all();
   }
   wake_.notify_one();
 }
 
 void OutboundQueue::Requeue(Pending p) {
-  auto at = std::upper_bound(reliable_.begin(), reliable_.end(), p.order,
+  if (KeepsLatestOnly(p)) {
+    // A newer value of the same retained topic, waiting or in flight, makes this one stale.
+    const std::string& topic = p.msg->get_topic();
+    bool newer = false;
+    if (auto it = waiting_latest_.find(topic); it != waiting_latest_.end()) newer = it->second > p.order;
+    for (const auto& [ptr, flying] : in_flight_messages_) {
+      if (newer) break;
+      newer = flying.order > p.order && flying.msg->get_topic() == topic;
+    }
+    if (newer) {
+      ++superseded_;
+      return;
+    }
+    waiting_latest_[topic] = p.order;
+  }
+  Lane& lane = LaneOf(p);
+  auto at = std::upper_bound(lane.begin(), lane.end(), p.order,
                              [](uint64_t order, const Pending& x) { return order < x.order; });
-  reliable_.insert(at, std::move(p));
+  lane.insert(at, std::move(p));
 }
 
 void OutboundQueue::Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_code) {
@@ -164,7 +213,7 @@ void OutboundQueue::Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_
         ++retried_;
       }
     }
-    if (reliable_.empty() && best_effort_.empty() && in_flight_ == 0) idle_.notify_all();
+    if (IdleLocked()) idle_.notify_all();
   }
   if (give_up) {
     spdlog::error("gave up publishing to {}: {}", topic,
@@ -178,10 +227,8 @@ void OutboundQueue::Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_
 bool OutboundQueue::Flush(std::chrono::milliseconds timeout) {
   MutexLock lock(mu_);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!(reliable_.empty() && best_effort_.empty() && in_flight_ == 0)) {
-    if (idle_.wait_until(lock.native(), deadline) == std::cv_status::timeout) {
-      return reliable_.empty() && best_effort_.empty() && in_flight_ == 0;
-    }
+  while (!IdleLocked()) {
+    if (idle_.wait_until(lock.native(), deadline) == std::cv_status::timeout) return IdleLocked();
   }
   return true;
 }
@@ -191,7 +238,9 @@ void OutboundQueue::Stop() {
     MutexLock lock(mu_);
     if (stop_) return;
     stop_ = true;
-    if (!reliable_.empty()) spdlog::warn("{} QoS 1 message(s) were never delivered", reliable_.size());
+    if (const size_t left = urgent_.size() + reliable_.size(); left > 0) {
+      spdlog::warn("{} QoS 1 message(s) were never delivered", left);
+    }
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -200,12 +249,13 @@ void OutboundQueue::Stop() {
 OutboundStats OutboundQueue::Stats() const {
   MutexLock lock(mu_);
   OutboundStats s;
-  s.queued = reliable_.size() + best_effort_.size();
+  s.queued = WaitingLocked();
   s.in_flight = in_flight_;
   s.sent = sent_;
   s.refused = refused_;
   s.retried = retried_;
   s.dropped = dropped_;
+  s.superseded = superseded_;
   return s;
 }
 

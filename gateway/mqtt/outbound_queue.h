@@ -1,15 +1,25 @@
-// OutboundQueue: everything the gateway publishes goes through here, in order, with flow control.
-//  - QoS 1 messages (alerts, health, replies) keep their order and are handed to the MQTT client
-//    only while fewer than `window` are unacknowledged. The broker's Receive Maximum
-//    (mosquitto: max_inflight_messages, default 20) caps what it accepts in flight; past it, the
-//    Paho C 1.3.12 send thread stalls for up to a second per message (eclipse-paho/paho.mqtt.c#1457),
-//    so the window is kept here, where an acknowledgement immediately releases the next message.
-//  - QoS 0 messages (stats, dead letters) bypass the QoS 1 backlog.
+// OutboundQueue: everything the gateway publishes goes through here, with flow control.
+//  - QoS 1 messages are handed to the MQTT client only while fewer than `window` are
+//    unacknowledged. The broker's Receive Maximum (mosquitto: max_inflight_messages, default 20)
+//    caps what it accepts in flight; past it, the Paho C 1.3.12 send thread stalls for up to a
+//    second per message (eclipse-paho/paho.mqtt.c#1457), so the window is kept here, where an
+//    acknowledgement immediately releases the next message.
+//  - Two QoS 1 lanes, each in publication order. Committed outbox rows (incident events, incident
+//    records, silences, answers to commands: whatever carries an outbox seq) take the window first;
+//    health, query answers and the gateway's status follow. An alert never waits behind a burst of
+//    health (100,000 servers' first reports make 100,000 health updates).
+//  - A retained message that is not an outbox row (health, the gateway's status) says what its
+//    topic is now: while one for the same topic still waits, the newer one takes its place (and
+//    keeps that place in the lane), so the lane holds one message per topic at most and a slow or
+//    absent broker gets the latest value, not a backlog. Counted as `superseded`.
+//  - QoS 0 messages (stats, dead letters) bypass both lanes.
 //  - While the broker is unreachable messages wait here, up to `capacity`; past that a new
-//    message is refused (the caller counts it) and a critical line is logged.
-//  - A QoS 1 message whose delivery fails (the connection dropped) goes back into the queue at its
+//    message is refused (the caller counts it) and a critical line is logged. A newer value of a
+//    waiting retained topic is never refused: it takes no more room.
+//  - A QoS 1 message whose delivery fails (the connection dropped) goes back into its lane at its
 //    place: however many fail, and in whatever order their failures are reported, they go out
-//    again in the order they were first published (an open before its resolve).
+//    again in the order they were first published (an open before its resolve). A retained value
+//    that failed while a newer one waits is superseded by it.
 //  - A message the broker refuses for good (an MQTT 5 PUBACK reason code of 0x80 or more, such as
 //    "not authorized" for a Response Topic the gateway may not write) is dropped after a log line
 //    and counted; so is one that failed kMaxAttempts times. An outbox event dropped so is
@@ -27,6 +37,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 
@@ -45,6 +56,7 @@ struct OutboundStats {
   uint64_t refused = 0;    // refused because the queue was full
   uint64_t retried = 0;    // QoS 1 deliveries that failed and were queued again
   uint64_t dropped = 0;    // refused by the broker for good, or failed too often: given up
+  uint64_t superseded = 0; // retained values replaced by a newer one for the same topic before they went out
 };
 
 class OutboundQueue : public MessageSink {
@@ -70,15 +82,25 @@ class OutboundQueue : public MessageSink {
   static constexpr int kMaxAttempts = 10;
   struct Pending {
     mqtt::const_message_ptr msg;
-    int64_t seq = 0;
-    uint64_t order = 0;  // publication order of the reliable lane
+    int64_t seq = 0;     // > 0: an outbox row (the urgent lane)
+    uint64_t order = 0;  // publication order of the QoS 1 lanes
     int attempts = 0;
   };
+  using Lane = std::deque<Pending>;  // sorted by order
   void Run();
   void Acknowledged(const mqtt::message* msg, int64_t seq);
   void Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_code);
-  // Puts a message back at its place in the reliable lane (sorted by order). mu_ held.
+  Lane& LaneOf(const Pending& p) REQUIRES(mu_) { return p.seq > 0 ? urgent_ : reliable_; }
+  // A retained message of the reliable lane: its newer values replace it while it waits.
+  static bool KeepsLatestOnly(const Pending& p) { return p.seq == 0 && p.msg->is_retained(); }
+  // The waiting message of `lane` with this order, or nullptr.
+  static Pending* Find(Lane& lane, uint64_t order);
+  // Takes the next QoS 1 message for the window: the urgent lane first.
+  bool TakeNext(Pending* out) REQUIRES(mu_);
+  // Puts a message back at its place in its lane (sorted by order).
   void Requeue(Pending p) REQUIRES(mu_);
+  size_t WaitingLocked() const REQUIRES(mu_) { return urgent_.size() + reliable_.size() + best_effort_.size(); }
+  bool IdleLocked() const REQUIRES(mu_) { return WaitingLocked() == 0 && in_flight_ == 0; }
 
   // Constant after construction
   MqttLink& link_;
@@ -90,13 +112,17 @@ class OutboundQueue : public MessageSink {
   mutable Mutex mu_;
   std::condition_variable wake_;  // sender: something to send or room in the window
   std::condition_variable idle_;  // Flush: nothing queued and nothing in flight
-  std::deque<Pending> reliable_ GUARDED_BY(mu_);
+  Lane urgent_ GUARDED_BY(mu_);
+  Lane reliable_ GUARDED_BY(mu_);
   std::deque<Pending> best_effort_ GUARDED_BY(mu_);
+  // Retained topics waiting in reliable_, and the order of the value that waits.
+  std::unordered_map<std::string, uint64_t> waiting_latest_ GUARDED_BY(mu_);
   uint64_t in_flight_ GUARDED_BY(mu_) = 0;
   uint64_t sent_ GUARDED_BY(mu_) = 0;
   uint64_t refused_ GUARDED_BY(mu_) = 0;
   uint64_t retried_ GUARDED_BY(mu_) = 0;
   uint64_t dropped_ GUARDED_BY(mu_) = 0;
+  uint64_t superseded_ GUARDED_BY(mu_) = 0;
   uint64_t next_order_ GUARDED_BY(mu_) = 0;
   std::unordered_map<const mqtt::message*, Pending> in_flight_messages_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;

@@ -87,6 +87,7 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .IntField("refused", I(c.outbound.refused))
       .IntField("retried", I(c.outbound.retried))
       .IntField("dropped", I(c.outbound.dropped))
+      .IntField("superseded", I(c.outbound.superseded))
       .EndObject();
   w.Key("shards").BeginArray();
   for (const ShardStats& s : c.shards) {
@@ -221,6 +222,9 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
   e.Sample("dctwin_outbound_queued", "", d(c.outbound.queued));
   e.Family("dctwin_outbound_dropped_total", "counter", "Outgoing messages given up (refused for good or failed too often).");
   e.Sample("dctwin_outbound_dropped_total", "", d(c.outbound.dropped));
+  e.Family("dctwin_outbound_superseded_total", "counter",
+           "Retained values (health, status) replaced by a newer one for the same topic before they went out.");
+  e.Sample("dctwin_outbound_superseded_total", "", d(c.outbound.superseded));
   e.Family("dctwin_publish_failures_total", "counter", "Health and answers the outbound queue refused (full).");
   e.Sample("dctwin_publish_failures_total", "", d(c.publish_failures));
 

@@ -77,5 +77,68 @@ TEST_F(OutboundQueueTest, AFullQueueRefusesAndCounts) {
   queue.Stop();
 }
 
+TEST_F(OutboundQueueTest, OutboxEventsGoAheadOfWaitingHealthAndEachLaneKeepsItsOrder) {
+  Probe probe(broker_.uri(), "queue-probe");
+  probe.Subscribe("out/#");
+  MqttLink link(LinkOptions(), [](const mqtt::const_message_ptr&) {});
+  OutboundQueue queue(link, 1000, /*window=*/4);
+  queue.Start();
+  // A burst of health (retained, one topic each), then events from the outbox.
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(queue.Publish(OutMessage{"out/health/" + std::to_string(i), "h", 1, true, {}, 0}));
+  }
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(queue.Publish(OutMessage{"out/alerts", std::to_string(i), 1, false, {}, i}));
+  link.Start();
+  ASSERT_TRUE(queue.Flush(20s));
+  ASSERT_TRUE(WaitUntil([&] { return probe.All([](const Received& r) { return r.qos == 1; }).size() == 110; }, 10s));
+  const std::vector<Received> got = probe.All([](const Received&) { return true; });
+  int events = 0, health = 0;
+  for (const Received& r : got) {
+    if (r.topic == "out/alerts") {
+      EXPECT_EQ(health, 0) << "an event went out after health";
+      EXPECT_EQ(r.payload, std::to_string(++events));
+    } else {
+      EXPECT_EQ(r.topic, "out/health/" + std::to_string(health++));
+    }
+  }
+  EXPECT_EQ(events, 10);
+  EXPECT_EQ(health, 100);
+  queue.Stop();
+  link.Stop();
+}
+
+TEST_F(OutboundQueueTest, ANewerRetainedValueTakesTheWaitingOnesPlaceAndNoRoom) {
+  Probe probe(broker_.uri(), "queue-probe");
+  probe.Subscribe("out/#");
+  MqttLink link(LinkOptions(), [](const mqtt::const_message_ptr&) {});
+  OutboundQueue queue(link, /*capacity=*/3, /*window=*/4);
+  queue.Start();
+  // While the broker is away, one server's health changes 100 times: the queue keeps the latest.
+  ASSERT_TRUE(queue.Publish(OutMessage{"out/health/a", "a1", 1, true, {}, 0}));
+  ASSERT_TRUE(queue.Publish(OutMessage{"out/health/b", "b1", 1, true, {}, 0}));
+  for (int i = 2; i <= 100; ++i) {
+    ASSERT_TRUE(queue.Publish(OutMessage{"out/health/a", "a" + std::to_string(i), 1, true, {}, 0}));
+  }
+  // Not retained (an answer), or an outbox row: every one of them goes out.
+  ASSERT_TRUE(queue.Publish(OutMessage{"out/reply", "r1", 1, false, {}, 0}));
+  EXPECT_FALSE(queue.Publish(OutMessage{"out/reply", "r2", 1, false, {}, 0}));  // full: 3 waiting
+  EXPECT_EQ(queue.Stats().queued, 3u);
+  EXPECT_EQ(queue.Stats().superseded, 99u);
+  EXPECT_EQ(queue.Stats().refused, 1u);
+  link.Start();
+  ASSERT_TRUE(queue.Flush(20s));
+  ASSERT_TRUE(WaitUntil([&] { return probe.All([](const Received& r) { return r.qos == 1; }).size() == 3; }, 10s));
+  const std::vector<Received> got = probe.All([](const Received&) { return true; });
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].topic + "=" + got[0].payload, "out/health/a=a100");  // at a1's place
+  EXPECT_EQ(got[1].topic + "=" + got[1].payload, "out/health/b=b1");
+  EXPECT_EQ(got[2].topic + "=" + got[2].payload, "out/reply=r1");
+  // Once a value went out, the next one for the topic queues anew.
+  ASSERT_TRUE(queue.Publish(OutMessage{"out/health/a", "a101", 1, true, {}, 0}));
+  ASSERT_TRUE(WaitUntil([&] { return probe.All([](const Received& r) { return r.payload == "a101"; }).size() == 1; }, 10s));
+  queue.Stop();
+  link.Stop();
+}
+
 }  // namespace
 }  // namespace dctwin::testing
