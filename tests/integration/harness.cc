@@ -146,6 +146,10 @@ void Mosquitto::Start() {
 
 void Mosquitto::Restart() {
   Stop();
+  StartAgain();
+}
+
+void Mosquitto::StartAgain() {
   // The old socket may linger briefly; mosquitto sets SO_REUSEADDR, so a few tries suffice.
   for (int attempt = 0; attempt < 20; ++attempt) {
     if (Launch()) return;

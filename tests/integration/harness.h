@@ -48,6 +48,8 @@ class Mosquitto {
   void Stop();
   // Stops and starts again on the same port.
   void Restart();
+  // Starts again on the port of the last Start() (after a Stop(): a broker that was down).
+  void StartAgain();
   int port() const { return port_; }
   std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
 

@@ -1,0 +1,156 @@
+// Faults of a federation, each over real bridged mosquittos: a bridge cut for 30 s, the site
+// gateway killed and restarted, the site broker down for 30 s. In each, incidents keep happening
+// in a pod while the fault lasts, and afterwards the site has every alert the pod published and a
+// view of the racks that is current again.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "tests/integration/federation_fixture.h"
+
+namespace dctwin::testing {
+namespace {
+
+// How long each outage lasts: the time an operator restarts a broker or a switch port flaps.
+constexpr auto kOutage = 30s;
+
+bool IsAlert(const Received& r) { return r.topic.rfind("dctwin/alerts/", 0) == 0; }
+bool RackPower(const Received& r, const std::string& rack, const std::string& state) {
+  return r.topic == "dctwin/alerts/rack/" + rack && JsonString(r.payload, "kind") == "power" &&
+         JsonString(r.payload, "state") == state;
+}
+
+std::set<std::string> AlertsOf(const std::vector<Received>& got) {
+  std::set<std::string> out;
+  for (const Received& r : got) {
+    if (IsAlert(r)) out.insert(r.topic + " " + r.payload);
+  }
+  return out;
+}
+
+// Every alert of `pod` is among `site` (both as topic + payload); lists what is missing.
+std::string Missing(const std::set<std::string>& pod, const std::set<std::string>& site) {
+  std::string missing;
+  for (const std::string& a : pod) {
+    if (!site.count(a)) missing += a + "\n";
+  }
+  return missing;
+}
+
+class FederationFaultTest : public FederationTest {
+ protected:
+  // Waits until the site's unhealthy racks are exactly `racks` (e.g. "r01,r02"; "" for none).
+  bool UnhealthyRacksAre(const std::string& racks, std::string* last) {
+    return WaitUntil([&] {
+      *last = Ask("query/unhealthy-racks");
+      std::string got;
+      for (const char* r : {"r01", "r02", "r03", "r04"}) {
+        if (last->find(std::string("\"") + r + "\"") != std::string::npos) got += (got.empty() ? "" : ",") + std::string(r);
+      }
+      return got == racks;
+    }, 30s);
+  }
+};
+
+TEST_F(FederationFaultTest, ABridgeCutFor30sLosesNoAlertAndTheSiteCatchesUp) {
+  Probe pod_probe(pod_broker_[0]->uri(), "pod1-probe");
+  pod_probe.Subscribe("dctwin/alerts/#");
+  Sag(0, 1);  // pod1: r01, r02
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return RackPower(r, "r01", "open"); }, 30s)) << pod_[0]->Log();
+
+  bridge_cut_->Cut();
+  const auto cut_at = std::chrono::steady_clock::now();
+  // The pod goes on while it cannot reach the site: its racks recover.
+  Heal(0, 1);
+  ASSERT_TRUE(pod_probe.WaitFor([](const Received& r) { return RackPower(r, "r02", "resolved"); }, 25s))
+      << pod_[0]->Log();
+  ASSERT_TRUE(pod_probe.WaitFor([](const Received& r) { return RackPower(r, "r01", "resolved"); }, 5s));
+  EXPECT_TRUE(probe_->All([](const Received& r) { return RackPower(r, "r01", "resolved"); }).empty())
+      << "the cut let a message through";
+  std::this_thread::sleep_until(cut_at + kOutage);  // the outage itself, not a wait for a result
+  bridge_cut_->Mend();
+
+  // What the pod published during the cut arrives; nothing is missing.
+  std::string missing;
+  ASSERT_TRUE(WaitUntil([&] {
+    missing = Missing(AlertsOf(pod_probe.All(IsAlert)), AlertsOf(probe_->All(IsAlert)));
+    return missing.empty();
+  }, 30s)) << "not at the site:\n" << missing;
+  EXPECT_GE(bridge_cut_->accepted(), 2) << "the bridge never reconnected";
+  // The site's view is current again: no rack is unhealthy.
+  std::string racks;
+  EXPECT_TRUE(UnhealthyRacksAre("", &racks)) << racks;
+  EXPECT_NE(Ask("query/datacenter").find("\"healthy\":true"), std::string::npos);
+}
+
+TEST_F(FederationFaultTest, ASiteGatewayKilledAndRestartedRebuildsFromRetainedHealthAndItsState) {
+  Sag(0, 1);  // pod1: r01, r02
+  Sag(1, 3);  // pod2: r03, r04
+  auto dc_open = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/datacenter/dc1" && JsonString(r.payload, "kind") == "power" &&
+           JsonString(r.payload, "state") == "open";
+  }, 30s);
+  ASSERT_TRUE(dc_open) << site_->Log();
+  std::string racks;
+  ASSERT_TRUE(UnhealthyRacksAre("r01,r02,r03,r04", &racks)) << racks;
+
+  site_->Kill();
+  // While the site gateway is down, pod2's racks recover; their health is retained at the site
+  // broker, which is all the restarted gateway has to learn it from.
+  Heal(1, 3);
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return RackPower(r, "r03", "resolved"); }, 30s));
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return RackPower(r, "r04", "resolved"); }, 10s));
+  probe_->Clear();
+  site_->Start();
+  WaitOnline("site");
+  EXPECT_TRUE(UnhealthyRacksAre("r01,r02", &racks)) << racks << site_->Log();
+  // Two racks still sag: the datacenter incident is the one from before the kill, not a new one.
+  EXPECT_TRUE(probe_->All([](const Received& r) {
+                return r.topic == "dctwin/alerts/datacenter/dc1" && JsonString(r.payload, "state") == "open";
+              }).empty());
+  Heal(0, 1);
+  auto dc_resolved = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/datacenter/dc1" && JsonString(r.payload, "kind") == "power" &&
+           JsonString(r.payload, "state") == "resolved";
+  }, 30s);
+  ASSERT_TRUE(dc_resolved) << site_->Log();
+  EXPECT_EQ(JsonString(dc_resolved->payload, "id"), JsonString(dc_open->payload, "id"));
+  EXPECT_TRUE(UnhealthyRacksAre("", &racks)) << racks;
+}
+
+TEST_F(FederationFaultTest, TheSiteBrokerDownFor30sLosesNoAlert) {
+  Probe pod_probe(pod_broker_[0]->uri(), "pod1-probe");
+  pod_probe.Subscribe("dctwin/alerts/#");
+  // A client of the site broker with a persistent session: what arrives while it reconnects is
+  // kept for it.
+  auto auditor = std::make_unique<Probe>(site_broker_.uri(), "site-auditor", /*persistent=*/true);
+  auditor->Subscribe("dctwin/alerts/#");
+  Sag(0, 1);
+  ASSERT_TRUE(auditor->WaitFor([](const Received& r) { return RackPower(r, "r01", "open"); }, 30s)) << pod_[0]->Log();
+
+  site_broker_.Stop();
+  const auto down_at = std::chrono::steady_clock::now();
+  Heal(0, 1);
+  ASSERT_TRUE(pod_probe.WaitFor([](const Received& r) { return RackPower(r, "r02", "resolved"); }, 25s))
+      << pod_[0]->Log();
+  std::this_thread::sleep_until(down_at + kOutage);  // the outage itself
+  site_broker_.StartAgain();
+
+  Probe back(site_broker_.uri(), "site-auditor", /*persistent=*/true);  // the same session
+  std::string missing;
+  ASSERT_TRUE(WaitUntil([&] {
+    std::set<std::string> site = AlertsOf(auditor->All(IsAlert));
+    for (const std::string& a : AlertsOf(back.All(IsAlert))) site.insert(a);
+    missing = Missing(AlertsOf(pod_probe.All(IsAlert)), site);
+    return missing.empty();
+  }, 60s)) << "not at the site:\n" << missing;
+  // The site gateway is back on its broker and its view is current.
+  std::string racks;
+  EXPECT_TRUE(UnhealthyRacksAre("", &racks)) << racks << site_->Log();
+}
+
+}  // namespace
+}  // namespace dctwin::testing
