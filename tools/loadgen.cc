@@ -8,6 +8,8 @@
 //    as it can (or at --rate per second), from --connections MQTT connections;
 // 3. waits until the gateway's messages_in stops moving, and prints what was published, what was
 //    applied, and the rates;
+//    With --format collectd each report is six messages as collectd's mqtt write plugin sends
+//    them (collectd/<server>/<plugin>/<type>, "<epoch>:<values>"); rates count reports.
 // 4. with --probes K, measures publish-to-alert latency meanwhile: K probe servers, each in a rack of
 //    its own, take turns publishing {"disk_errors":1} (the default model opens a disk incident on
 //    one such report) and the time until the open event arrives is one sample; clear reports then
@@ -97,7 +99,11 @@ int main(int argc, char** argv) {
                "only publish (for measuring another consumer): no commissions, no stats, no probes");
   app.add_option("--probes", probes, "probe servers that measure publish-to-alert latency (0: none)");
   app.add_option("--probe-interval", probe_interval, "seconds between two latency samples");
+  std::string format = "native";
+  app.add_option("--format", format, "native (one JSON message per report) or collectd (six messages per report)")
+      ->check(CLI::IsMember({"native", "collectd"}));
   CLI11_PARSE(app, argc, argv);
+  const bool collectd = format == "collectd";
 
   Stats stats;
   mqtt::async_client watcher(broker, "loadgen-watch-" + std::to_string(getpid()), mqtt::create_options(MQTTVERSION_5));
@@ -260,11 +266,27 @@ int main(int argc, char** argv) {
             if (due > now) std::this_thread::sleep_until(due);
           }
         }
-        const int len = std::snprintf(payload, sizeof payload,
-                                      R"({"temp_c":%d.5,"cpu_util":0.41,"net_drop_rate":0.0,"psu_volts":12.1})",
-                                      40 + static_cast<int>(n % 20));
         try {
-          pub.Publish(prefix + "/metrics/srv-" + std::to_string(s), payload, static_cast<size_t>(len), qos);
+          if (collectd) {
+            // The parts of one report share its timestamp; the gateway assembles them.
+            const double ts = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+            const std::string base = "collectd/srv-" + std::to_string(s) + "/";
+            auto part = [&](const char* what, const char* fmt, double value) {
+              const int len = std::snprintf(payload, sizeof payload, fmt, ts, value);
+              pub.Publish(base + what, payload, static_cast<size_t>(len), qos);
+            };
+            part("ipmi/temperature-CPU", "%.3f:%.1f", 40 + static_cast<double>(n % 20));
+            part("ipmi/voltage-PSU12V", "%.3f:%.2f", 12.1);
+            part("cpu/percent-active", "%.3f:%.1f", 41);
+            part("interface-eth0/if_dropped", "%.3f:%.2f:0", 0);
+            part("smart-sda/smart_badsectors", "%.3f:%.0f", 0);
+            part("load/load", "%.3f:%.2f:1:1", 1);
+          } else {
+            const int len = std::snprintf(payload, sizeof payload,
+                                          R"({"temp_c":%d.5,"cpu_util":0.41,"net_drop_rate":0.0,"psu_volts":12.1})",
+                                          40 + static_cast<int>(n % 20));
+            pub.Publish(prefix + "/metrics/srv-" + std::to_string(s), payload, static_cast<size_t>(len), qos);
+          }
           ++n;
         } catch (const mqtt::exception&) {
           std::this_thread::sleep_for(std::chrono::milliseconds(1));  // client buffer full: let it drain
