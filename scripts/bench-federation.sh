@@ -150,6 +150,7 @@ bridge_protocol_version mqttv50
 cleansession false
 remote_clientid pod1-bridge
 restart_timeout 1 5
+notification_topic dctwin/gateway/pod1/bridge
 $(grep '^topic ' config/federation/pod-mosquitto.conf)"
 gateway site site "$site_port" 1 "$site_m"; site_pid=$gw_pid
 gateway pod1 pod "$pod_port" 1 "$pod_m"; pod_pid=$gw_pid

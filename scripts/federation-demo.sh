@@ -29,6 +29,7 @@ bridge_protocol_version mqttv50
 cleansession false
 remote_clientid pod$p-bridge
 restart_timeout 1 5
+notification_topic dctwin/gateway/pod$p/bridge
 $(sed -n 's/^topic /topic /p' config/federation/pod-mosquitto.conf)"
   start_mosquitto "$work/pod$p" "$port" "$bridge"
 done

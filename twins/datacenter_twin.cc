@@ -55,20 +55,30 @@ bool DatacenterTwin::KeepSiteIncident(const std::string& kind, bool active, Seve
 }
 
 void DatacenterTwin::OnPodStatus(const PodStatus& msg, double now, Effects& out) {
+  // One entry per pod whose gateway is offline ("pod") and per pod whose bridge is down
+  // ("pod/bridge": ids have no '/'); the site cannot see such a pod's racks either way.
+  const std::string key = msg.bridge ? msg.pod + "/bridge" : msg.pod;
   const size_t before = offline_pods_.size();
   if (msg.online) {
-    offline_pods_.erase(msg.pod);
+    offline_pods_.erase(key);
   } else {
-    offline_pods_.insert(msg.pod);
+    offline_pods_.insert(key);
   }
   if (offline_pods_.size() == before) return;
-  std::string pods;
-  for (const std::string& p : offline_pods_) pods += (pods.empty() ? "" : ", ") + p;
+  std::string gateways, bridges;
+  for (const std::string& p : offline_pods_) {
+    std::string& list = p.ends_with("/bridge") ? bridges : gateways;
+    list += (list.empty() ? "" : ", ") + p.substr(0, p.find('/'));
+  }
+  std::string what;
+  if (!gateways.empty()) what = "pod gateway " + gateways + " is offline";
+  if (!bridges.empty()) what += (what.empty() ? "" : "; ") + ("the bridge from pod " + bridges + " is down");
   const bool active = !offline_pods_.empty();
   KeepSiteIncident("pod_offline", active, Severity::kCritical,
-                   active ? "pod gateway " + pods + " is offline: the health of its racks is not being updated (look "
-                                                    "at the pod's gateway, its broker and the bridge to the site)"
-                          : "pod gateway " + msg.pod + " is back online",
+                   active ? what + ": the health of its racks is not being updated (look at the pod's gateway, its "
+                                   "broker and the bridge to the site)"
+                          : (msg.bridge ? "the bridge from pod " + msg.pod + " is connected again"
+                                        : "pod gateway " + msg.pod + " is back online"),
                    now, out);
 }
 

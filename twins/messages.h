@@ -77,10 +77,12 @@ struct SilenceStorm {
   int total = 0;   // commissioned servers
 };
 
-// Site -> datacenter: a pod gateway's online status (role = "site").
+// Site -> datacenter: a pod gateway's online status, or whether the bridge from its pod's broker
+// is connected (role = "site").
 struct PodStatus {
   std::string pod;
   bool online = true;
+  bool bridge = false;  // the bridge's notification, not the gateway's status
 };
 
 // Site -> datacenter: a second pod publishes a rack another pod owns (a configuration error), or

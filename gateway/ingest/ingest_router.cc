@@ -19,8 +19,10 @@ IngestRouter::IngestRouter(IngestOptions options, CollectdTypes collectd_types, 
 
 std::vector<std::string> IngestRouter::ControlSubscriptions(const IngestOptions& o) {
   if (o.role == "site") {
-    // The site reads what the pods' bridges carry up: rack health and the pods' status.
-    return {o.prefix + "/query/#", o.prefix + "/command/#", o.prefix + "/health/rack/+", o.prefix + "/gateway/+/status"};
+    // The site reads what the pods' bridges carry up: rack health, the pods' status, and the
+    // bridges' own notifications (mosquitto's notification_topic, P/gateway/<pod>/bridge).
+    return {o.prefix + "/query/#", o.prefix + "/command/#", o.prefix + "/health/rack/+", o.prefix + "/gateway/+/status",
+            o.prefix + "/gateway/+/bridge"};
   }
   std::vector<std::string> filters{o.prefix + "/provisioning/+", o.prefix + "/query/#", o.prefix + "/command/#"};
   if (o.role == "pod") filters.push_back(o.prefix + "/silences/+");  // the site's silences, bridged down
@@ -226,13 +228,22 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
     if (desk_) desk_(std::move(r));
     return;
   }
-  if (kind == "gateway") {  // site: <pod>/status
+  if (kind == "gateway") {  // site: <pod>/status, <pod>/bridge
     const size_t slash = rest.find('/');
     const std::string_view pod = rest.substr(0, slash);
-    if (slash == std::string_view::npos || rest.substr(slash) != "/status" || pod == options_.gateway_id ||
-        !IsValidId(pod)) {
+    if (slash == std::string_view::npos || pod == options_.gateway_id || !IsValidId(pod)) return;
+    if (rest.substr(slash) == "/bridge") {
+      // mosquitto's bridge notification: "1" once connected, "0" when it disconnected (the will
+      // the site broker publishes for a bridge that dropped).
+      if (payload != "0" && payload != "1") {
+        dead_letters_.Reject(RejectReason::kBadJson, topic, "a bridge notification must be 0 or 1", payload);
+        return;
+      }
+      Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), PodStatus{std::string(pod), payload == "1", true},
+           topic, payload);
       return;
     }
+    if (rest.substr(slash) != "/status") return;
     simdjson::dom::element doc;
     bool online = false;
     if (!payload.empty() && (parser.parse(payload.data(), payload.size()).get(doc) || doc["online"].get_bool().get(online))) {

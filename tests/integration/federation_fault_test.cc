@@ -1,7 +1,7 @@
 // Faults of a federation, each over real bridged mosquittos: a bridge cut for 30 s, the site
 // gateway killed and restarted, the site broker down for 30 s. In each, incidents keep happening
 // in a pod while the fault lasts, and afterwards the site has every alert the pod published and a
-// view of the racks that is current again.
+// view of the racks that is current again. A cut bridge is a pod_offline incident while it lasts.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -63,6 +63,14 @@ TEST_F(FederationFaultTest, ABridgeCutFor30sLosesNoAlertAndTheSiteCatchesUp) {
 
   bridge_cut_->Cut();
   const auto cut_at = std::chrono::steady_clock::now();
+  // The site cannot see pod1's racks any more, and says so (the bridge's will at the site broker).
+  auto offline = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/datacenter/dc1" && JsonString(r.payload, "kind") == "pod_offline" &&
+           JsonString(r.payload, "state") == "open";
+  }, 10s);
+  ASSERT_TRUE(offline) << site_->Log();
+  EXPECT_NE(JsonString(offline->payload, "summary").find("the bridge from pod pod1 is down"), std::string::npos)
+      << offline->payload;
   // The pod goes on while it cannot reach the site: its racks recover.
   Heal(0, 1);
   ASSERT_TRUE(pod_probe.WaitFor([](const Received& r) { return RackPower(r, "r02", "resolved"); }, 25s))
@@ -80,6 +88,12 @@ TEST_F(FederationFaultTest, ABridgeCutFor30sLosesNoAlertAndTheSiteCatchesUp) {
     return missing.empty();
   }, 30s)) << "not at the site:\n" << missing;
   EXPECT_GE(bridge_cut_->accepted(), 2) << "the bridge never reconnected";
+  auto back = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/datacenter/dc1" && JsonString(r.payload, "kind") == "pod_offline" &&
+           JsonString(r.payload, "state") == "resolved";
+  }, 10s);
+  ASSERT_TRUE(back) << site_->Log();
+  EXPECT_EQ(JsonString(back->payload, "id"), JsonString(offline->payload, "id"));
   // The site's view is current again: no rack is unhealthy.
   std::string racks;
   EXPECT_TRUE(UnhealthyRacksAre("", &racks)) << racks;

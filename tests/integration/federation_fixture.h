@@ -19,7 +19,7 @@ namespace dctwin::testing {
 inline std::string Bridge(const std::string& name, int site_port) {
   return "connection " + name + "\naddress 127.0.0.1:" + std::to_string(site_port) +
          "\nbridge_protocol_version mqttv50\ncleansession false\nremote_clientid " + name +
-         "-bridge\nrestart_timeout 1 2\n"
+         "-bridge\nrestart_timeout 1 2\nnotification_topic dctwin/gateway/" + name + "/bridge\n"
          "topic dctwin/alerts/# out 1\ntopic dctwin/health/# out 1\ntopic dctwin/incidents/# out 1\n"
          "topic dctwin/gateway/# out 1\ntopic dctwin/reply/# out 1\n"
          "topic dctwin/command/# in 1\ntopic dctwin/query/# in 1\ntopic dctwin/silences/# in 1\n";

@@ -137,5 +137,32 @@ TEST(DatacenterTwinTest, ARackClaimedByTwoPodsIsOneConfigIncidentReportedOnce) {
   EXPECT_EQ(out.events[0].id, id);
 }
 
+TEST(DatacenterTwinTest, APodGatewayOfflineOrABridgeDownIsOnePodOfflineIncident) {
+  DatacenterTwin dc("dc1");
+  Effects out;
+  dc.Start(1000, out);
+  out = Effects{};
+  dc.OnPodStatus(PodStatus{"pod-b", false, /*bridge=*/true}, 1001, out);  // pod-b's broker cannot reach the site
+  ASSERT_EQ(out.events.size(), 1u);
+  EXPECT_EQ(out.events[0].kind, "pod_offline");
+  EXPECT_EQ(out.events[0].state, IncidentState::kOpen);
+  EXPECT_NE(out.events[0].summary.find("the bridge from pod pod-b is down"), std::string::npos) << out.events[0].summary;
+  const std::string id = out.events[0].id;
+  out = Effects{};
+  dc.OnPodStatus(PodStatus{"pod-a", false, false}, 1002, out);  // and pod-a's gateway stops
+  dc.OnPodStatus(PodStatus{"pod-b", true, false}, 1003, out);   // pod-b's gateway status says nothing of its bridge
+  dc.OnPodStatus(PodStatus{"pod-a", true, false}, 1004, out);   // pod-a is back
+  for (const IncidentEvent& e : out.events) EXPECT_NE(e.state, IncidentState::kResolved) << e.summary;
+  out = Effects{};
+  dc.OnPodStatus(PodStatus{"pod-b", true, true}, 1005, out);  // the bridge is connected again
+  ASSERT_EQ(out.events.size(), 1u);
+  EXPECT_EQ(out.events[0].state, IncidentState::kResolved);
+  EXPECT_EQ(out.events[0].id, id);
+  EXPECT_NE(out.events[0].summary.find("bridge from pod pod-b is connected again"), std::string::npos);
+  out = Effects{};
+  dc.OnPodStatus(PodStatus{"pod-b", true, true}, 1006, out);  // retained "1" again at a resubscribe: nothing
+  EXPECT_TRUE(out.events.empty());
+}
+
 }  // namespace
 }  // namespace dctwin
