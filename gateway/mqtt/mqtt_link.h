@@ -42,7 +42,9 @@ class MqttLink {
     int subscribe_qos = 1;
     std::string will_topic;    // empty: no will
     std::string will_payload;
-    std::function<void()> on_ready;  // called (on Paho's thread) each time the subscriptions are granted
+    // Called (on Paho's thread) each time the subscriptions are granted, just after ready()
+    // turned true (so that it can see this link ready); WaitReady() may return before it ran.
+    std::function<void()> on_ready;
     std::string ca_file;       // TLS, for ssl:// URIs
     std::string cert_file;
     std::string key_file;

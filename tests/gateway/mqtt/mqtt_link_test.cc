@@ -49,6 +49,8 @@ TEST_F(MqttLinkTest, SubscribesAgainAfterTheBrokerRestartsAndSaysReadyEachTime) 
   MqttLink link(Options(), Recorder());
   link.Start();
   ASSERT_TRUE(link.WaitReady(10s));
+  // on_ready runs on Paho's thread just after the link turned ready: WaitReady may return first.
+  ASSERT_TRUE(WaitUntil([&] { return ready_calls_.load() >= 1; }, 10s));
   EXPECT_EQ(ready_calls_.load(), 1);
   Probe probe(broker_.uri(), "link-test-probe");
   probe.Publish("t/before", "1");
