@@ -91,33 +91,7 @@ queue_qos0_messages true"
   # collectd: a report is applied once its parts have gone quiet for assemble_s, so the last ones
   # wait that long: count to 99 % (native: every report).
   local rate
-  rate=$(python3 - "http://127.0.0.1:$mport/metrics" $((reports * (parts == 1 ? 100 : 99) / 100)) <<'PY'
-import sys, time, urllib.request
-url, n = sys.argv[1], int(sys.argv[2])
-first = None
-deadline = time.time() + 600
-while time.time() < deadline:
-    try:
-        text = urllib.request.urlopen(url, timeout=1).read().decode()
-    except OSError:
-        time.sleep(0.01)
-        continue
-    now = time.time()
-    got = next(int(float(l.split()[-1])) for l in text.splitlines() if l.startswith("dctwin_reports_applied_total"))
-    if got > 0 and first is None:
-        first = (now, got)
-        last = (now, got)
-    if first and got != last[1]:
-        last = (now, got)
-    # Done: all of it, or nothing more for 5 s (the rate then covers what was applied).
-    if got >= n or (first and now - last[0] > 5):
-        print("%.0f" % ((last[1] - first[1]) / max(last[0] - first[0], 1e-3)))
-        if got < n:
-            print("only %d of %d reports were applied" % (got, n), file=sys.stderr)
-        break
-    time.sleep(0.01)
-PY
-)
+  rate=$(scripts/drain-rate.py "http://127.0.0.1:$mport/metrics" $((reports * (parts == 1 ? 100 : 99) / 100)))
   stop "$gw_pid"
   # The broker's ceiling: a bare mosquitto_sub drains a flood of the same kind.
   mosquitto_sub -V 5 -h 127.0.0.1 -p "$port" -i cap-sub -c -x 3600 -q 0 -t "dctwin/metrics/+" -t "collectd/#" -E

@@ -111,27 +111,7 @@ gateway_drain() {
   start_gateway keep
   # Its Prometheus endpoint, polled: stats are published only once every subscription is granted,
   # and the queue starts draining before that.
-  drain=$(python3 - "http://127.0.0.1:$metrics_port/metrics" "$n" <<'PY'
-import sys, time, urllib.request
-url, n = sys.argv[1], int(sys.argv[2])
-first = None
-deadline = time.time() + 600
-while time.time() < deadline:
-    try:
-        text = urllib.request.urlopen(url, timeout=1).read().decode()
-    except OSError:
-        time.sleep(0.01)
-        continue
-    now = time.time()
-    got = next(int(float(l.split()[-1])) for l in text.splitlines() if l.startswith("dctwin_reports_applied_total"))
-    if got > 0 and first is None:
-        first = (now, got)
-    if got >= n:
-        print("%.0f" % ((got - first[1]) / max(now - first[0], 1e-3)))
-        break
-    time.sleep(0.01)
-PY
-)
+  drain=$(scripts/drain-rate.py "http://127.0.0.1:$metrics_port/metrics" "$n")
 }
 
 start_gateway() {  # [keep]: on the state the last one left
