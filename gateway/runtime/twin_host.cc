@@ -178,6 +178,12 @@ void TwinHost::Handle(Envelope& env) {
   env.mono = MonoNow();
   const bool known = env.to.level == Level::kServer && registry_.server(env.to.id) != nullptr;
   if (auto* report = std::get_if<Report>(&env.msg); report && (known || auto_commission_)) {
+    // Parts from unknown servers wait in the assembler until their report is whole, and only then
+    // take a slot (Deliver): while no slot is left, they are not kept at all.
+    if (!known && report->partial && servers_total_.load(std::memory_order_relaxed) >= max_servers_) {
+      RefuseServer(env);
+      return;
+    }
     // The budget counts reports: collectd sends one message per plugin and type instance, hundreds
     // per interval on a big host, and all the parts of one report take one token.
     if (known && (!report->partial || assembler_.StartsReport(env.to.id, *report)) &&
@@ -201,6 +207,13 @@ void TwinHost::Handle(Envelope& env) {
   }
 }
 
+void TwinHost::RefuseServer(const Envelope& env) {
+  counters_.servers_refused.fetch_add(1, std::memory_order_relaxed);
+  dead_letters_.Reject(RejectReason::kLimit,
+                       prefix_ + (std::holds_alternative<Commission>(env.msg) ? "/provisioning/" : "/metrics/") + env.to.id,
+                       "the gateway holds max_servers (" + std::to_string(max_servers_) + ") servers", "");
+}
+
 bool TwinHost::ReserveServerSlot() {
   int64_t held = servers_total_.load(std::memory_order_relaxed);
   do {
@@ -217,10 +230,7 @@ void TwinHost::Deliver(const Envelope& env) {
                        (std::holds_alternative<Commission>(env.msg) ||
                         (auto_commission_ && std::holds_alternative<Report>(env.msg)));
   if (creates && !ReserveServerSlot()) {
-    counters_.servers_refused.fetch_add(1, std::memory_order_relaxed);
-    dead_letters_.Reject(RejectReason::kLimit,
-                         prefix_ + (std::holds_alternative<Commission>(env.msg) ? "/provisioning/" : "/metrics/") + env.to.id,
-                         "the gateway holds max_servers (" + std::to_string(max_servers_) + ") servers", "");
+    RefuseServer(env);
     return;
   }
   Effects out;

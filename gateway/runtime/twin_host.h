@@ -86,6 +86,8 @@ class TwinHost : public ShardHandler<Envelope> {
   void Deliver(const Envelope& env);
   // Takes one of max_servers' slots for a server about to be created; false when none is left.
   bool ReserveServerSlot();
+  // Counts and dead-letters a message that would create a server past max_servers.
+  void RefuseServer(const Envelope& env);
   void ApplyPendingModel(double now);
   void ApplyPendingMaintenance(double now);
   void UpdateCounts();

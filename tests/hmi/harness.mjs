@@ -90,6 +90,9 @@ export class Site {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (d) => writeFileSync(out, d, { flag: 'a' }));
     child.stderr.on('data', (d) => writeFileSync(out, d, { flag: 'a' }));
+    // Output may still be in the pipes after a kill: stop() waits for this before it removes the
+    // directory the log is in.
+    child.closed = new Promise((resolve) => child.once('close', resolve));
     this.children.push(child);
     return child;
   }
@@ -113,6 +116,8 @@ export class Site {
   async stop() {
     if (this.chrome) await this.chrome.close().catch(() => {});
     for (const c of this.children) if (c.exitCode === null) c.kill('SIGKILL');
+    await Promise.race([Promise.all(this.children.map((c) => c.closed)),
+      new Promise((resolve) => setTimeout(resolve, 10000))]);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
