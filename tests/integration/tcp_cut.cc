@@ -88,6 +88,7 @@ void TcpCut::Run() {
       fds.push_back(pollfd{b, POLLIN, 0});
     }
     if (poll(fds.data(), fds.size(), 20) <= 0) continue;
+    const size_t polled = pairs_.size();  // a pair accepted below was not polled this round
     size_t i = 0;
     if (listen_fd_ >= 0 && (fds[i++].revents & POLLIN)) {
       const int in = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -106,19 +107,21 @@ void TcpCut::Run() {
     // Forwards what arrived; a pair with a closed or failed side is closed whole. (Blocking
     // writes: loopback buffers are large and the peers are brokers that keep reading.)
     std::vector<std::pair<int, int>> keep;
-    for (size_t p = 0; p < pairs_.size(); ++p, i += 2) {
+    for (size_t p = polled; p < pairs_.size(); ++p) keep.push_back(pairs_[p]);
+    for (size_t p = 0; p < polled; ++p, i += 2) {
       auto [a, b] = pairs_[p];
       bool open = true;
       for (int side = 0; side < 2 && open; ++side) {
         if (!(fds[i + side].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         const int from = side == 0 ? a : b, to = side == 0 ? b : a;
-        const ssize_t n = read(from, buf, sizeof buf);
+        const ssize_t n = recv(from, buf, sizeof buf, 0);
         if (n <= 0) {
           open = false;
           break;
         }
         for (ssize_t off = 0; off < n && open;) {
-          const ssize_t w = write(to, buf + off, static_cast<size_t>(n - off));
+          // MSG_NOSIGNAL: a peer that closed is a closed pair, not a SIGPIPE for the test.
+          const ssize_t w = send(to, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
           if (w <= 0) open = false;
           off += w;
         }
