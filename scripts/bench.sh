@@ -6,6 +6,10 @@
 #   QOS_LIST=0 SERVERS_LIST=10000 DURATION=5 scripts/bench.sh   # a quicker look
 #
 # Per QoS, in the same run and against the same broker:
+#   - flood rates: a publisher floods DURATION seconds of reports flat out while the consumer
+#     takes them live, publisher, broker and consumer on the same cores. Measured for a bare
+#     mosquitto_sub and for the gateway (reports applied over the time until the last was
+#     applied); the ratio is what the gateway's CPU per report costs it when it shares the cores;
 #   - drain rates: the broker queues DURATION seconds of a publisher's flood for a consumer that is
 #     away (persistent session, QoS 0 queued too), then the consumer connects and empties the
 #     queue alone with the broker; its rate is messages over the time from its first to its last.
@@ -22,8 +26,13 @@
 # the gateway restores MEMORY_SERVERS such twins, and its resident set is divided by them.
 #
 # Settings: SERVERS_LIST, QOS_LIST, DURATION (seconds per step), LATENCY_DURATION (the latency step), INGEST (the gateway's
-# broker.ingest_connections), PUBLISHERS (publishing connections), SHARDS (0 = one per core),
-# MEMORY_SERVERS (0 skips the memory figure).
+# broker.ingest_connections), PUBLISHERS (publishing connections at QoS 0), QOS1_PUBLISHERS and
+# QOS1_WINDOW (at QoS 1 each connection waits for the broker's PUBACKs: one connection with the
+# broker's default window of 20 publishes only about 33,000/s, which would measure the publisher,
+# not the gateway), SHARDS (0 = one per core), MEMORY_SERVERS (0 skips the memory figure),
+# GATEWAY (the dctwin-gateway binary, build/gateway/dctwin-gateway) and BASELINE (another
+# dctwin-gateway binary, e.g. one built from an older commit: its rows are measured in the same
+# run, before this build's, so that a change is compared on the same machine and moment).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -34,6 +43,10 @@ QOS_LIST=${QOS_LIST:-"0 1"}
 DURATION=${DURATION:-10}
 INGEST=${INGEST:-2}
 PUBLISHERS=${PUBLISHERS:-1}
+QOS1_PUBLISHERS=${QOS1_PUBLISHERS:-4}
+QOS1_WINDOW=${QOS1_WINDOW:-100}
+GATEWAY=${GATEWAY:-build/gateway/dctwin-gateway}
+BASELINE=${BASELINE:-}
 SHARDS=${SHARDS:-0}
 MEMORY_SERVERS=${MEMORY_SERVERS:-100000}
 LADDER=${LADDER:-"1.0 0.9 0.8 0.7 0.6 0.5 0.4 0.3 0.2"}
@@ -73,8 +86,13 @@ loadgen() {
 # The drain rates: the broker queues a flood for a consumer that is away (persistent session),
 # then the consumer connects and empties the queue; its rate is messages over the time from its
 # first to its last message. Broker and consumer alone on the cores, no publisher competing.
+# pub_args QOS: the publishing connections (and QoS 1 window) for a QoS.
+pub_args() {
+  if [ "$1" = 0 ]; then echo "--connections $PUBLISHERS"; else echo "--connections $QOS1_PUBLISHERS --window $QOS1_WINDOW"; fi
+}
+
 preload() {  # QOS: floods DURATION seconds of reports into the broker; sets $published
-  loadgen --no-gateway --servers 10000 --duration "$DURATION" --qos "$1" --rate 0 --connections "$PUBLISHERS"
+  loadgen --no-gateway --servers 10000 --duration "$DURATION" --qos "$1" --rate 0 $(pub_args "$1")
 }
 
 # Removes a persistent session (a clean connect under its id), so that it queues nothing for the
@@ -92,6 +110,29 @@ mosquitto_sub_rate() {
   awk '{ if (n == 0) first = $1; last = $1; n++ } END { printf "%.0f\n", (n - 1) / (last - first) }' "$out"
 }
 
+# mosquitto_sub_flood QOS: a bare mosquitto_sub taking a flood live, the publisher on the same
+# cores; messages over the time from its first to its last.
+mosquitto_sub_flood() {
+  local qos=$1 out="$work/flood.out" marker=0
+  mosquitto_sub -V 5 -h 127.0.0.1 -p "$port" -q "$qos" -t 'dctwin/metrics/+' -F '%U' >> "$out" &
+  local sub=$!
+  # Subscribed once a marker comes back; the flood is what follows it.
+  for _ in $(seq 100); do
+    mosquitto_pub -V 5 -h 127.0.0.1 -p "$port" -t dctwin/metrics/bench-marker -m '{}'
+    sleep 0.1
+    marker=$(wc -l < "$out")
+    [ "$marker" -gt 0 ] && break
+  done
+  loadgen --no-gateway --servers 10000 --duration "$DURATION" --qos "$qos" --rate 0 $(pub_args "$qos") >&2
+  for _ in $(seq 1200); do
+    [ "$(wc -l < "$out")" -ge $((marker + published)) ] && break
+    sleep 0.1
+  done
+  kill "$sub"; wait "$sub" 2>/dev/null || true
+  awk -v m="$marker" 'NR > m { if (n == 0) first = $1; last = $1; n++ } END { printf "%.0f\n", (n - 1) / (last - first) }' "$out"
+  rm -f "$out"
+}
+
 # paho_rate QOS: the bare Paho consumer (tools/drain.cc).
 paho_rate() {
   local qos=$1 drain=(build/tools/dctwin-drain --broker "$uri" --qos "$1" --topic 'dctwin/metrics/+' --client-id bench-paho)
@@ -106,7 +147,7 @@ paho_rate() {
 # Sets $drain (not run in a subshell: it restarts the gateway, whose pid is $gw).
 gateway_drain() {
   stop_gateway
-  loadgen --no-gateway --servers "$1" --duration "$DURATION" --qos "$2" --rate 0 --connections "$PUBLISHERS"
+  loadgen --no-gateway --servers "$1" --duration "$DURATION" --qos "$2" --rate 0 $(pub_args "$2")
   local n=$published
   start_gateway keep
   # Its Prometheus endpoint, polled: stats are published only once every subscription is granted,
@@ -120,7 +161,7 @@ start_gateway() {  # [keep]: on the state the last one left
   # flap detection would (rightly) hold open for flap_stable_s, leaving a handful of samples.
   printf '[gateway]\nstats_interval_s = 0.2\nshards = %s\n[broker]\ningest_connections = %s\n[model]\nheartbeat_timeout_s = 3600\nflap_count = 0\n[metrics]\nlisten = "127.0.0.1:%s"\n' \
     "$SHARDS" "$INGEST" "$metrics_port" > "$work/dctwin.toml"
-  build/gateway/dctwin-gateway --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" \
+  "$gw_bin" --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" \
     --gateway-id bench > "$work/gateway.log" 2>&1 &
   gw=$!
 }
@@ -130,7 +171,12 @@ echo "machine:   $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 echo "software:  $(mosquitto -h 2>/dev/null | head -1), Paho C $(dpkg-query -W -f='${Version}' libpaho-mqtt1.3 2>/dev/null)," \
   "Paho C++ $(dpkg-query -W -f='${Version}' libpaho-mqttpp3-1 2>/dev/null)"
 echo "settings:  $DURATION s per step, gateway ingest_connections=$INGEST, shards=$SHARDS (0 = one per core)," \
-  "$PUBLISHERS publishing connection(s); everything on these $(nproc) cores"
+  "$PUBLISHERS publishing connection(s) at QoS 0, $QOS1_PUBLISHERS with a window of $QOS1_WINDOW at QoS 1;" \
+  "everything on these $(nproc) cores"
+echo "gateway:   $GATEWAY${BASELINE:+ (baseline: $BASELINE)}"
+gw_bin=$GATEWAY
+gateways=("this=$GATEWAY")
+[ -n "$BASELINE" ] && gateways=("baseline=$BASELINE" "this=$GATEWAY")
 echo
 
 rows=()
@@ -138,20 +184,28 @@ for qos in $QOS_LIST; do
   echo "QoS $qos: bare consumers ..." >&2
   sub=$(mosquitto_sub_rate "$qos")
   paho=$(paho_rate "$qos")
+  sub_flood=$(mosquitto_sub_flood "$qos")
+  for spec in "${gateways[@]}"; do
+  name=${spec%%=*}
+  gw_bin=${spec#*=}
   for servers in $SERVERS_LIST; do
-    echo "QoS $qos, $servers servers: gateway ..." >&2
+    echo "QoS $qos, $servers servers: gateway ($name) ..." >&2
     start_gateway
     # Commission, and one report per server so that every twin has published its first health.
-    loadgen --servers "$servers" --racks $((servers / 40)) --probes 4 --qos "$qos" --connections "$PUBLISHERS" \
+    loadgen --servers "$servers" --racks $((servers / 40)) --probes 4 --qos "$qos" $(pub_args "$qos") \
       --rate 20000 --duration $(awk "BEGIN { print $servers / 20000 + 1 }")
     gateway_drain "$servers" "$qos"
+    # The flood: flat out, live, with the publisher on the same cores.
+    loadgen --commission false --servers "$servers" --qos "$qos" $(pub_args "$qos") --rate 0 --duration "$DURATION"
+    flood=$(awk "BEGIN { printf \"%.0f\", $applied / $applied_s }")
+    echo "  flood: published $published, applied $applied by $applied_s s" >&2
     # The ladder: the first rate it keeps up with.
     sustained=0
     cpu10k="-"
     for f in $LADDER; do
       rate=$(awk "BEGIN { r = int($drain * $f / 1000) * 1000; print (r < 1000 ? 1000 : r) }")
       c0=$(cpu_ticks "$gw")
-      loadgen --commission false --servers "$servers" --qos "$qos" --connections "$PUBLISHERS" --rate "$rate" \
+      loadgen --commission false --servers "$servers" --qos "$qos" $(pub_args "$qos") --rate "$rate" \
         --duration "$DURATION"
       c1=$(cpu_ticks "$gw")
       echo "  $rate/s: published $published, applied $applied by $applied_s s, kept up: $kept_up" >&2
@@ -162,22 +216,25 @@ for qos in $QOS_LIST; do
       fi
     done
     half=$((sustained / 2))
-    loadgen --commission false --servers "$servers" --probes 4 --qos "$qos" --connections "$PUBLISHERS" \
+    loadgen --commission false --servers "$servers" --probes 4 --qos "$qos" $(pub_args "$qos") \
       --rate "$half" --duration "$LATENCY_DURATION"
     stop_gateway
     for id in bench $(seq -f 'bench-ingest-%g' 1 "$INGEST"); do wipe_session "$id"; done
-    rows+=("$(printf '| %d | %s | %s | %s | %s | %s | %.2f / %.2f | %.2f / %.2f | %s | %s / %s ms | %s |' "$qos" \
-      "$servers" "$sustained" "$drain" "$sub" "$paho" "$(awk "BEGIN { print $sustained / $sub }")" \
+    rows+=("$(printf '| %s | %d | %s | %s / %s = %.2f | %s | %s | %s | %s | %.2f / %.2f | %.2f / %.2f | %s | %s / %s ms | %s |' \
+      "$name" "$qos" "$servers" "$flood" "$sub_flood" "$(awk "BEGIN { print $flood / $sub_flood }")" \
+      "$sustained" "$drain" "$sub" "$paho" "$(awk "BEGIN { print $sustained / $sub }")" \
       "$(awk "BEGIN { print $drain / $sub }")" "$(awk "BEGIN { print $sustained / $paho }")" \
       "$(awk "BEGIN { print $drain / $paho }")" "$half" "$p50_ms" "$p99_ms ($latency_samples samples)" "$cpu10k")")
   done
+  done
 done
 
-echo "| QoS | servers | gateway sustained/s | gateway drain/s | mosquitto_sub drain/s | Paho drain/s | sustained / drain vs mosquitto_sub | sustained / drain vs Paho | latency at /s | p50 / p99 publish-to-alert | CPU s per 10k reports |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| gateway | QoS | servers | flood/s: gateway / mosquitto_sub = ratio | gateway sustained/s | gateway drain/s | mosquitto_sub drain/s | Paho drain/s | sustained / drain vs mosquitto_sub | sustained / drain vs Paho | latency at /s | p50 / p99 publish-to-alert | CPU s per 10k reports |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in "${rows[@]}"; do echo "$r"; done
 
 if [ "$MEMORY_SERVERS" -gt 0 ]; then
+  gw_bin=$GATEWAY
   echo
   echo "memory: restoring $MEMORY_SERVERS servers with full 15-minute windows ..." >&2
   rm -f "$work"/state.db*
@@ -186,7 +243,7 @@ if [ "$MEMORY_SERVERS" -gt 0 ]; then
   empty_kb=$(ps -o rss= -p "$gw")
   stop_gateway
   build/tools/dctwin-statebench --state "$work/state.db" --servers "$MEMORY_SERVERS" > /dev/null
-  build/gateway/dctwin-gateway --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" \
+  "$GATEWAY" --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" \
     --gateway-id bench > "$work/gateway.log" 2>&1 &
   gw=$!
   until grep -q ' ready' "$work/gateway.log"; do sleep 0.05; done
@@ -198,7 +255,7 @@ if [ "$MEMORY_SERVERS" -gt 0 ]; then
   # After a crash every twin publishes its health again at restore: the burst is held in memory
   # until the broker has it, and the allocator keeps the peak.
   build/tools/dctwin-statebench --state "$work/state.db" --servers "$MEMORY_SERVERS" --unclean > /dev/null
-  build/gateway/dctwin-gateway --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" \
+  "$GATEWAY" --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" \
     --gateway-id bench > "$work/gateway.log" 2>&1 &
   gw=$!
   until grep -q ' ready' "$work/gateway.log"; do sleep 0.05; done

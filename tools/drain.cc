@@ -22,6 +22,8 @@
 
 #include <mqtt/async_client.h>
 
+#include "gateway/mqtt/paho_trace.h"
+
 namespace {
 
 double Now() {
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
   for (int c = 0; c < connections; ++c) {
     const std::string id = client_id.empty() ? "drain-" + std::to_string(getpid()) + "-" + std::to_string(c) : client_id;
     auto cli = std::make_unique<mqtt::async_client>(broker, id, mqtt::create_options(MQTTVERSION_5));
+    dctwin::QuietPahoTrace();  // as the gateway does: the yardstick runs the library the same way
     cli->set_message_callback([&counter](mqtt::const_message_ptr) {
       const double t = Now();
       if (counter.count.fetch_add(1, std::memory_order_relaxed) == 0) counter.first.store(t);

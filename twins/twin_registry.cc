@@ -253,9 +253,9 @@ TwinRegistry::Outcome TwinRegistry::HandleQuery(const Envelope& env, const Query
   return Outcome::kApplied;
 }
 
-TwinRegistry::Outcome TwinRegistry::ApplyReport(const std::string& id, const Report& report, double now,
+TwinRegistry::Outcome TwinRegistry::ApplyReport(std::unordered_map<std::string, ServerSlot>::iterator it,
+                                                const std::string& id, const Report& report, double now,
                                                 Effects& out) {
-  auto it = servers_.find(id);
   if (it == servers_.end()) {
     if (!options_.auto_commission) return Outcome::kUncommissioned;
     Commission(id, options_.default_rack, now, out);
@@ -303,7 +303,7 @@ TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& o
   }
   if (auto* report = std::get_if<Report>(&env.msg)) {
     if (it == servers_.end() && !options_.auto_commission) return Outcome::kUncommissioned;
-    return ApplyReport(id, *report, env.now, out);
+    return ApplyReport(it, id, *report, env.now, out);
   }
   if (it == servers_.end()) return Outcome::kIgnored;  // decommission of an unknown server, a late notice
   if (std::holds_alternative<Decommission>(env.msg)) {

@@ -157,7 +157,10 @@ class TwinRegistry {
   std::unique_ptr<DatacenterTwin> datacenter_;
   std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> timers_;
   uint64_t next_generation_ = 0;
-  Outcome ApplyReport(const std::string& id, const Report& report, double now, Effects& out);
+  // `it`: the server's slot as the caller found it (servers_.end() if none), so that a report
+  // costs one lookup.
+  Outcome ApplyReport(std::unordered_map<std::string, ServerSlot>::iterator it, const std::string& id,
+                      const Report& report, double now, Effects& out);
 
   std::unordered_map<std::string, double> overdue_;  // server -> when its deadline passed
   std::vector<TwinAddress> dirty_;

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "gateway/mqtt/paho_trace.h"
+
 namespace dctwin {
 
 class MqttLink::Listener : public mqtt::iaction_listener {
@@ -41,6 +43,7 @@ MqttLink::MqttLink(Options options, MessageHandler handler)
     : options_(std::move(options)), handler_(std::move(handler)), subscribe_listener_(std::make_unique<Listener>(*this)) {
   mqtt::create_options create(MQTTVERSION_5);
   client_ = std::make_unique<mqtt::async_client>(options_.uri, options_.client_id, create);
+  QuietPahoTrace();  // after the first client: creating it initializes the library's trace
 
   // Set on the member itself, never through connect_options_builder: Paho C++ 1.2.0 copies the
   // options' C struct with a pointer to the properties of the object it was copied from, so
