@@ -29,7 +29,8 @@ struct BrokerConfig {
                                 // broker's Receive Maximum (mosquitto: max_inflight_messages, default 20)
   // Connections that read metric reports. 1: one connection reads everything. N > 1: provisioning
   // and queries stay on the main connection, and N more connections share the metric topics
-  // through an MQTT 5 shared subscription ($share/<gateway id>/...), each with its own receive thread.
+  // through an MQTT 5 shared subscription ($share/<gateway id>/...). Paho reads them all on its one
+  // receive thread: more sockets, no more parallel reading.
   int ingest_connections = 1;
 };
 

@@ -41,10 +41,10 @@ scripts/build.sh >/dev/null
 SERVERS_LIST=${SERVERS_LIST:-"10000 100000"}
 QOS_LIST=${QOS_LIST:-"0 1"}
 DURATION=${DURATION:-10}
-INGEST=${INGEST:-2}
+INGEST=${INGEST:-1}
 PUBLISHERS=${PUBLISHERS:-1}
-QOS1_PUBLISHERS=${QOS1_PUBLISHERS:-4}
-QOS1_WINDOW=${QOS1_WINDOW:-100}
+QOS1_PUBLISHERS=${QOS1_PUBLISHERS:-1}
+QOS1_WINDOW=${QOS1_WINDOW:-20}
 GATEWAY=${GATEWAY:-build/gateway/dctwin-gateway}
 BASELINE=${BASELINE:-}
 SHARDS=${SHARDS:-0}
@@ -120,9 +120,10 @@ mosquitto_sub_flood() {
   for _ in $(seq 100); do
     mosquitto_pub -V 5 -h 127.0.0.1 -p "$port" -t dctwin/metrics/bench-marker -m '{}'
     sleep 0.1
-    marker=$(wc -l < "$out")
-    [ "$marker" -gt 0 ] && break
+    [ "$(wc -l < "$out")" -gt 0 ] && break
   done
+  sleep 0.5  # a second marker still on its way must not count as part of the flood
+  marker=$(wc -l < "$out")
   loadgen --no-gateway --servers 10000 --duration "$DURATION" --qos "$qos" --rate 0 $(pub_args "$qos") >&2
   for _ in $(seq 1200); do
     [ "$(wc -l < "$out")" -ge $((marker + published)) ] && break

@@ -33,6 +33,7 @@
 
 #include <mqtt/async_client.h>
 
+#include "gateway/mqtt/paho_trace.h"
 #include "gateway/mqtt/tcp_nodelay.h"
 #include "tools/windowed_publisher.h"
 
@@ -107,6 +108,9 @@ int main(int argc, char** argv) {
 
   Stats stats;
   mqtt::async_client watcher(broker, "loadgen-watch-" + std::to_string(getpid()), mqtt::create_options(MQTTVERSION_5));
+  // The publisher shares the cores with what it measures: no Paho trace formatting (see
+  // gateway/mqtt/paho_trace.h).
+  dctwin::QuietPahoTrace();
   watcher.set_message_callback([&](mqtt::const_message_ptr m) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
