@@ -12,15 +12,16 @@
 #      prints reports applied per second and the gateway's CPU-s per 10,000 reports;
 #   2. fixed: RATE reports/s for 10 s once the flood is worked off; CPU-s per 10,000 reports.
 # Settings: GATEWAY, SERVERS (100000), FLOOD (10), RATE (10000), INGEST (broker.ingest_connections, 1),
-# PERF (1: perf record -g on the gateway during the flood, to $PWD/perf.data; needs linux-perf).
+# PERF (1: perf record -g on the gateway during the flood, to perf.data in the current directory;
+# needs perf from linux-perf).
 set -euo pipefail
+perf_out="$PWD/perf.data"  # where it was started
 cd "$(dirname "$0")/.."
 GATEWAY=${GATEWAY:-build/gateway/dctwin-gateway}
 SERVERS=${SERVERS:-100000}
 FLOOD=${FLOOD:-10}
 RATE=${RATE:-10000}
 INGEST=${INGEST:-1}
-perf_out="$PWD/perf.data"
 [ -x build/tools/dctwin-loadgen ] || scripts/build.sh >/dev/null
 
 work=$(mktemp -d -t dctwin-profile.XXXXXX)
