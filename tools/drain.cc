@@ -30,7 +30,8 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// Written by the receive thread (Paho has one per process), read by main every few milliseconds: no wake-up per message.
+// Written by the receive thread (Paho has one per process), read by main every few milliseconds:
+// no wake-up per message.
 struct Counter {
   std::atomic<long> count{0};
   std::atomic<double> first{0};

@@ -3,7 +3,7 @@
 // At its default level Paho C formats trace lines into a buffer in memory, under a process-wide
 // lock, for every packet it handles (and more). In a profile of the gateway under a flood of
 // reports, that formatting (vfprintf and its helpers) and the lock were a visible share of Paho's
-// receive thread, and with the trace at errors the gateway's CPU per report fell by about a sixth
+// receive thread, and with the trace at errors the gateway's CPU per report fell by about a fifth
 // (docs/performance.md). Nobody reads that buffer unless MQTT_C_CLIENT_TRACE asks Paho to write
 // the trace out; then this leaves the level alone.
 //
