@@ -33,8 +33,7 @@ metrics_port=$(free_port)
 cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 start_mosquitto "$work" "$port" "max_queued_messages 0
-queue_qos0_messages true
-set_tcp_nodelay true"
+queue_qos0_messages true"  # start_mosquitto sets set_tcp_nodelay itself
 
 printf '[gateway]\nstats_interval_s = 0.2\n[broker]\ningest_connections = %s\n[model]\nheartbeat_timeout_s = 3600\nflap_count = 0\n[metrics]\nlisten = "127.0.0.1:%s"\n' \
   "$INGEST" "$metrics_port" > "$work/dctwin.toml"
