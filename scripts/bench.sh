@@ -20,7 +20,11 @@
 #     rate) at which every report was applied and the gateway finished no later than max(1 s, 10%)
 #     after the publisher (dctwin-loadgen's kept_up). Publisher, broker and gateway share the cores;
 #   - publish-to-alert latency at half the sustained rate: probe servers publish a report that
-#     opens a disk incident, and the time until the event arrives is one sample;
+#     opens a disk incident, and the time until the event arrives is one sample. The probes run in
+#     a process of their own, beside the one that makes the load. Two more figures put it in
+#     context: the gateway's own share (its dctwin_alert_latency_seconds histogram, from the
+#     report's receipt to the alert's hand-over to the MQTT client) and the broker floor (the same
+#     probes at the same load answered by a stand-in that only echoes: two trips through the broker);
 #   - the gateway's CPU time (user + system, from /proc) per 10,000 reports at the sustained rate.
 # Then resident memory per server twin with full 15-minute windows (10 s interval, 8 metrics):
 # the gateway restores MEMORY_SERVERS such twins, and its resident set is divided by them.
@@ -168,6 +172,63 @@ start_gateway() {  # [keep]: on the state the last one left
 }
 stop_gateway() { kill -TERM "$gw"; wait "$gw" || true; gw=""; }
 
+# The gateway's alert-latency histogram: "<upper bound> <cumulative count>" lines (none from a
+# gateway that has no such histogram).
+alert_histogram() {
+  curl -s "http://127.0.0.1:$metrics_port/metrics" |
+    sed -n 's/^dctwin_alert_latency_seconds_bucket{le="\([^"]*\)"} \([0-9.e+]*\)$/\1 \2/p'
+}
+# histogram_quantiles BEFORE AFTER: the bucket bounds holding the p50 and p99 of the samples taken
+# between two alert_histogram snapshots, in ms ("<= 2 / <= 20"), or "-".
+histogram_quantiles() {
+  paste -d' ' <(echo "$1") <(echo "$2") | awk '
+    NF == 4 { le[n] = $1; c[n] = $4 - $2; n++ }
+    END {
+      if (n == 0 || c[n - 1] <= 0) { print "-"; exit }
+      total = c[n - 1]
+      for (i = 0; i < n; i++) {
+        if (p50 == "" && c[i] >= 0.5 * total) p50 = le[i]
+        if (p99 == "" && c[i] >= 0.99 * total) p99 = le[i]
+      }
+      printf "<= %s / <= %s ms (%d alerts)", (p50 == "+Inf" ? p50 : p50 * 1000), (p99 == "+Inf" ? p99 : p99 * 1000), total
+    }'
+}
+
+# latency_step SERVERS QOS RATE: publish-to-alert latency at RATE reports/s. The load comes from one
+# dctwin-loadgen and the probes from another (Paho C sends for all of a process's connections on
+# one thread: a probe beside the load would wait behind it in the publisher). Sets p50_ms,
+# p99_ms, latency_samples; gateway_share (from the gateway's own histogram: receipt to hand-over
+# of the alert); floor_p50_ms, floor_p99_ms: the same probes answered by a stand-in that does
+# nothing but answer (dctwin-loadgen --echo, under its own prefix), at the same load: the two
+# trips through the broker on this machine, the floor under the gateway's figure.
+latency_step() {
+  local servers=$1 qos=$2 rate=$3 h0 h1 bg echo
+  background() {
+    build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --commission false --servers "$servers" \
+      --qos "$qos" $(pub_args "$qos") --rate "$rate" --duration "$LATENCY_DURATION" > "$work/background.out" 2>&1 &
+    bg=$!
+  }
+  h0=$(alert_histogram)
+  background
+  loadgen --commission false --probe-only --probes 4 --qos "$qos" --duration "$LATENCY_DURATION"
+  wait "$bg" || { cat "$work/background.out" >&2; return 1; }
+  h1=$(alert_histogram)
+  gateway_share=$(histogram_quantiles "$h0" "$h1")
+  local gw_p50=$p50_ms gw_p99=$p99_ms gw_samples=$latency_samples
+  background
+  build/tools/dctwin-loadgen --broker "$uri" --prefix bench-echo --echo --probes 4 \
+    --duration $((LATENCY_DURATION + 5)) > "$work/echo.out" 2>&1 &
+  echo=$!
+  loadgen --prefix bench-echo --commission false --probe-only --probes 4 --qos "$qos" --duration "$LATENCY_DURATION"
+  floor_p50_ms=$p50_ms
+  floor_p99_ms=$p99_ms
+  wait "$bg" || true
+  kill "$echo" 2>/dev/null; wait "$echo" 2>/dev/null || true
+  p50_ms=$gw_p50
+  p99_ms=$gw_p99
+  latency_samples=$gw_samples
+}
+
 echo "machine:   $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GB"
 echo "software:  $(mosquitto -h 2>/dev/null | head -1), Paho C $(dpkg-query -W -f='${Version}' libpaho-mqtt1.3 2>/dev/null)," \
   "Paho C++ $(dpkg-query -W -f='${Version}' libpaho-mqttpp3-1 2>/dev/null)"
@@ -217,21 +278,23 @@ for qos in $QOS_LIST; do
       fi
     done
     half=$((sustained / 2))
-    loadgen --commission false --servers "$servers" --probes 4 --qos "$qos" $(pub_args "$qos") \
-      --rate "$half" --duration "$LATENCY_DURATION"
+    latency_step "$servers" "$qos" "$half"
+    echo "  latency at $half/s: p50 $p50_ms / p99 $p99_ms ms; the gateway's own $gateway_share;" \
+      "broker floor p50 $floor_p50_ms / p99 $floor_p99_ms ms" >&2
     stop_gateway
     for id in bench $(seq -f 'bench-ingest-%g' 1 "$INGEST"); do wipe_session "$id"; done
-    rows+=("$(printf '| %s | %d | %s | %s / %s = %.2f | %s | %s | %s | %s | %.2f / %.2f | %.2f / %.2f | %s | %s / %s ms | %s |' \
+    rows+=("$(printf '| %s | %d | %s | %s / %s = %.2f | %s | %s | %s | %s | %.2f / %.2f | %.2f / %.2f | %s | %s / %s ms | %s | %s / %s ms | %s |' \
       "$name" "$qos" "$servers" "$flood" "$sub_flood" "$(awk "BEGIN { print $flood / $sub_flood }")" \
       "$sustained" "$drain" "$sub" "$paho" "$(awk "BEGIN { print $sustained / $sub }")" \
       "$(awk "BEGIN { print $drain / $sub }")" "$(awk "BEGIN { print $sustained / $paho }")" \
-      "$(awk "BEGIN { print $drain / $paho }")" "$half" "$p50_ms" "$p99_ms ($latency_samples samples)" "$cpu10k")")
+      "$(awk "BEGIN { print $drain / $paho }")" "$half" "$p50_ms" "$p99_ms ($latency_samples samples)" \
+      "$gateway_share" "$floor_p50_ms" "$floor_p99_ms" "$cpu10k")")
   done
   done
 done
 
-echo "| gateway | QoS | servers | flood/s: gateway / mosquitto_sub = ratio | gateway sustained/s | gateway drain/s | mosquitto_sub drain/s | Paho drain/s | sustained / drain vs mosquitto_sub | sustained / drain vs Paho | latency at /s | p50 / p99 publish-to-alert | CPU s per 10k reports |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| gateway | QoS | servers | flood/s: gateway / mosquitto_sub = ratio | gateway sustained/s | gateway drain/s | mosquitto_sub drain/s | Paho drain/s | sustained / drain vs mosquitto_sub | sustained / drain vs Paho | latency at /s | p50 / p99 publish-to-alert | of which the gateway: p50 / p99 | broker floor: p50 / p99 | CPU s per 10k reports |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in "${rows[@]}"; do echo "$r"; done
 
 if [ "$MEMORY_SERVERS" -gt 0 ]; then

@@ -31,6 +31,9 @@ struct OutboxRecord {
   std::string payload;
   int qos = 1;
   bool retained = false;
+  // Not stored: monotonic seconds when the report behind this event reached the gateway (0:
+  // unknown, or read back from the store). For the alert latency.
+  double received = 0;
 };
 
 // A small keyed document of the operator-facing state (open incident records, silences,

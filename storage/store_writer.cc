@@ -87,7 +87,7 @@ void StoreWriter::Merge(ShardBatch& batch) {
   }
   for (OutboxRecord& e : batch.outbox) pending_outbox_.push_back(std::move(e));
   if (stage_ != nullptr && (!batch.incidents.empty() || !batch.decommissioned.empty())) {
-    stage_->OnIncidents(batch.incidents, batch.decommissioned, clock_());
+    stage_->OnIncidents(batch.incidents, batch.decommissioned, clock_(), batch.received);
   }
   if (batch.released) pending_released_.push_back(std::move(batch.released));
   ++merged_;

@@ -45,6 +45,10 @@ struct ShardBatch {
   std::vector<OutboxRecord> outbox;        // ready-made messages for the outbox
   std::vector<IncidentEvent> incidents;    // incident events, for the commit stage to publish
   std::vector<std::pair<std::string, std::string>> decommissioned;  // (server, rack)
+  // Monotonic seconds when the earliest message behind `incidents` came from the broker (0: none
+  // did, e.g. a timer's incidents). Rides along to the outbound queue, which measures the alert
+  // latency.
+  double received = 0;
   // Runs on the writer's thread once everything above (and everything submitted before it) is
   // committed.
   std::function<void()> released;
@@ -68,8 +72,10 @@ class CommitStage {
  public:
   virtual ~CommitStage() = default;
   // The incident events of one shard batch, in order, and the servers it decommissioned.
+  // `received`: see ShardBatch::received; the stage passes it on with the events' outbox rows.
   virtual void OnIncidents(std::vector<IncidentEvent>& events,
-                           const std::vector<std::pair<std::string, std::string>>& decommissioned, double now) = 0;
+                           const std::vector<std::pair<std::string, std::string>>& decommissioned, double now,
+                           double received) = 0;
   // Before each round: whether the outbox holds outbox_max rows or more (the broker has been
   // away long). The stage may hold back what can wait (new opens), never what must follow.
   virtual void SetOutboxFull(bool /*full*/) {}

@@ -14,6 +14,15 @@
 //    its own, take turns publishing {"disk_errors":1} (the default model opens a disk incident on
 //    one such report) and the time until the open event arrives is one sample; clear reports then
 //    resolve the incident before the next turn.
+//    With --probe-only the process publishes nothing else: the load comes from another
+//    dctwin-loadgen. Paho C sends for every connection of a process on one thread, so a probe
+//    published beside a flood waits behind the flood's messages in this process, and that wait
+//    would be counted as the gateway's. The probe servers must have been commissioned before (a
+//    run with --probes).
+// 5. with --echo, stands in for the gateway on the probes' topics: it answers each probe report
+//    with the open or resolved event the gateway would publish, for --duration seconds. A
+//    --probe-only run against it (both with a --prefix the gateway does not serve) measures what
+//    the same two trips through the broker cost without the gateway: the floor under its latency.
 // The last line, "result ...", is for scripts: key=value pairs.
 #include <simdjson.h>
 
@@ -67,6 +76,41 @@ double Percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
+// --echo: answers probe-<n> reports under <prefix>/metrics with the disk event a gateway would
+// publish, until `duration` seconds have passed.
+int Echo(const std::string& broker, const std::string& prefix, int probes, double duration) {
+  if (probes <= 0) {
+    std::fprintf(stderr, "--echo needs --probes 1 or more\n");
+    return 2;
+  }
+  mqtt::async_client client(broker, "loadgen-echo-" + std::to_string(getpid()), mqtt::create_options(MQTTVERSION_5));
+  dctwin::QuietPahoTrace();
+  std::atomic<long> answered{0};
+  const std::string metrics = prefix + "/metrics/probe-";
+  client.set_message_callback([&](mqtt::const_message_ptr m) {
+    const std::string& topic = m->get_topic();
+    if (topic.compare(0, metrics.size(), metrics) != 0) return;
+    const std::string n = topic.substr(metrics.size());
+    const std::string& payload = m->get_payload_str();
+    const char* state = payload.find(R"("disk_errors":1)") != std::string::npos ? "open" : "resolved";
+    const std::string event = std::string(R"({"kind":"disk","state":")") + state + R"(","server":"probe-)" + n + "\"}";
+    try {
+      client.publish(prefix + "/alerts/server/probe-" + n, event.data(), event.size(), 1, false);
+      ++answered;
+    } catch (const mqtt::exception&) {
+    }
+  });
+  mqtt::connect_options opts;
+  opts.set_mqtt_version(MQTTVERSION_5);
+  client.connect(opts)->wait();
+  dctwin::SetTcpNoDelayToBroker(broker);
+  for (int p = 0; p < probes; ++p) client.subscribe(metrics + std::to_string(p), 1)->wait();
+  std::this_thread::sleep_for(std::chrono::duration<double>(duration));
+  client.disconnect()->wait();
+  std::printf("result answered=%ld\n", answered.load());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -100,11 +144,16 @@ int main(int argc, char** argv) {
                "only publish (for measuring another consumer): no commissions, no stats, no probes");
   app.add_option("--probes", probes, "probe servers that measure publish-to-alert latency (0: none)");
   app.add_option("--probe-interval", probe_interval, "seconds between two latency samples");
+  bool probe_only = false;
+  app.add_flag("--probe-only", probe_only, "publish only the probes' reports; needs --probes");
+  bool echo = false;
+  app.add_flag("--echo", echo, "answer the probes' reports with their events for --duration seconds, as a gateway would");
   std::string format = "native";
   app.add_option("--format", format, "native (one JSON message per report) or collectd (six messages per report)")
       ->check(CLI::IsMember({"native", "collectd"}));
   CLI11_PARSE(app, argc, argv);
   const bool collectd = format == "collectd";
+  if (echo) return Echo(broker, prefix, probes, duration);
 
   Stats stats;
   mqtt::async_client watcher(broker, "loadgen-watch-" + std::to_string(getpid()), mqtt::create_options(MQTTVERSION_5));
@@ -144,7 +193,15 @@ int main(int argc, char** argv) {
     commission = false;
     probes = 0;
   }
-  if (!no_gateway && !wait_stats([](double in, double) { return in >= 0; }, 30)) {
+  if (probe_only) {
+    if (probes <= 0) {
+      std::fprintf(stderr, "--probe-only needs --probes 1 or more\n");
+      return 2;
+    }
+    connections = 0;
+    commission = false;
+  }
+  if (!no_gateway && !probe_only && !wait_stats([](double in, double) { return in >= 0; }, 30)) {
     std::fprintf(stderr, "no stats from gateway %s on %s\n", gateway_id.c_str(), broker.c_str());
     return 1;
   }
@@ -262,7 +319,9 @@ int main(int argc, char** argv) {
       const double per_thread = rate > 0 ? rate / connections : 0;
       for (int s = c;; s += connections) {
         if (s >= servers) s = c;
-        if ((n & 255) == 0) {
+        // Flat out, the clock is read every 256 messages; at a fixed rate every 16, so that the
+        // messages go out evenly rather than in bursts of 256.
+        if ((n & (per_thread > 0 ? 15 : 255)) == 0) {
           const auto now = Clock::now();
           if (now >= end) break;
           if (per_thread > 0) {
@@ -309,6 +368,16 @@ int main(int argc, char** argv) {
                 connections, publish_s, static_cast<double>(published) / publish_s);
     std::printf("result published=%ld publish_s=%.3f\n", published.load(), publish_s);
     for (auto& cli : clients) cli->disconnect()->wait();
+    watcher.disconnect()->wait();
+    return 0;
+  }
+  if (probe_only) {
+    std::printf("latency   %zu samples publish-to-alert: p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d timeouts\n",
+                latencies_ms.size(), Percentile(latencies_ms, 0.5), Percentile(latencies_ms, 0.99),
+                Percentile(latencies_ms, 1.0), probe_timeouts);
+    std::printf("result latency_samples=%zu p50_ms=%.3f p99_ms=%.3f timeouts=%d\n", latencies_ms.size(),
+                Percentile(latencies_ms, 0.5), Percentile(latencies_ms, 0.99), probe_timeouts);
+    prober->disconnect()->wait();
     watcher.disconnect()->wait();
     return 0;
   }

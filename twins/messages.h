@@ -149,6 +149,9 @@ struct Envelope {
   // Monotonic clock (seconds) when it is handled, for silence deadlines: a step of the wall clock
   // (NTP) must not make every server overdue at once. 0: the owner uses `now`.
   double mono = 0;
+  // Monotonic clock (seconds) when the gateway took it from the broker; 0 for messages it made
+  // itself (timers, twin to twin). Measures the alert latency (dctwin_alert_latency_seconds).
+  double received = 0;
 };
 
 // What handling one message produced. The host commits the state, then releases all of it: events,

@@ -192,8 +192,8 @@ std::string IncidentDesk::AlertTopic(const IncidentEvent& e) const {
   return options_.prefix + "/alerts/" + std::string(LevelName(e.level)) + "/" + e.subject;
 }
 
-void IncidentDesk::Outbox(std::string topic, std::string payload, bool retained) {
-  outbox_.push_back(OutboxRecord{0, std::move(topic), std::move(payload), 1, retained});
+void IncidentDesk::Outbox(std::string topic, std::string payload, bool retained, double received) {
+  outbox_.push_back(OutboxRecord{0, std::move(topic), std::move(payload), 1, retained, received});
 }
 
 void IncidentDesk::SaveRecord(const IncidentEvent& record) {
@@ -289,7 +289,8 @@ std::vector<std::string> IncidentDesk::MutingSilences(const IncidentEvent& incid
 }
 
 void IncidentDesk::OnIncidents(std::vector<IncidentEvent>& events,
-                               const std::vector<std::pair<std::string, std::string>>& decommissioned, double now) {
+                               const std::vector<std::pair<std::string, std::string>>& decommissioned, double now,
+                               double received) {
   for (IncidentEvent& e : events) {
     e.silenced_by = MutingSilences(e, now);
     spdlog::info("incident {} {} {} {} {}{}: {}", StateName(e.state), LevelName(e.level), e.subject, e.kind, e.id,
@@ -306,7 +307,7 @@ void IncidentDesk::OnIncidents(std::vector<IncidentEvent>& events,
       docs_[{kDeferred, e.id}] = std::nullopt;  // never announced: neither is its end
       spdlog::warn("incident {} opened and resolved while the outbox was full: not announced", e.id);
     } else {
-      Outbox(AlertTopic(e), IncidentEventJson(e), false);
+      Outbox(AlertTopic(e), IncidentEventJson(e), false, received);
     }
     const std::string topic = RecordTopic(e);
     std::vector<std::string>& ids = topic_ids_[topic];

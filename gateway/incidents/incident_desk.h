@@ -98,7 +98,8 @@ class IncidentDesk : public CommitStage {
 
   // CommitStage (writer thread).
   void OnIncidents(std::vector<IncidentEvent>& events,
-                   const std::vector<std::pair<std::string, std::string>>& decommissioned, double now) override;
+                   const std::vector<std::pair<std::string, std::string>>& decommissioned, double now,
+                   double received) override;
   void SetOutboxFull(bool full) override { outbox_full_ = full; }
   void Poll(double now) override;
   void Contribute(StoreBatch& batch) override;
@@ -127,7 +128,8 @@ class IncidentDesk : public CommitStage {
   void SaveRecord(const IncidentEvent& record);
   void SaveSilence(const Silence& silence, double now);
   void SaveNotification(const std::string& id);
-  void Outbox(std::string topic, std::string payload, bool retained);
+  // `received`: see OutboxRecord::received (0: not an alert caused by a report).
+  void Outbox(std::string topic, std::string payload, bool retained, double received = 0);
   std::string RecordTopic(const IncidentEvent& e) const;
   std::string AlertTopic(const IncidentEvent& e) const;
   void UpdateCounts(double now);

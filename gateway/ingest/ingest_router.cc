@@ -401,7 +401,9 @@ void IngestRouter::RouteCommand(std::string_view topic, std::string_view what, s
 
 bool IngestRouter::Post(TwinAddress to, double now, Message msg, std::string_view topic, std::string_view payload) {
   const size_t hash = to.Hash();
-  if (pool_.PostExternal(hash, Envelope{std::move(to), now, std::move(msg)})) return true;
+  const double received =
+      std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (pool_.PostExternal(hash, Envelope{std::move(to), now, std::move(msg), 0, received})) return true;
   if (pool_.closed()) {
     dead_letters_.Reject(RejectReason::kShuttingDown, topic, "gateway is stopping; message dropped", payload);
   } else {

@@ -14,6 +14,9 @@ struct OutMessage {
   bool retained = false;
   std::string correlation_data;  // MQTT 5 Correlation Data of a reply; empty for none
   int64_t outbox_seq = 0;        // > 0: the outbox row to delete once the broker acknowledged it
+  // > 0: an alert caused by a report the gateway took from the broker at this monotonic time
+  // (seconds); the queue measures the alert latency when it hands the alert to the client.
+  double received = 0;
 };
 
 class MessageSink {

@@ -67,7 +67,7 @@ bool OutboundQueue::Publish(OutMessage out) {
     if (out.qos == 0) {
       best_effort_.push_back(Pending{std::move(msg), 0});
     } else {
-      Pending p{std::move(msg), out.outbox_seq, ++next_order_, 0};
+      Pending p{std::move(msg), out.outbox_seq, ++next_order_, 0, out.received};
       if (KeepsLatestOnly(p)) waiting_latest_[out.topic] = p.order;
       LaneOf(p).push_back(std::move(p));
     }
@@ -133,6 +133,7 @@ void OutboundQueue::Run() {
       try {
         // The outbox seq rides along as the token's user context.
         link_.client().publish(p.msg, reinterpret_cast<void*>(static_cast<intptr_t>(p.seq)), *listener_);
+        if (p.received > 0 && p.attempts == 0) NoteAlertLatency(p.received);
       } catch (const mqtt::exception& e) {
         MutexLock meta(mu_);
         in_flight_messages_.erase(p.msg.get());
@@ -151,6 +152,16 @@ void OutboundQueue::Run() {
     batch_reliable.clear();
     if (IdleLocked()) idle_.notify_all();
   }
+}
+
+void OutboundQueue::NoteAlertLatency(double received) {
+  const double s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count() - received;
+  size_t b = 0;
+  while (b + 1 < kAlertLatencyBucketCount && s > kAlertLatencyBuckets[b]) ++b;
+  MutexLock lock(mu_);
+  ++alert_latency_[b];
+  alert_latency_sum_s_ += s;
 }
 
 void OutboundQueue::Acknowledged(const mqtt::message* msg, int64_t seq) {
@@ -256,6 +267,8 @@ OutboundStats OutboundQueue::Stats() const {
   s.retried = retried_;
   s.dropped = dropped_;
   s.superseded = superseded_;
+  std::copy(std::begin(alert_latency_), std::end(alert_latency_), std::begin(s.alert_latency));
+  s.alert_latency_sum_s = alert_latency_sum_s_;
   return s;
 }
 

@@ -49,6 +49,10 @@
 
 namespace dctwin {
 
+// Upper bounds (seconds) of the alert-latency histogram buckets; the last bucket is +Inf.
+inline constexpr double kAlertLatencyBuckets[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 10};
+inline constexpr size_t kAlertLatencyBucketCount = sizeof(kAlertLatencyBuckets) / sizeof(kAlertLatencyBuckets[0]) + 1;
+
 struct OutboundStats {
   uint64_t queued = 0;     // waiting, both lanes
   uint64_t in_flight = 0;  // handed to the client, not yet acknowledged
@@ -57,6 +61,10 @@ struct OutboundStats {
   uint64_t retried = 0;    // QoS 1 deliveries that failed and were queued again
   uint64_t dropped = 0;    // refused by the broker for good, or failed too often: given up
   uint64_t superseded = 0; // retained values replaced by a newer one for the same topic before they went out
+  // Alerts caused by a report: from the report's receipt to the alert's first hand-over to the
+  // MQTT client, after its commit (messages per bucket, not cumulative).
+  uint64_t alert_latency[kAlertLatencyBucketCount] = {};
+  double alert_latency_sum_s = 0;
 };
 
 class OutboundQueue : public MessageSink {
@@ -85,10 +93,13 @@ class OutboundQueue : public MessageSink {
     int64_t seq = 0;     // > 0: an outbox row (the urgent lane)
     uint64_t order = 0;  // publication order of the QoS 1 lanes
     int attempts = 0;
+    double received = 0;  // OutMessage::received
   };
   using Lane = std::deque<Pending>;  // sorted by order
   void Run();
   void Acknowledged(const mqtt::message* msg, int64_t seq);
+  // An alert caused by a report went to the client: one alert-latency sample.
+  void NoteAlertLatency(double received) EXCLUDES(mu_);
   void Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_code);
   Lane& LaneOf(const Pending& p) REQUIRES(mu_) { return p.seq > 0 ? urgent_ : reliable_; }
   // A retained message of the reliable lane: its newer values replace it while it waits.
@@ -124,6 +135,8 @@ class OutboundQueue : public MessageSink {
   uint64_t dropped_ GUARDED_BY(mu_) = 0;
   uint64_t superseded_ GUARDED_BY(mu_) = 0;
   uint64_t next_order_ GUARDED_BY(mu_) = 0;
+  uint64_t alert_latency_[kAlertLatencyBucketCount] GUARDED_BY(mu_) = {};
+  double alert_latency_sum_s_ GUARDED_BY(mu_) = 0;
   std::unordered_map<const mqtt::message*, Pending> in_flight_messages_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -87,8 +87,17 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .IntField("refused", I(c.outbound.refused))
       .IntField("retried", I(c.outbound.retried))
       .IntField("dropped", I(c.outbound.dropped))
-      .IntField("superseded", I(c.outbound.superseded))
-      .EndObject();
+      .IntField("superseded", I(c.outbound.superseded));
+  // Alert latency (see OutboundStats): how many, their sum, and how many within each bound.
+  uint64_t alerts_timed = 0;
+  for (uint64_t n : c.outbound.alert_latency) alerts_timed += n;
+  w.Key("alert_latency").BeginObject().IntField("count", I(alerts_timed)).Field("sum_s", c.outbound.alert_latency_sum_s);
+  w.Key("le_s").BeginArray();
+  for (double bound : kAlertLatencyBuckets) w.Number(bound);
+  w.EndArray().Key("within").BeginArray();
+  uint64_t within = 0;
+  for (size_t b = 0; b + 1 < kAlertLatencyBucketCount; ++b) w.Int(I(within += c.outbound.alert_latency[b]));
+  w.EndArray().EndObject().EndObject();
   w.Key("shards").BeginArray();
   for (const ShardStats& s : c.shards) {
     w.BeginObject()
@@ -135,6 +144,27 @@ class Exposition {
     out_ += buf;
     out_ += "\n";
   }
+  // A histogram family from per-bucket (not cumulative) counts; `bounds` has one entry fewer than
+  // `counts`, whose last bucket is +Inf.
+  template <size_t N>
+  void Histogram(const char* name, const char* help, const double (&bounds)[N], const uint64_t (&counts)[N + 1],
+                 double sum) {
+    Family(name, "histogram", help);
+    const std::string bucket = std::string(name) + "_bucket";
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b <= N; ++b) {
+      cumulative += counts[b];
+      char le[32];
+      if (b < N) {
+        std::snprintf(le, sizeof le, "%g", bounds[b]);
+      } else {
+        std::snprintf(le, sizeof le, "+Inf");
+      }
+      Sample(bucket, std::string("le=\"") + le + "\"", static_cast<double>(cumulative));
+    }
+    Sample(std::string(name) + "_sum", "", sum);
+    Sample(std::string(name) + "_count", "", static_cast<double>(cumulative));
+  }
   std::string Take() { return std::move(out_); }
 
  private:
@@ -170,25 +200,18 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
   for (size_t i = 0; i < c.shards.size(); ++i) {
     e.Sample("dctwin_shard_dropped_total", "shard=\"" + std::to_string(i) + "\"", d(c.shards[i].dropped));
   }
-  e.Family("dctwin_handling_seconds", "histogram", "Time to handle one message in a shard.");
-  uint64_t cumulative = 0, count = 0;
-  double sum = 0;
-  for (size_t b = 0; b < kLatencyBucketCount; ++b) {
-    for (const ShardStats& s : c.shards) cumulative += s.latency[b];
-    char le[32];
-    if (b + 1 < kLatencyBucketCount) {
-      std::snprintf(le, sizeof le, "%g", kLatencyBuckets[b]);
-    } else {
-      std::snprintf(le, sizeof le, "+Inf");
-    }
-    e.Sample("dctwin_handling_seconds_bucket", std::string("le=\"") + le + "\"", d(cumulative));
-  }
+  uint64_t handled[kLatencyBucketCount] = {};
+  double handled_s = 0;
   for (const ShardStats& s : c.shards) {
-    sum += s.latency_sum_s;
-    for (uint64_t n : s.latency) count += n;
+    for (size_t b = 0; b < kLatencyBucketCount; ++b) handled[b] += s.latency[b];
+    handled_s += s.latency_sum_s;
   }
-  e.Sample("dctwin_handling_seconds_sum", "", sum);
-  e.Sample("dctwin_handling_seconds_count", "", d(count));
+  e.Histogram("dctwin_handling_seconds", "Time to handle one message in a shard.", kLatencyBuckets, handled,
+              handled_s);
+  e.Histogram("dctwin_alert_latency_seconds",
+              "From the receipt of a report to the first hand-over to the MQTT client of an alert it caused, "
+              "after the alert's commit.",
+              kAlertLatencyBuckets, c.outbound.alert_latency, c.outbound.alert_latency_sum_s);
 
   e.Family("dctwin_twins", "gauge", "Twins, by kind.");
   e.Sample("dctwin_twins", "kind=\"server\"", d(c.servers));

@@ -18,6 +18,7 @@ class OutboxDelivery : public OutboxSink {
     m.qos = r.qos;
     m.retained = r.retained;
     m.outbox_seq = r.seq;
+    m.received = r.received;
     return sink_.Publish(std::move(m));
   }
 

@@ -195,7 +195,8 @@ void TwinHost::Handle(Envelope& env) {
     if (report->partial) {
       Report done;
       if (assembler_.Add(env.to.id, *report, env.mono, &done)) {
-        Deliver(Envelope{env.to, env.now, std::move(done), env.mono});
+        // Whole with this part: its receipt is the report's.
+        Deliver(Envelope{env.to, env.now, std::move(done), env.mono, env.received});
       }
       return;
     }
@@ -236,6 +237,10 @@ void TwinHost::Deliver(const Envelope& env) {
   Effects out;
   const size_t servers_before = registry_.server_count();
   const TwinRegistry::Outcome outcome = registry_.Handle(env, out);
+  if (!out.events.empty() && env.received > 0 &&
+      (pending_.received == 0 || env.received < pending_.received)) {
+    pending_.received = env.received;
+  }
   if (const auto* query = std::get_if<Query>(&env.msg); query && outcome == TwinRegistry::Outcome::kIgnored) {
     replies_.Forget(query->reply_token);  // another gateway holds the subject and answers
   }

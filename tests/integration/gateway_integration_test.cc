@@ -378,14 +378,18 @@ TEST_F(GatewayTest, PrometheusEndpointIsScrapable) {
         if (!res || res->status != 200) return false;
         body = res->body;
         return body.find("dctwin_open_incidents{level=\"server\",kind=\"disk\"} 1") != std::string::npos &&
-               body.find("dctwin_rejected_total{reason=\"uncommissioned\"} 1") != std::string::npos;
+               body.find("dctwin_rejected_total{reason=\"uncommissioned\"} 1") != std::string::npos &&
+               body.find("dctwin_alert_latency_seconds_count 1") != std::string::npos;
       },
       10s))
       << body;
   for (const char* needle : {"dctwin_messages_decoded_total{source=\"native\"} 2", "dctwin_reports_applied_total 1",
                              "dctwin_twins{kind=\"server\"} 1", "dctwin_handling_seconds_bucket{le=\"+Inf\"}",
                              "dctwin_shard_queue_depth{shard=\"0\"}", "dctwin_broker_connected 1",
-                             "dctwin_outbox_events", "dctwin_store_failures_total 0", "# TYPE dctwin_handling_seconds histogram"}) {
+                             "dctwin_outbox_events", "dctwin_store_failures_total 0", "# TYPE dctwin_handling_seconds histogram",
+                             // the one alert, timed from its report; 10 s bounds its bucket below +Inf
+                             "# TYPE dctwin_alert_latency_seconds histogram",
+                             "dctwin_alert_latency_seconds_bucket{le=\"10\"} 1"}) {
     EXPECT_NE(body.find(needle), std::string::npos) << needle << "\n" << body;
   }
   // Prometheus' own linter on the live scrape (Debian's prometheus package).

@@ -70,7 +70,7 @@ class IncidentDeskTest : public ::testing::Test {
 TEST_F(IncidentDeskTest, AnOpenBecomesAnAlertAndARetainedRecordInTheSameTransaction) {
   IncidentDesk desk(IncidentDesk::Options{}, sink_, clock_);
   std::vector<IncidentEvent> events{Event("i1", "s1", IncidentState::kOpen)};
-  desk.OnIncidents(events, {}, now_);
+  desk.OnIncidents(events, {}, now_, 0);
   StoreBatch b = Commit(desk);
   EXPECT_TRUE(Has(b, "dctwin/alerts/server/s1", false));
   EXPECT_TRUE(Has(b, "dctwin/incidents/server/s1/thermal", true));
@@ -78,7 +78,7 @@ TEST_F(IncidentDeskTest, AnOpenBecomesAnAlertAndARetainedRecordInTheSameTransact
   EXPECT_EQ(b.doc_upserts[0].key.collection, "incident");
   // The resolve clears the record and deletes the document.
   events = {Event("i1", "s1", IncidentState::kResolved)};
-  desk.OnIncidents(events, {}, now_);
+  desk.OnIncidents(events, {}, now_, 0);
   b = Commit(desk);
   bool cleared = false;
   for (const OutboxRecord& r : b.outbox) cleared = cleared || (r.topic == "dctwin/incidents/server/s1/thermal" && r.payload.empty());
@@ -89,12 +89,12 @@ TEST_F(IncidentDeskTest, AnOpenBecomesAnAlertAndARetainedRecordInTheSameTransact
 TEST_F(IncidentDeskTest, AtAFullOutboxNewOpensWaitAndResolvesOfAnnouncedOnesDoNot) {
   auto desk = std::make_unique<IncidentDesk>(IncidentDesk::Options{}, sink_, clock_);
   std::vector<IncidentEvent> events{Event("old", "s1", IncidentState::kOpen)};
-  desk->OnIncidents(events, {}, now_);
+  desk->OnIncidents(events, {}, now_, 0);
   Commit(*desk);
   desk->SetOutboxFull(true);  // the broker has been away long
   events = {Event("new", "s2", IncidentState::kOpen), Event("brief", "s3", IncidentState::kOpen),
             Event("old", "s1", IncidentState::kResolved), Event("brief", "s3", IncidentState::kResolved)};
-  desk->OnIncidents(events, {}, now_);
+  desk->OnIncidents(events, {}, now_, 0);
   StoreBatch b = Commit(*desk);
   EXPECT_TRUE(Has(b, "dctwin/alerts/server/s1", false)) << "the resolve of an announced open goes out";
   EXPECT_FALSE(Has(b, "dctwin/alerts/server/s2", false)) << "a new open waits";
@@ -117,7 +117,7 @@ TEST_F(IncidentDeskTest, AtAFullOutboxNewOpensWaitAndResolvesOfAnnouncedOnesDoNo
 TEST_F(IncidentDeskTest, ACommandIsAnsweredOnlyAfterItsCommitAndSurvivesARestart) {
   IncidentDesk desk(IncidentDesk::Options{}, sink_, clock_);
   std::vector<IncidentEvent> events{Event("i1", "s1", IncidentState::kOpen)};
-  desk.OnIncidents(events, {}, now_);
+  desk.OnIncidents(events, {}, now_, 0);
   desk.Submit(Request(DeskRequest::Type::kSilence,
                       R"({"matchers": {"rack": "r1"}, "duration_s": 600, "created_by": "alice"})"));
   desk.Poll(now_);
@@ -168,7 +168,7 @@ TEST_F(IncidentDeskTest, APodAppliesTheSitesSilencesAndPublishesNone) {
   pod.answer_unknown = false;
   IncidentDesk desk(pod, sink_, clock_);
   std::vector<IncidentEvent> events{Event("i1", "s1", IncidentState::kOpen)};
-  desk.OnIncidents(events, {}, now_);
+  desk.OnIncidents(events, {}, now_, 0);
   Commit(desk);
   DeskRequest mirror;
   mirror.type = DeskRequest::Type::kSilenceMirror;

@@ -77,6 +77,34 @@ TEST_F(OutboundQueueTest, AFullQueueRefusesAndCounts) {
   queue.Stop();
 }
 
+TEST_F(OutboundQueueTest, AnAlertCausedByAReportIsTimedOnceFromItsReceipt) {
+  MqttLink link(LinkOptions(), [](const mqtt::const_message_ptr&) {});
+  OutboundQueue queue(link, 100, 4);
+  queue.Start();
+  const double now =
+      std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  // The report came 30 ms ago, before the link is up: the wait for the connection counts too.
+  OutMessage alert{"out/alert", "a", 1, false, {}, 7};
+  alert.received = now - 0.030;
+  ASSERT_TRUE(queue.Publish(alert));
+  ASSERT_TRUE(queue.Publish(OutMessage{"out/health", "h", 1, true, {}, 0}));  // not an alert: not timed
+  link.Start();
+  ASSERT_TRUE(queue.Flush(20s));
+  const OutboundStats s = queue.Stats();
+  uint64_t timed = 0;
+  for (uint64_t n : s.alert_latency) timed += n;
+  EXPECT_EQ(timed, 1u);
+  // 30 ms at least, and its bucket is the one that holds it: above 0.02, not above its bound.
+  EXPECT_GE(s.alert_latency_sum_s, 0.030);
+  size_t bucket = 0;
+  while (s.alert_latency[bucket] == 0) ++bucket;
+  ASSERT_LT(bucket, kAlertLatencyBucketCount - 1) << "took more than 10 s";
+  EXPECT_GT(kAlertLatencyBuckets[bucket], 0.020);
+  EXPECT_GE(kAlertLatencyBuckets[bucket], s.alert_latency_sum_s);
+  queue.Stop();
+  link.Stop();
+}
+
 TEST_F(OutboundQueueTest, OutboxEventsGoAheadOfWaitingHealthAndEachLaneKeepsItsOrder) {
   Probe probe(broker_.uri(), "queue-probe");
   probe.Subscribe("out/#");
