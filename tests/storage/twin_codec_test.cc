@@ -104,5 +104,22 @@ TEST(TwinCodecTest, ReadsStateWrittenByVersionOne) {
   EXPECT_DOUBLE_EQ(temp.max, 93.5);
 }
 
+// The bytes of today's format, written by the code of 2026-11-27 (DCTWIN_WRITE_CURRENT_FIXTURE=1
+// writes them again): a change to how a twin is held in memory must not change them.
+TEST(TwinCodecTest, TodaysStateIsReadAndWrittenBackByteForByte) {
+  const std::string path = DCTWIN_SOURCE_DIR "/tests/storage/data/server_twin_current.bin";
+  if (std::getenv("DCTWIN_WRITE_CURRENT_FIXTURE") != nullptr) {
+    TwinWorld w = BusyWorld();
+    std::ofstream(path, std::ios::binary) << EncodeTwin(w.server("rb1"));
+  }
+  const std::string bytes = ReadAll(path);
+  ASSERT_FALSE(bytes.empty()) << path;
+  ServerTwin twin("rb1", "dc1", TwinWorld::DefaultModel());
+  Status s = DecodeTwin(bytes, &twin);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(twin.rack(), "rb");
+  EXPECT_EQ(EncodeTwin(twin), bytes);
+}
+
 }  // namespace
 }  // namespace dctwin
