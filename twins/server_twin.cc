@@ -22,7 +22,7 @@ std::string FormatValue(double v) {
 }  // namespace
 
 ServerTwin::ServerTwin(std::string id, std::string datacenter, const ModelConfig& model)
-    : id_(std::move(id)), datacenter_(std::move(datacenter)),
+    : id_(std::move(id)), datacenter_(datacenter),
       window_(model.window_s, static_cast<size_t>(model.max_window_rows), static_cast<size_t>(model.max_metrics)) {}
 
 HealthStatus ServerTwin::status() const {
@@ -39,7 +39,7 @@ HealthStatus ServerTwin::status() const {
 
 ServerView ServerTwin::View() const {
   ServerView v;
-  v.rack = rack_;
+  v.rack = rack_.str();
   v.status = status();
   v.open = open_;
   v.last_report_ts = window_.empty() ? 0 : window_.newest_ts();
@@ -48,17 +48,17 @@ ServerView ServerTwin::View() const {
 }
 
 void ServerTwin::OnCommission(const Commission& msg, double now, Effects& out) {
-  if (commissioned_ && msg.rack == rack_) return;
+  if (commissioned_ && msg.rack == rack_.str()) return;
   if (commissioned_) {
-    TellRack(rack_, false, now, out);
+    TellRack(rack_.str(), false, now, out);
     rack_incidents_.clear();
   } else {
     commissioned_ = true;
     heard_ = false;
     last_heard_ = now;
   }
-  rack_ = msg.rack;
-  TellRack(rack_, true, now, out);
+  rack_ = Interned(msg.rack);
+  TellRack(rack_.str(), true, now, out);
   PublishHealthIfChanged(now, out);
 }
 
@@ -67,7 +67,7 @@ void ServerTwin::OnDecommission(double now, Effects& out) {
   while (!open_.empty()) {
     Resolve(open_.size() - 1, "server " + id_ + " was decommissioned", now, out);
   }
-  TellRack(rack_, false, now, out);
+  TellRack(rack_.str(), false, now, out);
   commissioned_ = false;
   conditions_.clear();
   rack_incidents_.clear();
@@ -151,7 +151,7 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
   // the newest report: judging it now would count a past value after a newer one.
   if (!window_.empty() && report.ts < window_.newest_ts()) {
     window_.Add(report.ts, report.metrics, &out.metrics_ignored);
-    if (open_.size() != open_before || !out.events.empty()) TellRack(rack_, true, now, out);
+    if (open_.size() != open_before || !out.events.empty()) TellRack(rack_.str(), true, now, out);
     PublishHealthIfChanged(now, out);
     ++out.reports_applied;
     ++out.reports_late;
@@ -225,7 +225,7 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
                                    [](const Condition& c) { return !c.firing && c.true_count == 0; }),
                     conditions_.end());
 
-  if (open_.size() != open_before || !out.events.empty()) TellRack(rack_, true, now, out);
+  if (open_.size() != open_before || !out.events.empty()) TellRack(rack_.str(), true, now, out);
   PublishHealthIfChanged(now, out);
   ++out.reports_applied;
 }
@@ -237,7 +237,7 @@ std::string ServerTwin::Summary(const Condition& c, const RuleSet& rules) const 
     char buf[160];
     std::snprintf(buf, sizeof buf, " = %g is %.1f standard deviations from its mean %g over the last %g s", c.last_value,
                   c.detail, s.mean, rules.config().window_s);
-    return c.metric + buf + " on server " + id_ + " in rack " + rack_;
+    return c.metric + buf + " on server " + id_ + " in rack " + rack_.str();
   }
   const Rule& rule = rules.rule(c.rule);
   std::string summary = c.metric + (rule.rate ? " rises at " : " = ") + FormatValue(c.last_value) +
@@ -248,7 +248,7 @@ std::string ServerTwin::Summary(const Condition& c, const RuleSet& rules) const 
   } else if (rule.for_reports > 1) {
     summary += " for " + std::to_string(rule.for_reports) + " reports";
   }
-  return summary + " on server " + id_ + " in rack " + rack_;
+  return summary + " on server " + id_ + " in rack " + rack_.str();
 }
 
 void ServerTwin::EvaluateKey(const Key& key, double ts, double now, RuleSet& rules, Effects& out) {
@@ -305,12 +305,12 @@ void ServerTwin::OnRefused(std::string why, double ahead_s, double now, const Mo
       std::find(open_keys_.begin(), open_keys_.end(), kClockSkew) == open_keys_.end()) {
     const std::string side = ahead_s > 0 ? " s ahead of" : " s behind";
     Open(Key{kClockSkew, kClockSkew}, Severity::kWarning,
-         std::to_string(refused_in_a_row_) + " reports in a row from server " + id_ + " in rack " + rack_ +
+         std::to_string(refused_in_a_row_) + " reports in a row from server " + id_ + " in rack " + rack_.str() +
              " were refused for their timestamps (" + FormatValue(std::fabs(ahead_s)) + side +
              " the gateway's clock): check the server's clock and NTP",
          std::string(), now, now, model, out);
   }
-  if (open_.size() != open_before || !out.events.empty()) TellRack(rack_, true, now, out);
+  if (open_.size() != open_before || !out.events.empty()) TellRack(rack_.str(), true, now, out);
   PublishHealthIfChanged(now, out);
 }
 
@@ -401,11 +401,11 @@ void ServerTwin::Resolve(size_t index, std::string summary, double at, Effects& 
 }
 
 IncidentEvent ServerTwin::MakeEvent(const Incident& incident, IncidentState state, double at) const {
-  return dctwin::MakeEvent(incident, Level::kServer, id_, rack_, datacenter_, state, at);
+  return dctwin::MakeEvent(incident, Level::kServer, id_, rack_.str(), datacenter_.str(), state, at);
 }
 
 void ServerTwin::OnRackIncidents(const RackIncidents& msg, double now, Effects& out) {
-  if (!commissioned_ || msg.rack != rack_) return;  // a late notice from a rack the server left
+  if (!commissioned_ || msg.rack != rack_.str()) return;  // a late notice from a rack the server left
   rack_incidents_ = msg.open;
   for (Incident& inc : open_) {
     if (!inc.caused_by.empty()) continue;  // once correlated, an incident keeps its cause
@@ -446,7 +446,7 @@ void ServerTwin::BindRules(const RuleSet& rules, double now, Effects& out) {
             out);
   }
   if (open_.size() != open_before) {
-    TellRack(rack_, true, now, out);
+    TellRack(rack_.str(), true, now, out);
     PublishHealthIfChanged(now, out);
   }
 }
@@ -455,7 +455,7 @@ void ServerTwin::SetMaintenance(bool on, double now, Effects& out) {
   if (on == maintenance_) return;
   maintenance_ = on;
   if (!on) last_heard_ = std::max(last_heard_, now);
-  if (commissioned_) TellRack(rack_, true, now, out);
+  if (commissioned_) TellRack(rack_.str(), true, now, out);
   PublishHealthIfChanged(now, out);
 }
 
@@ -464,9 +464,9 @@ void ServerTwin::OnTimer(double now, const ModelConfig& model, Effects& out) {
   if (std::find(open_keys_.begin(), open_keys_.end(), kSilent) != open_keys_.end()) return;
   char buf[96];
   std::snprintf(buf, sizeof buf, "no report from server %s for %g s", id_.c_str(), model.heartbeat_timeout_s);
-  Open(Key{kSilent, kSilent}, Severity::kCritical, std::string(buf) + " (rack " + rack_ + ")", std::string(), now, now,
-       model, out);
-  TellRack(rack_, true, now, out);
+  Open(Key{kSilent, kSilent}, Severity::kCritical, std::string(buf) + " (rack " + rack_.str() + ")", std::string(), now,
+       now, model, out);
+  TellRack(rack_.str(), true, now, out);
   PublishHealthIfChanged(now, out);
 }
 
@@ -511,7 +511,7 @@ void ServerTwin::PublishHealthIfChanged(double now, Effects& out) {
   h.status = s;
   h.open = std::move(open);
   h.updated_at = now;
-  h.rack = rack_;
+  h.rack = rack_.str();
   h.maintenance = maintenance_;
   out.health.push_back(std::move(h));
 }

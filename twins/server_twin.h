@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "twins/incident.h"
+#include "twins/interned.h"
 #include "twins/messages.h"
 #include "twins/metric_window.h"
 #include "twins/model.h"
@@ -48,7 +49,7 @@ class ServerTwin {
   bool maintenance() const { return maintenance_; }
 
   const std::string& id() const { return id_; }
-  const std::string& rack() const { return rack_; }
+  const std::string& rack() const { return rack_.str(); }
   bool commissioned() const { return commissioned_; }
   const std::vector<Incident>& open_incidents() const { return open_; }
   // What this server tells its rack: membership, maintenance and open incidents.
@@ -133,11 +134,11 @@ class ServerTwin {
 
   // Constant after construction
   const std::string id_;
-  const std::string datacenter_;
+  const Interned datacenter_;  // shared by every twin: one copy
 
   bool commissioned_ = false;
   bool heard_ = false;  // a report arrived since commission
-  std::string rack_;
+  Interned rack_;  // shared with the rack's other servers
   double last_heard_ = 0;  // wall clock of the last report (or of commission)
   uint64_t seq_ = 0;
   MetricWindow window_;
@@ -153,7 +154,7 @@ class ServerTwin {
   // What was last published as health, to publish only changes.
   HealthStatus published_status_ = HealthStatus::kUnknown;
   std::vector<std::string> published_open_;
-  std::string published_rack_;
+  Interned published_rack_;
   bool health_published_ = false;
   bool published_maintenance_ = false;
 };
