@@ -58,34 +58,15 @@ LADDER=${LADDER:-"1.0 0.9 0.8 0.7 0.6 0.5 0.4 0.3 0.2"}
 # the second-worst of a handful.
 LATENCY_DURATION=${LATENCY_DURATION:-30}
 
-work=$(mktemp -d -t dctwin-bench.XXXXXX)
-chmod 755 "$work"
 source scripts/lib.sh
-port=$(free_port)
-uri="tcp://127.0.0.1:$port"
-metrics_port=$(free_port)
-gw=""
-cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
 # Queues deep enough that nothing a flood puts in is dropped by the broker (its default keeps 1000
 # QoS 1 messages per client), QoS 0 queued for persistent sessions too (for the drain rates), and
 # no Nagle delay on the broker's sockets (see docs/performance.md).
-start_mosquitto "$work" "$port" "max_queued_messages 0
-queue_qos0_messages true
-set_tcp_nodelay true"
+bench_setup bench
+gw=""
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ticks_per_s=$(getconf CLK_TCK)
-
-# loadgen ARGS...: runs dctwin-loadgen and sets the variables of its "result" line.
-loadgen() {
-  build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench "$@" > "$work/loadgen.out" 2>&1 || {
-    cat "$work/loadgen.out" >&2
-    return 1
-  }
-  eval "$(grep '^result ' "$work/loadgen.out" | sed 's/^result //')"
-}
 
 # The drain rates: the broker queues a flood for a consumer that is away (persistent session),
 # then the consumer connects and empties the queue; its rate is messages over the time from its
@@ -162,10 +143,7 @@ gateway_drain() {
 
 start_gateway() {  # [keep]: on the state the last one left
   [ "${1:-}" = keep ] || rm -f "$work"/state.db*
-  # flap_count = 0: the latency probes open and resolve the same incident again and again, which
-  # flap detection would (rightly) hold open for flap_stable_s, leaving a handful of samples.
-  printf '[gateway]\nstats_interval_s = 0.2\nshards = %s\n[broker]\ningest_connections = %s\n[model]\nheartbeat_timeout_s = 3600\nflap_count = 0\n[metrics]\nlisten = "127.0.0.1:%s"\n' \
-    "$SHARDS" "$INGEST" "$metrics_port" > "$work/dctwin.toml"
+  bench_gateway_config
   "$gw_bin" --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" \
     --gateway-id bench > "$work/gateway.log" 2>&1 &
   gw=$!

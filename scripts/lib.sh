@@ -18,3 +18,40 @@ start_mosquitto() {
   echo "mosquitto did not start on port $port; see $dir/mosquitto.log" >&2
   return 1
 }
+
+# For the benchmark scripts (bench.sh, profile-ingest.sh).
+#
+# bench_setup NAME: a work directory ($work), removed at exit after every background job is
+# stopped; a free broker port ($port, $uri) and one for the gateway's metrics ($metrics_port); a
+# mosquitto there that queues without limit, QoS 0 included, for persistent sessions (what the
+# drain measurements need).
+bench_setup() {
+  work=$(mktemp -d -t "dctwin-$1.XXXXXX")
+  chmod 755 "$work"
+  port=$(free_port)
+  uri="tcp://127.0.0.1:$port"
+  metrics_port=$(free_port)
+  trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+  start_mosquitto "$work" "$port" "max_queued_messages 0
+queue_qos0_messages true"
+}
+
+# bench_gateway_config: $work/dctwin.toml for a gateway under measurement: stats every 0.2 s,
+# broker.ingest_connections $INGEST, gateway.shards ${SHARDS:-0}, metrics on $metrics_port, no
+# silence for an hour, and flap_count = 0 (latency probes open and resolve the same incident
+# again and again, which flap detection would rightly hold open, leaving a handful of samples).
+bench_gateway_config() {
+  printf '[gateway]\nstats_interval_s = 0.2\nshards = %s\n[broker]\ningest_connections = %s\n[model]\nheartbeat_timeout_s = 3600\nflap_count = 0\n[metrics]\nlisten = "127.0.0.1:%s"\n' \
+    "${SHARDS:-0}" "$INGEST" "$metrics_port" > "$work/dctwin.toml"
+}
+
+# loadgen ARGS...: dctwin-loadgen against $uri, reading the stats of gateway "bench"; sets the
+# variables of its "result" line (published, applied, kept_up, p50_ms, ...). Its output stays in
+# $work/loadgen.out.
+loadgen() {
+  build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench "$@" > "$work/loadgen.out" 2>&1 || {
+    cat "$work/loadgen.out" >&2
+    return 1
+  }
+  eval "$(grep '^result ' "$work/loadgen.out" | sed 's/^result //')"
+}

@@ -24,30 +24,13 @@ RATE=${RATE:-10000}
 INGEST=${INGEST:-1}
 [ -x build/tools/dctwin-loadgen ] || scripts/build.sh >/dev/null
 
-work=$(mktemp -d -t dctwin-profile.XXXXXX)
-chmod 755 "$work"
 source scripts/lib.sh
-port=$(free_port)
-uri="tcp://127.0.0.1:$port"
-metrics_port=$(free_port)
-cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-start_mosquitto "$work" "$port" "max_queued_messages 0
-queue_qos0_messages true"  # start_mosquitto sets set_tcp_nodelay itself
-
-printf '[gateway]\nstats_interval_s = 0.2\n[broker]\ningest_connections = %s\n[model]\nheartbeat_timeout_s = 3600\nflap_count = 0\n[metrics]\nlisten = "127.0.0.1:%s"\n' \
-  "$INGEST" "$metrics_port" > "$work/dctwin.toml"
+bench_setup profile
+bench_gateway_config
 "$GATEWAY" --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" --gateway-id bench \
   > "$work/gateway.log" 2>&1 &
 gw=$!
 
-loadgen() {  # runs dctwin-loadgen and sets the variables of its "result" line
-  build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench "$@" > "$work/loadgen.out" 2>&1 || {
-    cat "$work/loadgen.out" >&2
-    return 1
-  }
-  eval "$(grep '^result ' "$work/loadgen.out" | sed 's/^result //')"
-}
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$gw/stat"; }
 applied_total() {
   curl -s "http://127.0.0.1:$metrics_port/metrics" | awk '/^dctwin_reports_applied_total/ { print $2 }'
