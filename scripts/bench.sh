@@ -180,7 +180,7 @@ histogram_quantiles() {
 # nothing but answer (dctwin-loadgen --echo, under its own prefix), at the same load: the two
 # trips through the broker on this machine, the floor under the gateway's figure.
 latency_step() {
-  local servers=$1 qos=$2 rate=$3 h0 h1 bg echo
+  local servers=$1 qos=$2 rate=$3 h0 h1 bg echo_pid
   background() {
     build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --commission false --servers "$servers" \
       --qos "$qos" $(pub_args "$qos") --rate "$rate" --duration "$LATENCY_DURATION" > "$work/background.out" 2>&1 &
@@ -196,12 +196,14 @@ latency_step() {
   background
   build/tools/dctwin-loadgen --broker "$uri" --prefix bench-echo --echo --probes 4 \
     --duration $((LATENCY_DURATION + 5)) > "$work/echo.out" 2>&1 &
-  echo=$!
+  echo_pid=$!
+  # Its subscriptions first: a probe sent before them would only time out.
+  for _ in $(seq 100); do grep -q '^echo ready' "$work/echo.out" && break; sleep 0.1; done
   loadgen --prefix bench-echo --commission false --probe-only --probes 4 --qos "$qos" --duration "$LATENCY_DURATION"
   floor_p50_ms=$p50_ms
   floor_p99_ms=$p99_ms
   wait "$bg" || true
-  kill "$echo" 2>/dev/null; wait "$echo" 2>/dev/null || true
+  kill "$echo_pid" 2>/dev/null; wait "$echo_pid" 2>/dev/null || true
   p50_ms=$gw_p50
   p99_ms=$gw_p99
   latency_samples=$gw_samples

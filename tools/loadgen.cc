@@ -105,6 +105,8 @@ int Echo(const std::string& broker, const std::string& prefix, int probes, doubl
   client.connect(opts)->wait();
   dctwin::SetTcpNoDelayToBroker(broker);
   for (int p = 0; p < probes; ++p) client.subscribe(metrics + std::to_string(p), 1)->wait();
+  std::printf("echo ready\n");  // subscribed: a script may start the probes now
+  std::fflush(stdout);
   std::this_thread::sleep_for(std::chrono::duration<double>(duration));
   client.disconnect()->wait();
   std::printf("result answered=%ld\n", answered.load());
@@ -371,10 +373,13 @@ int main(int argc, char** argv) {
     watcher.disconnect()->wait();
     return 0;
   }
-  if (probe_only) {
+  auto print_latency = [&] {
     std::printf("latency   %zu samples publish-to-alert: p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d timeouts\n",
                 latencies_ms.size(), Percentile(latencies_ms, 0.5), Percentile(latencies_ms, 0.99),
                 Percentile(latencies_ms, 1.0), probe_timeouts);
+  };
+  if (probe_only) {
+    print_latency();
     std::printf("result latency_samples=%zu p50_ms=%.3f p99_ms=%.3f timeouts=%d\n", latencies_ms.size(),
                 Percentile(latencies_ms, 0.5), Percentile(latencies_ms, 0.99), probe_timeouts);
     prober->disconnect()->wait();
@@ -407,11 +412,7 @@ int main(int argc, char** argv) {
   // publishing stopped, so the gateway was not working off a backlog the broker held.
   const bool kept_up = applied >= static_cast<double>(published) &&
                        applied_at_s <= std::max(publish_s + 1.0, publish_s * 1.1);
-  if (probes > 0) {
-    std::printf("latency   %zu samples publish-to-alert: p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d timeouts\n",
-                latencies_ms.size(), Percentile(latencies_ms, 0.5), Percentile(latencies_ms, 0.99),
-                Percentile(latencies_ms, 1.0), probe_timeouts);
-  }
+  if (probes > 0) print_latency();
   std::printf("result published=%ld publish_s=%.3f applied=%.0f applied_s=%.3f kept_up=%d latency_samples=%zu "
               "p50_ms=%.3f p99_ms=%.3f\n",
               published.load(), publish_s, applied, std::max(applied_at_s, publish_s), kept_up ? 1 : 0,

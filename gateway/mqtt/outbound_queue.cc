@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/histogram.h"
+
 namespace dctwin {
 
 class OutboundQueue::Listener : public mqtt::iaction_listener {
@@ -157,8 +159,7 @@ void OutboundQueue::Run() {
 void OutboundQueue::NoteAlertLatency(double received) {
   const double s =
       std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count() - received;
-  size_t b = 0;
-  while (b + 1 < kAlertLatencyBucketCount && s > kAlertLatencyBuckets[b]) ++b;
+  const size_t b = BucketOf(kAlertLatencyBuckets, s);
   MutexLock lock(mu_);
   ++alert_latency_[b];
   alert_latency_sum_s_ += s;

@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/histogram.h"
 #include "base/thread_annotations.h"
 
 namespace dctwin {
@@ -233,8 +234,7 @@ class ShardPool {
     s.handler->Handle(item);
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
     const double sec = static_cast<double>(ns) / 1e9;
-    size_t b = 0;
-    while (b + 1 < kLatencyBucketCount && sec > kLatencyBuckets[b]) ++b;
+    const size_t b = BucketOf(kLatencyBuckets, sec);
     // Only this shard's thread writes its counters: a relaxed load and store are enough.
     s.latency[b].store(s.latency[b].load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     s.latency_sum_ns.store(s.latency_sum_ns.load(std::memory_order_relaxed) + static_cast<uint64_t>(ns),

@@ -82,14 +82,20 @@ TEST(TwinCodecTest, GarbageIsCorruptionNotACrash) {
 // A server twin's state as format version 1 wrote it, kept as a file: every later version must
 // still read it. Regenerate only when starting a new fixture version:
 //   DCTWIN_WRITE_FIXTURES=1 build/tests/dctwin_unit_tests --gtest_filter='TwinCodecTest.*'
-TEST(TwinCodecTest, ReadsStateWrittenByVersionOne) {
-  const std::string path = DCTWIN_SOURCE_DIR "/tests/storage/data/server_twin_v1.bin";
-  if (std::getenv("DCTWIN_WRITE_FIXTURES") != nullptr) {
+// The bytes of BusyWorld's server rb1 as stored in tests/storage/data/<name>; with the variable
+// `rewrite` set in the environment, written there again by this build first.
+std::string Fixture(const char* name, const char* rewrite) {
+  const std::string path = std::string(DCTWIN_SOURCE_DIR "/tests/storage/data/") + name;
+  if (std::getenv(rewrite) != nullptr) {
     TwinWorld w = BusyWorld();
     std::ofstream(path, std::ios::binary) << EncodeTwin(w.server("rb1"));
   }
-  const std::string bytes = ReadAll(path);
-  ASSERT_FALSE(bytes.empty()) << path;
+  return ReadAll(path);
+}
+
+TEST(TwinCodecTest, ReadsStateWrittenByVersionOne) {
+  const std::string bytes = Fixture("server_twin_v1.bin", "DCTWIN_WRITE_FIXTURES");
+  ASSERT_FALSE(bytes.empty());
   ServerTwin twin("rb1", "dc1", TwinWorld::DefaultModel());
   Status s = DecodeTwin(bytes, &twin);
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -107,13 +113,8 @@ TEST(TwinCodecTest, ReadsStateWrittenByVersionOne) {
 // The bytes of today's format, written by the code of 2026-11-27 (DCTWIN_WRITE_CURRENT_FIXTURE=1
 // writes them again): a change to how a twin is held in memory must not change them.
 TEST(TwinCodecTest, TodaysStateIsReadAndWrittenBackByteForByte) {
-  const std::string path = DCTWIN_SOURCE_DIR "/tests/storage/data/server_twin_current.bin";
-  if (std::getenv("DCTWIN_WRITE_CURRENT_FIXTURE") != nullptr) {
-    TwinWorld w = BusyWorld();
-    std::ofstream(path, std::ios::binary) << EncodeTwin(w.server("rb1"));
-  }
-  const std::string bytes = ReadAll(path);
-  ASSERT_FALSE(bytes.empty()) << path;
+  const std::string bytes = Fixture("server_twin_current.bin", "DCTWIN_WRITE_CURRENT_FIXTURE");
+  ASSERT_FALSE(bytes.empty());
   ServerTwin twin("rb1", "dc1", TwinWorld::DefaultModel());
   Status s = DecodeTwin(bytes, &twin);
   ASSERT_TRUE(s.ok()) << s.ToString();
