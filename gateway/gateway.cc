@@ -104,7 +104,11 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   ingest_links_.insert(ingest_links_.begin(), std::make_unique<MqttLink>(std::move(control), on_message));
   lo.will_topic = status_topic;
   lo.will_payload = StatusJson(config_, false, started_at_, "connection lost");
-  lo.on_ready = ready;
+  // The output connection is ready: the online status first, then every retained topic again.
+  lo.on_ready = [this] {
+    AnnounceIfReady();
+    outbound_->Reconnected();
+  };
   online_payload_ = StatusJson(config_, true, started_at_, nullptr);
   link_ = std::make_unique<MqttLink>(std::move(lo), on_message);
   outbound_ = std::make_unique<OutboundQueue>(*link_, static_cast<size_t>(config_.gateway.publish_buffer),
@@ -272,20 +276,9 @@ Status Gateway::Restore() {
   }
   const double grace =
       config_.state.restart_grace_s >= 0 ? config_.state.restart_grace_s : config_.model.heartbeat_timeout_s;
-  // A clean stop leaves a mark: everything it committed was published. Without it (a crash, a
-  // kill -9), health committed but never released is published again.
-  bool clean = false;
-  s = store_->LoadDocs(kMetaDocs, [&](DocRecord&& d) { clean = clean || d.key.id == kCleanStopDoc; });
-  if (!s.ok()) return s;
-  if (clean) {
-    StoreBatch unmark;
-    unmark.doc_deletes.push_back(DocKey{kMetaDocs, kCleanStopDoc});
-    s = store_->Commit(unmark);
-    if (!s.ok()) return s;
-  } else if (twins > 0) {
-    spdlog::info("restore: the last run did not stop cleanly; every twin publishes its health again");
-  }
-  for (auto& h : hosts_) h->FinishRestore(WallClock() + grace, WallClock(), !clean);
+  // Every twin publishes its health: the outbound queue's retained table starts empty, and
+  // whatever the broker holds may predate the last commit.
+  for (auto& h : hosts_) h->FinishRestore(WallClock() + grace, WallClock());
   // Racks and the datacenter follow the committed server twins: the pool handles these first.
   std::vector<const TwinRegistry*> owners;
   for (const auto& h : hosts_) owners.push_back(&h->registry());
@@ -471,12 +464,7 @@ void Gateway::Stop() {
   outbound_->Stop();
   link_->Stop();
   writer_->CommitAcknowledged();  // what the broker has is no longer owed
-  if (clean) {
-    StoreBatch mark;
-    mark.doc_upserts.push_back(DocRecord{DocKey{kMetaDocs, kCleanStopDoc}, std::to_string(WallClock())});
-    if (Status s = store_->Commit(mark); !s.ok()) spdlog::warn("state store: marking the clean stop: {}", s.ToString());
-  }
-  spdlog::info("stopped");
+  spdlog::info(clean ? "stopped" : "stopped; not everything reached the broker (it goes out at the next start)");
 }
 
 }  // namespace dctwin

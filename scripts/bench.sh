@@ -296,9 +296,9 @@ if [ "$MEMORY_SERVERS" -gt 0 ]; then
   echo "resident memory: $((full_kb / 1024)) MB with $MEMORY_SERVERS server twins, $((empty_kb / 1024)) MB with none:" \
     "$(( (full_kb - empty_kb) * 1024 / MEMORY_SERVERS )) bytes per server twin" \
     "($((full_kb * 1024 / MEMORY_SERVERS)) counting the whole process)"
-  # After a crash every twin publishes its health again at restore: the burst is held in memory
+  # Every start publishes every twin's health at restore: the burst is held in memory
   # until the broker has it, and the allocator keeps the peak.
-  build/tools/dctwin-statebench --state "$work/state.db" --servers "$MEMORY_SERVERS" --unclean > /dev/null
+  build/tools/dctwin-statebench --state "$work/state.db" --servers "$MEMORY_SERVERS" > /dev/null
   "$GATEWAY" --config "$work/dctwin.toml" --broker "$uri" --state "$work/state.db" \
     --gateway-id bench > "$work/gateway.log" 2>&1 &
   gw=$!

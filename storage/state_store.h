@@ -47,11 +47,6 @@ struct DocRecord {
   std::string body;
 };
 
-// The mark a gateway leaves when it stopped cleanly (everything it committed was published): a
-// document in collection "meta". Without it, a restore publishes every twin's health again.
-inline constexpr const char* kMetaDocs = "meta";
-inline constexpr const char* kCleanStopDoc = "clean_stop";
-
 // Everything one transaction writes.
 struct StoreBatch {
   std::vector<TwinRecord> upserts;

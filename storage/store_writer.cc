@@ -85,7 +85,6 @@ void StoreWriter::Merge(ShardBatch& batch) {
     TwinKey key = r.key;
     pending_samples_.insert_or_assign(std::move(key), std::move(r));
   }
-  for (OutboxRecord& e : batch.outbox) pending_outbox_.push_back(std::move(e));
   if (stage_ != nullptr && (!batch.incidents.empty() || !batch.decommissioned.empty())) {
     stage_->OnIncidents(batch.incidents, batch.decommissioned, clock_(), batch.received);
   }
@@ -102,22 +101,11 @@ bool StoreWriter::CommitUrgent() {
       b.deletes.push_back(key);
     }
   }
-  // The outbox is bounded: past its limit new ready-made messages are refused, loudly.
-  int64_t room = outbox_max_ - store_.OutboxSize() + static_cast<int64_t>(pending_acked_.size());
-  size_t dropped = 0;
-  for (const OutboxRecord& e : pending_outbox_) {
-    if (room <= 0) {
-      ++dropped;
-      continue;
-    }
-    --room;
-    b.outbox.push_back(e);
-  }
   b.acked = pending_acked_;
   if (stage_ != nullptr) stage_->Contribute(b);
 
   double ms = 0;
-  if (!b.empty() || dropped > 0) {
+  if (!b.empty()) {
     const auto t0 = std::chrono::steady_clock::now();
     Status s = store_.Commit(b);
     ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -126,28 +114,22 @@ bool StoreWriter::CommitUrgent() {
       ++stats_.failures;
       stats_.pending_twins = pending_twins_.size() + pending_samples_.size();
       if ((stats_.failures & (stats_.failures - 1)) == 0) {
-        spdlog::error("state store commit failed ({} so far), keeping {} twins, {} outbox messages and {} held "
-                      "effects to retry: {}",
-                      stats_.failures, pending_twins_.size() + pending_samples_.size(), pending_outbox_.size(),
-                      pending_released_.size(), s.ToString());
+        spdlog::error("state store commit failed ({} so far), keeping {} twins and {} held effects to retry: {}",
+                      stats_.failures, pending_twins_.size() + pending_samples_.size(), pending_released_.size(),
+                      s.ToString());
       }
       return false;
     }
-    if (dropped > 0) spdlog::critical("outbox full ({} rows): {} message(s) dropped", outbox_max_, dropped);
-    // Incident events (from the commit stage) are never dropped: a resolve must follow its open.
-    // Past the limit, say so (once per doubling).
+    // Outbox rows are never dropped: a resolve must follow its open. Past the limit (the commit
+    // stage holds new opens back, not what must follow them), say so once per doubling.
     const int64_t rows = store_.OutboxSize();
     if (rows > outbox_max_ && rows >= 2 * outbox_warned_) {
       outbox_warned_ = rows;
       spdlog::critical("outbox over its limit: {} rows wait for the broker (state.outbox_max {})", rows, outbox_max_);
     }
   }
-  // Committed: now, and only now, the events may go out. Once the sink refuses one (the outbound
-  // queue is full while the broker is away), that one and everything after it stay in the outbox
-  // and are handed over again, in order, as room comes back (ResendRefused).
-  for (const OutboxRecord& r : b.outbox) {
-    if (first_refused_ == 0 && !outbound_.Deliver(r)) first_refused_ = r.seq;
-  }
+  // Committed: now, and only now, the events may go out, in commit order.
+  for (const OutboxRecord& r : b.outbox) outbound_.Deliver(r);
   if (stage_ != nullptr) stage_->Committed(clock_());
   // Then what the committed state caused besides its events: health, answers, messages to twins.
   for (auto& released : pending_released_) released();
@@ -160,7 +142,6 @@ bool StoreWriter::CommitUrgent() {
       stats_.max_commit_ms = std::max(stats_.max_commit_ms, ms);
     }
     stats_.twins_written += b.upserts.size();
-    stats_.events_dropped += dropped;
     stats_.outbox_rows = store_.OutboxSize();
     stats_.pending_twins = pending_samples_.size();
     uncommitted_ -= std::min(uncommitted_, merged_);
@@ -168,7 +149,6 @@ bool StoreWriter::CommitUrgent() {
   merged_ = 0;
   room_.notify_all();
   pending_twins_.clear();
-  pending_outbox_.clear();
   pending_acked_.clear();
   return true;
 }
@@ -195,36 +175,6 @@ bool StoreWriter::CommitSamples() {
   return true;
 }
 
-void StoreWriter::ResendRefused() {
-  if (first_refused_ == 0) return;
-  constexpr size_t kChunk = 1000;
-  int64_t next = 0;
-  size_t loaded = 0;
-  bool refused = false;
-  Status s = store_.LoadOutboxFrom(first_refused_, kChunk, [&](OutboxRecord&& r) {
-    ++loaded;
-    if (refused) return;
-    if (outbound_.Deliver(r)) {
-      next = r.seq + 1;
-    } else {
-      refused = true;
-      next = r.seq;
-    }
-  });
-  if (!s.ok()) {
-    spdlog::error("state store: reading the outbox to send it again: {}", s.ToString());
-    return;
-  }
-  if (refused) {
-    first_refused_ = next;  // still no room: try again next round
-  } else if (loaded < kChunk) {
-    spdlog::info("outbox caught up: everything committed is handed over again");
-    first_refused_ = 0;
-  } else {
-    first_refused_ = next;
-  }
-}
-
 void StoreWriter::Run() {
   auto backoff = std::chrono::milliseconds(50);
   MutexLock lock(mu_);
@@ -244,7 +194,6 @@ void StoreWriter::Run() {
     if (stage_ != nullptr) stage_->SetOutboxFull(store_.OutboxSize() >= outbox_max_);
     for (ShardBatch& b : batches) Merge(b);
     if (stage_ != nullptr) stage_->Poll(clock_());
-    ResendRefused();
     // Incidents and what they cause first; then at most one chunk of samples, so that a report
     // that opens an incident never waits behind more than one chunk.
     bool ok = CommitUrgent();

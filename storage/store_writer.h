@@ -42,7 +42,6 @@ struct ShardBatch {
   std::vector<TwinRecord> upserts;         // twins whose incidents, membership or health changed
   std::vector<TwinRecord> sample_upserts;  // twins whose only change is new samples
   std::vector<TwinKey> deletes;
-  std::vector<OutboxRecord> outbox;        // ready-made messages for the outbox
   std::vector<IncidentEvent> incidents;    // incident events, for the commit stage to publish
   std::vector<std::pair<std::string, std::string>> decommissioned;  // (server, rack)
   // Monotonic seconds when the earliest message behind `incidents` came from the broker (0: none
@@ -53,17 +52,18 @@ struct ShardBatch {
   // committed.
   std::function<void()> released;
   bool empty() const {
-    return upserts.empty() && sample_upserts.empty() && deletes.empty() && outbox.empty() && incidents.empty() &&
+    return upserts.empty() && sample_upserts.empty() && deletes.empty() && incidents.empty() &&
            decommissioned.empty() && !released;
   }
 };
 
-// Where committed outbox rows go to be published. Called on the writer's thread.
+// Where committed outbox rows go to be published. Called on the writer's thread. A sink takes
+// every row: the outbox bounds them (state.outbox_max makes the commit stage hold new opens back),
+// and a row stays in the outbox until the broker acknowledges it.
 class OutboxSink {
  public:
   virtual ~OutboxSink() = default;
-  // false: no room now; the writer hands this row and every later one over again, in order.
-  virtual bool Deliver(const OutboxRecord& record) = 0;
+  virtual void Deliver(const OutboxRecord& record) = 0;
 };
 
 // What runs on the writer's thread beside the twins: it turns incident events into outbox
@@ -93,7 +93,6 @@ struct StoreWriterStats {
   uint64_t failures = 0;
   uint64_t twins_written = 0;
   uint64_t submit_waits = 0;    // a shard waited for room: max_pending batches were uncommitted
-  uint64_t events_dropped = 0;  // refused because the outbox was full
   int64_t outbox_rows = 0;
   size_t pending_twins = 0;     // waiting for a commit (grows while commits fail)
   double last_commit_ms = 0;    // the last urgent transaction
@@ -134,8 +133,6 @@ class StoreWriter {
   bool CommitUrgent();
   // One chunk of sample-only twins; true when it committed (or had nothing to do).
   bool CommitSamples();
-  // Hands committed outbox rows that the sink refused over again, in order.
-  void ResendRefused();
 
   // Constant after construction
   StateStore& store_;
@@ -163,12 +160,10 @@ class StoreWriter {
   // Owned by the writer thread (and by Stop() after it joined).
   std::map<TwinKey, std::optional<TwinRecord>, KeyLess> pending_twins_;  // nullopt: delete
   std::map<TwinKey, TwinRecord, KeyLess> pending_samples_;
-  std::vector<OutboxRecord> pending_outbox_;
   std::vector<std::function<void()>> pending_released_;
   std::vector<int64_t> pending_acked_;
   size_t merged_ = 0;  // batches merged since the last successful urgent commit
   int64_t outbox_warned_ = 0;
-  int64_t first_refused_ = 0;  // > 0: outbox rows from this seq on wait for room in the sink
   std::thread thread_;
   bool started_ = false;
 };

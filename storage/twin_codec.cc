@@ -14,13 +14,13 @@
 
 // Bump a class's version when its serialize() learns a new field, and read that field only
 // when the stored version has it.
-CEREAL_CLASS_VERSION(dctwin::ServerTwin, 2)  // 2: maintenance, flap history
+CEREAL_CLASS_VERSION(dctwin::ServerTwin, 3)  // 2: maintenance, flap history; 3: no published health
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::FlapTrack, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::ExactValue, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::Condition, 2)  // 2: rule identity
 CEREAL_CLASS_VERSION(dctwin::MetricWindow, 2)  // 2: metric names packed in one string
-CEREAL_CLASS_VERSION(dctwin::RackTwin, 2)  // 2: members under maintenance
-CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 3)  // 2: offline pods; 3: racks claimed by two pods
+CEREAL_CLASS_VERSION(dctwin::RackTwin, 3)  // 2: members under maintenance; 3: no published health
+CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 4)  // 2: offline pods; 3: racks claimed by two pods; 4: no published health
 CEREAL_CLASS_VERSION(dctwin::Incident, 2)  // 2: runbook, flapping
 CEREAL_CLASS_VERSION(dctwin::IncidentRef, 1)
 CEREAL_CLASS_VERSION(dctwin::RackStatus, 1)

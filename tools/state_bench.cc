@@ -21,15 +21,12 @@ int main(int argc, char** argv) {
   int per_rack = 40;
   int batch = 1000;
   bool full = false;
-  bool unclean = false;
   app.add_option("--state", path);
   app.add_option("--servers", servers);
   app.add_option("--servers-per-rack", per_rack);
   app.add_option("--batch", batch, "twins per transaction");
   app.add_flag("--synchronous-full", full);
-  app.add_flag("--unclean", unclean, "leave no clean-stop mark: the gateway restores as after a crash");
   CLI11_PARSE(app, argc, argv);
-  const bool clean = !unclean;
   std::remove(path.c_str());
   std::remove((path + "-wal").c_str());
   std::remove((path + "-shm").c_str());
@@ -110,11 +107,6 @@ int main(int argc, char** argv) {
     }
   }
   const double commit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (clean) {  // as a gateway leaves its state after a clean stop
-    dctwin::StoreBatch mark;
-    mark.doc_upserts.push_back(dctwin::DocRecord{dctwin::DocKey{dctwin::kMetaDocs, dctwin::kCleanStopDoc}, "0"});
-    st = store->Commit(mark);
-  }
   store.reset();  // checkpoints the WAL into the database file
 
   struct stat sb {};

@@ -202,14 +202,7 @@ void DatacenterTwin::PublishHealthIfChanged(double now, Effects& out) {
     for (const std::string& k : r->kinds) ++h.by_kind[k];
   }
   h.members = static_cast<int>(racks_.size());
-  if (health_published_ && h.status == published_health_.status && h.open == published_health_.open &&
-      h.unhealthy == published_health_.unhealthy && h.by_kind == published_health_.by_kind &&
-      h.members == published_health_.members) {
-    return;
-  }
-  health_published_ = true;
-  published_health_ = h;
-  out.health.push_back(std::move(h));
+  if (health_.Changed(h)) out.health.push_back(std::move(h));
 }
 
 IncidentEvent DatacenterTwin::MakeEvent(const Incident& incident, IncidentState state, double at) const {

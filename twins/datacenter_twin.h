@@ -37,7 +37,7 @@ class DatacenterTwin {
   const std::vector<Incident>& open_incidents() const { return open_; }
   // After a restore: publishes the health again.
   void RepublishHealth(double now, Effects& out) {
-    health_published_ = false;
+    health_ = HealthMemo();
     PublishHealthIfChanged(now, out);
   }
   // The racks as their last status said.
@@ -70,8 +70,7 @@ class DatacenterTwin {
   std::map<std::string, std::string> conflicts_;  // rack -> "owner and other"
 
   uint64_t seq_ = 0;
-  bool health_published_ = false;
-  HealthUpdate published_health_;
+  HealthMemo health_;  // not durable: health goes out only when it says something new
 };
 
 }  // namespace dctwin

@@ -5,6 +5,63 @@
 
 namespace dctwin {
 
+namespace {
+// FNV-1a, 64 bits: a health document has a few dozen fields, and a collision would have to fall
+// between two consecutive healths of one twin.
+class Fnv {
+ public:
+  void Bytes(const void* data, size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) h_ = (h_ ^ p[i]) * 1099511628211ull;
+  }
+  template <class T>
+  void Value(const T& v) {
+    Bytes(&v, sizeof v);
+  }
+  void String(const std::string& s) {
+    Value(s.size());
+    Bytes(s.data(), s.size());
+  }
+  uint64_t value() const { return h_; }
+
+ private:
+  uint64_t h_ = 14695981039346656037ull;
+};
+}  // namespace
+
+bool HealthMemo::Changed(const HealthUpdate& h) {
+  Fnv f;
+  f.Value(h.level);
+  f.String(h.subject);
+  f.Value(h.cleared);
+  f.Value(h.status);
+  f.Value(h.open.size());
+  for (const std::string& id : h.open) f.String(id);
+  f.String(h.rack);
+  f.Value(h.by_kind.size());
+  for (const auto& [kind, n] : h.by_kind) {
+    f.String(kind);
+    f.Value(n);
+  }
+  f.Value(h.members);
+  f.Value(h.unhealthy.size());
+  for (const std::string& r : h.unhealthy) f.String(r);
+  f.Value(h.maintenance);
+  f.Value(h.since);
+  f.Value(h.worst);
+  f.Value(h.incidents.size());
+  for (const IncidentRef& r : h.incidents) {
+    f.String(r.kind);
+    f.String(r.id);
+    f.Value(r.severity);
+    f.Value(r.opened_at);
+  }
+  if (seen_ && f.value() == fingerprint_) return false;
+  seen_ = true;
+  fingerprint_ = f.value();
+  return true;
+}
+
 std::string_view LevelName(Level level) {
   switch (level) {
     case Level::kServer: return "server";

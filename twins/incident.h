@@ -85,6 +85,20 @@ struct HealthUpdate {
   std::vector<IncidentRef> incidents;   // rack: its own (rack-level) open incidents
 };
 
+// Tells a twin whether its health says something new: a fingerprint of everything the health says
+// apart from its time. Not durable: after a restore the first health of every twin is new, and
+// the outbound queue (which owns the retained topics) makes sure the broker ends up with the
+// latest one, so a twin never needs to know what was published.
+class HealthMemo {
+ public:
+  // True (and remembered) when `h` differs from the last health this memo saw.
+  bool Changed(const HealthUpdate& h);
+
+ private:
+  uint64_t fingerprint_ = 0;
+  bool seen_ = false;
+};
+
 // Builds "<level>:<subject>:<kind>:<opened-at-ms>.<seq>": unique per twin because seq grows with
 // every incident the twin opens, and unique across restarts because of the wall-clock part.
 std::string MakeIncidentId(Level level, std::string_view subject, std::string_view kind, double now,

@@ -214,15 +214,7 @@ void RackTwin::PublishHealthIfChanged(double now, Effects& out) {
     h.worst = st.worst;
     h.incidents = st.incidents;
   }
-  if (health_published_ && h.cleared == published_health_.cleared && h.status == published_health_.status &&
-      h.open == published_health_.open && h.by_kind == published_health_.by_kind &&
-      h.members == published_health_.members && h.since == published_health_.since &&
-      h.worst == published_health_.worst) {
-    return;
-  }
-  health_published_ = true;
-  published_health_ = h;
-  out.health.push_back(std::move(h));
+  if (health_.Changed(h)) out.health.push_back(std::move(h));
 }
 
 IncidentEvent RackTwin::MakeEvent(const Incident& incident, IncidentState state, double at) const {

@@ -43,7 +43,7 @@ class RackTwin {
   const std::vector<IncidentRef>& dc_incidents() const { return dc_incidents_; }
   // After a restore: publishes the health again.
   void RepublishHealth(double now, Effects& out) {
-    health_published_ = false;
+    health_ = HealthMemo();
     PublishHealthIfChanged(now, out);
   }
 
@@ -69,8 +69,7 @@ class RackTwin {
   uint64_t seq_ = 0;
   bool status_sent_ = false;
   RackStatus sent_status_;
-  bool health_published_ = false;
-  HealthUpdate published_health_;
+  HealthMemo health_;  // not durable: health goes out only when it says something new
 };
 
 }  // namespace dctwin

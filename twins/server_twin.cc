@@ -495,25 +495,15 @@ void ServerTwin::PublishHealthIfChanged(double now, Effects& out) {
   std::vector<std::string> open;
   open.reserve(open_.size());
   for (const Incident& inc : open_) open.push_back(inc.id);
-  const HealthStatus s = status();
-  if (health_published_ && s == published_status_ && open == published_open_ && rack_ == published_rack_ &&
-      maintenance_ == published_maintenance_) {
-    return;
-  }
-  health_published_ = true;
-  published_maintenance_ = maintenance_;
-  published_status_ = s;
-  published_open_ = open;
-  published_rack_ = rack_;
   HealthUpdate h;
   h.level = Level::kServer;
   h.subject = id_;
-  h.status = s;
+  h.status = status();
   h.open = std::move(open);
   h.updated_at = now;
   h.rack = rack_.str();
   h.maintenance = maintenance_;
-  out.health.push_back(std::move(h));
+  if (health_.Changed(h)) out.health.push_back(std::move(h));
 }
 
 }  // namespace dctwin

@@ -56,10 +56,9 @@ class ServerTwin {
   MemberStatus Membership() const;
   // The rack's open incidents, as the rack last told this server.
   const std::vector<IncidentRef>& rack_incidents() const { return rack_incidents_; }
-  // After a restore: publishes the health again (a crash between a commit and its release can
-  // have kept the last one from the broker).
+  // After a restore: publishes the health (whatever the broker holds may predate the last commit).
   void RepublishHealth(double now, Effects& out) {
-    health_published_ = false;
+    health_ = HealthMemo();
     PublishHealthIfChanged(now, out);
   }
   const MetricWindow& window() const { return window_; }
@@ -151,12 +150,7 @@ class ServerTwin {
   double next_stale_check_ = 0;    // report time of the next look for stale metrics
   std::vector<FlapTrack> flaps_;
   std::vector<ExactValue> exact_;  // metrics with a rate rule
-  // What was last published as health, to publish only changes.
-  HealthStatus published_status_ = HealthStatus::kUnknown;
-  std::vector<std::string> published_open_;
-  Interned published_rack_;
-  bool health_published_ = false;
-  bool published_maintenance_ = false;
+  HealthMemo health_;  // not durable: health goes out only when it says something new
 };
 
 }  // namespace dctwin

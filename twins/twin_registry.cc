@@ -153,7 +153,7 @@ void TwinRegistry::Forget(const TwinAddress& address) {
   }
 }
 
-void TwinRegistry::FinishRestore(double not_before, double now, double mono, bool republish, Effects& out) {
+void TwinRegistry::FinishRestore(double not_before, double now, double mono, Effects& out) {
   mono_ = mono;
   for (auto it = servers_.begin(); it != servers_.end();) {
     if (!it->second.twin.commissioned()) {
@@ -168,12 +168,12 @@ void TwinRegistry::FinishRestore(double not_before, double now, double mono, boo
     const size_t before = out.events.size();
     it->second.twin.BindRules(rules_, now, out);
     if (out.events.size() != before) MarkDirty(TwinAddress{Level::kServer, it->first});
-    if (republish) it->second.twin.RepublishHealth(now, out);
+    it->second.twin.RepublishHealth(now, out);
     ++it;
   }
-  // Health goes out again after a crash: one between a commit and its release can have kept the
-  // last one from the broker (the twins remember it as published).
-  if (!republish) return;
+  // Every start publishes every twin's health: the broker may hold an older one (a crash between
+  // a commit and its release, a broker that lost its retained store), and the outbound queue
+  // makes sure it ends up with these.
   for (auto& [id, rack] : racks_) rack.RepublishHealth(now, out);
   if (datacenter_) datacenter_->RepublishHealth(now, out);
 }

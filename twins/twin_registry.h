@@ -92,10 +92,8 @@ class TwinRegistry {
   // Arms the silence timers of restored servers. A deadline that passed while the gateway was
   // down fires no earlier than `not_before`, so a restart does not raise a storm of `silent`.
   // Binds the restored conditions to the current rules (they may have been edited meanwhile),
-  // and, with `republish`, publishes every twin's health again.
-  // `republish`: the last run did not stop cleanly, so health it committed may never have
-  // reached the broker.
-  void FinishRestore(double not_before, double now, double mono, bool republish, Effects& out);
+  // and publishes every twin's health.
+  void FinishRestore(double not_before, double now, double mono, Effects& out);
   // Open incidents at every level, by "<level>/<kind>", for the counters.
   std::map<std::string, int64_t> OpenIncidentsByKind() const;
 

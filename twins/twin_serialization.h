@@ -71,22 +71,39 @@ void ServerTwin::FlapTrack::serialize(Archive& ar, std::uint32_t /*version*/) {
   ar(key, opened);
 }
 
+// Versions before ServerTwin 3, RackTwin 3 and DatacenterTwin 4 also stored what the twin last
+// published as health; it is read and dropped (the outbound queue owns retained state now).
+struct FormerPublishedHealth {
+  HealthStatus status = HealthStatus::kUnknown;
+  std::vector<std::string> open;
+  std::string rack;
+  bool published = false;
+  bool maintenance = false;
+  HealthUpdate health;
+};
+
 template <class Archive>
 void ServerTwin::serialize(Archive& ar, std::uint32_t version) {
-  ar(commissioned_, heard_, rack_, last_heard_, seq_, window_, conditions_, open_, open_keys_, rack_incidents_,
-     published_status_, published_open_, published_rack_, health_published_);
-  if (version >= 2) ar(maintenance_, flaps_, published_maintenance_, refused_in_a_row_, next_stale_check_, exact_);
+  ar(commissioned_, heard_, rack_, last_heard_, seq_, window_, conditions_, open_, open_keys_, rack_incidents_);
+  FormerPublishedHealth former;
+  if (version < 3) ar(former.status, former.open, former.rack, former.published);
+  if (version == 2) ar(maintenance_, flaps_, former.maintenance, refused_in_a_row_, next_stale_check_, exact_);
+  if (version >= 3) ar(maintenance_, flaps_, refused_in_a_row_, next_stale_check_, exact_);
 }
 
 template <class Archive>
 void RackTwin::serialize(Archive& ar, std::uint32_t version) {
-  ar(members_, open_, dc_incidents_, seq_, status_sent_, sent_status_, health_published_, published_health_);
+  ar(members_, open_, dc_incidents_, seq_, status_sent_, sent_status_);
+  FormerPublishedHealth former;
+  if (version < 3) ar(former.published, former.health);
   if (version >= 2) ar(maintenance_);
 }
 
 template <class Archive>
 void DatacenterTwin::serialize(Archive& ar, std::uint32_t version) {
-  ar(racks_, open_, seq_, health_published_, published_health_);
+  ar(racks_, open_, seq_);
+  FormerPublishedHealth former;
+  if (version < 4) ar(former.published, former.health);
   if (version >= 2) ar(offline_pods_);
   if (version >= 3) ar(conflicts_);
 }

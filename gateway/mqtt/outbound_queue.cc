@@ -38,50 +38,76 @@ OutboundQueue::OutboundQueue(MqttLink& link, size_t capacity, int window)
 OutboundQueue::~OutboundQueue() { Stop(); }
 
 bool OutboundQueue::Publish(OutMessage out) {
-  auto msg = mqtt::make_message(out.topic, out.payload, out.qos, out.retained);
-  if (!out.correlation_data.empty()) {
-    mqtt::properties props;
-    props.add(mqtt::property(mqtt::property::CORRELATION_DATA, out.correlation_data));
-    msg->set_properties(props);
+  const bool table = out.qos != 0 && out.outbox_seq == 0 && out.retained;
+  mqtt::message_ptr msg;
+  if (!table) {
+    msg = mqtt::make_message(out.topic, out.payload, out.qos, out.retained);
+    if (!out.correlation_data.empty()) {
+      mqtt::properties props;
+      props.add(mqtt::property(mqtt::property::CORRELATION_DATA, out.correlation_data));
+      msg->set_properties(props);
+    }
   }
   {
     MutexLock lock(mu_);
-    if (out.qos != 0 && out.outbox_seq == 0 && out.retained) {
-      if (auto it = waiting_latest_.find(out.topic); it != waiting_latest_.end()) {
-        if (Pending* waiting = Find(reliable_, it->second)) {
-          // The newer value takes the waiting one's place; the lane does not grow.
-          waiting->msg = std::move(msg);
-          waiting->attempts = 0;
-          ++superseded_;
-          return true;
-        }
-        waiting_latest_.erase(it);
+    if (table) {
+      // Level-triggered: the table holds the topic's latest value; never refused for room.
+      auto [it, added] = retained_.try_emplace(out.topic);
+      RetainedEntry& e = it->second;
+      e.latest = std::move(out.payload);
+      ++e.version;
+      if (e.waiting) {
+        ++superseded_;  // the waiting marker sends the newer value
+      } else {
+        QueueRetained(it->first, e);
       }
-    }
-    if (WaitingLocked() >= capacity_) {
-      const uint64_t n = ++refused_;
-      if ((n & (n - 1)) == 0) {
-        spdlog::critical("outbound queue full ({} messages waiting for the broker): {} message(s) lost so far",
-                         capacity_, n);
-      }
-      return false;
-    }
-    if (out.qos == 0) {
-      best_effort_.push_back(Pending{std::move(msg), 0});
+    } else if (out.qos != 0 && out.outbox_seq > 0) {
+      // Committed outbox rows: bounded by the outbox itself, never refused here.
+      urgent_.push_back(Pending{std::move(msg), out.outbox_seq, ++next_order_, 0, out.received});
     } else {
-      Pending p{std::move(msg), out.outbox_seq, ++next_order_, 0, out.received};
-      if (KeepsLatestOnly(p)) waiting_latest_[out.topic] = p.order;
-      LaneOf(p).push_back(std::move(p));
+      if (BoundedLocked() >= capacity_) {
+        const uint64_t n = ++refused_;
+        if ((n & (n - 1)) == 0) {
+          spdlog::critical("outbound queue full ({} answers and best-effort messages waiting for the broker): {} "
+                           "message(s) lost so far",
+                           capacity_, n);
+        }
+        return false;
+      }
+      if (out.qos == 0) {
+        best_effort_.push_back(Pending{std::move(msg), 0});
+      } else {
+        reliable_.push_back(Pending{std::move(msg), 0, ++next_order_, 0, out.received});
+        ++answers_waiting_;
+      }
     }
   }
   wake_.notify_one();
   return true;
 }
 
-OutboundQueue::Pending* OutboundQueue::Find(Lane& lane, uint64_t order) {
-  auto at = std::lower_bound(lane.begin(), lane.end(), order,
-                             [](const Pending& x, uint64_t o) { return x.order < o; });
-  return at != lane.end() && at->order == order ? &*at : nullptr;
+void OutboundQueue::QueueRetained(const std::string& topic, RetainedEntry& e) {
+  e.waiting = true;
+  Pending p;
+  p.order = ++next_order_;
+  p.retained_topic = &topic;  // the table's key: stable while the entry lives
+  reliable_.push_back(std::move(p));
+}
+
+void OutboundQueue::Reconnected() {
+  {
+    MutexLock lock(mu_);
+    size_t again = 0;
+    for (auto& [topic, e] : retained_) {
+      if (e.waiting || e.flying > 0) continue;  // on its way already
+      e.acked_version = 0;
+      QueueRetained(topic, e);
+      ++again;
+    }
+    resent_ += again;
+    if (again > 0) spdlog::info("connected: sending the {} retained topic(s) of this gateway again", again);
+  }
+  wake_.notify_one();
 }
 
 bool OutboundQueue::TakeNext(Pending* out) {
@@ -89,11 +115,28 @@ bool OutboundQueue::TakeNext(Pending* out) {
   if (lane.empty()) return false;
   *out = std::move(lane.front());
   lane.pop_front();
-  if (KeepsLatestOnly(*out)) {
-    auto it = waiting_latest_.find(out->msg->get_topic());
-    if (it != waiting_latest_.end() && it->second == out->order) waiting_latest_.erase(it);
+  if (out->retained_topic != nullptr) {
+    RetainedEntry& e = retained_.at(*out->retained_topic);
+    e.waiting = false;
+    ++e.flying;
+    out->msg = mqtt::make_message(*out->retained_topic, e.latest, 1, true);
+    out->version = e.version;
+  } else if (out->seq == 0) {
+    --answers_waiting_;
   }
   return true;
+}
+
+void OutboundQueue::RetainedDone(const Pending& p, bool acked) {
+  auto it = retained_.find(*p.retained_topic);
+  if (it == retained_.end()) return;
+  RetainedEntry& e = it->second;
+  --e.flying;
+  if (acked) e.acked_version = std::max(e.acked_version, p.version);
+  // A cleared topic leaves the table once the broker has the clear.
+  if (e.acked_version == e.version && !e.waiting && e.flying == 0 && e.latest.empty()) {
+    retained_.erase(it);
+  }
 }
 
 void OutboundQueue::Start() { thread_ = std::thread([this] { Run(); }); }
@@ -148,7 +191,7 @@ void OutboundQueue::Run() {
     batch_best_effort.clear();
     // What the client refused goes back, at its place.
     for (size_t i = batch_reliable.size(); i > handed; --i) {
-      Requeue(std::move(batch_reliable[i - 1]));
+      PutBack(std::move(batch_reliable[i - 1]));
       --in_flight_;
     }
     batch_reliable.clear();
@@ -169,7 +212,12 @@ void OutboundQueue::Acknowledged(const mqtt::message* msg, int64_t seq) {
   if (seq > 0 && ack_handler_) ack_handler_(seq);
   {
     MutexLock lock(mu_);
-    if (msg != nullptr) in_flight_messages_.erase(msg);
+    if (msg != nullptr) {
+      if (auto it = in_flight_messages_.find(msg); it != in_flight_messages_.end()) {
+        if (it->second.retained_topic != nullptr) RetainedDone(it->second, true);
+        in_flight_messages_.erase(it);
+      }
+    }
     --in_flight_;
     ++sent_;
     if (IdleLocked()) idle_.notify_all();
@@ -177,23 +225,21 @@ void OutboundQueue::Acknowledged(const mqtt::message* msg, int64_t seq) {
   wake_.notify_one();
 }
 
-void OutboundQueue::Requeue(Pending p) {
-  if (KeepsLatestOnly(p)) {
-    // A newer value of the same retained topic, waiting or in flight, makes this one stale.
-    const std::string& topic = p.msg->get_topic();
-    bool newer = false;
-    if (auto it = waiting_latest_.find(topic); it != waiting_latest_.end()) newer = it->second > p.order;
-    for (const auto& [ptr, flying] : in_flight_messages_) {
-      if (newer) break;
-      newer = flying.order > p.order && flying.msg->get_topic() == topic;
-    }
-    if (newer) {
-      ++superseded_;
+void OutboundQueue::PutBack(Pending p) {
+  if (p.retained_topic != nullptr) {
+    RetainedDone(p, false);
+    auto it = retained_.find(*p.retained_topic);
+    if (it == retained_.end()) return;
+    RetainedEntry& e = it->second;
+    if (e.waiting || e.acked_version == e.version) {
+      ++superseded_;  // a newer value waits already, or the broker has the latest
       return;
     }
-    waiting_latest_[topic] = p.order;
+    e.waiting = true;
+  } else if (p.seq == 0) {
+    ++answers_waiting_;
   }
-  Lane& lane = LaneOf(p);
+  Lane& lane = p.seq > 0 ? urgent_ : reliable_;
   auto at = std::upper_bound(lane.begin(), lane.end(), p.order,
                              [](uint64_t order, const Pending& x) { return order < x.order; });
   lane.insert(at, std::move(p));
@@ -216,12 +262,16 @@ void OutboundQueue::Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_
       // 0x80 and up are the broker's "no" (not authorized, topic name invalid, ...); quota
       // exceeded (0x97) and server busy (0x89) pass.
       const bool refused = reason_code >= 0x80 && reason_code != 0x97 && reason_code != 0x89;
-      if (refused || p.attempts >= kMaxAttempts) {
+      // Only an answer is given up for failing often: its requester stopped waiting long ago.
+      const bool answer = p.seq == 0 && p.retained_topic == nullptr;
+      if (refused || (answer && p.attempts >= kMaxAttempts)) {
         give_up = true;
         topic = p.msg->get_topic();
         ++dropped_;
+        // A refused retained value is sent again after the next reconnect.
+        if (p.retained_topic != nullptr) RetainedDone(p, false);
       } else {
-        Requeue(std::move(p));
+        PutBack(std::move(p));
         ++retried_;
       }
     }
@@ -268,6 +318,8 @@ OutboundStats OutboundQueue::Stats() const {
   s.retried = retried_;
   s.dropped = dropped_;
   s.superseded = superseded_;
+  s.retained_topics = retained_.size();
+  s.resent = resent_;
   std::copy(std::begin(alert_latency_), std::end(alert_latency_), std::begin(s.alert_latency));
   s.alert_latency_sum_s = alert_latency_sum_s_;
   return s;

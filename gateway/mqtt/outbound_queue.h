@@ -8,22 +8,29 @@
 //    records, silences, answers to commands: whatever carries an outbox seq) take the window first;
 //    health, query answers and the gateway's status follow. An alert never waits behind a burst of
 //    health (100,000 servers' first reports make 100,000 health updates).
-//  - A retained message that is not an outbox row (health, the gateway's status) says what its
-//    topic is now: while one for the same topic still waits, the newer one takes its place (and
-//    keeps that place in the lane), so the lane holds one message per topic at most and a slow or
-//    absent broker gets the latest value, not a backlog. Counted as `superseded`.
+//  - Retained state that is not an outbox row (health, the gateway's status) is level-triggered:
+//    the queue owns a table, one entry per retained topic, holding the topic's latest value and
+//    whether the broker has acknowledged that value. A topic whose latest value the broker does
+//    not have waits in the reliable lane once (a newer value takes the waiting one's place, counted
+//    as `superseded`), is never refused for room, is retried however often its delivery fails, and
+//    after every reconnect every topic of the table is sent again (the broker may have restarted
+//    without its retained store; a value it already holds costs one message). An empty value (a
+//    cleared topic) leaves the table once the broker has it. The twins therefore need not remember
+//    what they published: whatever reaches Publish last is what the broker ends up holding.
+//  - Committed outbox rows are never refused for room either: the outbox bounds them
+//    (state.outbox_max, where the incident desk holds new opens back). They are retried until the
+//    broker acknowledges them; only a broker's final "no" (an MQTT 5 PUBACK reason code of 0x80 or
+//    more other than quota exceeded and server busy, such as "not authorized") gives one up, with
+//    an error line and the `dropped` counter, and reports it as acknowledged so that it does not
+//    come back at every restart.
 //  - QoS 0 messages (stats, dead letters) bypass both lanes.
-//  - While the broker is unreachable messages wait here, up to `capacity`; past that a new
-//    message is refused (the caller counts it) and a critical line is logged. A newer value of a
-//    waiting retained topic is never refused: it takes no more room.
+//  - Query answers (QoS 1, not retained, not outbox rows) and QoS 0 messages wait here while the
+//    broker is unreachable, up to `capacity` of them; past that a new one is refused (the caller
+//    counts it) and a critical line is logged. An answer is given up after kMaxAttempts failed
+//    deliveries (its requester has long stopped waiting).
 //  - A QoS 1 message whose delivery fails (the connection dropped) goes back into its lane at its
 //    place: however many fail, and in whatever order their failures are reported, they go out
-//    again in the order they were first published (an open before its resolve). A retained value
-//    that failed while a newer one waits is superseded by it.
-//  - A message the broker refuses for good (an MQTT 5 PUBACK reason code of 0x80 or more, such as
-//    "not authorized" for a Response Topic the gateway may not write) is dropped after a log line
-//    and counted; so is one that failed kMaxAttempts times. An outbox event dropped so is
-//    reported as acknowledged: it will not come back at every restart.
+//    again in the order they were first published (an open before its resolve).
 //  - A message that carries an outbox seq reports that seq to the ack handler once acknowledged.
 //
 // Thread-safe.
@@ -61,6 +68,8 @@ struct OutboundStats {
   uint64_t retried = 0;    // QoS 1 deliveries that failed and were queued again
   uint64_t dropped = 0;    // refused by the broker for good, or failed too often: given up
   uint64_t superseded = 0; // retained values replaced by a newer one for the same topic before they went out
+  uint64_t retained_topics = 0;  // entries of the retained table
+  uint64_t resent = 0;     // retained values sent again after a reconnect
   // Alerts caused by a report: from the report's receipt to the alert's first hand-over to the
   // MQTT client, after its commit (messages per bucket, not cumulative).
   uint64_t alert_latency[kAlertLatencyBucketCount] = {};
@@ -78,6 +87,9 @@ class OutboundQueue : public MessageSink {
   // Set before Start().
   void SetAckHandler(std::function<void(int64_t)> handler) { ack_handler_ = std::move(handler); }
   void Start();
+  // The output connection is (again) ready: every retained topic is sent again. Call it from the
+  // link's on_ready.
+  void Reconnected();
   // Waits until everything queued has been acknowledged, or the timeout passes.
   bool Flush(std::chrono::milliseconds timeout);
   // Stops the sender thread; what is still queued is dropped (and logged). Idempotent.
@@ -89,11 +101,21 @@ class OutboundQueue : public MessageSink {
   class Listener;
   static constexpr int kMaxAttempts = 10;
   struct Pending {
-    mqtt::const_message_ptr msg;
+    mqtt::const_message_ptr msg;  // for a retained topic: filled from the table when it is taken
     int64_t seq = 0;     // > 0: an outbox row (the urgent lane)
     uint64_t order = 0;  // publication order of the QoS 1 lanes
     int attempts = 0;
     double received = 0;  // OutMessage::received
+    const std::string* retained_topic = nullptr;  // a retained topic of the table (its key)
+    uint64_t version = 0;                         // which of its values is in flight
+  };
+  // One retained topic: its latest value and what the broker has of it.
+  struct RetainedEntry {
+    std::string latest;          // the payload (the message is made when it is sent)
+    uint64_t version = 0;        // bumps with every new value
+    uint64_t acked_version = 0;  // the newest value the broker acknowledged (0: none)
+    bool waiting = false;        // its marker waits in reliable_
+    int flying = 0;              // how many of its values are in flight
   };
   using Lane = std::deque<Pending>;  // sorted by order
   void Run();
@@ -102,15 +124,18 @@ class OutboundQueue : public MessageSink {
   void NoteAlertLatency(double received) EXCLUDES(mu_);
   void Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_code);
   Lane& LaneOf(const Pending& p) REQUIRES(mu_) { return p.seq > 0 ? urgent_ : reliable_; }
-  // A retained message of the reliable lane: its newer values replace it while it waits.
-  static bool KeepsLatestOnly(const Pending& p) { return p.seq == 0 && p.msg->is_retained(); }
-  // The waiting message of `lane` with this order, or nullptr.
-  static Pending* Find(Lane& lane, uint64_t order);
+  // Queues the topic's marker in the reliable lane unless it waits already.
+  void QueueRetained(const std::string& topic, RetainedEntry& e) REQUIRES(mu_);
+  // A retained topic's value is no longer in flight: acknowledged (`acked`) or not.
+  void RetainedDone(const Pending& p, bool acked) REQUIRES(mu_);
   // Takes the next QoS 1 message for the window: the urgent lane first.
   bool TakeNext(Pending* out) REQUIRES(mu_);
-  // Puts a message back at its place in its lane (sorted by order).
-  void Requeue(Pending p) REQUIRES(mu_);
+  // Puts a message whose delivery failed back at its place in its lane (sorted by order); a
+  // retained topic only when the broker lacks its latest value and no newer one waits.
+  void PutBack(Pending p) REQUIRES(mu_);
   size_t WaitingLocked() const REQUIRES(mu_) { return urgent_.size() + reliable_.size() + best_effort_.size(); }
+  // What `capacity` bounds: query answers and QoS 0 messages.
+  size_t BoundedLocked() const REQUIRES(mu_) { return answers_waiting_ + best_effort_.size(); }
   bool IdleLocked() const REQUIRES(mu_) { return WaitingLocked() == 0 && in_flight_ == 0; }
 
   // Constant after construction
@@ -126,8 +151,10 @@ class OutboundQueue : public MessageSink {
   Lane urgent_ GUARDED_BY(mu_);
   Lane reliable_ GUARDED_BY(mu_);
   std::deque<Pending> best_effort_ GUARDED_BY(mu_);
-  // Retained topics waiting in reliable_, and the order of the value that waits.
-  std::unordered_map<std::string, uint64_t> waiting_latest_ GUARDED_BY(mu_);
+  // The retained table: topic -> latest value and what the broker has of it.
+  std::unordered_map<std::string, RetainedEntry> retained_ GUARDED_BY(mu_);
+  size_t answers_waiting_ GUARDED_BY(mu_) = 0;  // query answers in reliable_
+  uint64_t resent_ GUARDED_BY(mu_) = 0;
   uint64_t in_flight_ GUARDED_BY(mu_) = 0;
   uint64_t sent_ GUARDED_BY(mu_) = 0;
   uint64_t refused_ GUARDED_BY(mu_) = 0;

@@ -61,7 +61,6 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .IntField("pending_twins", static_cast<long long>(c.store.pending_twins))
       .IntField("submit_waits", I(c.store.submit_waits))
       .IntField("outbox", c.store.outbox_rows)
-      .IntField("events_dropped", I(c.store.events_dropped))
       .IntField("checkpoints", I(c.checkpoints))
       .Field("last_commit_ms", c.store.last_commit_ms)
       .Field("max_commit_ms", c.store.max_commit_ms)

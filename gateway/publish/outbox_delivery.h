@@ -11,7 +11,7 @@ namespace dctwin {
 class OutboxDelivery : public OutboxSink {
  public:
   explicit OutboxDelivery(MessageSink& sink) : sink_(sink) {}
-  bool Deliver(const OutboxRecord& r) override {
+  void Deliver(const OutboxRecord& r) override {
     OutMessage m;
     m.topic = r.topic;
     m.payload = r.payload;
@@ -19,7 +19,7 @@ class OutboxDelivery : public OutboxSink {
     m.retained = r.retained;
     m.outbox_seq = r.seq;
     m.received = r.received;
-    return sink_.Publish(std::move(m));
+    sink_.Publish(std::move(m));  // the outbound queue never refuses an outbox row
   }
 
  private:

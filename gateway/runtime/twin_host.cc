@@ -56,12 +56,12 @@ double MonoNow() {
 }
 }  // namespace
 
-void TwinHost::FinishRestore(double not_before, double now, bool republish) {
+void TwinHost::FinishRestore(double not_before, double now) {
   registry_.TakeDirty(0, true);  // what was just loaded is what the store holds
   // Conditions bound to rules edited while the gateway was down may resolve incidents: those
   // events, and the twins they changed, are committed like any others.
   Effects out;
-  registry_.FinishRestore(not_before, now, MonoNow(), republish, out);
+  registry_.FinishRestore(not_before, now, MonoNow(), out);
   Apply(out);
   servers_total_.fetch_add(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
   {

@@ -60,8 +60,8 @@ class TwinHost : public ShardHandler<Envelope> {
   // Before the pool starts: the saved state of one twin this shard owns. A row that cannot be
   // decoded is refused (and the twin forgotten) with the reason.
   Status Restore(const TwinRecord& record);
-  // `republish`: the last run did not stop cleanly (see TwinRegistry::FinishRestore).
-  void FinishRestore(double not_before, double now, bool republish);
+  // See TwinRegistry::FinishRestore.
+  void FinishRestore(double not_before, double now);
   // Hands everything changed over to the store writer: when incident events or held effects
   // wait, or `force`, or the flush interval has passed, or flush_changes twins changed.
   void Seal(double now, bool force);

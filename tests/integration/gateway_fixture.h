@@ -24,6 +24,7 @@ heartbeat_timeout_s = 3600
 class GatewayTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    broker_.SetPersistent(persistent_broker_);
     broker_.Start();
     probe_ = std::make_unique<Probe>(broker_.uri(), "probe-" + std::to_string(getpid()));
     probe_->Subscribe("dctwin/#");
@@ -68,6 +69,7 @@ class GatewayTest : public ::testing::Test {
     });
   }
 
+  bool persistent_broker_ = false;  // set by a derived fixture's constructor
   TempDir dir_;
   Mosquitto broker_{dir_};
   std::unique_ptr<Probe> probe_;

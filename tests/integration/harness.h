@@ -44,6 +44,8 @@ class Mosquitto {
   // extra: configuration lines appended after the defaults (TLS, authentication).
   explicit Mosquitto(const TempDir& dir, bool persistent = false, std::string extra = "");
   ~Mosquitto();
+  // Before Start(): keep sessions and retained messages across restarts.
+  void SetPersistent(bool persistent) { persistent_ = persistent; }
   void Start();
   void Stop();
   // Stops and starts again on the same port.
@@ -57,7 +59,7 @@ class Mosquitto {
   bool Launch();
 
   const TempDir& dir_;
-  const bool persistent_;
+  bool persistent_;
   const std::string extra_;
   int port_ = 0;
   pid_t pid_ = -1;

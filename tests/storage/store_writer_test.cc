@@ -18,6 +18,24 @@ using namespace std::chrono_literals;
 
 using testing::FaultyStore;
 
+// A commit stage that turns each incident event into one outbox row (topic by subject, the
+// summary as payload), as the incident desk does with records of its own.
+class RowPerEventStage : public CommitStage {
+ public:
+  void OnIncidents(std::vector<IncidentEvent>& events, const std::vector<std::pair<std::string, std::string>>&,
+                   double, double) override {
+    for (const IncidentEvent& e : events) rows_.push_back(OutboxRecord{0, "dctwin/alerts/server/" + e.subject, e.summary, 1, false});
+  }
+  void Poll(double) override {}
+  void Contribute(StoreBatch& batch) override {
+    for (const OutboxRecord& r : rows_) batch.outbox.push_back(r);
+  }
+  void Committed(double) override { rows_.clear(); }
+
+ private:
+  std::vector<OutboxRecord> rows_;
+};
+
 class StoreWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -31,7 +49,12 @@ class StoreWriterTest : public ::testing::Test {
   static ShardBatch Batch(const std::string& server, const std::string& state, const std::string& event) {
     ShardBatch b;
     b.upserts.push_back(TwinRecord{{1, server}, 1, state});
-    if (!event.empty()) b.outbox.push_back(OutboxRecord{0, "dctwin/alerts/server/" + server, event, 1, false});
+    if (!event.empty()) {
+      IncidentEvent e;
+      e.subject = server;
+      e.summary = event;
+      b.incidents.push_back(std::move(e));
+    }
     return b;
   }
   size_t Published() {
@@ -44,34 +67,11 @@ class StoreWriterTest : public ::testing::Test {
   std::unique_ptr<FaultyStore> faulty_;
   RecordingSink sink_;
   OutboxDelivery delivery_{sink_};
+  RowPerEventStage stage_;
 };
 
-TEST_F(StoreWriterTest, EventsTheOutboundQueueRefusedGoOutLaterInOrderWithoutARestart) {
-  StoreWriter writer(*faulty_, delivery_, 10ms, 1000);
-  writer.Start();
-  {
-    std::lock_guard<std::mutex> lock(sink_.mu);
-    sink_.refuse = true;  // the outbound queue is full: the broker is away
-  }
-  for (int i = 0; i < 5; ++i) writer.Submit(Batch("s" + std::to_string(i), "x", "event-" + std::to_string(i)));
-  ASSERT_TRUE(writer.Flush(5s));
-  EXPECT_EQ(Published(), 0u);
-  EXPECT_EQ(store_->OutboxSize(), 5);
-  {
-    std::lock_guard<std::mutex> lock(sink_.mu);
-    sink_.refuse = false;  // room again
-  }
-  writer.Submit(Batch("s9", "x", "event-5"));
-  const auto deadline = std::chrono::steady_clock::now() + 5s;  // a wait with a deadline, not a sleep
-  while (Published() < 6 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
-  ASSERT_EQ(Published(), 6u);
-  std::lock_guard<std::mutex> lock(sink_.mu);
-  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(sink_.messages[i].payload, "event-" + std::to_string(i));
-  for (size_t i = 1; i < 6; ++i) EXPECT_GT(sink_.messages[i].outbox_seq, sink_.messages[i - 1].outbox_seq);
-}
-
 TEST_F(StoreWriterTest, EventsArePublishedOnlyAfterTheirCommitWithTheirOutboxSeq) {
-  StoreWriter writer(*faulty_, delivery_, 20ms, 1000);
+  StoreWriter writer(*faulty_, delivery_, 20ms, 1000, &stage_);
   writer.Start();
   writer.Submit(Batch("s1", "state-1", "open-1"));
   ASSERT_TRUE(writer.Flush(5s));
@@ -91,7 +91,7 @@ TEST_F(StoreWriterTest, FailedCommitsAreRetriedAndLoseNothing) {
     sink_.messages.clear();
     faulty_->fault = fault;
     faulty_->failures_left = 4;
-    StoreWriter writer(*faulty_, delivery_, 10ms, 1000);
+    StoreWriter writer(*faulty_, delivery_, 10ms, 1000, &stage_);
     writer.Start();
     writer.Submit(Batch("a", "a-1", "a-open"));
     writer.Submit(Batch("b", "b-1", "b-open"));
@@ -117,7 +117,7 @@ TEST_F(StoreWriterTest, FailedCommitsAreRetriedAndLoseNothing) {
 }
 
 TEST_F(StoreWriterTest, DeleteAfterUpsertWinsAndUpsertAfterDeleteWins) {
-  StoreWriter writer(*faulty_, delivery_, 10ms, 1000);
+  StoreWriter writer(*faulty_, delivery_, 10ms, 1000, &stage_);
   writer.Start();
   writer.Submit(Batch("gone", "1", ""));
   writer.Submit(Batch("back", "1", ""));
@@ -136,19 +136,8 @@ TEST_F(StoreWriterTest, DeleteAfterUpsertWinsAndUpsertAfterDeleteWins) {
   EXPECT_EQ(twins["back"], "2");
 }
 
-TEST_F(StoreWriterTest, FullOutboxDropsAndCountsNewEvents) {
-  StoreWriter writer(*faulty_, delivery_, 10ms, 2);
-  writer.Start();
-  for (int i = 0; i < 5; ++i) writer.Submit(Batch("s" + std::to_string(i), "x", "event"));
-  ASSERT_TRUE(writer.Flush(5s));
-  writer.Stop();
-  EXPECT_EQ(store_->OutboxSize(), 2);
-  EXPECT_EQ(writer.Stats().events_dropped, 3u);
-  EXPECT_EQ(Published(), 2u);
-}
-
 TEST_F(StoreWriterTest, ReleasedStepsRunAfterTheirCommitInOrderAndNeverWhileCommitsFail) {
-  StoreWriter writer(*faulty_, delivery_, 10ms, 1000);
+  StoreWriter writer(*faulty_, delivery_, 10ms, 1000, &stage_);
   writer.Start();
   std::mutex mu;
   std::vector<std::string> released;  // what ran, and what the store held when it ran
@@ -187,11 +176,11 @@ TEST_F(StoreWriterTest, ReleasedStepsRunAfterTheirCommitInOrderAndNeverWhileComm
 }
 
 TEST_F(StoreWriterTest, TwinsWithOnlyNewSamplesAreCommittedAfterTheIncidentsInChunks) {
-  StoreWriter writer(*faulty_, delivery_, 10ms, 1000, nullptr, nullptr, /*sample_chunk=*/2);
+  StoreWriter writer(*faulty_, delivery_, 10ms, 1000, &stage_, [] { return 0.0; }, /*sample_chunk=*/2);
   ShardBatch b;
   for (const char* id : {"s1", "s2", "s3", "s4", "s5"}) b.sample_upserts.push_back(TwinRecord{{1, id}, 1, "samples"});
   b.upserts.push_back(TwinRecord{{1, "hot"}, 1, "incident"});
-  b.outbox.push_back(OutboxRecord{0, "dctwin/alerts/server/hot", "open", 1, false});
+  b.incidents.push_back(IncidentEvent{});
   ShardBatch later;  // newer urgent state of a twin that had samples waiting: it goes first
   later.upserts.push_back(TwinRecord{{1, "s5"}, 1, "incident"});
   writer.Submit(std::move(b));

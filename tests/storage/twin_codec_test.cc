@@ -93,8 +93,7 @@ std::string Fixture(const char* name, const char* rewrite) {
   return ReadAll(path);
 }
 
-TEST(TwinCodecTest, ReadsStateWrittenByVersionOne) {
-  const std::string bytes = Fixture("server_twin_v1.bin", "DCTWIN_WRITE_FIXTURES");
+void ExpectBusyServer(const std::string& bytes) {
   ASSERT_FALSE(bytes.empty());
   ServerTwin twin("rb1", "dc1", TwinWorld::DefaultModel());
   Status s = DecodeTwin(bytes, &twin);
@@ -110,7 +109,20 @@ TEST(TwinCodecTest, ReadsStateWrittenByVersionOne) {
   EXPECT_DOUBLE_EQ(temp.max, 93.5);
 }
 
-// The bytes of today's format, written by the code of 2026-11-27 (DCTWIN_WRITE_CURRENT_FIXTURE=1
+TEST(TwinCodecTest, ReadsStateWrittenByVersionOne) {
+  ExpectBusyServer(Fixture("server_twin_v1.bin", "DCTWIN_WRITE_FIXTURES"));
+}
+
+// Version 2 (written by the code of 2026-11-27) also held what the twin last published as health.
+TEST(TwinCodecTest, ReadsStateWrittenByVersionTwo) {
+  const std::string bytes = ReadAll(DCTWIN_SOURCE_DIR "/tests/storage/data/server_twin_v2.bin");
+  ExpectBusyServer(bytes);
+  ServerTwin twin("rb1", "dc1", TwinWorld::DefaultModel());
+  ASSERT_TRUE(DecodeTwin(bytes, &twin).ok());
+  EXPECT_LT(EncodeTwin(twin).size(), bytes.size()) << "the published health is no longer stored";
+}
+
+// The bytes of today's format, written by the code of 2026-12-03 (DCTWIN_WRITE_CURRENT_FIXTURE=1
 // writes them again): a change to how a twin is held in memory must not change them.
 TEST(TwinCodecTest, TodaysStateIsReadAndWrittenBackByteForByte) {
   const std::string bytes = Fixture("server_twin_current.bin", "DCTWIN_WRITE_CURRENT_FIXTURE");

@@ -95,15 +95,5 @@ TEST_F(ReconcileTest, RestoredTwinsPublishTheirHealthAgain) {
   EXPECT_NE(w.LastHealth(Level::kRack, "r1"), nullptr);
 }
 
-TEST_F(ReconcileTest, AfterACleanStopHealthIsNotPublishedAgain) {
-  TwinWorld w;
-  const size_t before = w.health.size();
-  for (size_t i = 0; i < servers_.size(); ++i) {
-    ASSERT_TRUE(DecodeTwin(servers_[i], w.restoring().RestoreServer("s" + std::to_string(i + 1))).ok());
-  }
-  w.FinishRestore(/*republish=*/false);
-  EXPECT_EQ(w.health.size(), before);
-}
-
 }  // namespace
 }  // namespace dctwin

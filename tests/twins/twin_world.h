@@ -94,9 +94,9 @@ class TwinWorld {
   const TwinRegistry& registry() const { return registry_; }
   // Restore: decode saved twins into registry(), then FinishRestore().
   TwinRegistry& restoring() { return registry_; }
-  void FinishRestore(bool republish = true) {
+  void FinishRestore() {
     Effects out;
-    registry_.FinishRestore(now, now, now, republish, out);
+    registry_.FinishRestore(now, now, now, out);
     Collect(out);
     Drain();
   }

@@ -147,23 +147,71 @@ TEST_F(OutboundQueueTest, ANewerRetainedValueTakesTheWaitingOnesPlaceAndNoRoom) 
   for (int i = 2; i <= 100; ++i) {
     ASSERT_TRUE(queue.Publish(OutMessage{"out/health/a", "a" + std::to_string(i), 1, true, {}, 0}));
   }
-  // Not retained (an answer), or an outbox row: every one of them goes out.
-  ASSERT_TRUE(queue.Publish(OutMessage{"out/reply", "r1", 1, false, {}, 0}));
-  EXPECT_FALSE(queue.Publish(OutMessage{"out/reply", "r2", 1, false, {}, 0}));  // full: 3 waiting
-  EXPECT_EQ(queue.Stats().queued, 3u);
+  // Answers are what the capacity bounds: retained topics take none of it.
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(queue.Publish(OutMessage{"out/reply", "r" + std::to_string(i), 1, false, {}, 0}));
+  EXPECT_FALSE(queue.Publish(OutMessage{"out/reply", "r4", 1, false, {}, 0}));  // full: 3 answers waiting
+  EXPECT_EQ(queue.Stats().queued, 5u);
   EXPECT_EQ(queue.Stats().superseded, 99u);
   EXPECT_EQ(queue.Stats().refused, 1u);
+  EXPECT_EQ(queue.Stats().retained_topics, 2u);
   link.Start();
   ASSERT_TRUE(queue.Flush(20s));
-  ASSERT_TRUE(WaitUntil([&] { return probe.All([](const Received& r) { return r.qos == 1; }).size() == 3; }, 10s));
+  ASSERT_TRUE(WaitUntil([&] { return probe.All([](const Received& r) { return r.qos == 1; }).size() == 5; }, 10s));
   const std::vector<Received> got = probe.All([](const Received&) { return true; });
-  ASSERT_EQ(got.size(), 3u);
+  ASSERT_EQ(got.size(), 5u);
   EXPECT_EQ(got[0].topic + "=" + got[0].payload, "out/health/a=a100");  // at a1's place
   EXPECT_EQ(got[1].topic + "=" + got[1].payload, "out/health/b=b1");
   EXPECT_EQ(got[2].topic + "=" + got[2].payload, "out/reply=r1");
   // Once a value went out, the next one for the topic queues anew.
   ASSERT_TRUE(queue.Publish(OutMessage{"out/health/a", "a101", 1, true, {}, 0}));
   ASSERT_TRUE(WaitUntil([&] { return probe.All([](const Received& r) { return r.payload == "a101"; }).size() == 1; }, 10s));
+  queue.Stop();
+  link.Stop();
+}
+
+TEST_F(OutboundQueueTest, AFullQueueNeverRefusesANewRetainedTopicOrACommittedOutboxRow) {
+  Probe probe(broker_.uri(), "queue-probe");
+  probe.Subscribe("out/#");
+  MqttLink link(LinkOptions(), [](const mqtt::const_message_ptr&) {});
+  OutboundQueue queue(link, /*capacity=*/1, /*window=*/4);
+  queue.Start();
+  ASSERT_TRUE(queue.Publish(OutMessage{"out/reply", "r1", 1, false, {}, 0}));  // the one answer it has room for
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_TRUE(queue.Publish(OutMessage{"out/health/" + std::to_string(i), "h", 1, true, {}, 0}));
+    EXPECT_TRUE(queue.Publish(OutMessage{"out/alerts", std::to_string(i), 1, false, {}, i + 1}));
+  }
+  EXPECT_EQ(queue.Stats().refused, 0u);
+  link.Start();
+  ASSERT_TRUE(queue.Flush(20s));
+  ASSERT_TRUE(WaitUntil([&] { return probe.All([](const Received& r) { return r.qos == 1; }).size() == 101; }, 10s));
+  queue.Stop();
+  link.Stop();
+}
+
+// The broker restarts without persistence: it forgets every retained message. After the
+// reconnect the queue sends its whole retained table again, including a cleared topic's clear.
+TEST_F(OutboundQueueTest, RetainedStateIsSentAgainAfterAReconnect) {
+  MqttLink::Options o = LinkOptions();
+  OutboundQueue* q = nullptr;
+  o.on_ready = [&] { q->Reconnected(); };
+  MqttLink link(o, [](const mqtt::const_message_ptr&) {});
+  OutboundQueue queue(link, 100, 4);
+  q = &queue;
+  queue.Start();
+  link.Start();
+  ASSERT_TRUE(queue.Publish(OutMessage{"out/health/a", "a1", 1, true, {}, 0}));
+  ASSERT_TRUE(queue.Publish(OutMessage{"out/health/b", "b1", 1, true, {}, 0}));
+  ASSERT_TRUE(queue.Publish(OutMessage{"out/health/b", "", 1, true, {}, 0}));  // cleared
+  ASSERT_TRUE(queue.Flush(20s));
+  auto retained = [&] {
+    return RunCommand("mosquitto_sub -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                      " -t 'out/#' --retained-only -v -W 1 2>/dev/null");
+  };
+  ASSERT_TRUE(WaitUntil([&] { return retained() == "out/health/a a1\n"; }, 10s)) << retained();
+  EXPECT_EQ(queue.Stats().retained_topics, 1u) << "a cleared topic leaves the table once the broker has it";
+  broker_.Restart();
+  ASSERT_TRUE(WaitUntil([&] { return retained() == "out/health/a a1\n"; }, 20s)) << retained();
+  EXPECT_GE(queue.Stats().resent, 1u);
   queue.Stop();
   link.Stop();
 }
