@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <utility>
 
+#include "base/step_guarded_clock.h"
 #include "config/runtime_config.h"
 #include "gateway/ops/counters.h"
 #include "gateway/publish/json_writer.h"
@@ -37,9 +38,24 @@ std::string StatusJson(const Config& c, bool online, double started_at, const ch
 }
 }  // namespace
 
-double WallClock() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+namespace {
+StepGuardedClock& GuardedClock() {
+  static StepGuardedClock clock(StepGuardedClock::SystemWall, StepGuardedClock::SystemMono, 1.0, [](double step) {
+    if (step < 0) {
+      spdlog::warn("the system clock stepped back {:.1f} s; the gateway's clock keeps going at half speed until it "
+                   "has caught up ({:.0f} s): no timestamp goes backwards",
+                   -step, -2 * step);
+    } else {
+      spdlog::warn("the system clock stepped forward {:.1f} s; the gateway's clock follows it", step);
+    }
+  });
+  return clock;
 }
+}  // namespace
+
+double WallClock() { return GuardedClock().Now(); }
+
+uint64_t WallClockSteps() { return GuardedClock().steps(); }
 
 Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallClock()) {
   const std::string& prefix = config_.gateway.prefix;
@@ -323,6 +339,7 @@ CountersSnapshot Gateway::Snapshot() const {
   c.gateway = config_.gateway.id;
   c.at = WallClock();
   c.uptime_s = c.at - started_at_;
+  c.clock_steps = WallClockSteps();
   for (const auto& h : hosts_) {
     const HostCounters& hc = h->counters();
     c.reports_applied += hc.messages_in.load(std::memory_order_relaxed);

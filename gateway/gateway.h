@@ -31,7 +31,11 @@
 
 namespace dctwin {
 
+// The gateway's wall clock (Unix seconds): the system's, except that a backward step never moves
+// it backwards (base/step_guarded_clock.h). Every timestamp the gateway makes comes from here.
 double WallClock();
+// Steps of the system clock seen so far.
+uint64_t WallClockSteps();
 
 class Gateway {
  public:

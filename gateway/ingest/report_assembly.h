@@ -48,7 +48,8 @@ class RateLimiter {
   explicit RateLimiter(double per_s) : per_s_(per_s) {}
   void set_rate(double per_s) { per_s_ = per_s; }
 
-  // Takes one token of the server's budget at `now` (seconds); false: over the limit.
+  // Takes one token of the server's budget at `now` (monotonic seconds: a step of the wall clock
+  // must not stop the refill); false: over the limit.
   bool Take(const std::string& server, double now);
   void Forget(const std::string& server) { buckets_.erase(server); }
   // Drops the buckets that have been full for a while (their servers went quiet): they would

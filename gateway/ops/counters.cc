@@ -16,6 +16,7 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .Field("gateway", c.gateway)
       .Field("at", c.at)
       .Field("uptime_s", c.uptime_s)
+      .IntField("clock_steps", I(c.clock_steps))
       .IntField("messages_in", I(c.reports_applied))  // the contract's name for reports applied
       .IntField("reports_applied", I(c.reports_applied))
       .IntField("reports_late", I(c.reports_late))
@@ -263,6 +264,9 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
     e.Sample("dctwin_alertmanager_posts_total", "result=\"ok\"", d(c.alertmanager_posts));
     e.Sample("dctwin_alertmanager_posts_total", "result=\"failed\"", d(c.alertmanager_failures));
   }
+  e.Family("dctwin_clock_steps_total", "counter",
+           "Steps of the system's wall clock (NTP, a resumed VM); a backward one is absorbed at half speed.");
+  e.Sample("dctwin_clock_steps_total", "", d(c.clock_steps));
   e.Family("dctwin_broker_connected", "gauge", "1 while connected to the broker.");
   e.Sample("dctwin_broker_connected", "", c.connected ? 1 : 0);
   return e.Take();

@@ -25,6 +25,7 @@ struct CountersSnapshot {
   std::string gateway;
   double at = 0;
   double uptime_s = 0;
+  uint64_t clock_steps = 0;  // steps of the system's wall clock seen (base/step_guarded_clock.h)
 
   uint64_t reports_applied = 0;
   uint64_t reports_late = 0;  // of reports_applied: older than their server's newest report

@@ -187,7 +187,7 @@ void TwinHost::Handle(Envelope& env) {
     // The budget counts reports: collectd sends one message per plugin and type instance, hundreds
     // per interval on a big host, and all the parts of one report take one token.
     if (known && (!report->partial || assembler_.StartsReport(env.to.id, *report)) &&
-        !limiter_.Take(env.to.id, env.now)) {
+        !limiter_.Take(env.to.id, env.mono)) {
       dead_letters_.Reject(RejectReason::kRateLimited, prefix_ + "/metrics/" + env.to.id,
                            "server " + env.to.id + " sends more than max_messages_per_s", "");
       return;
@@ -262,9 +262,9 @@ void TwinHost::Tick(double now) {
   for (auto& [server, report] : assembler_.Expire(mono)) {
     Deliver(Envelope{TwinAddress{Level::kServer, server}, now, std::move(report), mono});
   }
-  if (now - last_prune_ > 60) {
-    last_prune_ = now;
-    limiter_.Prune(now);
+  if (mono - last_prune_ > 60) {
+    last_prune_ = mono;
+    limiter_.Prune(mono);  // the budget refills on the monotonic clock: a clock step changes nothing
   }
   Effects out;
   registry_.FireTimers(now, mono, census_.hold(), out);

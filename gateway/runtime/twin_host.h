@@ -111,7 +111,7 @@ class TwinHost : public ShardHandler<Envelope> {
   TwinRegistry registry_;
   ReportAssembler assembler_;  // ingest: parts of collectd and Telegraf reports
   RateLimiter limiter_;        // ingest: max_messages_per_s, counted in reports
-  double last_prune_ = 0;
+  double last_prune_ = 0;  // monotonic
   EffectsStage effects_;
   ShardBatch pending_;  // events and deletions not yet handed to the writer
   double last_seal_ = 0;

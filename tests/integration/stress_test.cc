@@ -119,5 +119,53 @@ TEST_F(StressTest, ARestoredOutboxLargerThanTheBufferGoesOutWholeAndInOrder) {
   }
 }
 
+// Item 3: NTP steps the gateway's wall clock back 5 minutes while servers report (without `ts`,
+// so the gateway stamps them). No report is refused as rate-limited or too old, no clock_skew
+// or silent incident opens, and the step is counted once.
+TEST_F(StressTest, AWallClockStepBackBlindsNothing) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "a sanitizer runtime must come first in the library list; libfaketime cannot be preloaded";
+#endif
+  const char* faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+  if (access(faketime, R_OK) != 0) GTEST_SKIP() << "libfaketime is not installed (scripts/deps.sh installs it)";
+  const std::string shift = dir_.Write("faketime", "+0\n");
+  const std::string config = dir_.Write(
+      "dctwin.toml", Config("", "[model]\nheartbeat_timeout_s = 5\nstorm_fraction = 0\nmax_messages_per_s = 10\n"));
+  gateway_ = std::make_unique<GatewayProcess>(
+      dir_, std::vector<std::string>{"--config", config, "--broker", broker_.uri(), "--state", dir_.File("state.db"),
+                                     "--gateway-id", "gw-test"});
+  gateway_->SetEnv("LD_PRELOAD", faketime);
+  gateway_->SetEnv("FAKETIME_TIMESTAMP_FILE", shift);
+  gateway_->SetEnv("FAKETIME_NO_CACHE", "1");
+  gateway_->SetEnv("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+  gateway_->Start();
+  WaitOnline();
+  const std::vector<std::string> servers{"k1", "k2", "k3"};
+  for (const std::string& s : servers) {
+    Commission(s, "rk");
+    Report(s, R"({"temp_c": 40})");
+  }
+  ASSERT_TRUE(StatsWith("messages_in", 3));
+  dir_.Write("faketime", "-5m\n");
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/gateway/gw-test/stats" && JsonNumber(r.payload, "clock_steps") >= 1;
+  })) << gateway_->Log();
+  // Every server reports twice a second for longer than the heartbeat timeout.
+  for (int i = 0; i < 16; ++i) {
+    for (const std::string& s : servers) Report(s, R"({"temp_c": 40})");
+    std::this_thread::sleep_for(500ms);  // the pace of a real publisher, not a wait for a result
+  }
+  auto stats = StatsWith("messages_in", 3 + 16 * 3);
+  ASSERT_TRUE(stats) << probe_->All([](const Received& r) { return r.topic == "dctwin/gateway/gw-test/stats"; })
+                            .back()
+                            .payload;
+  EXPECT_EQ(JsonNumber(stats->payload, "messages_rejected"), 0) << stats->payload;
+  EXPECT_EQ(JsonNumber(stats->payload, "clock_steps"), 1) << stats->payload;
+  EXPECT_TRUE(probe_->All([](const Received& r) { return r.topic.rfind("dctwin/alerts/", 0) == 0; }).empty())
+      << probe_->All([](const Received& r) { return r.topic.rfind("dctwin/alerts/", 0) == 0; }).front().payload;
+  EXPECT_NE(gateway_->Log().find("stepped back"), std::string::npos) << gateway_->Log();
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 20s), "");
+}
+
 }  // namespace
 }  // namespace dctwin::testing
