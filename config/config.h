@@ -52,6 +52,9 @@ struct GatewayConfig {
   double deadletter_per_s = 10;       // dead letters published per second at most (the rest are only counted)
   int max_payload_bytes = 65536;      // larger input messages are refused (dead letter too_large)
   int max_servers = 1000000;          // commissions beyond this are refused (dead letter limit)
+  // Topic filters an answer's Response Topic must match (never the gateway's own topics, whatever
+  // this says); a request naming another one is dead-lettered as bad_response_topic.
+  std::vector<std::string> reply_topics{"#"};
 };
 
 struct StateConfig {

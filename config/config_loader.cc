@@ -63,6 +63,25 @@ class TableReader {
     *out = v;
   }
 
+  // An array of strings; `example` shows the shape in the error.
+  void StringList(const char* key, std::vector<std::string>* out, const char* example) {
+    const toml::node* n = Take(key);
+    if (n == nullptr) return;
+    const toml::array* list = n->as_array();
+    if (list == nullptr) {
+      Error(*n, key, std::string("must be an array of strings (") + example + ")");
+      return;
+    }
+    out->clear();
+    for (const toml::node& item : *list) {
+      if (auto v = item.value<std::string>()) {
+        out->push_back(*v);
+      } else {
+        Error(item, key, "must hold strings only");
+      }
+    }
+  }
+
   void Bool(const char* key, bool* out) {
     const toml::node* n = Take(key);
     if (n == nullptr) return;
@@ -160,6 +179,17 @@ std::vector<std::string> ValidateConfig(const Config& c) {
     if (q->find_first_of("+#") != std::string::npos || (!q->empty() && (q->front() == '/' || q->back() == '/'))) {
       errors.push_back("collectd.prefix and telegraf.prefix must be topic prefixes without wildcards");
     }
+  }
+  for (const std::string& f : c.gateway.reply_topics) {
+    const size_t hash = f.find('#');
+    bool ok = !f.empty() && (hash == std::string::npos || (hash == f.size() - 1 && (hash == 0 || f[hash - 1] == '/')));
+    for (size_t plus = f.find('+'); ok && plus != std::string::npos; plus = f.find('+', plus + 1)) {
+      ok = (plus == 0 || f[plus - 1] == '/') && (plus + 1 == f.size() || f[plus + 1] == '/');
+    }
+    if (!ok) errors.push_back("gateway.reply_topics must hold MQTT topic filters (got \"" + f + "\")");
+  }
+  if (c.gateway.reply_topics.empty()) {
+    errors.push_back("gateway.reply_topics must name at least one topic filter (\"#\" allows every topic)");
   }
   const std::string& uri = c.broker.uri;
   if (uri.rfind("tcp://", 0) != 0 && uri.rfind("ssl://", 0) != 0 && uri.rfind("mqtt://", 0) != 0 &&
@@ -264,6 +294,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Double("deadletter_per_s", &c.gateway.deadletter_per_s, 0, 1e6);
     r.Int("max_payload_bytes", &c.gateway.max_payload_bytes, 256, 256 * 1024 * 1024);
     r.Int("max_servers", &c.gateway.max_servers, 1, 100000000);
+    r.StringList("reply_topics", &c.gateway.reply_topics, "[\"dctwin/reply/#\"]");
     r.Finish();
   }
   if (const toml::table* t = section("state")) {
@@ -295,20 +326,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
   }
   if (const toml::table* t = section("alertmanager")) {
     TableReader r(*t, "alertmanager", path, &errors, &result.lines);
-    if (const toml::node* n = r.Take("urls")) {
-      const toml::array* urls = n->as_array();
-      if (urls == nullptr) {
-        r.Error(*n, "urls", "must be an array of strings ([\"http://127.0.0.1:9093\"])");
-      } else {
-        for (const toml::node& u : *urls) {
-          if (auto v = u.value<std::string>()) {
-            c.alertmanager.urls.push_back(*v);
-          } else {
-            r.Error(u, "urls", "must hold strings only");
-          }
-        }
-      }
-    }
+    r.StringList("urls", &c.alertmanager.urls, "[\"http://127.0.0.1:9093\"]");
     r.Double("resend_s", &c.alertmanager.resend_s, 1, 86400);
     r.Double("timeout_s", &c.alertmanager.timeout_s, 0.1, 600);
     r.Finish();

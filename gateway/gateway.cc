@@ -80,6 +80,7 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   io.max_payload = static_cast<size_t>(config_.gateway.max_payload_bytes);
   io.role = config_.gateway.role;
   io.gateway_id = config_.gateway.id;
+  io.reply_topics = config_.gateway.reply_topics;
   // Every connection calls the router only after Start(), by which time router_ is built.
   auto on_message = [this](const mqtt::const_message_ptr& msg) {
     const mqtt::properties& props = msg->get_properties();

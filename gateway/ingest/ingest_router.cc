@@ -15,7 +15,8 @@ namespace dctwin {
 IngestRouter::IngestRouter(IngestOptions options, CollectdTypes collectd_types, ShardPool<Envelope>& pool,
                            DeadLetters& dead_letters, MessageSink& replies, ReplyBook& reply_book, Clock clock)
     : options_(std::move(options)), collectd_types_(std::move(collectd_types)), pool_(pool),
-      dead_letters_(dead_letters), replies_(replies), reply_book_(reply_book), clock_(std::move(clock)) {}
+      dead_letters_(dead_letters), replies_(replies), reply_book_(reply_book), clock_(std::move(clock)),
+      answer_topics_(options_.prefix, options_.collectd_prefix, options_.telegraf_prefix, options_.reply_topics) {}
 
 std::vector<std::string> IngestRouter::ControlSubscriptions(const IngestOptions& o) {
   if (o.role == "site") {
@@ -133,12 +134,21 @@ void IngestRouter::RouteNative(std::string_view topic, std::string_view payload,
   const size_t slash = rest.find('/');
   const std::string_view kind = rest.substr(0, slash);
   const std::string_view id = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
-  if (kind == "query") {
-    RouteQuery(topic, id, payload, response_topic, correlation);
-    return;
-  }
-  if (kind == "command") {
-    RouteCommand(topic, id, payload, response_topic, correlation);
+  if (kind == "query" || kind == "command") {
+    // A request whose answer may not go where it asks is refused whole: not carried out, and
+    // answered nowhere else.
+    if (!response_topic.empty()) {
+      if (std::string why = answer_topics_.Refusal(response_topic); !why.empty()) {
+        dead_letters_.Reject(RejectReason::kBadResponseTopic, topic,
+                             why + ": " + std::string(response_topic.substr(0, 200)), payload);
+        return;
+      }
+    }
+    if (kind == "query") {
+      RouteQuery(topic, id, payload, response_topic, correlation);
+    } else {
+      RouteCommand(topic, id, payload, response_topic, correlation);
+    }
     return;
   }
   if ((options_.role == "site" && (kind == "health" || kind == "gateway")) ||

@@ -18,6 +18,7 @@
 
 #include "gateway/ingest/collectd_types.h"
 #include "base/thread_annotations.h"
+#include "gateway/publish/answer_topics.h"
 #include "gateway/publish/dead_letters.h"
 #include "gateway/publish/reply_book.h"
 #include "gateway/mqtt/message_sink.h"
@@ -35,6 +36,7 @@ struct IngestOptions {
   size_t max_payload = 64 * 1024;
   std::string role = "standalone";  // standalone | pod | site
   std::string gateway_id = "dctwin-1";
+  std::vector<std::string> reply_topics{"#"};  // gateway.reply_topics (gateway/publish/answer_topics.h)
 };
 
 class IngestRouter {
@@ -88,6 +90,7 @@ class IngestRouter {
   MessageSink& replies_;
   ReplyBook& reply_book_;
   const Clock clock_;
+  const AnswerTopics answer_topics_;
   std::function<void(DeskRequest)> desk_;
   // site: which pod gateway publishes each rack, to notice two pods claiming one rack
   Mutex owners_mu_;

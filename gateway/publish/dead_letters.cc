@@ -46,6 +46,7 @@ std::string_view RejectReasonName(RejectReason reason) {
     case RejectReason::kRateLimited: return "rate_limited";
     case RejectReason::kLimit: return "limit";
     case RejectReason::kConflict: return "conflict";
+    case RejectReason::kBadResponseTopic: return "bad_response_topic";
     case RejectReason::kCount: break;
   }
   return "unknown";

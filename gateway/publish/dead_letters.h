@@ -32,6 +32,7 @@ enum class RejectReason : uint8_t {
   kRateLimited,
   kLimit,
   kConflict,  // site: two pods publish the same rack
+  kBadResponseTopic,  // an answer may not go where the request asked
   kCount,
 };
 

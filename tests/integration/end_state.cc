@@ -30,7 +30,7 @@ std::map<std::string, std::string> Retained(int port, const std::string& prefix)
 
 std::string Ask(int port, const std::string& topic, const std::string& request = "") {
   return RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(port) + " -t '" + topic +
-                    "' -e 'reply/end-state' -m '" + request + "' -W 5 2>/dev/null");
+                    "' -e 'dctwin/reply/end-state' -m '" + request + "' -W 5 2>/dev/null");
 }
 
 // Ids in an array of strings or of objects with an "id".

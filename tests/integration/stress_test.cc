@@ -167,5 +167,43 @@ TEST_F(StressTest, AWallClockStepBackBlindsNothing) {
   EXPECT_EQ(WaitForAgreement(broker_.port(), 20s), "");
 }
 
+// Item 4: a client that may ask queries names the gateway's own topics as Response Topics. No
+// answer lands there (the site would take one on P/health/rack/<r> as that rack's health), the
+// request is dead-lettered and counted, and a command so sent is not carried out.
+TEST_F(StressTest, AnswersNeverGoOntoTheGatewaysOwnTopicsOrOutsideReplyTopics) {
+  StartGateway(Config("reply_topics = [\"dctwin/reply/#\"]\n", "[model]\nheartbeat_timeout_s = 3600\n"));
+  Commission("s1", "r01");
+  Report("s1", R"({"temp_c": 40})");
+  ASSERT_TRUE(WaitUntil([&] { return RetainedHealth("s1").find("\"ok\"") != std::string::npos; }, 10s));
+  const std::string rr = "mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) + " -W 2 ";
+  probe_->Clear();
+  for (const char* target : {"dctwin/health/rack/r01", "dctwin/incidents/rack/r01/power", "dctwin/alerts/rack/r01",
+                             "dctwin/gateway/gw-test/status", "dctwin/metrics/s1", "collectd/s1/cpu/x", "$SYS/x",
+                             "elsewhere/x"}) {
+    // What mosquitto_rr prints would include what is retained there already: the probe judges.
+    RunCommand(rr + "-t dctwin/query/datacenter -e '" + target + "' -m '' 2>/dev/null");
+  }
+  RunCommand(rr + "-t dctwin/command/silence -e dctwin/silences/forged -m '{\"matchers\": {\"rack\": \"r01\"}, "
+                  "\"duration_s\": 600, \"created_by\": \"mallory\"}' 2>/dev/null");
+  // The same question with an allowed Response Topic is answered: everything before it was seen.
+  const std::string answer = RunCommand(rr + "-t dctwin/query/datacenter -e dctwin/reply/ok -m '' 2>/dev/null");
+  EXPECT_NE(answer.find("\"found\":true"), std::string::npos) << answer;
+  EXPECT_EQ(RunCommand(rr + "-t dctwin/query/silences -e dctwin/reply/ok -m '' 2>/dev/null"), "{\"silences\":[]}\n")
+      << "a silence asked with a forbidden Response Topic was created";
+  for (const Received& r : probe_->All([](const Received& r) {
+         return r.topic.rfind("dctwin/deadletter/", 0) != 0 && r.topic.rfind("dctwin/reply/", 0) != 0;
+       })) {
+    EXPECT_EQ(r.payload.find("\"found\""), std::string::npos) << "an answer landed on " << r.topic;
+    EXPECT_NE(r.topic, "dctwin/silences/forged");
+  }
+  auto stats = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/gateway/gw-test/stats" && r.payload.find("\"bad_response_topic\":9") != std::string::npos;
+  });
+  ASSERT_TRUE(stats) << probe_->All([](const Received& r) { return r.topic == "dctwin/gateway/gw-test/stats"; }).back().payload;
+  EXPECT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/bad_response_topic"; }));
+  EXPECT_NE(RetainedHealth("s1").find("\"ok\""), std::string::npos);
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
+}
+
 }  // namespace
 }  // namespace dctwin::testing
