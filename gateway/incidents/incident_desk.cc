@@ -225,20 +225,23 @@ void IncidentDesk::PublishDeferred() {
 
 void IncidentDesk::SaveSilence(const Silence& silence, double now) {
   docs_[{kSilences, silence.id}] = SilenceDocJson(silence);
-  // P/silences/<id> holds the pending and active ones; an expired one is cleared. (A pod applies
-  // the site's and publishes none.)
+  // P/silences/<id> holds the pending and active ones, and an expired one's tombstone for
+  // keep_expired_s (a pod that was away when it ended early sees it at its next subscribe). A pod
+  // applies the site's and publishes none.
   if (options_.owns_silences) {
     const bool live = silence.StateAt(now) != SilenceState::kExpired;
-    Outbox(options_.prefix + "/silences/" + silence.id, live ? SilenceJson(silence, now) : std::string(), true);
+    Outbox(options_.prefix + "/silences/" + silence.id, live ? SilenceJson(silence, now) : SilenceTombstoneJson(silence),
+           true);
   }
   maintenance_changed_ = maintenance_changed_ || silence.maintenance;
 }
 
 void IncidentDesk::MirrorSilence(const std::string& id, const std::string& payload, double now) {
   auto it = silences_.find(id);
-  if (payload.empty()) {  // the site expired it (or forgot it)
+  double expired_at = 0;
+  if (payload.empty() || IsSilenceTombstone(payload, &expired_at)) {  // the site expired it (or forgot it)
     if (it == silences_.end() || it->second.silence.StateAt(now) == SilenceState::kExpired) return;
-    it->second.silence.ends_at = now;
+    it->second.silence.ends_at = expired_at > 0 ? std::min(expired_at, now) : now;
     SaveSilence(it->second.silence, now);
     ApplySilence(it->second, now);
     return;
@@ -396,6 +399,7 @@ void IncidentDesk::Poll(double now) {
     if (entry.silence.StateAt(now) != entry.applied) ApplySilence(entry, now);
     if (entry.applied == SilenceState::kExpired && now > entry.silence.ends_at + options_.keep_expired_s) {
       docs_[{kSilences, it->first}] = std::nullopt;
+      if (options_.owns_silences) Outbox(options_.prefix + "/silences/" + it->first, std::string(), true);
       it = silences_.erase(it);
       continue;
     }

@@ -155,6 +155,21 @@ std::string SilenceJson(const Silence& s, double now) {
   return w.Take();
 }
 
+std::string SilenceTombstoneJson(const Silence& s) {
+  JsonWriter w;
+  w.BeginObject().Field("id", s.id).Field("state", "expired").Field("expired_at", s.ends_at).EndObject();
+  return w.Take();
+}
+
+bool IsSilenceTombstone(std::string_view json, double* expired_at) {
+  simdjson::dom::element e;
+  std::string error;
+  if (!ParseRoot(json, &e, &error) || Str(e, "state") != "expired") return false;
+  double at = 0;
+  if (!e["expired_at"].get(at)) *expired_at = at;
+  return true;
+}
+
 std::string SilenceDocJson(const Silence& s) {
   JsonWriter w;
   w.BeginObject();

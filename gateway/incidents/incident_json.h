@@ -22,6 +22,10 @@ bool ParseIncidentRecord(std::string_view json, IncidentEvent* out, std::string*
 
 // The record of a silence as P/query/silences lists it and P/silences/<id> holds it.
 std::string SilenceJson(const Silence& silence, double now);
+// What P/silences/<id> holds once the silence has expired: {"id", "state": "expired", "expired_at"}.
+std::string SilenceTombstoneJson(const Silence& silence);
+// Whether `json` is such a tombstone (then *expired_at is its time, when it has one).
+bool IsSilenceTombstone(std::string_view json, double* expired_at);
 // What the database keeps of a silence (SilenceJson plus what only the gateway needs).
 std::string SilenceDocJson(const Silence& silence);
 bool ParseSilenceDoc(std::string_view json, Silence* out, std::string* error);

@@ -168,3 +168,39 @@ TEST_F(FederationFaultTest, TheSiteBrokerDownFor30sLosesNoAlert) {
 
 }  // namespace
 }  // namespace dctwin::testing
+
+namespace dctwin::testing {
+namespace {
+
+// Issue 22 item 9: a pod gateway is down when the site ends a silence early. The expiry is a
+// retained tombstone, so the pod sees it when it is back and stops muting at once, not at the
+// silence's old ends_at.
+TEST_F(FederationFaultTest, APodThatMissedASilencesEarlyEndStopsMutingOnceItIsBack) {
+  Sag(0, 1);
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) {
+    return r.topic.rfind("dctwin/incidents/server/", 0) == 0 && JsonString(r.payload, "kind") == "power";
+  }, 30s));
+  const std::string answer = Ask("command/silence", R"({"matchers": {"kind": "power"}, "duration_s": 86400, "created_by": "t"})");
+  const std::string id = JsonString(answer, "id");
+  ASSERT_FALSE(id.empty()) << answer;
+  auto muted = probe_->WaitFor([&](const Received& r) {
+    return r.topic.rfind("dctwin/incidents/server/", 0) == 0 && r.payload.find("\"silenced_by\":[\"" + id + "\"]") != std::string::npos;
+  }, 30s);
+  ASSERT_TRUE(muted);
+  const std::string record_topic = muted->topic;
+  ASSERT_EQ(pod_[0]->Terminate(), 0);
+  ASSERT_NE(Ask("command/silence/expire", R"({"id": ")" + id + R"("})").find("\"ok\":true"), std::string::npos);
+  const std::string tombstone = RunCommand("mosquitto_sub -h 127.0.0.1 -p " + std::to_string(site_broker_.port()) +
+                                           " -t dctwin/silences/" + id + " --retained-only -C 1 -W 5 2>/dev/null");
+  EXPECT_EQ(JsonString(tombstone, "state"), "expired") << tombstone;
+  EXPECT_GT(JsonNumber(tombstone, "expired_at"), 0) << tombstone;
+  probe_->Clear();
+  pod_[0]->Start();
+  WaitOnline("pod1");
+  EXPECT_TRUE(probe_->WaitFor([&](const Received& r) {
+    return r.topic == record_topic && r.payload.find("\"silenced_by\":[]") != std::string::npos;
+  }, 30s)) << pod_[0]->Log();
+}
+
+}  // namespace
+}  // namespace dctwin::testing

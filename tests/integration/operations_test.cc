@@ -113,10 +113,12 @@ TEST_F(OperationsTest, RecordsSilencesAndAcknowledgementsFollowTheContract) {
   EXPECT_FALSE(JsonHas(reopened->payload, "acked_by")) << reopened->payload;
   EXPECT_NE(reopened->payload.find(silence), std::string::npos) << "still muted: " << reopened->payload;
 
-  // Expiring the silence clears its retained record and unmutes the open incident.
+  // Expiring the silence leaves a retained tombstone and unmutes the open incident.
   ASSERT_NE(Request("command/silence/expire", R"({"id": ")" + silence + R"("})").find("\"ok\":true"),
             std::string::npos);
-  ASSERT_TRUE(Record("dctwin/silences/" + silence, [](const std::string& p) { return p.empty(); }));
+  ASSERT_TRUE(Record("dctwin/silences/" + silence, [&](const std::string& p) {
+    return p.rfind("{\"id\":\"" + silence + "\",\"state\":\"expired\",\"expired_at\":", 0) == 0;
+  }));
   ASSERT_TRUE(Record(record_topic, [&](const std::string& p) {
     return p.find(JsonString(reopened->payload, "id")) != std::string::npos && p.find("\"silenced_by\":[]") != std::string::npos;
   }));

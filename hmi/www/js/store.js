@@ -50,7 +50,8 @@ export class Store extends EventTarget {
       this.changed.incidents = true;
       this.changed.header = true;
     } else if (parts[0] === 'silences') {
-      if (value) this.silences.set(parts[1], value); else this.silences.delete(parts[1]);
+      // An expired silence is a tombstone ({id, state: "expired", expired_at}) until it is cleared.
+      if (value && value.state !== 'expired') this.silences.set(parts[1], value); else this.silences.delete(parts[1]);
       this.changed.silences = true;
       for (const r of this.racks.keys()) this.changed.racks.add(r);
     } else if (parts[0] === 'gateway' && parts[2] === 'status') {
