@@ -26,11 +26,15 @@ namespace dctwin {
 namespace {
 constexpr auto kTick = std::chrono::milliseconds(200);
 
-std::string StatusJson(const Config& c, bool online, double started_at, const char* reason) {
+// `store_error`: non-empty while state store commits fail.
+std::string StatusJson(const Config& c, bool online, double started_at, const char* reason,
+                       const std::string& store_error = "") {
   JsonWriter w;
   w.BeginObject().Field("online", online).Field("gateway", c.gateway.id).Field("datacenter", c.gateway.datacenter);
   if (online) {
     w.Field("version", DCTWIN_VERSION).Field("started_at", started_at).IntField("pid", getpid());
+    w.Field("store", store_error.empty() ? "ok" : "failing");
+    if (!store_error.empty()) w.Field("store_error", store_error);
   }
   if (reason != nullptr) w.Field("reason", reason);
   w.EndObject();
@@ -131,6 +135,8 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   outbound_ = std::make_unique<OutboundQueue>(*link_, static_cast<size_t>(config_.gateway.publish_buffer),
                                               config_.broker.max_inflight);
   delivery_ = std::make_unique<OutboxDelivery>(*outbound_);
+  own_incidents_ = std::make_unique<GatewayIncidents>(prefix, config_.gateway.id, config_.gateway.datacenter,
+                                                      *outbound_, WallClock);
   reply_book_ = std::make_unique<ReplyBook>();
   alerts_ = std::make_unique<AlertPublisher>(prefix, config_.gateway.datacenter, *outbound_, config_.gateway.id);
   dead_letters_ = std::make_unique<DeadLetters>(prefix, *outbound_, config_.gateway.deadletter_per_s);
@@ -181,7 +187,16 @@ Status Gateway::Start() {
   writer_ = std::make_unique<StoreWriter>(*store_, *delivery_, std::chrono::milliseconds(config_.state.flush_interval_ms),
                                           config_.state.outbox_max, desk_.get(), WallClock);
   desk_->SetWake([this] { writer_->Wake(); });
-  router_->SetDesk([this](DeskRequest r) { desk_->Submit(std::move(r)); });
+  desk_->SetExtraRecords([this] { return own_incidents_->Records(); });
+  writer_->SetFailureHandler([this](bool failing, const std::string& error) {
+    own_incidents_->Set("store_failing", failing, Severity::kCritical,
+                        failing ? "state store commits fail on " + config_.state.path + ": " + error +
+                                      "; changes are held in memory and input waits at the broker"
+                                : "state store commits succeed again");
+    outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
+                                  StatusJson(config_, true, started_at_, nullptr, failing ? error : ""), 1, true, {}});
+  });
+  router_->SetDesk([this](DeskRequest r) { return desk_->Submit(std::move(r)); });
   if (desk_options.notify) {
     AlertmanagerForwarder::Options fo;
     fo.urls = config_.alertmanager.urls;
@@ -237,6 +252,7 @@ Status Gateway::Start() {
   spdlog::info("gateway {} for datacenter {}: {} shards, {} rules, prefix {}, state {}", config_.gateway.id,
                config_.gateway.datacenter, pool_->size(), config_.model.rules.size(), config_.gateway.prefix,
                config_.state.path);
+  own_incidents_->PublishAll();  // clears what a crashed run may have left retained
   outbound_->Start();
   link_->Start();
   for (auto& l : ingest_links_) l->Start();
@@ -375,6 +391,7 @@ CountersSnapshot Gateway::Snapshot() const {
   c.shards = pool_->Stats();
   c.commands_ok = desk_->commands_ok();
   c.commands_refused = desk_->commands_refused();
+  c.requests_busy = desk_->requests_refused();
   c.incident_records = desk_->open_records();
   c.active_silences = desk_->active_silences();
   c.opens_deferred = desk_->opens_deferred();

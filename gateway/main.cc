@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
       systemd.Ready(gateway.StatusLine());
     }
     gateway.CheckSilence();
-    systemd.Watchdog(gateway.ShardHeartbeats(), dctwin::WallClock());
+    systemd.Watchdog(gateway.ShardHeartbeats(), gateway.WriterHeartbeat(), dctwin::WallClock());
     const auto now = std::chrono::steady_clock::now();
     if (ready && now >= next_stats) {
       gateway.PublishStats();

@@ -26,6 +26,7 @@ StoreWriter::~StoreWriter() { Stop(); }
 
 void StoreWriter::Start() {
   started_ = true;
+  heartbeat_.store(clock_(), std::memory_order_relaxed);
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -110,6 +111,7 @@ bool StoreWriter::CommitUrgent() {
     Status s = store_.Commit(b);
     ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!s.ok()) {
+      last_error_ = s.ToString();
       MutexLock lock(mu_);
       ++stats_.failures;
       stats_.pending_twins = pending_twins_.size() + pending_samples_.size();
@@ -159,6 +161,7 @@ bool StoreWriter::CommitSamples() {
   auto end = pending_samples_.begin();
   for (size_t n = 0; end != pending_samples_.end() && n < sample_chunk_; ++end, ++n) b.upserts.push_back(end->second);
   Status s = store_.Commit(b);
+  if (!s.ok()) last_error_ = s.ToString();
   MutexLock lock(mu_);
   if (!s.ok()) {
     ++stats_.failures;
@@ -198,6 +201,16 @@ void StoreWriter::Run() {
     // that opens an incident never waits behind more than one chunk.
     bool ok = CommitUrgent();
     if (ok) ok = CommitSamples();
+    if (ok != !failing_) {
+      failing_ = !ok;
+      if (failing_) {
+        spdlog::critical("state store: commits fail ({}); holding what changed until they succeed", last_error_);
+      } else {
+        spdlog::warn("state store: commits succeed again");
+      }
+      if (on_failure_) on_failure_(failing_, last_error_);
+    }
+    if (ok) heartbeat_.store(clock_(), std::memory_order_relaxed);
     lock.Lock();
     if (ok) {
       backoff = std::chrono::milliseconds(50);

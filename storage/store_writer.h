@@ -20,6 +20,7 @@
 // the `released` steps are called on the writer's own thread only.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -107,6 +108,11 @@ class StoreWriter {
               size_t max_pending = 10000);
   ~StoreWriter();
 
+  // Called on the writer's thread when commits start failing (`failing`, with the error) and when
+  // one succeeds again. Set before Start().
+  void SetFailureHandler(std::function<void(bool failing, const std::string& error)> handler) {
+    on_failure_ = std::move(handler);
+  }
   void Start();
   void Submit(ShardBatch batch);
   void Acked(int64_t seq);
@@ -120,6 +126,9 @@ class StoreWriter {
   void CommitAcknowledged();
 
   StoreWriterStats Stats() const;
+  // The clock's time of the last round that committed everything it had (or had nothing to do):
+  // it stands still while commits fail or the writer is stuck. Any thread.
+  double heartbeat() const { return heartbeat_.load(std::memory_order_relaxed); }
 
  private:
   struct KeyLess {
@@ -157,7 +166,12 @@ class StoreWriter {
   bool woken_ GUARDED_BY(mu_) = false;
   StoreWriterStats stats_ GUARDED_BY(mu_);
 
+  std::atomic<double> heartbeat_{0};
+  std::function<void(bool, const std::string&)> on_failure_;
+
   // Owned by the writer thread (and by Stop() after it joined).
+  bool failing_ = false;  // the last commit failed
+  std::string last_error_;
   std::map<TwinKey, std::optional<TwinRecord>, KeyLess> pending_twins_;  // nullopt: delete
   std::map<TwinKey, TwinRecord, KeyLess> pending_samples_;
   std::vector<std::function<void()>> pending_released_;

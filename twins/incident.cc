@@ -67,6 +67,7 @@ std::string_view LevelName(Level level) {
     case Level::kServer: return "server";
     case Level::kRack: return "rack";
     case Level::kDatacenter: return "datacenter";
+    case Level::kGateway: return "gateway";
   }
   return "server";
 }

@@ -10,7 +10,8 @@
 
 namespace dctwin {
 
-enum class Level : uint8_t { kServer, kRack, kDatacenter };
+// kGateway: the gateway's own incidents (the monitoring path itself), never a twin's.
+enum class Level : uint8_t { kServer, kRack, kDatacenter, kGateway };
 enum class Severity : uint8_t { kWarning, kCritical };
 enum class IncidentState : uint8_t { kOpen, kResolved, kAcknowledged };
 enum class HealthStatus : uint8_t { kOk, kWarning, kCritical, kSilent, kUnknown };

@@ -150,6 +150,7 @@ void TwinRegistry::Forget(const TwinAddress& address) {
     }
     case Level::kRack: racks_.erase(address.id); break;
     case Level::kDatacenter: datacenter_.reset(); break;
+    case Level::kGateway: break;  // no twin
   }
 }
 
@@ -214,6 +215,8 @@ TwinRegistry::Outcome TwinRegistry::Handle(const Envelope& env, Effects& out) {
       }
       outcome = Outcome::kApplied;
       break;
+    case Level::kGateway:
+      break;  // no twin: the gateway's own incidents live in gateway/ops
   }
   // ApplyReport marks what a report changed; a part of a report waiting for the rest changes
   // nothing saved.
@@ -246,6 +249,8 @@ TwinRegistry::Outcome TwinRegistry::HandleQuery(const Envelope& env, const Query
         reply.view = datacenter_->View();
         reply.found = true;
       }
+      break;
+    case Level::kGateway:
       break;
   }
   if (!reply.found && !options_.answer_unknown) return Outcome::kIgnored;  // another gateway answers

@@ -176,12 +176,21 @@ std::vector<Notification> IncidentDesk::Notifications() const {
   return out;
 }
 
-void IncidentDesk::Submit(DeskRequest request) {
+bool IncidentDesk::Submit(DeskRequest request) {
   {
     MutexLock lock(mu_);
+    // What operators ask is bounded (while the store fails, nothing is answered); what the
+    // gateway tells itself (a silence mirrored from the site, resolves Alertmanager took) is not.
+    const bool asked = request.type != DeskRequest::Type::kSilenceMirror &&
+                       request.type != DeskRequest::Type::kResolvesDelivered;
+    if (asked && requests_.size() >= options_.max_requests) {
+      requests_refused_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
     requests_.push_back(std::move(request));
   }
   if (wake_) wake_();
+  return true;
 }
 
 std::string IncidentDesk::RecordTopic(const IncidentEvent& e) const {
@@ -633,6 +642,13 @@ std::string IncidentDesk::IncidentsJson() const {
     if (!first) out += ',';
     first = false;
     out += IncidentRecordJson(record);
+  }
+  if (extra_records_) {
+    for (const IncidentEvent& record : extra_records_()) {
+      if (!first) out += ',';
+      first = false;
+      out += IncidentRecordJson(record);
+    }
   }
   out += "]}";
   return out;

@@ -67,6 +67,7 @@ class IncidentDesk : public CommitStage {
     bool owns_silences = true;
     // false on pods and the site: an ack for an incident held elsewhere is not answered here.
     bool answer_unknown = true;
+    size_t max_requests = 10000;  // operator requests waiting for the writer thread
   };
   using Clock = std::function<double()>;
   using MaintenanceHandler = std::function<void(std::shared_ptr<const std::vector<Silence>>)>;
@@ -81,14 +82,20 @@ class IncidentDesk : public CommitStage {
   void SetMaintenanceHandler(MaintenanceHandler h) { on_maintenance_ = std::move(h); }
   void SetNotificationHandler(NotificationHandler h) { on_notifications_ = std::move(h); }
   void SetWake(std::function<void()> wake) { wake_ = std::move(wake); }
+  // Open incidents held elsewhere (the gateway's own), listed by P/query/incidents too. Before
+  // the writer starts.
+  void SetExtraRecords(std::function<std::vector<IncidentEvent>()> records) { extra_records_ = std::move(records); }
   // The state of after Restore(), for the handlers' first call (before the writer starts).
   std::shared_ptr<const std::vector<Silence>> ActiveMaintenance() const;
   std::vector<Notification> Notifications() const;
 
   // Any thread.
-  void Submit(DeskRequest request);
+  // false: max_requests operator requests wait already (the store may be failing); refused and
+  // counted. The gateway's own requests are always taken.
+  bool Submit(DeskRequest request);
   uint64_t commands_ok() const { return commands_ok_.load(std::memory_order_relaxed); }
   uint64_t commands_refused() const { return commands_refused_.load(std::memory_order_relaxed); }
+  uint64_t requests_refused() const { return requests_refused_.load(std::memory_order_relaxed); }
   int64_t open_records() const { return open_count_.load(std::memory_order_relaxed); }
   int64_t active_silences() const { return active_silences_.load(std::memory_order_relaxed); }
   // Incidents Alertmanager should hold or still hear the resolve of.
@@ -141,12 +148,14 @@ class IncidentDesk : public CommitStage {
   MaintenanceHandler on_maintenance_;
   NotificationHandler on_notifications_;
   std::function<void()> wake_;
+  std::function<std::vector<IncidentEvent>()> extra_records_;
 
   Mutex mu_;
   std::vector<DeskRequest> requests_ GUARDED_BY(mu_);
 
   std::atomic<uint64_t> commands_ok_{0};
   std::atomic<uint64_t> commands_refused_{0};
+  std::atomic<uint64_t> requests_refused_{0};
   std::atomic<int64_t> open_count_{0};
   std::atomic<int64_t> active_silences_{0};
   std::atomic<int64_t> owed_{0};

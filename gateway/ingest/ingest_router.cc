@@ -376,7 +376,21 @@ bool IngestRouter::ToDesk(DeskRequest::Type type, std::string_view payload, std:
   r.payload = std::string(payload);
   r.reply_topic = std::string(response_topic);
   r.correlation = std::string(correlation);
-  desk_(std::move(r));
+  if (!desk_(std::move(r))) {
+    dead_letters_.Reject(RejectReason::kQueueFull, options_.prefix + "/" + (type == DeskRequest::Type::kQueryIncidents ||
+                                                                                   type == DeskRequest::Type::kQuerySilences
+                                                                               ? "query"
+                                                                               : "command"),
+                         "the incident desk's queue is full (is the state store failing?)", payload);
+    if (!response_topic.empty()) {
+      JsonWriter w;
+      w.BeginObject()
+          .Field("ok", false)
+          .Field("error", "the gateway is busy: too many requests wait for its state store; try again later")
+          .EndObject();
+      replies_.Publish(OutMessage{std::string(response_topic), w.Take(), 1, false, std::string(correlation)});
+    }
+  }
   return true;
 }
 

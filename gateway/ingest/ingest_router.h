@@ -61,7 +61,8 @@ class IngestRouter {
 
   // Where operator commands and the queries about incidents and silences go. Set before the
   // first message; without it those topics are answered with an error.
-  void SetDesk(std::function<void(DeskRequest)> desk) { desk_ = std::move(desk); }
+  // `desk` returns false when it refuses the request (its queue is full).
+  void SetDesk(std::function<bool(DeskRequest)> desk) { desk_ = std::move(desk); }
 
   void OnMessage(std::string_view topic, std::string_view payload, std::string_view response_topic = {},
                  std::string_view correlation = {});
@@ -91,7 +92,7 @@ class IngestRouter {
   ReplyBook& reply_book_;
   const Clock clock_;
   const AnswerTopics answer_topics_;
-  std::function<void(DeskRequest)> desk_;
+  std::function<bool(DeskRequest)> desk_;
   // site: which pod gateway publishes each rack, to notice two pods claiming one rack
   Mutex owners_mu_;
   std::map<std::string, std::string, std::less<>> rack_owner_ GUARDED_BY(owners_mu_);

@@ -17,6 +17,10 @@ struct OutMessage {
   // > 0: an alert caused by a report the gateway took from the broker at this monotonic time
   // (seconds); the queue measures the alert latency when it hands the alert to the client.
   double received = 0;
+  // An event that is not an outbox row but must not be lost either (the gateway's own incidents,
+  // published while the store may be failing): never refused for room, in order with the outbox
+  // rows, retried until the broker acknowledges it.
+  bool essential = false;
 };
 
 class MessageSink {

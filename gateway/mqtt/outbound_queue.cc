@@ -61,9 +61,12 @@ bool OutboundQueue::Publish(OutMessage out) {
       } else {
         QueueRetained(it->first, e);
       }
-    } else if (out.qos != 0 && out.outbox_seq > 0) {
-      // Committed outbox rows: bounded by the outbox itself, never refused here.
-      urgent_.push_back(Pending{std::move(msg), out.outbox_seq, ++next_order_, 0, out.received});
+    } else if (out.qos != 0 && (out.outbox_seq > 0 || out.essential)) {
+      // Committed outbox rows: bounded by the outbox itself, never refused here; essential events
+      // are few (the gateway's own incidents).
+      Pending p{std::move(msg), out.outbox_seq, ++next_order_, 0, out.received};
+      p.essential = true;
+      urgent_.push_back(std::move(p));
     } else {
       if (BoundedLocked() >= capacity_) {
         const uint64_t n = ++refused_;
@@ -121,7 +124,7 @@ bool OutboundQueue::TakeNext(Pending* out) {
     ++e.flying;
     out->msg = mqtt::make_message(*out->retained_topic, e.latest, 1, true);
     out->version = e.version;
-  } else if (out->seq == 0) {
+  } else if (!out->essential) {
     --answers_waiting_;
   }
   return true;
@@ -236,10 +239,10 @@ void OutboundQueue::PutBack(Pending p) {
       return;
     }
     e.waiting = true;
-  } else if (p.seq == 0) {
+  } else if (!p.essential) {
     ++answers_waiting_;
   }
-  Lane& lane = p.seq > 0 ? urgent_ : reliable_;
+  Lane& lane = p.essential ? urgent_ : reliable_;
   auto at = std::upper_bound(lane.begin(), lane.end(), p.order,
                              [](uint64_t order, const Pending& x) { return order < x.order; });
   lane.insert(at, std::move(p));
@@ -263,7 +266,7 @@ void OutboundQueue::Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_
       // exceeded (0x97) and server busy (0x89) pass.
       const bool refused = reason_code >= 0x80 && reason_code != 0x97 && reason_code != 0x89;
       // Only an answer is given up for failing often: its requester stopped waiting long ago.
-      const bool answer = p.seq == 0 && p.retained_topic == nullptr;
+      const bool answer = !p.essential && p.retained_topic == nullptr;
       if (refused || (answer && p.attempts >= kMaxAttempts)) {
         give_up = true;
         topic = p.msg->get_topic();

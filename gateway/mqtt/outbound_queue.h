@@ -106,6 +106,7 @@ class OutboundQueue : public MessageSink {
     uint64_t order = 0;  // publication order of the QoS 1 lanes
     int attempts = 0;
     double received = 0;  // OutMessage::received
+    bool essential = false;  // an outbox row or an essential event: the urgent lane, never given up
     const std::string* retained_topic = nullptr;  // a retained topic of the table (its key)
     uint64_t version = 0;                         // which of its values is in flight
   };
@@ -123,7 +124,6 @@ class OutboundQueue : public MessageSink {
   // An alert caused by a report went to the client: one alert-latency sample.
   void NoteAlertLatency(double received) EXCLUDES(mu_);
   void Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_code);
-  Lane& LaneOf(const Pending& p) REQUIRES(mu_) { return p.seq > 0 ? urgent_ : reliable_; }
   // Queues the topic's marker in the reliable lane unless it waits already.
   void QueueRetained(const std::string& topic, RetainedEntry& e) REQUIRES(mu_);
   // A retained topic's value is no longer in flight: acknowledged (`acked`) or not.

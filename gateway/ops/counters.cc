@@ -70,6 +70,7 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .BeginObject()
       .IntField("commands_ok", I(c.commands_ok))
       .IntField("commands_refused", I(c.commands_refused))
+      .IntField("requests_busy", I(c.requests_busy))
       .IntField("incident_records", c.incident_records)
       .IntField("active_silences", c.active_silences)
       .IntField("opens_deferred", I(c.opens_deferred));
@@ -248,7 +249,7 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
   e.Family("dctwin_outbound_superseded_total", "counter",
            "Retained values (health, status) replaced by a newer one for the same topic before they went out.");
   e.Sample("dctwin_outbound_superseded_total", "", d(c.outbound.superseded));
-  e.Family("dctwin_publish_failures_total", "counter", "Health and answers the outbound queue refused (full).");
+  e.Family("dctwin_publish_failures_total", "counter", "Answers and best-effort messages the outbound queue refused (full).");
   e.Sample("dctwin_publish_failures_total", "", d(c.publish_failures));
 
   e.Family("dctwin_opens_deferred_total", "counter",
@@ -257,6 +258,7 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
   e.Family("dctwin_commands_total", "counter", "Operator commands, by result.");
   e.Sample("dctwin_commands_total", "result=\"ok\"", d(c.commands_ok));
   e.Sample("dctwin_commands_total", "result=\"refused\"", d(c.commands_refused));
+  e.Sample("dctwin_commands_total", "result=\"busy\"", d(c.requests_busy));
   e.Family("dctwin_active_silences", "gauge", "Silences in force now.");
   e.Sample("dctwin_active_silences", "", d(c.active_silences));
   if (c.alertmanager) {

@@ -58,6 +58,7 @@ struct CountersSnapshot {
 
   uint64_t commands_ok = 0;
   uint64_t commands_refused = 0;
+  uint64_t requests_busy = 0;  // queries and commands refused because the desk's queue was full
   int64_t incident_records = 0;
   int64_t active_silences = 0;
   uint64_t opens_deferred = 0;  // incident opens held back while the outbox was full

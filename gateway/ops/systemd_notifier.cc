@@ -22,8 +22,13 @@ void SystemdNotifier::Ready(const std::string& status) { Send("READY=1\nSTATUS="
 void SystemdNotifier::Status(const std::string& status) { Send("STATUS=" + status); }
 void SystemdNotifier::Stopping() { Send("STOPPING=1\nSTATUS=draining the shards"); }
 
-void SystemdNotifier::Watchdog(const std::vector<double>& shard_heartbeats, double now) {
+void SystemdNotifier::Watchdog(const std::vector<double>& shard_heartbeats, double writer_heartbeat, double now) {
   if (watchdog_s_ <= 0 || now - last_ping_ < watchdog_s_ / 3) return;
+  if (now - writer_heartbeat > watchdog_s_) {
+    spdlog::error("the state store writer has committed nothing for {:.1f} s: not feeding the watchdog",
+                  now - writer_heartbeat);
+    return;
+  }
   for (double beat : shard_heartbeats) {
     if (now - beat > watchdog_s_ / 2) {
       spdlog::error("a shard has made no progress for {:.1f} s: not feeding the watchdog", now - beat);

@@ -1,6 +1,7 @@
 // SystemdNotifier: the sd_notify protocol (libsystemd) for a Type=notify service: READY=1 once
 // state is restored and subscriptions are active, STATUS= lines, WATCHDOG=1 only while every
-// shard is making progress, STOPPING=1 on the way out. Does nothing when not run by systemd
+// shard is making progress and the state store writer has committed within WatchdogSec (a
+// failing or hung store restarts the service), STOPPING=1 on the way out. Does nothing when not run by systemd
 // (no NOTIFY_SOCKET).
 //
 // Not thread-safe: main thread only.
@@ -22,7 +23,7 @@ class SystemdNotifier {
   void Stopping();
   // Pings the watchdog when it is due and every shard heartbeat is recent; a stuck shard stops
   // the pings, and systemd restarts the service.
-  void Watchdog(const std::vector<double>& shard_heartbeats, double now);
+  void Watchdog(const std::vector<double>& shard_heartbeats, double writer_heartbeat, double now);
 
  private:
   void Send(const std::string& state);

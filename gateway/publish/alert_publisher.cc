@@ -184,8 +184,10 @@ std::string AlertPublisher::HealthJson(const HealthUpdate& h, const std::string&
       for (const std::string& r : h.unhealthy) w.String(r);
       w.EndArray();
       break;
+    case Level::kGateway:
+      break;  // the gateway's own health: status and open incidents only
   }
-  if (h.level != Level::kServer) {
+  if (h.level == Level::kRack || h.level == Level::kDatacenter) {
     // rack: servers with an open incident of each kind; datacenter: unhealthy racks per kind
     w.Key("by_kind").BeginObject();
     for (const auto& [kind, n] : h.by_kind) w.IntField(kind, n);

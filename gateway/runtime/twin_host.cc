@@ -147,6 +147,8 @@ void TwinHost::Seal(double now, bool force) {
       case Level::kDatacenter:
         if (const DatacenterTwin* t = registry_.datacenter()) state = EncodeTwin(*t);
         break;
+      case Level::kGateway:
+        break;  // never a twin
     }
     if (state.empty()) {
       pending_.deletes.push_back(std::move(key));

@@ -205,5 +205,63 @@ TEST_F(StressTest, AnswersNeverGoOntoTheGatewaysOwnTopicsOrOutsideReplyTopics) {
   EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
 }
 
+// Item 8: the state database's file system fills up (a real tmpfs of 4 MB). Commits fail: a
+// critical gateway incident store_failing says so, with the error, in the records, the gateway's
+// health and its status. Once there is room again it resolves, and what happened meanwhile (an
+// incident on a server) is committed and published; every retained topic agrees.
+TEST_F(StressTest, AFullDiskIsAStoreFailingIncidentAndNothingIsLost) {
+  const std::string fs = dir_.File("fs");
+  RunCommand("mkdir -p " + fs);
+  int status = -1;
+  RunCommand("mount -t tmpfs -o size=4m tmpfs " + fs + " 2>&1", &status);
+  if (status != 0) GTEST_SKIP() << "cannot mount a tmpfs here (not root?)";
+  struct Unmount {
+    std::string path;
+    ~Unmount() { RunCommand("umount -l " + path + " 2>/dev/null"); }
+  } unmount{fs};
+  const std::string config = dir_.Write("dctwin.toml", Config("", "[model]\nheartbeat_timeout_s = 3600\n"));
+  gateway_ = std::make_unique<GatewayProcess>(
+      dir_, std::vector<std::string>{"--config", config, "--broker", broker_.uri(), "--state", fs + "/state.db",
+                                     "--gateway-id", "gw-test"});
+  gateway_->Start();
+  WaitOnline();
+  Commission("f1", "rf");
+  Report("f1", R"({"temp_c": 40})");
+  ASSERT_TRUE(WaitUntil([&] { return RetainedHealth("f1").find("\"ok\"") != std::string::npos; }, 10s));
+  // Fill the file system to the last byte.
+  RunCommand("dd if=/dev/zero of=" + fs + "/filler bs=64k 2>/dev/null; sync");
+  for (int i = 0; i < 40; ++i) {
+    Commission("g" + std::to_string(i), "rg");
+    Report("g" + std::to_string(i), R"({"temp_c": 40, "cpu_util": 0.3, "disk_errors": 0})");
+  }
+  for (int i = 0; i < 3; ++i) Report("f1", R"({"temp_c": 99})");
+  auto open = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/gateway/gw-test" && JsonString(r.payload, "kind") == "store_failing";
+  }, 20s);
+  ASSERT_TRUE(open) << gateway_->Log();
+  EXPECT_EQ(JsonString(open->payload, "severity"), "critical");
+  EXPECT_EQ(JsonString(open->payload, "level"), "gateway");
+  EXPECT_NE(JsonString(open->payload, "summary").find("full"), std::string::npos) << open->payload;
+  auto retained = [&](const std::string& topic) {
+    return RunCommand("mosquitto_sub -h 127.0.0.1 -p " + std::to_string(broker_.port()) + " -t " + topic +
+                      " --retained-only -C 1 -W 2 2>/dev/null");
+  };
+  EXPECT_EQ(JsonString(retained("dctwin/incidents/gateway/gw-test/store_failing"), "kind"), "store_failing");
+  EXPECT_EQ(JsonString(retained("dctwin/health/gateway/gw-test"), "status"), "critical");
+  EXPECT_EQ(JsonString(retained("dctwin/gateway/gw-test/status"), "store"), "failing");
+  // Nothing about f1's thermal incident got out before its commit.
+  EXPECT_TRUE(probe_->All([](const Received& r) { return r.topic == "dctwin/alerts/server/f1"; }).empty());
+  RunCommand("rm -f " + fs + "/filler");
+  auto resolved = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/gateway/gw-test" && JsonString(r.payload, "state") == "resolved";
+  }, 30s);
+  ASSERT_TRUE(resolved) << gateway_->Log();
+  ASSERT_TRUE(Alert("server", "f1", "open", 20s)) << gateway_->Log();
+  EXPECT_TRUE(WaitUntil([&] { return retained("dctwin/incidents/gateway/gw-test/store_failing").empty(); }, 10s));
+  EXPECT_TRUE(WaitUntil([&] { return JsonString(retained("dctwin/gateway/gw-test/status"), "store") == "ok"; }, 10s));
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 20s), "") << gateway_->Log();
+  ASSERT_EQ(gateway_->Terminate(), 0);
+}
+
 }  // namespace
 }  // namespace dctwin::testing
