@@ -25,6 +25,9 @@ struct BrokerConfig {
   // Username and password, from a file only the service can read: first line the username,
   // second line the password. Never in this config.
   std::string credentials_file;
+  // broker_dropping (a gateway incident) resolves after this long without a rise of the broker's
+  // $SYS/broker/publish/messages/dropped.
+  double drop_quiet_s = 300;
   int max_inflight = 20;        // QoS 1 publications awaiting acknowledgement; keep it at or below the
                                 // broker's Receive Maximum (mosquitto: max_inflight_messages, default 20)
   // Connections that read metric reports. 1: one connection reads everything. N > 1: provisioning

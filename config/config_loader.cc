@@ -276,6 +276,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.String("cert_file", &c.broker.cert_file);
     r.String("key_file", &c.broker.key_file);
     r.String("credentials_file", &c.broker.credentials_file);
+    r.Double("drop_quiet_s", &c.broker.drop_quiet_s, 1, 86400 * 7);
     r.Finish();
   }
   if (const toml::table* t = section("gateway")) {

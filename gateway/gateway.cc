@@ -87,6 +87,10 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   io.reply_topics = config_.gateway.reply_topics;
   // Every connection calls the router only after Start(), by which time router_ is built.
   auto on_message = [this](const mqtt::const_message_ptr& msg) {
+    if (msg->get_topic() == kBrokerDroppedTopic) {
+      drop_watch_->OnCount(msg->get_payload_ref().str(), WallClock());
+      return;
+    }
     const mqtt::properties& props = msg->get_properties();
     std::string response_topic, correlation;
     if (props.contains(mqtt::property::RESPONSE_TOPIC)) {
@@ -106,6 +110,7 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   const int ingest_links = config_.broker.ingest_connections;
   MqttLink::Options control = lo;
   control.client_id = config_.gateway.id + "-in";
+  control.optional_subscriptions = {kBrokerDroppedTopic};
   control.on_ready = ready;
   if (ingest_links > 1) {
     // Metrics arrive over the shared group; their filters get the $share/<group>/ prefix.
@@ -137,6 +142,7 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
   delivery_ = std::make_unique<OutboxDelivery>(*outbound_);
   own_incidents_ = std::make_unique<GatewayIncidents>(prefix, config_.gateway.id, config_.gateway.datacenter,
                                                       *outbound_, WallClock);
+  drop_watch_ = std::make_unique<BrokerDropWatch>(*own_incidents_, config_.broker.drop_quiet_s);
   reply_book_ = std::make_unique<ReplyBook>();
   alerts_ = std::make_unique<AlertPublisher>(prefix, config_.gateway.datacenter, *outbound_, config_.gateway.id);
   dead_letters_ = std::make_unique<DeadLetters>(prefix, *outbound_, config_.gateway.deadletter_per_s);

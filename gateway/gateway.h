@@ -20,6 +20,7 @@
 #include "gateway/incidents/alertmanager_forwarder.h"
 #include "gateway/incidents/incident_desk.h"
 #include "gateway/ingest/ingest_router.h"
+#include "gateway/ops/broker_drop_watch.h"
 #include "gateway/ops/gateway_incidents.h"
 #include "gateway/ops/metrics_server.h"
 #include "gateway/mqtt/mqtt_link.h"
@@ -69,6 +70,8 @@ class Gateway {
   std::string StatusLine() const;
   std::vector<double> ShardHeartbeats() const { return pool_->Heartbeats(); }
   double WriterHeartbeat() const { return writer_->heartbeat(); }
+  // Resolves broker_dropping once the broker has dropped nothing for broker.drop_quiet_s.
+  void CheckBrokerDrops() { drop_watch_->Check(WallClock()); }
 
  private:
   // Constant after construction, except config_.model, which Reload() replaces (main thread only)
@@ -80,6 +83,7 @@ class Gateway {
   std::unique_ptr<OutboundQueue> outbound_;
   std::unique_ptr<OutboxDelivery> delivery_;
   std::unique_ptr<GatewayIncidents> own_incidents_;  // the gateway's own (store_failing, ...)
+  std::unique_ptr<BrokerDropWatch> drop_watch_;
   std::unique_ptr<ReplyBook> reply_book_;
   std::unique_ptr<AlertPublisher> alerts_;
   std::unique_ptr<DeadLetters> dead_letters_;

@@ -136,6 +136,7 @@ int main(int argc, char** argv) {
       systemd.Ready(gateway.StatusLine());
     }
     gateway.CheckSilence();
+    gateway.CheckBrokerDrops();
     systemd.Watchdog(gateway.ShardHeartbeats(), gateway.WriterHeartbeat(), dctwin::WallClock());
     const auto now = std::chrono::steady_clock::now();
     if (ready && now >= next_stats) {

@@ -5,11 +5,19 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# The limits of the shipped broker settings (config/mosquitto/dctwin.conf): every broker the
+# project starts runs with them.
+shipped_broker_limits() {
+  grep -E '^(set_tcp_nodelay|max_queued_messages|max_queued_bytes|max_inflight_messages|queue_qos0_messages|sys_interval) ' \
+    "$(dirname "${BASH_SOURCE[0]}")/../config/mosquitto/dctwin.conf"
+}
+
 # start_mosquitto DIR PORT [extra config lines]: a mosquitto on 127.0.0.1:PORT in the background,
-# logging to DIR/mosquitto.log; returns once it accepts connections.
+# with the shipped limits (extra lines may override them), logging to DIR/mosquitto.log; returns
+# once it accepts connections.
 start_mosquitto() {
   local dir=$1 port=$2 extra=${3:-}
-  printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n%s\n' "$port" "$extra" > "$dir/mosquitto.conf"
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\n%s\n%s\n' "$port" "$(shipped_broker_limits)" "$extra" > "$dir/mosquitto.conf"
   mosquitto -c "$dir/mosquitto.conf" > "$dir/mosquitto.log" 2>&1 &
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0

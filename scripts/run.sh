@@ -21,7 +21,11 @@ trap cleanup EXIT
 if [ "$configured" = no ] && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   conf=$(mktemp -t dctwin-mosquitto.XXXXXX.conf)
   # 9001: MQTT over WebSockets for the operators' page at http://127.0.0.1:9464/
-  printf 'listener 1883 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\nlistener 9001 127.0.0.1\nprotocol websockets\n' > "$conf"
+  # The shipped broker's limits (config/mosquitto/dctwin.conf), without its users and ACL.
+  { printf 'listener 1883 127.0.0.1\nallow_anonymous true\n'
+    grep -E '^(set_tcp_nodelay|max_queued_messages|max_queued_bytes|max_inflight_messages|queue_qos0_messages|sys_interval) ' \
+      "$(dirname "$0")/../config/mosquitto/dctwin.conf"
+    printf 'listener 9001 127.0.0.1\nprotocol websockets\n'; } > "$conf"
   mosquitto -c "$conf" &
   broker_pid=$!
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done

@@ -39,8 +39,36 @@ class MqttLink::Listener : public mqtt::iaction_listener {
   MqttLink& link_;
 };
 
+class MqttLink::OptionalListener : public mqtt::iaction_listener {
+ public:
+  explicit OptionalListener(const MqttLink& link) : link_(link) {}
+  void on_success(const mqtt::token& tok) override {
+    try {
+      const mqtt::subscribe_response response = tok.get_subscribe_response();
+      for (auto rc : response.get_reason_codes()) {
+        if (static_cast<int>(rc) >= 0x80) Refused(static_cast<int>(rc));
+      }
+    } catch (const std::exception&) {
+      // an MQTT 3 response carries no reason codes
+    }
+  }
+  void on_failure(const mqtt::token& tok) override { Refused(tok.get_return_code()); }
+
+ private:
+  void Refused(int code) {
+    if (warned_.exchange(true)) return;
+    std::string filters;
+    for (const std::string& f : link_.options_.optional_subscriptions) filters += (filters.empty() ? "" : ", ") + f;
+    spdlog::warn("the broker refused {} for {} (code {}); the gateway works without it", filters,
+                 link_.options_.client_id, code);
+  }
+  const MqttLink& link_;
+  std::atomic<bool> warned_{false};
+};
+
 MqttLink::MqttLink(Options options, MessageHandler handler)
-    : options_(std::move(options)), handler_(std::move(handler)), subscribe_listener_(std::make_unique<Listener>(*this)) {
+    : options_(std::move(options)), handler_(std::move(handler)), subscribe_listener_(std::make_unique<Listener>(*this)),
+      optional_listener_(std::make_unique<OptionalListener>(*this)) {
   mqtt::create_options create(MQTTVERSION_5);
   client_ = std::make_unique<mqtt::async_client>(options_.uri, options_.client_id, create);
   QuietPahoTrace();  // after the first client: creating it initializes the library's trace
@@ -121,6 +149,15 @@ void MqttLink::OnConnectionLost(const std::string& cause) {
 }
 
 void MqttLink::Subscribe() {
+  if (!options_.optional_subscriptions.empty()) {
+    auto filters = mqtt::string_collection::create(options_.optional_subscriptions);
+    mqtt::iasync_client::qos_collection qos(options_.optional_subscriptions.size(), 0);
+    try {
+      client_->subscribe(filters, qos, nullptr, *optional_listener_);
+    } catch (const mqtt::exception& e) {
+      spdlog::warn("subscribe failed: {}", e.what());
+    }
+  }
   if (options_.subscriptions.empty()) {
     SetReady(true);
     return;

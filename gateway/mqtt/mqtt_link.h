@@ -39,6 +39,8 @@ class MqttLink {
     int reconnect_min_s = 1;
     int reconnect_max_s = 30;
     std::vector<std::string> subscriptions;
+    // Subscribed beside them; a refusal (an ACL without them) is a warning, not a failure.
+    std::vector<std::string> optional_subscriptions;
     int subscribe_qos = 1;
     std::string will_topic;    // empty: no will
     std::string will_payload;
@@ -88,6 +90,8 @@ class MqttLink {
   std::unique_ptr<mqtt::async_client> client_;
   mqtt::connect_options connect_options_;
   std::unique_ptr<Listener> subscribe_listener_;
+  class OptionalListener;
+  std::unique_ptr<OptionalListener> optional_listener_;
 
   std::atomic<uint64_t> received_{0};
   std::atomic<bool> connected_{false};

@@ -25,6 +25,7 @@ class GatewayTest : public ::testing::Test {
  protected:
   void SetUp() override {
     broker_.SetPersistent(persistent_broker_);
+    broker_.SetExtra(broker_extra_);
     broker_.Start();
     probe_ = std::make_unique<Probe>(broker_.uri(), "probe-" + std::to_string(getpid()));
     probe_->Subscribe("dctwin/#");
@@ -70,6 +71,7 @@ class GatewayTest : public ::testing::Test {
   }
 
   bool persistent_broker_ = false;  // set by a derived fixture's constructor
+  std::string broker_extra_;        // more broker settings, likewise
   TempDir dir_;
   Mosquitto broker_{dir_};
   std::unique_ptr<Probe> probe_;

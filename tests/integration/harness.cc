@@ -114,10 +114,22 @@ Mosquitto::Mosquitto(const TempDir& dir, bool persistent, std::string extra)
     : dir_(dir), persistent_(persistent), extra_(std::move(extra)) {}
 Mosquitto::~Mosquitto() { Stop(); }
 
+std::string ShippedBrokerLimits() {
+  std::istringstream lines(ReadFile(std::string(DCTWIN_SOURCE_DIR) + "/config/mosquitto/dctwin.conf"));
+  std::string out;
+  for (std::string line; std::getline(lines, line);) {
+    for (const char* key : {"set_tcp_nodelay ", "max_queued_messages ", "max_queued_bytes ", "max_inflight_messages ",
+                            "queue_qos0_messages ", "sys_interval "}) {
+      if (line.rfind(key, 0) == 0) out += line + "\n";
+    }
+  }
+  return out;
+}
+
 bool Mosquitto::Launch() {
-  // mosquitto's own queue limits (1,000 messages per client), as a site runs it; a test that
-  // floods a stopped gateway says so in `extra`.
-  std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n";
+  // The shipped broker's limits (config/mosquitto/dctwin.conf), as a site runs it; `extra` may
+  // override them.
+  std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\n" + ShippedBrokerLimits();
   if (persistent_) {
     // Run as root, mosquitto drops to its own user: give it a directory it can write.
     const std::string data = dir_.File("mosquitto-data");

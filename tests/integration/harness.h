@@ -35,6 +35,8 @@ class TempDir {
 };
 
 int FreeLoopbackPort();
+// The limit lines of the shipped broker settings (config/mosquitto/dctwin.conf).
+std::string ShippedBrokerLimits();
 bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 std::string ReadFile(const std::string& path);
 
@@ -46,6 +48,7 @@ class Mosquitto {
   ~Mosquitto();
   // Before Start(): keep sessions and retained messages across restarts.
   void SetPersistent(bool persistent) { persistent_ = persistent; }
+  void SetExtra(std::string extra) { extra_ = std::move(extra); }
   void Start();
   void Stop();
   // Stops and starts again on the same port.
@@ -60,7 +63,7 @@ class Mosquitto {
 
   const TempDir& dir_;
   bool persistent_;
-  const std::string extra_;
+  std::string extra_;
   int port_ = 0;
   pid_t pid_ = -1;
 };

@@ -24,7 +24,7 @@ class StressTest : public GatewayTest {
   // `gateway`: more [gateway] keys; `extra`: further tables.
   std::string Config(const std::string& gateway, const std::string& extra = "") {
     metrics_port_ = FreeLoopbackPort();
-    return "[gateway]\nstats_interval_s = 0.2\n" + gateway + "[broker]\nreconnect_max_s = 1\n[metrics]\nlisten = \"127.0.0.1:" +
+    return "[gateway]\nstats_interval_s = 0.2\n" + gateway + "[broker]\nreconnect_max_s = 1\ndrop_quiet_s = 3\n[metrics]\nlisten = \"127.0.0.1:" +
            std::to_string(metrics_port_) + "\"\n" + extra;
   }
 
@@ -261,6 +261,36 @@ TEST_F(StressTest, AFullDiskIsAStoreFailingIncidentAndNothingIsLost) {
   EXPECT_TRUE(WaitUntil([&] { return JsonString(retained("dctwin/gateway/gw-test/status"), "store") == "ok"; }, 10s));
   EXPECT_EQ(WaitForAgreement(broker_.port(), 20s), "") << gateway_->Log();
   ASSERT_EQ(gateway_->Terminate(), 0);
+}
+
+// Item 13: the broker drops messages for a client whose queue is full (before any gateway can see
+// them). The gateway watches the broker's own count and says so: a warning broker_dropping with
+// the count, resolved after broker.drop_quiet_s without drops.
+class BrokerDropTest : public StressTest {
+ protected:
+  BrokerDropTest() { broker_extra_ = "max_queued_messages 10\nsys_interval 1\n"; }
+};
+
+TEST_F(BrokerDropTest, DropsAtTheBrokerAreABrokerDroppingIncidentUntilTheyStop) {
+  StartGateway(Config("", "[model]\nheartbeat_timeout_s = 3600\n"));
+  const std::string at = " -h 127.0.0.1 -p " + std::to_string(broker_.port());
+  // A subscriber with a persistent session goes away; 50 messages for it overflow its queue of 10.
+  RunCommand("mosquitto_sub" + at + " -c -i victim -q 1 -t 'flood/#' -W 1 2>/dev/null");
+  RunCommand("seq 50 | mosquitto_pub" + at + " -q 1 -t flood/x -l 2>/dev/null");
+  auto open = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/gateway/gw-test" && JsonString(r.payload, "kind") == "broker_dropping" &&
+           JsonString(r.payload, "state") == "open";
+  }, 20s);
+  ASSERT_TRUE(open) << gateway_->Log();
+  EXPECT_EQ(JsonString(open->payload, "severity"), "warning");
+  EXPECT_NE(JsonString(open->payload, "summary").find("dropped 40 message"), std::string::npos) << open->payload;
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
+  auto resolved = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/gateway/gw-test" && JsonString(r.payload, "kind") == "broker_dropping" &&
+           JsonString(r.payload, "state") == "resolved";
+  }, 20s);
+  ASSERT_TRUE(resolved) << gateway_->Log();
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
 }
 
 }  // namespace
