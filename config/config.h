@@ -68,7 +68,9 @@ struct StateConfig {
   int flush_interval_ms = 100;   // changed twins are committed at least this often (events at once) ...
   int flush_changes = 10000;     // ... or as soon as a shard has this many changed twins
   double sample_flush_s = 30;    // a twin whose only change is new samples is written at most this late
-  int outbox_max = 100000;       // incident events waiting for the broker; past that they are dropped
+  // Outbox rows (events, records, answers to commands) waiting for the broker. At this many, new
+  // incident opens are held back (durably; published once there is room); nothing is dropped.
+  int outbox_max = 100000;
   double restart_grace_s = -1;   // silence deadlines missed while down fire after this; < 0: heartbeat timeout
 };
 
@@ -89,6 +91,7 @@ struct AlertmanagerConfig {
   std::vector<std::string> urls;
   double resend_s = 60;
   double timeout_s = 5;  // one HTTP request
+  double down_after_s = 300;  // a URL failing this long is down: an alertmanager_down incident
 };
 
 struct SilencesConfig {

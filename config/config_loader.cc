@@ -329,6 +329,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     TableReader r(*t, "alertmanager", path, &errors, &result.lines);
     r.StringList("urls", &c.alertmanager.urls, "[\"http://127.0.0.1:9093\"]");
     r.Double("resend_s", &c.alertmanager.resend_s, 1, 86400);
+    r.Double("down_after_s", &c.alertmanager.down_after_s, 1, 86400 * 7);
     r.Double("timeout_s", &c.alertmanager.timeout_s, 0.1, 600);
     r.Finish();
   }

@@ -209,6 +209,7 @@ Status Gateway::Start() {
     fo.resend_s = config_.alertmanager.resend_s;
     fo.timeout_s = config_.alertmanager.timeout_s;
     fo.gateway_id = config_.gateway.id;
+    fo.down_after_s = config_.alertmanager.down_after_s;
     forwarder_ = std::make_unique<AlertmanagerForwarder>(
         fo,
         [this](std::vector<std::string> ids) {
@@ -219,6 +220,15 @@ Status Gateway::Start() {
         },
         WallClock);
     desk_->SetNotificationHandler([this](std::vector<Notification> n) { forwarder_->Update(std::move(n)); });
+    forwarder_->SetDownHandler([this](const std::vector<std::string>& down) {
+      std::string urls;
+      for (const std::string& u : down) urls += (urls.empty() ? "" : ", ") + u;
+      own_incidents_->Set("alertmanager_down", !down.empty(), Severity::kWarning,
+                          down.empty() ? "every Alertmanager takes alerts again"
+                                       : "Alertmanager " + urls + " has failed for " +
+                                             std::to_string(static_cast<int64_t>(config_.alertmanager.down_after_s)) +
+                                             " s or more: its notifications wait, the other URLs are served");
+    });
   }
   census_ = std::make_unique<SilenceCensus>(pool_->size());
   RegistryOptions ro;

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <algorithm>
+#include <set>
 
 #include "gateway/publish/json_writer.h"
 
@@ -28,7 +30,9 @@ std::string Rfc3339(double t) {
 }  // namespace
 
 AlertmanagerForwarder::AlertmanagerForwarder(Options options, Delivered delivered, Clock clock)
-    : options_(std::move(options)), delivered_(std::move(delivered)), clock_(std::move(clock)) {}
+    : options_(std::move(options)), delivered_(std::move(delivered)), clock_(std::move(clock)) {
+  for (const std::string& url : options_.urls) targets_.push_back(Target{url, {}, {}, 0, false});
+}
 
 AlertmanagerForwarder::~AlertmanagerForwarder() { Stop(); }
 
@@ -78,28 +82,66 @@ std::string AlertmanagerForwarder::Body(const std::vector<Notification>& notific
   return w.Take();
 }
 
+bool AlertmanagerForwarder::Post(Target& t, const std::vector<Notification>& alerts, double now) {
+  httplib::Client client(t.url);
+  const auto timeout = std::chrono::duration<double>(options_.timeout_s);
+  client.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+  client.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+  client.set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+  auto res = client.Post("/api/v2/alerts", Body(alerts, options_.gateway_id, now, options_.resend_s), "application/json");
+  if (res && res->status == 200) {
+    posts_ok_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  const uint64_t n = posts_failed_.fetch_add(1, std::memory_order_relaxed) + 1;
+  // One line per power of two: an Alertmanager outage must not flood the log.
+  if ((n & (n - 1)) == 0) {
+    spdlog::error("Alertmanager {}: posting {} alert(s) failed ({}); retrying ({} failures so far)", t.url,
+                  alerts.size(),
+                  res ? "HTTP " + std::to_string(res->status) + ": " + res->body : httplib::to_string(res.error()), n);
+  }
+  return false;
+}
+
 bool AlertmanagerForwarder::PostAll(const std::vector<Notification>& snapshot, double now) {
-  const std::string body = Body(snapshot, options_.gateway_id, now, options_.resend_s);
   bool all = true;
-  for (const std::string& url : options_.urls) {
-    httplib::Client client(url);
-    const auto timeout = std::chrono::duration<double>(options_.timeout_s);
-    client.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-    client.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-    client.set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-    auto res = client.Post("/api/v2/alerts", body, "application/json");
-    if (res && res->status == 200) {
-      posts_ok_.fetch_add(1, std::memory_order_relaxed);
+  bool down_changed = false;
+  for (Target& t : targets_) {
+    // Firing ones always (they must be renewed); resolves this URL has not taken yet.
+    std::vector<Notification> alerts;
+    for (const Notification& n : snapshot) {
+      auto it = t.accepted.find(n.incident.id);
+      if (n.resolved_at > 0 && it != t.accepted.end() && it->second) continue;
+      alerts.push_back(n);
+    }
+    for (const auto& [id, n] : t.owed) alerts.push_back(n);
+    if (alerts.empty()) continue;
+    if (Post(t, alerts, now)) {
+      for (const Notification& n : alerts) t.accepted[n.incident.id] = n.resolved_at > 0;
+      t.owed.clear();
+      t.failing_since = 0;
+      if (t.down) {
+        t.down = false;
+        down_changed = true;
+        spdlog::warn("Alertmanager {} takes alerts again", t.url);
+      }
       continue;
     }
     all = false;
-    const uint64_t n = posts_failed_.fetch_add(1, std::memory_order_relaxed) + 1;
-    // One line per power of two: an Alertmanager outage must not flood the log.
-    if ((n & (n - 1)) == 0) {
-      spdlog::error("Alertmanager {}: posting {} alert(s) failed ({}); retrying ({} failures so far)", url,
-                    snapshot.size(),
-                    res ? "HTTP " + std::to_string(res->status) + ": " + res->body : httplib::to_string(res.error()), n);
+    if (t.failing_since == 0) t.failing_since = now;
+    if (!t.down && now - t.failing_since >= options_.down_after_s) {
+      t.down = true;
+      down_changed = true;
+      spdlog::error("Alertmanager {} has failed for {:.0f} s: it is down; the others are not kept waiting for it",
+                    t.url, now - t.failing_since);
     }
+  }
+  if (down_changed && on_down_) {
+    std::vector<std::string> down;
+    for (const Target& t : targets_) {
+      if (t.down) down.push_back(t.url);
+    }
+    on_down_(down);
   }
   return all;
 }
@@ -119,14 +161,42 @@ void AlertmanagerForwarder::Run() {
     changed_ = false;
     lock.Unlock();
     bool ok = true;
-    if (!snapshot.empty()) ok = PostAll(snapshot, now);
+    if (!snapshot.empty() || std::any_of(targets_.begin(), targets_.end(), [](const Target& t) { return !t.owed.empty(); })) {
+      ok = PostAll(snapshot, now);
+    }
+    // A resolve goes back to the desk once every URL that is up took it; a URL that is down keeps
+    // its own copy (bounded).
     std::vector<std::string> delivered;
-    if (ok) {
-      posted_.clear();
-      for (const Notification& n : snapshot) {
-        posted_[n.incident.id] = n.resolved_at > 0;
-        if (n.resolved_at > 0) delivered.push_back(n.incident.id);
+    for (const Notification& n : snapshot) {
+      if (n.resolved_at <= 0) continue;
+      bool taken = true;
+      for (const Target& t : targets_) {
+        auto it = t.accepted.find(n.incident.id);
+        if (!t.down && (it == t.accepted.end() || !it->second)) taken = false;
       }
+      if (!taken) continue;
+      delivered.push_back(n.incident.id);
+      for (Target& t : targets_) {
+        auto it = t.accepted.find(n.incident.id);
+        if (t.down && (it == t.accepted.end() || !it->second)) t.owed.emplace(n.incident.id, n);
+      }
+    }
+    std::set<std::string> listed;
+    for (const Notification& n : snapshot) listed.insert(n.incident.id);
+    for (Target& t : targets_) {
+      while (t.owed.size() > options_.max_owed_per_url) {
+        auto oldest = std::min_element(t.owed.begin(), t.owed.end(), [](const auto& a, const auto& b) {
+          return a.second.resolved_at < b.second.resolved_at;
+        });
+        t.owed.erase(oldest);
+        resolves_dropped_.fetch_add(1, std::memory_order_relaxed);
+      }
+      // What the desk no longer lists and this URL is not owed is forgotten.
+      for (auto it = t.accepted.begin(); it != t.accepted.end();) {
+        it = listed.count(it->first) > 0 ? std::next(it) : t.accepted.erase(it);
+      }
+    }
+    if (ok) {
       next_resend = clock_() + options_.resend_s;
       retry_s = 1;
     } else {
@@ -139,8 +209,10 @@ void AlertmanagerForwarder::Run() {
     if (changed_ && ok) {
       bool news = false;
       for (const Notification& n : current_) {
-        auto it = posted_.find(n.incident.id);
-        news = news || it == posted_.end() || it->second != (n.resolved_at > 0);
+        for (const Target& t : targets_) {
+          auto it = t.accepted.find(n.incident.id);
+          news = news || it == t.accepted.end() || it->second != (n.resolved_at > 0);
+        }
       }
       changed_ = news;
     }

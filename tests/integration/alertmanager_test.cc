@@ -165,3 +165,39 @@ TEST_F(AlertmanagerTest, AnAlertmanagerRestartedWhileAnIncidentResolvesGetsWhatI
 
 }  // namespace
 }  // namespace dctwin::testing
+
+namespace dctwin::testing {
+namespace {
+
+// Issue 22 item 7: one of two Alertmanager URLs is dead. The live one gets every open and
+// resolve, the owed list does not grow with every resolve, and after down_after_s the dead URL is
+// a warning gateway incident alertmanager_down.
+TEST_F(AlertmanagerTest, ADeadUrlNeitherGrowsWhatIsOwedNorKeepsTheOtherWaiting) {
+  StartAlertmanager();
+  const std::string dead = "http://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  StartGateway("[gateway]\nstats_interval_s = 0.2\n[model]\nheartbeat_timeout_s = 3600\n[alertmanager]\nurls = [\"" +
+               Url() + "\", \"" + dead + "\"]\nresend_s = 1\ntimeout_s = 1\ndown_after_s = 2\n");
+  auto down = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/gateway/gw-test" && JsonString(r.payload, "kind") == "alertmanager_down";
+  }, 1s);
+  EXPECT_FALSE(down) << "nothing was posted yet: nothing has failed";
+  for (int i = 0; i < 3; ++i) {
+    const std::string server = "am" + std::to_string(i);
+    OpenHot(server, "ra");
+    Cool(server);
+  }
+  down = probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/alerts/gateway/gw-test" && JsonString(r.payload, "kind") == "alertmanager_down" &&
+           JsonString(r.payload, "state") == "open";
+  }, 20s);
+  ASSERT_TRUE(down) << gateway_->Log();
+  EXPECT_NE(JsonString(down->payload, "summary").find(dead), std::string::npos) << down->payload;
+  // Once the dead URL is down, what is owed drains: the live one took every resolve.
+  ASSERT_TRUE(WaitUntil([&] { return OperationsCount("alertmanager_owed") == 0; }, 20s))
+      << probe_->All([](const Received& r) { return r.topic == "dctwin/gateway/gw-test/stats"; }).back().payload;
+  const std::string resolved = Amtool("alert query -o json --silenced --inhibited --active --unprocessed");
+  EXPECT_EQ(resolved.find("\"am0\""), std::string::npos) << "a resolved alert still fires: " << resolved;
+}
+
+}  // namespace
+}  // namespace dctwin::testing
