@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <map>
+#include <set>
 #include <thread>
 #include <sys/stat.h>
 #include <utility>
@@ -249,6 +250,22 @@ Status Gateway::Start() {
   if (!s.ok()) return s;
   s = desk_->Restore(*store_);
   if (!s.ok()) return s;
+  // The desk's records follow the restored twins: what no twin holds any more (its twin's state
+  // was quarantined) is resolved, and its notification with it.
+  std::set<std::string> held;
+  for (const auto& h : hosts_) {
+    const TwinRegistry& r = h->registry();
+    r.ForEachServer([&](const ServerTwin& t) {
+      for (const Incident& i : t.open_incidents()) held.insert(i.id);
+    });
+    r.ForEachRack([&](const RackTwin& t) {
+      for (const Incident& i : t.open_incidents()) held.insert(i.id);
+    });
+    if (const DatacenterTwin* d = r.datacenter()) {
+      for (const Incident& i : d->open_incidents()) held.insert(i.id);
+    }
+  }
+  desk_->ResolveUnheld(held, WallClock());
   // Maintenance and notifications as the last run left them; from now on after every commit.
   const auto maintenance = desk_->ActiveMaintenance();
   for (auto& h : hosts_) h->SetMaintenance(maintenance);
@@ -322,6 +339,22 @@ Status Gateway::Restore() {
                   LevelName(LevelOfKind(record.key.kind)), record.key.id, reason);
     Status q = store_->Quarantine(record, reason);
     if (!q.ok()) return q;
+    // A server stays commissioned where its rack says it is, with an empty window: the pool
+    // commissions it again before anything else reaches it.
+    if (LevelOfKind(record.key.kind) != Level::kServer) continue;
+    std::string rack;
+    for (const auto& h : hosts_) {
+      h->registry().ForEachRack([&](const RackTwin& r) {
+        if (rack.empty() && r.members().count(record.key.id) > 0) rack = r.id();
+      });
+    }
+    if (rack.empty()) {
+      spdlog::error("no rack lists server {}: it stays uncommissioned until provisioning commissions it again",
+                    record.key.id);
+      continue;
+    }
+    spdlog::warn("server {} stays commissioned in rack {} and starts with an empty window", record.key.id, rack);
+    recommission_.emplace_back(record.key.id, rack);
   }
   const double grace =
       config_.state.restart_grace_s >= 0 ? config_.state.restart_grace_s : config_.model.heartbeat_timeout_s;
@@ -335,6 +368,10 @@ Status Gateway::Restore() {
       ReconcileMembership(owners, config_.gateway.datacenter, config_.gateway.role == "standalone", WallClock());
   if (!fixes.empty()) spdlog::warn("restore: {} rack or datacenter memberships disagreed with the committed servers; correcting them", fixes.size());
   for (const Envelope& e : fixes) pool_->PostInternal(e.to.Hash(), e);
+  for (const auto& [server, rack] : recommission_) {
+    const TwinAddress to{Level::kServer, server};
+    pool_->PostInternal(to.Hash(), Envelope{to, WallClock(), Commission{rack}});
+  }
   // Events committed before the last stop but not acknowledged go out first.
   size_t events = 0;
   s = store_->LoadOutbox([&](OutboxRecord&& r) {

@@ -107,6 +107,8 @@ class Gateway {
 
   bool started_ = false;
   bool announced_ = false;
+  // Servers whose state was quarantined at restore, commissioned again into their rack.
+  std::vector<std::pair<std::string, std::string>> recommission_;
   std::atomic<bool> stopped_{false};
 };
 

@@ -300,6 +300,22 @@ std::vector<std::string> IncidentDesk::MutingSilences(const IncidentEvent& incid
   return ids;
 }
 
+void IncidentDesk::ResolveUnheld(const std::set<std::string>& held, double now) {
+  std::vector<IncidentEvent> resolves;
+  for (const auto& [id, record] : open_) {
+    if (held.count(id) > 0) continue;
+    IncidentEvent e = record;
+    e.state = IncidentState::kResolved;
+    e.at = now;
+    e.summary = "resolved at restore: no twin holds this incident any more (the state of " +
+                std::string(LevelName(e.level)) + " " + e.subject + " could not be read and was quarantined)";
+    resolves.push_back(std::move(e));
+  }
+  if (resolves.empty()) return;
+  spdlog::warn("restore: {} open incident record(s) no twin holds any more; resolving them", resolves.size());
+  OnIncidents(resolves, {}, now, 0);
+}
+
 void IncidentDesk::OnIncidents(std::vector<IncidentEvent>& events,
                                const std::vector<std::pair<std::string, std::string>>& decommissioned, double now,
                                double received) {

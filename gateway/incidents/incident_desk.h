@@ -89,6 +89,11 @@ class IncidentDesk : public CommitStage {
   std::shared_ptr<const std::vector<Silence>> ActiveMaintenance() const;
   std::vector<Notification> Notifications() const;
 
+  // After Restore, before the writer starts: resolves every record whose id is not in `held` (no
+  // restored twin holds that incident any more), clearing its record and resolving its
+  // notification; the events go out with the first commit.
+  void ResolveUnheld(const std::set<std::string>& held, double now);
+
   // Any thread.
   // false: max_requests operator requests wait already (the store may be failing); refused and
   // counted. The gateway's own requests are always taken.

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "storage/sqlite_state_store.h"
+#include "tests/integration/end_state.h"
 #include "tests/integration/gateway_fixture.h"
 
 namespace dctwin::testing {
@@ -113,12 +114,18 @@ TEST_F(GatewayTest, StateSurvivesRestartsWithTheSameIncidentIds) {
                     }).empty());
 }
 
-TEST_F(GatewayTest, CorruptRowIsQuarantinedAndTheGatewayStillStarts) {
+// Issue 22 item 5: a damaged row is quarantined, and its server is not orphaned: it stays
+// commissioned in its rack with an empty window, the incident only it held is resolved (record
+// cleared, saying why), and every retained topic agrees with the twins.
+TEST_F(GatewayTest, CorruptRowIsQuarantinedAndItsServerStartsAfreshInItsRack) {
   StartGateway();
   Commission("good", "rq");
   Commission("bad", "rq");
   Report("good", R"({"disk_errors": 2})");
+  Report("bad", R"({"disk_errors": 3})");
   ASSERT_TRUE(Alert("server", "good", "open"));
+  auto bad_open = Alert("server", "bad", "open");
+  ASSERT_TRUE(bad_open);
   EXPECT_EQ(gateway_->Terminate(), 0);
   // Damage one row the way a bad disk or a bug would.
   sqlite3* db = nullptr;
@@ -127,17 +134,27 @@ TEST_F(GatewayTest, CorruptRowIsQuarantinedAndTheGatewayStillStarts) {
             SQLITE_OK);
   EXPECT_EQ(sqlite3_changes(db), 1);
   sqlite3_close(db);
+  probe_->Clear();
   gateway_->Start();
   WaitOnline();
   const std::string log = gateway_->Log();
   EXPECT_NE(log.find("state of server twin bad cannot be read"), std::string::npos) << log;
   EXPECT_NE(log.find("quarantine"), std::string::npos);
-  // The healthy twin is back with its incident; the damaged one starts afresh (uncommissioned).
-  const std::string answer = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
-                                        " -t dctwin/query/server/good -e reply/q -m '' -W 10");
-  EXPECT_NE(answer.find("\"kind\":\"disk\""), std::string::npos) << answer;
+  auto resolved = Alert("server", "bad", "resolved");
+  ASSERT_TRUE(resolved) << gateway_->Log();
+  EXPECT_EQ(JsonString(resolved->payload, "id"), JsonString(bad_open->payload, "id"));
+  EXPECT_NE(JsonString(resolved->payload, "summary").find("quarantined"), std::string::npos) << resolved->payload;
+  const std::string rr = "mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) + " -e reply/q -m '' -W 10 -t ";
+  EXPECT_NE(RunCommand(rr + "dctwin/query/server/good").find("\"kind\":\"disk\""), std::string::npos);
+  const std::string bad = RunCommand(rr + "dctwin/query/server/bad");
+  EXPECT_NE(bad.find("\"found\":true"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("\"rack\":\"rq\""), std::string::npos) << bad;
+  EXPECT_NE(RunCommand(rr + "dctwin/query/rack/rq").find("\"server\":\"bad\""), std::string::npos);
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 20s), "") << gateway_->Log();
+  // Its next report is applied, not dead-lettered.
   Report("bad", R"({"temp_c": 40})");
-  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/uncommissioned"; }));
+  ASSERT_TRUE(StatsWith("messages_in", 1));
+  EXPECT_TRUE(probe_->All([](const Received& r) { return r.topic == "dctwin/deadletter/uncommissioned"; }).empty());
 }
 
 TEST_F(GatewayTest, SilenceMissedWhileDownWaitsForTheGracePeriod) {
