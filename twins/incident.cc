@@ -81,6 +81,7 @@ std::string_view StateName(IncidentState state) {
     case IncidentState::kOpen: return "open";
     case IncidentState::kResolved: return "resolved";
     case IncidentState::kAcknowledged: return "acknowledged";
+    case IncidentState::kUpdated: return "updated";
   }
   return "open";
 }

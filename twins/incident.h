@@ -13,7 +13,9 @@ namespace dctwin {
 // kGateway: the gateway's own incidents (the monitoring path itself), never a twin's.
 enum class Level : uint8_t { kServer, kRack, kDatacenter, kGateway };
 enum class Severity : uint8_t { kWarning, kCritical };
-enum class IncidentState : uint8_t { kOpen, kResolved, kAcknowledged };
+// kUpdated: what the incident's record says changed (its cause, its rack): the record is published
+// again; it is not an event of the contract.
+enum class IncidentState : uint8_t { kOpen, kResolved, kAcknowledged, kUpdated };
 enum class HealthStatus : uint8_t { kOk, kWarning, kCritical, kSilent, kUnknown };
 
 std::string_view LevelName(Level level);

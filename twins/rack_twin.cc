@@ -107,6 +107,7 @@ void RackTwin::OnDatacenterIncidents(const DatacenterIncidents& msg, double now,
     for (const IncidentRef& r : dc_incidents_) {
       if (r.kind == inc.kind) inc.caused_by = r.id;
     }
+    if (!inc.caused_by.empty()) out.events.push_back(MakeEvent(inc, IncidentState::kUpdated, now));
   }
   PublishHealthIfChanged(now, out);
 }

@@ -49,6 +49,7 @@ ServerView ServerTwin::View() const {
 
 void ServerTwin::OnCommission(const Commission& msg, double now, Effects& out) {
   if (commissioned_ && msg.rack == rack_.str()) return;
+  const bool moved = commissioned_;
   if (commissioned_) {
     TellRack(rack_.str(), false, now, out);
     rack_incidents_.clear();
@@ -58,6 +59,13 @@ void ServerTwin::OnCommission(const Commission& msg, double now, Effects& out) {
     last_heard_ = now;
   }
   rack_ = Interned(msg.rack);
+  if (moved) {
+    // Its open incidents move with it: their records name the new rack, and no cause in the old one.
+    for (Incident& inc : open_) {
+      inc.caused_by.clear();
+      out.events.push_back(MakeEvent(inc, IncidentState::kUpdated, now));
+    }
+  }
   TellRack(rack_.str(), true, now, out);
   PublishHealthIfChanged(now, out);
 }
@@ -412,6 +420,8 @@ void ServerTwin::OnRackIncidents(const RackIncidents& msg, double now, Effects& 
     for (const IncidentRef& r : rack_incidents_) {
       if (r.kind == inc.kind) inc.caused_by = r.id;
     }
+    // Its record says so from now on.
+    if (!inc.caused_by.empty()) out.events.push_back(MakeEvent(inc, IncidentState::kUpdated, now));
   }
   PublishHealthIfChanged(now, out);
 }

@@ -221,6 +221,11 @@ void IncidentDesk::PublishDeferred() {
     e.state = IncidentState::kOpen;
     e.at = e.opened_at;
     Outbox(AlertTopic(e), IncidentEventJson(e), false);
+    if (!e.acked_by.empty()) {  // acknowledged while it was held back: in that order
+      e.state = IncidentState::kAcknowledged;
+      e.at = e.acked_at;
+      Outbox(AlertTopic(e), IncidentEventJson(e), false);
+    }
     const std::string topic = RecordTopic(e);
     auto ids = topic_ids_.find(topic);
     if (ids != topic_ids_.end() && !ids->second.empty() && ids->second.back() == id) {
@@ -320,6 +325,16 @@ void IncidentDesk::OnIncidents(std::vector<IncidentEvent>& events,
                                const std::vector<std::pair<std::string, std::string>>& decommissioned, double now,
                                double received) {
   for (IncidentEvent& e : events) {
+    if (e.state == IncidentState::kUpdated) {
+      // What the record says changed (its cause, its rack): the record goes out again.
+      auto it = open_.find(e.id);
+      if (it == open_.end()) continue;
+      it->second.caused_by = e.caused_by;
+      it->second.rack = e.rack;
+      it->second.silenced_by = MutingSilences(it->second, now);  // a rack silence follows the server
+      SaveRecord(it->second);
+      continue;
+    }
     e.silenced_by = MutingSilences(e, now);
     spdlog::info("incident {} {} {} {} {}{}: {}", StateName(e.state), LevelName(e.level), e.subject, e.kind, e.id,
                  e.silenced_by.empty() ? "" : " (muted)", e.summary);
@@ -646,7 +661,8 @@ std::string IncidentDesk::Acknowledge(const std::string& payload, double now, bo
   IncidentEvent event = record;
   event.state = IncidentState::kAcknowledged;
   event.at = now;
-  Outbox(AlertTopic(event), IncidentEventJson(event), false);
+  // An open held back is announced first; its acknowledgement follows it then (PublishDeferred).
+  if (deferred_.count(incident) == 0) Outbox(AlertTopic(event), IncidentEventJson(event), false);
   SaveRecord(record);
   return std::string();
 }

@@ -51,6 +51,11 @@ std::map<std::string, int64_t> TwinHost::OpenByKind() const {
 
 namespace {
 // The monotonic clock, in seconds: silence deadlines run on it.
+// How an event changes the count of open incidents.
+int OpenDelta(IncidentState s) {
+  return s == IncidentState::kOpen ? 1 : s == IncidentState::kResolved ? -1 : 0;
+}
+
 double MonoNow() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -284,11 +289,11 @@ void TwinHost::Apply(Effects& out) {
   if (!out.events.empty()) {
     MutexLock lock(open_mu_);
     for (const IncidentEvent& e : out.events) {
-      open_by_kind_[std::string(LevelName(e.level)) + "/" + e.kind] += e.state == IncidentState::kOpen ? 1 : -1;
+      open_by_kind_[std::string(LevelName(e.level)) + "/" + e.kind] += OpenDelta(e.state);
     }
   }
   for (IncidentEvent& e : out.events) {
-    counters_.open_incidents.fetch_add(e.state == IncidentState::kOpen ? 1 : -1, std::memory_order_relaxed);
+    counters_.open_incidents.fetch_add(OpenDelta(e.state), std::memory_order_relaxed);
     pending_.incidents.push_back(std::move(e));
   }
   for (auto& d : out.decommissioned) pending_.decommissioned.push_back(std::move(d));

@@ -263,6 +263,40 @@ TEST_F(StressTest, AFullDiskIsAStoreFailingIncidentAndNothingIsLost) {
   ASSERT_EQ(gateway_->Terminate(), 0);
 }
 
+// Item 10: what a record says follows its incident. Three servers' thermal incidents become a
+// rack incident after they opened: each member's retained record carries the rack incident as
+// caused_by. A server moved to another rack: its record names the new rack, and a silence of
+// the new rack mutes it.
+TEST_F(StressTest, RecordsFollowTheirIncidentsCauseAndRack) {
+  StartGateway(Config("", "[model]\nheartbeat_timeout_s = 3600\n"));
+  for (const char* s : {"c1", "c2", "c3"}) {
+    Commission(s, "rc");
+    for (int i = 0; i < 3; ++i) Report(s, R"({"temp_c": 95})");
+  }
+  auto rack = Alert("rack", "rc", "open");
+  ASSERT_TRUE(rack) << gateway_->Log();
+  const std::string rack_id = JsonString(rack->payload, "id");
+  auto record = [&](const std::string& topic) {
+    return RunCommand("mosquitto_sub -h 127.0.0.1 -p " + std::to_string(broker_.port()) + " -t " + topic +
+                      " --retained-only -C 1 -W 2 2>/dev/null");
+  };
+  for (const char* s : {"c1", "c2", "c3"}) {
+    const std::string topic = std::string("dctwin/incidents/server/") + s + "/thermal";
+    EXPECT_TRUE(WaitUntil([&] { return JsonString(record(topic), "caused_by") == rack_id; }, 10s)) << record(topic);
+  }
+  Commission("m1", "old");
+  Report("m1", R"({"disk_errors": 1})");
+  ASSERT_TRUE(Alert("server", "m1", "open"));
+  Commission("m1", "new");
+  EXPECT_TRUE(WaitUntil([&] { return JsonString(record("dctwin/incidents/server/m1/disk"), "rack") == "new"; }, 10s))
+      << record("dctwin/incidents/server/m1/disk");
+  const std::string answer = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                                        " -t dctwin/command/silence -e dctwin/reply/s -W 5 -m '{\"matchers\": "
+                                        "{\"rack\": \"new\"}, \"duration_s\": 600, \"created_by\": \"t\"}'");
+  EXPECT_NE(answer.find("server:m1:disk"), std::string::npos) << "the silence of the new rack mutes it: " << answer;
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
+}
+
 // Item 13: the broker drops messages for a client whose queue is full (before any gateway can see
 // them). The gateway watches the broker's own count and says so: a warning broker_dropping with
 // the count, resolved after broker.drop_quiet_s without drops.

@@ -66,6 +66,11 @@ TEST(RackTwinTest, MembersCarryCausedByAndEveryOneStillResolves) {
     ASSERT_EQ(events.size(), 2u) << s;
     EXPECT_EQ(events[1].state, IncidentState::kResolved);
     EXPECT_EQ(events[1].caused_by, rack_id) << s;
+    // The cause reached the member's record as soon as the rack incident opened.
+    auto updates = w.UpdatesFor(Level::kServer, s);
+    ASSERT_EQ(updates.size(), 1u) << s;
+    EXPECT_EQ(updates[0].id, events[0].id);
+    EXPECT_EQ(updates[0].caused_by, rack_id) << s;
   }
   EXPECT_EQ(w.LastHealth(Level::kRack, "r1")->status, HealthStatus::kOk);
 }
@@ -136,7 +141,11 @@ TEST(RackTwinTest, MovingAServerMovesItsIncidents) {
   EXPECT_EQ(w.LastHealth(Level::kRack, "r1")->members, 2);
   EXPECT_EQ(w.LastHealth(Level::kRack, "r2")->members, 3);
   EXPECT_EQ(w.LastHealth(Level::kServer, "s3")->rack, "r2");
-  // s3's incident kept its id through the move; its next event names the new rack.
+  // s3's incident kept its id through the move; its record says the new rack at once.
+  auto moved = w.UpdatesFor(Level::kServer, "s3");
+  ASSERT_FALSE(moved.empty());
+  EXPECT_EQ(moved.back().rack, "r2");
+  EXPECT_EQ(moved.back().id, w.EventsFor(Level::kServer, "s3").at(0).id);
   MakeCool(w, "s3");
   auto s3 = w.EventsFor(Level::kServer, "s3");
   ASSERT_EQ(s3.size(), 2u);

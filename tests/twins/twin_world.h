@@ -108,10 +108,18 @@ class TwinWorld {
   const ServerTwin& server(const std::string& id) const { return *registry_.server(id); }
   const DatacenterTwin& dc() const { return *registry_.datacenter(); }
 
+  // The contract's events (open, resolved) of one subject; UpdatesFor: its record updates.
   std::vector<IncidentEvent> EventsFor(Level level, const std::string& subject) const {
     std::vector<IncidentEvent> out;
     for (const auto& e : events) {
-      if (e.level == level && e.subject == subject) out.push_back(e);
+      if (e.level == level && e.subject == subject && e.state != IncidentState::kUpdated) out.push_back(e);
+    }
+    return out;
+  }
+  std::vector<IncidentEvent> UpdatesFor(Level level, const std::string& subject) const {
+    std::vector<IncidentEvent> out;
+    for (const auto& e : events) {
+      if (e.level == level && e.subject == subject && e.state == IncidentState::kUpdated) out.push_back(e);
     }
     return out;
   }
