@@ -82,9 +82,10 @@ MqttLink::MqttLink(Options options, MessageHandler handler)
   props.add(mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, options_.session_expiry_s));
   connect_options_.set_properties(props);
   connect_options_.set_keep_alive_interval(std::chrono::seconds(options_.keepalive_s));
-  connect_options_.set_connect_timeout(std::chrono::seconds(10));
-  connect_options_.set_automatic_reconnect(std::chrono::seconds(options_.reconnect_min_s),
-                                           std::chrono::seconds(options_.reconnect_max_s));
+  // Every (re)connect is made by ConnectLoop, one at a time: with Paho's automatic reconnect as
+  // well, a first connect that failed under load was retried by both, and the broker saw the
+  // client id connect twice ("already connected, closing old connection"). A slow broker gets 30 s.
+  connect_options_.set_connect_timeout(std::chrono::seconds(30));
   if (!options_.will_topic.empty()) {
     connect_options_.set_will_message(mqtt::message(options_.will_topic, options_.will_payload, 1, true));
   }
@@ -114,18 +115,31 @@ void MqttLink::SetCredentials(const std::string& username, const std::string& pa
   connect_options_.set_password(password);
 }
 
-void MqttLink::Start() { connect_thread_ = std::thread([this] { ConnectLoop(); }); }
+void MqttLink::Start() {
+  need_connect_.store(true);
+  connect_thread_ = std::thread([this] { ConnectLoop(); });
+}
 
 void MqttLink::ConnectLoop() {
   int backoff = std::max(1, options_.reconnect_min_s);
+  bool lost = false;  // a connection was made before: this is a reconnect
   while (!stopping_.load()) {
+    {
+      // Bounded waits: Stop() sets stopping_ without taking mu_.
+      MutexLock lock(mu_);
+      while (!stopping_.load() && !need_connect_.load()) cv_.wait_for(lock.native(), std::chrono::milliseconds(500));
+    }
+    if (stopping_.load()) return;
     try {
-      spdlog::info("connecting to {} as {}", options_.uri, options_.client_id);
+      spdlog::info("{} to {} as {}", lost ? "reconnecting" : "connecting", options_.uri, options_.client_id);
       auto token = client_->connect(connect_options_);
       while (!token->wait_for(std::chrono::milliseconds(200))) {
         if (stopping_.load()) return;
       }
-      return;  // from here on Paho's automatic reconnect takes over
+      need_connect_.store(false);
+      lost = true;
+      backoff = std::max(1, options_.reconnect_min_s);
+      continue;
     } catch (const mqtt::exception& e) {
       spdlog::warn("cannot connect to {}: {}; retrying in {} s", options_.uri, e.what(), backoff);
     }
@@ -146,6 +160,11 @@ void MqttLink::OnConnectionLost(const std::string& cause) {
   connected_.store(false);
   SetReady(false);
   spdlog::warn("connection to {} lost{}; reconnecting", options_.uri, cause.empty() ? "" : ": " + cause);
+  {
+    MutexLock lock(mu_);
+    need_connect_.store(true);
+  }
+  cv_.notify_all();
 }
 
 void MqttLink::Subscribe() {

@@ -1,7 +1,9 @@
 // MqttLink: one MQTT 5 connection to the broker through the Paho async client.
 //  - persistent session: clean_start=false with a session expiry, client id = gateway id;
 //  - subscriptions are (re)made in the connected callback, so every reconnect restores them;
-//  - the first connect is retried with backoff here; later losses are Paho's automatic reconnect;
+//  - every connect and reconnect is made by one thread of the link, one attempt at a time, with
+//    backoff from reconnect_min_s doubling to reconnect_max_s (no Paho automatic reconnect beside
+//    it: two attempts at once made the broker see the client id connect twice);
 //  - the will publishes the retained offline status when the gateway dies; on_ready runs on every
 //    connect once the subscriptions are granted (the owner says online again);
 // Publishing goes through OutboundQueue, which uses client() directly.
@@ -97,6 +99,7 @@ class MqttLink {
   std::atomic<bool> connected_{false};
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> need_connect_{false};  // the connect thread should (re)connect
   Mutex mu_;                    // for cv_ only: ready_ and stopping_ are atomics
   std::condition_variable cv_;  // ready_ and stopping_ changes
   std::thread connect_thread_;

@@ -297,6 +297,31 @@ TEST_F(StressTest, RecordsFollowTheirIncidentsCauseAndRack) {
   EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
 }
 
+// Item 11: a start on a busy machine (four busy loops on two cores) opens each connection
+// exactly once: the broker sees no client id connect twice.
+TEST_F(StressTest, AStartUnderLoadOpensEachConnectionOnce) {
+  std::vector<std::unique_ptr<ChildProcess>> load;
+  for (int i = 0; i < 4; ++i) {
+    load.push_back(std::make_unique<ChildProcess>(std::vector<std::string>{"sh", "-c", "while :; do :; done"},
+                                                  dir_.File("load.log")));
+    load.back()->Start();
+  }
+  StartGateway(Config(""));
+  Commission("u1", "ru");
+  ASSERT_TRUE(StatsWith("messages_rejected", 0));
+  load.clear();
+  const std::string log = ReadFile(dir_.File("mosquitto.log"));
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(" as gw-test "), 1u) << log;
+  EXPECT_EQ(count(" as gw-test-in "), 1u) << log;
+  EXPECT_EQ(count("already connected"), 0u) << log;
+  EXPECT_EQ(gateway_->Log().find("lost"), std::string::npos) << gateway_->Log();
+}
+
 // Item 13: the broker drops messages for a client whose queue is full (before any gateway can see
 // them). The gateway watches the broker's own count and says so: a warning broker_dropping with
 // the count, resolved after broker.drop_quiet_s without drops.
