@@ -342,19 +342,19 @@ Status Gateway::Restore() {
     // A server stays commissioned where its rack says it is, with an empty window: the pool
     // commissions it again before anything else reaches it.
     if (LevelOfKind(record.key.kind) != Level::kServer) continue;
+    const std::string server = record.key.id;
     std::string rack;
     for (const auto& h : hosts_) {
       h->registry().ForEachRack([&](const RackTwin& r) {
-        if (rack.empty() && r.members().count(record.key.id) > 0) rack = r.id();
+        if (rack.empty() && r.members().count(server) > 0) rack = r.id();
       });
     }
     if (rack.empty()) {
-      spdlog::error("no rack lists server {}: it stays uncommissioned until provisioning commissions it again",
-                    record.key.id);
+      spdlog::error("no rack lists server {}: it stays uncommissioned until provisioning commissions it again", server);
       continue;
     }
-    spdlog::warn("server {} stays commissioned in rack {} and starts with an empty window", record.key.id, rack);
-    recommission_.emplace_back(record.key.id, rack);
+    spdlog::warn("server {} stays commissioned in rack {} and starts with an empty window", server, rack);
+    recommission_.emplace_back(server, rack);
   }
   const double grace =
       config_.state.restart_grace_s >= 0 ? config_.state.restart_grace_s : config_.model.heartbeat_timeout_s;

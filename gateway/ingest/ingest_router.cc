@@ -302,6 +302,12 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
       return;
     }
     if (!doc["gateway"].get_string().get(gw)) gateway = std::string(gw);
+    if (gateway.empty()) {
+      // Whose rack this is cannot be told: never taken (a forged or foreign document).
+      dead_letters_.Reject(RejectReason::kConflict, topic,
+                           "rack health without the \"gateway\" of the pod that publishes it is not taken", payload);
+      return;
+    }
     simdjson::dom::object by_kind;
     if (!doc["by_kind"].get_object().get(by_kind)) {
       for (auto f : by_kind) status.kinds.emplace_back(f.key);
@@ -326,9 +332,16 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
     double since = 0;
     if (!doc["since"].get_double().get(since)) status.since = since;
     if (!doc["severity"].get_string().get(severity)) ParseSeverity(severity, &status.worst);
+    // A rack that says it is not ok counts as unhealthy even when it names no kind: its status
+    // is then the kind the site shows.
+    if (status.kinds.empty() && st != "ok") {
+      status.kinds.emplace_back(st);
+      if (st == "critical" || st == "silent") status.worst = Severity::kCritical;
+      if (status.since <= 0) status.since = clock_();
+    }
   }
   // One rack, one pod: a second pod publishing the same rack is a configuration error, reported
-  // and never merged.
+  // and never merged. (A clear carries no gateway: it is taken from the bridge as it comes.)
   if (!gateway.empty()) {
     const TwinAddress dc{Level::kDatacenter, options_.datacenter};
     MutexLock lock(owners_mu_);

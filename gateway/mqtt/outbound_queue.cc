@@ -230,8 +230,9 @@ void OutboundQueue::Acknowledged(const mqtt::message* msg, int64_t seq) {
 
 void OutboundQueue::PutBack(Pending p) {
   if (p.retained_topic != nullptr) {
+    const std::string topic = *p.retained_topic;  // RetainedDone may end the entry that holds it
     RetainedDone(p, false);
-    auto it = retained_.find(*p.retained_topic);
+    auto it = retained_.find(topic);
     if (it == retained_.end()) return;
     RetainedEntry& e = it->second;
     if (e.waiting || e.acked_version == e.version) {

@@ -41,6 +41,27 @@ class GatewayTest : public ::testing::Test {
     WaitOnline();
   }
 
+  // Starts the gateway with libfaketime preloaded: its wall clock is shifted by what `shift_file`
+  // says (read again at every call, so a test can step it), its monotonic clock is left alone,
+  // as NTP would step a real host. False when libfaketime cannot be used (the test skips).
+  bool StartGatewayOnFakeTime(const std::string& config_path, const std::string& shift_file) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return false;  // a sanitizer runtime must come first in the library list
+#endif
+    const char* faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+    if (access(faketime, R_OK) != 0) return false;  // scripts/deps.sh installs it
+    gateway_ = std::make_unique<GatewayProcess>(
+        dir_, std::vector<std::string>{"--config", config_path, "--broker", broker_.uri(), "--state",
+                                       dir_.File("state.db"), "--gateway-id", "gw-test"});
+    gateway_->SetEnv("LD_PRELOAD", faketime);
+    gateway_->SetEnv("FAKETIME_TIMESTAMP_FILE", shift_file);
+    gateway_->SetEnv("FAKETIME_NO_CACHE", "1");
+    gateway_->SetEnv("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    gateway_->Start();
+    WaitOnline();
+    return true;
+  }
+
   // Waits for the online status of the gateway process running now (a restarted one has a new pid).
   void WaitOnline() {
     const std::string pid = "\"pid\":" + std::to_string(gateway_->pid());

@@ -123,23 +123,10 @@ TEST_F(StressTest, ARestoredOutboxLargerThanTheBufferGoesOutWholeAndInOrder) {
 // so the gateway stamps them). No report is refused as rate-limited or too old, no clock_skew
 // or silent incident opens, and the step is counted once.
 TEST_F(StressTest, AWallClockStepBackBlindsNothing) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  GTEST_SKIP() << "a sanitizer runtime must come first in the library list; libfaketime cannot be preloaded";
-#endif
-  const char* faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
-  if (access(faketime, R_OK) != 0) GTEST_SKIP() << "libfaketime is not installed (scripts/deps.sh installs it)";
   const std::string shift = dir_.Write("faketime", "+0\n");
   const std::string config = dir_.Write(
       "dctwin.toml", Config("", "[model]\nheartbeat_timeout_s = 5\nstorm_fraction = 0\nmax_messages_per_s = 10\n"));
-  gateway_ = std::make_unique<GatewayProcess>(
-      dir_, std::vector<std::string>{"--config", config, "--broker", broker_.uri(), "--state", dir_.File("state.db"),
-                                     "--gateway-id", "gw-test"});
-  gateway_->SetEnv("LD_PRELOAD", faketime);
-  gateway_->SetEnv("FAKETIME_TIMESTAMP_FILE", shift);
-  gateway_->SetEnv("FAKETIME_NO_CACHE", "1");
-  gateway_->SetEnv("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-  gateway_->Start();
-  WaitOnline();
+  if (!StartGatewayOnFakeTime(config, shift)) GTEST_SKIP() << "libfaketime cannot be preloaded here";
   const std::vector<std::string> servers{"k1", "k2", "k3"};
   for (const std::string& s : servers) {
     Commission(s, "rk");
@@ -261,6 +248,24 @@ TEST_F(StressTest, AFullDiskIsAStoreFailingIncidentAndNothingIsLost) {
   EXPECT_TRUE(WaitUntil([&] { return JsonString(retained("dctwin/gateway/gw-test/status"), "store") == "ok"; }, 10s));
   EXPECT_EQ(WaitForAgreement(broker_.port(), 20s), "") << gateway_->Log();
   ASSERT_EQ(gateway_->Terminate(), 0);
+}
+
+// Item 4, at a site: a rack's health is taken only with the pod that publishes it named, and the
+// status it states counts.
+TEST_F(StressTest, ASiteTakesRackHealthOnlyFromItsPodAndCountsItsStatus) {
+  StartGateway(Config("role = \"site\"\n", "[model]\nheartbeat_timeout_s = 3600\n"));
+  probe_->Publish("dctwin/health/rack/anon", R"({"status":"critical","open":[],"updated_at":1,"by_kind":{"power":3}})",
+                  1, true);
+  probe_->Publish("dctwin/health/rack/r1",
+                  R"({"status":"critical","open":[],"updated_at":1,"gateway":"pod1","rack":"r1","by_kind":{}})", 1, true);
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/conflict"; }));
+  std::string answer;
+  ASSERT_TRUE(WaitUntil([&] {
+    answer = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                        " -t dctwin/query/unhealthy-racks -e dctwin/reply/u -W 5 -m '' 2>/dev/null");
+    return answer.find("\"r1\"") != std::string::npos;
+  }, 10s)) << answer << gateway_->Log();
+  EXPECT_EQ(answer.find("\"anon\""), std::string::npos) << "a rack health naming no pod was taken: " << answer;
 }
 
 // Item 10: what a record says follows its incident. Three servers' thermal incidents become a

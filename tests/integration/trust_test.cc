@@ -218,24 +218,10 @@ TEST_F(GatewayTest, RetainedProvisioningSurvivesKill9) {
 }
 
 TEST_F(GatewayTest, AWallClockStepMakesNoServerSilent) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  GTEST_SKIP() << "a sanitizer runtime must come first in the library list; libfaketime cannot be preloaded";
-#endif
-  const char* faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
-  if (access(faketime, R_OK) != 0) GTEST_SKIP() << "libfaketime is not installed (scripts/deps.sh installs it)";
   const std::string shift = dir_.Write("faketime", "+0\n");
   const std::string config = dir_.Write(
       "dctwin.toml", "[gateway]\nstats_interval_s = 0.2\n[model]\nheartbeat_timeout_s = 30\nstorm_fraction = 0\n");
-  gateway_ = std::make_unique<GatewayProcess>(
-      dir_, std::vector<std::string>{"--config", config, "--broker", broker_.uri(), "--state", dir_.File("state.db"),
-                                     "--gateway-id", "gw-test"});
-  // The gateway's wall clock, as NTP would step it; its monotonic clock is left alone.
-  gateway_->SetEnv("LD_PRELOAD", faketime);
-  gateway_->SetEnv("FAKETIME_TIMESTAMP_FILE", shift);
-  gateway_->SetEnv("FAKETIME_NO_CACHE", "1");
-  gateway_->SetEnv("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-  gateway_->Start();
-  WaitOnline();
+  if (!StartGatewayOnFakeTime(config, shift)) GTEST_SKIP() << "libfaketime cannot be preloaded here";
   for (const char* s : {"c1", "c2", "c3"}) {
     Commission(s, "r1");
     Report(s, R"({"temp_c": 40})");
