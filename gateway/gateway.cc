@@ -250,22 +250,11 @@ Status Gateway::Start() {
   if (!s.ok()) return s;
   s = desk_->Restore(*store_);
   if (!s.ok()) return s;
-  // The desk's records follow the restored twins: what no twin holds any more (its twin's state
-  // was quarantined) is resolved, and its notification with it.
-  std::set<std::string> held;
-  for (const auto& h : hosts_) {
-    const TwinRegistry& r = h->registry();
-    r.ForEachServer([&](const ServerTwin& t) {
-      for (const Incident& i : t.open_incidents()) held.insert(i.id);
-    });
-    r.ForEachRack([&](const RackTwin& t) {
-      for (const Incident& i : t.open_incidents()) held.insert(i.id);
-    });
-    if (const DatacenterTwin* d = r.datacenter()) {
-      for (const Incident& i : d->open_incidents()) held.insert(i.id);
-    }
-  }
-  desk_->ResolveUnheld(held, WallClock());
+  // The desk's records follow the restored twins: what no twin held when it was read (its twin's
+  // state was quarantined) is resolved, and its notification with it. (What a twin resolves at
+  // restore itself, a rule removed meanwhile, it resolves with its own event.)
+  desk_->ResolveUnheld(restored_incidents_, WallClock());
+  restored_incidents_.clear();
   // Maintenance and notifications as the last run left them; from now on after every commit.
   const auto maintenance = desk_->ActiveMaintenance();
   for (auto& h : hosts_) h->SetMaintenance(maintenance);
@@ -334,6 +323,18 @@ Status Gateway::Restore() {
     }
   });
   if (!s.ok()) return s;
+  for (const auto& h : hosts_) {
+    const TwinRegistry& r = h->registry();
+    r.ForEachServer([&](const ServerTwin& t) {
+      for (const Incident& i : t.open_incidents()) restored_incidents_.insert(i.id);
+    });
+    r.ForEachRack([&](const RackTwin& t) {
+      for (const Incident& i : t.open_incidents()) restored_incidents_.insert(i.id);
+    });
+    if (const DatacenterTwin* d = r.datacenter()) {
+      for (const Incident& i : d->open_incidents()) restored_incidents_.insert(i.id);
+    }
+  }
   for (auto& [record, reason] : bad) {
     spdlog::error("state of {} twin {} cannot be read ({}); moved to the quarantine table, the twin starts afresh",
                   LevelName(LevelOfKind(record.key.kind)), record.key.id, reason);

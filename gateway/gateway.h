@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,8 @@ class Gateway {
   bool announced_ = false;
   // Servers whose state was quarantined at restore, commissioned again into their rack.
   std::vector<std::pair<std::string, std::string>> recommission_;
+  // Ids of the incidents the twins held as they were read, for the desk's reconciliation.
+  std::set<std::string> restored_incidents_;
   std::atomic<bool> stopped_{false};
 };
 
