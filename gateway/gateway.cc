@@ -369,6 +369,20 @@ Status Gateway::Restore() {
       ReconcileMembership(owners, config_.gateway.datacenter, config_.gateway.role == "standalone", WallClock());
   if (!fixes.empty()) spdlog::warn("restore: {} rack or datacenter memberships disagreed with the committed servers; correcting them", fixes.size());
   for (const Envelope& e : fixes) pool_->PostInternal(e.to.Hash(), e);
+  if (config_.gateway.role == "site") {
+    // Which pod owns each rack survives a restart: a document from another pod, retained while
+    // the site was down, is a conflict, not the rack's new health.
+    std::map<std::string, std::string> rack_owners;
+    for (const auto& h : hosts_) {
+      if (const DatacenterTwin* d = h->registry().datacenter()) {
+        for (const auto& [rack, status] : d->racks()) {
+          if (!status.owner.empty()) rack_owners.emplace(rack, status.owner);
+        }
+      }
+    }
+    if (!rack_owners.empty()) spdlog::info("restore: {} racks and the pods that own them", rack_owners.size());
+    router_->SeedRackOwners(rack_owners);
+  }
   for (const auto& [server, rack] : recommission_) {
     const TwinAddress to{Level::kServer, server};
     pool_->PostInternal(to.Hash(), Envelope{to, WallClock(), Commission{rack}});

@@ -23,7 +23,7 @@ CEREAL_CLASS_VERSION(dctwin::RackTwin, 3)  // 2: members under maintenance; 3: n
 CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 4)  // 2: offline pods; 3: racks claimed by two pods; 4: no published health
 CEREAL_CLASS_VERSION(dctwin::Incident, 2)  // 2: runbook, flapping
 CEREAL_CLASS_VERSION(dctwin::IncidentRef, 1)
-CEREAL_CLASS_VERSION(dctwin::RackStatus, 1)
+CEREAL_CLASS_VERSION(dctwin::RackStatus, 2)  // 2: the pod that owns the rack (site)
 CEREAL_CLASS_VERSION(dctwin::HealthUpdate, 2)  // 2: maintenance, since, worst, rack incidents
 
 namespace dctwin {

@@ -63,6 +63,7 @@ struct RackStatus {
   std::vector<std::string> kinds;       // every kind open in the rack (server or rack level), sorted
   double since = 0;                     // earliest opened_at of anything open in the rack
   Severity worst = Severity::kWarning;  // worst severity of anything open (meaningful when kinds is not empty)
+  std::string owner;                    // site: the pod gateway that publishes the rack (durable ownership)
 };
 
 // Datacenter -> rack: the datacenter's open incidents, so rack incidents can carry caused_by.

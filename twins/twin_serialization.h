@@ -28,8 +28,9 @@ void serialize(Archive& ar, IncidentRef& v, std::uint32_t /*version*/) {
 }
 
 template <class Archive>
-void serialize(Archive& ar, RackStatus& v, std::uint32_t /*version*/) {
+void serialize(Archive& ar, RackStatus& v, std::uint32_t version) {
   ar(v.rack, v.exists, v.incidents, v.kinds, v.since, v.worst);
+  if (version >= 2) ar(v.owner);
 }
 
 template <class Archive>

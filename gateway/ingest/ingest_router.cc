@@ -367,6 +367,7 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
     }
     if (status.exists) {
       if (it == rack_owner_.end()) rack_owner_.emplace(std::string(rack), gateway);
+      status.owner = gateway;  // the datacenter twin keeps it: ownership survives a restart
     } else if (it != rack_owner_.end()) {
       // The owner let the rack go: whoever claimed it too is no longer in conflict.
       const std::string prefix = std::string(rack) + '\n';
@@ -379,6 +380,11 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
     }
   }
   Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), std::move(status), topic, payload);
+}
+
+void IngestRouter::SeedRackOwners(const std::map<std::string, std::string>& owners) {
+  MutexLock lock(owners_mu_);
+  for (const auto& [rack, pod] : owners) rack_owner_.emplace(rack, pod);
 }
 
 bool IngestRouter::ToDesk(DeskRequest::Type type, std::string_view payload, std::string_view response_topic,

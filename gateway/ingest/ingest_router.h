@@ -61,6 +61,8 @@ class IngestRouter {
 
   // Where operator commands and the queries about incidents and silences go. Set before the
   // first message; without it those topics are answered with an error.
+  // site: which pod owns each rack, as the restored datacenter twin says; before Start.
+  void SeedRackOwners(const std::map<std::string, std::string>& owners);
   // `desk` returns false when it refuses the request (its queue is full).
   void SetDesk(std::function<bool(DeskRequest)> desk) { desk_ = std::move(desk); }
 

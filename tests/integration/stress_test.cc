@@ -268,6 +268,32 @@ TEST_F(StressTest, ASiteTakesRackHealthOnlyFromItsPodAndCountsItsStatus) {
   EXPECT_EQ(answer.find("\"anon\""), std::string::npos) << "a rack health naming no pod was taken: " << answer;
 }
 
+// Item 4, at a site restart: while the site gateway is down, another pod's document for r1 is
+// retained in place of r1's owner's. The restarted site still knows that pod1 owns r1: the
+// document is a conflict, and r1 stays unhealthy as its owner said.
+TEST_F(StressTest, ASiteRemembersWhichPodOwnsARackAcrossARestart) {
+  StartGateway(Config("role = \"site\"\n", "[model]\nheartbeat_timeout_s = 3600\n"));
+  const std::string critical =
+      R"({"status":"critical","open":[],"updated_at":1,"gateway":"pod1","rack":"r1","since":1,"severity":"critical","incidents":[],"by_kind":{"power":3}})";
+  probe_->Publish("dctwin/health/rack/r1", critical, 1, true);
+  auto unhealthy = [&] {
+    return RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                      " -t dctwin/query/unhealthy-racks -e dctwin/reply/u -W 5 -m '' 2>/dev/null");
+  };
+  ASSERT_TRUE(WaitUntil([&] { return unhealthy().find("\"r1\"") != std::string::npos; }, 10s)) << gateway_->Log();
+  ASSERT_EQ(gateway_->Terminate(), 0);
+  probe_->Publish("dctwin/health/rack/r1",
+                  R"({"status":"ok","open":[],"updated_at":2,"gateway":"pod2","rack":"r1","incidents":[],"by_kind":{}})",
+                  1, true);
+  probe_->Clear();
+  gateway_->Start();
+  WaitOnline();
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) { return r.topic == "dctwin/deadletter/conflict"; }))
+      << gateway_->Log();
+  const std::string answer = unhealthy();
+  EXPECT_NE(answer.find("\"r1\""), std::string::npos) << "another pod's document replaced r1's health: " << answer;
+}
+
 // Item 10: what a record says follows its incident. Three servers' thermal incidents become a
 // rack incident after they opened: each member's retained record carries the rack incident as
 // caused_by. A server moved to another rack: its record names the new rack, and a silence of
