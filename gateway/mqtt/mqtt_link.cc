@@ -84,8 +84,9 @@ MqttLink::MqttLink(Options options, MessageHandler handler)
   connect_options_.set_keep_alive_interval(std::chrono::seconds(options_.keepalive_s));
   // Every (re)connect is made by ConnectLoop, one at a time: with Paho's automatic reconnect as
   // well, a first connect that failed under load was retried by both, and the broker saw the
-  // client id connect twice ("already connected, closing old connection"). A slow broker gets 30 s.
-  connect_options_.set_connect_timeout(std::chrono::seconds(30));
+  // client id connect twice ("already connected, closing old connection"). An attempt that has no
+  // answer in 10 s is given up (Paho closes its socket) and the next one follows the backoff.
+  connect_options_.set_connect_timeout(std::chrono::seconds(10));
   if (!options_.will_topic.empty()) {
     connect_options_.set_will_message(mqtt::message(options_.will_topic, options_.will_payload, 1, true));
   }

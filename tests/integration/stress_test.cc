@@ -23,7 +23,9 @@ class StressTest : public GatewayTest {
 
   // `gateway`: more [gateway] keys; `extra`: further tables.
   std::string Config(const std::string& gateway, const std::string& extra = "") {
-    metrics_port_ = FreeLoopbackPort();
+    do {
+      metrics_port_ = FreeLoopbackPort();
+    } while (metrics_port_ == broker_.port());
     return "[gateway]\nstats_interval_s = 0.2\n" + gateway + "[broker]\nreconnect_max_s = 1\ndrop_quiet_s = 3\n[metrics]\nlisten = \"127.0.0.1:" +
            std::to_string(metrics_port_) + "\"\n" + extra;
   }
@@ -96,8 +98,10 @@ TEST_F(StressTest, ARestoredOutboxLargerThanTheBufferGoesOutWholeAndInOrder) {
   broker_.StartAgain();
   probe_ = std::make_unique<Probe>(broker_.uri(), "probe-stress-" + std::to_string(getpid()));
   probe_->Subscribe("dctwin/#");
-  ASSERT_TRUE(WaitUntil([&] { return Metric("dctwin_outbox_events") == 0; }, 30s)) << gateway_->Log();
-  EXPECT_EQ(WaitForAgreement(broker_.port(), 30s), "") << gateway_->Log();
+  // Generous deadlines: a reconnect attempt that lands while the broker starts waits out its
+  // connect timeout (10 s) on a busy machine.
+  ASSERT_TRUE(WaitUntil([&] { return Metric("dctwin_outbox_events") == 0; }, 60s)) << gateway_->Log();
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 60s), "") << gateway_->Log();
   // Reports resolve every incident; a restart afterwards brings none of them back (the servers
   // may go silent anew after it: those are new incidents, with new ids).
   for (int i = 0; i < kServers; ++i) Report("o" + std::to_string(i), R"({"temp_c": 40})");
