@@ -28,6 +28,14 @@ IncidentEvent Event(const std::string& id, const std::string& server, IncidentSt
   return e;
 }
 
+// The "state" of an event's JSON.
+std::string JsonState(const std::string& json) {
+  const size_t at = json.find("\"state\":\"");
+  if (at == std::string::npos) return "";
+  const size_t from = at + 9;
+  return json.substr(from, json.find('"', from) - from);
+}
+
 class IncidentDeskTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -112,6 +120,29 @@ TEST_F(IncidentDeskTest, AtAFullOutboxNewOpensWaitAndResolvesOfAnnouncedOnesDoNo
   EXPECT_FALSE(Has(b, "dctwin/alerts/server/s3", false));
   desk->Poll(now_);
   EXPECT_TRUE(Commit(*desk).outbox.empty()) << "published once";
+}
+
+// Issue 22 item 10: an open held back at a full outbox is acknowledged meanwhile. Nothing of it
+// goes out while it waits; once there is room the open goes out first, then its acknowledgement.
+TEST_F(IncidentDeskTest, AnAckOfAHeldBackOpenGoesOutAfterTheOpen) {
+  IncidentDesk desk(IncidentDesk::Options{}, sink_, clock_);
+  desk.SetOutboxFull(true);
+  std::vector<IncidentEvent> events{Event("held", "s1", IncidentState::kOpen)};
+  desk.OnIncidents(events, {}, now_, 0);
+  ASSERT_TRUE(desk.Submit(Request(DeskRequest::Type::kAck, R"({"incident": "held", "by": "alice", "comment": "on it"})")));
+  desk.Poll(now_);
+  StoreBatch b = Commit(desk);
+  EXPECT_FALSE(Has(b, "dctwin/alerts/server/s1", false)) << "neither the open nor its ack before the open";
+  EXPECT_FALSE(Has(b, "dctwin/incidents/server/s1/thermal", true));
+  desk.SetOutboxFull(false);
+  desk.Poll(now_);
+  b = Commit(desk);
+  std::vector<std::string> states;
+  for (const OutboxRecord& r : b.outbox) {
+    if (r.topic == "dctwin/alerts/server/s1") states.push_back(JsonState(r.payload));
+  }
+  EXPECT_EQ(states, (std::vector<std::string>{"open", "acknowledged"}));
+  EXPECT_TRUE(Has(b, "dctwin/incidents/server/s1/thermal", true));
 }
 
 TEST_F(IncidentDeskTest, ACommandIsAnsweredOnlyAfterItsCommitAndSurvivesARestart) {
