@@ -1,6 +1,8 @@
 // Durable state over a real broker: restarts, kill -9 at random moments under load, a broker
 // outage. The gateway keeps its state in the test's temporary directory.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sqlite3.h>
 
 #include <atomic>
@@ -309,10 +311,13 @@ TEST(BrokerOutageTest, EventsRaisedWhileTheBrokerIsDownArriveInOrder) {
   for (const Received& r : probe->All([](const Received&) { return true; })) {
     order[r.topic].push_back(JsonString(r.payload, "state"));
   }
+  // (With a 1 s heartbeat the servers may go silent again afterwards: only the first open and
+  // the resolve that follows it are judged.)
   for (const char* topic : {"dctwin/alerts/server/o1", "dctwin/alerts/server/o2", "dctwin/alerts/rack/ro"}) {
-    ASSERT_GE(order[topic].size(), 2u) << topic;
-    EXPECT_EQ(order[topic].front(), "open") << topic;
-    EXPECT_EQ(order[topic].back(), "resolved") << topic;
+    const std::vector<std::string>& states = order[topic];
+    ASSERT_GE(states.size(), 2u) << topic;
+    EXPECT_EQ(states.front(), "open") << topic;
+    EXPECT_NE(std::find(states.begin(), states.end(), "resolved"), states.end()) << topic;
   }
   EXPECT_EQ(gw.Terminate(), 0);
 }
