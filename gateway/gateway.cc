@@ -196,7 +196,7 @@ Status Gateway::Start() {
   desk_->SetWake([this] { writer_->Wake(); });
   desk_->SetExtraRecords([this] { return own_incidents_->Records(); });
   writer_->SetFailureHandler([this](bool failing, const std::string& error) {
-    own_incidents_->Set("store_failing", failing, Severity::kCritical,
+    own_incidents_->Set(kStoreFailing, failing, Severity::kCritical,
                         failing ? "state store commits fail on " + config_.state.path + ": " + error +
                                       "; changes are held in memory and input waits at the broker"
                                 : "state store commits succeed again");
@@ -224,7 +224,7 @@ Status Gateway::Start() {
     forwarder_->SetDownHandler([this](const std::vector<std::string>& down) {
       std::string urls;
       for (const std::string& u : down) urls += (urls.empty() ? "" : ", ") + u;
-      own_incidents_->Set("alertmanager_down", !down.empty(), Severity::kWarning,
+      own_incidents_->Set(kAlertmanagerDown, !down.empty(), Severity::kWarning,
                           down.empty() ? "every Alertmanager takes alerts again"
                                        : "Alertmanager " + urls + " has failed for " +
                                              std::to_string(static_cast<int64_t>(config_.alertmanager.down_after_s)) +

@@ -382,6 +382,14 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
   Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), std::move(status), topic, payload);
 }
 
+void IngestRouter::AnswerError(std::string_view response_topic, std::string_view correlation,
+                               const std::string& error) {
+  if (response_topic.empty()) return;  // nobody hears it
+  JsonWriter w;
+  w.BeginObject().Field("ok", false).Field("error", error).EndObject();
+  replies_.Publish(OutMessage{std::string(response_topic), w.Take(), 1, false, std::string(correlation)});
+}
+
 void IngestRouter::SeedRackOwners(const std::map<std::string, std::string>& owners) {
   MutexLock lock(owners_mu_);
   for (const auto& [rack, pod] : owners) rack_owner_.emplace(rack, pod);
@@ -401,14 +409,8 @@ bool IngestRouter::ToDesk(DeskRequest::Type type, std::string_view payload, std:
                                                                                ? "query"
                                                                                : "command"),
                          "the incident desk's queue is full (is the state store failing?)", payload);
-    if (!response_topic.empty()) {
-      JsonWriter w;
-      w.BeginObject()
-          .Field("ok", false)
-          .Field("error", "the gateway is busy: too many requests wait for its state store; try again later")
-          .EndObject();
-      replies_.Publish(OutMessage{std::string(response_topic), w.Take(), 1, false, std::string(correlation)});
-    }
+    AnswerError(response_topic, correlation,
+                "the gateway is busy: too many requests wait for its state store; try again later");
   }
   return true;
 }
@@ -426,14 +428,8 @@ void IngestRouter::RouteCommand(std::string_view topic, std::string_view what, s
   } else {
     dead_letters_.Reject(RejectReason::kBadQuery, topic, "unknown command; send silence, silence/expire or ack",
                          payload);
-    if (!response_topic.empty()) {
-      JsonWriter w;
-      w.BeginObject()
-          .Field("ok", false)
-          .Field("error", "unknown command " + std::string(what) + "; the commands are silence, silence/expire, ack")
-          .EndObject();
-      replies_.Publish(OutMessage{std::string(response_topic), w.Take(), 1, false, std::string(correlation)});
-    }
+    AnswerError(response_topic, correlation,
+                "unknown command " + std::string(what) + "; the commands are silence, silence/expire, ack");
     return;
   }
   // A command without a Response Topic is still carried out; nobody hears the answer.

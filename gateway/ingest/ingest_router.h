@@ -80,6 +80,8 @@ class IngestRouter {
   void RouteCommand(std::string_view topic, std::string_view what, std::string_view payload,
                     std::string_view response_topic, std::string_view correlation);
   void RouteSiteInput(std::string_view topic, std::string_view kind, std::string_view rest, std::string_view payload);
+  // {"ok": false, "error": ...} to a request's Response Topic (nothing when it named none).
+  void AnswerError(std::string_view response_topic, std::string_view correlation, const std::string& error);
   bool ToDesk(DeskRequest::Type type, std::string_view payload, std::string_view response_topic,
               std::string_view correlation);
   // false: dropped (and dead-lettered)

@@ -11,20 +11,26 @@
 
 namespace dctwin {
 
+namespace {
+// The first reason code of a SUBACK that refuses a filter (0x80 and up), or 0 when all were granted.
+int RefusedCode(const mqtt::token& tok) {
+  try {
+    const mqtt::subscribe_response response = tok.get_subscribe_response();
+    for (auto rc : response.get_reason_codes()) {
+      if (static_cast<int>(rc) >= 0x80) return static_cast<int>(rc);
+    }
+  } catch (const std::exception&) {
+    // an MQTT 3 response carries no reason codes
+  }
+  return 0;
+}
+}  // namespace
+
 class MqttLink::Listener : public mqtt::iaction_listener {
  public:
   explicit Listener(MqttLink& link) : link_(link) {}
   void on_success(const mqtt::token& tok) override {
-    bool all_granted = true;
-    try {
-      const mqtt::subscribe_response response = tok.get_subscribe_response();
-      for (auto rc : response.get_reason_codes()) {
-        if (static_cast<int>(rc) >= 0x80) all_granted = false;
-      }
-    } catch (const std::exception&) {
-      // an MQTT 3 response carries no reason codes
-    }
-    if (!all_granted) {
+    if (RefusedCode(tok) != 0) {
       spdlog::error("broker refused a subscription; check the broker's ACLs for {}", link_.options_.client_id);
       return;
     }
@@ -43,14 +49,7 @@ class MqttLink::OptionalListener : public mqtt::iaction_listener {
  public:
   explicit OptionalListener(const MqttLink& link) : link_(link) {}
   void on_success(const mqtt::token& tok) override {
-    try {
-      const mqtt::subscribe_response response = tok.get_subscribe_response();
-      for (auto rc : response.get_reason_codes()) {
-        if (static_cast<int>(rc) >= 0x80) Refused(static_cast<int>(rc));
-      }
-    } catch (const std::exception&) {
-      // an MQTT 3 response carries no reason codes
-    }
+    if (const int code = RefusedCode(tok); code != 0) Refused(code);
   }
   void on_failure(const mqtt::token& tok) override { Refused(tok.get_return_code()); }
 

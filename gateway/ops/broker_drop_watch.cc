@@ -20,7 +20,6 @@ void BrokerDropWatch::OnCount(std::string_view payload, double now) {
     if (count == last_) return;
     const uint64_t rise = count - last_;
     last_ = count;
-    dropped_ += rise;
     open_dropped_ = open_ ? open_dropped_ + rise : rise;
     open_ = true;
     last_rise_ = now;
@@ -29,7 +28,7 @@ void BrokerDropWatch::OnCount(std::string_view payload, double now) {
               std::to_string(count) + "); reports or alerts may be lost before they reach anyone: check "
               "max_queued_messages and slow subscribers";
   }
-  incidents_.Set("broker_dropping", true, Severity::kWarning, summary);
+  incidents_.Set(kBrokerDropping, true, Severity::kWarning, summary);
 }
 
 void BrokerDropWatch::Check(double now) {
@@ -41,12 +40,7 @@ void BrokerDropWatch::Check(double now) {
     summary = "the broker has dropped nothing for " + std::to_string(static_cast<int64_t>(quiet_s_)) + " s (" +
               std::to_string(open_dropped_) + " dropped in all)";
   }
-  incidents_.Set("broker_dropping", false, Severity::kWarning, summary);
-}
-
-uint64_t BrokerDropWatch::dropped() const {
-  MutexLock lock(mu_);
-  return dropped_;
+  incidents_.Set(kBrokerDropping, false, Severity::kWarning, summary);
 }
 
 }  // namespace dctwin

@@ -26,7 +26,6 @@ class BrokerDropWatch {
   void OnCount(std::string_view payload, double now);
   // Resolves the incident once nothing was dropped for quiet_s.
   void Check(double now);
-  uint64_t dropped() const;  // drops seen since the gateway started watching
 
  private:
   GatewayIncidents& incidents_;
@@ -35,7 +34,6 @@ class BrokerDropWatch {
   mutable Mutex mu_;
   bool baseline_ GUARDED_BY(mu_) = false;
   uint64_t last_ GUARDED_BY(mu_) = 0;
-  uint64_t dropped_ GUARDED_BY(mu_) = 0;      // since watching began
   uint64_t open_dropped_ GUARDED_BY(mu_) = 0; // since the open incident opened
   double last_rise_ GUARDED_BY(mu_) = 0;
   bool open_ GUARDED_BY(mu_) = false;

@@ -10,7 +10,7 @@
 namespace dctwin {
 
 namespace {
-constexpr const char* kKinds[] = {"store_failing", "broker_dropping", "alertmanager_down"};
+constexpr const char* kKinds[] = {kStoreFailing, kBrokerDropping, kAlertmanagerDown};
 }  // namespace
 
 GatewayIncidents::GatewayIncidents(std::string prefix, std::string gateway_id, std::string datacenter,

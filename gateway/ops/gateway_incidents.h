@@ -24,6 +24,11 @@
 
 namespace dctwin {
 
+// The kinds of the gateway's own incidents.
+inline constexpr const char* kStoreFailing = "store_failing";
+inline constexpr const char* kBrokerDropping = "broker_dropping";
+inline constexpr const char* kAlertmanagerDown = "alertmanager_down";
+
 class GatewayIncidents {
  public:
   using Clock = std::function<double()>;
