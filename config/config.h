@@ -99,6 +99,13 @@ struct SilencesConfig {
   int max_silences = 10000;       // pending and active at once; more are refused
 };
 
+// What happened (P/query/history): incident events, silence and provisioning changes, kept in
+// the state database with the change itself.
+struct HistoryConfig {
+  double keep_days = 90;      // older rows are removed, a few hundred per commit
+  int max_rows = 10'000'000;  // past it the oldest rows are removed likewise
+};
+
 // The operators' page, served by the HTTP listener of [metrics] at /.
 struct HmiConfig {
   // MQTT over WebSockets URL the page connects to; "" = ws://<the page's host>:9001.
@@ -120,6 +127,7 @@ struct Config {
   MetricsConfig metrics;
   AlertmanagerConfig alertmanager;
   SilencesConfig silences;
+  HistoryConfig history;
   HmiConfig hmi;
   LogConfig log;
   ModelConfig model = DefaultModel();

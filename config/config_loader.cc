@@ -346,6 +346,12 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Int("max_silences", &c.silences.max_silences, 1, 1000000);
     r.Finish();
   }
+  if (const toml::table* t = section("history")) {
+    TableReader r(*t, "history", path, &errors, &result.lines);
+    r.Double("keep_days", &c.history.keep_days, 0, 36500);
+    r.Int("max_rows", &c.history.max_rows, 0, 2000000000);
+    r.Finish();
+  }
   if (const toml::table* t = section("log")) {
     TableReader r(*t, "log", path, &errors, &result.lines);
     r.String("level", &c.log.level);

@@ -180,8 +180,14 @@ Status Gateway::Start() {
   SqliteOptions so;
   so.path = config_.state.path;
   so.synchronous_full = config_.state.synchronous == "full";
+  so.history_keep_s = config_.history.keep_days * 86400.0;
+  so.history_max_rows = config_.history.max_rows;
   s = SqliteStateStore::Open(so, &store_);
   if (!s.ok()) return s;
+  history_ = std::make_unique<HistoryService>(config_.state.path, *outbound_, *dead_letters_);
+  s = history_->Start();
+  if (!s.ok()) return s;
+  router_->SetHistory([this](HistoryRequest r) { return history_->Submit(std::move(r)); });
   IncidentDesk::Options desk_options;
   desk_options.prefix = config_.gateway.prefix;
   desk_options.gateway_id = config_.gateway.id;
@@ -463,6 +469,9 @@ CountersSnapshot Gateway::Snapshot() const {
   c.incident_records = desk_->open_records();
   c.active_silences = desk_->active_silences();
   c.opens_deferred = desk_->opens_deferred();
+  c.history_answered = history_->answered();
+  c.history_refused = history_->refused();
+  c.history_rows = store_->HistoryRows();
   if (forwarder_) {
     c.alertmanager = true;
     c.alertmanager_owed = desk_->owed_notifications();
@@ -557,6 +566,7 @@ void Gateway::Stop() {
   clean = writer_->Flush(std::chrono::seconds(10)) && clean;
   writer_->Stop();
   if (forwarder_) forwarder_->Stop();
+  history_->Stop();
   PublishStats();
   outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
                             StatusJson(config_, false, started_at_, "shutdown"), 1, true, {}});

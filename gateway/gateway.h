@@ -19,6 +19,7 @@
 #include "gateway/publish/reply_book.h"
 #include "gateway/publish/dead_letters.h"
 #include "gateway/incidents/alertmanager_forwarder.h"
+#include "gateway/history/history_service.h"
 #include "gateway/incidents/incident_desk.h"
 #include "gateway/ingest/ingest_router.h"
 #include "gateway/ops/broker_drop_watch.h"
@@ -90,6 +91,7 @@ class Gateway {
   std::unique_ptr<DeadLetters> dead_letters_;
   std::unique_ptr<ShardPool<Envelope>> pool_;
   std::unique_ptr<SqliteStateStore> store_;
+  std::unique_ptr<HistoryService> history_;  // P/query/history, on a connection of its own
   std::unique_ptr<IncidentDesk> desk_;
   std::unique_ptr<AlertmanagerForwarder> forwarder_;
   std::unique_ptr<StoreWriter> writer_;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <thread>
@@ -31,6 +32,17 @@ const char* const kMigrations[] = {
     "CREATE TABLE docs ("
     "  collection TEXT NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL, updated_at REAL NOT NULL,"
     "  PRIMARY KEY (collection, id)) WITHOUT ROWID;",
+    // 3 -> 4: the history (P/query/history), one row per event, with the columns it is filtered
+    // by. Pages are read in seq order: each filter has an index that yields its rows in that
+    // order; `at` has one for retention and for turning a time into a seq.
+    "CREATE TABLE history ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, type TEXT NOT NULL, level TEXT NOT NULL,"
+    "  subject TEXT NOT NULL, rack TEXT NOT NULL, kind TEXT NOT NULL, severity TEXT NOT NULL, body BLOB NOT NULL);"
+    "CREATE INDEX history_at ON history (at);"
+    "CREATE INDEX history_subject ON history (subject, seq);"
+    "CREATE INDEX history_rack ON history (rack, seq);"
+    "CREATE INDEX history_kind ON history (kind, seq);"
+    "CREATE INDEX history_type ON history (type, seq);",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteStateStore::kSchemaVersion);
 
@@ -135,7 +147,9 @@ class SqliteStateStore::Checkpointer {
   std::thread thread_;  // last: starts once everything above is built
 };
 
-SqliteStateStore::SqliteStateStore(sqlite3* db) : db_(db) {}
+SqliteStateStore::SqliteStateStore(sqlite3* db, const SqliteOptions& options)
+    : db_(db), history_keep_s_(options.history_keep_s), history_max_rows_(options.history_max_rows),
+      history_prune_step_(std::max(1, options.history_prune_step)) {}
 
 uint64_t SqliteStateStore::checkpoints() const { return checkpointer_ ? checkpointer_->count() : 0; }
 
@@ -148,7 +162,7 @@ Status SqliteStateStore::Open(const SqliteOptions& options, std::unique_ptr<Sqli
     sqlite3_close(db);
     return Status::IoError(msg);
   }
-  std::unique_ptr<SqliteStateStore> store(new SqliteStateStore(db));
+  std::unique_ptr<SqliteStateStore> store(new SqliteStateStore(db, options));
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
   Status s = store->Exec("PRAGMA journal_mode=WAL");
   if (s.ok()) s = store->Exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
@@ -180,7 +194,10 @@ SqliteStateStore::~SqliteStateStore() {
   // The checkpoint connection closes first: the writer's, closing last, checkpoints what is left.
   sqlite3_wal_hook(db_, nullptr, nullptr);
   checkpointer_.reset();
-  for (sqlite3_stmt* s : {upsert_, delete_, insert_outbox_, delete_outbox_, upsert_doc_, delete_doc_}) sqlite3_finalize(s);
+  for (sqlite3_stmt* s : {upsert_, delete_, insert_outbox_, delete_outbox_, upsert_doc_, delete_doc_, insert_history_,
+                          prune_history_old_, prune_history_many_, oldest_history_}) {
+    sqlite3_finalize(s);
+  }
   sqlite3_close(db_);
 }
 
@@ -230,6 +247,14 @@ Status SqliteStateStore::Prepare() {
        "INSERT INTO docs (collection, id, body, updated_at) VALUES (?1, ?2, ?3, ?4) "
        "ON CONFLICT (collection, id) DO UPDATE SET body = ?3, updated_at = ?4"},
       {&delete_doc_, "DELETE FROM docs WHERE collection = ?1 AND id = ?2"},
+      {&insert_history_,
+       "INSERT INTO history (at, type, level, subject, rack, kind, severity, body) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+      // Both delete through an index range: their cost is the rows they remove, never the table.
+      {&prune_history_old_,
+       "DELETE FROM history WHERE seq IN (SELECT seq FROM history INDEXED BY history_at WHERE at < ?1 LIMIT ?2)"},
+      {&prune_history_many_, "DELETE FROM history WHERE seq IN (SELECT seq FROM history ORDER BY seq LIMIT ?1)"},
+      {&oldest_history_, "SELECT min(at) FROM history"},
   };
   for (auto& st : statements) {
     if (sqlite3_prepare_v3(db_, st.sql, -1, SQLITE_PREPARE_PERSISTENT, st.stmt, nullptr) != SQLITE_OK) {
@@ -239,6 +264,17 @@ Status SqliteStateStore::Prepare() {
   sqlite3_stmt* count = nullptr;
   if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM outbox", -1, &count, nullptr) != SQLITE_OK) return Error("counting");
   if (sqlite3_step(count) == SQLITE_ROW) outbox_size_ = sqlite3_column_int64(count, 0);
+  sqlite3_finalize(count);
+  // Once per start: the count of a large history is read from its smallest index.
+  if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM history", -1, &count, nullptr) != SQLITE_OK) return Error("counting");
+  if (sqlite3_step(count) == SQLITE_ROW) history_rows_ = sqlite3_column_int64(count, 0);
+  sqlite3_finalize(count);
+  {
+    StatementScope scope(oldest_history_);
+    if (sqlite3_step(oldest_history_) == SQLITE_ROW) history_oldest_at_ = sqlite3_column_double(oldest_history_, 0);
+  }
+  if (sqlite3_prepare_v2(db_, "SELECT max(at) FROM history", -1, &count, nullptr) != SQLITE_OK) return Error("reading");
+  if (sqlite3_step(count) == SQLITE_ROW) history_newest_at_ = sqlite3_column_double(count, 0);
   sqlite3_finalize(count);
   return Status::Ok();
 }
@@ -293,6 +329,26 @@ Status SqliteStateStore::Commit(StoreBatch& batch) {
     sqlite3_bind_text(delete_doc_, 2, k.id.data(), static_cast<int>(k.id.size()), SQLITE_STATIC);
     if (sqlite3_step(delete_doc_) != SQLITE_DONE) return fail("deleting a document");
   }
+  for (HistoryRecord& h : batch.history) {
+    StatementScope scope(insert_history_);
+    sqlite3_bind_double(insert_history_, 1, h.at);
+    int column = 2;
+    for (const std::string* text : {&h.type, &h.level, &h.subject, &h.rack, &h.kind, &h.severity}) {
+      sqlite3_bind_text(insert_history_, column++, text->data(), static_cast<int>(text->size()), SQLITE_STATIC);
+    }
+    sqlite3_bind_blob(insert_history_, 8, h.body.data(), static_cast<int>(h.body.size()), SQLITE_STATIC);
+    if (sqlite3_step(insert_history_) != SQLITE_DONE) return fail("writing the history");
+    h.seq = sqlite3_last_insert_rowid(db_);
+  }
+  const int64_t history_before = history_rows_.load();
+  const double oldest_before = history_oldest_at_;
+  history_rows_ += static_cast<int64_t>(batch.history.size());
+  if (history_oldest_at_ == 0 && !batch.history.empty()) history_oldest_at_ = batch.history.front().at;
+  if (!PruneHistory(now)) {
+    history_rows_ = history_before;
+    history_oldest_at_ = oldest_before;
+    return fail("pruning the history");
+  }
   int64_t deleted = 0;
   for (int64_t seq : batch.acked) {
     StatementScope scope(delete_outbox_);
@@ -300,9 +356,38 @@ Status SqliteStateStore::Commit(StoreBatch& batch) {
     if (sqlite3_step(delete_outbox_) != SQLITE_DONE) return fail("deleting from the outbox");
     deleted += sqlite3_changes(db_);
   }
-  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail("commit");
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    history_rows_ = history_before;
+    history_oldest_at_ = oldest_before;
+    return fail("commit");
+  }
   outbox_size_ += static_cast<int64_t>(batch.outbox.size()) - deleted;
+  if (!batch.history.empty()) history_newest_at_ = std::max(history_newest_at_, batch.history.back().at);
   return Status::Ok();
+}
+
+bool SqliteStateStore::PruneHistory(double now) {
+  int removed = 0;
+  if (history_keep_s_ > 0 && history_oldest_at_ > 0 && history_oldest_at_ < now - history_keep_s_) {
+    StatementScope scope(prune_history_old_);
+    sqlite3_bind_double(prune_history_old_, 1, now - history_keep_s_);
+    sqlite3_bind_int(prune_history_old_, 2, history_prune_step_);
+    if (sqlite3_step(prune_history_old_) != SQLITE_DONE) return false;
+    removed = sqlite3_changes(db_);
+  }
+  if (history_max_rows_ > 0 && history_rows_ - removed > history_max_rows_ && removed < history_prune_step_) {
+    const int64_t over = history_rows_ - removed - history_max_rows_;
+    StatementScope scope(prune_history_many_);
+    sqlite3_bind_int64(prune_history_many_, 1, std::min<int64_t>(over, history_prune_step_ - removed));
+    if (sqlite3_step(prune_history_many_) != SQLITE_DONE) return false;
+    removed += sqlite3_changes(db_);
+  }
+  if (removed == 0) return true;
+  history_rows_ -= removed;
+  StatementScope scope(oldest_history_);
+  if (sqlite3_step(oldest_history_) != SQLITE_ROW) return false;
+  history_oldest_at_ = sqlite3_column_double(oldest_history_, 0);  // NULL (no rows) reads as 0
+  return true;
 }
 
 Status SqliteStateStore::LoadTwins(const std::function<void(TwinRecord&&)>& each) {

@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -25,11 +26,17 @@ struct SqliteOptions {
   // pages, so that a commit never waits for one (it copies pages and syncs the database file).
   // 0: SQLite's own automatic checkpoint, run by the committing thread.
   int checkpoint_pages = 1000;
+  // History retention (history.keep_days, history.max_rows): each commit that finds rows past
+  // either removes at most history_prune_step of the oldest, so pruning never stalls a commit.
+  // 0: kept for ever.
+  double history_keep_s = 90 * 86400.0;
+  int64_t history_max_rows = 10'000'000;
+  int history_prune_step = 500;
 };
 
 class SqliteStateStore : public StateStore {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   static Status Open(const SqliteOptions& options, std::unique_ptr<SqliteStateStore>* out);
   ~SqliteStateStore() override;
@@ -43,6 +50,9 @@ class SqliteStateStore : public StateStore {
   Status LoadDocs(const std::string& collection, const std::function<void(DocRecord&&)>& each) override;
   Status Quarantine(const TwinRecord& record, const std::string& reason) override;
   int64_t OutboxSize() const override { return outbox_size_; }
+  // Any thread.
+  int64_t HistoryRows() const { return history_rows_.load(std::memory_order_relaxed); }
+  double LastHistoryAt() const override { return history_newest_at_; }
 
   int64_t QuarantineCount();
   int SchemaVersion();
@@ -51,7 +61,9 @@ class SqliteStateStore : public StateStore {
 
  private:
   class Checkpointer;
-  explicit SqliteStateStore(sqlite3* db);
+  SqliteStateStore(sqlite3* db, const SqliteOptions& options);
+  // Removes at most one step of history rows past retention; false when a statement failed.
+  bool PruneHistory(double now);
   Status Migrate();
   Status Prepare();
   Status Exec(const char* sql);
@@ -64,7 +76,17 @@ class SqliteStateStore : public StateStore {
   sqlite3_stmt* delete_outbox_ = nullptr;
   sqlite3_stmt* upsert_doc_ = nullptr;
   sqlite3_stmt* delete_doc_ = nullptr;
+  sqlite3_stmt* insert_history_ = nullptr;
+  sqlite3_stmt* prune_history_old_ = nullptr;
+  sqlite3_stmt* prune_history_many_ = nullptr;
+  sqlite3_stmt* oldest_history_ = nullptr;
+  const double history_keep_s_;
+  const int64_t history_max_rows_;
+  const int history_prune_step_;
   int64_t outbox_size_ = 0;
+  std::atomic<int64_t> history_rows_{0};  // read by the metrics thread too
+  double history_oldest_at_ = 0;  // 0: no rows
+  double history_newest_at_ = 0;
   std::unique_ptr<Checkpointer> checkpointer_;
 };
 

@@ -47,6 +47,17 @@ struct DocRecord {
   std::string body;
 };
 
+// One entry of the history (incident events, silence changes, provisioning changes): appended in
+// the transaction of the change itself. The facts it is filtered by are columns; `body` is the
+// event's own JSON object.
+struct HistoryRecord {
+  int64_t seq = 0;  // assigned by the store, increasing, never reused
+  double at = 0;    // when it was committed (the gateway's wall clock, never stepping back)
+  std::string type;  // incident | silence | provisioning | control
+  std::string level, subject, rack, kind, severity;
+  std::string body;
+};
+
 // Everything one transaction writes.
 struct StoreBatch {
   std::vector<TwinRecord> upserts;
@@ -55,9 +66,10 @@ struct StoreBatch {
   std::vector<int64_t> acked;        // outbox rows to delete (the broker acknowledged them)
   std::vector<DocRecord> doc_upserts;
   std::vector<DocKey> doc_deletes;
+  std::vector<HistoryRecord> history;  // appended; their seq is filled in by Commit
   bool empty() const {
     return upserts.empty() && deletes.empty() && outbox.empty() && acked.empty() && doc_upserts.empty() &&
-           doc_deletes.empty();
+           doc_deletes.empty() && history.empty();
   }
 };
 
@@ -76,6 +88,8 @@ class StateStore {
   // Moves a row that cannot be decoded aside, with the reason, so the gateway can start.
   virtual Status Quarantine(const TwinRecord& record, const std::string& reason) = 0;
   virtual int64_t OutboxSize() const = 0;
+  // The time of the newest history row (0: none).
+  virtual double LastHistoryAt() const { return 0; }
 };
 
 }  // namespace dctwin

@@ -86,8 +86,8 @@ void StoreWriter::Merge(ShardBatch& batch) {
     TwinKey key = r.key;
     pending_samples_.insert_or_assign(std::move(key), std::move(r));
   }
-  if (stage_ != nullptr && (!batch.incidents.empty() || !batch.decommissioned.empty())) {
-    stage_->OnIncidents(batch.incidents, batch.decommissioned, clock_(), batch.received);
+  if (stage_ != nullptr && (!batch.incidents.empty() || !batch.provisioning.empty())) {
+    stage_->OnIncidents(batch.incidents, batch.provisioning, clock_(), batch.received);
   }
   if (batch.released) pending_released_.push_back(std::move(batch.released));
   ++merged_;

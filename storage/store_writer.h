@@ -35,6 +35,7 @@
 #include "storage/state_store.h"
 #include "base/thread_annotations.h"
 #include "twins/incident.h"
+#include "twins/messages.h"
 
 namespace dctwin {
 
@@ -44,7 +45,7 @@ struct ShardBatch {
   std::vector<TwinRecord> sample_upserts;  // twins whose only change is new samples
   std::vector<TwinKey> deletes;
   std::vector<IncidentEvent> incidents;    // incident events, for the commit stage to publish
-  std::vector<std::pair<std::string, std::string>> decommissioned;  // (server, rack)
+  std::vector<ProvisioningChange> provisioning;
   // Monotonic seconds when the earliest message behind `incidents` came from the broker (0: none
   // did, e.g. a timer's incidents). Rides along to the outbound queue, which measures the alert
   // latency.
@@ -54,7 +55,7 @@ struct ShardBatch {
   std::function<void()> released;
   bool empty() const {
     return upserts.empty() && sample_upserts.empty() && deletes.empty() && incidents.empty() &&
-           decommissioned.empty() && !released;
+           provisioning.empty() && !released;
   }
 };
 
@@ -72,10 +73,11 @@ class OutboxSink {
 class CommitStage {
  public:
   virtual ~CommitStage() = default;
-  // The incident events of one shard batch, in order, and the servers it decommissioned.
+  // The incident events of one shard batch, in order, and the servers it commissioned, moved or
+  // decommissioned.
   // `received`: see ShardBatch::received; the stage passes it on with the events' outbox rows.
   virtual void OnIncidents(std::vector<IncidentEvent>& events,
-                           const std::vector<std::pair<std::string, std::string>>& decommissioned, double now,
+                           const std::vector<ProvisioningChange>& provisioning, double now,
                            double received) = 0;
   // Before each round: whether the outbox holds outbox_max rows or more (the broker has been
   // away long). The stage may hold back what can wait (new opens), never what must follow.

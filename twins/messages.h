@@ -155,6 +155,17 @@ struct Envelope {
   double received = 0;
 };
 
+// A server joined a rack, moved to another, or left. `rack`: where it is now (where it was, for a
+// decommission); `from_rack`: where it was before a move.
+struct ProvisioningChange {
+  enum class Change : uint8_t { kCommissioned, kMoved, kDecommissioned };
+  Change change = Change::kCommissioned;
+  std::string server;
+  std::string rack;
+  std::string from_rack;
+  double at = 0;
+};
+
 // What handling one message produced. The host commits the state, then releases all of it: events,
 // health, replies and sends.
 struct Effects {
@@ -165,8 +176,9 @@ struct Effects {
   int reports_applied = 0;
   int reports_late = 0;        // applied to the window only: older than the server's newest report
   size_t metrics_ignored = 0;  // over the per-server metric limit
-  // Servers decommissioned (server, rack): their part of any maintenance ends.
-  std::vector<std::pair<std::string, std::string>> decommissioned;
+  // Servers commissioned, moved or decommissioned: the history records it, and a decommissioned
+  // server's part of any maintenance ends.
+  std::vector<ProvisioningChange> provisioning;
   std::string rejected;  // non-empty: the message was refused, and why (for the dead letter)
 };
 

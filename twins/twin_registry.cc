@@ -264,6 +264,7 @@ TwinRegistry::Outcome TwinRegistry::ApplyReport(std::unordered_map<std::string, 
   if (it == servers_.end()) {
     if (!options_.auto_commission) return Outcome::kUncommissioned;
     Commission(id, options_.default_rack, now, out);
+    out.provisioning.push_back({ProvisioningChange::Change::kCommissioned, id, options_.default_rack, {}, now});
     it = servers_.find(id);
   }
   const size_t events = out.events.size(), health = out.health.size(), sends = out.sends.size();
@@ -303,7 +304,11 @@ TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& o
     if (it != servers_.end() && it->second.twin.commissioned() && it->second.twin.rack() == c->rack) {
       return Outcome::kIgnored;
     }
+    const bool moved = it != servers_.end() && it->second.twin.commissioned();
+    ProvisioningChange change{moved ? ProvisioningChange::Change::kMoved : ProvisioningChange::Change::kCommissioned, id,
+                              c->rack, moved ? it->second.twin.rack() : std::string(), env.now};
     Commission(id, c->rack, env.now, out);
+    out.provisioning.push_back(std::move(change));
     return Outcome::kApplied;
   }
   if (auto* report = std::get_if<Report>(&env.msg)) {
@@ -312,7 +317,7 @@ TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& o
   }
   if (it == servers_.end()) return Outcome::kIgnored;  // decommission of an unknown server, a late notice
   if (std::holds_alternative<Decommission>(env.msg)) {
-    out.decommissioned.emplace_back(id, it->second.twin.rack());
+    out.provisioning.push_back({ProvisioningChange::Change::kDecommissioned, id, it->second.twin.rack(), {}, env.now});
     it->second.twin.OnDecommission(env.now, out);
     if (it->second.sampled) --sampled_count_;
     servers_.erase(it);

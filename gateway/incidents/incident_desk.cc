@@ -92,6 +92,7 @@ IncidentDesk::IncidentDesk(Options options, MessageSink& replies, Clock clock)
 }
 
 Status IncidentDesk::Restore(StateStore& store) {
+  last_history_at_ = store.LastHistoryAt();
   size_t bad = 0;
   Status s = store.LoadDocs(kRecords, [&](DocRecord&& d) {
     IncidentEvent r;
@@ -322,7 +323,7 @@ void IncidentDesk::ResolveUnheld(const std::set<std::string>& held, double now) 
 }
 
 void IncidentDesk::OnIncidents(std::vector<IncidentEvent>& events,
-                               const std::vector<std::pair<std::string, std::string>>& decommissioned, double now,
+                               const std::vector<ProvisioningChange>& provisioning, double now,
                                double received) {
   for (IncidentEvent& e : events) {
     if (e.state == IncidentState::kUpdated) {
@@ -336,6 +337,7 @@ void IncidentDesk::OnIncidents(std::vector<IncidentEvent>& events,
       continue;
     }
     e.silenced_by = MutingSilences(e, now);
+    RememberIncident(e, now);
     spdlog::info("incident {} {} {} {} {}{}: {}", StateName(e.state), LevelName(e.level), e.subject, e.kind, e.id,
                  e.silenced_by.empty() ? "" : " (muted)", e.summary);
     if (e.state == IncidentState::kOpen && outbox_full_) {
@@ -384,12 +386,14 @@ void IncidentDesk::OnIncidents(std::vector<IncidentEvent>& events,
       }
     }
   }
-  // A decommissioned server's part of every maintenance ends.
-  for (const auto& [server, rack] : decommissioned) {
+  for (const ProvisioningChange& c : provisioning) {
+    RememberProvisioning(c, now);
+    // A decommissioned server's part of every maintenance ends.
+    if (c.change != ProvisioningChange::Change::kDecommissioned) continue;
     for (auto& [id, entry] : silences_) {
       Silence& s = entry.silence;
-      if (s.StateAt(now) == SilenceState::kExpired || !s.CoversServer(server, rack)) continue;
-      s.released.push_back(server);
+      if (s.StateAt(now) == SilenceState::kExpired || !s.CoversServer(c.server, c.rack)) continue;
+      s.released.push_back(c.server);
       SaveSilence(s, now);
     }
   }
@@ -419,6 +423,10 @@ std::vector<std::string> IncidentDesk::ApplySilence(SilenceEntry& entry, double 
     SaveRecord(record);
   }
   if (state != entry.applied) {
+    // The owner records the end (an early expiry set ends_at to when it was asked).
+    if (state == SilenceState::kExpired && options_.owns_silences) {
+      RememberSilence(entry.silence, "expired", std::min(now, entry.silence.ends_at));
+    }
     entry.applied = state;
     SaveSilence(entry.silence, now);
   }
@@ -458,6 +466,7 @@ void IncidentDesk::UpdateCounts(double now) {
 
 void IncidentDesk::Contribute(StoreBatch& batch) {
   for (const OutboxRecord& r : outbox_) batch.outbox.push_back(r);
+  batch.history.insert(batch.history.end(), history_.begin(), history_.end());
   for (const auto& [key, body] : docs_) {
     if (body) {
       batch.doc_upserts.push_back(DocRecord{{key.first, key.second}, *body});
@@ -469,6 +478,7 @@ void IncidentDesk::Contribute(StoreBatch& batch) {
 
 void IncidentDesk::Committed(double /*now*/) {
   outbox_.clear();
+  history_.clear();
   docs_.clear();
   for (OutMessage& m : replies_) replies_sink_.Publish(std::move(m));
   replies_.clear();
@@ -518,6 +528,7 @@ void IncidentDesk::Handle(DeskRequest& request, double now) {
       std::vector<std::string> matches;
       const std::string error = AddSilence(request.payload, now, &id, &matches);
       if (!error.empty()) return ReplyError(request, error);
+      RememberSilence(silences_.at(id).silence, "created", now);
       commands_ok_.fetch_add(1, std::memory_order_relaxed);
       JsonWriter w;
       w.BeginObject().Field("ok", true).Field("id", id).Key("matches").BeginArray();
@@ -661,10 +672,59 @@ std::string IncidentDesk::Acknowledge(const std::string& payload, double now, bo
   IncidentEvent event = record;
   event.state = IncidentState::kAcknowledged;
   event.at = now;
+  RememberIncident(event, now);
   // An open held back is announced first; its acknowledgement follows it then (PublishDeferred).
   if (deferred_.count(incident) == 0) Outbox(AlertTopic(event), IncidentEventJson(event), false);
   SaveRecord(record);
   return std::string();
+}
+
+void IncidentDesk::Remember(HistoryRecord row) {
+  row.at = std::max(row.at, last_history_at_);
+  last_history_at_ = row.at;
+  history_.push_back(std::move(row));
+}
+
+void IncidentDesk::RememberIncident(const IncidentEvent& e, double now) {
+  IncidentEvent copy = e;
+  copy.at = std::max(e.at > 0 ? e.at : now, last_history_at_);
+  Remember(HistoryRecord{0, copy.at, "incident", std::string(LevelName(e.level)), e.subject, e.rack, e.kind,
+                         std::string(SeverityName(e.severity)), IncidentEventJson(copy)});
+}
+
+void IncidentDesk::RememberSilence(const Silence& s, const char* change, double at) {
+  at = std::max(at, last_history_at_);
+  // A silence is filed under the rack, kind, level and severity it names exactly (not a glob).
+  auto exact = [&](const char* key) {
+    for (const auto& [k, v] : s.matchers) {
+      if (k == key && v.find_first_of("*?[") == std::string::npos) return v;
+    }
+    return std::string();
+  };
+  JsonWriter w;
+  w.BeginObject().Field("at", at).Field("change", change).Field("id", s.id).Key("matchers").BeginObject();
+  for (const auto& [k, v] : s.matchers) w.Field(k, v);
+  w.EndObject()
+      .Field("starts_at", s.starts_at)
+      .Field("ends_at", s.ends_at)
+      .Field("created_by", s.created_by)
+      .Field("comment", s.comment)
+      .Field("maintenance", s.maintenance)
+      .EndObject();
+  Remember(HistoryRecord{0, at, "silence", exact("level"), exact("server"), exact("rack"), exact("kind"),
+                         exact("severity"), w.Take()});
+}
+
+void IncidentDesk::RememberProvisioning(const ProvisioningChange& c, double now) {
+  const double at = std::max(c.at > 0 ? c.at : now, last_history_at_);
+  const char* change = c.change == ProvisioningChange::Change::kCommissioned ? "commissioned"
+                       : c.change == ProvisioningChange::Change::kMoved     ? "moved"
+                                                                            : "decommissioned";
+  JsonWriter w;
+  w.BeginObject().Field("at", at).Field("change", change).Field("server", c.server).Field("rack", c.rack);
+  if (c.change == ProvisioningChange::Change::kMoved) w.Field("from_rack", c.from_rack);
+  w.EndObject();
+  Remember(HistoryRecord{0, at, "provisioning", "server", c.server, c.rack, "", "", w.Take()});
 }
 
 std::string IncidentDesk::IncidentsJson() const {

@@ -75,7 +75,8 @@ class IncidentDesk : public CommitStage {
 
   IncidentDesk(Options options, MessageSink& replies, Clock clock);
 
-  // Before the writer starts: the records, silences and notifications of the last run.
+  // Before the writer starts: the records, silences and notifications of the last run (and the
+  // time of the newest history row).
   Status Restore(StateStore& store);
   // Set before the writer starts. Called on the writer's thread after a commit that changed
   // them: the active maintenance silences; the notifications Alertmanager should hold.
@@ -110,7 +111,7 @@ class IncidentDesk : public CommitStage {
 
   // CommitStage (writer thread).
   void OnIncidents(std::vector<IncidentEvent>& events,
-                   const std::vector<std::pair<std::string, std::string>>& decommissioned, double now,
+                   const std::vector<ProvisioningChange>& provisioning, double now,
                    double received) override;
   void SetOutboxFull(bool full) override { outbox_full_ = full; }
   void Poll(double now) override;
@@ -140,6 +141,12 @@ class IncidentDesk : public CommitStage {
   void SaveRecord(const IncidentEvent& record);
   void SaveSilence(const Silence& silence, double now);
   void SaveNotification(const std::string& id);
+  // History rows (P/query/history) go into the transaction of the change they record. Their
+  // times never step back, so that the history's `at` index maps a time onto a seq range.
+  void Remember(HistoryRecord row);
+  void RememberIncident(const IncidentEvent& e, double now);
+  void RememberSilence(const Silence& s, const char* change, double at);
+  void RememberProvisioning(const ProvisioningChange& c, double now);
   // `received`: see OutboxRecord::received (0: not an alert caused by a report).
   void Outbox(std::string topic, std::string payload, bool retained, double received = 0);
   std::string RecordTopic(const IncidentEvent& e) const;
@@ -182,6 +189,8 @@ class IncidentDesk : public CommitStage {
   std::vector<OutboxRecord> outbox_;
   std::map<std::pair<std::string, std::string>, std::optional<std::string>> docs_;  // (collection, id) -> body
   std::vector<OutMessage> replies_;
+  std::vector<HistoryRecord> history_;
+  double last_history_at_ = 0;
   bool maintenance_changed_ = false;
   bool notifications_changed_ = false;
 };

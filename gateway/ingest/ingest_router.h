@@ -22,6 +22,7 @@
 #include "gateway/publish/dead_letters.h"
 #include "gateway/publish/reply_book.h"
 #include "gateway/mqtt/message_sink.h"
+#include "gateway/history/history_service.h"
 #include "gateway/incidents/incident_desk.h"
 #include "gateway/runtime/shard_pool.h"
 #include "twins/messages.h"
@@ -65,6 +66,8 @@ class IngestRouter {
   void SeedRackOwners(const std::map<std::string, std::string>& owners);
   // `desk` returns false when it refuses the request (its queue is full).
   void SetDesk(std::function<bool(DeskRequest)> desk) { desk_ = std::move(desk); }
+  // P/query/history goes here (false: too many wait; the asker is told). Set before Start().
+  void SetHistory(std::function<bool(HistoryRequest)> history) { history_ = std::move(history); }
 
   void OnMessage(std::string_view topic, std::string_view payload, std::string_view response_topic = {},
                  std::string_view correlation = {});
@@ -97,6 +100,7 @@ class IngestRouter {
   const Clock clock_;
   const AnswerTopics answer_topics_;
   std::function<bool(DeskRequest)> desk_;
+  std::function<bool(HistoryRequest)> history_;
   // site: which pod gateway publishes each rack, to notice two pods claiming one rack
   Mutex owners_mu_;
   std::map<std::string, std::string, std::less<>> rack_owner_ GUARDED_BY(owners_mu_);

@@ -73,6 +73,7 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .IntField("requests_busy", I(c.requests_busy))
       .IntField("incident_records", c.incident_records)
       .IntField("active_silences", c.active_silences)
+      .IntField("history_rows", c.history_rows)
       .IntField("opens_deferred", I(c.opens_deferred));
   if (c.alertmanager) {
     w.IntField("alertmanager_owed", c.alertmanager_owed)
@@ -259,6 +260,11 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
   e.Sample("dctwin_commands_total", "result=\"ok\"", d(c.commands_ok));
   e.Sample("dctwin_commands_total", "result=\"refused\"", d(c.commands_refused));
   e.Sample("dctwin_commands_total", "result=\"busy\"", d(c.requests_busy));
+  e.Family("dctwin_history_queries_total", "counter", "History queries, by result (refused: malformed).");
+  e.Sample("dctwin_history_queries_total", "result=\"ok\"", d(c.history_answered));
+  e.Sample("dctwin_history_queries_total", "result=\"refused\"", d(c.history_refused));
+  e.Family("dctwin_history_rows", "gauge", "Rows in the history (incident events, silence and provisioning changes).");
+  e.Sample("dctwin_history_rows", "", d(c.history_rows));
   e.Family("dctwin_active_silences", "gauge", "Silences in force now.");
   e.Sample("dctwin_active_silences", "", d(c.active_silences));
   if (c.alertmanager) {

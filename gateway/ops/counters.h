@@ -62,6 +62,9 @@ struct CountersSnapshot {
   int64_t incident_records = 0;
   int64_t active_silences = 0;
   uint64_t opens_deferred = 0;  // incident opens held back while the outbox was full
+  uint64_t history_answered = 0;  // P/query/history answered
+  uint64_t history_refused = 0;   // malformed history queries (answered ok: false)
+  int64_t history_rows = 0;
   bool alertmanager = false;  // the forwarder runs: the three below mean something
   int64_t alertmanager_owed = 0;
   uint64_t alertmanager_posts = 0;

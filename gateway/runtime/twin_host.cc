@@ -127,7 +127,7 @@ void TwinHost::ApplyPendingModel(double now) {
 void TwinHost::AfterBatch(double now) { Seal(now, false); }
 
 void TwinHost::Seal(double now, bool force) {
-  if (!force && pending_.incidents.empty() && pending_.decommissioned.empty() && !effects_.holding() &&
+  if (!force && pending_.incidents.empty() && pending_.provisioning.empty() && !effects_.holding() &&
       !samples_due_ && now - last_seal_ < flush_interval_s_ && registry_.dirty_count() < flush_changes_) {
     return;
   }
@@ -296,7 +296,7 @@ void TwinHost::Apply(Effects& out) {
     counters_.open_incidents.fetch_add(OpenDelta(e.state), std::memory_order_relaxed);
     pending_.incidents.push_back(std::move(e));
   }
-  for (auto& d : out.decommissioned) pending_.decommissioned.push_back(std::move(d));
+  for (auto& c : out.provisioning) pending_.provisioning.push_back(std::move(c));
   // Health, replies and messages to other twins wait for the commit of what produced them.
   effects_.Hold(out);
   if (out.reports_applied > 0) counters_.messages_in.fetch_add(out.reports_applied, std::memory_order_relaxed);

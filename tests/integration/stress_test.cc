@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <ctime>
 #include <set>
 #include <sstream>
@@ -12,6 +13,7 @@
 
 #include "tests/integration/end_state.h"
 #include "tests/integration/gateway_fixture.h"
+#include "tests/integration/tcp_cut.h"
 
 namespace dctwin::testing {
 namespace {
@@ -330,6 +332,60 @@ TEST_F(StressTest, RecordsFollowTheirIncidentsCauseAndRack) {
                                         "{\"rack\": \"new\"}, \"duration_s\": 600, \"created_by\": \"t\"}'");
   EXPECT_NE(answer.find("server:m1:disk"), std::string::npos) << "the silence of the new rack mutes it: " << answer;
   EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
+}
+
+// Item 6: a broker that forgets the gateway's session at every reconnect (its CONNACK says no
+// session is present) while the resolve never reaches it. At each reconnect Paho fails the
+// publishes that were in flight; ten such failures once made the gateway give the committed rows
+// up and delete them, and the retained record said "open" for ever. A committed row is sent again
+// until the broker takes it.
+TEST_F(StressTest, ACommittedRowIsNeverGivenUpForFailedAttempts) {
+  TcpCut link(broker_.port());
+  std::atomic<bool> hold{false};
+  std::atomic<int> held{0};
+  link.SetMqttFilter([&](bool to_broker, std::string& packet) {
+    const int type = static_cast<unsigned char>(packet[0]) >> 4;
+    size_t body = 1;  // after the fixed header's remaining length
+    while (body < packet.size() && (static_cast<unsigned char>(packet[body]) & 0x80) != 0) ++body;
+    ++body;
+    if (!to_broker && type == 2 && body < packet.size()) packet[body] = 0;  // CONNACK: session present 0
+    if (to_broker && type == 3 && hold && body + 2 <= packet.size()) {      // PUBLISH
+      const size_t length = static_cast<size_t>(static_cast<unsigned char>(packet[body]) << 8 |
+                                                static_cast<unsigned char>(packet[body + 1]));
+      const std::string topic = packet.substr(body + 2, length);
+      if (topic.rfind("dctwin/incidents/", 0) == 0 || topic.rfind("dctwin/alerts/", 0) == 0) {
+        ++held;
+        return false;
+      }
+    }
+    return true;
+  });
+  const std::string config = dir_.Write("dctwin.toml", Config(""));
+  gateway_ = std::make_unique<GatewayProcess>(
+      dir_, std::vector<std::string>{"--config", config, "--broker", "tcp://127.0.0.1:" + std::to_string(link.port()),
+                                     "--state", dir_.File("state.db"), "--gateway-id", "gw-test"});
+  gateway_->Start();
+  WaitOnline();
+  Commission("g1", "rg");
+  for (int i = 0; i < 3; ++i) Report("g1", R"({"temp_c": 95})");
+  ASSERT_TRUE(Alert("server", "g1", "open")) << gateway_->Log();
+  ASSERT_EQ(WaitForAgreement(broker_.port(), 10s), "");
+  hold = true;
+  for (int i = 0; i < 3; ++i) Report("g1", R"({"temp_c": 40})");
+  ASSERT_TRUE(WaitUntil([&] { return held >= 2; }, 10s)) << gateway_->Log();  // the event and the record
+  int resent = 0;  // reconnects after which both rows were sent again
+  for (; resent < 12; ++resent) {
+    const int before = held;
+    link.Cut();
+    link.Mend();
+    if (!WaitUntil([&] { return held >= before + 2; }, 20s)) break;
+  }
+  hold = false;
+  link.Cut();
+  link.Mend();
+  EXPECT_TRUE(Alert("server", "g1", "resolved", 30s)) << gateway_->Log();
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 30s), "") << gateway_->Log();
+  EXPECT_EQ(resent, 12) << "the rows were not sent again after reconnect " << resent;
 }
 
 // Item 11: a start on a busy machine (four busy loops on two cores) opens each connection

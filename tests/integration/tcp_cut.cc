@@ -51,9 +51,9 @@ bool TcpCut::Listen() {
 }
 
 void TcpCut::CloseAll() {
-  for (auto [a, b] : pairs_) {
-    close(a);
-    close(b);
+  for (const Pair& p : pairs_) {
+    close(p.in);
+    close(p.up);
   }
   pairs_.clear();
   if (listen_fd_ >= 0) close(listen_fd_);
@@ -70,6 +70,49 @@ void TcpCut::Want(bool cut) {
 void TcpCut::Cut() { Want(true); }
 void TcpCut::Mend() { Want(false); }
 
+namespace {
+// Blocking writes: loopback buffers are large and the peers keep reading. MSG_NOSIGNAL: a peer
+// that closed is a closed pair, not a SIGPIPE for the test.
+bool SendAll(int fd, const char* data, size_t n) {
+  for (size_t off = 0; off < n;) {
+    const ssize_t w = send(fd, data + off, n - off, MSG_NOSIGNAL);
+    if (w <= 0) return false;
+    off += static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// The length of the whole MQTT packet at the start of `s` (fixed header, remaining length as a
+// variable byte integer, body), 0 while it has not all arrived, -1 when it is malformed.
+long PacketLength(const std::string& s) {
+  size_t remaining = 0;
+  for (size_t k = 1, shift = 0; k <= 4; ++k, shift += 7) {
+    if (k >= s.size()) return 0;
+    const auto byte = static_cast<unsigned char>(s[k]);
+    remaining |= static_cast<size_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      const size_t whole = k + 1 + remaining;
+      return s.size() >= whole ? static_cast<long>(whole) : 0;
+    }
+  }
+  return -1;
+}
+}  // namespace
+
+bool TcpCut::Forward(Pair& p, int side, const char* data, size_t n) {
+  const int to = side == 0 ? p.up : p.in;
+  if (!filter_) return SendAll(to, data, n);
+  std::string& unframed = p.unframed[side];
+  unframed.append(data, n);
+  for (long whole; (whole = PacketLength(unframed)) != 0;) {
+    if (whole < 0) return false;
+    std::string packet = unframed.substr(0, static_cast<size_t>(whole));
+    unframed.erase(0, static_cast<size_t>(whole));
+    if (filter_(side == 0, packet) && !SendAll(to, packet.data(), packet.size())) return false;
+  }
+  return true;
+}
+
 void TcpCut::Run() {
   char buf[16384];
   while (!stop_) {
@@ -83,9 +126,9 @@ void TcpCut::Run() {
     }
     std::vector<pollfd> fds;
     if (listen_fd_ >= 0) fds.push_back(pollfd{listen_fd_, POLLIN, 0});
-    for (auto [a, b] : pairs_) {
-      fds.push_back(pollfd{a, POLLIN, 0});
-      fds.push_back(pollfd{b, POLLIN, 0});
+    for (const Pair& p : pairs_) {
+      fds.push_back(pollfd{p.in, POLLIN, 0});
+      fds.push_back(pollfd{p.up, POLLIN, 0});
     }
     if (poll(fds.data(), fds.size(), 20) <= 0) continue;
     const size_t polled = pairs_.size();  // a pair accepted below was not polled this round
@@ -96,7 +139,7 @@ void TcpCut::Run() {
         const int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         const sockaddr_in a = Loopback(target_port_);
         if (connect(up, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0) {
-          pairs_.emplace_back(in, up);
+          pairs_.push_back(Pair{in, up, {}});
           ++accepted_;
         } else {
           close(in);
@@ -104,33 +147,22 @@ void TcpCut::Run() {
         }
       }
     }
-    // Forwards what arrived; a pair with a closed or failed side is closed whole. (Blocking
-    // writes: loopback buffers are large and the peers are brokers that keep reading.)
-    std::vector<std::pair<int, int>> keep;
-    for (size_t p = polled; p < pairs_.size(); ++p) keep.push_back(pairs_[p]);
+    // Forwards what arrived; a pair with a closed or failed side is closed whole.
+    std::vector<Pair> keep;
+    for (size_t p = polled; p < pairs_.size(); ++p) keep.push_back(std::move(pairs_[p]));
     for (size_t p = 0; p < polled; ++p, i += 2) {
-      auto [a, b] = pairs_[p];
+      Pair& pair = pairs_[p];
       bool open = true;
       for (int side = 0; side < 2 && open; ++side) {
         if (!(fds[i + side].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        const int from = side == 0 ? a : b, to = side == 0 ? b : a;
-        const ssize_t n = recv(from, buf, sizeof buf, 0);
-        if (n <= 0) {
-          open = false;
-          break;
-        }
-        for (ssize_t off = 0; off < n && open;) {
-          // MSG_NOSIGNAL: a peer that closed is a closed pair, not a SIGPIPE for the test.
-          const ssize_t w = send(to, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
-          if (w <= 0) open = false;
-          off += w;
-        }
+        const ssize_t n = recv(side == 0 ? pair.in : pair.up, buf, sizeof buf, 0);
+        open = n > 0 && Forward(pair, side, buf, static_cast<size_t>(n));
       }
       if (open) {
-        keep.emplace_back(a, b);
+        keep.push_back(std::move(pair));
       } else {
-        close(a);
-        close(b);
+        close(pair.in);
+        close(pair.up);
       }
     }
     pairs_.swap(keep);

@@ -22,7 +22,7 @@ using testing::FaultyStore;
 // summary as payload), as the incident desk does with records of its own.
 class RowPerEventStage : public CommitStage {
  public:
-  void OnIncidents(std::vector<IncidentEvent>& events, const std::vector<std::pair<std::string, std::string>>&,
+  void OnIncidents(std::vector<IncidentEvent>& events, const std::vector<ProvisioningChange>&,
                    double, double) override {
     for (const IncidentEvent& e : events) rows_.push_back(OutboxRecord{0, "dctwin/alerts/server/" + e.subject, e.summary, 1, false});
   }

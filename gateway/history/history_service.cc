@@ -1,0 +1,87 @@
+#include "gateway/history/history_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+#include <vector>
+
+#include "gateway/history/history_query.h"
+#include "gateway/publish/json_writer.h"
+
+namespace dctwin {
+
+HistoryService::HistoryService(std::string state_path, MessageSink& replies, DeadLetters& dead_letters,
+                               size_t max_requests)
+    : state_path_(std::move(state_path)), replies_(replies), dead_letters_(dead_letters), max_requests_(max_requests) {}
+
+HistoryService::~HistoryService() { Stop(); }
+
+Status HistoryService::Start() {
+  Status s = HistoryReader::Open(state_path_, 5000, &reader_);
+  if (!s.ok()) return s;
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void HistoryService::Stop() {
+  {
+    MutexLock lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool HistoryService::Submit(HistoryRequest request) {
+  {
+    MutexLock lock(mu_);
+    if (stop_ || requests_.size() >= max_requests_) return false;
+    requests_.push_back(std::move(request));
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void HistoryService::Run() {
+  for (;;) {
+    HistoryRequest request;
+    {
+      MutexLock lock(mu_);
+      while (!stop_ && requests_.empty()) wake_.wait(lock.native());
+      if (stop_) return;
+      request = std::move(requests_.front());
+      requests_.pop_front();
+    }
+    Answer(request);
+  }
+}
+
+void HistoryService::Reply(const HistoryRequest& request, std::string payload) {
+  if (request.reply_topic.empty()) return;
+  replies_.Publish(OutMessage{request.reply_topic, std::move(payload), 1, false, request.correlation});
+}
+
+void HistoryService::Answer(const HistoryRequest& request) {
+  HistoryQuery q;
+  std::string error;
+  if (!ParseHistoryQuery(request.payload, &q, &error)) {
+    refused_.fetch_add(1, std::memory_order_relaxed);
+    dead_letters_.Reject(RejectReason::kBadQuery, request.topic, error, request.payload);
+    JsonWriter w;
+    w.BeginObject().Field("ok", false).Field("error", error).EndObject();
+    return Reply(request, w.Take());
+  }
+  std::vector<HistoryRecord> rows;
+  bool more = false;
+  Status s = reader_->Read(q.filter, q.after, q.limit, &rows, &more);
+  if (!s.ok()) {
+    spdlog::error("history query failed: {}", s.ToString());
+    JsonWriter w;
+    w.BeginObject().Field("ok", false).Field("error", "the history cannot be read: " + s.message()).EndObject();
+    return Reply(request, w.Take());
+  }
+  answered_.fetch_add(1, std::memory_order_relaxed);
+  Reply(request, HistoryAnswerJson(rows, more && !rows.empty() ? HistoryCursor(q.filter, rows.back().seq) : ""));
+}
+
+}  // namespace dctwin

@@ -1,0 +1,157 @@
+#include "storage/history_reader.h"
+
+#include <algorithm>
+#include <functional>
+#include <limits>
+
+namespace dctwin {
+
+Status HistoryReader::Open(const std::string& path, int busy_timeout_ms, std::unique_ptr<HistoryReader>* out) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = "cannot open the history in " + path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return Status::IoError(msg);
+  }
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  out->reset(new HistoryReader(db));
+  return Status::Ok();
+}
+
+HistoryReader::~HistoryReader() { sqlite3_close(db_); }
+
+Status HistoryReader::Error(const char* what) const {
+  return Status::IoError(std::string(what) + ": " + sqlite3_errmsg(db_));
+}
+
+bool HistoryReader::SeqRange(const HistoryFilter& filter, int64_t* lo, int64_t* hi) {
+  *lo = 0;
+  *hi = std::numeric_limits<int64_t>::max();
+  auto bound = [&](const char* sql, double at, int64_t* seq) {
+    sqlite3_stmt* stmt = nullptr;
+    bool found = false;
+    if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) == SQLITE_OK) {
+      sqlite3_bind_double(stmt, 1, at);
+      if (sqlite3_step(stmt) == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(stmt, 0);
+        found = true;
+      }
+    }
+    sqlite3_finalize(stmt);
+    return found;
+  };
+  if (filter.since > 0 &&
+      !bound("SELECT seq FROM history INDEXED BY history_at WHERE at >= ?1 ORDER BY at LIMIT 1", filter.since, lo)) {
+    return false;
+  }
+  if (filter.until > 0 &&
+      !bound("SELECT seq FROM history INDEXED BY history_at WHERE at <= ?1 ORDER BY at DESC LIMIT 1", filter.until,
+             hi)) {
+    return false;
+  }
+  return *lo <= *hi;
+}
+
+namespace {
+
+// The filter's columns that are set, in the order Build() binds them.
+std::vector<const std::string*> Texts(const HistoryFilter& f) {
+  std::vector<const std::string*> texts;
+  for (const std::string* v : {&f.type, &f.level, &f.subject, &f.rack, &f.kind, &f.severity}) {
+    if (!v->empty()) texts.push_back(v);
+  }
+  return texts;
+}
+
+// ?1 < seq <= ?2, LIMIT ?3, then the columns that are set, then since and until.
+std::string Build(const HistoryFilter& f) {
+  std::string sql =
+      "SELECT seq, at, type, level, subject, rack, kind, severity, body FROM history WHERE seq > ?1 AND seq <= ?2";
+  int n = 4;
+  const std::pair<const char*, const std::string*> columns[] = {{"type", &f.type},       {"level", &f.level},
+                                                                {"subject", &f.subject}, {"rack", &f.rack},
+                                                                {"kind", &f.kind},       {"severity", &f.severity}};
+  for (const auto& [column, value] : columns) {
+    if (!value->empty()) sql += std::string(" AND ") + column + " = ?" + std::to_string(n++);
+  }
+  // The time bounds themselves too: the seq range is only as exact as the clock was monotonic.
+  if (f.since > 0) sql += " AND at >= ?" + std::to_string(n++);
+  if (f.until > 0) sql += " AND at <= ?" + std::to_string(n++);
+  return sql + " ORDER BY seq LIMIT ?3";
+}
+
+HistoryRecord RowOf(sqlite3_stmt* stmt) {
+  auto text = [&](int column) {
+    return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, column)),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt, column)));
+  };
+  HistoryRecord r;
+  r.seq = sqlite3_column_int64(stmt, 0);
+  r.at = sqlite3_column_double(stmt, 1);
+  r.type = text(2);
+  r.level = text(3);
+  r.subject = text(4);
+  r.rack = text(5);
+  r.kind = text(6);
+  r.severity = text(7);
+  r.body.assign(static_cast<const char*>(sqlite3_column_blob(stmt, 8)), static_cast<size_t>(sqlite3_column_bytes(stmt, 8)));
+  return r;
+}
+
+}  // namespace
+
+Status HistoryReader::Read(const HistoryFilter& filter, int64_t after, size_t limit, std::vector<HistoryRecord>* out,
+                           bool* more) {
+  out->clear();
+  *more = false;
+  // One row past the page says whether there are more.
+  Status s = Run(filter, after, static_cast<int64_t>(limit) + 1, [&](HistoryRecord&& r) {
+    if (out->size() == limit) {
+      *more = true;
+      return false;
+    }
+    out->push_back(std::move(r));
+    return true;
+  });
+  return s;
+}
+
+Status HistoryReader::Scan(const HistoryFilter& filter, const std::function<bool(HistoryRecord&&)>& each) {
+  return Run(filter, 0, -1, each);
+}
+
+Status HistoryReader::Run(const HistoryFilter& filter, int64_t after, int64_t limit,
+                          const std::function<bool(HistoryRecord&&)>& each) {
+  int64_t lo = 0, hi = 0;
+  // One read transaction: the bounds and the rows come from the same commit.
+  if (sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) return Error("reading the history");
+  Status result = Status::Ok();
+  if (SeqRange(filter, &lo, &hi)) {
+    const std::string sql = Build(filter);
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+      result = Error("reading the history");
+    } else {
+      sqlite3_bind_int64(stmt, 1, std::max(lo - 1, after));
+      sqlite3_bind_int64(stmt, 2, hi);
+      sqlite3_bind_int64(stmt, 3, limit);  // negative: no limit
+      int column = 4;
+      for (const std::string* t : Texts(filter)) {
+        sqlite3_bind_text(stmt, column++, t->data(), static_cast<int>(t->size()), SQLITE_STATIC);
+      }
+      if (filter.since > 0) sqlite3_bind_double(stmt, column++, filter.since);
+      if (filter.until > 0) sqlite3_bind_double(stmt, column++, filter.until);
+      int rc;
+      while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (!each(RowOf(stmt))) break;
+      }
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) result = Error("reading the history");
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  return result;
+}
+
+}  // namespace dctwin
