@@ -1,0 +1,174 @@
+// dctwin-historybench: how long a page of the history takes, and how much disk a row costs, at a
+// small size and at the target size (10,000,000 rows) in the same run; the small size is the
+// floor the large one is judged against (a page must cost its own rows, not the history's).
+//
+//   dctwin-historybench --rows 10000000 --small 100000 --dir /var/tmp
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "storage/history_reader.h"
+#include "storage/sqlite_state_store.h"
+
+using namespace dctwin;
+
+namespace {
+
+const char* kKinds[] = {"thermal", "silent", "disk", "power", "fan", "memory", "cpu", "anomaly"};
+
+// A site's history: incident events of 1,000,000 servers in 25,000 racks, with a silence or a
+// provisioning change now and then, one row a second on average, ending now.
+void Fill(const std::string& path, int64_t rows) {
+  SqliteOptions o;
+  o.path = path;
+  o.history_keep_s = 0;
+  o.history_max_rows = 0;
+  std::unique_ptr<SqliteStateStore> store;
+  if (Status s = SqliteStateStore::Open(o, &store); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    std::exit(1);
+  }
+  std::mt19937_64 rng(7);
+  const double start = static_cast<double>(time(nullptr)) - static_cast<double>(rows);
+  const int64_t chunk = 20000;
+  for (int64_t done = 0; done < rows;) {
+    StoreBatch b;
+    for (int64_t i = 0; i < chunk && done < rows; ++i, ++done) {
+      const uint64_t server = rng() % 1000000;
+      const std::string subject = "s" + std::to_string(server);
+      const std::string rack = "r" + std::to_string(server / 40);
+      const uint64_t pick = rng() % 100;
+      const std::string type = pick < 97 ? "incident" : pick < 99 ? "provisioning" : "silence";
+      const std::string kind = kKinds[rng() % 8];
+      const char* state = pick % 3 == 0 ? "open" : pick % 3 == 1 ? "resolved" : "acknowledged";
+      const double at = start + static_cast<double>(done);
+      char body[400];
+      std::snprintf(body, sizeof body,
+                    "{\"at\":%.3f,\"id\":\"%016llx\",\"level\":\"server\",\"subject\":\"%s\",\"rack\":\"%s\","
+                    "\"datacenter\":\"dc1\",\"kind\":\"%s\",\"severity\":\"critical\",\"state\":\"%s\","
+                    "\"opened_at\":%.3f,\"summary\":\"%s on %s\"}",
+                    at, static_cast<unsigned long long>(rng()), subject.c_str(), rack.c_str(), kind.c_str(), state, at,
+                    kind.c_str(), subject.c_str());
+      b.history.push_back(HistoryRecord{0, at, type, "server", subject, rack, kind, "critical", body});
+    }
+    if (Status s = store->Commit(b); !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      std::exit(1);
+    }
+  }
+}
+
+struct Case {
+  const char* name;
+  HistoryFilter filter;
+  bool from_middle = false;  // continue from a cursor half way through
+};
+
+// The median of `repeat` reads of one 1,000-row page (or what the filter has), in ms.
+double PageMs(HistoryReader& reader, const Case& c, int64_t rows, size_t* got) {
+  std::vector<double> ms;
+  for (int r = 0; r < 7; ++r) {
+    std::vector<HistoryRecord> out;
+    bool more = false;
+    const auto t0 = std::chrono::steady_clock::now();
+    reader.Read(c.filter, c.from_middle ? rows / 2 : 0, 1000, &out, &more);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    *got = out.size();
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dctwin-historybench: history pages at two sizes"};
+  int64_t rows = 10000000, small = 100000;
+  std::string dir = "/var/tmp";
+  bool keep = false;
+  app.add_option("--rows", rows, "rows of the large history");
+  app.add_option("--small", small, "rows of the small one (the floor)");
+  app.add_option("--dir", dir, "where the two databases are written");
+  app.add_flag("--keep", keep, "keep the databases");
+  CLI11_PARSE(app, argc, argv);
+
+  const double now = static_cast<double>(time(nullptr));
+  std::vector<std::pair<int64_t, std::string>> sizes{{small, dir + "/dctwin-history-small.db"},
+                                                     {rows, dir + "/dctwin-history-large.db"}};
+  std::vector<std::vector<double>> results;
+  std::vector<Case> cases;
+  for (const auto& [n, path] : sizes) {
+    std::filesystem::remove(path);
+    std::filesystem::remove(path + "-wal");
+    const auto t0 = std::chrono::steady_clock::now();
+    Fill(path, n);
+    const double fill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto bytes = std::filesystem::file_size(path) +
+                       (std::filesystem::exists(path + "-wal") ? std::filesystem::file_size(path + "-wal") : 0);
+    std::printf("%lld rows: written in %.1f s (%.0f rows/s), %.1f MB, %.0f bytes per row\n", static_cast<long long>(n),
+                fill_s, static_cast<double>(n) / fill_s, static_cast<double>(bytes) / 1e6,
+                static_cast<double>(bytes) / static_cast<double>(n));
+    cases.clear();
+    Case c{"no filter (oldest 1000)", {}};
+    cases.push_back(c);
+    c = {"no filter, from a cursor half way", {}, true};
+    cases.push_back(c);
+    c = {"since 1 h ago", {}};
+    c.filter.since = now - 3600;
+    cases.push_back(c);
+    c = {"since/until a day-old hour", {}};
+    c.filter.since = now - 90000;
+    c.filter.until = now - 86400;
+    cases.push_back(c);
+    c = {"kind thermal", {}};
+    c.filter.kind = "thermal";
+    cases.push_back(c);
+    c = {"type silence", {}};
+    c.filter.type = "silence";
+    cases.push_back(c);
+    c = {"rack r123 (its rows)", {}};
+    c.filter.rack = "r123";
+    cases.push_back(c);
+    c = {"subject s4242 (its rows)", {}};
+    c.filter.subject = "s4242";
+    cases.push_back(c);
+    c = {"severity critical, since 1 h", {}};
+    c.filter.severity = "critical";
+    c.filter.since = now - 3600;
+    cases.push_back(c);
+    std::unique_ptr<HistoryReader> reader;
+    if (Status s = HistoryReader::Open(path, 1000, &reader); !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      return 1;
+    }
+    std::vector<double> r;
+    for (const Case& k : cases) {
+      size_t got = 0;
+      r.push_back(PageMs(*reader, k, n, &got));
+      std::printf("  %-36s %5zu rows  %8.2f ms\n", k.name, got, r.back());
+    }
+    results.push_back(r);
+  }
+  std::printf("\nlarge/small page time (1 = flat):\n");
+  double worst = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    std::printf("  %-36s %6.2f   (%.2f ms at %lld rows)\n", cases[i].name, results[1][i] / results[0][i], results[1][i],
+                static_cast<long long>(rows));
+    worst = std::max(worst, results[1][i]);
+  }
+  std::printf("slowest page at %lld rows: %.2f ms (target: 50 ms)\n", static_cast<long long>(rows), worst);
+  if (!keep) {
+    for (const auto& [n, path] : sizes) {
+      std::filesystem::remove(path);
+      std::filesystem::remove(path + "-wal");
+      std::filesystem::remove(path + "-shm");
+    }
+  }
+  return worst <= 50 ? 0 : 1;
+}
