@@ -184,7 +184,8 @@ Status Gateway::Start() {
   so.history_max_rows = config_.history.max_rows;
   s = SqliteStateStore::Open(so, &store_);
   if (!s.ok()) return s;
-  history_ = std::make_unique<HistoryService>(config_.state.path, *outbound_, *dead_letters_);
+  history_ = std::make_unique<HistoryService>(config_.state.path, config_.gateway.datacenter, WallClock, *outbound_,
+                                              *dead_letters_);
   s = history_->Start();
   if (!s.ok()) return s;
   router_->SetHistory([this](HistoryRequest r) { return history_->Submit(std::move(r)); });
@@ -260,6 +261,15 @@ Status Gateway::Start() {
   // state was quarantined) is resolved, and its notification with it. (What a twin resolves at
   // restore itself, a rule removed meanwhile, it resolves with its own event.)
   desk_->ResolveUnheld(restored_incidents_, WallClock());
+  {
+    std::vector<std::pair<std::string, std::string>> servers;
+    for (const auto& h : hosts_) {
+      h->registry().ForEachServer([&](const ServerTwin& t) {
+        if (t.commissioned()) servers.emplace_back(t.id(), t.rack());
+      });
+    }
+    desk_->SeedCommissioned(servers, WallClock());
+  }
   restored_incidents_.clear();
   // Maintenance and notifications as the last run left them; from now on after every commit.
   const auto maintenance = desk_->ActiveMaintenance();

@@ -154,4 +154,39 @@ Status HistoryReader::Run(const HistoryFilter& filter, int64_t after, int64_t li
   return result;
 }
 
+Status HistoryReader::Spans(double since, double until, const std::string& rack,
+                            const std::function<void(SpanRecord&&)>& each) {
+  std::string sql =
+      "SELECT id, type, level, subject, rack, kind, severity, started_at, acked_at, ended_at, matchers FROM spans "
+      "WHERE started_at <= ?2 AND (ended_at IS NULL OR ended_at >= ?1)";
+  if (!rack.empty()) sql += " AND (rack = ?3 OR type = 'maintenance' OR (level = 'rack' AND subject = ?3))";
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) return Error("reading the spans");
+  sqlite3_bind_double(stmt, 1, since);
+  sqlite3_bind_double(stmt, 2, until);
+  if (!rack.empty()) sqlite3_bind_text(stmt, 3, rack.data(), static_cast<int>(rack.size()), SQLITE_STATIC);
+  auto text = [&](int column) {
+    return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, column)),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt, column)));
+  };
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    SpanRecord s;
+    s.id = text(0);
+    s.type = text(1);
+    s.level = text(2);
+    s.subject = text(3);
+    s.rack = text(4);
+    s.kind = text(5);
+    s.severity = text(6);
+    s.started_at = sqlite3_column_double(stmt, 7);
+    s.acked_at = sqlite3_column_double(stmt, 8);  // NULL reads as 0
+    s.ended_at = sqlite3_column_double(stmt, 9);
+    s.matchers = text(10);
+    each(std::move(s));
+  }
+  sqlite3_finalize(stmt);
+  return rc == SQLITE_DONE ? Status::Ok() : Error("reading the spans");
+}
+
 }  // namespace dctwin

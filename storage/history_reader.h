@@ -42,6 +42,10 @@ class HistoryReader {
   // Every row that matches, oldest first (reports); stops early when `each` returns false.
   Status Scan(const HistoryFilter& filter, const std::function<bool(HistoryRecord&&)>& each);
 
+  // Every span that overlaps [since, until] (still going: up to now); with `rack`, only that
+  // rack's (and every maintenance span, whatever it names).
+  Status Spans(double since, double until, const std::string& rack, const std::function<void(SpanRecord&&)>& each);
+
  private:
   explicit HistoryReader(sqlite3* db) : db_(db) {}
   // The seq range [*lo, *hi] that the filter's time bounds cover; false: no row is in it.

@@ -42,7 +42,15 @@ const char* const kMigrations[] = {
     "CREATE INDEX history_subject ON history (subject, seq);"
     "CREATE INDEX history_rack ON history (rack, seq);"
     "CREATE INDEX history_kind ON history (kind, seq);"
-    "CREATE INDEX history_type ON history (type, seq);",
+    "CREATE INDEX history_type ON history (type, seq);"
+    // The report's stretches of time: those that overlap a period are found through the index
+    // on their end (NULL: still going) and on their rack.
+    "CREATE TABLE spans ("
+    "  id TEXT PRIMARY KEY, type TEXT NOT NULL, level TEXT NOT NULL, subject TEXT NOT NULL, rack TEXT NOT NULL,"
+    "  kind TEXT NOT NULL, severity TEXT NOT NULL, started_at REAL NOT NULL, acked_at REAL, ended_at REAL,"
+    "  matchers TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX spans_end ON spans (ended_at);"
+    "CREATE INDEX spans_rack ON spans (rack, ended_at);",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteStateStore::kSchemaVersion);
 
@@ -195,7 +203,8 @@ SqliteStateStore::~SqliteStateStore() {
   sqlite3_wal_hook(db_, nullptr, nullptr);
   checkpointer_.reset();
   for (sqlite3_stmt* s : {upsert_, delete_, insert_outbox_, delete_outbox_, upsert_doc_, delete_doc_, insert_history_,
-                          prune_history_old_, prune_history_many_, oldest_history_}) {
+                          prune_history_old_, prune_history_many_, oldest_history_, upsert_span_, insert_span_,
+                          close_span_, prune_spans_}) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
@@ -255,6 +264,15 @@ Status SqliteStateStore::Prepare() {
        "DELETE FROM history WHERE seq IN (SELECT seq FROM history INDEXED BY history_at WHERE at < ?1 LIMIT ?2)"},
       {&prune_history_many_, "DELETE FROM history WHERE seq IN (SELECT seq FROM history ORDER BY seq LIMIT ?1)"},
       {&oldest_history_, "SELECT min(at) FROM history"},
+      {&upsert_span_,
+       "INSERT OR REPLACE INTO spans (id, type, level, subject, rack, kind, severity, started_at, acked_at, ended_at,"
+       " matchers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+      {&insert_span_,
+       "INSERT OR IGNORE INTO spans (id, type, level, subject, rack, kind, severity, started_at, acked_at, ended_at,"
+       " matchers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+      {&close_span_, "UPDATE OR REPLACE spans SET id = id || ':' || started_at, ended_at = ?2 WHERE id = ?1"},
+      {&prune_spans_,
+       "DELETE FROM spans WHERE id IN (SELECT id FROM spans INDEXED BY spans_end WHERE ended_at < ?1 LIMIT ?2)"},
   };
   for (auto& st : statements) {
     if (sqlite3_prepare_v3(db_, st.sql, -1, SQLITE_PREPARE_PERSISTENT, st.stmt, nullptr) != SQLITE_OK) {
@@ -340,6 +358,27 @@ Status SqliteStateStore::Commit(StoreBatch& batch) {
     if (sqlite3_step(insert_history_) != SQLITE_DONE) return fail("writing the history");
     h.seq = sqlite3_last_insert_rowid(db_);
   }
+  for (const SpanChange& c : batch.spans) {
+    const SpanRecord& r = c.row;
+    if (c.close) {
+      StatementScope scope(close_span_);
+      sqlite3_bind_text(close_span_, 1, r.id.data(), static_cast<int>(r.id.size()), SQLITE_STATIC);
+      sqlite3_bind_double(close_span_, 2, r.ended_at);
+      if (sqlite3_step(close_span_) != SQLITE_DONE) return fail("closing a span");
+      continue;
+    }
+    sqlite3_stmt* st = c.if_absent ? insert_span_ : upsert_span_;
+    StatementScope scope(st);
+    int column = 1;
+    for (const std::string* text : {&r.id, &r.type, &r.level, &r.subject, &r.rack, &r.kind, &r.severity}) {
+      sqlite3_bind_text(st, column++, text->data(), static_cast<int>(text->size()), SQLITE_STATIC);
+    }
+    sqlite3_bind_double(st, 8, r.started_at);
+    if (r.acked_at > 0) sqlite3_bind_double(st, 9, r.acked_at);  // else NULL
+    if (r.ended_at > 0) sqlite3_bind_double(st, 10, r.ended_at);
+    sqlite3_bind_text(st, 11, r.matchers.data(), static_cast<int>(r.matchers.size()), SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) return fail("writing a span");
+  }
   const int64_t history_before = history_rows_.load();
   const double oldest_before = history_oldest_at_;
   history_rows_ += static_cast<int64_t>(batch.history.size());
@@ -381,6 +420,12 @@ bool SqliteStateStore::PruneHistory(double now) {
     sqlite3_bind_int64(prune_history_many_, 1, std::min<int64_t>(over, history_prune_step_ - removed));
     if (sqlite3_step(prune_history_many_) != SQLITE_DONE) return false;
     removed += sqlite3_changes(db_);
+  }
+  if (history_keep_s_ > 0 && removed < history_prune_step_) {
+    StatementScope scope(prune_spans_);
+    sqlite3_bind_double(prune_spans_, 1, now - history_keep_s_);
+    sqlite3_bind_int(prune_spans_, 2, history_prune_step_ - removed);
+    if (sqlite3_step(prune_spans_) != SQLITE_DONE) return false;
   }
   if (removed == 0) return true;
   history_rows_ -= removed;

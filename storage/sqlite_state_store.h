@@ -80,6 +80,10 @@ class SqliteStateStore : public StateStore {
   sqlite3_stmt* prune_history_old_ = nullptr;
   sqlite3_stmt* prune_history_many_ = nullptr;
   sqlite3_stmt* oldest_history_ = nullptr;
+  sqlite3_stmt* upsert_span_ = nullptr;
+  sqlite3_stmt* insert_span_ = nullptr;  // if absent
+  sqlite3_stmt* close_span_ = nullptr;
+  sqlite3_stmt* prune_spans_ = nullptr;
   const double history_keep_s_;
   const int64_t history_max_rows_;
   const int history_prune_step_;

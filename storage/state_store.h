@@ -58,6 +58,26 @@ struct HistoryRecord {
   std::string body;
 };
 
+// A stretch of time the availability report counts (P/query/report): an incident (opened to
+// resolved), a maintenance silence (starts to ends), a server's time in a rack (commissioned to
+// decommissioned or moved). Kept beside the history, pruned with it.
+struct SpanRecord {
+  std::string id;    // the incident's or silence's id; "c:<server>" while a server is in a rack
+  std::string type;  // incident | maintenance | commissioned
+  std::string level, subject, rack, kind, severity;
+  double started_at = 0;
+  double acked_at = 0;  // 0: not acknowledged
+  double ended_at = 0;  // 0: still going
+  std::string matchers;  // maintenance: the silence's matchers, as JSON
+};
+// One change to the spans, applied in order: a row written whole, or (close) the open span `id`
+// ended at `ended_at` (it is kept under "<id>:<started_at>", so that a new one can open).
+struct SpanChange {
+  bool close = false;
+  bool if_absent = false;  // an upsert that leaves an existing row alone
+  SpanRecord row;
+};
+
 // Everything one transaction writes.
 struct StoreBatch {
   std::vector<TwinRecord> upserts;
@@ -67,9 +87,10 @@ struct StoreBatch {
   std::vector<DocRecord> doc_upserts;
   std::vector<DocKey> doc_deletes;
   std::vector<HistoryRecord> history;  // appended; their seq is filled in by Commit
+  std::vector<SpanChange> spans;
   bool empty() const {
     return upserts.empty() && deletes.empty() && outbox.empty() && acked.empty() && doc_upserts.empty() &&
-           doc_deletes.empty() && history.empty();
+           doc_deletes.empty() && history.empty() && spans.empty();
   }
 };
 

@@ -9,6 +9,7 @@
 #include <simdjson.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -241,6 +242,55 @@ int Check(const std::string& answer, simdjson::dom::element* out) {
   return 0;
 }
 
+// "24h" ago, or a Unix time as it is; < 0 when it is neither.
+double ParseSince(const std::string& text) {
+  const double v = ParseDuration(text);
+  if (v <= 0) return -1;
+  return v > 1e9 && text.find_first_not_of("0123456789.") == std::string::npos ? v : Now() - v;
+}
+
+std::string Seconds(double s) {
+  if (s < 0) return "-";
+  const long long n = std::llround(s);
+  char buf[32];
+  if (n < 120) {
+    std::snprintf(buf, sizeof buf, "%llds", n);
+  } else if (n < 7200) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", n / 60, n % 60);
+  } else if (n < 172800) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", n / 3600, n / 60 % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldd%02lldh", n / 86400, n / 3600 % 24);
+  }
+  return buf;
+}
+
+// One event of P/query/history as a table row.
+std::vector<std::string> HistoryRow(simdjson::dom::element e) {
+  const std::string type = Str(e, "type");
+  std::string what = type == "incident" ? Str(e, "state") : Str(e, "change");
+  std::string subject = Str(e, "subject"), detail = Str(e, "summary");
+  if (type == "provisioning") {
+    subject = Str(e, "server");
+    if (what == "moved") detail = "from " + Str(e, "from_rack");
+  } else if (type == "silence") {
+    subject = Str(e, "id");
+    simdjson::dom::object o;
+    if (e["matchers"].get_object().get(o) == simdjson::SUCCESS) {
+      for (auto f : o) {
+        std::string_view v;
+        if (f.value.get_string().get(v) == simdjson::SUCCESS) detail += std::string(detail.empty() ? "" : " ") + std::string(f.key) + "=" + std::string(v);
+      }
+    }
+    if (!Str(e, "created_by").empty()) detail += " by " + Str(e, "created_by");
+  } else if (what == "acknowledged") {
+    detail = "by " + Str(e, "acked_by") + (Str(e, "ack_comment").empty() ? "" : ": " + Str(e, "ack_comment"));
+  }
+  return {Time(Num(e, "at")), type, what, Str(e, "level").empty() ? "-" : Str(e, "level"), subject,
+          Str(e, "rack").empty() ? "-" : Str(e, "rack"), Str(e, "kind").empty() ? "-" : Str(e, "kind"),
+          Str(e, "severity").empty() ? "-" : Str(e, "severity"), type == "incident" ? Str(e, "id") : "-", detail};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -295,6 +345,27 @@ int main(int argc, char** argv) {
   server->add_option("id", server_id, "server id")->required();
   server->add_flag("--json", json, "print JSON");
 
+  std::string since_text, until_text, kind_filter, subject_filter, type_filter, level_filter, severity_filter;
+  std::string by_what = "server";
+  int limit = 1000;
+  auto* history = app.add_subcommand("history", "what happened: incident events, silences, provisioning (oldest first)");
+  history->add_option("--since", since_text, "from this long ago (24h, 7d) or this Unix time")->default_val("24h");
+  history->add_option("--until", until_text, "up to this long ago or this Unix time (default: now)");
+  history->add_option("--rack", rack_filter, "only this rack's");
+  history->add_option("--kind", kind_filter, "only incidents of this kind");
+  history->add_option("--subject", subject_filter, "only this server (or rack, or datacenter)");
+  history->add_option("--type", type_filter, "incident, silence, provisioning or control");
+  history->add_option("--level", level_filter, "server, rack, datacenter or gateway");
+  history->add_option("--severity", severity_filter, "warning or critical");
+  history->add_option("--limit", limit, "at most this many events (pages of up to 1000 are fetched)")->check(CLI::PositiveNumber);
+  history->add_flag("--json", json, "print each page's JSON answer, one per line");
+  auto* report = app.add_subcommand("report", "availability, incidents, MTTA and MTTR over a period");
+  report->add_option("--since", since_text, "from this long ago (7d, 24h) or this Unix time")->default_val("7d");
+  report->add_option("--until", until_text, "up to this long ago or this Unix time (default: now)");
+  report->add_option("--by", by_what, "server, rack or datacenter")->check(CLI::IsMember({"server", "rack", "datacenter"}));
+  report->add_option("--rack", rack_filter, "only this rack");
+  report->add_flag("--json", json, "print JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -306,8 +377,65 @@ int main(int argc, char** argv) {
     by = user != nullptr && *user != '\0' ? user : "dctwinctl";
   }
 
+  std::string time_bounds;
+  if (*history || *report) {
+    const double since = ParseSince(since_text);
+    const double until_at = until_text.empty() ? 0 : ParseSince(until_text);
+    if (since < 0 || until_at < 0) {
+      std::fprintf(stderr, "dctwinctl: --since/--until take a duration (24h, 7d, 90m) or a Unix time\n");
+      return kExitUsage;
+    }
+    time_bounds = "\"since\":" + std::to_string(since) + (until_at > 0 ? ",\"until\":" + std::to_string(until_at) : "");
+  }
+  if (*history) {
+    std::string filters = time_bounds;
+    const std::pair<const char*, const std::string*> fields[] = {
+        {"rack", &rack_filter}, {"kind", &kind_filter},   {"subject", &subject_filter},
+        {"type", &type_filter}, {"level", &level_filter}, {"severity", &severity_filter}};
+    for (const auto& [key, value] : fields) {
+      if (!value->empty()) filters += std::string(",\"") + key + "\":\"" + JsonEscape(*value) + "\"";
+    }
+    std::vector<std::vector<std::string>> rows{
+        {"TIME", "TYPE", "EVENT", "LEVEL", "SUBJECT", "RACK", "KIND", "SEVERITY", "INCIDENT", "DETAIL"}};
+    std::string cursor, error;
+    int left = limit;
+    do {
+      const std::string request = "{" + filters + ",\"limit\":" + std::to_string(std::min(left, 1000)) +
+                                  (cursor.empty() ? "" : ",\"cursor\":\"" + cursor + "\"") + "}";
+      const std::optional<std::string> answer = Ask(c, c.prefix + "/query/history", request, &error);
+      if (!answer) {
+        std::fprintf(stderr, "dctwinctl: %s\n", error.c_str());
+        return kExitNoAnswer;
+      }
+      simdjson::dom::element doc;
+      if (const int rc = Check(*answer, &doc); rc != 0) return rc;
+      if (json) std::printf("%s\n", answer->c_str());
+      simdjson::dom::array list;
+      if (doc["events"].get_array().get(list) == simdjson::SUCCESS) {
+        for (simdjson::dom::element e : list) {
+          rows.push_back(HistoryRow(e));
+          --left;
+        }
+      }
+      cursor = Str(doc, "next_cursor");
+    } while (!cursor.empty() && left > 0);
+    if (!json) {
+      if (rows.size() == 1) {
+        std::printf("nothing happened in that period\n");
+      } else {
+        PrintTable(rows);
+      }
+      if (!cursor.empty()) std::fprintf(stderr, "(more events: raise --limit or narrow the period)\n");
+    }
+    return 0;
+  }
+
   std::string topic, payload = "{}";
-  if (*incidents) {
+  if (*report) {
+    topic = c.prefix + "/query/report";
+    payload = "{" + time_bounds + ",\"by\":\"" + by_what + "\"" +
+              (rack_filter.empty() ? "" : ",\"rack\":\"" + JsonEscape(rack_filter) + "\"") + "}";
+  } else if (*incidents) {
     topic = c.prefix + "/query/incidents";
   } else if (*add) {
     std::string m;
@@ -421,6 +549,39 @@ int main(int argc, char** argv) {
     }
     if (rows.size() == 1) {
       std::printf("every rack of %s is healthy\n", Str(doc, "datacenter").c_str());
+    } else {
+      PrintTable(rows);
+    }
+  } else if (*report) {
+    std::vector<std::vector<std::string>> rows{{"LEVEL", "SUBJECT", "AVAILABILITY", "CRITICAL", "WARNING", "MAINTENANCE",
+                                                "INCIDENTS", "MTTA", "MTTR", "BY KIND"}};
+    simdjson::dom::array list;
+    if (doc["rows"].get_array().get(list) == simdjson::SUCCESS) {
+      for (simdjson::dom::element r : list) {
+        char availability[32];
+        std::snprintf(availability, sizeof availability, "%.3f%%", 100 * Num(r, "availability"));
+        std::string kinds;
+        simdjson::dom::object o;
+        if (r["by_kind"].get_object().get(o) == simdjson::SUCCESS) {
+          for (auto f : o) {
+            int64_t n = 0;
+            if (f.value.get_int64().get(n) != simdjson::SUCCESS) continue;
+            kinds += std::string(kinds.empty() ? "" : " ") + std::string(f.key) + "=" + std::to_string(n);
+          }
+        }
+        auto mean = [&](const char* key) {
+          double v = 0;
+          return r[key].get_double().get(v) == simdjson::SUCCESS ? Seconds(v) : std::string("-");
+        };
+        rows.push_back({Str(r, "level"), Str(r, "subject"), availability, Seconds(Num(r, "critical_s")),
+                        Seconds(Num(r, "warning_s")), Seconds(Num(r, "maintenance_s")),
+                        std::to_string(static_cast<long long>(Num(r, "incidents"))), mean("mtta_s"), mean("mttr_s"),
+                        kinds.empty() ? "-" : kinds});
+      }
+    }
+    std::printf("from %s to %s\n", Time(Num(doc, "since")).c_str(), Time(Num(doc, "until")).c_str());
+    if (rows.size() == 1) {
+      std::printf("nothing to report in that period\n");
     } else {
       PrintTable(rows);
     }

@@ -2,17 +2,20 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "gateway/history/history_query.h"
+#include "gateway/history/report.h"
 #include "gateway/publish/json_writer.h"
 
 namespace dctwin {
 
-HistoryService::HistoryService(std::string state_path, MessageSink& replies, DeadLetters& dead_letters,
-                               size_t max_requests)
-    : state_path_(std::move(state_path)), replies_(replies), dead_letters_(dead_letters), max_requests_(max_requests) {}
+HistoryService::HistoryService(std::string state_path, std::string datacenter, std::function<double()> clock,
+                               MessageSink& replies, DeadLetters& dead_letters, size_t max_requests)
+    : state_path_(std::move(state_path)), datacenter_(std::move(datacenter)), clock_(std::move(clock)),
+      replies_(replies), dead_letters_(dead_letters), max_requests_(max_requests) {}
 
 HistoryService::~HistoryService() { Stop(); }
 
@@ -52,7 +55,11 @@ void HistoryService::Run() {
       request = std::move(requests_.front());
       requests_.pop_front();
     }
-    Answer(request);
+    if (request.report) {
+      AnswerReport(request);
+    } else {
+      Answer(request);
+    }
   }
 }
 
@@ -61,16 +68,35 @@ void HistoryService::Reply(const HistoryRequest& request, std::string payload) {
   replies_.Publish(OutMessage{request.reply_topic, std::move(payload), 1, false, request.correlation});
 }
 
+void HistoryService::Refuse(const HistoryRequest& request, const std::string& error) {
+  refused_.fetch_add(1, std::memory_order_relaxed);
+  dead_letters_.Reject(RejectReason::kBadQuery, request.topic, error, request.payload);
+  JsonWriter w;
+  w.BeginObject().Field("ok", false).Field("error", error).EndObject();
+  Reply(request, w.Take());
+}
+
+void HistoryService::AnswerReport(const HistoryRequest& request) {
+  const double now = clock_();
+  ReportQuery q;
+  std::string error;
+  if (!ParseReportQuery(request.payload, now, &q, &error)) return Refuse(request, error);
+  std::vector<SpanRecord> spans;
+  Status s = reader_->Spans(q.since, std::min(q.until, now), q.rack, [&](SpanRecord&& r) { spans.push_back(std::move(r)); });
+  if (!s.ok()) {
+    spdlog::error("report failed: {}", s.ToString());
+    JsonWriter w;
+    w.BeginObject().Field("ok", false).Field("error", "the history cannot be read: " + s.message()).EndObject();
+    return Reply(request, w.Take());
+  }
+  answered_.fetch_add(1, std::memory_order_relaxed);
+  Reply(request, ReportJson(q, spans, now, datacenter_));
+}
+
 void HistoryService::Answer(const HistoryRequest& request) {
   HistoryQuery q;
   std::string error;
-  if (!ParseHistoryQuery(request.payload, &q, &error)) {
-    refused_.fetch_add(1, std::memory_order_relaxed);
-    dead_letters_.Reject(RejectReason::kBadQuery, request.topic, error, request.payload);
-    JsonWriter w;
-    w.BeginObject().Field("ok", false).Field("error", error).EndObject();
-    return Reply(request, w.Take());
-  }
+  if (!ParseHistoryQuery(request.payload, &q, &error)) return Refuse(request, error);
   std::vector<HistoryRecord> rows;
   bool more = false;
   Status s = reader_->Read(q.filter, q.after, q.limit, &rows, &more);

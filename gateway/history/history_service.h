@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,6 +23,7 @@
 namespace dctwin {
 
 struct HistoryRequest {
+  bool report = false;  // P/query/report; else P/query/history
   std::string topic;  // where it was asked (for the dead letter of a bad one)
   std::string payload;
   std::string reply_topic;
@@ -30,7 +32,9 @@ struct HistoryRequest {
 
 class HistoryService {
  public:
-  HistoryService(std::string state_path, MessageSink& replies, DeadLetters& dead_letters, size_t max_requests = 1000);
+  // `clock`: the gateway's wall clock (the end of a report's period defaults to it).
+  HistoryService(std::string state_path, std::string datacenter, std::function<double()> clock, MessageSink& replies,
+                 DeadLetters& dead_letters, size_t max_requests = 1000);
   ~HistoryService();
   // Opens the reader (after the store has created the schema) and starts the thread.
   Status Start();
@@ -44,9 +48,13 @@ class HistoryService {
  private:
   void Run();
   void Answer(const HistoryRequest& request);
+  void AnswerReport(const HistoryRequest& request);
+  void Refuse(const HistoryRequest& request, const std::string& error);
   void Reply(const HistoryRequest& request, std::string payload);
 
   const std::string state_path_;
+  const std::string datacenter_;
+  const std::function<double()> clock_;
   MessageSink& replies_;
   DeadLetters& dead_letters_;
   const size_t max_requests_;

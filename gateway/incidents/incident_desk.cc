@@ -20,6 +20,7 @@ constexpr const char* kRecords = "incident";
 constexpr const char* kSilences = "silence";
 constexpr const char* kNotifications = "notify";
 constexpr const char* kDeferred = "deferred";
+constexpr const char* kMeta = "meta";
 
 std::string Hex(uint64_t v, int digits) {
   static const char* kHex = "0123456789abcdef";
@@ -93,6 +94,8 @@ IncidentDesk::IncidentDesk(Options options, MessageSink& replies, Clock clock)
 
 Status IncidentDesk::Restore(StateStore& store) {
   last_history_at_ = store.LastHistoryAt();
+  Status meta = store.LoadDocs(kMeta, [&](DocRecord&& d) { spans_seeded_ = spans_seeded_ || d.key.id == "spans"; });
+  if (!meta.ok()) return meta;
   size_t bad = 0;
   Status s = store.LoadDocs(kRecords, [&](DocRecord&& d) {
     IncidentEvent r;
@@ -467,6 +470,7 @@ void IncidentDesk::UpdateCounts(double now) {
 void IncidentDesk::Contribute(StoreBatch& batch) {
   for (const OutboxRecord& r : outbox_) batch.outbox.push_back(r);
   batch.history.insert(batch.history.end(), history_.begin(), history_.end());
+  batch.spans.insert(batch.spans.end(), spans_.begin(), spans_.end());
   for (const auto& [key, body] : docs_) {
     if (body) {
       batch.doc_upserts.push_back(DocRecord{{key.first, key.second}, *body});
@@ -479,6 +483,7 @@ void IncidentDesk::Contribute(StoreBatch& batch) {
 void IncidentDesk::Committed(double /*now*/) {
   outbox_.clear();
   history_.clear();
+  spans_.clear();
   docs_.clear();
   for (OutMessage& m : replies_) replies_sink_.Publish(std::move(m));
   replies_.clear();
@@ -685,9 +690,24 @@ void IncidentDesk::Remember(HistoryRecord row) {
   history_.push_back(std::move(row));
 }
 
+void IncidentDesk::SeedCommissioned(const std::vector<std::pair<std::string, std::string>>& servers, double now) {
+  if (spans_seeded_) return;
+  for (const auto& [server, rack] : servers) {
+    spans_.push_back(SpanChange{false, true, SpanRecord{"c:" + server, "commissioned", "server", server, rack, "", "", now, 0, 0, ""}});
+  }
+  docs_[{kMeta, "spans"}] = std::string("{}");
+  spans_seeded_ = true;
+}
+
 void IncidentDesk::RememberIncident(const IncidentEvent& e, double now) {
   IncidentEvent copy = e;
   copy.at = std::max(e.at > 0 ? e.at : now, last_history_at_);
+  // The report's span of the incident, whole at every change.
+  SpanRecord span{e.id, "incident", std::string(LevelName(e.level)), e.subject, e.rack, e.kind,
+                  std::string(SeverityName(e.severity)), e.opened_at > 0 ? e.opened_at : copy.at, e.acked_at, 0, ""};
+  if (auto it = open_.find(e.id); it != open_.end()) span.acked_at = std::max(span.acked_at, it->second.acked_at);
+  if (e.state == IncidentState::kResolved) span.ended_at = copy.at;
+  spans_.push_back(SpanChange{false, false, std::move(span)});
   Remember(HistoryRecord{0, copy.at, "incident", std::string(LevelName(e.level)), e.subject, e.rack, e.kind,
                          std::string(SeverityName(e.severity)), IncidentEventJson(copy)});
 }
@@ -711,6 +731,14 @@ void IncidentDesk::RememberSilence(const Silence& s, const char* change, double 
       .Field("comment", s.comment)
       .Field("maintenance", s.maintenance)
       .EndObject();
+  if (s.maintenance) {
+    JsonWriter m;
+    m.BeginObject();
+    for (const auto& [k, v] : s.matchers) m.Field(k, v);
+    m.EndObject();
+    const double end = std::string_view(change) == "expired" ? std::min(at, s.ends_at) : s.ends_at;
+    spans_.push_back(SpanChange{false, false, SpanRecord{"m:" + s.id, "maintenance", "", "", "", "", "", s.starts_at, 0, end, m.Take()}});
+  }
   Remember(HistoryRecord{0, at, "silence", exact("level"), exact("server"), exact("rack"), exact("kind"),
                          exact("severity"), w.Take()});
 }
@@ -725,6 +753,13 @@ void IncidentDesk::RememberProvisioning(const ProvisioningChange& c, double now)
   if (c.change == ProvisioningChange::Change::kMoved) w.Field("from_rack", c.from_rack);
   w.EndObject();
   Remember(HistoryRecord{0, at, "provisioning", "server", c.server, c.rack, "", "", w.Take()});
+  // The server's time in its rack: a move ends one span and starts another.
+  if (c.change != ProvisioningChange::Change::kCommissioned) {
+    spans_.push_back(SpanChange{true, false, SpanRecord{"c:" + c.server, "", "", "", "", "", "", 0, 0, at, ""}});
+  }
+  if (c.change != ProvisioningChange::Change::kDecommissioned) {
+    spans_.push_back(SpanChange{false, false, SpanRecord{"c:" + c.server, "commissioned", "server", c.server, c.rack, "", "", at, 0, 0, ""}});
+  }
 }
 
 std::string IncidentDesk::IncidentsJson() const {

@@ -90,6 +90,10 @@ class IncidentDesk : public CommitStage {
   std::shared_ptr<const std::vector<Silence>> ActiveMaintenance() const;
   std::vector<Notification> Notifications() const;
 
+  // After Restore, before the writer starts: once per database, the time in their racks of the
+  // servers (server, rack) it held before the report's spans existed counts from now.
+  void SeedCommissioned(const std::vector<std::pair<std::string, std::string>>& servers, double now);
+
   // After Restore, before the writer starts: resolves every record whose id is not in `held` (no
   // restored twin holds that incident any more), clearing its record and resolving its
   // notification; the events go out with the first commit.
@@ -190,6 +194,8 @@ class IncidentDesk : public CommitStage {
   std::map<std::pair<std::string, std::string>, std::optional<std::string>> docs_;  // (collection, id) -> body
   std::vector<OutMessage> replies_;
   std::vector<HistoryRecord> history_;
+  std::vector<SpanChange> spans_;
+  bool spans_seeded_ = false;  // the servers of a database from before the spans have theirs
   double last_history_at_ = 0;
   bool maintenance_changed_ = false;
   bool notifications_changed_ = false;

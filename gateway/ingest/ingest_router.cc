@@ -194,11 +194,12 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
   // A pod answers only for what it holds: the datacenter, the site's incidents and silences are
   // the site gateway's to answer.
   if (options_.role == "pod" &&
-      (what == "history" || what == "unhealthy-racks" || what == "datacenter" || what == "incidents" || what == "silences")) {
+      (what == "history" || what == "report" || what == "unhealthy-racks" || what == "datacenter" || what == "incidents" || what == "silences")) {
     return;
   }
-  if (what == "history" && history_ && options_.role != "pod") {
-    HistoryRequest r{std::string(topic), std::string(payload), std::string(response_topic), std::string(correlation)};
+  if ((what == "history" || what == "report") && history_ && options_.role != "pod") {
+    HistoryRequest r{what == "report", std::string(topic), std::string(payload), std::string(response_topic),
+                     std::string(correlation)};
     if (!history_(std::move(r))) {
       dead_letters_.Reject(RejectReason::kQueueFull, topic, "too many history queries wait", payload);
       AnswerError(response_topic, correlation, "the gateway is busy: too many history queries wait; try again later");
@@ -219,7 +220,7 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
     to = TwinAddress{rack ? Level::kRack : Level::kServer, std::string(id)};
     if (!IsValidId(id)) problem = "id must match [A-Za-z0-9._-]{1,64}";
   } else {
-    problem = "unknown query; ask unhealthy-racks, datacenter, rack/<id>, server/<id>, incidents, silences or history";
+    problem = "unknown query; ask unhealthy-racks, datacenter, rack/<id>, server/<id>, incidents, silences, history or report";
   }
   if (!problem.empty()) {
     dead_letters_.Reject(RejectReason::kBadQuery, topic, problem, payload);

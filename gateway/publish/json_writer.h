@@ -24,6 +24,7 @@ class JsonWriter {
     return *this;
   }
   JsonWriter& String(std::string_view s) { Separate(); AppendString(s); return *this; }
+  JsonWriter& Null() { Separate(); out_ += "null"; return *this; }
   JsonWriter& Bool(bool b) { Separate(); out_ += b ? "true" : "false"; return *this; }
   JsonWriter& Number(double v) {
     Separate();
