@@ -104,6 +104,9 @@ struct SilencesConfig {
 struct HistoryConfig {
   double keep_days = 90;      // older rows are removed, a few hundred per commit
   int max_rows = 10'000'000;  // past it the oldest rows are removed likewise
+  // 1-minute and 1-hour rollups of every server metric; both 0: no rollups are kept.
+  double rollup_1m_days = 2;
+  double rollup_1h_days = 60;
 };
 
 // The operators' page, served by the HTTP listener of [metrics] at /.

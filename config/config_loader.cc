@@ -350,6 +350,8 @@ ConfigResult LoadConfigFile(const std::string& path) {
     TableReader r(*t, "history", path, &errors, &result.lines);
     r.Double("keep_days", &c.history.keep_days, 0, 36500);
     r.Int("max_rows", &c.history.max_rows, 0, 2000000000);
+    r.Double("rollup_1m_days", &c.history.rollup_1m_days, 0, 3650);
+    r.Double("rollup_1h_days", &c.history.rollup_1h_days, 0, 36500);
     r.Finish();
   }
   if (const toml::table* t = section("log")) {

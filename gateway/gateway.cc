@@ -182,6 +182,9 @@ Status Gateway::Start() {
   so.synchronous_full = config_.state.synchronous == "full";
   so.history_keep_s = config_.history.keep_days * 86400.0;
   so.history_max_rows = config_.history.max_rows;
+  so.rollup_1m_keep_s = config_.history.rollup_1m_days * 86400.0;
+  so.rollup_1h_keep_s = config_.history.rollup_1h_days * 86400.0;
+  so.metrics = &metric_names_;
   s = SqliteStateStore::Open(so, &store_);
   if (!s.ok()) return s;
   history_ = std::make_unique<HistoryService>(config_.state.path, config_.gateway.datacenter, WallClock, *outbound_,
@@ -252,6 +255,9 @@ Status Gateway::Start() {
                                                 std::chrono::milliseconds(config_.state.flush_interval_ms),
                                                 static_cast<size_t>(config_.state.flush_changes), servers_total_,
                                                 config_.gateway.max_servers));
+  }
+  if (config_.history.rollup_1m_days > 0 || config_.history.rollup_1h_days > 0) {
+    for (auto& h : hosts_) h->SetRollups(&metric_names_);
   }
   s = Restore();
   if (!s.ok()) return s;

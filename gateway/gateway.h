@@ -90,6 +90,7 @@ class Gateway {
   std::unique_ptr<AlertPublisher> alerts_;
   std::unique_ptr<DeadLetters> dead_letters_;
   std::unique_ptr<ShardPool<Envelope>> pool_;
+  MetricDictionary metric_names_;  // the rollups' metric names (before store_: it uses them)
   std::unique_ptr<SqliteStateStore> store_;
   std::unique_ptr<HistoryService> history_;  // P/query/history, on a connection of its own
   std::unique_ptr<IncidentDesk> desk_;

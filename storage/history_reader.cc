@@ -154,6 +154,38 @@ Status HistoryReader::Run(const HistoryFilter& filter, int64_t after, int64_t li
   return result;
 }
 
+Status HistoryReader::Rollups(const std::string& server, int period_s, double since, double until,
+                              const std::function<void(int64_t, std::string_view)>& each) {
+  const char* sql = period_s == 60 ? "SELECT t, data FROM rollup_1m WHERE server = ?1 AND t >= ?2 AND t <= ?3 ORDER BY t"
+                                   : "SELECT t, data FROM rollup_1h WHERE server = ?1 AND t >= ?2 AND t <= ?3 ORDER BY t";
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK) return Error("reading rollups");
+  sqlite3_bind_text(stmt, 1, server.data(), static_cast<int>(server.size()), SQLITE_STATIC);
+  sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(since));
+  sqlite3_bind_int64(stmt, 3, static_cast<int64_t>(until));
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    each(sqlite3_column_int64(stmt, 0), std::string_view(static_cast<const char*>(sqlite3_column_blob(stmt, 1)),
+                                                         static_cast<size_t>(sqlite3_column_bytes(stmt, 1))));
+  }
+  sqlite3_finalize(stmt);
+  return rc == SQLITE_DONE ? Status::Ok() : Error("reading rollups");
+}
+
+Status HistoryReader::MetricNames(std::map<uint32_t, std::string>* out) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT id, name FROM rollup_metrics", -1, &stmt, nullptr) != SQLITE_OK) {
+    return Error("reading the rollup metrics");
+  }
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    (*out)[static_cast<uint32_t>(sqlite3_column_int64(stmt, 0))] =
+        std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)), static_cast<size_t>(sqlite3_column_bytes(stmt, 1)));
+  }
+  sqlite3_finalize(stmt);
+  return rc == SQLITE_DONE ? Status::Ok() : Error("reading the rollup metrics");
+}
+
 Status HistoryReader::Spans(double since, double until, const std::string& rack,
                             const std::function<void(SpanRecord&&)>& each) {
   std::string sql =

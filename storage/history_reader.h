@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <string_view>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +47,12 @@ class HistoryReader {
   // Every span that overlaps [since, until] (still going: up to now); with `rack`, only that
   // rack's (and every maintenance span, whatever it names).
   Status Spans(double since, double until, const std::string& rack, const std::function<void(SpanRecord&&)>& each);
+
+  // One server's rollup buckets (period_s 60 or 3600) that start in [since, until], oldest first.
+  Status Rollups(const std::string& server, int period_s, double since, double until,
+                 const std::function<void(int64_t start, std::string_view data)>& each);
+  // The rollups' metric names by id.
+  Status MetricNames(std::map<uint32_t, std::string>* out);
 
  private:
   explicit HistoryReader(sqlite3* db) : db_(db) {}

@@ -50,7 +50,16 @@ const char* const kMigrations[] = {
     "  kind TEXT NOT NULL, severity TEXT NOT NULL, started_at REAL NOT NULL, acked_at REAL, ended_at REAL,"
     "  matchers TEXT NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX spans_end ON spans (ended_at);"
-    "CREATE INDEX spans_rack ON spans (rack, ended_at);",
+    "CREATE INDEX spans_rack ON spans (rack, ended_at);"
+    // Rollups: one row per server and bucket with every metric of it, packed (rollup_codec.h);
+    // metric names are numbered in rollup_metrics. The index on t serves retention.
+    "CREATE TABLE rollup_metrics (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE rollup_1m (server TEXT NOT NULL, t INTEGER NOT NULL, data BLOB NOT NULL,"
+    "  PRIMARY KEY (server, t)) WITHOUT ROWID;"
+    "CREATE INDEX rollup_1m_t ON rollup_1m (t);"
+    "CREATE TABLE rollup_1h (server TEXT NOT NULL, t INTEGER NOT NULL, data BLOB NOT NULL,"
+    "  PRIMARY KEY (server, t)) WITHOUT ROWID;"
+    "CREATE INDEX rollup_1h_t ON rollup_1h (t);",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteStateStore::kSchemaVersion);
 
@@ -157,7 +166,21 @@ class SqliteStateStore::Checkpointer {
 
 SqliteStateStore::SqliteStateStore(sqlite3* db, const SqliteOptions& options)
     : db_(db), history_keep_s_(options.history_keep_s), history_max_rows_(options.history_max_rows),
-      history_prune_step_(std::max(1, options.history_prune_step)) {}
+      history_prune_step_(std::max(1, options.history_prune_step)),
+      rollup_keep_s_{options.rollup_1m_keep_s, options.rollup_1h_keep_s},
+      metrics_(options.metrics != nullptr ? options.metrics : &own_metrics_) {}
+
+namespace {
+// dctwin_rollup_merge(old, new): the two parts of one rollup bucket as one (ON CONFLICT).
+void RollupMergeFunction(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+  const auto blob = [&](int i) {
+    return std::string_view(static_cast<const char*>(sqlite3_value_blob(argv[i])),
+                            static_cast<size_t>(sqlite3_value_bytes(argv[i])));
+  };
+  const std::string merged = MergeRollups(blob(0), blob(1));
+  sqlite3_result_blob(ctx, merged.data(), static_cast<int>(merged.size()), SQLITE_TRANSIENT);
+}
+}  // namespace
 
 uint64_t SqliteStateStore::checkpoints() const { return checkpointer_ ? checkpointer_->count() : 0; }
 
@@ -204,7 +227,8 @@ SqliteStateStore::~SqliteStateStore() {
   checkpointer_.reset();
   for (sqlite3_stmt* s : {upsert_, delete_, insert_outbox_, delete_outbox_, upsert_doc_, delete_doc_, insert_history_,
                           prune_history_old_, prune_history_many_, oldest_history_, upsert_span_, insert_span_,
-                          close_span_, prune_spans_}) {
+                          close_span_, prune_spans_, upsert_rollup_[0], upsert_rollup_[1], prune_rollup_[0],
+                          prune_rollup_[1], insert_metric_}) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
@@ -242,6 +266,10 @@ Status SqliteStateStore::Migrate() {
 }
 
 Status SqliteStateStore::Prepare() {
+  if (sqlite3_create_function(db_, "dctwin_rollup_merge", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                              &RollupMergeFunction, nullptr, nullptr) != SQLITE_OK) {
+    return Error("registering the rollup merge");
+  }
   struct {
     sqlite3_stmt** stmt;
     const char* sql;
@@ -271,6 +299,19 @@ Status SqliteStateStore::Prepare() {
        "INSERT OR IGNORE INTO spans (id, type, level, subject, rack, kind, severity, started_at, acked_at, ended_at,"
        " matchers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
       {&close_span_, "UPDATE OR REPLACE spans SET id = id || ':' || started_at, ended_at = ?2 WHERE id = ?1"},
+      {&upsert_rollup_[0],
+       "INSERT INTO rollup_1m (server, t, data) VALUES (?1, ?2, ?3) "
+       "ON CONFLICT (server, t) DO UPDATE SET data = dctwin_rollup_merge(data, excluded.data)"},
+      {&upsert_rollup_[1],
+       "INSERT INTO rollup_1h (server, t, data) VALUES (?1, ?2, ?3) "
+       "ON CONFLICT (server, t) DO UPDATE SET data = dctwin_rollup_merge(data, excluded.data)"},
+      {&prune_rollup_[0],
+       "DELETE FROM rollup_1m WHERE (server, t) IN "
+       "(SELECT server, t FROM rollup_1m INDEXED BY rollup_1m_t WHERE t < ?1 LIMIT ?2)"},
+      {&prune_rollup_[1],
+       "DELETE FROM rollup_1h WHERE (server, t) IN "
+       "(SELECT server, t FROM rollup_1h INDEXED BY rollup_1h_t WHERE t < ?1 LIMIT ?2)"},
+      {&insert_metric_, "INSERT OR IGNORE INTO rollup_metrics (id, name) VALUES (?1, ?2)"},
       {&prune_spans_,
        "DELETE FROM spans WHERE id IN (SELECT id FROM spans INDEXED BY spans_end WHERE ended_at < ?1 LIMIT ?2)"},
   };
@@ -291,6 +332,15 @@ Status SqliteStateStore::Prepare() {
     StatementScope scope(oldest_history_);
     if (sqlite3_step(oldest_history_) == SQLITE_ROW) history_oldest_at_ = sqlite3_column_double(oldest_history_, 0);
   }
+  if (sqlite3_prepare_v2(db_, "SELECT id, name FROM rollup_metrics", -1, &count, nullptr) != SQLITE_OK) {
+    return Error("reading the rollup metrics");
+  }
+  while (sqlite3_step(count) == SQLITE_ROW) {
+    metrics_->Load(static_cast<uint32_t>(sqlite3_column_int64(count, 0)),
+                   std::string(reinterpret_cast<const char*>(sqlite3_column_text(count, 1)),
+                               static_cast<size_t>(sqlite3_column_bytes(count, 1))));
+  }
+  sqlite3_finalize(count);
   if (sqlite3_prepare_v2(db_, "SELECT max(at) FROM history", -1, &count, nullptr) != SQLITE_OK) return Error("reading");
   if (sqlite3_step(count) == SQLITE_ROW) history_newest_at_ = sqlite3_column_double(count, 0);
   sqlite3_finalize(count);
@@ -379,6 +429,8 @@ Status SqliteStateStore::Commit(StoreBatch& batch) {
     sqlite3_bind_text(st, 11, r.matchers.data(), static_cast<int>(r.matchers.size()), SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE) return fail("writing a span");
   }
+  uint32_t metrics_saved = 0;
+  if (!batch.rollups.empty() && !WriteRollups(batch.rollups, now, &metrics_saved)) return fail("writing rollups");
   const int64_t history_before = history_rows_.load();
   const double oldest_before = history_oldest_at_;
   history_rows_ += static_cast<int64_t>(batch.history.size());
@@ -401,8 +453,37 @@ Status SqliteStateStore::Commit(StoreBatch& batch) {
     return fail("commit");
   }
   outbox_size_ += static_cast<int64_t>(batch.outbox.size()) - deleted;
+  if (metrics_saved > 0) metrics_->MarkSaved(metrics_saved);
   if (!batch.history.empty()) history_newest_at_ = std::max(history_newest_at_, batch.history.back().at);
   return Status::Ok();
+}
+
+bool SqliteStateStore::WriteRollups(const std::vector<RollupRow>& rows, double now, uint32_t* saved_up_to) {
+  // Names first: every id the rows use was numbered before they were encoded.
+  for (const auto& [id, name] : metrics_->Unsaved()) {
+    StatementScope scope(insert_metric_);
+    sqlite3_bind_int64(insert_metric_, 1, id);
+    sqlite3_bind_text(insert_metric_, 2, name.data(), static_cast<int>(name.size()), SQLITE_STATIC);
+    if (sqlite3_step(insert_metric_) != SQLITE_DONE) return false;
+    *saved_up_to = std::max(*saved_up_to, id);
+  }
+  for (const RollupRow& r : rows) {
+    sqlite3_stmt* st = upsert_rollup_[r.period_s == 60 ? 0 : 1];
+    StatementScope scope(st);
+    sqlite3_bind_text(st, 1, r.server.data(), static_cast<int>(r.server.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r.start);
+    sqlite3_bind_blob(st, 3, r.data.data(), static_cast<int>(r.data.size()), SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) return false;
+  }
+  // Retention, a step per commit that writes rollups.
+  for (int i = 0; i < 2; ++i) {
+    if (rollup_keep_s_[i] <= 0) continue;
+    StatementScope scope(prune_rollup_[i]);
+    sqlite3_bind_int64(prune_rollup_[i], 1, static_cast<int64_t>(now - rollup_keep_s_[i]));
+    sqlite3_bind_int(prune_rollup_[i], 2, history_prune_step_ * 4);
+    if (sqlite3_step(prune_rollup_[i]) != SQLITE_DONE) return false;
+  }
+  return true;
 }
 
 bool SqliteStateStore::PruneHistory(double now) {

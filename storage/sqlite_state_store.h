@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "storage/rollup_codec.h"
 #include "storage/state_store.h"
 
 namespace dctwin {
@@ -32,6 +33,12 @@ struct SqliteOptions {
   double history_keep_s = 90 * 86400.0;
   int64_t history_max_rows = 10'000'000;
   int history_prune_step = 500;
+  // Rollups (history.rollup_1m_days, history.rollup_1h_days); 0: kept for ever.
+  double rollup_1m_keep_s = 2 * 86400.0;
+  double rollup_1h_keep_s = 60 * 86400.0;
+  // The metric names of the rollups (loaded at open, new ones written with the rows that use
+  // them). nullptr: the store keeps a dictionary of its own.
+  MetricDictionary* metrics = nullptr;
 };
 
 class SqliteStateStore : public StateStore {
@@ -51,6 +58,7 @@ class SqliteStateStore : public StateStore {
   Status Quarantine(const TwinRecord& record, const std::string& reason) override;
   int64_t OutboxSize() const override { return outbox_size_; }
   // Any thread.
+  MetricDictionary& metrics() { return *metrics_; }
   int64_t HistoryRows() const { return history_rows_.load(std::memory_order_relaxed); }
   double LastHistoryAt() const override { return history_newest_at_; }
 
@@ -64,6 +72,7 @@ class SqliteStateStore : public StateStore {
   SqliteStateStore(sqlite3* db, const SqliteOptions& options);
   // Removes at most one step of history rows past retention; false when a statement failed.
   bool PruneHistory(double now);
+  bool WriteRollups(const std::vector<RollupRow>& rows, double now, uint32_t* saved_up_to);
   Status Migrate();
   Status Prepare();
   Status Exec(const char* sql);
@@ -84,9 +93,15 @@ class SqliteStateStore : public StateStore {
   sqlite3_stmt* insert_span_ = nullptr;  // if absent
   sqlite3_stmt* close_span_ = nullptr;
   sqlite3_stmt* prune_spans_ = nullptr;
+  sqlite3_stmt* upsert_rollup_[2] = {nullptr, nullptr};  // 1m, 1h
+  sqlite3_stmt* prune_rollup_[2] = {nullptr, nullptr};
+  sqlite3_stmt* insert_metric_ = nullptr;
   const double history_keep_s_;
   const int64_t history_max_rows_;
   const int history_prune_step_;
+  const double rollup_keep_s_[2];
+  MetricDictionary own_metrics_;
+  MetricDictionary* const metrics_;
   int64_t outbox_size_ = 0;
   std::atomic<int64_t> history_rows_{0};  // read by the metrics thread too
   double history_oldest_at_ = 0;  // 0: no rows

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/rollup_codec.h"
 #include "storage/status.h"
 
 namespace dctwin {
@@ -88,9 +89,10 @@ struct StoreBatch {
   std::vector<DocKey> doc_deletes;
   std::vector<HistoryRecord> history;  // appended; their seq is filled in by Commit
   std::vector<SpanChange> spans;
+  std::vector<RollupRow> rollups;  // merged into a bucket's row when it has one
   bool empty() const {
     return upserts.empty() && deletes.empty() && outbox.empty() && acked.empty() && doc_upserts.empty() &&
-           doc_deletes.empty() && history.empty() && spans.empty();
+           doc_deletes.empty() && history.empty() && spans.empty() && rollups.empty();
   }
 };
 

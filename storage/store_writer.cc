@@ -90,6 +90,17 @@ void StoreWriter::Merge(ShardBatch& batch) {
     stage_->OnIncidents(batch.incidents, batch.provisioning, clock_(), batch.received);
   }
   if (batch.released) pending_released_.push_back(std::move(batch.released));
+  if (!batch.rollups.empty()) {
+    pending_rollups_.insert(pending_rollups_.end(), std::make_move_iterator(batch.rollups.begin()),
+                            std::make_move_iterator(batch.rollups.end()));
+    if (pending_rollups_.size() > kMaxPendingRollups) {
+      // Commits have failed for long: the oldest buckets give way (incidents never do).
+      const size_t over = pending_rollups_.size() - kMaxPendingRollups;
+      pending_rollups_.erase(pending_rollups_.begin(), pending_rollups_.begin() + static_cast<std::ptrdiff_t>(over));
+      MutexLock lock(mu_);
+      stats_.rollups_dropped += over;
+    }
+  }
   ++merged_;
 }
 
@@ -156,10 +167,12 @@ bool StoreWriter::CommitUrgent() {
 }
 
 bool StoreWriter::CommitSamples() {
-  if (pending_samples_.empty()) return true;
+  if (pending_samples_.empty() && pending_rollups_.empty()) return true;
   StoreBatch b;
   auto end = pending_samples_.begin();
   for (size_t n = 0; end != pending_samples_.end() && n < sample_chunk_; ++end, ++n) b.upserts.push_back(end->second);
+  const size_t rollups = std::min(pending_rollups_.size(), kRollupChunk);
+  b.rollups.assign(pending_rollups_.begin(), pending_rollups_.begin() + static_cast<std::ptrdiff_t>(rollups));
   Status s = store_.Commit(b);
   if (!s.ok()) last_error_ = s.ToString();
   MutexLock lock(mu_);
@@ -172,6 +185,8 @@ bool StoreWriter::CommitSamples() {
     return false;
   }
   pending_samples_.erase(pending_samples_.begin(), end);
+  pending_rollups_.erase(pending_rollups_.begin(), pending_rollups_.begin() + static_cast<std::ptrdiff_t>(rollups));
+  stats_.rollups_written += rollups;
   ++stats_.commits;
   stats_.twins_written += b.upserts.size();
   stats_.pending_twins = pending_samples_.size();
@@ -183,7 +198,7 @@ void StoreWriter::Run() {
   MutexLock lock(mu_);
   for (;;) {
     const auto deadline = std::chrono::steady_clock::now() + flush_interval_;
-    while (!stop_ && !woken_ && submitted_.empty() && pending_samples_.empty()) {
+    while (!stop_ && !woken_ && submitted_.empty() && pending_samples_.empty() && pending_rollups_.empty()) {
       if (wake_.wait_until(lock.native(), deadline) == std::cv_status::timeout) break;
     }
     woken_ = false;
@@ -214,11 +229,11 @@ void StoreWriter::Run() {
     lock.Lock();
     if (ok) {
       backoff = std::chrono::milliseconds(50);
-      if (pending_samples_.empty()) {
+      if (pending_samples_.empty() && pending_rollups_.empty()) {
         committed_count_ = std::max(committed_count_, covered);
         flushed_.notify_all();
       }
-      if (stopping && pending_samples_.empty()) return;
+      if (stopping && pending_samples_.empty() && pending_rollups_.empty()) return;
     } else {
       if (stopping) return;  // Stop() gave up waiting; what is pending stays uncommitted
       // Retry with backoff; new submissions are merged into the retry.

@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/rollup_codec.h"
 #include "storage/state_store.h"
 #include "base/thread_annotations.h"
 #include "twins/incident.h"
@@ -46,6 +47,7 @@ struct ShardBatch {
   std::vector<TwinKey> deletes;
   std::vector<IncidentEvent> incidents;    // incident events, for the commit stage to publish
   std::vector<ProvisioningChange> provisioning;
+  std::vector<RollupRow> rollups;  // finished rollup buckets: written with the samples, off the urgent path
   // Monotonic seconds when the earliest message behind `incidents` came from the broker (0: none
   // did, e.g. a timer's incidents). Rides along to the outbound queue, which measures the alert
   // latency.
@@ -55,7 +57,7 @@ struct ShardBatch {
   std::function<void()> released;
   bool empty() const {
     return upserts.empty() && sample_upserts.empty() && deletes.empty() && incidents.empty() &&
-           provisioning.empty() && !released;
+           provisioning.empty() && rollups.empty() && !released;
   }
 };
 
@@ -96,6 +98,8 @@ struct StoreWriterStats {
   uint64_t failures = 0;
   uint64_t twins_written = 0;
   uint64_t submit_waits = 0;    // a shard waited for room: max_pending batches were uncommitted
+  uint64_t rollups_written = 0;
+  uint64_t rollups_dropped = 0;  // while commits failed, past kMaxPendingRollups waiting
   int64_t outbox_rows = 0;
   size_t pending_twins = 0;     // waiting for a commit (grows while commits fail)
   double last_commit_ms = 0;    // the last urgent transaction
@@ -176,6 +180,9 @@ class StoreWriter {
   std::string last_error_;
   std::map<TwinKey, std::optional<TwinRecord>, KeyLess> pending_twins_;  // nullopt: delete
   std::map<TwinKey, TwinRecord, KeyLess> pending_samples_;
+  std::vector<RollupRow> pending_rollups_;  // oldest first; past kMaxPendingRollups the oldest go
+  static constexpr size_t kMaxPendingRollups = 1'000'000;
+  static constexpr size_t kRollupChunk = 4096;  // rows per transaction
   std::vector<std::function<void()>> pending_released_;
   std::vector<int64_t> pending_acked_;
   size_t merged_ = 0;  // batches merged since the last successful urgent commit

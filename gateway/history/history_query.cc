@@ -130,6 +130,62 @@ bool ParseHistoryQuery(std::string_view payload, HistoryQuery* out, std::string*
   return true;
 }
 
+bool AsksForRollups(std::string_view payload) {
+  if (payload.find("\"series\"") == std::string_view::npos) return false;
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  std::string_view v;
+  return parser.parse(payload.data(), payload.size()).get(root) == simdjson::SUCCESS &&
+         root["series"].get_string().get(v) == simdjson::SUCCESS;
+}
+
+bool ParseSeriesQuery(std::string_view payload, double now, SeriesQuery* out, std::string* error) {
+  SeriesQuery q;
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  simdjson::dom::object o;
+  if (parser.parse(payload.data(), payload.size()).get(root) != simdjson::SUCCESS ||
+      root.get_object().get(o) != simdjson::SUCCESS) {
+    *error = "the request must be a JSON object such as {\"series\": \"1m\", \"metric\": \"temp_c\"}";
+    return false;
+  }
+  for (auto field : o) {
+    const std::string key(field.key);
+    std::string_view v;
+    double d = 0;
+    if (key == "series") {
+      if (field.value.get_string().get(v) != simdjson::SUCCESS || (v != "1m" && v != "1h")) {
+        *error = "\"series\" must be \"1m\" or \"1h\" (or true for the window's samples)";
+        return false;
+      }
+      q.period_s = v == "1m" ? 60 : 3600;
+    } else if (key == "metric") {
+      if (field.value.get_string().get(v) != simdjson::SUCCESS || v.empty() || v.size() > 256) {
+        *error = "\"metric\" must be a metric name or a glob such as \"df-*\"";
+        return false;
+      }
+      q.metric = std::string(v);
+    } else if (key == "since" || key == "until") {
+      if (field.value.get_double().get(d) != simdjson::SUCCESS || !(d >= 0 && d < 1e11)) {
+        *error = "\"" + key + "\" must be a time in seconds since the epoch";
+        return false;
+      }
+      (key == "since" ? q.since : q.until) = d;
+    } else {
+      *error = "unknown member \"" + key + "\"; a series query takes series, metric, since, until";
+      return false;
+    }
+  }
+  if (q.until <= 0) q.until = now;
+  if (q.since <= 0) q.since = q.until - (q.period_s == 60 ? 7200 : 2 * 86400);
+  if (q.since > q.until) {
+    *error = "\"since\" is after \"until\"";
+    return false;
+  }
+  *out = std::move(q);
+  return true;
+}
+
 std::string HistoryAnswerJson(const std::vector<HistoryRecord>& rows, const std::string& next_cursor) {
   std::string out = "{\"events\":[";
   bool first = true;

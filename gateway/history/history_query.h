@@ -24,6 +24,17 @@ struct HistoryQuery {
 // unknown type or level, a cursor that is not one this gateway gave for the same filters.
 bool ParseHistoryQuery(std::string_view payload, HistoryQuery* out, std::string* error);
 
+// P/query/server/<id> with {"series": "1m" | "1h", "metric": "<name or glob>", "since", "until"}.
+struct SeriesQuery {
+  int period_s = 60;
+  std::string metric = "*";
+  double since = 0;  // default: 2 hours (1m) or 2 days (1h) before until
+  double until = 0;  // default: now
+};
+bool ParseSeriesQuery(std::string_view payload, double now, SeriesQuery* out, std::string* error);
+// Whether a server query asks for rollups ("series" is "1m" or "1h", not true).
+bool AsksForRollups(std::string_view payload);
+
 // The cursor that continues `query` after the row with `seq`: opaque to clients, and bound to the
 // filters it was given for.
 std::string HistoryCursor(const HistoryFilter& filter, int64_t seq);

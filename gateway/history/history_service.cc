@@ -3,12 +3,17 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
+#include <map>
 #include <utility>
 #include <vector>
 
 #include "gateway/history/history_query.h"
 #include "gateway/history/report.h"
 #include "gateway/publish/json_writer.h"
+#include "storage/rollup_codec.h"
+#include "twins/silence.h"
 
 namespace dctwin {
 
@@ -55,7 +60,9 @@ void HistoryService::Run() {
       request = std::move(requests_.front());
       requests_.pop_front();
     }
-    if (request.report) {
+    if (!request.server.empty()) {
+      AnswerSeries(request);
+    } else if (request.report) {
       AnswerReport(request);
     } else {
       Answer(request);
@@ -91,6 +98,59 @@ void HistoryService::AnswerReport(const HistoryRequest& request) {
   }
   answered_.fetch_add(1, std::memory_order_relaxed);
   Reply(request, ReportJson(q, spans, now, datacenter_));
+}
+
+void HistoryService::AnswerSeries(const HistoryRequest& request) {
+  const double now = clock_();
+  SeriesQuery q;
+  std::string error;
+  if (!ParseSeriesQuery(request.payload, now, &q, &error)) return Refuse(request, error);
+  std::map<uint32_t, std::string> names;
+  std::map<std::string, std::vector<std::array<double, 6>>> series;
+  std::vector<RollupValue> values;
+  size_t bad = 0;
+  Status s = reader_->MetricNames(&names);
+  if (s.ok()) {
+    // Every bucket that overlaps the period: the first may start before `since`.
+    const double first = std::floor(q.since / q.period_s) * q.period_s;
+    s = reader_->Rollups(request.server, q.period_s, first, q.until, [&](int64_t start, std::string_view data) {
+      if (!DecodeRollup(data, &values)) {
+        ++bad;
+        return;
+      }
+      for (const RollupValue& v : values) {
+        auto name = names.find(v.metric);
+        if (name == names.end() || !MatchValue(q.metric, name->second)) continue;
+        series[name->second].push_back({static_cast<double>(start), v.min, v.max, v.mean, v.last,
+                                        static_cast<double>(v.count)});
+      }
+    });
+  }
+  if (!s.ok()) {
+    spdlog::error("rollup query failed: {}", s.ToString());
+    JsonWriter w;
+    w.BeginObject().Field("ok", false).Field("error", "the rollups cannot be read: " + s.message()).EndObject();
+    return Reply(request, w.Take());
+  }
+  if (bad > 0) spdlog::warn("{} rollup row(s) of server {} cannot be read; left out", bad, request.server);
+  answered_.fetch_add(1, std::memory_order_relaxed);
+  JsonWriter w;
+  w.BeginObject()
+      .Field("server", request.server)
+      .Field("period", q.period_s == 60 ? "1m" : "1h")
+      .Field("since", q.since)
+      .Field("until", q.until)
+      .Key("series")
+      .BeginObject();
+  for (const auto& [metric, points] : series) {
+    w.Key(metric).BeginArray();
+    for (const auto& p : points) {
+      w.BeginArray().Int(static_cast<long long>(p[0])).Float(p[1]).Float(p[2]).Float(p[3]).Float(p[4]).Int(static_cast<long long>(p[5])).EndArray();
+    }
+    w.EndArray();
+  }
+  w.EndObject().EndObject();
+  Reply(request, w.Take());
 }
 
 void HistoryService::Answer(const HistoryRequest& request) {

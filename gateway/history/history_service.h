@@ -23,11 +23,12 @@
 namespace dctwin {
 
 struct HistoryRequest {
-  bool report = false;  // P/query/report; else P/query/history
-  std::string topic;  // where it was asked (for the dead letter of a bad one)
+  bool report = false;  // P/query/report; else P/query/history (or, with `server`, its rollups)
+  std::string topic;    // where it was asked (for the dead letter of a bad one)
   std::string payload;
   std::string reply_topic;
   std::string correlation;
+  std::string server;  // P/query/server/<id> with "series": "1m" | "1h"
 };
 
 class HistoryService {
@@ -49,6 +50,7 @@ class HistoryService {
   void Run();
   void Answer(const HistoryRequest& request);
   void AnswerReport(const HistoryRequest& request);
+  void AnswerSeries(const HistoryRequest& request);
   void Refuse(const HistoryRequest& request, const std::string& error);
   void Reply(const HistoryRequest& request, std::string payload);
 

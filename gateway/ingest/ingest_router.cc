@@ -1,5 +1,7 @@
 #include "gateway/ingest/ingest_router.h"
 
+#include "gateway/history/history_query.h"
+
 #include <spdlog/spdlog.h>
 
 #include <simdjson.h>
@@ -199,7 +201,7 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
   }
   if ((what == "history" || what == "report") && history_ && options_.role != "pod") {
     HistoryRequest r{what == "report", std::string(topic), std::string(payload), std::string(response_topic),
-                     std::string(correlation)};
+                     std::string(correlation), {}};
     if (!history_(std::move(r))) {
       dead_letters_.Reject(RejectReason::kQueueFull, topic, "too many history queries wait", payload);
       AnswerError(response_topic, correlation, "the gateway is busy: too many history queries wait; try again later");
@@ -215,6 +217,16 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
     const bool rack = what[0] == 'r';
     const std::string_view id = what.substr(rack ? 5 : 7);
     q.kind = rack ? QueryKind::kRack : QueryKind::kServer;
+    // {"series": "1m" | "1h"}: the server's rollups, from the state database.
+    if (!rack && history_ && IsValidId(id) && AsksForRollups(payload)) {
+      HistoryRequest r{false, std::string(topic), std::string(payload), std::string(response_topic),
+                       std::string(correlation), std::string(id)};
+      if (!history_(std::move(r))) {
+        dead_letters_.Reject(RejectReason::kQueueFull, topic, "too many history queries wait", payload);
+        AnswerError(response_topic, correlation, "the gateway is busy: too many history queries wait; try again later");
+      }
+      return;
+    }
     // {"series": true} adds the window's samples to a server's answer.
     q.series = !rack && payload.find("\"series\"") != std::string_view::npos && WantsSeries(payload);
     to = TwinAddress{rack ? Level::kRack : Level::kServer, std::string(id)};

@@ -1,5 +1,6 @@
 #include "gateway/runtime/twin_host.h"
 
+#include <limits>
 #include <utility>
 #include <variant>
 
@@ -132,6 +133,12 @@ void TwinHost::Seal(double now, bool force) {
     return;
   }
   last_seal_ = now;
+  if (rollups_) {
+    if (force) rollups_->Close(std::numeric_limits<double>::infinity());  // at stop: the parts so far
+    std::vector<RollupRow> rows = rollups_->Take();
+    pending_.rollups.insert(pending_.rollups.end(), std::make_move_iterator(rows.begin()),
+                            std::make_move_iterator(rows.end()));
+  }
   // Twins with only new samples come due in waves (servers that began reporting together): a
   // few hundred per round keep a wave from holding up the reports behind it.
   constexpr size_t kSampledPerRound = 256;
@@ -244,6 +251,14 @@ void TwinHost::Deliver(const Envelope& env) {
   Effects out;
   const size_t servers_before = registry_.server_count();
   const TwinRegistry::Outcome outcome = registry_.Handle(env, out);
+  if (rollups_ && outcome == TwinRegistry::Outcome::kApplied) {
+    if (const auto* report = std::get_if<Report>(&env.msg)) {
+      // What the window took (a refused timestamp is not a sample).
+      if (out.reports_applied + out.reports_late > 0) rollups_->Add(env.to.id, report->ts, report->metrics);
+    } else if (std::holds_alternative<Decommission>(env.msg)) {
+      rollups_->Forget(env.to.id);
+    }
+  }
   if (!out.events.empty() && env.received > 0 &&
       (pending_.received == 0 || env.received < pending_.received)) {
     pending_.received = env.received;
@@ -272,6 +287,10 @@ void TwinHost::Tick(double now) {
   if (mono - last_prune_ > 60) {
     last_prune_ = mono;
     limiter_.Prune(mono);  // the budget refills on the monotonic clock: a clock step changes nothing
+  }
+  if (rollups_ && static_cast<int64_t>(now / 60) != rollup_minute_) {
+    rollup_minute_ = static_cast<int64_t>(now / 60);
+    rollups_->Close(now);  // once a minute: what a minute (or an hour) ago was, goes out
   }
   Effects out;
   registry_.FireTimers(now, mono, census_.hold(), out);

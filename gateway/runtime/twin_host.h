@@ -22,6 +22,7 @@
 #include "base/thread_annotations.h"
 #include "gateway/ingest/report_assembly.h"
 #include "gateway/publish/reply_book.h"
+#include "gateway/runtime/rollups.h"
 #include "gateway/runtime/effects_stage.h"
 #include "gateway/runtime/shard_pool.h"
 #include "gateway/runtime/silence_census.h"
@@ -73,6 +74,12 @@ class TwinHost : public ShardHandler<Envelope> {
   // round (before the pool starts: at its first round).
   void SetMaintenance(std::shared_ptr<const std::vector<Silence>> active);
 
+  // Before the pool starts: keep 1-minute and 1-hour rollups of the servers' metrics, their
+  // metric names in `dictionary` (nullptr: none are kept).
+  void SetRollups(MetricDictionary* dictionary) {
+    rollups_ = dictionary != nullptr ? std::make_unique<RollupAccumulator>(*dictionary) : nullptr;
+  }
+
   // Before the pool starts (or after it stopped): the twins this shard holds.
   const TwinRegistry& registry() const { return registry_; }
 
@@ -116,6 +123,8 @@ class TwinHost : public ShardHandler<Envelope> {
   ShardBatch pending_;  // events and deletions not yet handed to the writer
   double last_seal_ = 0;
   bool samples_due_ = false;  // sample-only twins are due beyond what the last seal took
+  std::unique_ptr<RollupAccumulator> rollups_;
+  int64_t rollup_minute_ = 0;  // the wall-clock minute of the last Close()
 
   HostCounters counters_;
   mutable Mutex open_mu_;

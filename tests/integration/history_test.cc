@@ -261,5 +261,68 @@ TEST_F(HistoryTest, TheReportAndDctwinctlTellWhatHappened) {
             std::string::npos);
 }
 
+// Rollups: a server's reports as 1-minute and 1-hour buckets, asked with P/query/server/<id>
+// {"series": "1m"}; a restart keeps them (and the bucket it interrupted).
+TEST_F(HistoryTest, RollupsOfAServersMetricsAreAnsweredAndKeptAcrossARestart) {
+  StartGateway(kHistoryConfig);
+  Commission("h1", "r1");
+  // Four minutes of reports, every 10 s, ending two minutes ago.
+  const long long t0 = (static_cast<long long>(time(nullptr)) - 360) / 60 * 60;
+  for (int i = 0; i < 24; ++i) {
+    Report("h1", "{\"ts\": " + std::to_string(t0 + 10 * i) + ", \"temp_c\": " + std::to_string(40 + i) +
+                     ", \"fan_rpm\": 1200}");
+  }
+  auto series = [&](const std::string& request) {
+    simdjson::dom::parser parser;
+    const std::string answer = Request("query/server/h1", request);
+    std::vector<std::vector<double>> points;
+    simdjson::dom::array list;
+    if (parser.parse(answer)["series"]["temp_c"].get_array().get(list) == simdjson::SUCCESS) {
+      for (simdjson::dom::element p : list) {
+        std::vector<double> point;
+        for (simdjson::dom::element x : p) point.push_back(x.get_double().value_unsafe());
+        points.push_back(point);
+      }
+    }
+    return std::make_pair(answer, points);
+  };
+  const std::string since = std::to_string(t0 - 60);
+  // The three minutes a later report closed are written; the fourth waits for its minute to end.
+  std::pair<std::string, std::vector<std::vector<double>>> got;
+  ASSERT_TRUE(WaitUntil([&] {
+    return (got = series(R"({"series": "1m", "metric": "temp_c", "since": )" + since + "}")).second.size() >= 3;
+  }, 20s))
+      << got.first;
+  ASSERT_EQ(got.second[0].size(), 6u) << got.first;
+  EXPECT_EQ(got.second[0][0], t0);
+  EXPECT_EQ(got.second[0][1], 40);   // min
+  EXPECT_EQ(got.second[0][2], 45);   // max
+  EXPECT_EQ(got.second[0][3], 42.5); // mean
+  EXPECT_EQ(got.second[0][4], 45);   // last
+  EXPECT_EQ(got.second[0][5], 6);    // count
+  EXPECT_EQ(got.first.find("fan_rpm"), std::string::npos) << got.first;
+  EXPECT_NE(series(R"({"series": "1m", "metric": "*", "since": )" + since + "}").first.find("fan_rpm"), std::string::npos);
+  EXPECT_NE(Request("query/server/h1", R"({"series": "5m"})").find("\"ok\":false"), std::string::npos);
+
+  // A stop hands over the minute and the hour it was in the middle of; the restart keeps them all.
+  ASSERT_EQ(gateway_->Terminate(), 0);
+  gateway_->Start();
+  WaitOnline();
+  got = series(R"({"series": "1m", "since": )" + since + "}");
+  ASSERT_EQ(got.second.size(), 4u) << got.first;
+  EXPECT_EQ(got.second[3][0], t0 + 180);
+  double hourly = 0;
+  for (const auto& p : series(R"({"series": "1h", "since": )" + since + "}").second) hourly += p[5];
+  EXPECT_EQ(hourly, 24);
+  // A late report of the first minute joins it.
+  Report("h1", "{\"ts\": " + std::to_string(t0 + 5) + ", \"temp_c\": 99}");
+  Report("h1", "{\"temp_c\": 41}");
+  ASSERT_TRUE(WaitUntil([&] {
+    got = series(R"({"series": "1m", "since": )" + since + "}");
+    return !got.second.empty() && got.second[0][5] == 7;
+  }, 20s)) << got.first;
+  EXPECT_EQ(got.second[0][2], 99);
+}
+
 }  // namespace
 }  // namespace dctwin::testing

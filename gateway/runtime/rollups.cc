@@ -1,0 +1,85 @@
+#include "gateway/runtime/rollups.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace dctwin {
+
+void RollupAccumulator::Put(Bucket& b, uint32_t id, double v, uint32_t offset) {
+  for (Acc& a : b.acc) {
+    if (a.metric != id) continue;
+    a.min = std::min(a.min, static_cast<float>(v));
+    a.max = std::max(a.max, static_cast<float>(v));
+    a.sum += v;
+    ++a.count;
+    if (offset >= a.last_offset_s) {
+      a.last = static_cast<float>(v);
+      a.last_offset_s = offset;
+    }
+    return;
+  }
+  const auto f = static_cast<float>(v);
+  b.acc.push_back(Acc{id, f, f, f, v, 1, offset});
+}
+
+void RollupAccumulator::Emit(const std::string& server, int period_s, Bucket& b) {
+  if (b.start < 0) return;
+  std::vector<RollupValue> values;
+  values.reserve(b.acc.size());
+  for (const Acc& a : b.acc) {
+    values.push_back(RollupValue{a.metric, a.min, a.max, static_cast<float>(a.sum / a.count), a.last, a.count,
+                                 a.last_offset_s});
+  }
+  closed_.push_back(RollupRow{server, period_s, b.start, EncodeRollup(values)});
+  b.start = -1;
+  b.acc.clear();
+}
+
+void RollupAccumulator::Fold(const std::string& server, Bucket& b, int period_s, double ts,
+                             const std::vector<uint32_t>& ids, const std::vector<std::pair<std::string, double>>& metrics) {
+  const auto start = static_cast<int64_t>(std::floor(ts / period_s)) * period_s;
+  const auto offset = static_cast<uint32_t>(std::clamp(ts - static_cast<double>(start), 0.0, static_cast<double>(period_s)));
+  if (b.start >= 0 && start < b.start) {
+    // Late: a part of an older bucket of its own, merged with the rest by the store.
+    Bucket late;
+    late.start = start;
+    for (size_t i = 0; i < metrics.size(); ++i) Put(late, ids[i], metrics[i].second, offset);
+    Emit(server, period_s, late);
+    return;
+  }
+  if (b.start >= 0 && start > b.start) Emit(server, period_s, b);
+  b.start = start;
+  for (size_t i = 0; i < metrics.size(); ++i) Put(b, ids[i], metrics[i].second, offset);
+}
+
+void RollupAccumulator::Add(const std::string& server, double ts,
+                            const std::vector<std::pair<std::string, double>>& metrics) {
+  if (metrics.empty() || !(ts > 0)) return;
+  scratch_.clear();
+  for (const auto& [name, value] : metrics) {
+    auto it = ids_.find(name);
+    if (it == ids_.end()) it = ids_.emplace(name, dictionary_.Id(name)).first;
+    scratch_.push_back(it->second);
+  }
+  Server& s = servers_[server];
+  Fold(server, s.minute, 60, ts, scratch_, metrics);
+  Fold(server, s.hour, 3600, ts, scratch_, metrics);
+}
+
+void RollupAccumulator::Close(double now, double grace_s) {
+  for (auto& [server, s] : servers_) {
+    if (s.minute.start >= 0 && static_cast<double>(s.minute.start + 60) + grace_s <= now) Emit(server, 60, s.minute);
+    if (s.hour.start >= 0 && static_cast<double>(s.hour.start + 3600) + grace_s <= now) Emit(server, 3600, s.hour);
+  }
+}
+
+void RollupAccumulator::Forget(const std::string& server) {
+  auto it = servers_.find(server);
+  if (it == servers_.end()) return;
+  Emit(server, 60, it->second.minute);
+  Emit(server, 3600, it->second.hour);
+  servers_.erase(it);
+}
+
+}  // namespace dctwin

@@ -1,0 +1,61 @@
+// RollupAccumulator: a shard's 1-minute and 1-hour rollups of its servers' metrics, folded from
+// every applied report (by the report's own time) and handed to the store writer in batches once
+// a bucket's period has passed. Beside the 15-minute window, which stays as it is.
+//
+// A report that comes for a bucket already handed over (late, or after a restart in the middle
+// of an hour) makes a second part of that bucket: the store merges the parts.
+//
+// Owned by one shard thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "storage/rollup_codec.h"
+
+namespace dctwin {
+
+class RollupAccumulator {
+ public:
+  explicit RollupAccumulator(MetricDictionary& dictionary) : dictionary_(dictionary) {}
+
+  void Add(const std::string& server, double ts, const std::vector<std::pair<std::string, double>>& metrics);
+  // Hands over every bucket whose period ended `grace_s` or more before `now` (every bucket,
+  // finished or not, with now = +infinity: at stop).
+  void Close(double now, double grace_s = 5);
+  // A decommissioned server: what it has goes out now.
+  void Forget(const std::string& server);
+  std::vector<RollupRow> Take() { return std::exchange(closed_, {}); }
+  size_t servers() const { return servers_.size(); }
+
+ private:
+  struct Acc {
+    uint32_t metric;
+    float min, max, last;
+    double sum;
+    uint32_t count;
+    uint32_t last_offset_s;
+  };
+  struct Bucket {
+    int64_t start = -1;  // -1: empty
+    std::vector<Acc> acc;
+  };
+  struct Server {
+    Bucket minute, hour;
+  };
+  void Fold(const std::string& server, Bucket& b, int period_s, double ts, const std::vector<uint32_t>& ids,
+            const std::vector<std::pair<std::string, double>>& metrics);
+  void Emit(const std::string& server, int period_s, Bucket& b);
+  static void Put(Bucket& b, uint32_t id, double v, uint32_t offset);
+
+  MetricDictionary& dictionary_;
+  std::unordered_map<std::string, Server> servers_;
+  std::unordered_map<std::string, uint32_t> ids_;  // this shard's copy of the dictionary
+  std::vector<uint32_t> scratch_;
+  std::vector<RollupRow> closed_;
+};
+
+}  // namespace dctwin

@@ -1,0 +1,79 @@
+// Rollups: the accumulator's buckets, their packing, and the merge of two parts of one bucket.
+#include "gateway/runtime/rollups.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+namespace dctwin {
+namespace {
+
+TEST(RollupCodecTest, PackedValuesReadBackAndPartsMerge) {
+  const std::vector<RollupValue> a{{1, 1, 5, 3, 5, 5, 50}, {2, 10, 10, 10, 10, 1, 0}};
+  const std::vector<RollupValue> b{{1, 0, 9, 6, 9, 5, 59}, {3, 7, 7, 7, 7, 1, 3}};
+  std::vector<RollupValue> out;
+  ASSERT_TRUE(DecodeRollup(EncodeRollup(a), &out));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].max, 5);
+  EXPECT_EQ(out[1].count, 1u);
+  ASSERT_TRUE(DecodeRollup(MergeRollups(EncodeRollup(a), EncodeRollup(b)), &out));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].min, 0);
+  EXPECT_EQ(out[0].max, 9);
+  EXPECT_FLOAT_EQ(out[0].mean, 4.5);
+  EXPECT_EQ(out[0].last, 9);  // the part whose last came later
+  EXPECT_EQ(out[0].count, 10u);
+  EXPECT_EQ(out[2].metric, 3u);
+  EXPECT_FALSE(DecodeRollup("x", &out));
+  EXPECT_FALSE(DecodeRollup(EncodeRollup(a).substr(0, 7), &out));
+  // A part that cannot be read gives way to the other.
+  EXPECT_EQ(MergeRollups("junk", EncodeRollup(b)), EncodeRollup(b));
+}
+
+TEST(RollupAccumulatorTest, BucketsCloseWhenTheirPeriodHasPassedAndLateReportsMakeParts) {
+  MetricDictionary dict;
+  RollupAccumulator acc(dict);
+  const double t0 = 1800000000;  // a whole hour
+  for (int i = 0; i < 12; ++i) acc.Add("s1", t0 + 10 * i, {{"temp_c", static_cast<double>(i)}, {"fan", 100.0}});
+  // Reports of minute 0 (i = 0..5) and minute 1 (6..11): minute 0 was handed over at minute 1.
+  std::vector<RollupRow> rows = acc.Take();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].period_s, 60);
+  EXPECT_EQ(rows[0].start, static_cast<int64_t>(t0));
+  std::vector<RollupValue> v;
+  ASSERT_TRUE(DecodeRollup(rows[0].data, &v));
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].metric, dict.Id("temp_c"));
+  EXPECT_EQ(v[0].min, 0);
+  EXPECT_EQ(v[0].max, 5);
+  EXPECT_FLOAT_EQ(v[0].mean, 2.5);
+  EXPECT_EQ(v[0].last, 5);
+  EXPECT_EQ(v[0].count, 6u);
+  EXPECT_EQ(v[0].last_offset_s, 50u);
+  // A late report for minute 0: a part of its own.
+  acc.Add("s1", t0 + 30, {{"temp_c", 100.0}});
+  rows = acc.Take();
+  ASSERT_EQ(rows.size(), 1u);  // the hour is still open: the report joins it
+  EXPECT_EQ(rows[0].start, static_cast<int64_t>(t0));
+  // Nothing else is due before its period has passed (and the grace after it).
+  acc.Close(t0 + 120 + 4);
+  EXPECT_TRUE(acc.Take().empty());
+  acc.Close(t0 + 120 + 5);
+  rows = acc.Take();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].start, static_cast<int64_t>(t0 + 60));
+  // At stop, the hour so far.
+  acc.Close(std::numeric_limits<double>::infinity());
+  rows = acc.Take();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].period_s, 3600);
+  ASSERT_TRUE(DecodeRollup(rows[0].data, &v));
+  EXPECT_EQ(v[0].count, 13u);
+  acc.Add("s2", t0, {{"temp_c", 1.0}});
+  acc.Forget("s2");
+  EXPECT_EQ(acc.Take().size(), 2u);
+  EXPECT_EQ(acc.servers(), 1u);
+}
+
+}  // namespace
+}  // namespace dctwin
