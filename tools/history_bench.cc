@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "storage/history_reader.h"
+#include "storage/rollup_codec.h"
 #include "storage/sqlite_state_store.h"
 
 using namespace dctwin;
@@ -68,6 +69,55 @@ void Fill(const std::string& path, int64_t rows) {
   }
 }
 
+// A day of rollups of `servers` servers with `metrics` metrics each, written as the writer does
+// (chunks of 4,096 rows); returns the bytes the database grew by.
+double RollupBytesPerServerDay(const std::string& path, int servers, int metrics) {
+  std::filesystem::remove(path);
+  SqliteOptions o;
+  o.path = path;
+  o.checkpoint_pages = 0;
+  o.rollup_1m_keep_s = 0;
+  o.rollup_1h_keep_s = 0;
+  std::unique_ptr<SqliteStateStore> store;
+  if (Status s = SqliteStateStore::Open(o, &store); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    std::exit(1);
+  }
+  const auto empty = std::filesystem::file_size(path);
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> step(0, 0.5f);
+  std::vector<uint32_t> ids;
+  for (int m = 0; m < metrics; ++m) ids.push_back(store->metrics().Id("metric-" + std::to_string(m) + "/value"));
+  const int64_t day = 1800000000 / 86400 * 86400;
+  StoreBatch b;
+  auto flush = [&] {
+    if (Status s = store->Commit(b); !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      std::exit(1);
+    }
+    b = StoreBatch{};
+  };
+  for (int server = 0; server < servers; ++server) {
+    std::vector<float> level(static_cast<size_t>(metrics), 50);
+    for (int period : {60, 3600}) {
+      for (int64_t t = day; t < day + 86400; t += period) {
+        std::vector<RollupValue> values;
+        for (int m = 0; m < metrics; ++m) {
+          float& l = level[static_cast<size_t>(m)];
+          l += step(rng);
+          values.push_back(RollupValue{ids[static_cast<size_t>(m)], l - 1, l + 1, l, l + 0.5f,
+                                       static_cast<uint32_t>(period / 10), static_cast<uint32_t>(period - 5)});
+        }
+        b.rollups.push_back(RollupRow{"server-" + std::to_string(server), period, t, EncodeRollup(values)});
+        if (b.rollups.size() == 4096) flush();
+      }
+    }
+  }
+  flush();
+  store.reset();  // checkpoints the WAL into the file
+  return static_cast<double>(std::filesystem::file_size(path) - empty) / servers;
+}
+
 struct Case {
   const char* name;
   HistoryFilter filter;
@@ -97,12 +147,23 @@ int main(int argc, char** argv) {
   int64_t rows = 10000000, small = 100000;
   std::string dir = "/var/tmp";
   bool keep = false;
+  int rollup_servers = 200, rollup_metrics = 30;
+  app.add_option("--rollup-servers", rollup_servers, "servers of the rollup size figure (0: skip it)");
+  app.add_option("--rollup-metrics", rollup_metrics, "metrics per server for it");
   app.add_option("--rows", rows, "rows of the large history");
   app.add_option("--small", small, "rows of the small one (the floor)");
   app.add_option("--dir", dir, "where the two databases are written");
   app.add_flag("--keep", keep, "keep the databases");
   CLI11_PARSE(app, argc, argv);
 
+  if (rollup_servers > 0) {
+    const std::string path = dir + "/dctwin-rollups.db";
+    const double bytes = RollupBytesPerServerDay(path, rollup_servers, rollup_metrics);
+    std::printf("rollups: %.0f bytes per server per day (%d metrics, 1,440 one-minute and 24 one-hour buckets; "
+                "%.1f bytes per metric-minute)\n",
+                bytes, rollup_metrics, bytes / (rollup_metrics * (1440.0 + 24)));
+    if (!keep) std::filesystem::remove(path);
+  }
   const double now = static_cast<double>(time(nullptr));
   std::vector<std::pair<int64_t, std::string>> sizes{{small, dir + "/dctwin-history-small.db"},
                                                      {rows, dir + "/dctwin-history-large.db"}};

@@ -218,7 +218,7 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
     const std::string_view id = what.substr(rack ? 5 : 7);
     q.kind = rack ? QueryKind::kRack : QueryKind::kServer;
     // {"series": "1m" | "1h"}: the server's rollups, from the state database.
-    if (!rack && history_ && IsValidId(id) && AsksForRollups(payload)) {
+    if (!rack && history_ && options_.role != "site" && IsValidId(id) && AsksForRollups(payload)) {
       HistoryRequest r{false, std::string(topic), std::string(payload), std::string(response_topic),
                        std::string(correlation), std::string(id)};
       if (!history_(std::move(r))) {

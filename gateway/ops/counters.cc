@@ -61,6 +61,8 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .IntField("twins_written", I(c.store.twins_written))
       .IntField("pending_twins", static_cast<long long>(c.store.pending_twins))
       .IntField("submit_waits", I(c.store.submit_waits))
+      .IntField("rollups_written", I(c.store.rollups_written))
+      .IntField("rollups_dropped", I(c.store.rollups_dropped))
       .IntField("outbox", c.store.outbox_rows)
       .IntField("checkpoints", I(c.checkpoints))
       .Field("last_commit_ms", c.store.last_commit_ms)
@@ -260,6 +262,11 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
   e.Sample("dctwin_commands_total", "result=\"ok\"", d(c.commands_ok));
   e.Sample("dctwin_commands_total", "result=\"refused\"", d(c.commands_refused));
   e.Sample("dctwin_commands_total", "result=\"busy\"", d(c.requests_busy));
+  e.Family("dctwin_rollups_written_total", "counter", "Rollup buckets (1 min, 1 h) written to the state database.");
+  e.Sample("dctwin_rollups_written_total", "", d(c.store.rollups_written));
+  e.Family("dctwin_rollups_dropped_total", "counter",
+           "Rollup buckets given up while commits failed (past a million waiting; incidents never are).");
+  e.Sample("dctwin_rollups_dropped_total", "", d(c.store.rollups_dropped));
   e.Family("dctwin_history_queries_total", "counter", "History queries, by result (refused: malformed).");
   e.Sample("dctwin_history_queries_total", "result=\"ok\"", d(c.history_answered));
   e.Sample("dctwin_history_queries_total", "result=\"refused\"", d(c.history_refused));

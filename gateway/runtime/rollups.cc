@@ -25,6 +25,10 @@ void RollupAccumulator::Put(Bucket& b, uint32_t id, double v, uint32_t offset) {
 
 void RollupAccumulator::Emit(const std::string& server, int period_s, Bucket& b) {
   if (b.start < 0) return;
+  if (b.acc.empty()) {  // an hour's part was handed over and nothing came since
+    b.start = -1;
+    return;
+  }
   std::vector<RollupValue> values;
   values.reserve(b.acc.size());
   for (const Acc& a : b.acc) {
@@ -67,10 +71,18 @@ void RollupAccumulator::Add(const std::string& server, double ts,
   Fold(server, s.hour, 3600, ts, scratch_, metrics);
 }
 
-void RollupAccumulator::Close(double now, double grace_s) {
+void RollupAccumulator::Close(double now, bool hours_so_far, double grace_s) {
   for (auto& [server, s] : servers_) {
     if (s.minute.start >= 0 && static_cast<double>(s.minute.start + 60) + grace_s <= now) Emit(server, 60, s.minute);
-    if (s.hour.start >= 0 && static_cast<double>(s.hour.start + 3600) + grace_s <= now) Emit(server, 3600, s.hour);
+    if (s.hour.start < 0) continue;
+    if (static_cast<double>(s.hour.start + 3600) + grace_s <= now) {
+      Emit(server, 3600, s.hour);
+    } else if (hours_so_far) {
+      // The next reports of this hour start a new part: the bucket stays this hour's.
+      const int64_t start = s.hour.start;
+      Emit(server, 3600, s.hour);
+      s.hour.start = start;
+    }
   }
 }
 

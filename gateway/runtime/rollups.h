@@ -24,8 +24,9 @@ class RollupAccumulator {
 
   void Add(const std::string& server, double ts, const std::vector<std::pair<std::string, double>>& metrics);
   // Hands over every bucket whose period ended `grace_s` or more before `now` (every bucket,
-  // finished or not, with now = +infinity: at stop).
-  void Close(double now, double grace_s = 5);
+  // finished or not, with now = +infinity: at stop). With `hours_so_far`, also what each open
+  // hour holds so far (a part the store merges), so that a crash loses at most the time since.
+  void Close(double now, bool hours_so_far = false, double grace_s = 5);
   // A decommissioned server: what it has goes out now.
   void Forget(const std::string& server);
   std::vector<RollupRow> Take() { return std::exchange(closed_, {}); }

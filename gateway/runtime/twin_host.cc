@@ -290,7 +290,9 @@ void TwinHost::Tick(double now) {
   }
   if (rollups_ && static_cast<int64_t>(now / 60) != rollup_minute_) {
     rollup_minute_ = static_cast<int64_t>(now / 60);
-    rollups_->Close(now);  // once a minute: what a minute (or an hour) ago was, goes out
+    // Once a minute: what a minute (or an hour) ago was goes out; every ten minutes also the
+    // hours so far, so that a crash costs an hour's rollup at most ten minutes.
+    rollups_->Close(now, rollup_minute_ % 10 == 0);
   }
   Effects out;
   registry_.FireTimers(now, mono, census_.hold(), out);

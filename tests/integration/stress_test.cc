@@ -340,10 +340,9 @@ TEST_F(StressTest, RecordsFollowTheirIncidentsCauseAndRack) {
 // up and delete them, and the retained record said "open" for ever. A committed row is sent again
 // until the broker takes it.
 TEST_F(StressTest, ACommittedRowIsNeverGivenUpForFailedAttempts) {
-  TcpCut link(broker_.port());
   std::atomic<bool> hold{false};
   std::atomic<int> held{0};
-  link.SetMqttFilter([&](bool to_broker, std::string& packet) {
+  TcpCut link(broker_.port(), [&](bool to_broker, std::string& packet) {
     const int type = static_cast<unsigned char>(packet[0]) >> 4;
     size_t body = 1;  // after the fixed header's remaining length
     while (body < packet.size() && (static_cast<unsigned char>(packet[body]) & 0x80) != 0) ++body;

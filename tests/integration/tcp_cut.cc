@@ -26,7 +26,8 @@ sockaddr_in Loopback(int port) {
 }
 }  // namespace
 
-TcpCut::TcpCut(int target_port) : target_port_(target_port), port_(FreeLoopbackPort()) {
+TcpCut::TcpCut(int target_port, MqttFilter filter)
+    : target_port_(target_port), port_(FreeLoopbackPort()), filter_(std::move(filter)) {
   if (!Listen()) throw std::runtime_error("TcpCut: cannot listen on 127.0.0.1:" + std::to_string(port_));
   thread_ = std::thread([this] { Run(); });
 }

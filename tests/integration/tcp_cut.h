@@ -16,17 +16,16 @@ namespace dctwin::testing {
 
 class TcpCut {
  public:
-  explicit TcpCut(int target_port);
+  // `to_broker`: the packet comes from the client that connected to port(). Returns false to drop
+  // the packet. Called on the forwarding thread.
+  using MqttFilter = std::function<bool(bool to_broker, std::string& packet)>;
+  explicit TcpCut(int target_port, MqttFilter filter = nullptr);
   ~TcpCut();
   int port() const { return port_; }
   void Cut();
   void Mend();
   // Connections accepted so far (a reconnect after Mend() counts).
   int accepted() const { return accepted_.load(); }
-  // `to_broker`: the packet comes from the client that connected to port(). Returns false to drop
-  // the packet. Called on the forwarding thread; set before the first connection.
-  using MqttFilter = std::function<bool(bool to_broker, std::string& packet)>;
-  void SetMqttFilter(MqttFilter filter) { filter_ = std::move(filter); }
 
  private:
   bool Listen();
@@ -46,7 +45,7 @@ class TcpCut {
   // Owned by the thread: Cut() and Mend() ask for a state through want_cut_ and wait for is_cut_.
   int listen_fd_ = -1;
   std::vector<Pair> pairs_;
-  MqttFilter filter_;
+  const MqttFilter filter_;
   std::atomic<bool> want_cut_{false};
   std::atomic<bool> is_cut_{false};
   std::atomic<bool> stop_{false};

@@ -69,10 +69,26 @@ TEST(RollupAccumulatorTest, BucketsCloseWhenTheirPeriodHasPassedAndLateReportsMa
   EXPECT_EQ(rows[0].period_s, 3600);
   ASSERT_TRUE(DecodeRollup(rows[0].data, &v));
   EXPECT_EQ(v[0].count, 13u);
+  // Every ten minutes, the hours so far: parts of one bucket, nothing lost or counted twice.
+  acc.Add("s3", t0, {{"temp_c", 1.0}});
+  acc.Close(t0 + 600, true);
+  rows = acc.Take();
+  ASSERT_EQ(rows.size(), 2u);  // its minute (long over) and its hour so far
+  acc.Add("s3", t0 + 601, {{"temp_c", 3.0}});
+  acc.Close(std::numeric_limits<double>::infinity());
+  rows = acc.Take();
+  ASSERT_EQ(rows.size(), 2u);
+  std::string hour;
+  for (const RollupRow& r : rows) {
+    if (r.period_s == 3600) hour = r.data;
+  }
+  ASSERT_TRUE(DecodeRollup(hour, &v));
+  EXPECT_EQ(v[0].count, 1u);
+  EXPECT_EQ(v[0].min, 3);
   acc.Add("s2", t0, {{"temp_c", 1.0}});
   acc.Forget("s2");
   EXPECT_EQ(acc.Take().size(), 2u);
-  EXPECT_EQ(acc.servers(), 1u);
+  EXPECT_EQ(acc.servers(), 2u);  // s1 and s3
 }
 
 }  // namespace
