@@ -253,6 +253,18 @@ TEST_F(StressTest, AFullDiskIsAStoreFailingIncidentAndNothingIsLost) {
   EXPECT_TRUE(WaitUntil([&] { return retained("dctwin/incidents/gateway/gw-test/store_failing").empty(); }, 10s));
   EXPECT_TRUE(WaitUntil([&] { return JsonString(retained("dctwin/gateway/gw-test/status"), "store") == "ok"; }, 10s));
   EXPECT_EQ(WaitForAgreement(broker_.port(), 20s), "") << gateway_->Log();
+  // The history was written with the changes themselves, once the disk had room: every commission
+  // and f1's open are in it, once each.
+  const std::string history =
+      RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                 " -t dctwin/query/history -e reply/full -W 10 -m '{\"limit\": 1000, \"level\": \"server\"}'");
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = history.find(needle); at != std::string::npos; at = history.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("\"change\":\"commissioned\""), 41u) << history;
+  EXPECT_EQ(count("\"subject\":\"f1\""), 1u) << history;
   ASSERT_EQ(gateway_->Terminate(), 0);
 }
 
