@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/history/report.h"
 #include "storage/history_reader.h"
 #include "storage/rollup_codec.h"
 #include "storage/sqlite_state_store.h"
@@ -118,6 +119,80 @@ double RollupBytesPerServerDay(const std::string& path, int servers, int metrics
   return static_cast<double>(std::filesystem::file_size(path) - empty) / servers;
 }
 
+// 30 days of a site of `racks` racks of 40 servers: every server in its rack all along, about ten
+// incidents a month each (a third of them critical, most acknowledged), and a maintenance a day.
+// Returns the milliseconds of a report by server and by rack, read and computed as the gateway
+// does (HistoryReader::Spans, then ReportJson).
+std::pair<double, double> ReportMs(const std::string& path, int racks, size_t* spans_read) {
+  std::filesystem::remove(path);
+  SqliteOptions o;
+  o.path = path;
+  o.checkpoint_pages = 0;
+  o.history_keep_s = 0;
+  std::unique_ptr<SqliteStateStore> store;
+  if (Status s = SqliteStateStore::Open(o, &store); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    std::exit(1);
+  }
+  const double until = static_cast<double>(time(nullptr)), since = until - 30 * 86400.0;
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> when(since, until);
+  StoreBatch b;
+  auto add = [&](SpanRecord r) {
+    b.spans.push_back(SpanChange{false, false, std::move(r)});
+    if (b.spans.size() == 20000) {
+      store->Commit(b);
+      b = StoreBatch{};
+    }
+  };
+  int n = 0;
+  for (int rack = 0; rack < racks; ++rack) {
+    const std::string rid = "r" + std::to_string(rack);
+    for (int k = 0; k < 40; ++k) {
+      const std::string sid = "s" + std::to_string(rack * 40 + k);
+      add(SpanRecord{"c:" + sid, "commissioned", "server", sid, rid, "", "", since - 86400, 0, 0, ""});
+      for (int i = 0; i < 10; ++i) {
+        const double at = when(rng);
+        add(SpanRecord{"i" + std::to_string(n++), "incident", "server", sid, rid, kKinds[rng() % 8],
+                       rng() % 3 == 0 ? "critical" : "warning", at, rng() % 4 != 0 ? at + 120 : 0,
+                       std::min(until, at + 60 + static_cast<double>(rng() % 7200)), ""});
+      }
+    }
+  }
+  for (int d = 0; d < 30; ++d) {
+    add(SpanRecord{"m:" + std::to_string(d), "maintenance", "", "", "", "", "", since + d * 86400.0,
+                   0, since + d * 86400.0 + 3600, "{\"rack\":\"r" + std::to_string(d * 7 % racks) + "\"}"});
+  }
+  store->Commit(b);
+  store.reset();
+  std::unique_ptr<HistoryReader> reader;
+  if (Status s = HistoryReader::Open(path, 1000, &reader); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    std::exit(1);
+  }
+  auto once = [&](const char* by) {
+    std::vector<double> ms;
+    for (int r = 0; r < 3; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      std::vector<SpanRecord> spans;
+      reader->Spans(since, until, "", [&](SpanRecord&& x) { spans.push_back(std::move(x)); });
+      if (std::getenv("DCTWIN_BENCH_SPLIT") != nullptr) {
+        std::printf("  read %zu spans in %.0f ms\n", spans.size(),
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      }
+      const std::string json = ReportJson(ReportQuery{since, until, by, ""}, spans, until, "dc1");
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      *spans_read = spans.size();
+      if (json.size() < 10) std::exit(1);
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[1];
+  };
+  const auto result = std::make_pair(once("server"), once("rack"));
+  std::filesystem::remove(path);
+  return result;
+}
+
 struct Case {
   const char* name;
   HistoryFilter filter;
@@ -147,7 +222,8 @@ int main(int argc, char** argv) {
   int64_t rows = 10000000, small = 100000;
   std::string dir = "/var/tmp";
   bool keep = false;
-  int rollup_servers = 200, rollup_metrics = 30;
+  int rollup_servers = 200, rollup_metrics = 30, report_racks = 1000;
+  app.add_option("--report-racks", report_racks, "racks of the 30-day report figure (0: skip it); 100 is its floor");
   app.add_option("--rollup-servers", rollup_servers, "servers of the rollup size figure (0: skip it)");
   app.add_option("--rollup-metrics", rollup_metrics, "metrics per server for it");
   app.add_option("--rows", rows, "rows of the large history");
@@ -163,6 +239,16 @@ int main(int argc, char** argv) {
                 "%.1f bytes per metric-minute)\n",
                 bytes, rollup_metrics, bytes / (rollup_metrics * (1440.0 + 24)));
     if (!keep) std::filesystem::remove(path);
+  }
+  if (report_racks > 0) {
+    size_t spans_small = 0, spans_large = 0;
+    const auto small_ms = ReportMs(dir + "/dctwin-report.db", std::max(1, report_racks / 10), &spans_small);
+    const auto large_ms = ReportMs(dir + "/dctwin-report.db", report_racks, &spans_large);
+    std::printf("report over 30 days: %d racks (%zu spans): by server %.0f ms, by rack %.0f ms (target: 1000 ms); "
+                "%d racks (%zu spans): %.0f / %.0f ms; ratio %.1f / %.1f for %.0fx the spans\n",
+                report_racks, spans_large, large_ms.first, large_ms.second, std::max(1, report_racks / 10), spans_small,
+                small_ms.first, small_ms.second, large_ms.first / small_ms.first, large_ms.second / small_ms.second,
+                static_cast<double>(spans_large) / static_cast<double>(spans_small));
   }
   const double now = static_cast<double>(time(nullptr));
   std::vector<std::pair<int64_t, std::string>> sizes{{small, dir + "/dctwin-history-small.db"},
