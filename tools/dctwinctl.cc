@@ -345,11 +345,11 @@ int main(int argc, char** argv) {
   server->add_option("id", server_id, "server id")->required();
   server->add_flag("--json", json, "print JSON");
 
-  std::string since_text, until_text, kind_filter, subject_filter, type_filter, level_filter, severity_filter;
+  std::string history_since = "24h", report_since = "7d", until_text, kind_filter, subject_filter, type_filter, level_filter, severity_filter;
   std::string by_what = "server";
   int limit = 1000;
   auto* history = app.add_subcommand("history", "what happened: incident events, silences, provisioning (oldest first)");
-  history->add_option("--since", since_text, "from this long ago (24h, 7d) or this Unix time")->default_val("24h");
+  history->add_option("--since", history_since, "from this long ago (24h, 7d) or this Unix time (default: 24h)");
   history->add_option("--until", until_text, "up to this long ago or this Unix time (default: now)");
   history->add_option("--rack", rack_filter, "only this rack's");
   history->add_option("--kind", kind_filter, "only incidents of this kind");
@@ -360,7 +360,7 @@ int main(int argc, char** argv) {
   history->add_option("--limit", limit, "at most this many events (pages of up to 1000 are fetched)")->check(CLI::PositiveNumber);
   history->add_flag("--json", json, "print each page's JSON answer, one per line");
   auto* report = app.add_subcommand("report", "availability, incidents, MTTA and MTTR over a period");
-  report->add_option("--since", since_text, "from this long ago (7d, 24h) or this Unix time")->default_val("7d");
+  report->add_option("--since", report_since, "from this long ago (7d, 24h) or this Unix time (default: 7d)");
   report->add_option("--until", until_text, "up to this long ago or this Unix time (default: now)");
   report->add_option("--by", by_what, "server, rack or datacenter")->check(CLI::IsMember({"server", "rack", "datacenter"}));
   report->add_option("--rack", rack_filter, "only this rack");
@@ -379,7 +379,7 @@ int main(int argc, char** argv) {
 
   std::string time_bounds;
   if (*history || *report) {
-    const double since = ParseSince(since_text);
+    const double since = ParseSince(*history ? history_since : report_since);
     const double until_at = until_text.empty() ? 0 : ParseSince(until_text);
     if (since < 0 || until_at < 0) {
       std::fprintf(stderr, "dctwinctl: --since/--until take a duration (24h, 7d, 90m) or a Unix time\n");
