@@ -55,6 +55,11 @@ bool HistoryReader::SeqRange(const HistoryFilter& filter, int64_t* lo, int64_t* 
 
 namespace {
 
+std::string ColumnText(sqlite3_stmt* stmt, int column) {
+  return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, column)),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt, column)));
+}
+
 // The filter's columns that are set, in the order Build() binds them.
 std::vector<const std::string*> Texts(const HistoryFilter& f) {
   std::vector<const std::string*> texts;
@@ -82,10 +87,7 @@ std::string Build(const HistoryFilter& f) {
 }
 
 HistoryRecord RowOf(sqlite3_stmt* stmt) {
-  auto text = [&](int column) {
-    return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, column)),
-                       static_cast<size_t>(sqlite3_column_bytes(stmt, column)));
-  };
+  auto text = [&](int column) { return ColumnText(stmt, column); };
   HistoryRecord r;
   r.seq = sqlite3_column_int64(stmt, 0);
   r.at = sqlite3_column_double(stmt, 1);
@@ -179,8 +181,7 @@ Status HistoryReader::MetricNames(std::map<uint32_t, std::string>* out) {
   }
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    (*out)[static_cast<uint32_t>(sqlite3_column_int64(stmt, 0))] =
-        std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)), static_cast<size_t>(sqlite3_column_bytes(stmt, 1)));
+    (*out)[static_cast<uint32_t>(sqlite3_column_int64(stmt, 0))] = ColumnText(stmt, 1);
   }
   sqlite3_finalize(stmt);
   return rc == SQLITE_DONE ? Status::Ok() : Error("reading the rollup metrics");
@@ -197,10 +198,7 @@ Status HistoryReader::Spans(double since, double until, const std::string& rack,
   sqlite3_bind_double(stmt, 1, since);
   sqlite3_bind_double(stmt, 2, until);
   if (!rack.empty()) sqlite3_bind_text(stmt, 3, rack.data(), static_cast<int>(rack.size()), SQLITE_STATIC);
-  auto text = [&](int column) {
-    return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, column)),
-                       static_cast<size_t>(sqlite3_column_bytes(stmt, column)));
-  };
+  auto text = [&](int column) { return ColumnText(stmt, column); };
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     SpanRecord s;
