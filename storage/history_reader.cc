@@ -187,12 +187,47 @@ Status HistoryReader::MetricNames(std::map<uint32_t, std::string>* out) {
   return rc == SQLITE_DONE ? Status::Ok() : Error("reading the rollup metrics");
 }
 
+bool HistoryReader::SpansEndingAfterAreFew(double since) {
+  auto count = [&](const char* sql) -> int64_t {
+    sqlite3_stmt* stmt = nullptr;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) == SQLITE_OK) {
+      sqlite3_bind_double(stmt, 1, since);
+      if (sqlite3_step(stmt) == SQLITE_ROW) n = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    return n;
+  };
+  // Two counts, not one with OR: SQLite answers an OR over one index of a WITHOUT ROWID table by
+  // collecting every key it finds to remove duplicates, which cost more than the whole read.
+  const int64_t found = count(
+      "SELECT (SELECT count(*) FROM spans WHERE ended_at IS NULL) + (SELECT count(*) FROM spans WHERE ended_at >= ?1)");
+  const int64_t all = count("SELECT count(*) FROM spans");
+  return found >= 0 && all >= 0 && found * 20 < all;
+}
+
 Status HistoryReader::Spans(double since, double until, const std::string& rack,
                             const std::function<void(SpanRecord&&)>& each) {
-  std::string sql =
-      "SELECT id, type, level, subject, rack, kind, severity, started_at, acked_at, ended_at, matchers FROM spans "
-      "WHERE started_at <= ?2 AND (ended_at IS NULL OR ended_at >= ?1)";
-  if (!rack.empty()) sql += " AND (rack = ?3 OR type = 'maintenance' OR (level = 'rack' AND subject = ?3))";
+  // Three ways to find the spans. A rack's are those of its rack and the maintenance spans (whose
+  // rack is empty), found through the index on rack. Otherwise through the index on their end, or
+  // by reading the whole table: the index costs a lookup of the row by its id for every span it
+  // finds, many times a row read in order, so it wins only when the period holds a small part of
+  // the spans (a day's report from months of them); a month's report of a large site reads the
+  // table in order. Which part the period holds is counted from the index alone. The spans still
+  // going and those that ended since are two disjoint index ranges, read one after the other
+  // (UNION ALL; see SpansEndingAfterAreFew for why never with OR).
+  const std::string columns =
+      "SELECT id, type, level, subject, rack, kind, severity, started_at, acked_at, ended_at, matchers FROM spans ";
+  const std::string overlaps = "+started_at <= ?2 AND (+ended_at IS NULL OR +ended_at >= ?1)";
+  std::string sql;
+  if (!rack.empty()) {
+    sql = columns + "WHERE rack IN (?3, '') AND (rack = ?3 OR type = 'maintenance') AND " + overlaps;
+  } else if (SpansEndingAfterAreFew(since)) {
+    sql = columns + "WHERE ended_at IS NULL AND started_at <= ?2 UNION ALL " + columns +
+          "WHERE ended_at >= ?1 AND started_at <= ?2";
+  } else {
+    sql = columns + "WHERE " + overlaps;
+  }
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) return Error("reading the spans");
   sqlite3_bind_double(stmt, 1, since);

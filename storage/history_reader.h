@@ -60,6 +60,9 @@ class HistoryReader {
   // `limit` < 0: every row.
   Status Run(const HistoryFilter& filter, int64_t after, int64_t limit, const std::function<bool(HistoryRecord&&)>& each);
   bool SeqRange(const HistoryFilter& filter, int64_t* lo, int64_t* hi);
+  // Whether the spans still going or ending after `since` are under a twentieth of them all
+  // (then the index on their end finds them faster than a read of the whole table).
+  bool SpansEndingAfterAreFew(double since);
   Status Error(const char* what) const;
   sqlite3* db_;
 };

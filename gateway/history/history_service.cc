@@ -88,8 +88,8 @@ void HistoryService::AnswerReport(const HistoryRequest& request) {
   ReportQuery q;
   std::string error;
   if (!ParseReportQuery(request.payload, now, &q, &error)) return Refuse(request, error);
-  std::vector<SpanRecord> spans;
-  Status s = reader_->Spans(q.since, std::min(q.until, now), q.rack, [&](SpanRecord&& r) { spans.push_back(std::move(r)); });
+  ReportBuilder report(q, now, datacenter_);
+  Status s = reader_->Spans(q.since, std::min(q.until, now), q.rack, [&](SpanRecord&& r) { report.Add(r); });
   if (!s.ok()) {
     spdlog::error("report failed: {}", s.ToString());
     JsonWriter w;
@@ -97,7 +97,7 @@ void HistoryService::AnswerReport(const HistoryRequest& request) {
     return Reply(request, w.Take());
   }
   answered_.fetch_add(1, std::memory_order_relaxed);
-  Reply(request, ReportJson(q, spans, now, datacenter_));
+  Reply(request, report.Json());
 }
 
 void HistoryService::AnswerSeries(const HistoryRequest& request) {

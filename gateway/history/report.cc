@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "gateway/publish/json_writer.h"
-#include "twins/silence.h"
 
 namespace dctwin {
 
@@ -53,23 +52,25 @@ Intervals Minus(const Intervals& a, const Intervals& b) {
 
 Intervals Intersect(const Intervals& a, const Intervals& b) { return Minus(a, Minus(a, b)); }
 
-struct Maintenance {
-  Silence silence;
-  std::pair<double, double> when;
-};
+}  // namespace
 
-// One row being summed up.
-struct Row {
+// One row being summed up. What needs the maintenance spans (which may come after the spans they
+// cover) is kept aside in `deferred` and worked out when the answer is written.
+struct ReportBuilder::Row {
   std::string level, subject;
   Intervals commissioned, critical, warning, maintenance;
-  Intervals critical_counted;  // critical time outside its own subject's maintenance
+  struct Deferred {
+    bool critical;       // a critical incident's time (else: a server's time in a rack)
+    std::string server;  // empty: the rack itself
+    std::string rack;
+    std::pair<double, double> when;
+  };
+  std::vector<Deferred> deferred;
   int incidents = 0;
   std::map<std::string, int> by_kind;
   double ack_sum = 0, resolve_sum = 0;
   int acked = 0, resolved = 0;
 };
-
-}  // namespace
 
 bool ParseReportQuery(std::string_view payload, double now, ReportQuery* out, std::string* error) {
   ReportQuery q;
@@ -118,121 +119,142 @@ bool ParseReportQuery(std::string_view payload, double now, ReportQuery* out, st
   return true;
 }
 
-std::string ReportJson(const ReportQuery& q, const std::vector<SpanRecord>& spans, double now,
-                       const std::string& datacenter) {
-  const double since = q.since, until = std::min(q.until, now);
-  auto clip = [&](const SpanRecord& s) {
-    const double end = s.ended_at > 0 ? s.ended_at : now;
-    return std::make_pair(std::max(s.started_at, since), std::min(end, until));
-  };
-  std::vector<Maintenance> maintenance;
-  for (const SpanRecord& s : spans) {
-    if (s.type != "maintenance") continue;
-    Maintenance m;
-    m.silence.maintenance = true;
+ReportBuilder::ReportBuilder(ReportQuery query, double now, std::string datacenter)
+    : q_(std::move(query)), now_(now), until_(std::min(q_.until, now)), datacenter_(std::move(datacenter)) {}
+
+ReportBuilder::~ReportBuilder() = default;
+
+std::pair<double, double> ReportBuilder::Clip(const SpanRecord& s) const {
+  const double end = s.ended_at > 0 ? s.ended_at : now_;
+  return {std::max(s.started_at, q_.since), std::min(end, until_)};
+}
+
+ReportBuilder::Row* ReportBuilder::RowOf(const SpanRecord& s) {
+  std::string key;
+  if (q_.by == "datacenter") {
+    key = datacenter_;
+  } else if (q_.by == "rack") {
+    key = s.level == "rack" ? s.subject : s.rack;
+  } else {
+    if (s.level != "server") return nullptr;
+    key = s.subject;
+  }
+  if (key.empty() || (!q_.rack.empty() && s.rack != q_.rack && !(s.level == "rack" && s.subject == q_.rack))) {
+    return nullptr;
+  }
+  std::unique_ptr<Row>& r = rows_[key];
+  if (!r) {
+    r = std::make_unique<Row>();
+    r->level = q_.by;
+    r->subject = std::move(key);
+  }
+  return r.get();
+}
+
+void ReportBuilder::Add(const SpanRecord& s) {
+  if (s.type == "maintenance") {
+    Silence silence;
+    silence.maintenance = true;
     simdjson::dom::parser parser;
     simdjson::dom::object o;
-    if (parser.parse(s.matchers).get_object().get(o) != simdjson::SUCCESS) continue;
+    if (parser.parse(s.matchers).get_object().get(o) != simdjson::SUCCESS) return;
     for (auto field : o) {
       std::string_view v;
-      if (field.value.get_string().get(v) == simdjson::SUCCESS) m.silence.matchers.emplace_back(field.key, v);
+      if (field.value.get_string().get(v) == simdjson::SUCCESS) silence.matchers.emplace_back(field.key, v);
     }
-    m.when = clip(s);
-    maintenance.push_back(std::move(m));
+    maintenance_.emplace_back(std::move(silence), Clip(s));
+    return;
   }
-  // The maintenance intervals that cover a server (or, with server empty, a whole rack).
-  auto maintained = [&](const std::string& server, const std::string& rack) {
-    Intervals v;
-    for (const Maintenance& m : maintenance) {
-      if (m.silence.CoversServer(server, rack)) v.push_back(m.when);
-    }
-    return Union(std::move(v));
-  };
-
-  std::map<std::string, Row> rows;
-  auto row_of = [&](const SpanRecord& s) -> Row* {
-    std::string key;
-    if (q.by == "datacenter") {
-      key = datacenter;
-    } else if (q.by == "rack") {
-      key = s.level == "rack" ? s.subject : s.rack;
+  Row* r = RowOf(s);
+  if (r == nullptr) return;
+  const auto when = Clip(s);
+  if (s.type == "commissioned") {
+    r->commissioned.push_back(when);
+    // The maintenance of the server in this rack, while it was there.
+    if (q_.by == "server") r->deferred.push_back(Row::Deferred{false, s.subject, s.rack, when});
+    return;
+  }
+  (s.severity == "critical" ? r->critical : r->warning).push_back(when);
+  if (s.severity == "critical" && when.second > when.first) {
+    // Counted against availability only outside the maintenance of what it is about.
+    if (s.level == "server") {
+      r->deferred.push_back(Row::Deferred{true, s.subject, s.rack, when});
     } else {
-      if (s.level != "server") return nullptr;
-      key = s.subject;
-    }
-    if (key.empty() || (!q.rack.empty() && s.rack != q.rack && !(s.level == "rack" && s.subject == q.rack))) {
-      return nullptr;
-    }
-    Row& r = rows[key];
-    r.level = q.by;
-    r.subject = key;
-    return &r;
-  };
-  for (const SpanRecord& s : spans) {
-    if (s.type == "maintenance") continue;
-    Row* r = row_of(s);
-    if (r == nullptr) continue;
-    const auto when = clip(s);
-    if (s.type == "commissioned") {
-      r->commissioned.push_back(when);
-      if (q.by == "server") {
-        // The maintenance of the server in this rack, while it was there.
-        for (const auto& m : Intersect(maintained(s.subject, s.rack), Intervals{when})) r->maintenance.push_back(m);
-      }
-      continue;
-    }
-    (s.severity == "critical" ? r->critical : r->warning).push_back(when);
-    if (s.severity == "critical" && when.second > when.first) {
-      // Counted against availability only outside the maintenance of what it is about.
-      const Intervals mine = s.level == "server" ? maintained(s.subject, s.rack) : maintained("", s.subject);
-      for (const auto& c : Minus(Intervals{when}, mine)) r->critical_counted.push_back(c);
-    }
-    if (s.started_at >= since && s.started_at <= until) {
-      ++r->incidents;
-      ++r->by_kind[s.kind];
-      if (s.acked_at > 0) {
-        r->ack_sum += s.acked_at - s.started_at;
-        ++r->acked;
-      }
-      if (s.ended_at > 0 && s.ended_at <= until) {
-        r->resolve_sum += s.ended_at - s.started_at;
-        ++r->resolved;
-      }
+      r->deferred.push_back(Row::Deferred{true, "", s.subject, when});
     }
   }
-  if (q.by == "rack") {
-    for (auto& [id, r] : rows) r.maintenance = maintained("", id);
+  if (s.started_at >= q_.since && s.started_at <= until_) {
+    ++r->incidents;
+    ++r->by_kind[s.kind];
+    if (s.acked_at > 0) {
+      r->ack_sum += s.acked_at - s.started_at;
+      ++r->acked;
+    }
+    if (s.ended_at > 0 && s.ended_at <= until_) {
+      r->resolve_sum += s.ended_at - s.started_at;
+      ++r->resolved;
+    }
   }
+}
+
+const ReportBuilder::Intervals& ReportBuilder::Maintained(const std::string& server, const std::string& rack) {
+  auto [it, fresh] = maintained_.try_emplace(server + '\n' + rack);
+  if (fresh) {
+    Intervals v;
+    for (const auto& [silence, when] : maintenance_) {
+      if (silence.CoversServer(server, rack)) v.push_back(when);
+    }
+    it->second = Union(std::move(v));
+  }
+  return it->second;
+}
+
+std::string ReportBuilder::Json() {
+  const double since = q_.since, until = until_;
+  std::vector<Row*> rows;
+  rows.reserve(rows_.size());
+  for (auto& [key, r] : rows_) rows.push_back(r.get());
+  std::sort(rows.begin(), rows.end(), [](const Row* a, const Row* b) { return a->subject < b->subject; });
 
   JsonWriter w;
   w.BeginObject().Field("since", since).Field("until", until).Key("rows").BeginArray();
-  for (auto& [key, r] : rows) {
-    Intervals commissioned = Union(std::move(r.commissioned));
+  for (Row* r : rows) {
+    Intervals critical_counted;  // critical time outside its own subject's maintenance
+    for (const Row::Deferred& d : r->deferred) {
+      const Intervals& mine = Maintained(d.server, d.rack);
+      if (d.critical) {
+        for (const auto& c : Minus(Intervals{d.when}, mine)) critical_counted.push_back(c);
+      } else {
+        for (const auto& m : Intersect(mine, Intervals{d.when})) r->maintenance.push_back(m);
+      }
+    }
+    if (q_.by == "rack") r->maintenance = Maintained("", r->subject);
+    Intervals commissioned = Union(std::move(r->commissioned));
     // Without a record of its servers' time (a rack incident only, the datacenter before any
     // commission was recorded), the subject counts as there for the whole period.
-    if (commissioned.empty() || q.by == "datacenter") commissioned = {{since, until}};
+    if (commissioned.empty() || q_.by == "datacenter") commissioned = {{since, until}};
     const double present = Length(commissioned);
-    const double counted = Length(Intersect(Union(std::move(r.critical_counted)), commissioned));
+    const double counted = Length(Intersect(Union(std::move(critical_counted)), commissioned));
     w.BeginObject()
-        .Field("level", r.level)
-        .Field("subject", r.subject)
+        .Field("level", r->level)
+        .Field("subject", r->subject)
         .Field("availability", present > 0 ? std::clamp(1.0 - counted / present, 0.0, 1.0) : 1.0)
-        .Field("critical_s", Length(Union(std::move(r.critical))))
-        .Field("warning_s", Length(Union(std::move(r.warning))))
-        .Field("maintenance_s", Length(Intersect(Union(std::move(r.maintenance)), commissioned)))
-        .IntField("incidents", r.incidents)
+        .Field("critical_s", Length(Union(std::move(r->critical))))
+        .Field("warning_s", Length(Union(std::move(r->warning))))
+        .Field("maintenance_s", Length(Intersect(Union(std::move(r->maintenance)), commissioned)))
+        .IntField("incidents", r->incidents)
         .Key("by_kind")
         .BeginObject();
-    for (const auto& [kind, n] : r.by_kind) w.IntField(kind, n);
+    for (const auto& [kind, n] : r->by_kind) w.IntField(kind, n);
     w.EndObject().Key("mtta_s");
-    if (r.acked > 0) {
-      w.Number(r.ack_sum / r.acked);
+    if (r->acked > 0) {
+      w.Number(r->ack_sum / r->acked);
     } else {
       w.Null();
     }
     w.Key("mttr_s");
-    if (r.resolved > 0) {
-      w.Number(r.resolve_sum / r.resolved);
+    if (r->resolved > 0) {
+      w.Number(r->resolve_sum / r->resolved);
     } else {
       w.Null();
     }
@@ -240,6 +262,13 @@ std::string ReportJson(const ReportQuery& q, const std::vector<SpanRecord>& span
   }
   w.EndArray().EndObject();
   return w.Take();
+}
+
+std::string ReportJson(const ReportQuery& query, const std::vector<SpanRecord>& spans, double now,
+                       const std::string& datacenter) {
+  ReportBuilder b(query, now, datacenter);
+  for (const SpanRecord& s : spans) b.Add(s);
+  return b.Json();
 }
 
 }  // namespace dctwin

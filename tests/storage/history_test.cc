@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -138,6 +139,46 @@ TEST_F(HistoryStoreTest, RetentionRemovesTheOldestInStepsNeverAllAtOnce) {
   EXPECT_TRUE(Read(f).empty());
   f.subject = "new";
   EXPECT_EQ(Read(f).size(), 10u);
+}
+
+// The spans a report reads are the same whichever way the reader finds them: through the rack
+// index, through the index on their end (a short period of many spans) or by reading the table.
+TEST_F(HistoryStoreTest, SpansOverlappingAPeriodAreFoundWhicheverWayTheyAreRead) {
+  auto store = Open();
+  StoreBatch b;
+  // 200 closed incidents of 10 s, one every 100 s from t=0; two still open; a maintenance; a
+  // server's time in rack r1 (open) and in r0 (closed at 5000).
+  for (int i = 0; i < 200; ++i) {
+    const std::string rack = "r" + std::to_string(i % 2);
+    b.spans.push_back(SpanChange{false, false, SpanRecord{"i" + std::to_string(i), "incident", "server", "s" + std::to_string(i % 4),
+                                                          rack, "thermal", "critical", i * 100.0, 0, i * 100.0 + 10, ""}});
+  }
+  b.spans.push_back(SpanChange{false, false, SpanRecord{"open-1", "incident", "server", "s1", "r1", "disk", "warning", 50, 0, 0, ""}});
+  b.spans.push_back(SpanChange{false, false, SpanRecord{"open-2", "incident", "rack", "r0", "r0", "thermal", "critical", 19950, 0, 0, ""}});
+  b.spans.push_back(SpanChange{false, false, SpanRecord{"m:1", "maintenance", "", "", "", "", "", 19000, 0, 19990, R"({"rack":"r1"})"}});
+  b.spans.push_back(SpanChange{false, false, SpanRecord{"c:s1", "commissioned", "server", "s1", "r0", "", "", 0, 0, 5000, ""}});
+  b.spans.push_back(SpanChange{false, false, SpanRecord{"c:s1:0", "commissioned", "server", "s1", "r1", "", "", 5000, 0, 0, ""}});
+  ASSERT_TRUE(store->Commit(b).ok());
+  store.reset();
+  std::unique_ptr<HistoryReader> reader;
+  ASSERT_TRUE(HistoryReader::Open(options_.path, 1000, &reader).ok());
+  auto ids = [&](double since, double until, const std::string& rack) {
+    std::set<std::string> out;
+    EXPECT_TRUE(reader->Spans(since, until, rack, [&](SpanRecord&& s) { EXPECT_TRUE(out.insert(s.id).second) << s.id; }).ok());
+    return out;
+  };
+  // The last 150 s of 20,000: a few of 205 spans, through the index on their end.
+  EXPECT_EQ(ids(19860, 20000, ""), (std::set<std::string>{"i199", "open-1", "open-2", "m:1", "c:s1:0"}));
+  // The whole period: the table read in order.
+  EXPECT_EQ(ids(0, 20000, "").size(), 205u);
+  // An incident that ended at 5010 overlaps a period that starts there; one that starts after
+  // the period does not.
+  EXPECT_EQ(ids(5010, 5050, ""), (std::set<std::string>{"i50", "open-1", "c:s1:0"}));
+  EXPECT_EQ(ids(5010, 5050, "r0"), (std::set<std::string>{"i50"}));
+  EXPECT_EQ(ids(5011, 5050, "r0"), (std::set<std::string>{}));
+  // A rack's: its own spans and every maintenance span.
+  EXPECT_EQ(ids(19860, 20000, "r0"), (std::set<std::string>{"open-2", "m:1"}));
+  EXPECT_EQ(ids(19860, 20000, "r1"), (std::set<std::string>{"i199", "open-1", "m:1", "c:s1:0"}));
 }
 
 TEST(HistoryQueryTest, TheCursorContinuesOnlyTheQueryItWasGivenFor) {
