@@ -8,6 +8,8 @@ import { RackView } from './views/rack.js';
 import { IncidentsView } from './views/incidents.js';
 import { ServerView } from './views/server.js';
 import { Actions } from './views/actions.js';
+import { ReportView } from './views/report.js';
+import { drawTimeline } from './views/timeline.js';
 
 async function config() {
   const res = await fetch('config.json', { cache: 'no-store' });
@@ -55,6 +57,7 @@ async function main() {
     if (r.level === 'server') { rackView.rack = null; serverView.show(r.subject); }
     else if (r.level === 'rack') floor.select(r.subject);
   });
+  setUpHistory(store, connection);
   connection.addEventListener('state', () => {
     header.render();
     if (connection.state === 'refused') {
@@ -80,6 +83,31 @@ async function main() {
   });
   connection.subscribe(store.filters());
   window.dctwin = { store, connection };
+}
+
+// The "What happened" panel: the site's timeline and the availability report, each asked for
+// when its tab is opened (and on Refresh), never in the background.
+function setUpHistory(store, connection) {
+  const report = new ReportView(connection, document.getElementById('report'));
+  const siteTimeline = () => {
+    const until = Date.now() / 1000;
+    drawTimeline(document.getElementById('site-timeline-body'), connection, {
+      filter: {}, since: until - Number(document.getElementById('site-period').value), until,
+      laneOf: (i) => (i.level === 'server' ? i.rack || i.subject : i.level === 'rack' ? i.subject : `${i.level} ${i.subject}`),
+      openRecords: [...store.incidents.values()], testid: 'site-timeline-svg' });
+  };
+  const open = { 'site-timeline': siteTimeline, report: () => report.load() };
+  for (const b of document.querySelectorAll('button[data-tab]')) {
+    b.addEventListener('click', () => {
+      for (const other of document.querySelectorAll('button[data-tab]')) {
+        other.classList.toggle('active', other === b);
+        document.getElementById(other.dataset.tab).hidden = other !== b;
+      }
+      open[b.dataset.tab]();
+    });
+  }
+  document.getElementById('site-period').addEventListener('change', siteTimeline);
+  document.getElementById('site-refresh').addEventListener('click', siteTimeline);
 }
 
 main().catch((e) => {

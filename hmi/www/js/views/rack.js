@@ -1,6 +1,8 @@
 // Rack view: one rack's servers and their states (from the rack query), its incidents, and the
-// actions on it. Refreshed when the rack's health changes.
+// actions on it, and its timeline of the last day (its servers' incidents and its own, one lane
+// each). Refreshed when the rack's health changes.
 import { el } from '../store.js';
+import { drawTimeline } from './timeline.js';
 
 export class RackView {
   constructor(store, connection, actions, onServer) {
@@ -41,6 +43,10 @@ export class RackView {
         onclick: () => this.onServer(m.server) }, m.server));
     }
     const maintenance = this.store.maintenanceOf(rack);
+    // The rack's health may change many times a minute; its timeline is asked again at most
+    // every 10 s (until then the one drawn stays).
+    const kept = this.timeline && this.timeline.rack === rack && Date.now() - this.timeline.at < 10000;
+    const timelineRoot = kept ? this.timeline.root : el('div', { 'data-testid': 'rack-timeline' });
     this.root.replaceChildren(
       el('h2', {}, `Rack ${rack} `, el('span', { class: 'muted' }, `${answer.status}, ${answer.servers} servers`)),
       maintenance ? el('p', {}, `Under maintenance until ${new Date(maintenance.ends_at * 1000).toLocaleString()} (${maintenance.comment})`) : null,
@@ -48,7 +54,15 @@ export class RackView {
       grid,
       el('p', {},
         el('button', { type: 'button', onclick: () => this.actions.silence({ rack }) }, 'Silence rack…'), ' ',
-        el('button', { type: 'button', onclick: () => this.actions.silence({ rack }, true) }, 'Maintenance…')));
+        el('button', { type: 'button', onclick: () => this.actions.silence({ rack }, true) }, 'Maintenance…')),
+      el('h3', {}, 'Last 24 hours'),
+      timelineRoot);
+    if (kept) return;
+    this.timeline = { rack, at: Date.now(), root: timelineRoot };
+    const until = Date.now() / 1000;
+    drawTimeline(timelineRoot, this.connection, { filter: { rack }, since: until - 86400, until,
+      laneOf: (i) => (i.level === 'rack' ? `rack ${i.subject}` : i.subject), openRecords: this.store.incidentsOfRack(rack),
+      testid: 'rack-timeline-svg' });
   }
 
   refresh(changedRacks) {

@@ -1,6 +1,17 @@
-// Server view: one server's status, open incidents and a sparkline per metric of its window
-// (P/query/server/<id> with {"series": true}). Subscribes to that server's health while shown.
+// Server view: one server's status, open incidents, a chart per metric over the last 15 minutes
+// (the window: P/query/server/<id> with {"series": true}), 2 days (1-minute rollups) or 60 days
+// (1-hour rollups), and its timeline of the last day from the history. Subscribes to that
+// server's health while shown.
 import { el } from '../store.js';
+import { metricChart } from './chart.js';
+import { drawTimeline } from './timeline.js';
+
+// The chart ranges: what each asks the gateway for, and how far back it reaches.
+const RANGES = {
+  '15m': { label: '15 minutes', seconds: 900, request: { series: true } },
+  '2d': { label: '2 days', seconds: 2 * 86400, request: { series: '1m' } },
+  '60d': { label: '60 days', seconds: 60 * 86400, request: { series: '1h' } },
+};
 
 export class ServerView {
   constructor(store, connection, actions) {
@@ -9,6 +20,7 @@ export class ServerView {
     this.actions = actions;
     this.root = document.getElementById('detail');
     this.topic = null;
+    this.range = '15m';
   }
 
   async show(server) {
@@ -29,12 +41,59 @@ export class ServerView {
     }
     const incidents = (a.open || []).map((i) => el('li', {}, el('b', {}, `${i.kind} (${i.severity}) `), i.summary));
     const sparks = Object.entries(a.series || {}).map(([metric, points]) => sparkline(metric, points));
+    this.charts = el('div', { class: 'charts', 'data-testid': 'charts' });
+    const rangeButtons = Object.entries(RANGES).map(([key, r]) => el('button', { type: 'button', 'data-range': key,
+      class: key === this.range ? 'active' : '', onclick: () => this.showRange(server, key) }, r.label));
+    // Asked again at most every 10 s while the server's health keeps changing.
+    const kept = this.timeline && this.timeline.server === server && Date.now() - this.timeline.at < 10000;
+    this.timelineRoot = kept ? this.timeline.root : el('div', { 'data-testid': 'server-timeline' });
     this.root.replaceChildren(
       el('h2', {}, `Server ${server} `, el('span', { class: 'muted' }, `rack ${a.rack}, ${a.status}`)),
       incidents.length ? el('ul', {}, ...incidents) : el('p', { class: 'muted' }, 'no open incidents'),
       el('div', { 'data-testid': 'sparklines' }, ...sparks),
+      el('h3', {}, 'Metrics ', el('span', { class: 'ranges' }, ...rangeButtons)),
+      this.charts,
+      el('h3', {}, 'Last 24 hours'),
+      this.timelineRoot,
       el('p', {}, el('button', { type: 'button', onclick: () => this.actions.silence({ server }) }, 'Silence server…'), ' ',
         el('button', { type: 'button', onclick: () => this.actions.silence({ server }, true) }, 'Maintenance…')));
+    this.showRange(server, this.range, a);
+    if (kept) return;
+    this.timeline = { server, at: Date.now(), root: this.timelineRoot };
+    const until = Date.now() / 1000;
+    const open = [...this.store.incidents.values()].filter((r) => r.level === 'server' && r.subject === server);
+    drawTimeline(this.timelineRoot, this.connection, { filter: { subject: server }, since: until - 86400, until,
+      laneOf: (i) => i.kind, openRecords: open, testid: 'server-timeline-svg' });
+  }
+
+  // Draws the metric charts of one range; `answer`: the window's answer, when already at hand.
+  async showRange(server, key, answer) {
+    this.range = key;
+    const range = RANGES[key];
+    for (const b of this.root.querySelectorAll('button[data-range]')) b.classList.toggle('active', b.dataset.range === key);
+    const until = Date.now() / 1000, since = until - range.seconds;
+    let a = key === '15m' ? answer : null;
+    if (!a) {
+      this.charts.replaceChildren(el('p', { class: 'muted' }, 'loading…'));
+      try {
+        a = await this.connection.request(`query/server/${server}`, key === '15m' ? range.request : { ...range.request, metric: '*', since },
+          10000);
+      } catch (e) {
+        this.charts.replaceChildren(el('p', { class: 'muted' }, e.message));
+        return;
+      }
+    }
+    if (this.server !== server || this.range !== key) return;
+    if (a.ok === false || a.found === false) {
+      this.charts.replaceChildren(el('p', { class: 'muted' }, a.error || 'no answer'));
+      return;
+    }
+    const series = Object.entries(a.series || {});
+    this.charts.replaceChildren(...(series.length
+      ? series.map(([metric, points]) => el('figure', { class: 'metric' }, el('figcaption', { class: 'mono' }, metric),
+        metricChart(metric, points, since, until, this.charts.clientWidth)))
+      : [el('p', { class: 'muted' }, key === '15m' ? 'no reports in the window' :
+        `no ${key === '2d' ? '1-minute' : '1-hour'} rollups yet (a bucket is written once its ${key === '2d' ? 'minute' : 'hour'} has passed)`)]));
   }
 
   watch(topic) {
