@@ -205,6 +205,12 @@ Status Gateway::Start() {
                                           config_.state.outbox_max, desk_.get(), WallClock);
   desk_->SetWake([this] { writer_->Wake(); });
   desk_->SetExtraRecords([this] { return own_incidents_->Records(); });
+  own_incidents_->SetEventHandler([this](const IncidentEvent& e) {
+    DeskRequest r;
+    r.type = DeskRequest::Type::kGatewayIncident;
+    r.event = e;
+    desk_->Submit(std::move(r));
+  });
   writer_->SetFailureHandler([this](bool failing, const std::string& error) {
     own_incidents_->Set(kStoreFailing, failing, Severity::kCritical,
                         failing ? "state store commits fail on " + config_.state.path + ": " + error +

@@ -21,6 +21,7 @@ constexpr const char* kSilences = "silence";
 constexpr const char* kNotifications = "notify";
 constexpr const char* kDeferred = "deferred";
 constexpr const char* kMeta = "meta";
+constexpr const char* kGatewayOpen = "gateway-open";
 
 std::string Hex(uint64_t v, int digits) {
   static const char* kHex = "0123456789abcdef";
@@ -95,6 +96,15 @@ IncidentDesk::IncidentDesk(Options options, MessageSink& replies, Clock clock)
 Status IncidentDesk::Restore(StateStore& store) {
   last_history_at_ = store.LastHistoryAt();
   Status meta = store.LoadDocs(kMeta, [&](DocRecord&& d) { spans_seeded_ = spans_seeded_ || d.key.id == "spans"; });
+  if (!meta.ok()) return meta;
+  // The gateway's own incidents that were open at the stop: this run starts without them (they
+  // are published afresh if the trouble is still there), so the history says they ended.
+  meta = store.LoadDocs(kGatewayOpen, [&](DocRecord&& d) {
+    IncidentEvent r;
+    std::string error;
+    if (ParseIncidentRecord(d.body, &r, &error)) gateway_cut_short_.push_back(std::move(r));
+    docs_[{kGatewayOpen, d.key.id}] = std::nullopt;
+  });
   if (!meta.ok()) return meta;
   size_t bad = 0;
   Status s = store.LoadDocs(kRecords, [&](DocRecord&& d) {
@@ -186,7 +196,8 @@ bool IncidentDesk::Submit(DeskRequest request) {
     // What operators ask is bounded (while the store fails, nothing is answered); what the
     // gateway tells itself (a silence mirrored from the site, resolves Alertmanager took) is not.
     const bool asked = request.type != DeskRequest::Type::kSilenceMirror &&
-                       request.type != DeskRequest::Type::kResolvesDelivered;
+                       request.type != DeskRequest::Type::kResolvesDelivered &&
+                       request.type != DeskRequest::Type::kGatewayIncident;
     if (asked && requests_.size() >= options_.max_requests) {
       requests_refused_.fetch_add(1, std::memory_order_relaxed);
       return false;
@@ -442,6 +453,13 @@ void IncidentDesk::Poll(double now) {
     MutexLock lock(mu_);
     requests.swap(requests_);
   }
+  for (IncidentEvent& e : gateway_cut_short_) {
+    e.state = IncidentState::kResolved;
+    e.at = now;
+    e.summary = "the gateway stopped while this was open; its end is recorded at the restart";
+    RememberIncident(e, now);
+  }
+  gateway_cut_short_.clear();
   for (DeskRequest& r : requests) Handle(r, now);
   PublishDeferred();
   // Silences start and end with the clock; expired ones are forgotten after keep_expired_s.
@@ -511,6 +529,9 @@ void IncidentDesk::Handle(DeskRequest& request, double now) {
   switch (request.type) {
     case Type::kQueryIncidents:
       Reply(request, IncidentsJson());
+      return;
+    case Type::kGatewayIncident:
+      RememberGatewayIncident(request.event, now);
       return;
     case Type::kQuerySilences:
       Reply(request, SilencesJson(now));
@@ -741,6 +762,15 @@ void IncidentDesk::RememberSilence(const Silence& s, const char* change, double 
   }
   Remember(HistoryRecord{0, at, "silence", exact("level"), exact("server"), exact("rack"), exact("kind"),
                          exact("severity"), w.Take()});
+}
+
+void IncidentDesk::RememberGatewayIncident(const IncidentEvent& e, double now) {
+  RememberIncident(e, now);
+  if (e.state == IncidentState::kOpen) {
+    docs_[{kGatewayOpen, e.id}] = IncidentRecordJson(e);
+  } else if (e.state == IncidentState::kResolved) {
+    docs_[{kGatewayOpen, e.id}] = std::nullopt;
+  }
 }
 
 void IncidentDesk::RememberProvisioning(const ProvisioningChange& c, double now) {

@@ -41,12 +41,14 @@ struct DeskRequest {
     kQueryIncidents,
     kResolvesDelivered,
     kSilenceMirror,  // a pod: the site's retained silence ids[0] (payload), or its end (empty)
+    kGatewayIncident,  // an open or resolve of the gateway's own (`event`), for the history
   };
   Type type = Type::kQueryIncidents;
   std::string payload;
   std::string reply_topic;  // empty: nobody waits for an answer
   std::string correlation;
   std::vector<std::string> ids;  // kResolvesDelivered
+  IncidentEvent event;           // kGatewayIncident
 };
 
 // An incident as Alertmanager must hear of it: firing (resolved_at == 0) or resolved.
@@ -151,6 +153,10 @@ class IncidentDesk : public CommitStage {
   void RememberIncident(const IncidentEvent& e, double now);
   void RememberSilence(const Silence& s, const char* change, double at);
   void RememberProvisioning(const ProvisioningChange& c, double now);
+  // The gateway's own incidents are published by GatewayIncidents, not through the outbox (the
+  // store may be what fails); the desk only writes them into the history, and keeps the open ones
+  // as documents so that one a stop cut short is resolved in the history at the next start.
+  void RememberGatewayIncident(const IncidentEvent& e, double now);
   // `received`: see OutboxRecord::received (0: not an alert caused by a report).
   void Outbox(std::string topic, std::string payload, bool retained, double received = 0);
   std::string RecordTopic(const IncidentEvent& e) const;
@@ -165,6 +171,7 @@ class IncidentDesk : public CommitStage {
   NotificationHandler on_notifications_;
   std::function<void()> wake_;
   std::function<std::vector<IncidentEvent>()> extra_records_;
+  std::vector<IncidentEvent> gateway_cut_short_;  // open at the last stop: resolved at the first commit
 
   Mutex mu_;
   std::vector<DeskRequest> requests_ GUARDED_BY(mu_);

@@ -115,6 +115,8 @@ bool ParseIncidentRecord(std::string_view json, IncidentEvent* out, std::string*
     r.level = Level::kRack;
   } else if (level == "datacenter") {
     r.level = Level::kDatacenter;
+  } else if (level == "gateway") {
+    r.level = Level::kGateway;
   } else {
     *error = "unknown level \"" + level + "\"";
     return false;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
 #include <utility>
 
 #include "gateway/incidents/incident_json.h"
@@ -19,6 +20,12 @@ GatewayIncidents::GatewayIncidents(std::string prefix, std::string gateway_id, s
       sink_(sink), clock_(std::move(clock)) {}
 
 void GatewayIncidents::Set(const std::string& kind, bool active, Severity severity, const std::string& summary) {
+  std::optional<IncidentEvent> event = Change(kind, active, severity, summary);
+  if (event && on_event_) on_event_(*event);
+}
+
+std::optional<IncidentEvent> GatewayIncidents::Change(const std::string& kind, bool active, Severity severity,
+                                                      const std::string& summary) {
   MutexLock lock(mu_);
   const double now = clock_();
   auto it = open_.find(kind);
@@ -42,8 +49,9 @@ void GatewayIncidents::Set(const std::string& kind, bool active, Severity severi
     it = open_.emplace(kind, std::move(e)).first;
     PublishRecord(kind, &it->second);
     PublishHealth();
+    return it->second;
   } else if (active) {
-    if (it->second.summary == summary && it->second.severity == severity) return;
+    if (it->second.summary == summary && it->second.severity == severity) return std::nullopt;
     it->second.summary = summary;
     it->second.severity = severity;
     PublishRecord(kind, &it->second);
@@ -60,7 +68,9 @@ void GatewayIncidents::Set(const std::string& kind, bool active, Severity severi
     sink_.Publish(std::move(event));
     PublishRecord(kind, nullptr);
     PublishHealth();
+    return e;
   }
+  return std::nullopt;
 }
 
 void GatewayIncidents::PublishAll() {

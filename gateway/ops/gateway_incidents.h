@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@ class GatewayIncidents {
   using Clock = std::function<double()>;
   GatewayIncidents(std::string prefix, std::string gateway_id, std::string datacenter, MessageSink& sink, Clock clock);
 
+  // Called with every open and resolve (not under the lock): the history. Before the first Set.
+  void SetEventHandler(std::function<void(const IncidentEvent&)> handler) { on_event_ = std::move(handler); }
   // Opens the incident of `kind` (when `active` and none is open), updates its summary or
   // severity (the record only), or resolves it (when not `active`; `summary` says why).
   void Set(const std::string& kind, bool active, Severity severity, const std::string& summary);
@@ -44,6 +47,8 @@ class GatewayIncidents {
   std::vector<IncidentEvent> Records() const;
 
  private:
+  // Set() under the lock: the event it published, if any.
+  std::optional<IncidentEvent> Change(const std::string& kind, bool active, Severity severity, const std::string& summary);
   void PublishRecord(const std::string& kind, const IncidentEvent* record) REQUIRES(mu_);
   void PublishHealth() REQUIRES(mu_);
 
@@ -53,6 +58,7 @@ class GatewayIncidents {
   const std::string datacenter_;
   MessageSink& sink_;
   const Clock clock_;
+  std::function<void(const IncidentEvent&)> on_event_;
 
   mutable Mutex mu_;
   std::map<std::string, IncidentEvent> open_ GUARDED_BY(mu_);  // kind -> record

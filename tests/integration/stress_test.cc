@@ -265,6 +265,14 @@ TEST_F(StressTest, AFullDiskIsAStoreFailingIncidentAndNothingIsLost) {
   };
   EXPECT_EQ(count("\"change\":\"commissioned\""), 41u) << history;
   EXPECT_EQ(count("\"subject\":\"f1\""), 1u) << history;
+  // So is the gateway's own incident: its open (written once a commit succeeded again) and its
+  // resolve.
+  const std::string own =
+      RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                 " -t dctwin/query/history -e reply/full -W 10 -m '{\"level\": \"gateway\", \"kind\": \"store_failing\"}'");
+  EXPECT_NE(own.find("\"state\":\"open\""), std::string::npos) << own;
+  EXPECT_NE(own.find("\"state\":\"resolved\""), std::string::npos) << own;
+  EXPECT_LT(own.find("\"state\":\"open\""), own.find("\"state\":\"resolved\"")) << own;
   ASSERT_EQ(gateway_->Terminate(), 0);
 }
 

@@ -176,6 +176,64 @@ TEST_F(IncidentDeskTest, ACommandIsAnsweredOnlyAfterItsCommitAndSurvivesARestart
   EXPECT_EQ(restored.ActiveMaintenance()->size(), 0u);
 }
 
+// The gateway's own incidents are published by GatewayIncidents; the desk writes them into the
+// history (never into its records or the outbox), and one that a stop cut short ends in the
+// history at the next start.
+TEST_F(IncidentDeskTest, TheGatewaysOwnIncidentsAreInTheHistoryAndOneCutShortByAStopEndsThere) {
+  auto gateway_event = [](const std::string& id, IncidentState state) {
+    IncidentEvent e;
+    e.id = id;
+    e.level = Level::kGateway;
+    e.subject = "gw-1";
+    e.datacenter = "dc1";
+    e.kind = "store_failing";
+    e.severity = Severity::kCritical;
+    e.state = state;
+    e.opened_at = 900;
+    e.at = state == IncidentState::kOpen ? 900 : 950;
+    e.summary = "commits fail";
+    return e;
+  };
+  auto history = [](const StoreBatch& b) {
+    std::vector<std::string> out;
+    for (const HistoryRecord& h : b.history) out.push_back(h.level + " " + h.kind + " " + JsonState(h.body));
+    return out;
+  };
+  {
+    IncidentDesk desk(IncidentDesk::Options{}, sink_, clock_);
+    ASSERT_TRUE(desk.Restore(*store_).ok());
+    DeskRequest open;
+    open.type = DeskRequest::Type::kGatewayIncident;
+    open.event = gateway_event("g1", IncidentState::kOpen);
+    ASSERT_TRUE(desk.Submit(open));
+    DeskRequest resolve = open;
+    resolve.event = gateway_event("g1", IncidentState::kResolved);
+    ASSERT_TRUE(desk.Submit(resolve));
+    open.event = gateway_event("g2", IncidentState::kOpen);
+    ASSERT_TRUE(desk.Submit(open));
+    desk.Poll(now_);
+    StoreBatch b = Commit(desk);
+    EXPECT_EQ(history(b), (std::vector<std::string>{"gateway store_failing open", "gateway store_failing resolved",
+                                                    "gateway store_failing open"}));
+    EXPECT_TRUE(b.outbox.empty()) << "GatewayIncidents publishes them itself";
+    EXPECT_EQ(desk.open_records(), 0);
+  }
+  // g2 was open at the stop: the next run resolves it in the history, once.
+  IncidentDesk restored(IncidentDesk::Options{}, sink_, clock_);
+  ASSERT_TRUE(restored.Restore(*store_).ok());
+  restored.Poll(now_ + 100);
+  StoreBatch b = Commit(restored);
+  ASSERT_EQ(history(b), (std::vector<std::string>{"gateway store_failing resolved"}));
+  EXPECT_NE(b.history[0].body.find("\"id\":\"g2\""), std::string::npos) << b.history[0].body;
+  EXPECT_NE(b.history[0].body.find("stopped while this was open"), std::string::npos) << b.history[0].body;
+  restored.Poll(now_ + 200);
+  EXPECT_TRUE(Commit(restored).history.empty());
+  IncidentDesk again(IncidentDesk::Options{}, sink_, clock_);
+  ASSERT_TRUE(again.Restore(*store_).ok());
+  again.Poll(now_ + 300);
+  EXPECT_TRUE(Commit(again).history.empty()) << "resolved once, not at every start";
+}
+
 TEST_F(IncidentDeskTest, BadCommandsAreRefusedCountedAndChangeNothing) {
   IncidentDesk desk(IncidentDesk::Options{}, sink_, clock_);
   for (const char* payload : {"{not json", R"({"matchers": {}, "duration_s": 60, "created_by": "a"})",
