@@ -367,6 +367,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Double("anomaly_z", &c.model.anomaly_z, 0, 1000);
     r.Int("anomaly_min_samples", &c.model.anomaly_min_samples, 2, 1000000);
     r.Int("anomaly_for_reports", &c.model.anomaly_for_reports, 1, 1000000);
+    r.Double("anomaly_baseline_s", &c.model.anomaly_baseline_s, 60, 30 * 86400);
     r.Double("max_future_s", &c.model.max_future_s, 0, 86400 * 365);
     r.Int("max_window_rows", &c.model.max_window_rows, 1, 1000000);
     r.Int("max_metrics", &c.model.max_metrics, 1, 100000);

@@ -1,6 +1,7 @@
 #include "storage/twin_codec.h"
 
 #include <cereal/archives/binary.hpp>
+#include <cereal/types/array.hpp>
 #include <cereal/types/map.hpp>
 #include <cereal/types/set.hpp>
 #include <cereal/types/string.hpp>
@@ -14,7 +15,9 @@
 
 // Bump a class's version when its serialize() learns a new field, and read that field only
 // when the stored version has it.
-CEREAL_CLASS_VERSION(dctwin::ServerTwin, 3)  // 2: maintenance, flap history; 3: no published health
+CEREAL_CLASS_VERSION(dctwin::ServerTwin, 4)  // 2: maintenance, flap history; 3: no published health; 4: anomaly baselines
+CEREAL_CLASS_VERSION(dctwin::ServerTwin::Baseline, 1)
+CEREAL_CLASS_VERSION(dctwin::MetricBaseline, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::FlapTrack, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::ExactValue, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::Condition, 2)  // 2: rule identity

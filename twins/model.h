@@ -40,12 +40,16 @@ struct ModelConfig {
   int clear_reports = 3;
   int rack_min_servers = 3;
   int datacenter_min_racks = 2;
-  // Anomaly: a value more than anomaly_z standard deviations from its metric's mean over the
-  // window, in anomaly_for_reports consecutive reports, opens an `anomaly` incident. The window
-  // must hold anomaly_min_samples samples of the metric first. anomaly_z = 0 turns it off.
+  // Anomaly (twins/baseline.h): each metric's baseline (level and typical deviation over about
+  // anomaly_baseline_s, by report time) and its range at each hour of the day on the days before.
+  // A value off its hour's range that is more than 2 x anomaly_z deviations from the level (and
+  // beyond the metric's recent excursions), or more than anomaly_z in anomaly_for_reports of the
+  // last five reports, opens an `anomaly` incident. anomaly_min_samples reports of the metric are
+  // learned first. anomaly_z = 0 turns it off.
   double anomaly_z = 4.0;
   int anomaly_min_samples = 30;
   int anomaly_for_reports = 3;
+  double anomaly_baseline_s = 3600;
   // Alert-storm guard: when at least storm_fraction of the gateway's servers (and at least
   // storm_min_servers) are overdue or silent at once, the broker or the network is the likely
   // cause: one datacenter-level `silent_storm` incident opens and per-server `silent` incidents are

@@ -210,14 +210,16 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
       }
     }
     if (model.anomaly_z > 0) {
-      MetricSummary s;
-      if (!window_.Summarize(metric, &s) || static_cast<int>(s.samples) < model.anomaly_min_samples) continue;
-      const double z = s.stddev > 1e-12 ? std::fabs(value - s.mean) / s.stddev : 0;
-      const bool holds = z > model.anomaly_z;
-      if (!holds && !tracked(kAnomalyRule, metric)) continue;
+      MetricBaseline* baseline = BaselineOf(metric, model);
+      if (baseline == nullptr) continue;
+      const AnomalyJudgement j = baseline->Observe(
+          report.ts, value, AnomalyParams{model.anomaly_z, model.anomaly_min_samples, model.anomaly_for_reports,
+                                          model.anomaly_baseline_s});
+      if (!j.holds && !tracked(kAnomalyRule, metric)) continue;
       Condition& c = FindCondition(kAnomalyRule, metric, rules);
-      c.detail = holds ? z : c.detail;
-      Update(c, holds, value, report.ts, model.anomaly_for_reports, 0, model.clear_reports);
+      if (j.holds) c.detail = j.score;
+      // The baseline has already asked for persistence (anomaly_for_reports): one report opens.
+      Update(c, j.holds, value, report.ts, 1, 0, model.clear_reports);
       touch(KeyOf(c, rules));
     }
   }
@@ -240,11 +242,10 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
 
 std::string ServerTwin::Summary(const Condition& c, const RuleSet& rules) const {
   if (c.rule == kAnomalyRule) {
-    MetricSummary s;
-    window_.Summarize(c.metric, &s);
-    char buf[160];
-    std::snprintf(buf, sizeof buf, " = %g is %.1f standard deviations from its mean %g over the last %g s", c.last_value,
-                  c.detail, s.mean, rules.config().window_s);
+    const MetricBaseline* b = FindBaseline(c.metric);
+    char buf[200];
+    std::snprintf(buf, sizeof buf, " = %g is %.1f typical deviations (%g) from its baseline %g, outside its range at this hour",
+                  c.last_value, c.detail, b ? b->deviation() : 0.0, b ? b->level() : 0.0);
     return c.metric + buf + " on server " + id_ + " in rack " + rack_.str();
   }
   const Rule& rule = rules.rule(c.rule);
@@ -344,6 +345,8 @@ void ServerTwin::DropStaleMetrics(double ts, const RuleSet& rules, Effects& out)
     }
     window_.RemoveMetric(metric);
     const std::string& gone = metric;
+    baselines_.erase(std::remove_if(baselines_.begin(), baselines_.end(), [&](const Baseline& b) { return b.metric == gone; }),
+                     baselines_.end());
     exact_.erase(std::remove_if(exact_.begin(), exact_.end(), [&](const ExactValue& e) { return e.metric == gone; }),
                  exact_.end());
     for (const Key& key : keys) {
@@ -426,6 +429,20 @@ void ServerTwin::OnRackIncidents(const RackIncidents& msg, double now, Effects& 
   PublishHealthIfChanged(now, out);
 }
 
+MetricBaseline* ServerTwin::BaselineOf(const std::string& metric, const ModelConfig& model) {
+  auto it = std::lower_bound(baselines_.begin(), baselines_.end(), metric,
+                             [](const Baseline& b, const std::string& m) { return b.metric < m; });
+  if (it != baselines_.end() && it->metric == metric) return &it->baseline;
+  if (baselines_.size() >= static_cast<size_t>(std::max(0, model.max_metrics))) return nullptr;
+  return &baselines_.insert(it, Baseline{metric, MetricBaseline()})->baseline;
+}
+
+const MetricBaseline* ServerTwin::FindBaseline(const std::string& metric) const {
+  auto it = std::lower_bound(baselines_.begin(), baselines_.end(), metric,
+                             [](const Baseline& b, const std::string& m) { return b.metric < m; });
+  return it != baselines_.end() && it->metric == metric ? &it->baseline : nullptr;
+}
+
 void ServerTwin::BindRules(const RuleSet& rules, double now, Effects& out) {
   const ModelConfig& model = rules.config();
   std::vector<Condition> kept;
@@ -442,6 +459,7 @@ void ServerTwin::BindRules(const RuleSet& rules, double now, Effects& out) {
     kept.push_back(std::move(c));
   }
   conditions_ = std::move(kept);
+  if (model.anomaly_z <= 0) baselines_.clear();
   const size_t open_before = open_.size();
   for (size_t i = 0; i < open_.size();) {
     const std::string& kind = open_[i].kind;

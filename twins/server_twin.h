@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "twins/baseline.h"
 #include "twins/incident.h"
 #include "twins/interned.h"
 #include "twins/messages.h"
@@ -96,6 +97,13 @@ class ServerTwin {
     void serialize(Archive& ar, std::uint32_t version);
   };
 
+  // The anomaly baseline of one metric.
+  struct Baseline {
+    std::string metric;
+    MetricBaseline baseline;
+    template <class Archive>
+    void serialize(Archive& ar, std::uint32_t version);
+  };
   // When each incident key opened recently (report timestamps), for flap detection.
   struct FlapTrack {
     std::string key;
@@ -130,6 +138,9 @@ class ServerTwin {
   IncidentEvent MakeEvent(const Incident& incident, IncidentState state, double at) const;
   void TellRack(const std::string& rack, bool member, double now, Effects& out) const;
   void PublishHealthIfChanged(double now, Effects& out);
+  // The baseline of `metric` (created when missing, up to max_metrics), or nullptr.
+  MetricBaseline* BaselineOf(const std::string& metric, const ModelConfig& model);
+  const MetricBaseline* FindBaseline(const std::string& metric) const;
 
   // Constant after construction
   const std::string id_;
@@ -150,6 +161,7 @@ class ServerTwin {
   double next_stale_check_ = 0;    // report time of the next look for stale metrics
   std::vector<FlapTrack> flaps_;
   std::vector<ExactValue> exact_;  // metrics with a rate rule
+  std::vector<Baseline> baselines_;  // by metric name, sorted
   HealthMemo health_;  // not durable: health goes out only when it says something new
 };
 

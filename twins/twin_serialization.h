@@ -68,6 +68,16 @@ void ServerTwin::ExactValue::serialize(Archive& ar, std::uint32_t /*version*/) {
 }
 
 template <class Archive>
+void MetricBaseline::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(level_, deviation_, peak_, run_peak_, excursion_start_, excursion_sum_, excursion_n_, prior_level_, last_ts_, samples_, recent_, hour_, hour_day_, hour_lo_, hour_hi_, day_lo_, day_hi_, learned_);
+}
+
+template <class Archive>
+void ServerTwin::Baseline::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(metric, baseline);
+}
+
+template <class Archive>
 void ServerTwin::FlapTrack::serialize(Archive& ar, std::uint32_t /*version*/) {
   ar(key, opened);
 }
@@ -90,6 +100,8 @@ void ServerTwin::serialize(Archive& ar, std::uint32_t version) {
   if (version < 3) ar(former.status, former.open, former.rack, former.published);
   if (version == 2) ar(maintenance_, flaps_, former.maintenance, refused_in_a_row_, next_stale_check_, exact_);
   if (version >= 3) ar(maintenance_, flaps_, refused_in_a_row_, next_stale_check_, exact_);
+  // Before 4 the anomaly check had no state of its own: the baselines start afresh.
+  if (version >= 4) ar(baselines_);
 }
 
 template <class Archive>

@@ -122,7 +122,16 @@ TEST(TwinCodecTest, ReadsStateWrittenByVersionTwo) {
   EXPECT_LT(EncodeTwin(twin).size(), bytes.size()) << "the published health is no longer stored";
 }
 
-// The bytes of today's format, written by the code of 2026-12-03 (DCTWIN_WRITE_CURRENT_FIXTURE=1
+// Version 3 (written by the code of 2026-12-03) had no anomaly baselines: they start afresh.
+TEST(TwinCodecTest, ReadsStateWrittenByVersionThree) {
+  const std::string bytes = ReadAll(DCTWIN_SOURCE_DIR "/tests/storage/data/server_twin_v3.bin");
+  ExpectBusyServer(bytes);
+  ServerTwin twin("rb1", "dc1", TwinWorld::DefaultModel());
+  ASSERT_TRUE(DecodeTwin(bytes, &twin).ok());
+  EXPECT_GT(EncodeTwin(twin).size(), bytes.size()) << "written back as version 4";
+}
+
+// The bytes of today's format, written by the code of 2026-12-06 (DCTWIN_WRITE_CURRENT_FIXTURE=1
 // writes them again): a change to how a twin is held in memory must not change them.
 TEST(TwinCodecTest, TodaysStateIsReadAndWrittenBackByteForByte) {
   const std::string bytes = Fixture("server_twin_current.bin", "DCTWIN_WRITE_CURRENT_FIXTURE");

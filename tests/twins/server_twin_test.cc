@@ -315,17 +315,22 @@ TEST(ServerTwinModelTest, AnomalyNamesTheMetricAndNeedsEnoughSamples) {
   w.Report("s1", {{"fan_rpm", 9000}});
   w.Report("s1", {{"fan_rpm", 9000}});
   EXPECT_TRUE(w.events.empty());  // too few samples to judge
-  // The two spikes stay in the window (and widen its spread) until they expire after 900 s.
+  // The baseline learned the two outliers little: about 3000, give or take 20.
   for (int i = 0; i < 100; ++i) w.Report("s1", {{"fan_rpm", 3000.0 + (i % 2 ? 20 : -20)}});
-  w.Report("s1", {{"fan_rpm", 800}});
-  EXPECT_TRUE(w.events.empty());  // one report is not enough (anomaly_for_reports = 2)
-  w.Report("s1", {{"fan_rpm", 800}});
+  w.Report("s1", {{"fan_rpm", 3130}});
+  EXPECT_TRUE(w.events.empty());  // a moderate shift in one report is not enough (anomaly_for_reports = 2)
+  w.Report("s1", {{"fan_rpm", 3130}});
   ASSERT_EQ(w.events.size(), 1u);
   EXPECT_EQ(w.events[0].kind, "anomaly");
   EXPECT_NE(w.events[0].summary.find("fan_rpm"), std::string::npos) << w.events[0].summary;
+  EXPECT_NE(w.events[0].summary.find("baseline"), std::string::npos) << w.events[0].summary;
   for (int i = 0; i < 3; ++i) w.Report("s1", {{"fan_rpm", 3000}});
   ASSERT_EQ(w.events.size(), 2u);
   EXPECT_EQ(w.events[1].state, IncidentState::kResolved);
+  // A spike far beyond anything the metric did opens at once.
+  w.Report("s1", {{"fan_rpm", 800}});
+  ASSERT_EQ(w.events.size(), 3u);
+  EXPECT_EQ(w.events[2].state, IncidentState::kOpen);
 }
 
 TEST(ServerTwinModelTest, ReportsFromTheFarFutureOrOlderThanTheWindowAreRefused) {

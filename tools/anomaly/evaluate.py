@@ -174,6 +174,7 @@ def main():
     ap.add_argument("--config", help="a TOML file appended to the gateway's config (the model under test)")
     ap.add_argument("--traces", default=os.path.join(HERE, "traces"))
     ap.add_argument("--keep", action="store_true", help="keep the broker's and gateway's files")
+    ap.add_argument("--verbose", action="store_true", help="list every model incident with its label")
     args = ap.parse_args()
 
     traces = {}
@@ -236,6 +237,10 @@ def main():
                 false += 1
         delay = f"{statistics.median(delays):.0f} s" if delays else "-"
         print(f"{name:10} {metric:16} {days:5.1f} {len(windows):8} {found:6} {delay:>15} {false:13}")
+        if args.verbose:
+            for t, kind, summary in mine:
+                hit = any(a <= t <= b + GRACE_S for a, b in windows)
+                print(f"    {'found' if hit else 'FALSE'} at {t / 3600:7.2f} h  {kind}: {summary}")
         found_all += found
         windows_all += len(windows)
         false_all += false

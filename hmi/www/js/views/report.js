@@ -41,14 +41,16 @@ export class ReportView {
   async load() {
     const until = Date.now() / 1000;
     const since = until - Number(this.period.value);
+    const seq = this.seq = (this.seq || 0) + 1;  // an answer to an older choice is not drawn
     this.status.textContent = 'asking the gateway…';
     let a;
     try {
       a = await this.connection.request('query/report', { since, until, by: this.by.value }, 15000);
     } catch (e) {
-      this.status.textContent = e.message;
+      if (seq === this.seq) this.status.textContent = e.message;
       return;
     }
+    if (seq !== this.seq) return;
     if (a.ok === false) { this.status.textContent = a.error; return; }
     this.rows = a.rows || [];
     this.status.textContent = `${this.rows.length} rows, ${new Date(a.since * 1000).toLocaleString()} – ${new Date(a.until * 1000).toLocaleString()}`;

@@ -141,11 +141,13 @@ export function timeline({ events, openRecords = [], since, until, laneOf, trunc
 
 // A timeline view inside `root`: asks the history, draws, says what failed.
 export async function drawTimeline(root, connection, { filter, since, until, laneOf, openRecords, testid }) {
+  const seq = root.dctwinSeq = (root.dctwinSeq || 0) + 1;  // only the newest request draws
   root.replaceChildren(el('p', { class: 'muted' }, 'loading the history…'));
   try {
     const { events, truncated } = await loadHistory(connection, filter, since, until);
+    if (seq !== root.dctwinSeq) return;
     root.replaceChildren(timeline({ events, openRecords, since, until, laneOf, truncated, testid, width: root.clientWidth || 640 }));
   } catch (e) {
-    root.replaceChildren(el('p', { class: 'muted' }, `history: ${e.message}`));
+    if (seq === root.dctwinSeq) root.replaceChildren(el('p', { class: 'muted' }, `history: ${e.message}`));
   }
 }
