@@ -15,7 +15,7 @@ export async function loadHistory(connection, filter, since, until, maxPages = 5
   for (let page = 0; page < maxPages; page++) {
     const body = { ...filter, since, until, limit: 1000 };
     if (cursor) body.cursor = cursor;
-    const a = await connection.request('query/history', body);
+    const a = await connection.request('query/history', body, 15000);
     if (a.ok === false) throw new Error(a.error || 'the history was refused');
     events.push(...(a.events || []));
     cursor = a.next_cursor;
