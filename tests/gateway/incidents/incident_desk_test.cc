@@ -181,17 +181,11 @@ TEST_F(IncidentDeskTest, ACommandIsAnsweredOnlyAfterItsCommitAndSurvivesARestart
 // history at the next start.
 TEST_F(IncidentDeskTest, TheGatewaysOwnIncidentsAreInTheHistoryAndOneCutShortByAStopEndsThere) {
   auto gateway_event = [](const std::string& id, IncidentState state) {
-    IncidentEvent e;
-    e.id = id;
+    IncidentEvent e = Event(id, "gw-1", state);
     e.level = Level::kGateway;
-    e.subject = "gw-1";
-    e.datacenter = "dc1";
+    e.rack.clear();
     e.kind = "store_failing";
-    e.severity = Severity::kCritical;
-    e.state = state;
-    e.opened_at = 900;
-    e.at = state == IncidentState::kOpen ? 900 : 950;
-    e.summary = "commits fail";
+    e.at = state == IncidentState::kOpen ? 100 : 150;
     return e;
   };
   auto history = [](const StoreBatch& b) {
