@@ -15,6 +15,9 @@ namespace {
 
 constexpr size_t kMaxMetricName = 255;
 constexpr size_t kMaxMetricsPerReport = 1024;
+// Values in one collectd message. types.db's widest types have a handful; a type missing from it
+// is taken with at most this many (a 64 KB message could otherwise carry 30,000).
+constexpr size_t kMaxCollectdValues = 64;
 
 // simdjson reads a few bytes past the end of its input; keep one padded copy per thread.
 simdjson::padded_string_view Padded(std::string_view payload) {
@@ -114,6 +117,10 @@ bool DecodeCollectd(std::string_view plugin, std::string_view type, std::string_
   }
   std::vector<std::string_view> values;
   for (std::string_view rest = payload.substr(first + 1);;) {
+    if (values.size() == kMaxCollectdValues) {
+      return Fail(err, RejectReason::kBadMetric,
+                  "a collectd message carries at most " + std::to_string(kMaxCollectdValues) + " values");
+    }
     const size_t colon = rest.find(':');
     values.push_back(rest.substr(0, colon));
     if (colon == std::string_view::npos) break;

@@ -164,6 +164,17 @@ TEST(CollectdDecoderTest, RejectsMalformedPayloads) {
   // Unknown multi-value types number their values.
   ASSERT_TRUE(DecodeCollectd("custom", "pair", "1:3:4", types, 1, &r, &err));
   EXPECT_EQ(AsMap(r), (std::map<std::string, double>{{"custom/pair.0", 3}, {"custom/pair.1", 4}}));
+  // ... up to 64 of them: a message of thousands is refused, not turned into thousands of metrics.
+  std::string wide = "1";
+  for (int i = 0; i < 64; ++i) wide += ":1";
+  ASSERT_TRUE(DecodeCollectd("custom", "wide", wide, types, 1, &r, &err)) << err.detail;
+  EXPECT_EQ(r.metrics.size(), 64u);
+  EXPECT_FALSE(DecodeCollectd("custom", "wide", wide + ":1", types, 1, &r, &err));
+  EXPECT_EQ(err.reason, RejectReason::kBadMetric);
+  EXPECT_NE(err.detail.find("at most 64 values"), std::string::npos) << err.detail;
+  std::string flood = "1";
+  for (int i = 0; i < 30000; ++i) flood += ":1";
+  EXPECT_FALSE(DecodeCollectd("custom", "wide", flood, types, 1, &r, &err));
 }
 
 TEST(LineProtocolTest, TelegrafLines) {
