@@ -44,13 +44,51 @@ void MetricWindow::Add(double ts, const std::vector<std::pair<std::string, doubl
     base_ts_ = ts;
     newest_ts_ = ts;
   }
+  // Each metric's column, found once: one pass over the names when the report lists its metrics
+  // in the order the window first saw them (the usual case), a search for the others.
+  int small[64];
+  std::vector<int> large;
+  int* column = small;
+  if (metrics.size() > 64) {
+    large.resize(metrics.size());
+    column = large.data();
+  }
+  {
+    size_t at = 0, next = 1;  // the name after the last one found, and its column
+    for (size_t i = 0; i < metrics.size(); ++i) {
+      const std::string& name = metrics[i].first;
+      if (at < names_.size() && std::string_view(names_).substr(at + 1, static_cast<unsigned char>(names_[at])) == name) {
+        column[i] = static_cast<int>(next);
+      } else {
+        column[i] = Column(name);
+        if (column[i] < 0) continue;
+        // Re-seat the cursor on the column found.
+        at = 0;
+        for (int c = 1; c < column[i]; ++c) at += 1 + static_cast<unsigned char>(names_[at]);
+        next = static_cast<size_t>(column[i]);
+      }
+      at += 1 + static_cast<unsigned char>(names_[at]);
+      ++next;
+    }
+  }
   // New metrics widen every row.
-  for (const auto& [name, value] : metrics) {
-    if (Column(name) >= 0) continue;
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    if (column[i] >= 0) continue;
+    const std::string& name = metrics[i].first;
+    // The same new name twice in one report: the second takes the first's new column.
+    bool twice = false;
+    for (size_t k = 0; k < i && !twice; ++k) {
+      if (metrics[k].first == name && column[k] >= 0) {
+        column[i] = column[k];
+        twice = true;
+      }
+    }
+    if (twice) continue;
     if (metric_count() >= max_metrics_ || name.size() > 255) {
       if (dropped_metrics != nullptr) ++*dropped_metrics;
       continue;
     }
+    column[i] = static_cast<int>(columns_);
     names_ += static_cast<char>(name.size());
     names_ += name;
     const size_t old_cols = columns_;
@@ -76,9 +114,8 @@ void MetricWindow::Add(double ts, const std::vector<std::pair<std::string, doubl
   data_.insert(data_.begin() + static_cast<std::ptrdiff_t>(pos * columns_), columns_, kMissing);
   float* row = &data_[pos * columns_];
   row[0] = dt;
-  for (const auto& [name, value] : metrics) {
-    const int c = Column(name);
-    if (c > 0) row[c] = static_cast<float>(value);
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    if (column[i] > 0) row[column[i]] = static_cast<float>(metrics[i].second);
   }
   Expire();
 }

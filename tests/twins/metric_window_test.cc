@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
 namespace dctwin {
 namespace {
 
@@ -23,6 +27,32 @@ TEST(MetricWindowTest, SummarizesEachMetricOverTheWindow) {
   EXPECT_EQ(s.samples, 2u);  // the report without cpu is not a sample of it
   EXPECT_NEAR(s.mean, 0.6, 1e-6);
   EXPECT_FALSE(w.Summarize("missing", &s));
+}
+
+// Columns are found in one pass when a report lists its metrics in the window's order; any other
+// order, gaps, new names and names given twice land in the same places.
+TEST(MetricWindowTest, EveryValueLandsInItsColumnWhateverTheOrder) {
+  MetricWindow w(900, 1024, 3);
+  size_t dropped = 0;
+  w.Add(100, {{"a", 1}, {"b", 2}, {"c", 3}}, &dropped);
+  w.Add(110, {{"c", 13}, {"a", 11}, {"b", 12}}, &dropped);                  // another order
+  w.Add(120, {{"b", 22}, {"b", 23}, {"c", 24}}, &dropped);                  // a gap, b twice (the last counts)
+  w.Add(130, {{"a", 31}, {"d", 34}, {"d", 35}, {"c", 33}}, &dropped);       // d: past max_metrics, twice
+  w.Add(140, {{"c", 43}, {"b", 42}, {"a", 41}, {"b", 44}}, &dropped);
+  EXPECT_EQ(dropped, 2u);
+  EXPECT_EQ(w.metric_count(), 3u);
+  std::map<std::string, std::vector<std::pair<double, double>>> got;
+  for (const MetricSeries& s : w.Series()) got[s.metric] = s.points;
+  EXPECT_EQ(got["a"], (std::vector<std::pair<double, double>>{{100, 1}, {110, 11}, {130, 31}, {140, 41}}));
+  EXPECT_EQ(got["b"], (std::vector<std::pair<double, double>>{{100, 2}, {110, 12}, {120, 23}, {140, 44}}));
+  EXPECT_EQ(got["c"], (std::vector<std::pair<double, double>>{{100, 3}, {110, 13}, {120, 24}, {130, 33}, {140, 43}}));
+  // A new name given twice in its first report is one column.
+  MetricWindow v(900, 1024, 8);
+  v.Add(100, {{"x", 1}, {"x", 2}, {"y", 3}}, nullptr);
+  EXPECT_EQ(v.metric_count(), 2u);
+  MetricSummary s;
+  ASSERT_TRUE(v.Summarize("x", &s));
+  EXPECT_EQ(s.last, 2);
 }
 
 TEST(MetricWindowTest, EntriesExpireByTimestamp) {
