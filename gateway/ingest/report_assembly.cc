@@ -5,6 +5,38 @@
 
 namespace dctwin {
 
+namespace {
+
+// One value per name: the last one given, at the place of the first. Parts are appended as they
+// come (a search per metric made merging a report of hundreds of metrics quadratic) and made
+// distinct here, when the report is complete or has doubled since.
+void KeepLastOfEachName(std::vector<std::pair<std::string, double>>& metrics) {
+  if (metrics.size() < 2) return;
+  std::vector<uint32_t> order(metrics.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return metrics[a].first < metrics[b].first; });
+  std::vector<char> keep(metrics.size(), 1);
+  bool any = false;
+  for (size_t i = 1; i < order.size(); ++i) {
+    const uint32_t first = order[i - 1], later = order[i];
+    if (metrics[first].first != metrics[later].first) continue;
+    metrics[first].second = metrics[later].second;  // later in the report: the newer value
+    order[i] = first;  // the run of equal names keeps its first place
+    keep[later] = 0;
+    any = true;
+  }
+  if (!any) return;
+  size_t out = 0;
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    if (!keep[i]) continue;
+    if (out != i) metrics[out] = std::move(metrics[i]);  // (a string moved onto itself is emptied)
+    ++out;
+  }
+  metrics.resize(out);
+}
+
+}  // namespace
+
 bool ReportAssembler::StartsReport(const std::string& server, const Report& part) const {
   auto it = assembling_.find(server);
   return it == assembling_.end() || std::fabs(part.ts - it->second.report.ts) > assemble_s_;
@@ -16,6 +48,7 @@ bool ReportAssembler::Add(const std::string& server, const Report& part, double 
   bool completed = false;
   if (!fresh && std::fabs(part.ts - a.report.ts) > assemble_s_) {
     *done = std::move(a.report);  // a part of the next report: the previous one is complete
+    KeepLastOfEachName(done->metrics);
     done->partial = false;
     a = Assembly{};
     completed = true;
@@ -25,14 +58,11 @@ bool ReportAssembler::Add(const std::string& server, const Report& part, double 
     a.report.ts = part.ts;
     a.report.metrics = part.metrics;
   } else {
-    for (const auto& m : part.metrics) {
-      auto same = std::find_if(a.report.metrics.begin(), a.report.metrics.end(),
-                               [&](const auto& x) { return x.first == m.first; });
-      if (same != a.report.metrics.end()) {
-        same->second = m.second;
-      } else {
-        a.report.metrics.push_back(m);
-      }
+    a.report.metrics.insert(a.report.metrics.end(), part.metrics.begin(), part.metrics.end());
+    // A host that repeats the same metrics part after part must not grow the report without end.
+    if (a.report.metrics.size() > 2 * a.distinct + 64) {
+      KeepLastOfEachName(a.report.metrics);
+      a.distinct = a.report.metrics.size();
     }
   }
   a.last_part = mono;
@@ -47,6 +77,7 @@ std::vector<std::pair<std::string, Report>> ReportAssembler::Expire(double mono)
       continue;
     }
     Report r = std::move(it->second.report);
+    KeepLastOfEachName(r.metrics);
     r.partial = false;
     if (!r.metrics.empty()) done.emplace_back(it->first, std::move(r));
     it = assembling_.erase(it);

@@ -38,6 +38,7 @@ class ReportAssembler {
   struct Assembly {
     Report report;
     double last_part = 0;  // monotonic clock of the newest part
+    size_t distinct = 0;   // metrics known to have distinct names (the first `distinct` of them)
   };
   double assemble_s_;
   std::unordered_map<std::string, Assembly> assembling_;

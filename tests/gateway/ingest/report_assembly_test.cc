@@ -36,6 +36,22 @@ TEST(ReportAssemblerTest, PartsOfOneIntervalBecomeOneReport) {
   EXPECT_EQ(a.assembling(), 0u);
 }
 
+// A big host: hundreds of parts, each metric once, in the order they came; and a host that sends
+// the same metric over and over within one interval does not grow its report.
+TEST(ReportAssemblerTest, HundredsOfPartsKeepTheirOrderAndRepeatsStayOneMetric) {
+  ReportAssembler a(1.0);
+  Report done;
+  for (int i = 0; i < 500; ++i) a.Add("big", Part(1000.0, "cpu-" + std::to_string(i) + "/percent", i), 1.0, &done);
+  for (int i = 0; i < 100000; ++i) a.Add("big", Part(1000.5, "cpu-7/percent", 1000.0 + i), 1.0, &done);
+  auto expired = a.Expire(3.0);
+  ASSERT_EQ(expired.size(), 1u);
+  const auto& metrics = expired[0].second.metrics;
+  ASSERT_EQ(metrics.size(), 500u);
+  for (int i = 0; i < 500; ++i) EXPECT_EQ(metrics[static_cast<size_t>(i)].first, "cpu-" + std::to_string(i) + "/percent");
+  EXPECT_DOUBLE_EQ(metrics[7].second, 100999.0) << "the last value given";
+  EXPECT_DOUBLE_EQ(metrics[8].second, 8.0);
+}
+
 TEST(ReportAssemblerTest, ServersAreAssembledApartAndAForgottenOneLeavesNothing) {
   ReportAssembler a(1.0);
   Report done;
