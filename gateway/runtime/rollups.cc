@@ -6,21 +6,35 @@
 
 namespace dctwin {
 
-void RollupAccumulator::Put(Bucket& b, uint32_t id, double v, uint32_t offset) {
-  for (Acc& a : b.acc) {
-    if (a.metric != id) continue;
-    a.min = std::min(a.min, static_cast<float>(v));
-    a.max = std::max(a.max, static_cast<float>(v));
-    a.sum += v;
-    ++a.count;
-    if (offset >= a.last_offset_s) {
-      a.last = static_cast<float>(v);
-      a.last_offset_s = offset;
+void RollupAccumulator::Put(Bucket& b, uint32_t id, double v, uint32_t offset, size_t* hint) {
+  // Reports list their metrics in the same order time after time: the one after the last found
+  // is tried first, so a report of hundreds of metrics is folded in one pass.
+  size_t k = *hint < b.acc.size() && b.acc[*hint].metric == id ? *hint : b.acc.size();
+  if (k == b.acc.size()) {
+    for (size_t i = 0; i < b.acc.size(); ++i) {
+      if (b.acc[i].metric == id) {
+        k = i;
+        break;
+      }
     }
+  }
+  if (k == b.acc.size()) {
+    if (b.acc.size() >= kMaxMetrics) return;  // as many as a server twin keeps
+    const auto f = static_cast<float>(v);
+    b.acc.push_back(Acc{id, f, f, f, v, 1, offset});
+    *hint = b.acc.size();
     return;
   }
-  const auto f = static_cast<float>(v);
-  b.acc.push_back(Acc{id, f, f, f, v, 1, offset});
+  Acc& a = b.acc[k];
+  a.min = std::min(a.min, static_cast<float>(v));
+  a.max = std::max(a.max, static_cast<float>(v));
+  a.sum += v;
+  ++a.count;
+  if (offset >= a.last_offset_s) {
+    a.last = static_cast<float>(v);
+    a.last_offset_s = offset;
+  }
+  *hint = k + 1;
 }
 
 void RollupAccumulator::Emit(const std::string& server, int period_s, Bucket& b) {
@@ -48,13 +62,15 @@ void RollupAccumulator::Fold(const std::string& server, Bucket& b, int period_s,
     // Late: a part of an older bucket of its own, merged with the rest by the store.
     Bucket late;
     late.start = start;
-    for (size_t i = 0; i < metrics.size(); ++i) Put(late, ids[i], metrics[i].second, offset);
+    size_t hint = 0;
+    for (size_t i = 0; i < metrics.size(); ++i) Put(late, ids[i], metrics[i].second, offset, &hint);
     Emit(server, period_s, late);
     return;
   }
   if (b.start >= 0 && start > b.start) Emit(server, period_s, b);
   b.start = start;
-  for (size_t i = 0; i < metrics.size(); ++i) Put(b, ids[i], metrics[i].second, offset);
+  size_t hint = 0;
+  for (size_t i = 0; i < metrics.size(); ++i) Put(b, ids[i], metrics[i].second, offset, &hint);
 }
 
 void RollupAccumulator::Add(const std::string& server, double ts,

@@ -50,7 +50,10 @@ class RollupAccumulator {
   void Fold(const std::string& server, Bucket& b, int period_s, double ts, const std::vector<uint32_t>& ids,
             const std::vector<std::pair<std::string, double>>& metrics);
   void Emit(const std::string& server, int period_s, Bucket& b);
-  static void Put(Bucket& b, uint32_t id, double v, uint32_t offset);
+  // `hint`: where to look first (the place after the metric put last).
+  static void Put(Bucket& b, uint32_t id, double v, uint32_t offset, size_t* hint);
+  // Metrics per server and bucket, like the twin's window (model.max_metrics' default).
+  static constexpr size_t kMaxMetrics = 1024;
 
   MetricDictionary& dictionary_;
   std::unordered_map<std::string, Server> servers_;

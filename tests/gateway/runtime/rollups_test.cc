@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace dctwin {
 namespace {
@@ -28,6 +32,34 @@ TEST(RollupCodecTest, PackedValuesReadBackAndPartsMerge) {
   EXPECT_FALSE(DecodeRollup(EncodeRollup(a).substr(0, 7), &out));
   // A part that cannot be read gives way to the other.
   EXPECT_EQ(MergeRollups("junk", EncodeRollup(b)), EncodeRollup(b));
+}
+
+// Reports in another order, and more metrics than a twin keeps: every value in its own metric, at
+// most 1,024 metrics per server and bucket.
+TEST(RollupAccumulatorTest, EveryValueFoldsIntoItsMetricAndABucketIsBounded) {
+  MetricDictionary dict;
+  RollupAccumulator acc(dict);
+  const double t0 = 1800000000;
+  acc.Add("s1", t0, {{"a", 1}, {"b", 2}, {"c", 3}});
+  acc.Add("s1", t0 + 10, {{"c", 30}, {"a", 10}});
+  acc.Add("s1", t0 + 20, {{"b", 20}, {"b", 21}, {"a", 100}});
+  std::vector<std::pair<std::string, double>> wide;
+  for (int i = 0; i < 2000; ++i) wide.emplace_back("m" + std::to_string(i), i);
+  acc.Add("s2", t0, wide);
+  acc.Close(std::numeric_limits<double>::infinity());
+  std::map<std::pair<std::string, int>, std::vector<RollupValue>> got;
+  for (const RollupRow& r : acc.Take()) ASSERT_TRUE(DecodeRollup(r.data, &got[{r.server, r.period_s}]));
+  std::map<uint32_t, RollupValue> s1;
+  for (const RollupValue& v : got[std::make_pair(std::string("s1"), 60)]) s1[v.metric] = v;
+  ASSERT_EQ(s1.size(), 3u);
+  EXPECT_EQ(s1[dict.Id("a")].count, 3u);
+  EXPECT_EQ(s1[dict.Id("a")].max, 100);
+  EXPECT_EQ(s1[dict.Id("b")].count, 3u);
+  EXPECT_EQ(s1[dict.Id("b")].last, 21);
+  EXPECT_EQ(s1[dict.Id("c")].count, 2u);
+  const std::pair<std::string, int> minute{"s2", 60}, hour{"s2", 3600};
+  EXPECT_EQ(got[minute].size(), 1024u);
+  EXPECT_EQ(got[hour].size(), 1024u);
 }
 
 TEST(RollupAccumulatorTest, BucketsCloseWhenTheirPeriodHasPassedAndLateReportsMakeParts) {
