@@ -193,9 +193,10 @@ test('what happened: the report sorts, the site, rack and server timelines show 
   await site.startGateway('[state]\nsample_flush_s = 1\n');
   const client = await site.client();
   t.after(() => client.end(true));
-  const publish = (topic, payload) => new Promise((res) => client.publish(topic, payload, { qos: 1 }, res));
+  const publish = (topic, payload, retain = false) => new Promise((res) => client.publish(topic, payload, { qos: 1, retain }, res));
+  // Retained, as a provisioning service should: the gateway may not have subscribed yet.
   for (const [server, rack] of [['h1', 'r1'], ['h2', 'r2'], ['h3', 'r2']]) {
-    await publish(`dctwin/provisioning/${server}`, JSON.stringify({ action: 'commission', rack }));
+    await publish(`dctwin/provisioning/${server}`, JSON.stringify({ action: 'commission', rack }), true);
   }
   const browser = await site.browser();
   const { page } = await openPage(browser, site.url);
