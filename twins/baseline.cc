@@ -19,6 +19,8 @@ double Floor(double level) { return std::max(1e-6, 1e-3 * std::fabs(level)); }
 
 AnomalyJudgement MetricBaseline::Observe(double ts, double value, const AnomalyParams& p) {
   AnomalyJudgement j;
+  // The baseline is kept in floats: a value beyond their range would poison it for good.
+  if (!std::isfinite(value) || std::fabs(value) > 1e37 || !std::isfinite(ts)) return j;
   bool passes = false;
   const double dt = samples_ > 0 ? std::max(0.0, ts - last_ts_) : 0;
   const int hour = static_cast<int>(std::fmod(std::max(0.0, ts), kDay) / 3600);

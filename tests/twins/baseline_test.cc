@@ -117,6 +117,14 @@ TEST_F(BaselineTest, MissingReportsWeighNothingAndAFlatMetricIsNotInfinitelyTouc
   EXPECT_TRUE(std::isfinite(j.score));
 }
 
+TEST_F(BaselineTest, AValueBeyondAFloatsRangeIsIgnoredNotLearned) {
+  Feed(200, [&](double) { return 45 + Noise(0.4); });
+  EXPECT_FALSE(b_.Observe(t_, 1e300, p_).holds);
+  t_ += kStep;
+  EXPECT_NEAR(b_.level(), 45, 0.2);
+  EXPECT_TRUE(b_.Observe(t_, 60, p_).holds) << "and the baseline still judges";
+}
+
 TEST(HalfFloatTest, RoundTripsWithinItsPrecision) {
   for (float v : {0.0f, 1.0f, -1.0f, 0.2f, 0.9f, 45.3f, 1500.0f, 65504.0f, 1e-5f, -3.25e-3f}) {
     EXPECT_NEAR(FromHalf(ToHalf(v)), v, std::fabs(v) / 1000 + 1e-7) << v;
