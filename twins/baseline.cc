@@ -119,33 +119,29 @@ void MetricBaseline::NoteHour(double ts, int hour, double value, bool passes) {
   const auto day = static_cast<uint32_t>(std::max(0.0, std::floor(ts / kDay)));
   const bool same_hour = hour == hour_ && day == hour_day_;
   const auto v = static_cast<float>(value);
-  auto take_run = [&] {
+  auto run_joins_hour = [&] {
     if (run_ >= kRoutineRun) {
       hour_lo_ = std::min(hour_lo_, run_lo_);
       hour_hi_ = std::max(hour_hi_, run_hi_);
     }
-    run_ = 0;
   };
   if (passes) {
     run_lo_ = run_ > 0 ? std::min(run_lo_, v) : v;
     run_hi_ = run_ > 0 ? std::max(run_hi_, v) : v;
     if (run_ < UINT16_MAX) ++run_;
-  } else if (same_hour) {
-    take_run();
   }
   if (same_hour) {
     if (!passes) {
+      run_joins_hour();
+      run_ = 0;
       hour_lo_ = std::min(hour_lo_, v);
       hour_hi_ = std::max(hour_hi_, v);
     }
     return;
   }
-  if (run_ > 0 && !passes) take_run();
-  // A run that goes on across the hour belongs to the hour that ends too.
-  if (run_ >= kRoutineRun) {
-    hour_lo_ = std::min(hour_lo_, run_lo_);
-    hour_hi_ = std::max(hour_hi_, run_hi_);
-  }
+  // The hour ends: a run that ended now, or goes on across it, belongs to it too.
+  run_joins_hour();
+  if (!passes) run_ = 0;
   if (hour_ >= 0 && hour_lo_ <= hour_hi_) {
     // The hour that ended joins the envelope of its hour of day: at once where it is wider, by
     // a quarter where it is narrower (a job that skips a day is still routine the day after).

@@ -430,11 +430,11 @@ void ServerTwin::OnRackIncidents(const RackIncidents& msg, double now, Effects& 
 }
 
 MetricBaseline* ServerTwin::BaselineOf(const std::string& metric, const ModelConfig& model) {
-  auto it = std::lower_bound(baselines_.begin(), baselines_.end(), metric,
-                             [](const Baseline& b, const std::string& m) { return b.metric < m; });
-  if (it != baselines_.end() && it->metric == metric) return &it->baseline;
+  if (MetricBaseline* found = const_cast<MetricBaseline*>(FindBaseline(metric))) return found;
   if (baselines_.size() >= static_cast<size_t>(std::max(0, model.max_metrics))) return nullptr;
-  return &baselines_.insert(it, Baseline{metric, MetricBaseline()})->baseline;
+  auto at = std::lower_bound(baselines_.begin(), baselines_.end(), metric,
+                             [](const Baseline& b, const std::string& m) { return b.metric < m; });
+  return &baselines_.insert(at, Baseline{metric, MetricBaseline()})->baseline;
 }
 
 const MetricBaseline* ServerTwin::FindBaseline(const std::string& metric) const {
