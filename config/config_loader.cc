@@ -147,16 +147,40 @@ void ReadRule(const toml::table& t, const std::string& name, const std::string& 
   r.Int("clear_reports", &rule->clear_reports, 1, 1000000);
   r.Bool("rate", &rule->rate);
   r.String("runbook", &rule->runbook);
+  r.Double("forecast_s", &rule->forecast_s, 1, 86400 * 365);
+  r.Double("lookback_s", &rule->lookback_s, 36, 86400 * 90);
+  std::string change;
+  r.String("change", &change);
+  r.Double("shift", &rule->shift, 0.5, 1000);
+  r.Double("change_accept_s", &rule->change_accept_s, 1, 86400 * 365);
   std::string severity = "warning";
   r.String("severity", &severity);
   const size_t before = errors->size();
   r.Finish();
   if (errors->size() != before) return;
   auto where = Where(file, t.source()) + ": " + name;
+  // A change rule's incidents are of kind `change`; its own kind is optional.
+  if (rule->kind.empty() && r.Has("change")) rule->kind = "change";
   if (rule->kind.empty() || !IsValidId(rule->kind)) errors->push_back(where + ".kind must be a word like \"thermal\"");
   if (rule->metric.empty()) errors->push_back(where + ".metric is required");
-  if (!r.Has("threshold")) errors->push_back(where + ".threshold is required");
+  if (r.Has("change") && !ParseChangeDirection(change, &rule->change)) {
+    errors->push_back(where + ".change must be \"up\", \"down\" or \"both\"");
+  }
+  const bool forecast = r.Has("forecast_s");
+  const bool watches_change = r.Has("change");
+  if (!watches_change && !r.Has("threshold")) errors->push_back(where + ".threshold is required");
   if (r.Has("for_reports") && r.Has("for_s")) errors->push_back(where + ": give for_reports or for_s, not both");
+  if (forecast && watches_change) errors->push_back(where + ": a rule forecasts (forecast_s) or watches for a change (change), not both");
+  if ((forecast || watches_change) && (rule->rate || r.Has("for_reports") || r.Has("for_s") || r.Has("clear_reports"))) {
+    errors->push_back(where + ": rate, for_reports, for_s and clear_reports apply to threshold rules, not to forecast or change rules");
+  }
+  if (!forecast && r.Has("lookback_s")) errors->push_back(where + ".lookback_s needs forecast_s");
+  if (!watches_change && (r.Has("shift") || r.Has("change_accept_s"))) {
+    errors->push_back(where + ".shift and .change_accept_s need change");
+  }
+  if (watches_change && (r.Has("threshold") || r.Has("op"))) {
+    errors->push_back(where + ": a change rule has no threshold or op (it watches the metric's level for steps)");
+  }
   if (!ParseCompareOp(op, &rule->op)) errors->push_back(where + ".op must be one of > >= < <=");
   if (!ParseSeverity(severity, &rule->severity)) errors->push_back(where + ".severity must be warning or critical");
 }

@@ -6,6 +6,7 @@
 #include <cereal/types/set.hpp>
 #include <cereal/types/string.hpp>
 #include <cereal/types/utility.hpp>
+#include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
 
 #include <sstream>
@@ -15,7 +16,11 @@
 
 // Bump a class's version when its serialize() learns a new field, and read that field only
 // when the stored version has it.
-CEREAL_CLASS_VERSION(dctwin::ServerTwin, 4)  // 2: maintenance, flap history; 3: no published health; 4: anomaly baselines
+CEREAL_CLASS_VERSION(dctwin::ServerTwin, 5)  // 2: maintenance, flap history; 3: no published health; 4: anomaly baselines; 5: forecast and change watches
+CEREAL_CLASS_VERSION(dctwin::ServerTwin::Watch, 1)
+CEREAL_CLASS_VERSION(dctwin::TrendTracker, 1)
+CEREAL_CLASS_VERSION(dctwin::ChangeTracker, 1)
+CEREAL_CLASS_VERSION(dctwin::Figure, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::Baseline, 1)
 CEREAL_CLASS_VERSION(dctwin::MetricBaseline, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::FlapTrack, 1)
@@ -24,7 +29,7 @@ CEREAL_CLASS_VERSION(dctwin::ServerTwin::Condition, 2)  // 2: rule identity
 CEREAL_CLASS_VERSION(dctwin::MetricWindow, 2)  // 2: metric names packed in one string
 CEREAL_CLASS_VERSION(dctwin::RackTwin, 3)  // 2: members under maintenance; 3: no published health
 CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 4)  // 2: offline pods; 3: racks claimed by two pods; 4: no published health
-CEREAL_CLASS_VERSION(dctwin::Incident, 2)  // 2: runbook, flapping
+CEREAL_CLASS_VERSION(dctwin::Incident, 3)  // 2: runbook, flapping; 3: metric and figures
 CEREAL_CLASS_VERSION(dctwin::IncidentRef, 1)
 CEREAL_CLASS_VERSION(dctwin::RackStatus, 2)  // 2: the pod that owns the rack (site)
 CEREAL_CLASS_VERSION(dctwin::HealthUpdate, 2)  // 2: maintenance, since, worst, rack incidents

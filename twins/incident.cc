@@ -1,5 +1,6 @@
 #include "twins/incident.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -138,6 +139,14 @@ IncidentEvent MakeEvent(const Incident& incident, Level level, const std::string
   e.caused_by = incident.caused_by;
   e.runbook = incident.runbook;
   e.flapping = incident.flapping;
+  e.metric = incident.metric;
+  e.figures = incident.figures;
+  // Durations are counted from the event's time.
+  for (Figure& f : e.figures) {
+    if (f.name.size() > 2 && f.name.compare(f.name.size() - 2, 2, "_s") == 0 && incident.figures_at > 0) {
+      f.value = std::max(0.0, f.value - (at - incident.figures_at));
+    }
+  }
   return e;
 }
 

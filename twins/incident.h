@@ -24,6 +24,16 @@ std::string_view StateName(IncidentState state);
 std::string_view HealthStatusName(HealthStatus status);
 bool ParseSeverity(std::string_view text, Severity* out);
 
+// A number an incident carries besides its summary: a forecast's eta_s, eta_low_s, eta_high_s
+// (seconds from the event's `at`) and threshold, a change's before, after and changed_at.
+struct Figure {
+  std::string name;
+  double value = 0;
+};
+// Every figure name a twin writes, for readers of the JSON.
+inline constexpr const char* kFigureNames[] = {"eta_s", "eta_low_s", "eta_high_s", "threshold", "level",
+                                               "rate_per_h", "before", "after", "changed_at", "shift"};
+
 // One open incident as a twin keeps it.
 struct Incident {
   std::string id;
@@ -35,6 +45,9 @@ struct Incident {
   std::string runbook;    // from the rule that opened it, empty if none
   bool flapping = false;  // opened model.flap_count times within model.flap_window_s
   double stable_since = 0;  // flapping: report time since which its condition has been clear
+  std::string metric;            // forecast, change and anomaly incidents: the metric
+  std::vector<Figure> figures;   // see Figure
+  double figures_at = 0;         // the time the figures are relative to
 };
 
 // What goes out on P/alerts/<level>/<subject>.
@@ -53,6 +66,8 @@ struct IncidentEvent {
   std::string caused_by;
   std::string runbook;
   bool flapping = false;
+  std::string metric;
+  std::vector<Figure> figures;  // relative to `at` where they are durations
   // Filled in by the gateway's incident desk, not by the twins: the silences that mute the
   // incident, and its acknowledgement.
   std::vector<std::string> silenced_by;

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "twins/foresight.h"
 #include "twins/incident.h"
 #include "twins/metric_window.h"
 
@@ -106,6 +107,26 @@ struct Query {
   uint64_t reply_token = 0;
 };
 
+// What one forecast or change rule sees of one metric (P/query/server, dctwinctl server).
+struct ForesightView {
+  std::string metric;
+  std::string kind;          // the rule's kind; "change" for a change rule
+  bool forecast = false;     // else a change rule
+  // forecast
+  CompareOp op = CompareOp::kGreater;
+  double threshold = 0;
+  double forecast_s = 0;
+  Projection projection;     // projection.known: there is a trend
+  // change
+  ChangeDirection direction = ChangeDirection::kNone;
+  bool learning = false;     // still learning the level
+  bool changed = false;
+  bool up = false;
+  double level = 0;
+  double before = 0, after = 0, changed_at = 0;
+  bool firing = false;       // its incident is open
+};
+
 struct ServerView {
   std::string rack;
   HealthStatus status = HealthStatus::kUnknown;
@@ -114,6 +135,7 @@ struct ServerView {
   double window_s = 0;
   std::vector<MetricSummary> metrics;
   std::vector<MetricSeries> series;  // filled only when the query asked for it
+  std::vector<ForesightView> foresight;
 };
 
 struct RackView {

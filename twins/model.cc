@@ -25,6 +25,24 @@ std::string_view CompareOpName(CompareOp op) {
   return ">";
 }
 
+bool ParseChangeDirection(std::string_view text, ChangeDirection* out) {
+  if (text == "up") *out = ChangeDirection::kUp;
+  else if (text == "down") *out = ChangeDirection::kDown;
+  else if (text == "both") *out = ChangeDirection::kBoth;
+  else return false;
+  return true;
+}
+
+std::string_view ChangeDirectionName(ChangeDirection direction) {
+  switch (direction) {
+    case ChangeDirection::kNone: return "";
+    case ChangeDirection::kUp: return "up";
+    case ChangeDirection::kDown: return "down";
+    case ChangeDirection::kBoth: return "both";
+  }
+  return "";
+}
+
 bool Rule::Holds(double value) const {
   switch (op) {
     case CompareOp::kGreater: return value > threshold;
@@ -40,7 +58,11 @@ RuleSet::RuleSet(ModelConfig config) : config_(std::move(config)) {
 }
 
 std::string RuleSet::Identity(const Rule& rule) {
-  return rule.kind + '\x1f' + rule.metric + '\x1f' + std::string(CompareOpName(rule.op)) + (rule.rate ? "\x1frate" : "");
+  std::string id = rule.kind + '\x1f' + rule.metric + '\x1f' + std::string(CompareOpName(rule.op)) + (rule.rate ? "\x1frate" : "");
+  // A forecast and a change rule watch something else than a threshold rule on the same metric.
+  if (rule.forecast()) id += "\x1f" "forecast";
+  if (rule.watches_change()) id += "\x1f" "change:" + std::string(ChangeDirectionName(rule.change));
+  return id;
 }
 
 int RuleSet::IndexOf(const std::string& identity) const {

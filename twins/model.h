@@ -13,11 +13,16 @@
 namespace dctwin {
 
 enum class CompareOp : uint8_t { kGreater, kGreaterEqual, kLess, kLessEqual };
+// The steps a change rule reports (kNone: the rule is not a change rule).
+enum class ChangeDirection : uint8_t { kNone, kUp, kDown, kBoth };
 
 bool ParseCompareOp(std::string_view text, CompareOp* out);
 std::string_view CompareOpName(CompareOp op);
+bool ParseChangeDirection(std::string_view text, ChangeDirection* out);
+std::string_view ChangeDirectionName(ChangeDirection direction);
 
-// One threshold rule as the config file states it.
+// One rule as the config file states it: a threshold on the value (or its rate), a forecast of
+// when the trend crosses the threshold (forecast_s > 0), or a change of level (change != kNone).
 struct Rule {
   std::string kind;                 // incident kind it opens: thermal, disk, network, ...
   std::string metric;               // a metric name or an fnmatch glob
@@ -29,8 +34,19 @@ struct Rule {
   Severity severity = Severity::kWarning;
   bool rate = false;                // compare the rate of change per second instead of the value
   std::string runbook;              // URL of what to do, carried in the incidents it opens
+  // Forecast (twins/foresight.h): opens when the trend over lookback_s crosses the threshold
+  // within forecast_s; resolves when the crossing moves past 1.5 x forecast_s or the trend turns.
+  double forecast_s = 0;
+  double lookback_s = 6 * 3600;
+  // Change: a level step of at least `shift` standard deviations opens a `change` incident; it
+  // resolves when the metric returns or the new level has lasted change_accept_s.
+  ChangeDirection change = ChangeDirection::kNone;
+  double shift = 3;
+  double change_accept_s = 3600;
 
   bool Holds(double value) const;
+  bool forecast() const { return forecast_s > 0; }
+  bool watches_change() const { return change != ChangeDirection::kNone; }
 };
 
 // Everything the twins need to know of the model. Plain value; copied into every shard.

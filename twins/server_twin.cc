@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <utility>
 
 namespace dctwin {
@@ -12,11 +13,59 @@ namespace {
 constexpr const char* kSilent = "silent";
 constexpr const char* kClockSkew = "clock_skew";
 constexpr const char* kAnomaly = "anomaly";
+constexpr const char* kChange = "change";
 
 std::string FormatValue(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
+}
+
+// A value for a person: four significant digits at most.
+std::string Readable(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+// A duration in the unit a person would use for it: "45 s", "38 min", "2.4 h", "3.1 d".
+struct DurationUnit {
+  const char* name;
+  double seconds;
+  int decimals;
+};
+DurationUnit UnitFor(double s) {
+  if (s < 120) return {"s", 1, 0};
+  if (s < 7200) return {"min", 60, 0};
+  if (s < 2 * 86400) return {"h", 3600, 1};
+  return {"d", 86400, 1};
+}
+std::string InUnit(double s, const DurationUnit& u) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", u.decimals, s / u.seconds);
+  return buf;
+}
+std::string Duration(double s) {
+  const DurationUnit u = UnitFor(s);
+  return InUnit(s, u) + " " + u.name;
+}
+
+std::string UtcTime(double ts) {
+  const time_t t = static_cast<time_t>(ts);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// A forecast's crossing this far out is no forecast any more: etas are capped at it.
+double ForecastHorizon(const Rule& rule) { return 10 * std::max(rule.forecast_s, rule.lookback_s); }
+
+// A rate per hour with its sign.
+std::string PerHour(double per_s) {
+  const double h = per_s * 3600;
+  return (h >= 0 ? "+" : "") + Readable(h) + "/h";
 }
 
 }  // namespace
@@ -100,9 +149,11 @@ ServerTwin::Condition& ServerTwin::FindCondition(uint16_t rule, const std::strin
 }
 
 ServerTwin::Key ServerTwin::KeyOf(const Condition& c, const RuleSet& rules) const {
-  if (c.rule == kAnomalyRule) return Key{std::string(kAnomaly) + ":" + c.metric, kAnomaly};
-  const std::string& kind = rules.rule(c.rule).kind;
-  return Key{kind, kind};
+  if (c.rule == kAnomalyRule) return Key{std::string(kAnomaly) + ":" + c.metric, kAnomaly, {}};
+  const Rule& rule = rules.rule(c.rule);
+  if (rule.forecast()) return Key{"forecast:" + rule.kind + ":" + c.metric, rule.kind, {}};
+  if (rule.watches_change()) return Key{std::string(kChange) + ":" + c.metric, kChange, {}};
+  return Key{rule.kind, rule.kind, {}};
 }
 
 void ServerTwin::Update(Condition& c, bool holds, double value, double ts, int for_reports, double for_s,
@@ -184,6 +235,10 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
     bool rated = false;
     for (uint16_t r : rules.RulesFor(metric)) {
       const Rule& rule = rules.rule(r);
+      if (rule.forecast() || rule.watches_change()) {
+        if (std::optional<Key> key = Foresee(r, metric, value, report.ts, rules)) touch(std::move(*key));
+        continue;
+      }
       rated = rated || rule.rate;
       double judged = value;
       if (rule.rate) {
@@ -228,7 +283,7 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
   // A flapping incident waits for a stretch of clear reports: every report counts towards it,
   // also those that no longer touch its (dropped) conditions.
   for (size_t i = 0; i < open_.size(); ++i) {
-    if (open_[i].flapping) touch(Key{open_keys_[i], open_[i].kind});
+    if (open_[i].flapping) touch(Key{open_keys_[i], open_[i].kind, {}});
   }
   for (const Key& key : touched) EvaluateKey(key, report.ts, now, rules, out);
   conditions_.erase(std::remove_if(conditions_.begin(), conditions_.end(),
@@ -240,15 +295,46 @@ void ServerTwin::OnReport(const Report& report, double now, RuleSet& rules, Effe
   ++out.reports_applied;
 }
 
-std::string ServerTwin::Summary(const Condition& c, const RuleSet& rules) const {
+ServerTwin::Details ServerTwin::DetailsOf(const Condition& c, double ts, const RuleSet& rules) const {
+  Details d;
+  d.metric = c.metric;
+  const std::string where = " on server " + id_ + " in rack " + rack_.str();
   if (c.rule == kAnomalyRule) {
     const MetricBaseline* b = FindBaseline(c.metric);
     char buf[200];
     std::snprintf(buf, sizeof buf, " = %g is %.1f typical deviations (%g) from its baseline %g, outside its range at this hour",
                   c.last_value, c.detail, b ? b->deviation() : 0.0, b ? b->level() : 0.0);
-    return c.metric + buf + " on server " + id_ + " in rack " + rack_.str();
+    d.summary = c.metric + buf + where;
+    return d;
   }
   const Rule& rule = rules.rule(c.rule);
+  const Watch* w = nullptr;
+  for (const Watch& x : watches_) {
+    if (x.rule == c.rule && x.metric == c.metric) w = &x;
+  }
+  if (rule.forecast() && w != nullptr) {
+    const Projection p = std::get<TrendTracker>(w->state).Project(rule.threshold, rule.op);
+    const double horizon = ForecastHorizon(rule);
+    auto from_now = [&](double eta) { return std::clamp(p.at + eta - ts, 0.0, horizon); };
+    const double eta = from_now(p.eta), low = from_now(p.eta_low), high = from_now(p.eta_high);
+    d.figures = {{"eta_s", eta}, {"eta_low_s", low}, {"eta_high_s", high}, {"threshold", rule.threshold},
+                 {"level", p.level}, {"rate_per_h", p.slope * 3600}};
+    const DurationUnit u = UnitFor(eta);
+    d.summary = c.metric + " reaches " + Readable(rule.threshold) +
+                (eta <= 0 ? " now" : " in ~" + InUnit(eta, u) + " " + u.name) + " (" + InUnit(low, u) +
+                (high >= horizon ? " " + std::string(u.name) + " or later)" : "\u2013" + InUnit(high, u) + " " + u.name + ")") +
+                where + ": now " + Readable(p.level) + ", " + PerHour(p.slope) + " over the last " + Duration(p.span_s);
+    return d;
+  }
+  if (rule.watches_change() && w != nullptr) {
+    const ChangeTracker& change = std::get<ChangeTracker>(w->state);
+    d.figures = {{"before", change.before()}, {"after", change.after()}, {"changed_at", change.changed_at()},
+                 {"shift", change.size()}};
+    d.summary = c.metric + " stepped " + (change.up() ? "up" : "down") + " from " + Readable(change.before()) + " to " +
+                Readable(change.after()) + " (" + Readable(std::fabs(change.size())) + " standard deviations) at " +
+                UtcTime(change.changed_at()) + where;
+    return d;
+  }
   std::string summary = c.metric + (rule.rate ? " rises at " : " = ") + FormatValue(c.last_value) +
                         (rule.rate ? "/s " : " ") + std::string(CompareOpName(rule.op)) + " " +
                         FormatValue(rule.threshold);
@@ -257,7 +343,8 @@ std::string ServerTwin::Summary(const Condition& c, const RuleSet& rules) const 
   } else if (rule.for_reports > 1) {
     summary += " for " + std::to_string(rule.for_reports) + " reports";
   }
-  return summary + " on server " + id_ + " in rack " + rack_.str();
+  d.summary = summary + where;
+  return d;
 }
 
 void ServerTwin::EvaluateKey(const Key& key, double ts, double now, RuleSet& rules, Effects& out) {
@@ -275,11 +362,14 @@ void ServerTwin::EvaluateKey(const Key& key, double ts, double now, RuleSet& rul
   const ModelConfig& model = rules.config();
   if (it == open_keys_.end() && firing != nullptr) {
     std::string runbook = firing->rule == kAnomalyRule ? std::string() : rules.rule(firing->rule).runbook;
-    Open(key, severity, Summary(*firing, rules), std::move(runbook), ts, now, model, out);
+    Open(key, severity, DetailsOf(*firing, ts, rules), std::move(runbook), ts, now, model, out);
   } else if (it != open_keys_.end()) {
     Incident& inc = open_[static_cast<size_t>(it - open_keys_.begin())];
     if (firing != nullptr || (inc.flapping && holding)) {
       inc.stable_since = 0;  // a flapping incident's clear stretch starts over with any swing back
+      if (firing != nullptr && firing->rule != kAnomalyRule && rules.rule(firing->rule).forecast()) {
+        RefreshForecast(inc, *firing, ts, rules, out);
+      }
       return;
     }
     if (inc.flapping && model.flap_stable_s > 0) {
@@ -293,8 +383,32 @@ void ServerTwin::EvaluateKey(const Key& key, double ts, double now, RuleSet& rul
       return;
     }
     Resolve(static_cast<size_t>(it - open_keys_.begin()),
-            key.kind + " cleared on server " + id_ + ": back within threshold", ts, out);
+            key.why.empty() ? key.kind + " cleared on server " + id_ + ": back within threshold" : key.why, ts, out);
   }
+}
+
+void ServerTwin::RefreshForecast(Incident& inc, const Condition& c, double ts, const RuleSet& rules, Effects& out) {
+  Details d = DetailsOf(c, ts, rules);
+  // The record follows the forecast when its crossing moved by more than a twentieth of the
+  // forecast time (not at every bucket: each update is a retained publish and a commit).
+  auto figure = [](const std::vector<Figure>& figures, const char* name) {
+    for (const Figure& f : figures) {
+      if (f.name == name) return f.value;
+    }
+    return 0.0;
+  };
+  const double tolerance = rules.rule(c.rule).forecast_s / 20;
+  bool moved = false;
+  for (const char* name : {"eta_s", "eta_low_s", "eta_high_s"}) {
+    const double was = std::max(0.0, figure(inc.figures, name) - (ts - inc.figures_at));
+    moved = moved || std::fabs(figure(d.figures, name) - was) > tolerance;
+  }
+  if (!moved) return;
+  inc.summary = std::move(d.summary);
+  if (inc.flapping) inc.summary += " (flapping)";
+  inc.figures = std::move(d.figures);
+  inc.figures_at = ts;
+  out.events.push_back(MakeEvent(inc, IncidentState::kUpdated, ts));
 }
 
 void ServerTwin::OnRefused(std::string why, double ahead_s, double now, const ModelConfig& model, Effects& out) {
@@ -313,10 +427,11 @@ void ServerTwin::OnRefused(std::string why, double ahead_s, double now, const Mo
   if (static_cast<int>(refused_in_a_row_) >= model.clock_skew_reports &&
       std::find(open_keys_.begin(), open_keys_.end(), kClockSkew) == open_keys_.end()) {
     const std::string side = ahead_s > 0 ? " s ahead of" : " s behind";
-    Open(Key{kClockSkew, kClockSkew}, Severity::kWarning,
-         std::to_string(refused_in_a_row_) + " reports in a row from server " + id_ + " in rack " + rack_.str() +
-             " were refused for their timestamps (" + FormatValue(std::fabs(ahead_s)) + side +
-             " the gateway's clock): check the server's clock and NTP",
+    Open(Key{kClockSkew, kClockSkew, {}}, Severity::kWarning,
+         Details{std::to_string(refused_in_a_row_) + " reports in a row from server " + id_ + " in rack " + rack_.str() +
+                     " were refused for their timestamps (" + FormatValue(std::fabs(ahead_s)) + side +
+                     " the gateway's clock): check the server's clock and NTP",
+                 {}, {}},
          std::string(), now, now, model, out);
   }
   if (open_.size() != open_before || !out.events.empty()) TellRack(rack_.str(), true, now, out);
@@ -349,6 +464,8 @@ void ServerTwin::DropStaleMetrics(double ts, const RuleSet& rules, Effects& out)
                      baselines_.end());
     exact_.erase(std::remove_if(exact_.begin(), exact_.end(), [&](const ExactValue& e) { return e.metric == gone; }),
                  exact_.end());
+    watches_.erase(std::remove_if(watches_.begin(), watches_.end(), [&](const Watch& w) { return w.metric == gone; }),
+                   watches_.end());
     for (const Key& key : keys) {
       auto open = std::find(open_keys_.begin(), open_keys_.end(), key.key);
       if (open == open_keys_.end()) continue;
@@ -380,14 +497,17 @@ bool ServerTwin::NoteOpenForFlapping(const std::string& key, double at, const Mo
   return opened.size() >= static_cast<size_t>(model.flap_count);
 }
 
-void ServerTwin::Open(const Key& key, Severity severity, std::string summary, std::string runbook, double at,
+void ServerTwin::Open(const Key& key, Severity severity, Details details, std::string runbook, double at,
                       double now, const ModelConfig& model, Effects& out) {
   Incident inc;
   inc.id = MakeIncidentId(Level::kServer, id_, key.kind, now, ++seq_);
   inc.kind = key.kind;
   inc.severity = severity;
   inc.opened_at = at;
-  inc.summary = std::move(summary);
+  inc.summary = std::move(details.summary);
+  inc.metric = std::move(details.metric);
+  inc.figures = std::move(details.figures);
+  if (!inc.figures.empty()) inc.figures_at = at;
   inc.runbook = std::move(runbook);
   if (key.kind != kSilent && NoteOpenForFlapping(key.key, at, model)) {
     inc.flapping = true;
@@ -429,6 +549,123 @@ void ServerTwin::OnRackIncidents(const RackIncidents& msg, double now, Effects& 
   PublishHealthIfChanged(now, out);
 }
 
+std::optional<ServerTwin::Key> ServerTwin::Foresee(uint16_t r, const std::string& metric, double value, double ts,
+                                                   RuleSet& rules) {
+  const Rule& rule = rules.rule(r);
+  const ModelConfig& model = rules.config();
+  Watch* w = WatchOf(r, metric, rules);
+  if (w == nullptr) return std::nullopt;
+  Condition* existing = nullptr;
+  for (Condition& c : conditions_) {
+    if (c.rule == r && c.metric == metric) existing = &c;
+  }
+  const bool firing = existing != nullptr && existing->firing;
+  const std::string where = " on server " + id_;
+  bool holds = false;
+  double shown = value;
+  std::string why;
+  if (rule.forecast()) {
+    auto& trend = std::get<TrendTracker>(w->state);
+    if (!trend.Add(ts, value, rule.lookback_s)) return std::nullopt;  // judged when a bucket closes
+    const Projection p = trend.Project(rule.threshold, rule.op);
+    shown = p.level;
+    if (p.known) {
+      // Hysteresis: it opens within forecast_s and holds until the crossing is past 1.5 times that.
+      holds = p.eta <= (firing ? 1.5 : 1.0) * rule.forecast_s;
+      if (firing && !holds) {
+        why = std::isfinite(p.eta)
+                  ? metric + " is no longer expected to reach " + Readable(rule.threshold) + " soon" + where +
+                        ": ~" + Duration(p.eta) + " at the trend now (" + PerHour(p.slope) + "), past 1.5 x " +
+                        Duration(rule.forecast_s)
+                  : metric + " no longer heads for " + Readable(rule.threshold) + where + ": the trend turned (" +
+                        PerHour(p.slope) + " over the last " + Duration(p.span_s) + ")";
+      }
+    } else {
+      // Too few points since a break: a fall away from the threshold (a reset, a clean-up) ends
+      // the forecast; otherwise it stands until there is a trend again.
+      holds = firing && !p.broke;
+      if (firing && p.broke) {
+        why = metric + " fell back to " + Readable(p.level) + where +
+              " (a reset or a clean-up): no trend towards " + Readable(rule.threshold) + " any more";
+      }
+    }
+  } else {
+    auto& change = std::get<ChangeTracker>(w->state);
+    const ChangeTracker::Event event = change.Observe(
+        ts, value,
+        ChangeParams{rule.change, rule.shift, rule.change_accept_s, model.anomaly_baseline_s, model.anomaly_min_samples});
+    holds = change.changed();
+    if (event == ChangeTracker::Event::kReturned) {
+      why = metric + " returned to its level before the change (" + Readable(change.before()) + ")" + where;
+    } else if (event == ChangeTracker::Event::kAccepted) {
+      why = metric + ": the new level " + Readable(change.level()) + " has lasted " + Duration(rule.change_accept_s) +
+            " and is now its level" + where;
+    }
+  }
+  if (!holds && existing == nullptr) return std::nullopt;
+  Condition& c = existing != nullptr ? *existing : FindCondition(r, metric, rules);
+  // The rule's own test asked for persistence already: one judgement opens, one clears.
+  Update(c, holds, shown, ts, 1, 0, 1);
+  Key key = KeyOf(c, rules);
+  key.why = std::move(why);
+  return key;
+}
+
+ServerTwin::Watch* ServerTwin::WatchOf(uint16_t r, const std::string& metric, const RuleSet& rules) {
+  auto it = std::lower_bound(watches_.begin(), watches_.end(), metric,
+                             [](const Watch& w, const std::string& m) { return w.metric < m; });
+  for (auto at = it; at != watches_.end() && at->metric == metric; ++at) {
+    if (at->rule == r) return &*at;
+  }
+  if (watches_.size() >= static_cast<size_t>(std::max(0, rules.config().max_metrics))) return nullptr;
+  const Rule& rule = rules.rule(r);
+  Watch w;
+  w.metric = metric;
+  w.rule_id = RuleSet::Identity(rule);
+  w.rule = r;
+  if (rule.watches_change()) w.state = ChangeTracker();
+  return &*watches_.insert(it, std::move(w));
+}
+
+std::vector<ForesightView> ServerTwin::Foresight(const RuleSet& rules) const {
+  std::vector<ForesightView> views;
+  for (const Watch& w : watches_) {
+    if (w.rule >= rules.config().rules.size()) continue;
+    const Rule& rule = rules.rule(w.rule);
+    ForesightView v;
+    v.metric = w.metric;
+    for (const Condition& c : conditions_) {
+      if (c.rule == w.rule && c.metric == w.metric) v.firing = c.firing;
+    }
+    if (const auto* trend = std::get_if<TrendTracker>(&w.state)) {
+      v.kind = rule.kind;
+      v.forecast = true;
+      v.op = rule.op;
+      v.threshold = rule.threshold;
+      v.forecast_s = rule.forecast_s;
+      v.projection = trend->Project(rule.threshold, rule.op);
+      const double horizon = ForecastHorizon(rule);
+      v.projection.eta = std::min(v.projection.eta, horizon);
+      v.projection.eta_low = std::min(v.projection.eta_low, horizon);
+      v.projection.eta_high = std::min(v.projection.eta_high, horizon);
+    } else if (const auto* change = std::get_if<ChangeTracker>(&w.state)) {
+      v.kind = kChange;
+      v.direction = rule.change;
+      v.learning = static_cast<int>(change->samples()) < std::max(2, rules.config().anomaly_min_samples);
+      v.changed = change->changed();
+      v.up = change->up();
+      v.level = change->level();
+      if (v.changed) {
+        v.before = change->before();
+        v.after = change->after();
+        v.changed_at = change->changed_at();
+      }
+    }
+    views.push_back(std::move(v));
+  }
+  return views;
+}
+
 MetricBaseline* ServerTwin::BaselineOf(const std::string& metric, const ModelConfig& model) {
   if (MetricBaseline* found = const_cast<MetricBaseline*>(FindBaseline(metric))) return found;
   if (baselines_.size() >= static_cast<size_t>(std::max(0, model.max_metrics))) return nullptr;
@@ -460,6 +697,19 @@ void ServerTwin::BindRules(const RuleSet& rules, double now, Effects& out) {
   }
   conditions_ = std::move(kept);
   if (model.anomaly_z <= 0) baselines_.clear();
+  // A watch follows its rule by identity; a rule that is gone takes its watches along, and a
+  // watch whose kind does not fit its rule any more (a forecast rule that became a change rule
+  // under the same identity cannot happen: the identity says which) is dropped.
+  std::vector<Watch> watching;
+  for (Watch& w : watches_) {
+    const int index = rules.IndexOf(w.rule_id);
+    if (index < 0) continue;
+    const Rule& rule = rules.rule(static_cast<size_t>(index));
+    if (rule.forecast() != std::holds_alternative<TrendTracker>(w.state)) continue;
+    w.rule = static_cast<uint16_t>(index);
+    watching.push_back(std::move(w));
+  }
+  watches_ = std::move(watching);
   const size_t open_before = open_.size();
   for (size_t i = 0; i < open_.size();) {
     const std::string& kind = open_[i].kind;
@@ -492,8 +742,8 @@ void ServerTwin::OnTimer(double now, const ModelConfig& model, Effects& out) {
   if (std::find(open_keys_.begin(), open_keys_.end(), kSilent) != open_keys_.end()) return;
   char buf[96];
   std::snprintf(buf, sizeof buf, "no report from server %s for %g s", id_.c_str(), model.heartbeat_timeout_s);
-  Open(Key{kSilent, kSilent}, Severity::kCritical, std::string(buf) + " (rack " + rack_.str() + ")", std::string(), now,
-       now, model, out);
+  Open(Key{kSilent, kSilent, {}}, Severity::kCritical, Details{std::string(buf) + " (rack " + rack_.str() + ")", {}, {}},
+       std::string(), now, now, model, out);
   TellRack(rack_.str(), true, now, out);
   PublishHealthIfChanged(now, out);
 }

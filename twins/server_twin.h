@@ -8,10 +8,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "twins/baseline.h"
+#include "twins/foresight.h"
 #include "twins/incident.h"
 #include "twins/interned.h"
 #include "twins/messages.h"
@@ -65,6 +68,8 @@ class ServerTwin {
   const MetricWindow& window() const { return window_; }
   HealthStatus status() const;
   ServerView View() const;
+  // What the forecast and change rules see now, one entry per (rule, metric) they watch.
+  std::vector<ForesightView> Foresight(const RuleSet& rules) const;
 
   // Durable state, for storage/twin_codec (defined in twins/twin_serialization.h).
   template <class Archive>
@@ -104,6 +109,15 @@ class ServerTwin {
     template <class Archive>
     void serialize(Archive& ar, std::uint32_t version);
   };
+  // What a forecast or a change rule keeps of one metric (the one its rule uses).
+  struct Watch {
+    std::string metric;
+    std::string rule_id;  // RuleSet::Identity of the rule
+    uint16_t rule = 0;    // its index now
+    std::variant<TrendTracker, ChangeTracker> state;
+    template <class Archive>
+    void serialize(Archive& ar, std::uint32_t version);
+  };
   // When each incident key opened recently (report timestamps), for flap detection.
   struct FlapTrack {
     std::string key;
@@ -116,19 +130,35 @@ class ServerTwin {
  private:
   static constexpr uint16_t kAnomalyRule = 0xffff;
 
-  // Incidents are keyed: a rule's kind, or "anomaly:<metric>".
+  // Incidents are keyed: a threshold rule's kind, "anomaly:<metric>", "forecast:<kind>:<metric>"
+  // or "change:<metric>". `why`: what the summary of a resolve says, when it is not the usual.
   struct Key {
     std::string key;
     std::string kind;
+    std::string why;
+  };
+  // What an incident says when it opens: its summary and, for forecasts and changes, the metric
+  // and the figures of the contract (eta_s, ...; before, after, changed_at).
+  struct Details {
+    std::string summary;
+    std::string metric;
+    std::vector<Figure> figures;
   };
 
   Key KeyOf(const Condition& c, const RuleSet& rules) const;
   Condition& FindCondition(uint16_t rule, const std::string& metric, const RuleSet& rules);
   void Update(Condition& c, bool holds, double value, double ts, int for_reports, double for_s, int clear_reports);
   void EvaluateKey(const Key& key, double ts, double now, RuleSet& rules, Effects& out);
-  std::string Summary(const Condition& c, const RuleSet& rules) const;
-  void Open(const Key& key, Severity severity, std::string summary, std::string runbook, double at, double now,
+  // What `c` says when its incident opens at report time `ts`.
+  Details DetailsOf(const Condition& c, double ts, const RuleSet& rules) const;
+  void Open(const Key& key, Severity severity, Details details, std::string runbook, double at, double now,
             const ModelConfig& model, Effects& out);
+  // Feeds a forecast or change rule's watch of `metric`: the key of its condition when that was
+  // judged (a forecast is judged when a bucket of its trend closes, a change at every report).
+  std::optional<Key> Foresee(uint16_t rule, const std::string& metric, double value, double ts, RuleSet& rules);
+  Watch* WatchOf(uint16_t rule, const std::string& metric, const RuleSet& rules);
+  // An open forecast incident whose crossing moved: its record says the new one.
+  void RefreshForecast(Incident& inc, const Condition& c, double ts, const RuleSet& rules, Effects& out);
   bool NoteOpenForFlapping(const std::string& key, double at, const ModelConfig& model);
   // A report refused for its timestamp: alive all the same, and a clock_skew after a few in a row.
   void OnRefused(std::string why, double ahead_s, double now, const ModelConfig& model, Effects& out);
@@ -162,6 +192,7 @@ class ServerTwin {
   std::vector<FlapTrack> flaps_;
   std::vector<ExactValue> exact_;  // metrics with a rate rule
   std::vector<Baseline> baselines_;  // by metric name, sorted
+  std::vector<Watch> watches_;       // by metric name
   HealthMemo health_;  // not durable: health goes out only when it says something new
 };
 

@@ -233,6 +233,7 @@ TwinRegistry::Outcome TwinRegistry::HandleQuery(const Envelope& env, const Query
       if (const ServerTwin* s = server(env.to.id)) {
         ServerView view = s->View();
         view.window_s = rules_.config().window_s;
+        view.foresight = s->Foresight(rules_);
         if (query.series) view.series = s->window().Series();
         reply.view = std::move(view);
         reply.found = true;

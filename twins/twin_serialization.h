@@ -17,9 +17,15 @@
 namespace dctwin {
 
 template <class Archive>
+void serialize(Archive& ar, Figure& v, std::uint32_t /*version*/) {
+  ar(v.name, v.value);
+}
+
+template <class Archive>
 void serialize(Archive& ar, Incident& v, std::uint32_t version) {
   ar(v.id, v.kind, v.severity, v.opened_at, v.summary, v.caused_by);
   if (version >= 2) ar(v.runbook, v.flapping, v.stable_since);
+  if (version >= 3) ar(v.metric, v.figures, v.figures_at);
 }
 
 template <class Archive>
@@ -73,6 +79,22 @@ void MetricBaseline::serialize(Archive& ar, std::uint32_t /*version*/) {
 }
 
 template <class Archive>
+void TrendTracker::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(width_, base_, bucket_, sum_, n_, means_);
+}
+
+template <class Archive>
+void ChangeTracker::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(level_, deviation_, samples_, last_ts_, rise_, fall_, changed_, up_change_, back_, before_, changed_at_,
+     after_sum_, after_n_);
+}
+
+template <class Archive>
+void ServerTwin::Watch::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(metric, rule_id, rule, state);
+}
+
+template <class Archive>
 void ServerTwin::Baseline::serialize(Archive& ar, std::uint32_t /*version*/) {
   ar(metric, baseline);
 }
@@ -102,6 +124,8 @@ void ServerTwin::serialize(Archive& ar, std::uint32_t version) {
   if (version >= 3) ar(maintenance_, flaps_, refused_in_a_row_, next_stale_check_, exact_);
   // Before 4 the anomaly check had no state of its own: the baselines start afresh.
   if (version >= 4) ar(baselines_);
+  // Before 5 there were no forecast or change rules.
+  if (version >= 5) ar(watches_);
 }
 
 template <class Archive>

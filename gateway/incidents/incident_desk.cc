@@ -346,6 +346,12 @@ void IncidentDesk::OnIncidents(std::vector<IncidentEvent>& events,
       if (it == open_.end()) continue;
       it->second.caused_by = e.caused_by;
       it->second.rack = e.rack;
+      // A forecast whose crossing moved: the record says the new one, counted from its time.
+      if (!e.figures.empty()) {
+        it->second.summary = e.summary;
+        it->second.figures = e.figures;
+        it->second.at = e.at;
+      }
       it->second.silenced_by = MutingSilences(it->second, now);  // a rack silence follows the server
       SaveRecord(it->second);
       continue;

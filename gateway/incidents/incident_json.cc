@@ -21,6 +21,8 @@ void WriteEventFields(JsonWriter& w, const IncidentEvent& e) {
   if (!e.caused_by.empty()) w.Field("caused_by", e.caused_by);
   if (!e.runbook.empty()) w.Field("runbook", e.runbook);
   w.Field("flapping", e.flapping);
+  if (!e.metric.empty()) w.Field("metric", e.metric);
+  for (const Figure& f : e.figures) w.Field(f.name, f.value);
   w.Key("silenced_by").BeginArray();
   for (const std::string& id : e.silenced_by) w.String(id);
   w.EndArray();
@@ -136,6 +138,11 @@ bool ParseIncidentRecord(std::string_view json, IncidentEvent* out, std::string*
   r.caused_by = Str(e, "caused_by");
   r.runbook = Str(e, "runbook");
   r.flapping = Flag(e, "flapping");
+  r.metric = Str(e, "metric");
+  for (const char* name : kFigureNames) {
+    double v = 0;
+    if (e[name].get_double().get(v) == simdjson::SUCCESS) r.figures.push_back(Figure{name, v});
+  }
   r.silenced_by = Strings(e, "silenced_by");
   r.acked_by = Str(e, "acked_by");
   r.acked_at = Num(e, "acked_at");

@@ -23,6 +23,51 @@ void WriteIncidents(JsonWriter& w, const std::vector<Incident>& incidents) {
         .Field("opened_at", inc.opened_at)
         .Field("summary", inc.summary);
     if (!inc.caused_by.empty()) w.Field("caused_by", inc.caused_by);
+    if (!inc.metric.empty()) w.Field("metric", inc.metric);
+    // Durations of the figures count from `figures_at`.
+    if (!inc.figures.empty()) w.Field("figures_at", inc.figures_at);
+    for (const Figure& f : inc.figures) w.Field(f.name, f.value);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+// What the forecast and change rules of a server see now.
+void WriteForesight(JsonWriter& w, const std::vector<ForesightView>& views) {
+  w.Key("forecasts").BeginArray();
+  for (const ForesightView& v : views) {
+    if (!v.forecast) continue;
+    const Projection& p = v.projection;
+    w.BeginObject()
+        .Field("metric", v.metric)
+        .Field("kind", v.kind)
+        .Field("op", CompareOpName(v.op))
+        .Field("threshold", v.threshold)
+        .Field("forecast_s", v.forecast_s)
+        .Field("firing", v.firing)
+        .Field("known", p.known)
+        .IntField("points", p.points);
+    if (p.known) {
+      // eta_*: seconds from `at` (the end of the newest closed bucket of the trend); null: never.
+      w.Field("at", p.at).Field("level", p.level).Field("rate_per_h", p.slope * 3600);
+      w.Key("eta_s").Number(p.eta).Key("eta_low_s").Number(p.eta_low).Key("eta_high_s").Number(p.eta_high);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("changes").BeginArray();
+  for (const ForesightView& v : views) {
+    if (v.forecast) continue;
+    w.BeginObject()
+        .Field("metric", v.metric)
+        .Field("direction", ChangeDirectionName(v.direction))
+        .Field("learning", v.learning)
+        .Field("level", v.level)
+        .Field("changed", v.changed)
+        .Field("firing", v.firing);
+    if (v.changed) {
+      w.Field("up", v.up).Field("before", v.before).Field("after", v.after).Field("changed_at", v.changed_at);
+    }
     w.EndObject();
   }
   w.EndArray();
@@ -128,6 +173,7 @@ std::string AlertPublisher::ReplyJson(const QueryReply& reply, const std::string
       w.IntField("samples", m.samples).EndObject();
     }
     w.EndObject();
+    WriteForesight(w, s->foresight);
     if (reply.query.series) {
       w.Key("series").BeginObject();
       for (const MetricSeries& m : s->series) {

@@ -146,6 +146,94 @@ for_s = 3
   EXPECT_GE(r.errors.size(), 8u);
 }
 
+TEST_F(ConfigLoaderTest, ForecastAndChangeRulesAreRead) {
+  ConfigResult r = LoadConfigFile(Write(R"([[rules]]
+kind = "disk_full"
+metric = "df-*/percent_bytes-used"
+threshold = 95
+forecast_s = 14400
+[[rules]]
+kind = "disk_full"
+metric = "df-*/percent_bytes-used"
+threshold = 99
+forecast_s = 3600
+lookback_s = 7200
+severity = "critical"
+[[rules]]
+metric = "inlet_temp"
+change = "up"
+[[rules]]
+kind = "fans"
+metric = "fan_rpm"
+change = "down"
+shift = 5
+change_accept_s = 600
+)"));
+  ASSERT_TRUE(r.ok()) << r.errors.at(0);
+  const auto& rules = r.config.model.rules;
+  ASSERT_EQ(rules.size(), 4u);
+  EXPECT_EQ(rules[0].forecast_s, 14400);
+  EXPECT_EQ(rules[0].lookback_s, 6 * 3600);  // the default
+  EXPECT_EQ(rules[1].lookback_s, 7200);
+  EXPECT_EQ(rules[2].change, ChangeDirection::kUp);
+  EXPECT_EQ(rules[2].kind, "change");  // a change rule needs no kind
+  EXPECT_EQ(rules[2].shift, 3);
+  EXPECT_EQ(rules[2].change_accept_s, 3600);
+  EXPECT_EQ(rules[3].change, ChangeDirection::kDown);
+  EXPECT_EQ(rules[3].shift, 5);
+  EXPECT_EQ(rules[3].change_accept_s, 600);
+  // Two forecast rules on one metric with different thresholds are one identity apart from a
+  // threshold rule on it.
+  Rule threshold = rules[0];
+  threshold.forecast_s = 0;
+  EXPECT_NE(RuleSet::Identity(threshold), RuleSet::Identity(rules[0]));
+  EXPECT_NE(RuleSet::Identity(rules[2]), RuleSet::Identity(rules[3]));
+}
+
+TEST_F(ConfigLoaderTest, ForecastAndChangeRulesThatCannotWorkAreRefused) {
+  ConfigResult r = LoadConfigFile(Write(R"([[rules]]
+kind = "a"
+metric = "m"
+forecast_s = 3600
+[[rules]]
+kind = "b"
+metric = "m"
+threshold = 1
+forecast_s = 3600
+change = "up"
+[[rules]]
+kind = "c"
+metric = "m"
+change = "sideways"
+[[rules]]
+kind = "d"
+metric = "m"
+change = "up"
+threshold = 3
+for_reports = 2
+[[rules]]
+kind = "e"
+metric = "m"
+threshold = 3
+shift = 2
+lookback_s = 60
+[[rules]]
+kind = "f"
+metric = "m"
+threshold = 3
+forecast_s = -5
+)"));
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(HasError(r, "rules[0].threshold is required"));
+  EXPECT_TRUE(HasError(r, "rules[1]: a rule forecasts (forecast_s) or watches for a change (change), not both"));
+  EXPECT_TRUE(HasError(r, "rules[2].change must be \"up\", \"down\" or \"both\""));
+  EXPECT_TRUE(HasError(r, "rules[3]: rate, for_reports, for_s and clear_reports apply to threshold rules"));
+  EXPECT_TRUE(HasError(r, "rules[3]: a change rule has no threshold or op"));
+  EXPECT_TRUE(HasError(r, "rules[4].lookback_s needs forecast_s"));
+  EXPECT_TRUE(HasError(r, "rules[4].shift and .change_accept_s need change"));
+  EXPECT_TRUE(HasError(r, "rules[5].forecast_s must be between"));
+}
+
 TEST_F(ConfigLoaderTest, SyntaxErrorsNameTheLine) {
   ConfigResult r = LoadConfigFile(Write("[broker]\nuri = \"tcp://x:1\"\n[gateway\n"));
   ASSERT_FALSE(r.ok());

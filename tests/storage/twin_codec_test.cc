@@ -131,6 +131,19 @@ TEST(TwinCodecTest, ReadsStateWrittenByVersionThree) {
   EXPECT_GT(EncodeTwin(twin).size(), bytes.size()) << "written back as version 4";
 }
 
+// Version 4 (written by the code of 2026-12-05) had no forecast or change watches, and its
+// incidents no metric or figures: they read as none.
+TEST(TwinCodecTest, ReadsStateWrittenByVersionFour) {
+  const std::string bytes = ReadAll(DCTWIN_SOURCE_DIR "/tests/storage/data/server_twin_v4.bin");
+  ServerTwin twin("rb1", "dc1", TwinWorld::DefaultModel());
+  Status s = DecodeTwin(bytes, &twin);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(twin.rack(), "rb");
+  for (const Incident& inc : twin.open_incidents()) EXPECT_TRUE(inc.figures.empty());
+  EXPECT_TRUE(twin.Foresight(RuleSet(TwinWorld::DefaultModel())).empty());
+  EXPECT_GT(EncodeTwin(twin).size(), bytes.size()) << "written back as version 5";
+}
+
 // The bytes of today's format, written by the code of 2026-12-06 (DCTWIN_WRITE_CURRENT_FIXTURE=1
 // writes them again): a change to how a twin is held in memory must not change them.
 TEST(TwinCodecTest, TodaysStateIsReadAndWrittenBackByteForByte) {
