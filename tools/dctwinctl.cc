@@ -150,6 +150,21 @@ std::string Age(double since) {
   return std::to_string(s / 86400) + "d";
 }
 
+// A span of time ahead: "45s", "38m", "2.4h", "3.1d".
+std::string Span(double s) {
+  char buf[32];
+  if (s < 120) {
+    std::snprintf(buf, sizeof buf, "%.0fs", std::max(0.0, s));
+  } else if (s < 7200) {
+    std::snprintf(buf, sizeof buf, "%.0fm", s / 60);
+  } else if (s < 172800) {
+    std::snprintf(buf, sizeof buf, "%.1fh", s / 3600);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1fd", s / 86400);
+  }
+  return buf;
+}
+
 std::string Time(double t) {
   const auto secs = static_cast<time_t>(t);
   std::tm tm{};
@@ -157,6 +172,69 @@ std::string Time(double t) {
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
   return buf;
+}
+
+void PrintTable(const std::vector<std::vector<std::string>>& rows);
+
+std::string Number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+// What the forecast and change rules of a server see (P/query/server's forecasts and changes).
+void PrintForesight(simdjson::dom::element doc) {
+  simdjson::dom::array list;
+  std::vector<std::vector<std::string>> forecasts{{"FORECAST", "METRIC", "NOW", "TREND", "REACHES", "IN", "AT", "OPEN"}};
+  if (doc["forecasts"].get_array().get(list) == simdjson::SUCCESS) {
+    for (simdjson::dom::element f : list) {
+      std::vector<std::string> row{Str(f, "kind"), Str(f, "metric"), "-", "-",
+                                   Str(f, "op") + " " + Number(Num(f, "threshold")), "", "-",
+                                   Flag(f, "firing") ? "yes" : "no"};
+      if (!Flag(f, "known")) {
+        row[5] = "no trend yet (" + std::to_string(static_cast<long long>(Num(f, "points"))) + " points)";
+      } else {
+        row[2] = Number(Num(f, "level"));
+        const double rate = Num(f, "rate_per_h");
+        row[3] = (rate >= 0 ? "+" : "") + Number(rate) + "/h";
+        double eta = 0;
+        if (f["eta_s"].get_double().get(eta) != simdjson::SUCCESS) {
+          row[5] = "never (the trend does not head there)";
+        } else {
+          // The etas count from `at`, the end of the trend's newest bucket.
+          const double at = Num(f, "at");
+          const double from_now = at - Now();
+          double high = 0;
+          const bool bounded = f["eta_high_s"].get_double().get(high) == simdjson::SUCCESS;
+          row[5] = eta + from_now <= 0 ? "now"
+                                       : "~" + Span(eta + from_now) + " (" + Span(Num(f, "eta_low_s") + from_now) + "-" +
+                                             (bounded ? Span(high + from_now) : std::string("never")) + ")";
+          row[6] = Time(at + eta);
+        }
+      }
+      forecasts.push_back(std::move(row));
+    }
+  }
+  if (forecasts.size() > 1) {
+    std::printf("\n");
+    PrintTable(forecasts);
+  }
+  std::vector<std::vector<std::string>> changes{{"CHANGE", "METRIC", "LEVEL", "STEP", "OPEN"}};
+  if (doc["changes"].get_array().get(list) == simdjson::SUCCESS) {
+    for (simdjson::dom::element c : list) {
+      std::string step = Flag(c, "learning") ? "learning its level" : "none";
+      if (Flag(c, "changed")) {
+        step = std::string(Flag(c, "up") ? "up" : "down") + " from " + Number(Num(c, "before")) + " to " +
+               Number(Num(c, "after")) + " at " + Time(Num(c, "changed_at"));
+      }
+      changes.push_back({Str(c, "direction"), Str(c, "metric"), Number(Num(c, "level")), step,
+                         Flag(c, "firing") ? "yes" : "no"});
+    }
+  }
+  if (changes.size() > 1) {
+    std::printf("\n");
+    PrintTable(changes);
+  }
 }
 
 // An aligned table: the first row is the header.
@@ -611,6 +689,7 @@ int main(int argc, char** argv) {
       }
     }
     PrintTable(rows);
+    PrintForesight(doc);
   }
   return 0;
 }

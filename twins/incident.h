@@ -31,7 +31,7 @@ struct Figure {
   double value = 0;
 };
 // Every figure name a twin writes, for readers of the JSON.
-inline constexpr const char* kFigureNames[] = {"eta_s", "eta_low_s", "eta_high_s", "threshold", "level",
+inline constexpr const char* kFigureNames[] = {"eta_s", "eta_low_s", "eta_high_s", "threshold", "current",
                                                "rate_per_h", "before", "after", "changed_at", "shift"};
 
 // One open incident as a twin keeps it.

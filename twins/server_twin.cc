@@ -318,12 +318,12 @@ ServerTwin::Details ServerTwin::DetailsOf(const Condition& c, double ts, const R
     auto from_now = [&](double eta) { return std::clamp(p.at + eta - ts, 0.0, horizon); };
     const double eta = from_now(p.eta), low = from_now(p.eta_low), high = from_now(p.eta_high);
     d.figures = {{"eta_s", eta}, {"eta_low_s", low}, {"eta_high_s", high}, {"threshold", rule.threshold},
-                 {"level", p.level}, {"rate_per_h", p.slope * 3600}};
+                 {"current", p.level}, {"rate_per_h", p.slope * 3600}};
     const DurationUnit u = UnitFor(eta);
     d.summary = c.metric + " reaches " + Readable(rule.threshold) +
                 (eta <= 0 ? " now" : " in ~" + InUnit(eta, u) + " " + u.name) + " (" + InUnit(low, u) +
-                (high >= horizon ? " " + std::string(u.name) + " or later)" : "\u2013" + InUnit(high, u) + " " + u.name + ")") +
-                where + ": now " + Readable(p.level) + ", " + PerHour(p.slope) + " over the last " + Duration(p.span_s);
+                (high >= horizon ? " " + std::string(u.name) + " or later" : "\u2013" + InUnit(high, u) + " " + u.name) +
+                (eta > 0 ? ", around " + UtcTime(ts + eta) : std::string()) + ")" + where + ": now " + Readable(p.level) + ", " + PerHour(p.slope) + " over the last " + Duration(p.span_s);
     return d;
   }
   if (rule.watches_change() && w != nullptr) {

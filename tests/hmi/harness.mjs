@@ -72,11 +72,12 @@ export class Site {
     if (this.broker) { this.broker.kill('SIGTERM'); this.broker = null; }
   }
 
-  async startGateway(extraConfig = '') {
+  // `extraConfig` goes at the end of the file; `modelExtra`: more keys of its [model] table.
+  async startGateway(extraConfig = '', modelExtra = '') {
     this.httpPort ??= await freePort();
     const conf = path.join(this.dir, 'dctwin.toml');
     writeFileSync(conf, `[gateway]\nstats_interval_s = 1\n[metrics]\nlisten = "127.0.0.1:${this.httpPort}"\n` +
-      `[hmi]\nbroker_ws_url = "ws://127.0.0.1:${this.wsPort}"\n[model]\nheartbeat_timeout_s = 3600\n${extraConfig}`);
+      `[hmi]\nbroker_ws_url = "ws://127.0.0.1:${this.wsPort}"\n[model]\nheartbeat_timeout_s = 3600\n${modelExtra}${extraConfig}`);
     this.gateway = this.spawn(GATEWAY, ['--config', conf, '--broker', `tcp://127.0.0.1:${this.mqttPort}`,
       '--state', path.join(this.dir, 'state.db'), '--gateway-id', 'gw-hmi'], 'gateway.log');
     await waitFor('the page at /', async () => (await fetch(`${this.url}config.json`)).ok);

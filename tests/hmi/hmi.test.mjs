@@ -302,3 +302,60 @@ test('what happened: the report sorts, the site, rack and server timelines show 
   assert.match(await page.textContent(`${chart('rollup')}`), /[A-Z][a-z]{2} \d+/, 'the 60-day axis names days');
   await shot(page, 'server-charts-60d.png');
 });
+
+test('foresight: an open forecast draws its crossing with its band on the metric chart, a change marks its step', async (t) => {
+  const site = new Site();
+  t.after(() => site.stop());
+  await site.startBroker();
+  await site.startGateway('[state]\nsample_flush_s = 1\n' +
+    '[[rules]]\nkind = "disk_full"\nmetric = "df-*/percent_bytes-used"\nthreshold = 95\nforecast_s = 14400\n' +
+    '[[rules]]\nmetric = "inlet_temp"\nchange = "up"\n',
+  // Eight hours of reports are sent in seconds: no per-server rate limit.
+  'max_messages_per_s = 0\n');
+  const client = await site.client();
+  t.after(() => client.end(true));
+  const publish = (topic, payload, retain = false) => new Promise((res) => client.publish(topic, payload, { qos: 1, retain }, res));
+  await publish('dctwin/provisioning/f1', JSON.stringify({ action: 'commission', rack: 'r1' }), true);
+  const browser = await site.browser();
+  const { page } = await openPage(browser, site.url);
+  await waitFor('gateway online', async () => (await page.textContent('#gateway')) === 'gateway online');
+  const request = (what, body) => page.evaluate(([w, b]) => window.dctwin.connection.request(w, b, 20000), [what, body]);
+  await waitFor('f1 commissioned', async () => (await request('query/server/f1', {})).found === true);
+  // Eight hours, a report a minute: the disk fills at 2 % an hour from 75 % (95 % two hours after the end), the
+  // inlet temperature steps from 24 to 28 ten minutes before the end.
+  const t0 = Math.floor(Date.now() / 1000) - 8 * 3600;
+  for (let i = 0; i < 480; i++) {
+    const ts = t0 + 60 * i;
+    await publish('dctwin/metrics/f1', JSON.stringify({ ts, 'df-root/percent_bytes-used': 75 + (2 * 60 * i) / 3600,
+      inlet_temp: (i < 470 ? 24 : 28) + 0.3 * Math.sin(1.7 * i) }));
+  }
+  await waitFor('the forecast and the change open', async () => {
+    const a = await request('query/server/f1', {});
+    return (a.open || []).length >= 2;
+  }, 30000);
+  await page.click('[data-rack=r1]');
+  await waitFor('rack r1 view', async () => (await page.locator('[data-server=f1]').count()) === 1);
+  await page.click('[data-server=f1]');
+  const disk = 'svg.chart[data-metric="df-root/percent_bytes-used"]';
+  const inlet = 'svg.chart[data-metric=inlet_temp]';
+  await waitFor('the window charts', async () => (await page.locator(`${disk}[data-kind=window]`).count()) === 1, 30000);
+  // The window (15 minutes) shows the threshold and the projection towards it, pointing past its edge.
+  const forecast = `${disk} [data-testid=forecast]`;
+  await waitFor('the forecast on the chart', async () => (await page.locator(forecast).count()) === 1, 10000);
+  assert.equal(await page.locator(`${forecast} polygon.cone`).count(), 1);
+  assert.equal(await page.locator(`${forecast} line.projection`).count(), 1);
+  assert.match(await page.textContent(`${forecast} text.forecast-label`), /^> 95 in ~\d\.\d h →$/);
+  const eta = Number(await page.getAttribute(forecast, 'data-eta'));
+  assert.ok(eta > 0 && eta < 14400, `eta ${eta}`);
+  // The step is marked where it happened, with the levels on both sides.
+  await waitFor('the change on the chart', async () => (await page.locator(`${inlet} [data-testid=change]`).count()) === 1, 10000);
+  assert.match(await page.textContent(`${inlet} text.change-label`), /^step up 2[34]\.\d* → 2[78]\.\d*$|^step up 24 → 28$/);
+  await shot(page, 'server-forecast-15m.png');
+  // On the 2-day range the time axis reaches the crossing: the cone ends on the chart.
+  await waitFor('the 2-day chart with the crossing', async () => {
+    await page.click('button[data-range="2d"]');
+    await waitFor('an answer', async () => !/loading/.test(await page.textContent('[data-testid=charts]')), 10000);
+    return (await page.locator(`${disk}[data-kind=rollup] [data-testid=forecast] circle.crossing`).count()) === 1;
+  }, 60000, 2000);
+  await shot(page, 'server-forecast-2d.png');
+});

@@ -76,17 +76,33 @@ export function formatValue(v) {
 
 // One metric's chart. `points`: [[ts, value], ...] (window) or [[ts, min, max, mean, last,
 // count], ...] (rollups); [t0, t1] the range shown; `width`: the pixels it is shown at (its text
-// keeps its size).
-export function metricChart(metric, points, t0, t1, width = 640) {
+// keeps its size). `marks`: what the model says of the metric (P/query/server's `forecasts` and
+// `changes` of it): a forecast that is open draws its projected crossing with its band (the time
+// axis reaches the band's far end when `extend`), a change marks its step.
+export function metricChart(metric, points, t0, t1, width = 640, marks = {}, extend = false) {
+  points = points.filter((p) => p[0] >= t0);  // the window may reach a little before the range
   const w = Math.max(300, width), h = 150, left = 58, right = 8, top = 8, bottom = 22;
   const rollup = points.length > 0 && points[0].length >= 6;
   const unit = unitOf(metric);
+  const forecasts = (marks.forecasts || []).filter((f) => f.firing && f.known && f.eta_s != null);
+  const changes = (marks.changes || []).filter((c) => c.changed);
   let lo = Infinity, hi = -Infinity;
   for (const p of points) {
     lo = Math.min(lo, p[1]);
     hi = Math.max(hi, rollup ? p[2] : p[1]);
   }
-  if (!points.length) { lo = 0; hi = 1; }
+  if (!points.length && !forecasts.length && !changes.length) { lo = 0; hi = 1; }
+  for (const f of forecasts) {
+    lo = Math.min(lo, f.level, f.threshold);
+    hi = Math.max(hi, f.level, f.threshold);
+    // The far end of the band: the axis reaches it (never more than ten times the range shown).
+    const far = f.at + (f.eta_high_s != null ? f.eta_high_s : f.eta_s * 2);
+    if (extend) t1 = Math.min(Math.max(t1, far), t0 + 10 * (t1 - t0));
+  }
+  for (const c of changes) {
+    lo = Math.min(lo, c.before, c.after);
+    hi = Math.max(hi, c.before, c.after);
+  }
   if (lo === hi) { lo -= 1; hi += 1; }
   const pad5 = (hi - lo) * 0.05;
   lo -= pad5; hi += pad5;
@@ -129,6 +145,42 @@ export function metricChart(metric, points, t0, t1, width = 640) {
     } else {
       svg.append(svgEl('polyline', { points: line, class: 'line' }));
     }
+  }
+  const clipX = (t) => Math.min(w - right, Math.max(left, x(t)));
+  for (const f of forecasts) {
+    // From where the trend is now to the threshold: the band's cone, the expected line, the
+    // threshold, and the crossing in words.
+    const at = f.at, cross = at + f.eta_s;
+    const soon = at + f.eta_low_s, late = f.eta_high_s != null ? at + f.eta_high_s : t1 + (t1 - t0);
+    const g = svgEl('g', { class: 'forecast', 'data-testid': 'forecast', 'data-eta': String(f.eta_s) });
+    g.append(svgEl('line', { x1: left, x2: w - right, y1: y(f.threshold), y2: y(f.threshold), class: 'threshold' }));
+    // A line from where the metric is now to the threshold at `end`, cut at the chart's right edge.
+    const towards = (end) => (end <= t1 ? [end, f.threshold] : [t1, f.level + ((f.threshold - f.level) * (t1 - at)) / (end - at)]);
+    const cone = [[at, f.level], towards(soon)];
+    if (soon < t1) cone.push([Math.min(late, t1), f.threshold]);
+    if (late > t1) cone.push(towards(late));
+    g.append(svgEl('polygon', { class: 'cone', points: cone.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ') }));
+    const [tEnd, vEnd] = towards(cross);
+    g.append(svgEl('line', { x1: x(at), y1: y(f.level), x2: x(tEnd), y2: y(vEnd), class: 'projection' }));
+    if (cross <= t1) g.append(svgEl('circle', { cx: x(cross), cy: y(f.threshold), r: 3, class: 'crossing' }));
+    const hours = f.eta_s / 3600;
+    const words = `${f.op} ${formatValue(f.threshold)} in ~${hours >= 2 ? `${hours.toFixed(1)} h` : `${Math.round(f.eta_s / 60)} min`}`;
+    g.append(svgEl('text', { x: Math.min(clipX(cross), w - right - 4), y: y(f.threshold) - 4, class: 'forecast-label',
+      'text-anchor': 'end' }, words + (cross > t1 ? ' →' : '')));
+    svg.append(g);
+  }
+  for (const c of changes) {
+    if (c.changed_at < t0 || c.changed_at > t1) continue;
+    const g = svgEl('g', { class: 'change', 'data-testid': 'change' });
+    g.append(svgEl('line', { x1: x(c.changed_at), x2: x(c.changed_at), y1: top, y2: h - bottom, class: 'step' }));
+    const first = points.length ? Math.max(t0, points[0][0]) : t0;
+    g.append(svgEl('line', { x1: clipX(first), x2: x(c.changed_at), y1: y(c.before), y2: y(c.before), class: 'level' }));
+    g.append(svgEl('line', { x1: x(c.changed_at), x2: w - right, y1: y(c.after), y2: y(c.after), class: 'level' }));
+    // The words on the side of the step that has room for them.
+    const onLeft = x(c.changed_at) > (w + left) / 2;
+    g.append(svgEl('text', { x: x(c.changed_at) + (onLeft ? -4 : 4), y: h - bottom - 6, class: 'change-label',
+      'text-anchor': onLeft ? 'end' : 'start' }, `step ${c.up ? 'up' : 'down'} ${formatValue(c.before)} → ${formatValue(c.after)}`));
+    svg.append(g);
   }
   return svg;
 }

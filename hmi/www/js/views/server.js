@@ -40,6 +40,8 @@ export class ServerView {
       return;
     }
     const incidents = (a.open || []).map((i) => el('li', {}, el('b', {}, `${i.kind} (${i.severity}) `), i.summary));
+    // What the forecast and change rules see: drawn on every range's charts.
+    this.marks = { forecasts: a.forecasts || [], changes: a.changes || [] };
     const sparks = Object.entries(a.series || {}).map(([metric, points]) => sparkline(metric, points));
     this.charts = el('div', { class: 'charts', 'data-testid': 'charts' });
     const rangeButtons = Object.entries(RANGES).map(([key, r]) => el('button', { type: 'button', 'data-range': key,
@@ -89,9 +91,12 @@ export class ServerView {
       return;
     }
     const series = Object.entries(a.series || {});
+    const marksOf = (metric) => ({ forecasts: (this.marks?.forecasts || []).filter((f) => f.metric === metric),
+      changes: (this.marks?.changes || []).filter((c) => c.metric === metric) });
+    // The 15-minute window is not stretched to a crossing hours away; the rollups' ranges are.
     this.charts.replaceChildren(...(series.length
       ? series.map(([metric, points]) => el('figure', { class: 'metric' }, el('figcaption', { class: 'mono' }, metric),
-        metricChart(metric, points, since, until, this.charts.clientWidth)))
+        metricChart(metric, points, since, until, this.charts.clientWidth, marksOf(metric), key !== '15m')))
       : [el('p', { class: 'muted' }, key === '15m' ? 'no reports in the window' :
         `no ${key === '2d' ? '1-minute' : '1-hour'} rollups yet (a bucket is written once its ${key === '2d' ? 'minute' : 'hour'} has passed)`)]));
   }
