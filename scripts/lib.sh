@@ -46,11 +46,13 @@ queue_qos0_messages true"
 
 # bench_gateway_config: $work/dctwin.toml for a gateway under measurement: stats every 0.2 s,
 # broker.ingest_connections $INGEST, gateway.shards ${SHARDS:-0}, metrics on $metrics_port, no
-# silence for an hour, and flap_count = 0 (latency probes open and resolve the same incident
+# silence for an hour, EXTRA_CONFIG appended when set, and flap_count = 0 (latency probes open and resolve the same incident
 # again and again, which flap detection would rightly hold open, leaving a handful of samples).
 bench_gateway_config() {
   printf '[gateway]\nstats_interval_s = 0.2\nshards = %s\n[broker]\ningest_connections = %s\n[model]\nheartbeat_timeout_s = 3600\nflap_count = 0\n[metrics]\nlisten = "127.0.0.1:%s"\n' \
     "${SHARDS:-0}" "$INGEST" "$metrics_port" > "$work/dctwin.toml"
+  # EXTRA_CONFIG: a file appended to it (more [[rules]], say).
+  if [ -n "${EXTRA_CONFIG:-}" ]; then cat "$EXTRA_CONFIG" >> "$work/dctwin.toml"; fi
 }
 
 # loadgen ARGS...: dctwin-loadgen against $uri, reading the stats of gateway "bench"; sets the

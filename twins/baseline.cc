@@ -108,6 +108,10 @@ void MetricBaseline::Learn(double value, double dt, bool passes, const AnomalyPa
   if (!passes) deviation_ = static_cast<float>(deviation_ + alpha * (std::min(std::fabs(dev), clip) - deviation_));
 }
 
+bool MetricBaseline::RoutineAt(double ts, double value) const {
+  return Routine(static_cast<int>(std::fmod(std::max(0.0, ts), kDay) / 3600), value);
+}
+
 bool MetricBaseline::Routine(int hour, double value) const {
   if ((learned_ >> hour & 1) == 0) return false;
   const double lo = FromHalf(day_lo_[static_cast<size_t>(hour)]), hi = FromHalf(day_hi_[static_cast<size_t>(hour)]);

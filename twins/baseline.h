@@ -50,6 +50,8 @@ class MetricBaseline {
   AnomalyJudgement Observe(double ts, double value, const AnomalyParams& p);
 
   uint32_t samples() const { return samples_; }
+  // Whether `value` is inside the range the metric took at this hour of day on the days before.
+  bool RoutineAt(double ts, double value) const;
   double level() const { return level_; }
   double deviation() const { return deviation_; }
 

@@ -12,6 +12,10 @@ constexpr double kBreakFactor = 8;
 constexpr double kBand = 1.96;  // normal quantile of the 95 % band
 // Mean absolute deviation to standard deviation, for normal noise.
 constexpr double kMadToSigma = 1.2533;
+// Reports of a run beyond half the shift before it is a change.
+constexpr uint16_t kMinBeyond = 5;
+// Weight of a report in the recent level.
+constexpr double kRecentWeight = 0.2;
 
 bool Beyond(double value, double threshold, CompareOp op) {
   switch (op) {
@@ -187,7 +191,7 @@ void ChangeTracker::Learn(double value, double dt, const ChangeParams& p) {
   deviation_ = static_cast<float>(deviation_ + weight * (std::min(std::fabs(value - level_), 3 * sigma) - deviation_));
 }
 
-bool ChangeTracker::Step(Side& s, double z, double value, double ts, const ChangeParams& p) {
+bool ChangeTracker::Step(Side& s, double z, double value, double ts, float recent, const ChangeParams& p) const {
   const double k = p.shift / 2;
   const double sum = std::max(0.0, s.sum + std::clamp(z, -2 * p.shift, 2 * p.shift) - k);
   if (sum <= 0) {
@@ -197,18 +201,23 @@ bool ChangeTracker::Step(Side& s, double z, double value, double ts, const Chang
   if (s.sum <= 0) {
     s = Side();
     s.start = ts;
+    s.pre = recent;
   }
   s.sum = static_cast<float>(sum);
   s.values += value;
   if (s.n < UINT16_MAX) ++s.n;
   if (z > k && s.beyond < UINT16_MAX) ++s.beyond;
-  return sum > 2 * p.shift && s.beyond >= 3 && 3 * s.beyond >= 2 * s.n;
+  const double moved = std::fabs(s.values / s.n - s.pre) / Sigma();
+  return sum > 2 * p.shift && s.beyond >= kMinBeyond && 3 * s.beyond >= 2 * s.n && moved >= 0.75 * p.shift;
 }
 
 ChangeTracker::Event ChangeTracker::Observe(double ts, double value, const ChangeParams& p) {
   if (!std::isfinite(value) || std::fabs(value) > 1e37 || !std::isfinite(ts)) return Event::kNone;
   const double dt = samples_ > 0 ? std::max(0.0, ts - last_ts_) : 0;
   last_ts_ = ts;
+  // The recent level (before this report) is what a run is compared with when it begins.
+  const float recent = samples_ == 0 ? static_cast<float>(value) : recent_;
+  recent_ = static_cast<float>(recent + kRecentWeight * (value - recent));
   const bool learned = samples_ >= static_cast<uint32_t>(std::max(2, p.min_samples));
   if (changed_) {
     after_sum_ += value;
@@ -234,8 +243,8 @@ ChangeTracker::Event ChangeTracker::Observe(double ts, double value, const Chang
     return Event::kNone;
   }
   const double z = (value - level_) / Sigma();
-  const bool up = p.direction != ChangeDirection::kDown && Step(rise_, z, value, ts, p);
-  const bool down = p.direction != ChangeDirection::kUp && Step(fall_, -z, value, ts, p);
+  const bool up = p.direction != ChangeDirection::kDown && Step(rise_, z, value, ts, recent, p);
+  const bool down = p.direction != ChangeDirection::kUp && Step(fall_, -z, value, ts, recent, p);
   if (up || down) {
     const Side& s = up ? rise_ : fall_;
     changed_ = true;

@@ -10,9 +10,11 @@
 // - ChangeTracker (change rules): the metric's level and typical deviation (robust exponential
 //   averages over the baseline time) and a two-sided CUSUM on the standardised value, clipped so
 //   one spike cannot decide alone. A change is declared when the sum passes 2 x shift, at least
-//   three reports of the run were beyond half the shift and two thirds of the run was; it is
-//   dated when the sum last left zero. It ends when the metric returns near its old level or once
-//   the new level has lasted accept_s (then it is the level).
+//   five reports of the run were beyond half the shift and two thirds of the run was (a burst of a
+//   few reports is no step), and the run's mean is three quarters of the shift away from where the
+//   metric was just before it began (a level that wanders there over an hour is no step either);
+//   it is dated when the sum last left zero. It ends when the metric returns near its old level or
+//   once the new level has lasted accept_s (then it is the level).
 //
 // O(1) time per report and O(1) state (about 190 and 90 bytes); the fit (at most 630 slopes)
 // runs once per bucket. Not thread-safe; part of a ServerTwin.
@@ -81,6 +83,12 @@ class ChangeTracker {
   Event Observe(double ts, double value, const ChangeParams& p);
 
   bool changed() const { return changed_; }
+  // The change just declared is not one (the level it went to is routine at this hour): the
+  // level stays, the watch starts over.
+  void Dismiss() {
+    changed_ = false;
+    rise_ = fall_ = Side();
+  }
   bool up() const { return up_change_; }
   double before() const { return before_; }
   double after() const { return after_n_ > 0 ? after_sum_ / after_n_ : before_; }
@@ -101,18 +109,21 @@ class ChangeTracker {
     double values = 0;  // sum of the run's values
     uint16_t n = 0;     // reports in the run
     uint16_t beyond = 0;  // of them beyond half the shift
+    float pre = 0;        // the recent level when the run began
     template <class Archive>
     void serialize(Archive& ar, std::uint32_t /*version*/) {
-      ar(sum, start, values, n, beyond);
+      ar(sum, start, values, n, beyond, pre);
     }
   };
   double Sigma() const;
   void Learn(double value, double dt, const ChangeParams& p);
-  // Adds standardised `z` (clipped) to a side; true when it declares a change.
-  static bool Step(Side& s, double z, double value, double ts, const ChangeParams& p);
+  // Adds standardised `z` (clipped) to a side; true when it declares a change. `recent`: the
+  // recent level before this report.
+  bool Step(Side& s, double z, double value, double ts, float recent, const ChangeParams& p) const;
 
   float level_ = 0;
   float deviation_ = 0;  // mean absolute deviation
+  float recent_ = 0;     // the level of the last few reports (a fast exponential average)
   uint32_t samples_ = 0;
   double last_ts_ = 0;
   Side rise_, fall_;

@@ -323,7 +323,8 @@ ServerTwin::Details ServerTwin::DetailsOf(const Condition& c, double ts, const R
     d.summary = c.metric + " reaches " + Readable(rule.threshold) +
                 (eta <= 0 ? " now" : " in ~" + InUnit(eta, u) + " " + u.name) + " (" + InUnit(low, u) +
                 (high >= horizon ? " " + std::string(u.name) + " or later" : "\u2013" + InUnit(high, u) + " " + u.name) +
-                (eta > 0 ? ", around " + UtcTime(ts + eta) : std::string()) + ")" + where + ": now " + Readable(p.level) + ", " + PerHour(p.slope) + " over the last " + Duration(p.span_s);
+                (eta > 0 ? ", around " + UtcTime(ts + eta) : std::string()) + ")" + where + ": now " +
+                Readable(p.level) + ", " + PerHour(p.slope) + " over the last " + Duration(p.span_s);
     return d;
   }
   if (rule.watches_change() && w != nullptr) {
@@ -560,7 +561,7 @@ std::optional<ServerTwin::Key> ServerTwin::Foresee(uint16_t r, const std::string
     if (c.rule == r && c.metric == metric) existing = &c;
   }
   const bool firing = existing != nullptr && existing->firing;
-  const std::string where = " on server " + id_;
+  auto where = [&] { return " on server " + id_; };  // built only for the words of a resolve
   bool holds = false;
   double shown = value;
   std::string why;
@@ -574,10 +575,10 @@ std::optional<ServerTwin::Key> ServerTwin::Foresee(uint16_t r, const std::string
       holds = p.eta <= (firing ? 1.5 : 1.0) * rule.forecast_s;
       if (firing && !holds) {
         why = std::isfinite(p.eta)
-                  ? metric + " is no longer expected to reach " + Readable(rule.threshold) + " soon" + where +
+                  ? metric + " is no longer expected to reach " + Readable(rule.threshold) + " soon" + where() +
                         ": ~" + Duration(p.eta) + " at the trend now (" + PerHour(p.slope) + "), past 1.5 x " +
                         Duration(rule.forecast_s)
-                  : metric + " no longer heads for " + Readable(rule.threshold) + where + ": the trend turned (" +
+                  : metric + " no longer heads for " + Readable(rule.threshold) + where() + ": the trend turned (" +
                         PerHour(p.slope) + " over the last " + Duration(p.span_s) + ")";
       }
     } else {
@@ -585,7 +586,7 @@ std::optional<ServerTwin::Key> ServerTwin::Foresee(uint16_t r, const std::string
       // the forecast; otherwise it stands until there is a trend again.
       holds = firing && !p.broke;
       if (firing && p.broke) {
-        why = metric + " fell back to " + Readable(p.level) + where +
+        why = metric + " fell back to " + Readable(p.level) + where() +
               " (a reset or a clean-up): no trend towards " + Readable(rule.threshold) + " any more";
       }
     }
@@ -594,12 +595,17 @@ std::optional<ServerTwin::Key> ServerTwin::Foresee(uint16_t r, const std::string
     const ChangeTracker::Event event = change.Observe(
         ts, value,
         ChangeParams{rule.change, rule.shift, rule.change_accept_s, model.anomaly_baseline_s, model.anomaly_min_samples});
+    if (event == ChangeTracker::Event::kChanged) {
+      // A step to a level the metric takes at this hour every day (a nightly job) is routine.
+      const MetricBaseline* baseline = FindBaseline(metric);
+      if (baseline != nullptr && baseline->RoutineAt(ts, change.after())) change.Dismiss();
+    }
     holds = change.changed();
     if (event == ChangeTracker::Event::kReturned) {
-      why = metric + " returned to its level before the change (" + Readable(change.before()) + ")" + where;
+      why = metric + " returned to its level before the change (" + Readable(change.before()) + ")" + where();
     } else if (event == ChangeTracker::Event::kAccepted) {
       why = metric + ": the new level " + Readable(change.level()) + " has lasted " + Duration(rule.change_accept_s) +
-            " and is now its level" + where;
+            " and is now its level" + where();
     }
   }
   if (!holds && existing == nullptr) return std::nullopt;

@@ -85,7 +85,7 @@ void TrendTracker::serialize(Archive& ar, std::uint32_t /*version*/) {
 
 template <class Archive>
 void ChangeTracker::serialize(Archive& ar, std::uint32_t /*version*/) {
-  ar(level_, deviation_, samples_, last_ts_, rise_, fall_, changed_, up_change_, back_, before_, changed_at_,
+  ar(level_, deviation_, recent_, samples_, last_ts_, rise_, fall_, changed_, up_change_, back_, before_, changed_at_,
      after_sum_, after_n_);
 }
 
