@@ -17,16 +17,6 @@ constexpr uint16_t kMinBeyond = 5;
 // Weight of a report in the recent level.
 constexpr double kRecentWeight = 0.2;
 
-bool Beyond(double value, double threshold, CompareOp op) {
-  switch (op) {
-    case CompareOp::kGreater: return value > threshold;
-    case CompareOp::kGreaterEqual: return value >= threshold;
-    case CompareOp::kLess: return value < threshold;
-    case CompareOp::kLessEqual: return value <= threshold;
-  }
-  return false;
-}
-
 // Seconds until a line at `level` moving at `slope` reaches `threshold` from below (rising ops)
 // or from above; infinity when it does not move that way.
 double TimeTo(double level, double slope, double threshold, bool rising) {
@@ -166,7 +156,7 @@ Projection TrendTracker::Project(double threshold, CompareOp op) const {
   p.slope = slope / width_;
   p.slope_low = low / width_;
   p.slope_high = high / width_;
-  if (Beyond(p.level, threshold, op)) {
+  if (Compare(p.level, op, threshold)) {
     p.eta = p.eta_low = p.eta_high = 0;
     return p;
   }

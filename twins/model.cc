@@ -43,7 +43,7 @@ std::string_view ChangeDirectionName(ChangeDirection direction) {
   return "";
 }
 
-bool Rule::Holds(double value) const {
+bool Compare(double value, CompareOp op, double threshold) {
   switch (op) {
     case CompareOp::kGreater: return value > threshold;
     case CompareOp::kGreaterEqual: return value >= threshold;
@@ -52,6 +52,8 @@ bool Rule::Holds(double value) const {
   }
   return false;
 }
+
+bool Rule::Holds(double value) const { return Compare(value, op, threshold); }
 
 RuleSet::RuleSet(ModelConfig config) : config_(std::move(config)) {
   for (size_t i = 0; i < config_.rules.size(); ++i) identities_.emplace(Identity(config_.rules[i]), static_cast<int>(i));

@@ -18,6 +18,8 @@ enum class ChangeDirection : uint8_t { kNone, kUp, kDown, kBoth };
 
 bool ParseCompareOp(std::string_view text, CompareOp* out);
 std::string_view CompareOpName(CompareOp op);
+// Whether `value` op `threshold` holds (value > threshold, ...).
+bool Compare(double value, CompareOp op, double threshold);
 bool ParseChangeDirection(std::string_view text, ChangeDirection* out);
 std::string_view ChangeDirectionName(ChangeDirection direction);
 
