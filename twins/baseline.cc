@@ -11,9 +11,8 @@ namespace {
 constexpr double kDay = 86400;
 constexpr double kPeakHalfLife = 6 * 3600;
 constexpr int kRoutineRun = 6;  // a minute at a 10 s interval
-// The smallest deviation a score divides by: a metric that sat still (a flat zero) would make any
-// change infinitely anomalous.
-double Floor(double level) { return std::max(1e-6, 1e-3 * std::fabs(level)); }
+// The hour of the day (UTC) of a report time.
+int HourOfDay(double ts) { return static_cast<int>(std::fmod(std::max(0.0, ts), kDay) / 3600); }
 
 }  // namespace
 
@@ -23,18 +22,18 @@ AnomalyJudgement MetricBaseline::Observe(double ts, double value, const AnomalyP
   if (!std::isfinite(value) || std::fabs(value) > 1e37 || !std::isfinite(ts)) return j;
   bool passes = false;
   const double dt = samples_ > 0 ? std::max(0.0, ts - last_ts_) : 0;
-  const int hour = static_cast<int>(std::fmod(std::max(0.0, ts), kDay) / 3600);
+  const int hour = HourOfDay(ts);
   if (static_cast<int>(samples_) >= std::max(2, p.min_samples)) {
-    const double deviation = std::max<double>(deviation_, Floor(level_));
-    j.level = level_;
-    j.score = std::fabs(value - level_) / deviation;
+    const double deviation = robust_.Deviation();
+    j.level = robust_.level;
+    j.score = std::fabs(value - robust_.level) / deviation;
     // Back at the level from before the last accepted shift (the fan was swapped): that is the
     // level again, not a new excursion.
     if (std::isfinite(prior_level_) && std::fabs(value - prior_level_) < p.z * deviation) {
-      level_ = prior_level_;
+      robust_.level = prior_level_;
       prior_level_ = NAN;
-      j.level = level_;
-      j.score = std::fabs(value - level_) / deviation;
+      j.level = robust_.level;
+      j.score = std::fabs(value - robust_.level) / deviation;
     }
     j.routine = Routine(hour, value);
     passes = j.score >= p.z && !j.routine;
@@ -65,8 +64,8 @@ AnomalyJudgement MetricBaseline::Observe(double ts, double value, const AnomalyP
     if (accepted) {
       // A shift that has lasted the baseline's time is the new normal: the level moves to it
       // at once (rather than creeping after it for hours, flapping on the way).
-      prior_level_ = level_;
-      level_ = excursion_sum_ / std::max<uint16_t>(1, excursion_n_);
+      prior_level_ = robust_.level;
+      robust_.level = excursion_sum_ / std::max<uint16_t>(1, excursion_n_);
       j.holds = false;
       recent_ = 0;
     }
@@ -77,45 +76,50 @@ AnomalyJudgement MetricBaseline::Observe(double ts, double value, const AnomalyP
       run_peak_ = 0;
     }
   }
-  // A value off its baseline teaches it nothing (see the acceptance above).
-  if (!passes) Learn(value, dt, j.score >= p.z, p);
+  // A value off its baseline teaches it nothing (see the acceptance above); one beyond z does not
+  // teach the deviation (else a step would teach the baseline its own size within minutes).
+  if (!passes) robust_.Learn(value, dt, samples_, p.min_samples, p.baseline_s, j.score < p.z);
   NoteHour(ts, hour, value, passes);
   last_ts_ = ts;
   if (samples_ < UINT32_MAX) ++samples_;
   return j;
 }
 
-void MetricBaseline::Learn(double value, double dt, bool passes, const AnomalyParams& p) {
-  if (samples_ == 0) {
-    level_ = static_cast<float>(value);
-    deviation_ = 0;
+double RobustLevel::Deviation() const {
+  return std::max({static_cast<double>(deviation), floor_relative * std::fabs(level), floor_absolute});
+}
+
+void RobustLevel::Learn(double value, double dt, uint32_t samples, int min_samples, double baseline_s,
+                        bool deviation_too) {
+  if (samples == 0) {
+    level = static_cast<float>(value);
+    deviation = 0;
     return;
   }
-  const double dev = value - level_;
-  if (static_cast<int>(samples_) < std::max(2, p.min_samples)) {
+  const double dev = value - level;
+  if (static_cast<int>(samples) < std::max(2, min_samples)) {
     // Learning from scratch: running means, so that the first judgement has a baseline; after
     // the first few reports each step is clipped too, so that an outlier among them weighs little.
-    const double n = samples_ + 1.0;
-    const double clip = samples_ >= 5 ? 3 * std::max<double>(deviation_, Floor(level_)) : INFINITY;
-    level_ = static_cast<float>(level_ + std::clamp(dev, -clip, clip) / n);
-    deviation_ = static_cast<float>(deviation_ + (std::min(std::fabs(dev), clip) - deviation_) / n);
+    const double n = samples + 1.0;
+    const double clip = samples >= 5 ? 3 * Deviation() : INFINITY;
+    level = static_cast<float>(level + std::clamp(dev, -clip, clip) / n);
+    deviation = static_cast<float>(deviation + (std::min(std::fabs(dev), clip) - deviation) / n);
     return;
   }
-  // Exponential averages over time, each step clipped to three deviations.
-  const double alpha = 1 - std::exp(-dt / std::max(1.0, p.baseline_s));
-  const double clip = 3 * std::max<double>(deviation_, Floor(level_));
-  level_ = static_cast<float>(level_ + alpha * std::clamp(dev, -clip, clip));
-  if (!passes) deviation_ = static_cast<float>(deviation_ + alpha * (std::min(std::fabs(dev), clip) - deviation_));
+  const double alpha = 1 - std::exp(-dt / std::max(1.0, baseline_s));
+  const double clip = 3 * Deviation();
+  level = static_cast<float>(level + alpha * std::clamp(dev, -clip, clip));
+  if (deviation_too) deviation = static_cast<float>(deviation + alpha * (std::min(std::fabs(dev), clip) - deviation));
 }
 
 bool MetricBaseline::RoutineAt(double ts, double value) const {
-  return Routine(static_cast<int>(std::fmod(std::max(0.0, ts), kDay) / 3600), value);
+  return Routine(HourOfDay(ts), value);
 }
 
 bool MetricBaseline::Routine(int hour, double value) const {
   if ((learned_ >> hour & 1) == 0) return false;
   const double lo = FromHalf(day_lo_[static_cast<size_t>(hour)]), hi = FromHalf(day_hi_[static_cast<size_t>(hour)]);
-  const double margin = 0.1 * (hi - lo) + 2 * std::max<double>(deviation_, Floor(level_));
+  const double margin = 0.1 * (hi - lo) + 2 * robust_.Deviation();
   return value >= lo - margin && value <= hi + margin;
 }
 

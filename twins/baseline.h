@@ -36,6 +36,28 @@ struct AnomalyParams {
   double baseline_s = 3600; // model.anomaly_baseline_s
 };
 
+// A metric's level and typical deviation (mean absolute deviation), learned robustly: running
+// means over the first `min_samples` reports (each step clipped to three deviations after the
+// fifth), then exponential averages over `baseline_s` of report time (by timestamps, so missing
+// reports weigh nothing), each step clipped to three deviations so that a spike moves them
+// little. Shared by the anomaly baseline and the change rules.
+struct RobustLevel {
+  float level = 0;
+  float deviation = 0;
+  // The smallest deviation, as a part of the level and at least `floor_absolute` (not stored:
+  // the owner's choice). The anomaly baseline calls a tenth of a percent of a flat metric's level
+  // its noise; a change rule goes down to a millionth.
+  double floor_relative = 1e-3;
+  double floor_absolute = 1e-6;
+
+  // The deviation a score divides by: never below the floor (a metric that sat still, a flat
+  // zero, would make any change infinitely far).
+  double Deviation() const;
+  // Learns `value`, `dt` seconds of report time after the one before; `samples`: the reports
+  // learned before it. `deviation_too` false: the level learns, the deviation does not.
+  void Learn(double value, double dt, uint32_t samples, int min_samples, double baseline_s, bool deviation_too = true);
+};
+
 struct AnomalyJudgement {
   bool holds = false;
   bool routine = false;  // inside the envelope of its hour
@@ -52,24 +74,20 @@ class MetricBaseline {
   uint32_t samples() const { return samples_; }
   // Whether `value` is inside the range the metric took at this hour of day on the days before.
   bool RoutineAt(double ts, double value) const;
-  double level() const { return level_; }
-  double deviation() const { return deviation_; }
+  double level() const { return robust_.level; }
+  double deviation() const { return robust_.deviation; }
 
   template <class Archive>
   void serialize(Archive& ar, std::uint32_t version);
 
  private:
-  // `passes`: the value was off its baseline; its deviation is then not learned (else a step
-  // would teach the baseline its own size within minutes).
-  void Learn(double value, double dt, bool passes, const AnomalyParams& p);
   bool Routine(int hour, double value) const;
   // The range of the hour being watched; an hour that ended joins the envelope. Values off their
   // baseline join it only as a run of at least kRoutineRun reports (a job that ran for minutes),
   // never as a spike.
   void NoteHour(double ts, int hour, double value, bool passes);
 
-  float level_ = 0;
-  float deviation_ = 0;
+  RobustLevel robust_;
   float peak_ = 0;        // the largest score of the excursions before, decaying (half-life 6 h)
   float run_peak_ = 0;    // the largest score of the excursion going on (0: none)
   double excursion_start_ = 0;  // when it began

@@ -167,19 +167,7 @@ Projection TrendTracker::Project(double threshold, CompareOp op) const {
   return p;
 }
 
-double ChangeTracker::Sigma() const {
-  return std::max({static_cast<double>(deviation_) * kMadToSigma, 1e-6 * std::fabs(level_), 1e-9});
-}
-
-void ChangeTracker::Learn(double value, double dt, const ChangeParams& p) {
-  const double weight = samples_ < static_cast<uint32_t>(std::max(2, p.min_samples))
-                            ? 1.0 / (samples_ + 1)
-                            : std::min(1.0, dt / std::max(1.0, p.baseline_s));
-  const double sigma = samples_ < 2 ? INFINITY : Sigma();
-  const double off = std::clamp(value - level_, -3 * sigma, 3 * sigma);
-  level_ = static_cast<float>(level_ + weight * off);
-  deviation_ = static_cast<float>(deviation_ + weight * (std::min(std::fabs(value - level_), 3 * sigma) - deviation_));
-}
+double ChangeTracker::Sigma() const { return kMadToSigma * robust_.Deviation(); }
 
 bool ChangeTracker::Step(Side& s, double z, double value, double ts, float recent, const ChangeParams& p) const {
   const double k = p.shift / 2;
@@ -221,18 +209,18 @@ ChangeTracker::Event ChangeTracker::Observe(double ts, double value, const Chang
     }
     if (ts - changed_at_ >= p.accept_s) {
       changed_ = false;
-      level_ = static_cast<float>(after());
+      robust_.level = static_cast<float>(after());
       rise_ = fall_ = Side();
       return Event::kAccepted;
     }
     return Event::kNone;
   }
   if (!learned) {
-    Learn(value, dt, p);
+    robust_.Learn(value, dt, samples_, p.min_samples, p.baseline_s);
     if (samples_ < UINT32_MAX) ++samples_;
     return Event::kNone;
   }
-  const double z = (value - level_) / Sigma();
+  const double z = (value - robust_.level) / Sigma();
   const bool up = p.direction != ChangeDirection::kDown && Step(rise_, z, value, ts, recent, p);
   const bool down = p.direction != ChangeDirection::kUp && Step(fall_, -z, value, ts, recent, p);
   if (up || down) {
@@ -240,7 +228,7 @@ ChangeTracker::Event ChangeTracker::Observe(double ts, double value, const Chang
     changed_ = true;
     up_change_ = up;
     back_ = 0;
-    before_ = level_;
+    before_ = robust_.level;
     changed_at_ = s.start;
     after_sum_ = s.values;
     after_n_ = s.n;
@@ -249,7 +237,7 @@ ChangeTracker::Event ChangeTracker::Observe(double ts, double value, const Chang
   }
   // Values of a run in progress teach the level only as clipped steps: a step moves it little
   // before it is declared.
-  Learn(value, dt, p);
+  robust_.Learn(value, dt, samples_, p.min_samples, p.baseline_s);
   if (samples_ < UINT32_MAX) ++samples_;
   return Event::kNone;
 }

@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "twins/baseline.h"
 #include "twins/model.h"
 
 namespace dctwin {
@@ -95,7 +96,7 @@ class ChangeTracker {
   double changed_at() const { return changed_at_; }
   // The change in standard deviations of the level before it.
   double size() const { return (after() - before_) / Sigma(); }
-  double level() const { return level_; }
+  double level() const { return robust_.level; }
   uint32_t samples() const { return samples_; }
 
   template <class Archive>
@@ -116,13 +117,11 @@ class ChangeTracker {
     }
   };
   double Sigma() const;
-  void Learn(double value, double dt, const ChangeParams& p);
   // Adds standardised `z` (clipped) to a side; true when it declares a change. `recent`: the
   // recent level before this report.
   bool Step(Side& s, double z, double value, double ts, float recent, const ChangeParams& p) const;
 
-  float level_ = 0;
-  float deviation_ = 0;  // mean absolute deviation
+  RobustLevel robust_{0, 0, 1e-6, 1e-9};
   float recent_ = 0;     // the level of the last few reports (a fast exponential average)
   uint32_t samples_ = 0;
   double last_ts_ = 0;

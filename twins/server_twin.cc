@@ -308,10 +308,7 @@ ServerTwin::Details ServerTwin::DetailsOf(const Condition& c, double ts, const R
     return d;
   }
   const Rule& rule = rules.rule(c.rule);
-  const Watch* w = nullptr;
-  for (const Watch& x : watches_) {
-    if (x.rule == c.rule && x.metric == c.metric) w = &x;
-  }
+  const Watch* w = FindWatch(c.rule, c.metric);
   if (rule.forecast() && w != nullptr) {
     const Projection p = std::get<TrendTracker>(w->state).Project(rule.threshold, rule.op);
     const double horizon = ForecastHorizon(rule);
@@ -618,11 +615,7 @@ std::optional<ServerTwin::Key> ServerTwin::Foresee(uint16_t r, const std::string
 }
 
 ServerTwin::Watch* ServerTwin::WatchOf(uint16_t r, const std::string& metric, const RuleSet& rules) {
-  auto it = std::lower_bound(watches_.begin(), watches_.end(), metric,
-                             [](const Watch& w, const std::string& m) { return w.metric < m; });
-  for (auto at = it; at != watches_.end() && at->metric == metric; ++at) {
-    if (at->rule == r) return &*at;
-  }
+  if (Watch* found = const_cast<Watch*>(FindWatch(r, metric))) return found;
   if (watches_.size() >= static_cast<size_t>(std::max(0, rules.config().max_metrics))) return nullptr;
   const Rule& rule = rules.rule(r);
   Watch w;
@@ -630,7 +623,18 @@ ServerTwin::Watch* ServerTwin::WatchOf(uint16_t r, const std::string& metric, co
   w.rule_id = RuleSet::Identity(rule);
   w.rule = r;
   if (rule.watches_change()) w.state = ChangeTracker();
-  return &*watches_.insert(it, std::move(w));
+  auto at = std::lower_bound(watches_.begin(), watches_.end(), metric,
+                             [](const Watch& x, const std::string& m) { return x.metric < m; });
+  return &*watches_.insert(at, std::move(w));
+}
+
+const ServerTwin::Watch* ServerTwin::FindWatch(uint16_t r, const std::string& metric) const {
+  auto it = std::lower_bound(watches_.begin(), watches_.end(), metric,
+                             [](const Watch& w, const std::string& m) { return w.metric < m; });
+  for (; it != watches_.end() && it->metric == metric; ++it) {
+    if (it->rule == r) return &*it;
+  }
+  return nullptr;
 }
 
 std::vector<ForesightView> ServerTwin::Foresight(const RuleSet& rules) const {

@@ -156,7 +156,9 @@ class ServerTwin {
   // Feeds a forecast or change rule's watch of `metric`: the key of its condition when that was
   // judged (a forecast is judged when a bucket of its trend closes, a change at every report).
   std::optional<Key> Foresee(uint16_t rule, const std::string& metric, double value, double ts, RuleSet& rules);
+  // The watch of (rule, metric) (created when missing, up to max_metrics), or nullptr.
   Watch* WatchOf(uint16_t rule, const std::string& metric, const RuleSet& rules);
+  const Watch* FindWatch(uint16_t rule, const std::string& metric) const;
   // An open forecast incident whose crossing moved: its record says the new one.
   void RefreshForecast(Incident& inc, const Condition& c, double ts, const RuleSet& rules, Effects& out);
   bool NoteOpenForFlapping(const std::string& key, double at, const ModelConfig& model);

@@ -75,7 +75,7 @@ void ServerTwin::ExactValue::serialize(Archive& ar, std::uint32_t /*version*/) {
 
 template <class Archive>
 void MetricBaseline::serialize(Archive& ar, std::uint32_t /*version*/) {
-  ar(level_, deviation_, peak_, run_peak_, excursion_start_, excursion_sum_, excursion_n_, prior_level_, last_ts_, samples_, recent_, hour_, hour_day_, hour_lo_, hour_hi_, day_lo_, day_hi_, learned_);
+  ar(robust_.level, robust_.deviation, peak_, run_peak_, excursion_start_, excursion_sum_, excursion_n_, prior_level_, last_ts_, samples_, recent_, hour_, hour_day_, hour_lo_, hour_hi_, day_lo_, day_hi_, learned_);
 }
 
 template <class Archive>
@@ -85,7 +85,7 @@ void TrendTracker::serialize(Archive& ar, std::uint32_t /*version*/) {
 
 template <class Archive>
 void ChangeTracker::serialize(Archive& ar, std::uint32_t /*version*/) {
-  ar(level_, deviation_, recent_, samples_, last_ts_, rise_, fall_, changed_, up_change_, back_, before_, changed_at_,
+  ar(robust_.level, robust_.deviation, recent_, samples_, last_ts_, rise_, fall_, changed_, up_change_, back_, before_, changed_at_,
      after_sum_, after_n_);
 }
 

@@ -42,6 +42,13 @@ class ForesightTest : public GatewayTest {
     while (!out.empty() && out.back() == '\n') out.pop_back();
     return out;
   }
+  // The first open event of `kind` on s1's alerts.
+  std::optional<Received> Opened(const std::string& kind) {
+    return probe_->WaitFor([&](const Received& r) {
+      return r.topic == "dctwin/alerts/server/s1" && JsonString(r.payload, "kind") == kind &&
+             JsonString(r.payload, "state") == "open";
+    }, 30s);
+  }
   static double Number(const std::string& json, const char* key) {
     simdjson::dom::parser parser;
     double v = NAN;
@@ -68,10 +75,7 @@ TEST_F(ForesightTest, AFillingDiskIsForecastAndAStepIsAChangeOnEveryInterface) {
     probe_->PublishPipelined("dctwin/metrics/s1", json);
   }
   probe_->Drain();
-  auto forecast = probe_->WaitFor([](const Received& r) {
-    return r.topic == "dctwin/alerts/server/s1" && JsonString(r.payload, "kind") == "disk_full" &&
-           JsonString(r.payload, "state") == "open";
-  }, 30s);
+  auto forecast = Opened("disk_full");
   ASSERT_TRUE(forecast) << gateway_->Log();
   const std::string& f = forecast->payload;
   EXPECT_EQ(JsonString(f, "metric"), "df-root/percent_bytes-used") << f;
@@ -83,10 +87,7 @@ TEST_F(ForesightTest, AFillingDiskIsForecastAndAStepIsAChangeOnEveryInterface) {
   EXPECT_NE(JsonString(f, "summary").find("df-root/percent_bytes-used reaches 95 in ~"), std::string::npos) << f;
   EXPECT_NE(JsonString(f, "summary").find("on server s1"), std::string::npos) << f;
 
-  auto change = probe_->WaitFor([](const Received& r) {
-    return r.topic == "dctwin/alerts/server/s1" && JsonString(r.payload, "kind") == "change" &&
-           JsonString(r.payload, "state") == "open";
-  }, 30s);
+  auto change = Opened("change");
   ASSERT_TRUE(change) << gateway_->Log();
   const std::string& c = change->payload;
   EXPECT_EQ(JsonString(c, "metric"), "inlet_temp") << c;
