@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "twins/control.h"
 #include "twins/model.h"
 
 namespace dctwin {
@@ -133,6 +134,7 @@ struct Config {
   HistoryConfig history;
   HmiConfig hmi;
   LogConfig log;
+  ControlOptions control;  // [control], [[control.keys]] and [[automation]]
   ModelConfig model = DefaultModel();
 
   static ModelConfig DefaultModel();

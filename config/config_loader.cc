@@ -134,6 +134,125 @@ class TableReader {
 
 constexpr double kMaxDouble = std::numeric_limits<double>::max();
 
+// [[control.keys]]: the keys of the desired state, their types and ranges.
+void ReadControlKeys(const toml::node& n, const std::string& path, std::vector<ControlKeySpec>* out,
+                     std::vector<std::string>* errors) {
+  const toml::array* keys = n.as_array();
+  if (keys == nullptr) {
+    errors->push_back(Where(path, n.source()) + ": control.keys must be an array of tables ([[control.keys]])");
+    return;
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < keys->size(); ++i) {
+    const toml::node& kn = *keys->get(i);
+    const std::string name = "control.keys[" + std::to_string(i) + "]";
+    if (!kn.is_table()) {
+      errors->push_back(Where(path, kn.source()) + ": " + name + " must be a table");
+      continue;
+    }
+    TableReader r(*kn.as_table(), name, path, errors);
+    ControlKeySpec spec;
+    std::string type = "number";
+    r.String("name", &spec.name);
+    r.String("type", &type);
+    const bool has_min = r.Has("min"), has_max = r.Has("max"), has_values = r.Has("values");
+    double lo = 0, hi = 0;
+    r.Double("min", &lo, -std::numeric_limits<double>::max(), std::numeric_limits<double>::max());
+    r.Double("max", &hi, -std::numeric_limits<double>::max(), std::numeric_limits<double>::max());
+    r.StringList("values", &spec.values, "[\"quiet\", \"balanced\", \"max\"]");
+    r.Finish();
+    const std::string where = Where(path, kn.source()) + ": " + name;
+    if (!IsValidId(spec.name)) {
+      errors->push_back(where + ".name is required and must match [A-Za-z0-9._-]{1,64}");
+      continue;
+    }
+    if (!names.insert(spec.name).second) errors->push_back(where + ": key " + spec.name + " is declared twice");
+    if (type == "number") {
+      spec.type = ControlType::kNumber;
+    } else if (type == "bool") {
+      spec.type = ControlType::kBool;
+    } else if (type == "string") {
+      spec.type = ControlType::kString;
+    } else {
+      errors->push_back(where + ".type must be number, bool or string");
+      continue;
+    }
+    if ((has_min || has_max) && spec.type != ControlType::kNumber) {
+      errors->push_back(where + ": min and max apply to number keys only");
+    }
+    if (has_values && spec.type != ControlType::kString) errors->push_back(where + ": values apply to string keys only");
+    if (has_min) spec.min = lo;
+    if (has_max) spec.max = hi;
+    if (has_min && has_max && lo > hi) errors->push_back(where + ": min is above max");
+    out->push_back(std::move(spec));
+  }
+}
+
+// [[automation]]: desired keys set when a server incident of a kind opens.
+void ReadAutomation(const toml::node& n, const std::string& path, ControlOptions& control,
+                    std::vector<std::string>* errors) {
+  const toml::array* list = n.as_array();
+  if (list == nullptr) {
+    errors->push_back(Where(path, n.source()) + ": automation must be an array of tables ([[automation]])");
+    return;
+  }
+  for (size_t i = 0; i < list->size(); ++i) {
+    const toml::node& an = *list->get(i);
+    const std::string name = "automation[" + std::to_string(i) + "]";
+    if (!an.is_table()) {
+      errors->push_back(Where(path, an.source()) + ": " + name + " must be a table");
+      continue;
+    }
+    const toml::table& t = *an.as_table();
+    TableReader r(t, name, path, errors);
+    AutomationRule rule;
+    std::string severity;
+    r.String("kind", &rule.kind);
+    r.String("severity", &severity);
+    const toml::node* set = r.Take("set");
+    r.Finish();
+    const std::string where = Where(path, an.source()) + ": " + name;
+    if (rule.kind.empty()) errors->push_back(where + ".kind is required (the server incident kind, e.g. disk)");
+    if (!severity.empty()) {
+      Severity s;
+      if (!ParseSeverity(severity, &s)) {
+        errors->push_back(where + ".severity must be warning or critical");
+      } else {
+        rule.severity = s;
+      }
+    }
+    if (set == nullptr || !set->is_table() || set->as_table()->empty()) {
+      errors->push_back(where + ".set is required: a table of desired keys, e.g. set = { drain = true }");
+      continue;
+    }
+    for (const auto& [key, value] : *set->as_table()) {
+      const std::string k(key.str());
+      const ControlKeySpec* spec = control.Key(k);
+      if (spec == nullptr) {
+        errors->push_back(where + ".set." + k + " is not a declared control key ([[control.keys]])");
+        continue;
+      }
+      ControlValue v;
+      if (auto b = value.value_exact<bool>()) {
+        v = *b;
+      } else if (auto str = value.value_exact<std::string>()) {
+        v = *str;
+      } else if (value.is_number()) {
+        v = value.value<double>().value_or(0);
+      } else {
+        errors->push_back(where + ".set." + k + " must be a number, true/false or a string");
+        continue;
+      }
+      if (std::string why = CheckValue(*spec, v); !why.empty()) {
+        errors->push_back(where + ".set: " + why);
+        continue;
+      }
+      rule.set.emplace_back(k, std::move(v));
+    }
+    control.automation.push_back(std::move(rule));
+  }
+}
+
 void ReadRule(const toml::table& t, const std::string& name, const std::string& file, Rule* rule,
               std::vector<std::string>* errors) {
   TableReader r(t, name, file, errors);
@@ -378,6 +497,16 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Double("rollup_1h_days", &c.history.rollup_1h_days, 0, 36500);
     r.Finish();
   }
+  if (const toml::table* t = section("control")) {
+    TableReader r(*t, "control", path, &errors, &result.lines);
+    r.Double("ack_timeout_s", &c.control.ack_timeout_s, 1, 86400 * 7);
+    r.Double("max_drained_per_rack", &c.control.max_drained_per_rack, 0, 1);
+    r.Double("max_drained_per_datacenter", &c.control.max_drained_per_datacenter, 0, 1);
+    r.Int("max_changes_per_min", &c.control.max_changes_per_min, 1, 10000000);
+    if (const toml::node* n = r.Take("keys")) ReadControlKeys(*n, path, &c.control.keys, &errors);
+    r.Finish();
+  }
+  if (const toml::node* n = top.Take("automation")) ReadAutomation(*n, path, c.control, &errors);
   if (const toml::table* t = section("log")) {
     TableReader r(*t, "log", path, &errors, &result.lines);
     r.String("level", &c.log.level);

@@ -60,6 +60,12 @@ StepGuardedClock& GuardedClock() {
 
 double WallClock() { return GuardedClock().Now(); }
 
+namespace {
+double MonotonicSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
 uint64_t WallClockSteps() { return GuardedClock().steps(); }
 
 Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallClock()) {
@@ -201,9 +207,23 @@ Status Gateway::Start() {
   desk_options.owns_silences = config_.gateway.role != "pod";
   desk_options.answer_unknown = config_.gateway.role == "standalone";
   desk_ = std::make_unique<IncidentDesk>(desk_options, *outbound_, WallClock);
+  ControlDesk::Options control_options;
+  control_options.prefix = config_.gateway.prefix;
+  control_options.answer_unknown = config_.gateway.role == "standalone";
+  control_ = std::make_unique<ControlDesk>(control_options, config_.control, *outbound_, WallClock, MonotonicSeconds);
+  stages_ = std::make_unique<CommitStageChain>(std::vector<CommitStage*>{desk_.get(), control_.get()});
   writer_ = std::make_unique<StoreWriter>(*store_, *delivery_, std::chrono::milliseconds(config_.state.flush_interval_ms),
-                                          config_.state.outbox_max, desk_.get(), WallClock);
+                                          config_.state.outbox_max, stages_.get(), WallClock);
   desk_->SetWake([this] { writer_->Wake(); });
+  control_->SetWake([this] { writer_->Wake(); });
+  control_->SetHistoryStamp([this](double at) { return desk_->StampHistory(at); });
+  control_->SetRejectSink([this](RejectReason reason, const std::string& topic, const std::string& detail,
+                                 const std::string& payload) { dead_letters_->Reject(reason, topic, detail, payload); });
+  control_->SetConditionSink([this](const std::string& server, ControlCondition c) {
+    TwinAddress to{Level::kServer, server};
+    const size_t hash = to.Hash();
+    pool_->PostInternal(hash, Envelope{std::move(to), WallClock(), std::move(c)});
+  });
   desk_->SetExtraRecords([this] { return own_incidents_->Records(); });
   own_incidents_->SetEventHandler([this](const IncidentEvent& e) {
     DeskRequest r;
@@ -220,6 +240,9 @@ Status Gateway::Start() {
                                   StatusJson(config_, true, started_at_, nullptr, failing ? error : ""), 1, true, {}});
   });
   router_->SetDesk([this](DeskRequest r) { return desk_->Submit(std::move(r)); });
+  if (config_.gateway.role != "site") {
+    router_->SetControl([this](ControlRequest r) { return control_->Submit(std::move(r)); });
+  }
   if (desk_options.notify) {
     AlertmanagerForwarder::Options fo;
     fo.urls = config_.alertmanager.urls;
@@ -281,6 +304,8 @@ Status Gateway::Start() {
       });
     }
     desk_->SeedCommissioned(servers, WallClock());
+    s = control_->Restore(*store_, servers);
+    if (!s.ok()) return s;
   }
   restored_incidents_.clear();
   // Maintenance and notifications as the last run left them; from now on after every commit.
@@ -491,6 +516,15 @@ CountersSnapshot Gateway::Snapshot() const {
   c.incident_records = desk_->open_records();
   c.active_silences = desk_->active_silences();
   c.opens_deferred = desk_->opens_deferred();
+  c.control_accepted = control_->changes_accepted();
+  c.control_refused = control_->changes_refused();
+  c.control_reports_applied = control_->reports_applied();
+  c.control_reports_unchanged = control_->reports_unchanged();
+  c.control_reports_stale = control_->reports_stale();
+  c.control_reports_refused = control_->reports_refused();
+  c.control_busy = control_->requests_refused();
+  c.control_waiting = control_->pending();
+  c.control_drained = control_->drained();
   c.history_answered = history_->answered();
   c.history_refused = history_->refused();
   c.history_rows = store_->HistoryRows();

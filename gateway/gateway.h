@@ -19,6 +19,7 @@
 #include "gateway/publish/reply_book.h"
 #include "gateway/publish/dead_letters.h"
 #include "gateway/incidents/alertmanager_forwarder.h"
+#include "gateway/control/control_desk.h"
 #include "gateway/history/history_service.h"
 #include "gateway/incidents/incident_desk.h"
 #include "gateway/ingest/ingest_router.h"
@@ -28,6 +29,7 @@
 #include "gateway/mqtt/mqtt_link.h"
 #include "gateway/mqtt/outbound_queue.h"
 #include "gateway/runtime/shard_pool.h"
+#include "storage/commit_stage_chain.h"
 #include "storage/store_writer.h"
 #include "gateway/runtime/twin_host.h"
 #include "storage/sqlite_state_store.h"
@@ -94,6 +96,8 @@ class Gateway {
   std::unique_ptr<SqliteStateStore> store_;
   std::unique_ptr<HistoryService> history_;  // P/query/history, on a connection of its own
   std::unique_ptr<IncidentDesk> desk_;
+  std::unique_ptr<ControlDesk> control_;        // desired and reported state (P/command/desired, P/reported/+)
+  std::unique_ptr<CommitStageChain> stages_;    // the desks, in the writer's order: incidents, then control
   std::unique_ptr<AlertmanagerForwarder> forwarder_;
   std::unique_ptr<StoreWriter> writer_;
   std::unique_ptr<SilenceCensus> census_;

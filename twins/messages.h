@@ -96,6 +96,14 @@ struct RackConflict {
   bool active = true;
 };
 
+// Gateway -> server: an incident the server's control state keeps open or lets go (`control`,
+// `drift`, `automation`; gateway/control/). Idempotent: the same condition again changes nothing.
+struct ControlCondition {
+  std::string kind;
+  bool open = false;
+  std::string summary;
+};
+
 // --- queries (MQTT 5 request/response) ---
 
 enum class QueryKind : uint8_t { kUnhealthyRacks, kDatacenter, kRack, kServer };
@@ -163,7 +171,7 @@ struct QueryReply {
 };
 
 using Message = std::variant<Commission, Decommission, Report, MemberStatus, RackIncidents, RackStatus,
-                             DatacenterIncidents, Query, SilenceStorm, PodStatus, RackConflict>;
+                             DatacenterIncidents, Query, SilenceStorm, PodStatus, RackConflict, ControlCondition>;
 
 struct Envelope {
   TwinAddress to;

@@ -12,6 +12,8 @@ namespace {
 
 constexpr const char* kSilent = "silent";
 constexpr const char* kClockSkew = "clock_skew";
+// The incidents of the control state: held by the gateway's control desk, not by a rule.
+bool IsControlKind(const std::string& kind) { return kind == "control" || kind == "drift" || kind == "automation"; }
 constexpr const char* kAnomaly = "anomaly";
 constexpr const char* kChange = "change";
 
@@ -724,7 +726,7 @@ void ServerTwin::BindRules(const RuleSet& rules, double now, Effects& out) {
   for (size_t i = 0; i < open_.size();) {
     const std::string& kind = open_[i].kind;
     const std::string& key = open_keys_[i];
-    bool held = kind == kSilent || kind == kClockSkew;
+    bool held = kind == kSilent || kind == kClockSkew || IsControlKind(kind);
     for (const Condition& c : conditions_) held = held || (c.firing && KeyOf(c, rules).key == key);
     if (held) {
       ++i;
@@ -737,6 +739,23 @@ void ServerTwin::BindRules(const RuleSet& rules, double now, Effects& out) {
     TellRack(rack_.str(), true, now, out);
     PublishHealthIfChanged(now, out);
   }
+}
+
+bool ServerTwin::OnControlCondition(const ControlCondition& msg, double now, const ModelConfig& model,
+                                    Effects& out) {
+  if (!commissioned_ || !IsControlKind(msg.kind)) return false;
+  auto it = std::find(open_keys_.begin(), open_keys_.end(), msg.kind);
+  if (msg.open == (it != open_keys_.end())) return false;
+  if (msg.open) {
+    Open(Key{msg.kind, msg.kind, {}}, Severity::kWarning, Details{msg.summary, {}, {}}, std::string(), now, now, model,
+         out);
+  } else {
+    Resolve(static_cast<size_t>(it - open_keys_.begin()),
+            msg.summary.empty() ? msg.kind + " on server " + id_ + " is over" : msg.summary, now, out);
+  }
+  TellRack(rack_.str(), true, now, out);
+  PublishHealthIfChanged(now, out);
+  return true;
 }
 
 void ServerTwin::SetMaintenance(bool on, double now, Effects& out) {

@@ -36,6 +36,9 @@ class ServerTwin {
   // says why and nothing else changes.
   void OnReport(const Report& report, double now, RuleSet& rules, Effects& out);
   void OnRackIncidents(const RackIncidents& msg, double now, Effects& out);
+  // Opens or resolves an incident of the server's control state (`control`, `drift`,
+  // `automation`); false when it changed nothing (already so).
+  bool OnControlCondition(const ControlCondition& msg, double now, const ModelConfig& model, Effects& out);
   // Binds the conditions to `rules` by the identity of the rule that made each (after a restore or
   // a reload: rules may have been added, removed or reordered). A condition whose rule is gone
   // goes too, so do anomaly conditions when anomaly_z is 0; an incident left without a firing

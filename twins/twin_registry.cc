@@ -324,6 +324,8 @@ TwinRegistry::Outcome TwinRegistry::HandleServer(const Envelope& env, Effects& o
     servers_.erase(it);
   } else if (auto* notice = std::get_if<RackIncidents>(&env.msg)) {
     it->second.twin.OnRackIncidents(*notice, env.now, out);
+  } else if (auto* condition = std::get_if<ControlCondition>(&env.msg)) {
+    if (!it->second.twin.OnControlCondition(*condition, env.now, rules_.config(), out)) return Outcome::kIgnored;
   }
   return Outcome::kApplied;
 }

@@ -11,6 +11,7 @@
 // store writer's thread (or before it starts: Restore()).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -114,6 +115,13 @@ class IncidentDesk : public CommitStage {
   int64_t owed_notifications() const { return owed_.load(std::memory_order_relaxed); }
   // Opens held back because the outbox was full (published once it has room).
   uint64_t opens_deferred() const { return opens_deferred_.load(std::memory_order_relaxed); }
+
+  // Writer thread: the time for a history row written at `at` by another stage of the same
+  // commits (the control desk): the history's times never step back.
+  double StampHistory(double at) {
+    last_history_at_ = std::max(at, last_history_at_);
+    return last_history_at_;
+  }
 
   // CommitStage (writer thread).
   void OnIncidents(std::vector<IncidentEvent>& events,

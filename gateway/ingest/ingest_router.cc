@@ -27,7 +27,8 @@ std::vector<std::string> IngestRouter::ControlSubscriptions(const IngestOptions&
     return {o.prefix + "/query/#", o.prefix + "/command/#", o.prefix + "/health/rack/+", o.prefix + "/gateway/+/status",
             o.prefix + "/gateway/+/bridge"};
   }
-  std::vector<std::string> filters{o.prefix + "/provisioning/+", o.prefix + "/query/#", o.prefix + "/command/#"};
+  std::vector<std::string> filters{o.prefix + "/provisioning/+", o.prefix + "/query/#", o.prefix + "/command/#",
+                                   o.prefix + "/reported/+"};
   if (o.role == "pod") filters.push_back(o.prefix + "/silences/+");  // the site's silences, bridged down
   return filters;
 }
@@ -158,11 +159,19 @@ void IngestRouter::RouteNative(std::string_view topic, std::string_view payload,
     RouteSiteInput(topic, kind, id, payload);
     return;
   }
-  if (kind != "metrics" && kind != "provisioning") {
+  if (kind != "metrics" && kind != "provisioning" && kind != "reported") {
     dead_letters_.Reject(RejectReason::kBadTopic, topic, "no input is expected on this topic", payload);
     return;
   }
   if (!CheckServer(topic, id, payload)) return;
+  if (kind == "reported") {
+    ControlRequest r;
+    r.type = ControlRequest::Type::kReported;
+    r.server = std::string(id);
+    r.payload = std::string(payload);
+    ToControl(std::move(r), topic);
+    return;
+  }
   const double now = clock_();
   DecodeError err;
   if (kind == "metrics") {
@@ -208,6 +217,21 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
     }
     return;
   }
+  if (what.rfind("twin/", 0) == 0 && options_.role != "site") {
+    const std::string_view id = what.substr(5);
+    if (!IsValidId(id)) {
+      dead_letters_.Reject(RejectReason::kBadQuery, topic, "id must match [A-Za-z0-9._-]{1,64}", payload);
+      AnswerError(response_topic, correlation, "id must match [A-Za-z0-9._-]{1,64}");
+      return;
+    }
+    ControlRequest r;
+    r.type = ControlRequest::Type::kQueryTwin;
+    r.server = std::string(id);
+    r.reply_topic = std::string(response_topic);
+    r.correlation = std::string(correlation);
+    if (!ToControl(std::move(r), topic)) AnswerError(response_topic, correlation, "the gateway is busy; try again later");
+    return;
+  }
   if (what == "incidents" && ToDesk(DeskRequest::Type::kQueryIncidents, payload, response_topic, correlation)) return;
   if (what == "silences" && ToDesk(DeskRequest::Type::kQuerySilences, payload, response_topic, correlation)) return;
   if (what == "unhealthy-racks" || what == "datacenter") {
@@ -232,7 +256,7 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
     to = TwinAddress{rack ? Level::kRack : Level::kServer, std::string(id)};
     if (!IsValidId(id)) problem = "id must match [A-Za-z0-9._-]{1,64}";
   } else {
-    problem = "unknown query; ask unhealthy-racks, datacenter, rack/<id>, server/<id>, incidents, silences, history or report";
+    problem = "unknown query; ask unhealthy-racks, datacenter, rack/<id>, server/<id>, twin/<id>, incidents, silences, history or report";
   }
   if (!problem.empty()) {
     dead_letters_.Reject(RejectReason::kBadQuery, topic, problem, payload);
@@ -440,6 +464,18 @@ void IngestRouter::RouteCommand(std::string_view topic, std::string_view what, s
                                 std::string_view response_topic, std::string_view correlation) {
   DeskRequest::Type type;
   if (options_.role == "pod" && (what == "silence" || what == "silence/expire")) return;  // the site owns silences
+  if (what == "desired") {
+    if (options_.role == "site") return;  // the pods own the servers and answer
+    ControlRequest r;
+    r.type = ControlRequest::Type::kDesired;
+    r.payload = std::string(payload);
+    r.reply_topic = std::string(response_topic);
+    r.correlation = std::string(correlation);
+    if (!ToControl(std::move(r), topic)) {
+      AnswerError(response_topic, correlation, "the gateway is busy: too many control requests wait; try again later");
+    }
+    return;
+  }
   if (what == "silence") {
     type = DeskRequest::Type::kSilence;
   } else if (what == "silence/expire") {
@@ -447,16 +483,28 @@ void IngestRouter::RouteCommand(std::string_view topic, std::string_view what, s
   } else if (what == "ack") {
     type = DeskRequest::Type::kAck;
   } else {
-    dead_letters_.Reject(RejectReason::kBadQuery, topic, "unknown command; send silence, silence/expire or ack",
+    dead_letters_.Reject(RejectReason::kBadQuery, topic, "unknown command; send silence, silence/expire, ack or desired",
                          payload);
     AnswerError(response_topic, correlation,
-                "unknown command " + std::string(what) + "; the commands are silence, silence/expire, ack");
+                "unknown command " + std::string(what) + "; the commands are silence, silence/expire, ack, desired");
     return;
   }
   // A command without a Response Topic is still carried out; nobody hears the answer.
   if (!ToDesk(type, payload, response_topic, correlation)) {
     dead_letters_.Reject(RejectReason::kBadQuery, topic, "this gateway takes no commands", payload);
   }
+}
+
+bool IngestRouter::ToControl(ControlRequest r, std::string_view topic) {
+  if (!control_) {
+    dead_letters_.Reject(RejectReason::kBadQuery, topic, "this gateway does not keep desired state", r.payload);
+    return true;
+  }
+  const std::string payload = r.payload;
+  if (control_(std::move(r))) return true;
+  dead_letters_.Reject(RejectReason::kQueueFull, topic, "the control desk's queue is full (is the state store failing?)",
+                       payload);
+  return false;
 }
 
 bool IngestRouter::Post(TwinAddress to, double now, Message msg, std::string_view topic, std::string_view payload) {

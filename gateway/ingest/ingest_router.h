@@ -22,6 +22,7 @@
 #include "gateway/publish/dead_letters.h"
 #include "gateway/publish/reply_book.h"
 #include "gateway/mqtt/message_sink.h"
+#include "gateway/control/control_desk.h"
 #include "gateway/history/history_service.h"
 #include "gateway/incidents/incident_desk.h"
 #include "gateway/runtime/shard_pool.h"
@@ -66,6 +67,9 @@ class IngestRouter {
   void SeedRackOwners(const std::map<std::string, std::string>& owners);
   // `desk` returns false when it refuses the request (its queue is full).
   void SetDesk(std::function<bool(DeskRequest)> desk) { desk_ = std::move(desk); }
+  // P/command/desired, P/query/twin/<id> and P/reported/<id> go here (false: too many wait). Set
+  // before Start(); without it those topics are refused.
+  void SetControl(std::function<bool(ControlRequest)> control) { control_ = std::move(control); }
   // P/query/history goes here (false: too many wait; the asker is told). Set before Start().
   void SetHistory(std::function<bool(HistoryRequest)> history) { history_ = std::move(history); }
 
@@ -101,6 +105,8 @@ class IngestRouter {
   const AnswerTopics answer_topics_;
   std::function<bool(DeskRequest)> desk_;
   std::function<bool(HistoryRequest)> history_;
+  std::function<bool(ControlRequest)> control_;
+  bool ToControl(ControlRequest r, std::string_view topic);
   // site: which pod gateway publishes each rack, to notice two pods claiming one rack
   Mutex owners_mu_;
   std::map<std::string, std::string, std::less<>> rack_owner_ GUARDED_BY(owners_mu_);

@@ -76,7 +76,14 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .IntField("incident_records", c.incident_records)
       .IntField("active_silences", c.active_silences)
       .IntField("history_rows", c.history_rows)
-      .IntField("opens_deferred", I(c.opens_deferred));
+      .IntField("opens_deferred", I(c.opens_deferred))
+      .IntField("control_accepted", I(c.control_accepted))
+      .IntField("control_refused", I(c.control_refused))
+      .IntField("control_reports", I(c.control_reports_applied + c.control_reports_unchanged))
+      .IntField("control_reports_stale", I(c.control_reports_stale))
+      .IntField("control_reports_refused", I(c.control_reports_refused))
+      .IntField("control_waiting", c.control_waiting)
+      .IntField("control_drained", c.control_drained);
   if (c.alertmanager) {
     w.IntField("alertmanager_owed", c.alertmanager_owed)
         .IntField("alertmanager_posts", I(c.alertmanager_posts))
@@ -258,6 +265,19 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
   e.Family("dctwin_opens_deferred_total", "counter",
            "Incident opens held back because the outbox was full (published once it had room).");
   e.Sample("dctwin_opens_deferred_total", "", d(c.opens_deferred));
+  e.Family("dctwin_control_changes_total", "counter", "Desired-state changes (operators and automations), by result.");
+  e.Sample("dctwin_control_changes_total", "result=\"accepted\"", d(c.control_accepted));
+  e.Sample("dctwin_control_changes_total", "result=\"refused\"", d(c.control_refused));
+  e.Sample("dctwin_control_changes_total", "result=\"busy\"", d(c.control_busy));
+  e.Family("dctwin_control_reports_total", "counter", "Servers' reports of their state (P/reported/<id>), by result.");
+  e.Sample("dctwin_control_reports_total", "result=\"applied\"", d(c.control_reports_applied));
+  e.Sample("dctwin_control_reports_total", "result=\"unchanged\"", d(c.control_reports_unchanged));
+  e.Sample("dctwin_control_reports_total", "result=\"stale\"", d(c.control_reports_stale));
+  e.Sample("dctwin_control_reports_total", "result=\"refused\"", d(c.control_reports_refused));
+  e.Family("dctwin_control_waiting", "gauge", "Desired versions waiting for their server to apply them.");
+  e.Sample("dctwin_control_waiting", "", static_cast<double>(c.control_waiting));
+  e.Family("dctwin_control_drained", "gauge", "Servers drained (desired or reported drain = true).");
+  e.Sample("dctwin_control_drained", "", static_cast<double>(c.control_drained));
   e.Family("dctwin_commands_total", "counter", "Operator commands, by result.");
   e.Sample("dctwin_commands_total", "result=\"ok\"", d(c.commands_ok));
   e.Sample("dctwin_commands_total", "result=\"refused\"", d(c.commands_refused));

@@ -62,6 +62,16 @@ struct CountersSnapshot {
   int64_t incident_records = 0;
   int64_t active_silences = 0;
   uint64_t opens_deferred = 0;  // incident opens held back while the outbox was full
+  // Control: desired-state changes (operators and automations), servers' reports.
+  uint64_t control_accepted = 0;
+  uint64_t control_refused = 0;
+  uint64_t control_reports_applied = 0;
+  uint64_t control_reports_unchanged = 0;
+  uint64_t control_reports_stale = 0;   // out of order: an older version after a newer one
+  uint64_t control_reports_refused = 0;
+  uint64_t control_busy = 0;            // requests refused: the control desk's queue was full
+  int64_t control_waiting = 0;          // versions waiting for their server (within the timeout)
+  int64_t control_drained = 0;          // servers drained (desired or reported)
   uint64_t history_answered = 0;  // P/query/history answered
   uint64_t history_refused = 0;   // malformed history queries (answered ok: false)
   int64_t history_rows = 0;
