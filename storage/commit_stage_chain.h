@@ -1,12 +1,14 @@
 // CommitStageChain: several commit stages run by one store writer, in the order given: each sees
 // every batch's events, polls, contributes to the same transaction and hears of its commit.
-// History rows keep their order of contribution; their times are made non-decreasing across the
-// stages (each stamps its own rows in the same round, a moment apart).
+// Each stage stamps its history rows from one shared clock that never steps back, in the order it
+// makes them; the rows of one transaction are put in the order of those times (a stable merge of
+// the stages' rows), so that the history's seq order is its time order.
 //
 // Threads: the store writer's, like the stages.
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <utility>
 #include <vector>
 
@@ -31,9 +33,8 @@ class CommitStageChain : public CommitStage {
   void Contribute(StoreBatch& batch) override {
     const size_t from = batch.history.size();
     for (CommitStage* s : stages_) s->Contribute(batch);
-    for (size_t i = std::max<size_t>(from, 1); i < batch.history.size(); ++i) {
-      batch.history[i].at = std::max(batch.history[i].at, batch.history[i - 1].at);
-    }
+    std::stable_sort(batch.history.begin() + static_cast<std::ptrdiff_t>(from), batch.history.end(),
+                     [](const HistoryRecord& a, const HistoryRecord& b) { return a.at < b.at; });
   }
   void Committed(double now) override {
     for (CommitStage* s : stages_) s->Committed(now);

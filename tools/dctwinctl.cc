@@ -15,7 +15,9 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -361,12 +363,28 @@ std::vector<std::string> HistoryRow(simdjson::dom::element e) {
       }
     }
     if (!Str(e, "created_by").empty()) detail += " by " + Str(e, "created_by");
+  } else if (type == "control") {
+    subject = Str(e, "server");
+    detail = "version " + std::to_string(static_cast<long long>(Num(e, "version")));
+    if (what == "reported") detail += " ac " + std::to_string(static_cast<long long>(Num(e, "ac"))) + " " + Str(e, "state");
+    if (what == "refused") detail = Str(e, "error");
+    detail += " by " + Str(e, "by") + (Str(e, "comment").empty() ? "" : ": " + Str(e, "comment"));
   } else if (what == "acknowledged") {
     detail = "by " + Str(e, "acked_by") + (Str(e, "ack_comment").empty() ? "" : ": " + Str(e, "ack_comment"));
   }
   return {Time(Num(e, "at")), type, what, Str(e, "level").empty() ? "-" : Str(e, "level"), subject,
           Str(e, "rack").empty() ? "-" : Str(e, "rack"), Str(e, "kind").empty() ? "-" : Str(e, "kind"),
           Str(e, "severity").empty() ? "-" : Str(e, "severity"), type == "incident" ? Str(e, "id") : "-", detail};
+}
+
+// A KEY=VALUE value as JSON: true/false, null, a number, or else text ("..." forces text).
+std::string ValueJson(const std::string& v) {
+  if (v == "true" || v == "false" || v == "null") return v;
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') return "\"" + JsonEscape(v.substr(1, v.size() - 2)) + "\"";
+  char* end = nullptr;
+  const double d = std::strtod(v.c_str(), &end);
+  if (end != nullptr && *end == '\0' && std::isfinite(d) && v.find_first_of("xXnN") == std::string::npos) return v;
+  return "\"" + JsonEscape(v) + "\"";
 }
 
 }  // namespace
@@ -443,6 +461,23 @@ int main(int argc, char** argv) {
   report->add_option("--by", by_what, "server, rack or datacenter")->check(CLI::IsMember({"server", "rack", "datacenter"}));
   report->add_option("--rack", rack_filter, "only this rack");
   report->add_flag("--json", json, "print JSON");
+
+  std::string target;
+  std::vector<std::string> assignments;
+  long long expect_version = -1;
+  bool dry_run = false;
+  auto* set = app.add_subcommand("set", "change a server's desired state, or every server's of a rack (rack=r07)");
+  set->add_option("target", target, "server id, or rack=<id>")->required();
+  set->add_option("keys", assignments, "KEY=VALUE ... (true/false, numbers, text; KEY=null removes the key)")->required();
+  set->add_option("--version", expect_version, "refuse unless this is the server's current version")->check(CLI::NonNegativeNumber);
+  set->add_option("--comment,-c", comment, "why");
+  set->add_option("--by", by, "who (default: $USER)");
+  set->add_flag("--dry-run", dry_run, "check the keys and interlocks, change nothing");
+  set->add_flag("--json", json, "print JSON");
+  std::string twin_id;
+  auto* twin = app.add_subcommand("twin", "show one server's desired and reported state");
+  twin->add_option("id", twin_id, "server id")->required();
+  twin->add_flag("--json", json, "print JSON");
 
   try {
     app.parse(argc, argv);
@@ -556,6 +591,25 @@ int main(int argc, char** argv) {
     topic = c.prefix + "/query/unhealthy-racks";
   } else if (*server) {
     topic = c.prefix + "/query/server/" + server_id;
+  } else if (*twin) {
+    topic = c.prefix + "/query/twin/" + twin_id;
+  } else if (*set) {
+    std::string keys;
+    for (const std::string& kv : assignments) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == kv.size()) {
+        std::fprintf(stderr, "dctwinctl: \"%s\" must be KEY=VALUE (e.g. drain=true, power_cap_w=350)\n", kv.c_str());
+        return kExitUsage;
+      }
+      if (!keys.empty()) keys += ",";
+      keys += "\"" + JsonEscape(kv.substr(0, eq)) + "\":" + ValueJson(kv.substr(eq + 1));
+    }
+    const bool rack = target.rfind("rack=", 0) == 0;
+    topic = c.prefix + "/command/desired";
+    payload = std::string("{\"") + (rack ? "rack" : "server") + "\":\"" + JsonEscape(rack ? target.substr(5) : target) +
+              "\",\"set\":{" + keys + "},\"by\":\"" + JsonEscape(by) + "\",\"comment\":\"" + JsonEscape(comment) + "\"" +
+              (expect_version >= 0 ? ",\"version\":" + std::to_string(expect_version) : "") +
+              (dry_run ? ",\"dry_run\":true" : "") + "}";
   }
 
   std::string error;
@@ -690,6 +744,48 @@ int main(int argc, char** argv) {
     }
     PrintTable(rows);
     PrintForesight(doc);
+  } else if (*set) {
+    std::vector<std::vector<std::string>> rows{{"SERVER", dry_run ? "WOULD BE VERSION" : "VERSION"}};
+    simdjson::dom::array list;
+    if (doc["servers"].get_array().get(list) == simdjson::SUCCESS) {
+      for (simdjson::dom::element e : list) {
+        rows.push_back({Str(e, "server"), std::to_string(static_cast<long long>(Num(e, "version")))});
+      }
+    }
+    PrintTable(rows);
+    simdjson::dom::element i;
+    if (dry_run && doc["interlocks"].get(i) == simdjson::SUCCESS) {
+      std::printf("dry run, nothing changed: rack %s has %lld of %lld servers drained (at most %lld), the site %lld of %lld (at most %lld)\n",
+                  Str(i, "rack").c_str(), static_cast<long long>(Num(i, "rack_drained")),
+                  static_cast<long long>(Num(i, "rack_servers")), static_cast<long long>(Num(i, "rack_drained_allowed")),
+                  static_cast<long long>(Num(i, "site_drained")), static_cast<long long>(Num(i, "site_servers")),
+                  static_cast<long long>(Num(i, "site_drained_allowed")));
+    }
+  } else if (*twin) {
+    std::printf("server %s  rack %s  state %s  version %lld  reported version %lld\n", Str(doc, "server").c_str(),
+                Str(doc, "rack").c_str(), Str(doc, "state").c_str(), static_cast<long long>(Num(doc, "version")),
+                static_cast<long long>(Num(doc, "reported_version")));
+    if (!Str(doc, "by").empty()) {
+      std::printf("last change %s ago by %s%s\n", Age(Num(doc, "changed_at")).c_str(), Str(doc, "by").c_str(),
+                  Str(doc, "comment").empty() ? "" : (": " + Str(doc, "comment")).c_str());
+    }
+    if (!Str(doc, "ad").empty()) std::printf("server says (%lld): %s\n", static_cast<long long>(Num(doc, "ac")), Str(doc, "ad").c_str());
+    std::map<std::string, std::vector<std::string>> keys;  // key -> desired, reported, differs
+    for (const char* which : {"desired", "reported", "delta"}) {
+      simdjson::dom::object o;
+      if (doc[which].get_object().get(o) != simdjson::SUCCESS) continue;
+      for (auto f : o) {
+        std::vector<std::string>& row = keys[std::string(f.key)];
+        row.resize(3, "-");
+        const std::string text = simdjson::minify(f.value);
+        if (std::strcmp(which, "desired") == 0) row[0] = text;
+        if (std::strcmp(which, "reported") == 0) row[1] = text;
+        if (std::strcmp(which, "delta") == 0) row[2] = "yes";
+      }
+    }
+    std::vector<std::vector<std::string>> rows{{"KEY", "DESIRED", "REPORTED", "PENDING"}};
+    for (auto& [key, row] : keys) rows.push_back({key, row[0], row[1], row[2] == "yes" ? "yes" : "no"});
+    if (rows.size() > 1) PrintTable(rows);
   }
   return 0;
 }

@@ -246,12 +246,9 @@ void ControlDesk::Automate(const IncidentEvent& e, double now) {
     }
     refused_.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("automation {} on server {} refused: {}", e.kind, e.subject, d.error);
-    Remember(e.subject, "refused", [&] {
-      JsonWriter w;
-      w.BeginObject().Field("server", e.subject).Field("change", "refused").Field("by", change.by)
-          .Field("comment", change.comment).Field("error", d.error).Field("interlock", d.interlock).EndObject();
-      return w.Take();
-    }(), now);
+    Remember(e.subject, "refused", [&](JsonWriter& w) {
+      w.Field("by", change.by).Field("comment", change.comment).Field("error", d.error).Field("interlock", d.interlock);
+    }, now);
     if (!book_.Known(e.subject)) continue;
     const bool first = refused_automation_[e.subject].empty();
     refused_automation_[e.subject].insert(e.id);
@@ -277,10 +274,10 @@ void ControlDesk::Poll(double now) {
     const ServerControl* s = book_.Find(server);
     spdlog::warn("server {}: version {} of its desired state was not applied within {} s", server, s->version,
                  book_.options().ack_timeout_s);
-    JsonWriter w;
-    w.BeginObject().Field("server", server).Field("change", "timeout").IntField("version", static_cast<long long>(s->version))
-        .Field("by", "gateway").Field("comment", "not applied within the acknowledgement timeout").EndObject();
-    Remember(server, "timeout", w.Take(), now);
+    Remember(server, "timeout", [&](JsonWriter& w) {
+      w.IntField("version", static_cast<long long>(s->version)).Field("by", "gateway")
+          .Field("comment", "not applied within the acknowledgement timeout");
+    }, now);
     Publish(server, now);
   }
   UpdateCounts();
@@ -399,23 +396,21 @@ void ControlDesk::HandleDesired(const ControlRequest& r, double now) {
 
 void ControlDesk::Changed(const std::string& server, const ControlChange& change, double now) {
   const ServerControl* s = book_.Find(server);
-  JsonWriter w;
-  w.BeginObject().Field("server", server);
-  if (const std::string* rack = book_.RackOf(server)) w.Field("rack", *rack);
-  w.Field("change", "desired").IntField("version", static_cast<long long>(s->version));
-  w.Key("set").BeginObject();
-  for (const auto& [k, v] : change.set) {
-    w.Key(k);
-    if (v) {
-      WriteValue(w, *v);
-    } else {
-      w.Null();
+  Remember(server, "desired", [&](JsonWriter& w) {
+    w.IntField("version", static_cast<long long>(s->version));
+    w.Key("set").BeginObject();
+    for (const auto& [k, v] : change.set) {
+      w.Key(k);
+      if (v) {
+        WriteValue(w, *v);
+      } else {
+        w.Null();
+      }
     }
-  }
-  w.EndObject();
-  WriteMap(w, "desired", s->desired);
-  w.Field("by", change.by).Field("comment", change.comment).EndObject();
-  Remember(server, "desired", w.Take(), now);
+    w.EndObject();
+    WriteMap(w, "desired", s->desired);
+    w.Field("by", change.by).Field("comment", change.comment);
+  }, now);
   Publish(server, now);
 }
 
@@ -480,14 +475,12 @@ void ControlDesk::HandleReported(const ControlRequest& r, double now) {
   }
   reports_applied_.fetch_add(1, std::memory_order_relaxed);
   const ServerControl* s = book_.Find(r.server);
-  JsonWriter w;
-  w.BeginObject().Field("server", r.server);
-  if (const std::string* rack = book_.RackOf(r.server)) w.Field("rack", *rack);
-  w.Field("change", "reported").IntField("version", static_cast<long long>(version));
-  WriteMap(w, "reported", s->reported);
-  w.IntField("ac", ac).Field("ad", ad).Field("state", ControlStateName(s->State()))
-      .Field("by", "server:" + r.server).Field("comment", ad).EndObject();
-  Remember(r.server, "reported", w.Take(), now);
+  Remember(r.server, "reported", [&](JsonWriter& w) {
+    w.IntField("version", static_cast<long long>(version));
+    WriteMap(w, "reported", s->reported);
+    w.IntField("ac", ac).Field("ad", ad).Field("state", ControlStateName(s->State()))
+        .Field("by", "server:" + r.server).Field("comment", ad);
+  }, now);
   Publish(r.server, now);
 }
 
@@ -563,11 +556,18 @@ std::string ControlDesk::TwinJson(const std::string& server, const ServerControl
   return w.Take();
 }
 
-void ControlDesk::Remember(const std::string& server, const std::string& kind, std::string body, double now) {
+void ControlDesk::Remember(const std::string& server, const std::string& kind,
+                           const std::function<void(JsonWriter&)>& fields, double now) {
   const double at = stamp_ ? stamp_(now) : now;
   const std::string* rack = book_.RackOf(server);
-  history_.push_back(HistoryRecord{0, at, "control", "server", server, rack != nullptr ? *rack : std::string(), kind, "",
-                                   std::move(body)});
+  const std::string rack_id = rack != nullptr ? *rack : std::string();
+  JsonWriter w;
+  w.BeginObject().Field("at", at).Field("level", "server").Field("subject", server).Field("server", server);
+  if (!rack_id.empty()) w.Field("rack", rack_id);
+  w.Field("change", kind);
+  fields(w);
+  w.EndObject();
+  history_.push_back(HistoryRecord{0, at, "control", "server", server, rack_id, kind, "", w.Take()});
 }
 
 void ControlDesk::Outbox(std::string topic, std::string payload) {

@@ -25,6 +25,7 @@
 #include "base/thread_annotations.h"
 #include "gateway/mqtt/message_sink.h"
 #include "gateway/publish/dead_letters.h"
+#include "gateway/publish/json_writer.h"
 #include "storage/state_store.h"
 #include "storage/status.h"
 #include "storage/store_writer.h"
@@ -100,7 +101,10 @@ class ControlDesk : public CommitStage {
   // server must do changed; its incidents when they changed.
   void Publish(const std::string& server, double now);
   void Automate(const IncidentEvent& e, double now);
-  void Remember(const std::string& server, const std::string& kind, std::string body, double now);
+  // A history row of type control about `server`: {"at", "level", "subject", "server", "rack",
+  // "change": kind, ...what `fields` writes}.
+  void Remember(const std::string& server, const std::string& kind, const std::function<void(JsonWriter&)>& fields,
+                double now);
   void Reply(const ControlRequest& r, std::string payload);
   void ReplyError(const ControlRequest& r, const std::string& error, const std::string& interlock = {});
   void Outbox(std::string topic, std::string payload);

@@ -13,11 +13,12 @@
 namespace dctwin::testing {
 namespace {
 
-// The broker's retained messages under the three trees, topic -> payload.
+// The broker's retained messages under the trees of the twins' state, topic -> payload.
 std::map<std::string, std::string> Retained(int port, const std::string& prefix) {
   const std::string out = RunCommand("mosquitto_sub -h 127.0.0.1 -p " + std::to_string(port) + " -V 5 -t '" + prefix +
                                      "/health/#' -t '" + prefix + "/incidents/#' -t '" + prefix +
-                                     "/silences/#' --retained-only -v -W 1 2>/dev/null");
+                                     "/silences/#' -t '" + prefix + "/twin/#' -t '" + prefix +
+                                     "/control/#' --retained-only -v -W 1 2>/dev/null");
   std::map<std::string, std::string> retained;
   std::istringstream lines(out);
   for (std::string line; std::getline(lines, line);) {
@@ -186,6 +187,38 @@ std::string RetainedDisagreements(int port, const std::string& prefix) {
       if (st != "expired" && state.count(id) > 0 && state[id] == "expired") {
         problems << "silence " << id << " expired but its retained record says " << st << "\n";
       }
+    }
+  }
+  // Desired state: each retained P/twin/server/<id> is what P/query/twin/<id> answers, and each
+  // retained P/control/<id> holds that answer's version, desired state and delta.
+  const std::string twin = prefix + "/twin/server/", control = prefix + "/control/";
+  std::map<std::string, std::string> answers;  // server -> P/query/twin answer
+  auto twin_answer = [&](const std::string& server) -> const std::string& {
+    auto it = answers.find(server);
+    if (it == answers.end()) it = answers.emplace(server, Ask(port, prefix + "/query/twin/" + server)).first;
+    return it->second;
+  };
+  for (const auto& [topic, payload] : retained) {
+    if (topic.rfind(twin, 0) == 0) {
+      const std::string server = topic.substr(twin.size());
+      std::string answer = twin_answer(server);
+      while (!answer.empty() && answer.back() == '\n') answer.pop_back();
+      if (answer != payload) problems << topic << " differs from the twin's answer:\n  " << payload << "\n  " << answer << "\n";
+    } else if (topic.rfind(control, 0) == 0) {
+      const std::string server = topic.substr(control.size());
+      simdjson::dom::parser second;  // a parser holds one document at a time
+      simdjson::dom::element c, a;
+      if (!parse(payload, topic, &c)) continue;
+      if (second.parse(twin_answer(server)).get(a)) {
+        problems << "query twin/" << server << ": not JSON: " << twin_answer(server) << "\n";
+        continue;
+      }
+      int64_t cv = -1, av = -2;
+      simdjson::dom::element cd, ad, cx, ax;
+      const bool same = !c["version"].get(cv) && !a["version"].get(av) && cv == av && !c["desired"].get(cd) && !a["desired"].get(ad) && !c["delta"].get(cx) &&
+                        !a["delta"].get(ax) && simdjson::minify(cd) == simdjson::minify(ad) &&
+                        simdjson::minify(cx) == simdjson::minify(ax);
+      if (!same) problems << topic << " (" << payload << ") disagrees with the twin: " << twin_answer(server) << "\n";
     }
   }
   return problems.str();
