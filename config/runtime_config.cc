@@ -40,6 +40,23 @@ std::vector<std::string> RestartKeys(const Config& running, const Config& next) 
   check(next.ingest.collectd_prefix != running.ingest.collectd_prefix, "ingest.collectd_prefix");
   check(next.ingest.telegraf_prefix != running.ingest.telegraf_prefix, "ingest.telegraf_prefix");
   check(next.alertmanager.urls != running.alertmanager.urls, "alertmanager.urls");
+  auto control_differs = [](const ControlOptions& a, const ControlOptions& b) {
+    if (a.ack_timeout_s != b.ack_timeout_s || a.max_drained_per_rack != b.max_drained_per_rack ||
+        a.max_drained_per_datacenter != b.max_drained_per_datacenter || a.max_changes_per_min != b.max_changes_per_min ||
+        a.keys.size() != b.keys.size() || a.automation.size() != b.automation.size()) {
+      return true;
+    }
+    for (size_t i = 0; i < a.keys.size(); ++i) {
+      const ControlKeySpec &x = a.keys[i], &y = b.keys[i];
+      if (x.name != y.name || x.type != y.type || x.min != y.min || x.max != y.max || x.values != y.values) return true;
+    }
+    for (size_t i = 0; i < a.automation.size(); ++i) {
+      const AutomationRule &x = a.automation[i], &y = b.automation[i];
+      if (x.kind != y.kind || x.severity != y.severity || x.set != y.set) return true;
+    }
+    return false;
+  };
+  check(control_differs(next.control, running.control), "control (keys, interlocks, automations)");
   return keys;
 }
 

@@ -62,6 +62,66 @@ TEST_F(ConfigLoaderTest, ShippedExampleLoadsAndEqualsTheDefaults) {
   }
 }
 
+TEST_F(ConfigLoaderTest, ControlKeysInterlocksAndAutomationsAreRead) {
+  ConfigResult r = LoadConfigFile(DCTWIN_SOURCE_DIR "/config/dctwin.toml");
+  ASSERT_TRUE(r.ok()) << r.errors.at(0);
+  ASSERT_EQ(r.config.control.keys.size(), 3u);
+  EXPECT_EQ(r.config.control.keys[0].name, "power_cap_w");
+  EXPECT_EQ(*r.config.control.keys[0].max, 1000);
+  EXPECT_EQ(r.config.control.keys[2].values.size(), 3u);
+  EXPECT_EQ(r.config.control.max_drained_per_rack, 0.25);
+  EXPECT_EQ(r.config.control.max_drained_per_datacenter, 0.05);
+  EXPECT_EQ(r.config.control.max_changes_per_min, 600);
+  EXPECT_EQ(r.config.control.ack_timeout_s, 120);
+
+  r = LoadConfigFile(Write(R"(
+[control]
+ack_timeout_s = 30
+[[control.keys]]
+name = "drain"
+type = "bool"
+[[automation]]
+kind = "disk"
+severity = "critical"
+set = { drain = true }
+)"));
+  ASSERT_TRUE(r.ok()) << r.errors.at(0);
+  ASSERT_EQ(r.config.control.automation.size(), 1u);
+  EXPECT_EQ(r.config.control.automation[0].kind, "disk");
+  EXPECT_EQ(*r.config.control.automation[0].severity, Severity::kCritical);
+  EXPECT_EQ(std::get<bool>(*r.config.control.automation[0].set.at(0).second), true);
+
+  r = LoadConfigFile(Write(R"(
+[[control.keys]]
+name = "cap"
+type = "integer"
+[[control.keys]]
+name = "mode"
+type = "string"
+min = 3
+[[control.keys]]
+name = "mode"
+type = "bool"
+[[control.keys]]
+type = "bool"
+[[automation]]
+kind = "disk"
+set = { turbo = true }
+[[automation]]
+kind = "disk"
+set = { mode = "x" }
+[[automation]]
+set = { mode = true }
+)"));
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(HasError(r, "control.keys[0].type must be number, bool or string"));
+  EXPECT_TRUE(HasError(r, "control.keys[1]: min and max apply to number keys only"));
+  EXPECT_TRUE(HasError(r, "key mode is declared twice"));
+  EXPECT_TRUE(HasError(r, "control.keys[3].name is required"));
+  EXPECT_TRUE(HasError(r, "automation[0].set.turbo is not a declared control key"));
+  EXPECT_TRUE(HasError(r, "automation[2].kind is required"));
+}
+
 TEST_F(ConfigLoaderTest, ContractKeysAreRead) {
   ConfigResult r = LoadConfigFile(Write(R"(
 [broker]

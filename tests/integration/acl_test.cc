@@ -14,6 +14,8 @@ namespace {
 class AclTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(ReadFile(std::string(DCTWIN_SOURCE_DIR) + "/config/mosquitto/dctwin.acl")); }
+  // More of the gateway's config (before Start()).
+  std::string extra_config_;
 
   void Start(const std::string& acl_text) {
     const std::string d = dir_.path();
@@ -32,7 +34,7 @@ class AclTest : public ::testing::Test {
     chmod(creds.c_str(), 0600);
     const std::string config = dir_.Write(
         "dctwin.toml", "[broker]\ncredentials_file = \"" + creds + "\"\n[gateway]\nstats_interval_s = 0.3\n[metrics]\nlisten = \"\"\n"
-                       "[model]\nheartbeat_timeout_s = 3600\n");
+                       "[model]\nheartbeat_timeout_s = 3600\n" + extra_config_);
     gateway_ = std::make_unique<GatewayProcess>(
         dir_, std::vector<std::string>{"--config", config, "--broker", broker_->uri(), "--state", dir_.File("state.db"),
                                        "--gateway-id", "gw-acl"});
@@ -89,6 +91,44 @@ TEST_F(AclTest, ViewersWatchOperatorsActServersPublishOnlyTheirOwnMetrics) {
   EXPECT_NE(Ask("viewer", "query/silences", "").find("\"created_by\":\"v\""), std::string::npos);
   // Viewers read the retained records, including the silence's.
   EXPECT_NE(Sub("viewer", "dctwin/incidents/server/s1/thermal").find("\"silenced_by\":[\"sil-"), std::string::npos);
+}
+
+// Control on the shipped ACL: operators change desired state, viewers cannot; a server reads only
+// its own P/control and reports only its own P/reported.
+class ControlAclTest : public AclTest {
+ protected:
+  void SetUp() override {
+    extra_config_ = "[control]\nack_timeout_s = 600\n[[control.keys]]\nname = \"power_cap_w\"\ntype = \"number\"\n";
+    AclTest::SetUp();
+  }
+};
+
+TEST_F(ControlAclTest, OperatorsSetDesiredStateAndEachServerSeesAndReportsOnlyItsOwn) {
+  Pub("provisioning", "dctwin/provisioning/s1", R"({"action":"commission","rack":"r1"})");
+  Pub("provisioning", "dctwin/provisioning/s2", R"({"action":"commission","rack":"r1"})");
+  ASSERT_TRUE(WaitUntil([&] { return Ask("viewer", "query/twin/s2", "").find("\"server\":\"s2\"") != std::string::npos; }, 15s))
+      << gateway_->Log();
+  // A viewer's change never arrives; an operator's does.
+  EXPECT_EQ(Ask("viewer", "command/desired", R"({"server":"s1","set":{"power_cap_w":300}})", 3), "");
+  EXPECT_NE(Ask("viewer", "query/twin/s1", "").find("\"version\":0"), std::string::npos);
+  EXPECT_NE(Ask("operator", "command/desired", R"({"server":"s1","set":{"power_cap_w":300}})").find("\"ok\":true"),
+            std::string::npos);
+  EXPECT_NE(Ask("operator", "command/desired", R"({"server":"s2","set":{"power_cap_w":400}})").find("\"ok\":true"),
+            std::string::npos);
+  // Each server reads its own desired state, not another's; viewers read neither.
+  EXPECT_NE(Sub("s1", "dctwin/control/s1").find("\"power_cap_w\":300"), std::string::npos);
+  EXPECT_EQ(Sub("s1", "dctwin/control/s2"), "");
+  EXPECT_EQ(Sub("viewer", "dctwin/control/s1"), "");
+  // s1 cannot report for s2, a viewer for nobody; s1 for itself, it can.
+  Pub("s1", "dctwin/reported/s2", R"({"version":1,"reported":{"power_cap_w":400},"ac":200})");
+  Pub("viewer", "dctwin/reported/s1", R"({"version":1,"reported":{"power_cap_w":300},"ac":200})");
+  Pub("s1", "dctwin/reported/s1", R"({"version":1,"reported":{"power_cap_w":300},"ac":200})");
+  ASSERT_TRUE(WaitUntil([&] { return Ask("viewer", "query/twin/s1", "").find("\"state\":\"in_sync\"") != std::string::npos; }, 10s));
+  // The reports are taken in order on one connection: s2's would have come before s1's.
+  EXPECT_NE(Ask("viewer", "query/twin/s2", "").find("\"reported_version\":0"), std::string::npos)
+      << Ask("viewer", "query/twin/s2", "");
+  // Viewers see the twin's state.
+  EXPECT_NE(Sub("viewer", "dctwin/twin/server/s1").find("\"state\":\"in_sync\""), std::string::npos);
 }
 
 // A gateway that may write only under dctwin/ is asked to answer on another topic: the broker
