@@ -344,8 +344,21 @@ Status Gateway::Start() {
             .Field("broker_ws_url", config_.hmi.broker_ws_url)
             .Field("prefix", config_.gateway.prefix)
             .Field("gateway", config_.gateway.id)
-            .Field("datacenter", config_.gateway.datacenter)
-            .EndObject();
+            .Field("datacenter", config_.gateway.datacenter);
+        // The keys of the desired state, for the page's change dialog.
+        w.Key("control_keys").BeginArray();
+        for (const ControlKeySpec& k : config_.control.keys) {
+          w.BeginObject().Field("name", k.name).Field("type", ControlTypeName(k.type));
+          if (k.min) w.Field("min", *k.min);
+          if (k.max) w.Field("max", *k.max);
+          if (!k.values.empty()) {
+            w.Key("values").BeginArray();
+            for (const std::string& v : k.values) w.String(v);
+            w.EndArray();
+          }
+          w.EndObject();
+        }
+        w.EndArray().EndObject();
         metrics_->ServePage(root, w.Take());
       }
     }

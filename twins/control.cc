@@ -183,6 +183,12 @@ int ControlBook::rack_size(const std::string& rack) const {
   return it == racks_.end() ? 0 : static_cast<int>(it->second.servers.size());
 }
 
+std::vector<std::string> ControlBook::RackServers(const std::string& rack) const {
+  auto it = racks_.find(rack);
+  if (it == racks_.end()) return {};
+  return {it->second.servers.begin(), it->second.servers.end()};
+}
+
 int ControlBook::Allowed(double fraction, int n) {
   if (fraction <= 0 || n <= 0) return 0;
   return std::max(1, static_cast<int>(std::floor(fraction * n + 1e-9)));

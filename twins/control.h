@@ -168,6 +168,8 @@ class ControlBook {
   // Versions waiting for their server within the timeout.
   size_t waiting() const { return deadlines_.size(); }
   int rack_size(const std::string& rack) const;
+  // The servers of `rack`, sorted (empty when it has none).
+  std::vector<std::string> RackServers(const std::string& rack) const;
   // How many of `n` servers the fraction allows (at least one when the fraction is above 0).
   static int Allowed(double fraction, int n);
 

@@ -298,6 +298,13 @@ void ControlDesk::Handle(ControlRequest& r, double now) {
         Reply(r, TwinJson(r.server, book_.Find(r.server)));
       }
       break;
+    case ControlRequest::Type::kQueryRack:
+      if (book_.rack_size(r.server) == 0) {
+        if (options_.answer_unknown) ReplyError(r, "unknown rack " + r.server + " (no commissioned servers)");
+      } else {
+        Reply(r, RackJson(r.server));
+      }
+      break;
   }
 }
 
@@ -553,6 +560,27 @@ std::string ControlDesk::TwinJson(const std::string& server, const ServerControl
   if (s->version > 0) w.Field("by", s->by).Field("comment", s->comment).Field("changed_at", s->changed_at);
   w.Field("drained", s->Drained());
   w.EndObject();
+  return w.Take();
+}
+
+std::string ControlDesk::RackJson(const std::string& rack) const {
+  const int size = book_.rack_size(rack);
+  JsonWriter w;
+  w.BeginObject().Field("rack", rack).IntField("drained", book_.drained_in_rack(rack))
+      .IntField("drained_allowed", ControlBook::Allowed(book_.options().max_drained_per_rack, size));
+  w.Key("servers").BeginArray();
+  for (const std::string& server : book_.RackServers(rack)) {
+    const ServerControl* s = book_.Find(server);
+    w.BeginObject().Field("server", server);
+    if (s == nullptr) {
+      w.Field("state", "in_sync").IntField("version", 0).Field("drained", false).IntField("pending", 0);
+    } else {
+      w.Field("state", ControlStateName(s->State())).IntField("version", static_cast<long long>(s->version))
+          .Field("drained", s->Drained()).IntField("pending", static_cast<long long>(s->Delta().size()));
+    }
+    w.EndObject();
+  }
+  w.EndArray().EndObject();
   return w.Take();
 }
 

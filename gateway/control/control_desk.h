@@ -35,9 +35,10 @@
 namespace dctwin {
 
 struct ControlRequest {
-  enum class Type : uint8_t { kDesired, kReported, kQueryTwin };
+  // kQueryRack: P/query/twin/rack/<rack>, every server of a rack in short (the page's rack view).
+  enum class Type : uint8_t { kDesired, kReported, kQueryTwin, kQueryRack };
   Type type = Type::kQueryTwin;
-  std::string server;  // kReported, kQueryTwin: from the topic
+  std::string server;  // kReported, kQueryTwin: from the topic; kQueryRack: the rack
   std::string payload;
   std::string reply_topic;  // empty: nobody waits for an answer
   std::string correlation;
@@ -111,6 +112,7 @@ class ControlDesk : public CommitStage {
   void UpdateCounts();
 
   std::string TwinJson(const std::string& server, const ServerControl* s) const;
+  std::string RackJson(const std::string& rack) const;
   std::string ControlJson(const ServerControl& s) const;
 
   // Constant after construction

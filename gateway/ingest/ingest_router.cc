@@ -218,14 +218,15 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
     return;
   }
   if (what.rfind("twin/", 0) == 0 && options_.role != "site") {
-    const std::string_view id = what.substr(5);
+    const bool rack = what.rfind("twin/rack/", 0) == 0;
+    const std::string_view id = what.substr(rack ? 10 : 5);
     if (!IsValidId(id)) {
       dead_letters_.Reject(RejectReason::kBadQuery, topic, "id must match [A-Za-z0-9._-]{1,64}", payload);
       AnswerError(response_topic, correlation, "id must match [A-Za-z0-9._-]{1,64}");
       return;
     }
     ControlRequest r;
-    r.type = ControlRequest::Type::kQueryTwin;
+    r.type = rack ? ControlRequest::Type::kQueryRack : ControlRequest::Type::kQueryTwin;
     r.server = std::string(id);
     r.reply_topic = std::string(response_topic);
     r.correlation = std::string(correlation);

@@ -359,3 +359,68 @@ test('foresight: an open forecast draws its crossing with its band on the metric
   }, 60000, 2000);
   await shot(page, 'server-forecast-2d.png');
 });
+
+test('control: the server view shows desired and reported state, an operator changes a key with a preview of the interlocks, drained servers are marked', async (t) => {
+  const site = new Site();
+  t.after(() => site.stop());
+  await site.startBroker();
+  await site.startGateway('[control]\nmax_drained_per_rack = 0.25\nack_timeout_s = 600\n' +
+    '[[control.keys]]\nname = "power_cap_w"\ntype = "number"\nmin = 100\nmax = 1000\n' +
+    '[[control.keys]]\nname = "drain"\ntype = "bool"\n');
+  const client = await site.client();
+  t.after(() => client.end(true));
+  const publish = (topic, payload, retain = false) => new Promise((res) => client.publish(topic, payload, { qos: 1, retain }, res));
+  for (const s of ['c1', 'c2', 'c3', 'c4']) {
+    await publish(`dctwin/provisioning/${s}`, JSON.stringify({ action: 'commission', rack: 'rc' }), true);
+    await publish(`dctwin/metrics/${s}`, JSON.stringify({ temp_c: 30 }));
+  }
+  const browser = await site.browser();
+  const { page } = await openPage(browser, site.url);
+  await waitFor('gateway online', async () => (await page.textContent('#gateway')) === 'gateway online');
+  const request = (what, body) => page.evaluate(([w, b]) => window.dctwin.connection.request(w, b, 10000), [what, body]);
+  await waitFor('c4 commissioned', async () => (await request('query/twin/c4', {})).server === 'c4');
+
+  // c1 is drained (by someone else) and says so.
+  assert.equal((await request('command/desired', { server: 'c1', set: { drain: true }, by: 'bob' })).ok, true);
+  await publish('dctwin/reported/c1', JSON.stringify({ version: 1, reported: { drain: true }, ac: 200 }));
+  await waitFor('c1 in sync', async () => (await request('query/twin/c1', {})).state === 'in_sync');
+
+  // The rack view marks it drained and counts the drains.
+  await waitFor('rack rc on the floor', async () => (await page.locator('[data-rack=rc]').count()) === 1, 20000);
+  await page.click('[data-rack=rc]');
+  await waitFor('rack view', async () => (await page.locator('[data-testid=rack-servers] .server').count()) === 4);
+  assert.match(await page.getAttribute('[data-server=c1]', 'class'), /\bdrained\b/);
+  assert.doesNotMatch(await page.getAttribute('[data-server=c2]', 'class'), /\bdrained\b/);
+  assert.match(await page.textContent('[data-testid=rack-drained]'), /1 drained \(at most 1\)/);
+
+  // c2's server view: no desired state yet; draining it too is previewed as refused by the rack interlock.
+  await page.click('[data-server=c2]');
+  await waitFor('the desired state section', async () => /version 0/.test(await page.textContent('[data-testid=control-state]')));
+  await page.click('button[data-action=control]');
+  await page.selectOption('[data-testid=control-key]', 'drain');
+  await page.fill('[data-testid=control-value]', 'true');
+  await waitFor('preview refused', async () =>
+    /would be refused: interlock max_drained_per_rack: 2 of the 4 servers of rack rc/.test(await page.textContent('[data-testid=control-preview]')));
+  await shot(page, 'control-refused-preview.png');
+  // A power cap passes, and the preview says what would happen.
+  await page.selectOption('[data-testid=control-key]', 'power_cap_w');
+  await page.fill('[data-testid=control-value]', '350');
+  await page.fill('#control-form input[name=comment]', 'feed A-12 is hot');
+  await waitFor('preview accepted', async () =>
+    /would change 1 server\(s\)c2 → version 1rack rc: 1 of 4 drained \(at most 1\)/.test(await page.textContent('[data-testid=control-preview]')));
+  await shot(page, 'control-dialog.png');
+  await page.click('[data-testid=control-confirm]');
+  // Committed: the twin and the page say so, pending until the server reports.
+  await waitFor('the change in the twin', async () => (await request('query/twin/c2', {})).version === 1);
+  const twin = await request('query/twin/c2', {});
+  assert.deepEqual(twin.desired, { power_cap_w: 350 });
+  assert.equal(twin.by, 'hmi');  // the page's user (no broker login here)
+  assert.equal(twin.comment, 'feed A-12 is hot');
+  await waitFor('pending in the page', async () =>
+    (await page.locator('[data-testid=server-control] tr[data-key=power_cap_w] td.pending').count()) === 1);
+  await publish('dctwin/reported/c2', JSON.stringify({ version: 1, reported: { power_cap_w: 350 }, ac: 200 }));
+  // The server view follows the twin's retained topic: the report shows without a reload.
+  await waitFor('in sync in the page', async () => /^in_sync, version 1 \(reported 1\)/.test(await page.textContent('[data-testid=control-state]')));
+  assert.match(await page.textContent('[data-testid=server-control] tr[data-key=power_cap_w]'), /power_cap_w350350in sync/);
+  await shot(page, 'server-control.png');
+});

@@ -48,7 +48,7 @@ async function main() {
     clearTimeout(notify.timer);
     notify.timer = setTimeout(() => { b.style.background = ''; header.render(); }, 4000);
   };
-  const actions = new Actions(store, connection, creds.username, notify);
+  const actions = new Actions(store, connection, creds.username, notify, cfg.control_keys || []);
   const serverView = new ServerView(store, connection, actions);
   let rackView;
   const floor = new FloorView(store, (rack) => { serverView.hide(); rackView.show(rack); });

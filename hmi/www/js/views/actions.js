@@ -1,9 +1,16 @@
 // Actions: acknowledge an incident, silence (with a preview of the open incidents the silence
-// would mute now) and maintenance, through the gateway's MQTT 5 commands.
+// would mute now), maintenance, and a change of a server's or a rack's desired state (with a
+// preview of the interlocks: the gateway's dry run), through the gateway's MQTT 5 commands.
 import { el, silenceMatches } from '../store.js';
 
 export class Actions {
-  constructor(store, connection, user, notify) {
+  constructor(store, connection, user, notify, controlKeys = []) {
+    this.controlKeys = controlKeys;
+    this.controlDialog = document.getElementById('control-dialog');
+    this.controlForm = document.getElementById('control-form');
+    this.controlPreview = document.getElementById('control-preview');
+    this.controlForm.addEventListener('input', () => this.previewControl());
+    this.controlForm.key.addEventListener('change', () => this.fillValues());
     this.store = store;
     this.connection = connection;
     this.user = user || 'hmi';
@@ -63,5 +70,80 @@ export class Actions {
       } catch (e) { this.notify(e.message, true); }
     };
     this.silenceDialog.showModal();
+  }
+
+  // The value typed for the chosen key, as JSON: a number, true/false or text; null removes it.
+  controlValue() {
+    const key = this.controlKeys.find((k) => k.name === this.controlForm.key.value);
+    const text = this.controlForm.value.value.trim();
+    if (text === '') return null;
+    if (key?.type === 'number') return Number(text);
+    if (key?.type === 'bool') return text === 'true' ? true : text === 'false' ? false : text;
+    return text;
+  }
+
+  controlBody(dryRun) {
+    const body = { ...this.controlTarget, set: { [this.controlForm.key.value]: this.controlValue() }, by: this.user,
+      comment: this.controlForm.comment.value };
+    if (dryRun) body.dry_run = true;
+    return body;
+  }
+
+  fillValues() {
+    const key = this.controlKeys.find((k) => k.name === this.controlForm.key.value);
+    const values = key?.type === 'bool' ? ['true', 'false'] : key?.values || [];
+    document.getElementById('control-values').replaceChildren(...values.map((v) => el('option', { value: v })));
+    this.controlForm.value.placeholder = key?.type === 'number'
+      ? `a number${key.min !== undefined ? ` from ${key.min}` : ''}${key.max !== undefined ? ` to ${key.max}` : ''}; empty: remove`
+      : values.length ? `${values.join(', ')}; empty: remove` : 'text; empty: remove';
+    this.previewControl();
+  }
+
+  // What the interlocks say, asked of the gateway as a dry run (the newest answer wins).
+  async previewControl() {
+    const asked = (this.previewSeq = (this.previewSeq || 0) + 1);
+    this.controlPreview.textContent = 'checking…';
+    let a;
+    try {
+      a = await this.connection.request('command/desired', this.controlBody(true));
+    } catch (e) {
+      a = { ok: false, error: e.message };
+    }
+    if (asked !== this.previewSeq) return;
+    if (!a.ok) {
+      this.controlPreview.replaceChildren(el('b', {}, 'would be refused: '), a.error);
+      return;
+    }
+    const i = a.interlocks || {};
+    this.controlPreview.replaceChildren(
+      el('b', {}, `would change ${a.servers.length} server(s)`),
+      el('div', {}, a.servers.map((s) => `${s.server} → version ${s.version}`).join(', ')),
+      el('div', { class: 'muted' }, `rack ${i.rack}: ${i.rack_drained} of ${i.rack_servers} drained (at most ${i.rack_drained_allowed}); ` +
+        `site: ${i.site_drained} of ${i.site_servers} (at most ${i.site_drained_allowed})`));
+  }
+
+  // target: { server } or { rack }; after: called once the change is answered.
+  control(target, after) {
+    if (!this.controlKeys.length) {
+      this.notify('no control keys are configured ([[control.keys]] in the gateway\'s config)', true);
+      return;
+    }
+    this.controlTarget = target;
+    document.getElementById('control-what').textContent = target.server ? `server ${target.server}` : `every server of rack ${target.rack}`;
+    this.controlForm.key.replaceChildren(...this.controlKeys.map((k) => el('option', { value: k.name }, k.name)));
+    this.controlForm.value.value = '';
+    this.controlForm.comment.value = '';
+    this.fillValues();
+    this.controlDialog.returnValue = '';
+    this.controlDialog.onclose = async () => {
+      if (this.controlDialog.returnValue !== 'ok') return;
+      try {
+        const a = await this.connection.request('command/desired', this.controlBody(false));
+        this.notify(a.ok ? `desired state changed: ${a.servers.map((s) => `${s.server} v${s.version}`).join(', ')}`
+          : `not changed: ${a.error}`, !a.ok);
+        if (after) after();
+      } catch (e) { this.notify(e.message, true); }
+    };
+    this.controlDialog.showModal();
   }
 }

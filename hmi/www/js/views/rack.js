@@ -16,9 +16,11 @@ export class RackView {
   async show(rack) {
     this.rack = rack;
     this.root.replaceChildren(el('h2', {}, `Rack ${rack}`), el('p', { class: 'muted' }, 'loading…'));
-    let answer;
+    let answer, control = null;
     try {
-      answer = await this.connection.request(`query/rack/${rack}`);
+      // The rack's desired state beside it: which servers are drained or wait for a change.
+      [answer, control] = await Promise.all([this.connection.request(`query/rack/${rack}`),
+        this.connection.request(`query/twin/rack/${rack}`).catch(() => null)]);
     } catch (e) {
       this.root.replaceChildren(el('h2', {}, `Rack ${rack}`), el('p', { class: 'muted' }, e.message));
       return;
@@ -31,15 +33,19 @@ export class RackView {
     const troubled = answer.servers_with_incidents || {};
     const members = answer.members || Object.keys(troubled).map((s) => ({ server: s }));
     const grid = el('div', { class: 'servers', 'data-testid': 'rack-servers' });
+    const desired = new Map((control?.servers || []).map((s) => [s.server, s]));
     for (const m of members) {
+      const d = desired.get(m.server);
       const refs = troubled[m.server] || [];
       let state = 'ok';
       if (refs.some((r) => r.kind === 'silent')) state = 'silent';
       else if (refs.some((r) => r.severity === 'critical')) state = 'critical';
       else if (refs.length) state = 'warning';
       const kinds = refs.map((r) => r.kind).join(', ');
-      grid.append(el('div', { class: `server ${state}${m.maintenance ? ' maintenance' : ''}`, 'data-server': m.server,
-        title: `${m.server}: ${state}${kinds ? ' (' + kinds + ')' : ''}${m.maintenance ? ', maintenance' : ''}`,
+      const marks = `${m.maintenance ? ' maintenance' : ''}${d?.drained ? ' drained' : ''}${d && d.state !== 'in_sync' ? ' pending' : ''}`;
+      grid.append(el('div', { class: `server ${state}${marks}`, 'data-server': m.server,
+        title: `${m.server}: ${state}${kinds ? ' (' + kinds + ')' : ''}${m.maintenance ? ', maintenance' : ''}` +
+          `${d?.drained ? ', drained' : ''}${d && d.state !== 'in_sync' ? `, desired state ${d.state}` : ''}`,
         onclick: () => this.onServer(m.server) }, m.server));
     }
     const maintenance = this.store.maintenanceOf(rack);
@@ -52,9 +58,13 @@ export class RackView {
       maintenance ? el('p', {}, `Under maintenance until ${new Date(maintenance.ends_at * 1000).toLocaleString()} (${maintenance.comment})`) : null,
       (answer.open || []).length ? el('p', {}, 'Rack incidents: ' + answer.open.map((i) => `${i.kind} (${i.severity})`).join(', ')) : null,
       grid,
+      control ? el('p', { class: 'muted', 'data-testid': 'rack-drained' },
+        `${control.drained} drained (at most ${control.drained_allowed})`) : null,
       el('p', {},
         el('button', { type: 'button', onclick: () => this.actions.silence({ rack }) }, 'Silence rack…'), ' ',
-        el('button', { type: 'button', onclick: () => this.actions.silence({ rack }, true) }, 'Maintenance…')),
+        el('button', { type: 'button', onclick: () => this.actions.silence({ rack }, true) }, 'Maintenance…'), ' ',
+        el('button', { type: 'button', 'data-action': 'control-rack', onclick: () => this.actions.control({ rack }, () => this.show(rack)) },
+          'Desired state…')),
       el('h3', {}, 'Last 24 hours'),
       timelineRoot);
     if (kept) return;

@@ -49,17 +49,22 @@ export class ServerView {
     // Asked again at most every 10 s while the server's health keeps changing.
     const kept = this.timeline && this.timeline.server === server && Date.now() - this.timeline.at < 10000;
     this.timelineRoot = kept ? this.timeline.root : el('div', { 'data-testid': 'server-timeline' });
+    this.controlRoot = el('div', { 'data-testid': 'server-control' }, el('p', { class: 'muted' }, 'loading…'));
     this.root.replaceChildren(
       el('h2', {}, `Server ${server} `, el('span', { class: 'muted' }, `rack ${a.rack}, ${a.status}`)),
       incidents.length ? el('ul', {}, ...incidents) : el('p', { class: 'muted' }, 'no open incidents'),
       el('div', { 'data-testid': 'sparklines' }, ...sparks),
       el('h3', {}, 'Metrics ', el('span', { class: 'ranges' }, ...rangeButtons)),
       this.charts,
+      el('h3', {}, 'Desired state ', el('button', { type: 'button', 'data-action': 'control',
+        onclick: () => this.actions.control({ server }, () => this.showControl(server)) }, 'Change…')),
+      this.controlRoot,
       el('h3', {}, 'Last 24 hours'),
       this.timelineRoot,
       el('p', {}, el('button', { type: 'button', onclick: () => this.actions.silence({ server }) }, 'Silence server…'), ' ',
         el('button', { type: 'button', onclick: () => this.actions.silence({ server }, true) }, 'Maintenance…')));
     this.showRange(server, this.range, a);
+    this.showControl(server);
     if (kept) return;
     this.timeline = { server, at: Date.now(), root: this.timelineRoot };
     const until = Date.now() / 1000;
@@ -101,20 +106,53 @@ export class ServerView {
         `no ${key === '2d' ? '1-minute' : '1-hour'} rollups yet (a bucket is written once its ${key === '2d' ? 'minute' : 'hour'} has passed)`)]));
   }
 
+  // The twin's desired and reported state (P/query/twin/<id>), key by key.
+  async showControl(server) {
+    let t;
+    try {
+      t = await this.connection.request(`query/twin/${server}`);
+    } catch (e) {
+      this.controlRoot.replaceChildren(el('p', { class: 'muted' }, e.message));
+      return;
+    }
+    if (this.server !== server) return;
+    if (t.ok === false) {
+      this.controlRoot.replaceChildren(el('p', { class: 'muted' }, t.error));
+      return;
+    }
+    const keys = [...new Set([...Object.keys(t.desired || {}), ...Object.keys(t.reported || {})])].sort();
+    const show = (o, k) => (o && k in o ? JSON.stringify(o[k]) : '–');
+    const rows = keys.map((k) => el('tr', { 'data-key': k },
+      el('td', { class: 'mono' }, k), el('td', {}, show(t.desired, k)), el('td', {}, show(t.reported, k)),
+      el('td', { class: k in (t.delta || {}) ? 'pending' : '' }, k in (t.delta || {}) ? 'pending' : 'in sync')));
+    this.controlRoot.replaceChildren(
+      el('p', { 'data-testid': 'control-state' }, `${t.state}, version ${t.version} (reported ${t.reported_version})` +
+        (t.by ? `, last changed by ${t.by}${t.comment ? ': ' + t.comment : ''}` : '') + (t.ad ? `; the server says: ${t.ad}` : '')),
+      keys.length ? el('table', { class: 'twin' }, el('tr', {}, el('th', {}, 'key'), el('th', {}, 'desired'), el('th', {}, 'reported'),
+        el('th', {}, '')), ...rows) : el('p', { class: 'muted' }, 'no desired or reported state'));
+  }
+
+  // Follows the server's health (the view is drawn again) and its twin's desired state (the
+  // desired state section is).
   watch(topic) {
     if (this.topic === topic) return;
-    if (this.topic) this.connection.unsubscribe([this.topic]);
+    const twin = (t) => t && t.replace('/health/server/', '/twin/server/');
+    if (this.topic) this.connection.unsubscribe([this.topic, twin(this.topic)]);
     this.topic = topic;
-    if (topic) this.connection.subscribe([topic]);
+    if (topic) this.connection.subscribe([topic, twin(topic)]);
   }
 
   hide() { this.server = null; this.watch(null); }
 
-  // A message on the watched server's health topic: draw again.
+  // A message on a watched topic.
   onHealth(topic) {
-    if (topic === this.topic && this.server) {
+    if (!this.server) return;
+    if (topic === this.topic) {
       clearTimeout(this.timer);
       this.timer = setTimeout(() => this.show(this.server), 300);
+    } else if (this.topic && topic === this.topic.replace('/health/server/', '/twin/server/') && this.controlRoot) {
+      clearTimeout(this.controlTimer);
+      this.controlTimer = setTimeout(() => this.showControl(this.server), 100);
     }
   }
 }
