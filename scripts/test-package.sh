@@ -15,16 +15,19 @@ echo "package: $deb"
 dpkg-deb -I "$deb" | sed -n '/Package:/,/Description:/p'
 dpkg -i "$deb" >/dev/null
 fail() { echo "FAIL: $*"; dpkg --purge dctwin >/dev/null || true; exit 1; }
-for f in /usr/bin/dctwin-gateway /usr/bin/dctwinctl /etc/dctwin/dctwin.toml /lib/systemd/system/dctwin-gateway.service \
+for f in /usr/bin/dctwin-gateway /usr/bin/dctwinctl /usr/bin/dctwin-agent /etc/dctwin/dctwin.toml \
+         /lib/systemd/system/dctwin-gateway.service /lib/systemd/system/dctwin-agent.service \
          /usr/share/dctwin/mosquitto/dctwin.acl /usr/share/dctwin/hmi/index.html /usr/share/dctwin/hmi/vendor/mqtt.min.js; do
   [ -e "$f" ] || fail "$f missing"
 done
 grep -qx /etc/dctwin/dctwin.toml /var/lib/dpkg/info/dctwin.conffiles || fail "config is not a conffile"
 /usr/bin/dctwin-gateway --check-config --config /etc/dctwin/dctwin.toml || fail "shipped config does not check"
 systemd-analyze verify /lib/systemd/system/dctwin-gateway.service || fail "unit does not verify"
+systemd-analyze verify /lib/systemd/system/dctwin-agent.service || fail "the agent's unit does not verify"
 grep -q '^ExecStart=/usr/bin/dctwin-gateway --config /etc/dctwin/dctwin.toml' /lib/systemd/system/dctwin-gateway.service \
   || fail "the unit does not start /usr/bin/dctwin-gateway with /etc/dctwin/dctwin.toml"
 /usr/bin/dctwinctl --help > /dev/null || fail "dctwinctl does not run"
+/usr/bin/dctwin-agent --help > /dev/null || fail "dctwin-agent does not run"
 echo "exposure: $(systemd-analyze security --offline=true /lib/systemd/system/dctwin-gateway.service | tail -1)"
 echo '# edited by the operator' >> /etc/dctwin/dctwin.toml
 dpkg -i --force-confold "$deb" >/dev/null

@@ -7,7 +7,8 @@ prefix=$(mktemp -d -t dctwin-install.XXXXXX)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" > /dev/null
 fail() { echo "FAIL: $*"; exit 1; }
-for f in bin/dctwin-gateway bin/dctwinctl etc/dctwin/dctwin.toml lib/systemd/system/dctwin-gateway.service \
+for f in bin/dctwin-gateway bin/dctwinctl bin/dctwin-agent etc/dctwin/dctwin.toml lib/systemd/system/dctwin-gateway.service \
+         lib/systemd/system/dctwin-agent.service \
          share/dctwin/hmi/index.html share/dctwin/hmi/vendor/mqtt.min.js share/dctwin/mosquitto/dctwin.acl; do
   [ -e "$prefix/$f" ] || fail "$f missing under the prefix"
 done
@@ -16,4 +17,7 @@ grep -qx "ExecStart=$prefix/bin/dctwin-gateway --config $prefix/etc/dctwin/dctwi
   || fail "ExecStart does not name the prefix: $(grep ExecStart "$unit")"
 "$prefix/bin/dctwin-gateway" --check-config --config "$prefix/etc/dctwin/dctwin.toml" > /dev/null \
   || fail "the installed config does not check"
+grep -qx "ExecStart=$prefix/bin/dctwin-agent --hooks-dir /etc/dctwin/agent.d" "$prefix/lib/systemd/system/dctwin-agent.service" \
+  || fail "the agent's ExecStart does not name the prefix: $(grep ExecStart "$prefix/lib/systemd/system/dctwin-agent.service")"
+"$prefix/bin/dctwin-agent" --help > /dev/null || fail "dctwin-agent does not run"
 echo "1 passed, 0 failed"
