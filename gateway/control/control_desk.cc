@@ -119,9 +119,8 @@ Status ControlDesk::Restore(StateStore& store, const std::vector<std::pair<std::
   const double now = clock_(), mono = mono_();
   size_t n = 0;
   Status s = store.LoadDocs(kDocs, [&](DocRecord&& d) {
-    simdjson::dom::parser parser;
     simdjson::dom::object o;
-    if (parser.parse(d.body).get_object().get(o)) {
+    if (parser_.parse(d.body).get_object().get(o)) {
       spdlog::error("control state of server {} cannot be read; it starts afresh", d.key.id);
       return;
     }
@@ -178,6 +177,7 @@ Status ControlDesk::Restore(StateStore& store, const std::vector<std::pair<std::
 }
 
 bool ControlDesk::Submit(ControlRequest request) {
+  const bool urgent = request.type != ControlRequest::Type::kReported;
   {
     MutexLock lock(mu_);
     if (requests_.size() >= options_.max_requests) {
@@ -186,7 +186,7 @@ bool ControlDesk::Submit(ControlRequest request) {
     }
     requests_.push_back(std::move(request));
   }
-  if (wake_) wake_();
+  if (urgent && wake_) wake_();
   return true;
 }
 
@@ -196,6 +196,7 @@ void ControlDesk::OnIncidents(std::vector<IncidentEvent>& events, const std::vec
     if (c.change == ProvisioningChange::Change::kDecommissioned) {
       const bool had = book_.Find(c.server) != nullptr || refused_automation_.count(c.server) != 0;
       book_.Decommission(c.server);
+      last_report_.erase(c.server);
       refused_automation_.erase(c.server);
       published_control_.erase(c.server);
       if (had) {
@@ -309,10 +310,9 @@ void ControlDesk::Handle(ControlRequest& r, double now) {
 }
 
 void ControlDesk::HandleDesired(const ControlRequest& r, double now) {
-  simdjson::dom::parser parser;
   simdjson::dom::element doc;
   simdjson::dom::object o;
-  if (parser.parse(r.payload).get(doc) || doc.get_object().get(o)) {
+  if (parser_.parse(r.payload).get(doc) || doc.get_object().get(o)) {
     refused_.fetch_add(1, std::memory_order_relaxed);
     return ReplyError(r, "the request is not a JSON object");
   }
@@ -430,10 +430,15 @@ void ControlDesk::HandleReported(const ControlRequest& r, double now) {
   if (!book_.Known(r.server)) {
     return refuse("server " + r.server + " is not commissioned", RejectReason::kUncommissioned);
   }
-  simdjson::dom::parser parser;
+  const size_t hash = std::hash<std::string>{}(r.payload);
+  auto last = last_report_.find(r.server);
+  if (last != last_report_.end() && last->second == hash) {
+    reports_unchanged_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   simdjson::dom::element doc;
   simdjson::dom::object o;
-  if (parser.parse(r.payload).get(doc) || doc.get_object().get(o)) return refuse("a report must be a JSON object");
+  if (parser_.parse(r.payload).get(doc) || doc.get_object().get(o)) return refuse("a report must be a JSON object");
   uint64_t version = 0;
   if (!ReadUint(o, "version", &version)) return refuse("\"version\" is required: the desired version the server acted on");
   int ac = kAckApplied;
@@ -476,8 +481,10 @@ void ControlDesk::HandleReported(const ControlRequest& r, double now) {
       return;
     case ReportOutcome::Kind::kUnchanged:
       reports_unchanged_.fetch_add(1, std::memory_order_relaxed);
+      last_report_[r.server] = hash;
       return;
     case ReportOutcome::Kind::kApplied:
+      last_report_[r.server] = hash;
       break;
   }
   reports_applied_.fetch_add(1, std::memory_order_relaxed);

@@ -18,9 +18,12 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <simdjson.h>
 
 #include "base/thread_annotations.h"
 #include "gateway/mqtt/message_sink.h"
@@ -72,7 +75,8 @@ class ControlDesk : public CommitStage {
   // commit (a crash may have come between the desk's commit and the twin's).
   Status Restore(StateStore& store, const std::vector<std::pair<std::string, std::string>>& servers);
 
-  // Any thread. false: too many requests wait (refused and counted).
+  // Any thread. false: too many requests wait (refused and counted). Changes and queries wake the
+  // writer; servers' reports wait for its next round (state.flush_interval_ms).
   bool Submit(ControlRequest request);
 
   uint64_t changes_accepted() const { return accepted_.load(std::memory_order_relaxed); }
@@ -135,6 +139,10 @@ class ControlDesk : public CommitStage {
   // Owned by the writer thread.
   ControlBook book_;
   std::map<std::string, std::string> published_control_;  // server -> the P/control payload last committed
+  simdjson::dom::parser parser_;  // one for every request: its buffers are kept
+  // The hash of each server's last report that was applied or changed nothing: the same bytes
+  // again (an agent repeating its state) change nothing, without being parsed.
+  std::unordered_map<std::string, size_t> last_report_;
   // Automations an interlock refused: server -> the incident ids that asked (their automation
   // incident resolves when they have all resolved).
   std::map<std::string, std::set<std::string>> refused_automation_;
