@@ -6,6 +6,7 @@
 #include <simdjson.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <map>
 #include <set>
 #include <string>
@@ -83,9 +84,12 @@ class ControlTest : public GatewayTest {
     return RunCommand(std::string(DCTWIN_CTL_BINARY) + " --broker " + broker_.uri() + " --timeout 5 " + args + " 2>&1",
                       status);
   }
+  // Each request has a reply topic of its own: requests from two threads must not take each
+  // other's answers.
   std::string Ask(const std::string& what, const std::string& payload) {
+    const std::string reply = "dctwin/reply/control-" + std::to_string(asked_.fetch_add(1));
     std::string out = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) + " -t dctwin/" +
-                                 what + " -e dctwin/reply/control -W 10 -m '" + payload + "'");
+                                 what + " -e " + reply + " -W 10 -m '" + payload + "'");
     while (!out.empty() && out.back() == '\n') out.pop_back();
     return out;
   }
@@ -112,6 +116,7 @@ class ControlTest : public GatewayTest {
 
   std::string hooks_;
   std::vector<std::unique_ptr<ChildProcess>> agents_;
+  std::atomic<int> asked_{0};
 };
 
 TEST_F(ControlTest, AChangeIsCommittedAppliedByTheAgentAndShownEverywhere) {
@@ -313,11 +318,14 @@ TEST_F(ControlTest, AKillDuringChangesLosesNoAnsweredChangeAndReusesNoVersion) {
       if (at != std::string::npos) answered.emplace_back(cap, std::stoll(a.substr(at + 10)));
     }
   });
-  ASSERT_TRUE(WaitUntil([&] { return Twin("s4").find("\"version\":5") != std::string::npos; }, 20s));
-  gateway_->Kill();
-  gateway_->Start();
-  WaitOnline();
+  const bool reached = WaitUntil([&] { return Twin("s4").find("\"version\":5") != std::string::npos; }, 30s);
+  if (reached) {
+    gateway_->Kill();
+    gateway_->Start();
+    WaitOnline();
+  }
   changer.join();
+  ASSERT_TRUE(reached) << Twin("s4") << gateway_->Log();
   ASSERT_GE(answered.size(), 5u);
   // The answered versions are distinct and increasing, and the history holds each with its value.
   std::set<int64_t> versions;
