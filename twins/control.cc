@@ -241,12 +241,7 @@ std::string ControlBook::CheckKeys(const ControlChange& change) const {
 
 ControlDecision ControlBook::Change(const ControlChange& change, double now, double mono, bool apply) {
   ControlDecision d;
-  if (std::string why = CheckKeys(change); !why.empty()) {
-    d.error = why;
-    d.interlock = why.rfind("unknown key", 0) == 0 ? "" : "range";
-    return d;
-  }
-  // Which servers.
+  // Which servers (first: a pod says nothing about a server or rack another pod holds).
   std::vector<std::string> targets;
   if (!change.server.empty()) {
     if (!Known(change.server)) {
@@ -263,6 +258,11 @@ ControlDecision ControlBook::Change(const ControlChange& change, double now, dou
       return d;
     }
     targets.assign(it->second.servers.begin(), it->second.servers.end());
+  }
+  if (std::string why = CheckKeys(change); !why.empty()) {
+    d.error = why;
+    d.interlock = why.rfind("unknown key", 0) == 0 ? "" : "range";
+    return d;
   }
   if (change.version) {
     const ServerControl* s = Find(targets.front());

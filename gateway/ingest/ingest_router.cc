@@ -217,7 +217,8 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
     }
     return;
   }
-  if (what.rfind("twin/", 0) == 0 && options_.role != "site") {
+  if (what.rfind("twin/", 0) == 0 && options_.role == "site") return;  // the pods hold the servers and answer
+  if (what.rfind("twin/", 0) == 0) {
     const bool rack = what.rfind("twin/rack/", 0) == 0;
     const std::string_view id = what.substr(rack ? 10 : 5);
     if (!IsValidId(id)) {

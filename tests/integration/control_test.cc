@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <string>
@@ -73,11 +74,11 @@ class ControlTest : public GatewayTest {
     dir_.Write("hooks/" + key, "#!/bin/sh\n" + body + "\n");
     chmod(path.c_str(), 0755);
   }
-  void StartAgent(const std::string& server) {
-    agents_.push_back(std::make_unique<ChildProcess>(
-        std::vector<std::string>{DCTWIN_AGENT_BINARY, "--server", server, "--broker", broker_.uri(), "--hooks-dir",
-                                 hooks_, "--interval", "1"},
-        dir_.File("agent-" + server + ".log")));
+  void StartAgent(const std::string& server, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{DCTWIN_AGENT_BINARY, "--server", server, "--broker", broker_.uri(), "--hooks-dir",
+                                  hooks_, "--interval", "1"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    agents_.push_back(std::make_unique<ChildProcess>(std::move(argv), dir_.File("agent-" + server + ".log")));
     agents_.back()->Start();
   }
   std::string Ctl(const std::string& args, int* status = nullptr) {
@@ -163,6 +164,33 @@ TEST_F(ControlTest, AChangeIsCommittedAppliedByTheAgentAndShownEverywhere) {
   EXPECT_NE(Desired(R"({"server":"s1","set":{"fan_profile":"quiet"},"by":"alice"})").find("\"ok\":true"), std::string::npos);
   ASSERT_TRUE(WaitTwin("s1", "\"state\":\"failed\"")) << Twin("s1");
   EXPECT_NE(Twin("s1").find("fan controller down"), std::string::npos) << Twin("s1");
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
+}
+
+// The agent applies the retained desired state again when it starts (a rebooted or re-imaged
+// server), and a hook that hangs counts as failed after --hook-timeout.
+TEST_F(ControlTest, TheAgentReappliesAtStartAndAHangingHookFails) {
+  StartGateway(kControlConfig);
+  CommissionRacks();
+  EXPECT_NE(Desired(R"({"server":"s5","set":{"power_cap_w":420}})").find("\"ok\":true"), std::string::npos);
+  // Nobody applied it yet; the agent starts and applies the retained state.
+  StartAgent("s5");
+  ASSERT_TRUE(WaitTwin("s5", "\"state\":\"in_sync\"")) << Twin("s5") << ReadFile(dir_.File("agent-s5.log"));
+  EXPECT_EQ(ReadFile(dir_.File("power_cap_w.out")), "420\n");
+  // Stopped, the machine loses the setting; started again, the agent sets it again.
+  agents_.back()->Stop();
+  std::remove(dir_.File("power_cap_w.out").c_str());
+  StartAgent("s5");
+  ASSERT_TRUE(WaitUntil([&] { return ReadFile(dir_.File("power_cap_w.out")) == "420\n"; }, 10s))
+      << ReadFile(dir_.File("agent-s5.log"));
+  agents_.back()->Stop();
+  // A hook that hangs: failed (500) after the agent's timeout, and the server's twin says why.
+  Hook("drain", "sleep 30");
+  StartAgent("s5", {"--hook-timeout", "1"});
+  EXPECT_NE(Desired(R"({"server":"s5","set":{"drain":true}})").find("\"ok\":true"), std::string::npos);
+  ASSERT_TRUE(WaitTwin("s5", "\"state\":\"failed\"", 15s)) << Twin("s5") << ReadFile(dir_.File("agent-s5.log"));
+  EXPECT_NE(Twin("s5").find("drain failed: timed out after 1 s"), std::string::npos) << Twin("s5");
+  ASSERT_TRUE(Incident("s5", "control", "open"));
   EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
 }
 

@@ -46,7 +46,8 @@ class FederationTest : public ::testing::Test {
                                           const std::string& role) {
     const std::string config = dir.Write(
         "dctwin.toml", "[gateway]\nrole = \"" + role + "\"\nstats_interval_s = 0.5\n[metrics]\nlisten = \"\"\n"
-                       "[broker]\nreconnect_max_s = 2\n[model]\nheartbeat_timeout_s = 3600\n");
+                       "[broker]\nreconnect_max_s = 2\n[model]\nheartbeat_timeout_s = 3600\n"
+                       "[[control.keys]]\nname = \"drain\"\ntype = \"bool\"\n");
     auto gw = std::make_unique<GatewayProcess>(dir, std::vector<std::string>{"--config", config, "--broker", broker.uri(),
                                                                              "--state", dir.File("state.db"),
                                                                              "--gateway-id", id});

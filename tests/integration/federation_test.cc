@@ -34,6 +34,13 @@ TEST_F(FederationTest, TheSiteCorrelatesAcrossPodsAndOwnsSilencesAndEachPodAnswe
   const std::string server = Ask("query/server/r03-s01");
   EXPECT_NE(server.find("\"found\":true"), std::string::npos) << server;
   EXPECT_NE(server.find("\"rack\":\"r03\""), std::string::npos) << server;
+  // So does a change of its desired state and the question about its twin; the site takes neither.
+  auto replies = [&] { return probe_->All([](const Received& r) { return r.topic == "dctwin/reply/test"; }).size(); };
+  const size_t before = replies();
+  const std::string desired = Ask("command/desired", R"({"server": "r03-s01", "set": {"drain": true}, "by": "ops"})");
+  EXPECT_NE(desired.find("\"ok\":true,\"servers\":[{\"server\":\"r03-s01\",\"version\":1}]"), std::string::npos) << desired;
+  EXPECT_NE(Ask("query/twin/r03-s01").find("\"desired\":{\"drain\":true}"), std::string::npos);
+  EXPECT_EQ(replies(), before + 2) << "one answer for each request, from pod2 alone";
 
   // The site owns silences: it answers; the pods apply the retained silence that the bridges
   // carry down, and their records (carried up) show it.
