@@ -543,13 +543,55 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (*incidents) {
+    // Page through the list (1,000 records a page), then print it as one table or one document.
+    std::vector<std::string> records;
+    std::string cursor, error;
+    do {
+      const std::string request = "{\"limit\":1000" + (cursor.empty() ? "" : ",\"cursor\":\"" + JsonEscape(cursor) + "\"") + "}";
+      const std::optional<std::string> answer = Ask(c, c.prefix + "/query/incidents", request, &error);
+      if (!answer) {
+        std::fprintf(stderr, "dctwinctl: %s\n", error.c_str());
+        return kExitNoAnswer;
+      }
+      simdjson::dom::element doc;
+      if (const int rc = Check(*answer, &doc); rc != 0) return rc;
+      simdjson::dom::array list;
+      if (doc["incidents"].get_array().get(list) == simdjson::SUCCESS) {
+        for (simdjson::dom::element i : list) records.push_back(simdjson::minify(i));
+      }
+      cursor = Str(doc, "next_cursor");
+    } while (!cursor.empty());
+    if (json) {
+      std::string out = "{\"incidents\":[";
+      for (size_t i = 0; i < records.size(); ++i) out += (i ? "," : "") + records[i];
+      std::printf("%s]}\n", out.c_str());
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows{
+        {"ID", "LEVEL", "SUBJECT", "KIND", "SEVERITY", "AGE", "ACKED BY", "SILENCED BY", "FLAPPING", "SUMMARY"}};
+    simdjson::dom::parser parser;
+    for (const std::string& text : records) {
+      simdjson::dom::element i;
+      if (parser.parse(text).get(i) != simdjson::SUCCESS) continue;
+      const std::string level = Str(i, "level");
+      if (!rack_filter.empty() && Str(i, "rack") != rack_filter && !(level == "rack" && Str(i, "subject") == rack_filter)) {
+        continue;
+      }
+      rows.push_back({Str(i, "id"), level, Str(i, "subject"), Str(i, "kind"), Str(i, "severity"),
+                      Age(Num(i, "opened_at")), Str(i, "acked_by").empty() ? "-" : Str(i, "acked_by"),
+                      Join(i, "silenced_by").empty() ? "-" : Join(i, "silenced_by"), Flag(i, "flapping") ? "yes" : "no",
+                      Str(i, "summary")});
+    }
+    PrintTable(rows);
+    return 0;
+  }
+
   std::string topic, payload = "{}";
   if (*report) {
     topic = c.prefix + "/query/report";
     payload = "{" + time_bounds + ",\"by\":\"" + by_what + "\"" +
               (rack_filter.empty() ? "" : ",\"rack\":\"" + JsonEscape(rack_filter) + "\"") + "}";
-  } else if (*incidents) {
-    topic = c.prefix + "/query/incidents";
   } else if (*add) {
     std::string m;
     for (const std::string& kv : matchers) {
@@ -626,25 +668,7 @@ int main(int argc, char** argv) {
   }
   if (rc != 0) return rc;
 
-  if (*incidents) {
-    std::vector<std::vector<std::string>> rows{
-        {"ID", "LEVEL", "SUBJECT", "KIND", "SEVERITY", "AGE", "ACKED BY", "SILENCED BY", "FLAPPING", "SUMMARY"}};
-    simdjson::dom::array list;
-    if (doc["incidents"].get_array().get(list) == simdjson::SUCCESS) {
-      for (simdjson::dom::element i : list) {
-        const std::string level = Str(i, "level");
-        if (!rack_filter.empty() && Str(i, "rack") != rack_filter &&
-            !(level == "rack" && Str(i, "subject") == rack_filter)) {
-          continue;
-        }
-        rows.push_back({Str(i, "id"), level, Str(i, "subject"), Str(i, "kind"), Str(i, "severity"),
-                        Age(Num(i, "opened_at")), Str(i, "acked_by").empty() ? "-" : Str(i, "acked_by"),
-                        Join(i, "silenced_by").empty() ? "-" : Join(i, "silenced_by"),
-                        Flag(i, "flapping") ? "yes" : "no", Str(i, "summary")});
-      }
-    }
-    PrintTable(rows);
-  } else if (*add) {
+  if (*add) {
     std::printf("%s\n", Str(doc, "id").c_str());
     const std::string muted = Join(doc, "matches");
     if (!muted.empty()) std::fprintf(stderr, "mutes now: %s\n", muted.c_str());

@@ -207,7 +207,7 @@ void ControlDesk::OnIncidents(std::vector<IncidentEvent>& events, const std::vec
       }
     } else {
       book_.Commission(c.server, c.rack);
-      if (book_.Find(c.server) != nullptr) Publish(c.server, now);  // the twin document names its rack
+      if (book_.Find(c.server) != nullptr) Publish(c.server);  // the twin document names its rack
     }
   }
   for (const IncidentEvent& e : events) {
@@ -223,7 +223,7 @@ void ControlDesk::OnIncidents(std::vector<IncidentEvent>& events, const std::vec
                                                       "the incidents whose automation was refused on server " +
                                                           e.subject + " have resolved"}});
       }
-      Publish(e.subject, now);
+      Publish(e.subject);
     }
   }
   UpdateCounts();
@@ -260,7 +260,7 @@ void ControlDesk::Automate(const IncidentEvent& e, double now) {
                                                     "automation for " + e.kind + " on server " + e.subject + " (" +
                                                         keys + ") was refused: " + d.error}});
     }
-    Publish(e.subject, now);
+    Publish(e.subject);
   }
 }
 
@@ -279,7 +279,7 @@ void ControlDesk::Poll(double now) {
       w.IntField("version", static_cast<long long>(s->version)).Field("by", "gateway")
           .Field("comment", "not applied within the acknowledgement timeout");
     }, now);
-    Publish(server, now);
+    Publish(server);
   }
   UpdateCounts();
 }
@@ -418,7 +418,7 @@ void ControlDesk::Changed(const std::string& server, const ControlChange& change
     WriteMap(w, "desired", s->desired);
     w.Field("by", change.by).Field("comment", change.comment);
   }, now);
-  Publish(server, now);
+  Publish(server);
 }
 
 void ControlDesk::HandleReported(const ControlRequest& r, double now) {
@@ -495,11 +495,16 @@ void ControlDesk::HandleReported(const ControlRequest& r, double now) {
     w.IntField("ac", ac).Field("ad", ad).Field("state", ControlStateName(s->State()))
         .Field("by", "server:" + r.server).Field("comment", ad);
   }, now);
-  Publish(r.server, now);
+  Publish(r.server);
 }
 
-void ControlDesk::Publish(const std::string& server, double now) {
+void ControlDesk::Publish(const std::string& server) {
   const ServerControl* s = book_.Find(server);
+  auto refused = refused_automation_.find(server);
+  if (s == nullptr && refused == refused_automation_.end()) {
+    docs_[server] = std::nullopt;  // nothing left to keep
+    return;
+  }
   // The document: the state and the automations waiting for their incidents to end.
   JsonWriter d;
   d.BeginObject();
@@ -522,7 +527,6 @@ void ControlDesk::Publish(const std::string& server, double now) {
                                                                      : "server " + server + " is back at its desired state"}});
   }
   if (s != nullptr) d.Field("control_open", s->control_open).Field("drift_open", s->drift_open);
-  auto refused = refused_automation_.find(server);
   if (refused != refused_automation_.end()) {
     d.Key("automation_refused").BeginArray();
     for (const std::string& id : refused->second) d.String(id);
@@ -538,7 +542,6 @@ void ControlDesk::Publish(const std::string& server, double now) {
     last = control;
     Outbox(options_.prefix + "/control/" + server, std::move(control));
   }
-  (void)now;
 }
 
 std::string ControlDesk::ControlJson(const ServerControl& s) const {

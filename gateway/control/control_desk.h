@@ -104,7 +104,7 @@ class ControlDesk : public CommitStage {
   void Changed(const std::string& server, const ControlChange& change, double now);
   // The server's state changed: its document, P/twin/server/<id>, and P/control/<id> when what the
   // server must do changed; its incidents when they changed.
-  void Publish(const std::string& server, double now);
+  void Publish(const std::string& server);
   void Automate(const IncidentEvent& e, double now);
   // A history row of type control about `server`: {"at", "level", "subject", "server", "rack",
   // "change": kind, ...what `fields` writes}.

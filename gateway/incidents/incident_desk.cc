@@ -62,6 +62,37 @@ bool OptString(simdjson::dom::object o, const char* key, std::string* out, std::
   return true;
 }
 
+std::string JsonQuote(const std::string& s) {
+  JsonWriter w;
+  w.String(s);
+  return w.Take();
+}
+
+// A list query's page: {"limit": 1..1000, "cursor": "<next_cursor of the last page>"}, both
+// optional. Without a limit the whole list is answered, as the contract's v2 "anything" request
+// always was: a payload that is not a JSON object asks for everything.
+struct Page {
+  size_t limit = 0;  // 0: everything
+  std::string cursor;
+};
+bool ParsePage(const std::string& payload, Page* page, std::string* error) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  if (payload.find('{') == std::string::npos || parser.parse(payload).get_object().get(o) != simdjson::SUCCESS) {
+    return true;
+  }
+  simdjson::dom::element e;
+  if (o["limit"].get(e) == simdjson::SUCCESS) {
+    int64_t limit = 0;
+    if (e.get_int64().get(limit) != simdjson::SUCCESS || limit < 1 || limit > 1000) {
+      *error = "\"limit\" must be a whole number from 1 to 1000";
+      return false;
+    }
+    page->limit = static_cast<size_t>(limit);
+  }
+  return OptString(o, "cursor", &page->cursor, error);
+}
+
 // Optional number member; *present tells whether it was there.
 bool OptNumber(simdjson::dom::object o, const char* key, double* out, bool* present, std::string* error) {
   *present = false;
@@ -534,13 +565,19 @@ void IncidentDesk::Handle(DeskRequest& request, double now) {
   using Type = DeskRequest::Type;
   switch (request.type) {
     case Type::kQueryIncidents:
-      Reply(request, IncidentsJson());
+    case Type::kQuerySilences: {
+      Page page;
+      std::string error;
+      if (!ParsePage(request.payload, &page, &error)) {
+        ReplyError(request, error);
+      } else {
+        Reply(request, request.type == Type::kQueryIncidents ? IncidentsJson(page.limit, page.cursor)
+                                                             : SilencesJson(now, page.limit, page.cursor));
+      }
       return;
+    }
     case Type::kGatewayIncident:
       RememberGatewayIncident(request.event, now);
-      return;
-    case Type::kQuerySilences:
-      Reply(request, SilencesJson(now));
       return;
     case Type::kSilenceMirror:
       if (!request.ids.empty()) MirrorSilence(request.ids[0], request.payload, now);
@@ -798,34 +835,52 @@ void IncidentDesk::RememberProvisioning(const ProvisioningChange& c, double now)
   }
 }
 
-std::string IncidentDesk::IncidentsJson() const {
+std::string IncidentDesk::IncidentsJson(size_t limit, const std::string& cursor) const {
   std::string out = "{\"incidents\":[";
   bool first = true;
-  for (const auto& [id, record] : open_) {
+  auto add = [&](const IncidentEvent& record) {
     if (!first) out += ',';
     first = false;
     out += IncidentRecordJson(record);
+  };
+  // The gateway's own (a handful) come with the first page; the records follow by id.
+  if (extra_records_ && cursor.empty()) {
+    for (const IncidentEvent& record : extra_records_()) add(record);
   }
-  if (extra_records_) {
-    for (const IncidentEvent& record : extra_records_()) {
-      if (!first) out += ',';
-      first = false;
-      out += IncidentRecordJson(record);
+  size_t n = 0;
+  std::string next;
+  for (auto it = cursor.empty() ? open_.begin() : open_.upper_bound(cursor); it != open_.end(); ++it) {
+    if (limit > 0 && n == limit) {
+      next = std::prev(it)->first;
+      break;
     }
+    add(it->second);
+    ++n;
   }
-  out += "]}";
+  out += "]";
+  if (limit > 0) out += next.empty() ? ",\"next_cursor\":null" : ",\"next_cursor\":" + JsonQuote(next);
+  out += "}";
   return out;
 }
 
-std::string IncidentDesk::SilencesJson(double now) const {
+std::string IncidentDesk::SilencesJson(double now, size_t limit, const std::string& cursor) const {
   std::string out = "{\"silences\":[";
   bool first = true;
-  for (const auto& [id, entry] : silences_) {
+  size_t n = 0;
+  std::string next;
+  for (auto it = cursor.empty() ? silences_.begin() : silences_.upper_bound(cursor); it != silences_.end(); ++it) {
+    if (limit > 0 && n == limit) {
+      next = std::prev(it)->first;
+      break;
+    }
     if (!first) out += ',';
     first = false;
-    out += SilenceJson(entry.silence, now);
+    out += SilenceJson(it->second.silence, now);
+    ++n;
   }
-  out += "]}";
+  out += "]";
+  if (limit > 0) out += next.empty() ? ",\"next_cursor\":null" : ",\"next_cursor\":" + JsonQuote(next);
+  out += "}";
   return out;
 }
 

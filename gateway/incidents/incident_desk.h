@@ -144,8 +144,10 @@ class IncidentDesk : public CommitStage {
   // Empty: not this desk's to answer (an incident held by another gateway).
   std::string Acknowledge(const std::string& payload, double now, bool* mine);
   void MirrorSilence(const std::string& id, const std::string& payload, double now);
-  std::string IncidentsJson() const;
-  std::string SilencesJson(double now) const;
+  // The open records (by id) and the silences (by id), a page of at most `limit` after `cursor`
+  // (limit 0: all of them).
+  std::string IncidentsJson(size_t limit, const std::string& cursor) const;
+  std::string SilencesJson(double now, size_t limit, const std::string& cursor) const;
   void Reply(const DeskRequest& request, std::string payload);
   void ReplyError(const DeskRequest& request, const std::string& error);
 

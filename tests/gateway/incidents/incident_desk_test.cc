@@ -270,3 +270,64 @@ TEST_F(IncidentDeskTest, APodAppliesTheSitesSilencesAndPublishesNone) {
 
 }  // namespace
 }  // namespace dctwin
+
+namespace dctwin {
+namespace {
+
+// P/query/incidents and P/query/silences in pages: {"limit", "cursor"}, "next_cursor" until the
+// last page (null); without a limit, everything at once as before.
+TEST_F(IncidentDeskTest, ListQueriesAnswerInPagesThatFollowTheirCursor) {
+  IncidentDesk desk(IncidentDesk::Options{}, sink_, clock_);
+  std::vector<IncidentEvent> events;
+  for (const char* id : {"i1", "i2", "i3", "i4", "i5"}) events.push_back(Event(id, std::string("s-") + id, IncidentState::kOpen));
+  desk.OnIncidents(events, {}, now_, 0);
+  Commit(desk);
+  auto ask = [&](const std::string& payload) {
+    sink_.messages.clear();
+    desk.Submit(Request(DeskRequest::Type::kQueryIncidents, payload));
+    desk.Poll(now_);
+    Commit(desk);
+    EXPECT_EQ(sink_.messages.size(), 1u);
+    return sink_.messages.empty() ? std::string() : sink_.messages[0].payload;
+  };
+  std::string page = ask(R"({"limit": 2})");
+  EXPECT_NE(page.find("\"id\":\"i1\""), std::string::npos) << page;
+  EXPECT_NE(page.find("\"id\":\"i2\""), std::string::npos) << page;
+  EXPECT_EQ(page.find("\"id\":\"i3\""), std::string::npos) << page;
+  EXPECT_NE(page.find("\"next_cursor\":\"i2\""), std::string::npos) << page;
+  page = ask(R"({"limit": 2, "cursor": "i2"})");
+  EXPECT_NE(page.find("\"id\":\"i3\""), std::string::npos) << page;
+  EXPECT_NE(page.find("\"next_cursor\":\"i4\""), std::string::npos) << page;
+  page = ask(R"({"limit": 2, "cursor": "i4"})");
+  EXPECT_NE(page.find("\"id\":\"i5\""), std::string::npos) << page;
+  EXPECT_NE(page.find("\"next_cursor\":null"), std::string::npos) << page;
+  for (const char* anything : {"", "x", "{}"}) {
+    page = ask(anything);
+    EXPECT_NE(page.find("\"id\":\"i1\""), std::string::npos) << page;
+    EXPECT_NE(page.find("\"id\":\"i5\""), std::string::npos) << page;
+    EXPECT_EQ(page.find("next_cursor"), std::string::npos) << page;
+  }
+  EXPECT_NE(ask(R"({"limit": 0})").find("\"ok\":false"), std::string::npos);
+  EXPECT_NE(ask(R"({"limit": 5000})").find("from 1 to 1000"), std::string::npos);
+  EXPECT_NE(ask(R"({"cursor": 7})").find("\"ok\":false"), std::string::npos);
+  // Silences likewise.
+  for (int i = 0; i < 3; ++i) {
+    desk.Submit(Request(DeskRequest::Type::kSilence, R"({"matchers": {"rack": "r1"}, "duration_s": 600, "created_by": "t"})"));
+  }
+  desk.Poll(now_);
+  Commit(desk);
+  sink_.messages.clear();
+  desk.Submit(Request(DeskRequest::Type::kQuerySilences, R"({"limit": 2})"));
+  desk.Poll(now_);
+  Commit(desk);
+  ASSERT_EQ(sink_.messages.size(), 1u);
+  const std::string silences = sink_.messages[0].payload;
+  size_t listed = 0;
+  for (size_t at = silences.find("\"created_by\""); at != std::string::npos; at = silences.find("\"created_by\"", at + 1)) ++listed;
+  EXPECT_EQ(listed, 2u) << silences;
+  EXPECT_EQ(silences.find("\"next_cursor\":null"), std::string::npos) << silences;
+  EXPECT_NE(silences.find("\"next_cursor\":\"sil-"), std::string::npos) << silences;
+}
+
+}  // namespace
+}  // namespace dctwin
