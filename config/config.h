@@ -59,6 +59,8 @@ struct GatewayConfig {
   // Topic filters an answer's Response Topic must match (never the gateway's own topics, whatever
   // this says); a request naming another one is dead-lettered as bad_response_topic.
   std::vector<std::string> reply_topics{"#"};
+  std::string inventory;        // a JSON inventory file (config/inventory.h); empty: none
+  std::string inventory_token;  // NetBox's API token (for an inventory URL)
 };
 
 struct StateConfig {

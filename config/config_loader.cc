@@ -439,6 +439,8 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Int("max_payload_bytes", &c.gateway.max_payload_bytes, 256, 256 * 1024 * 1024);
     r.Int("max_servers", &c.gateway.max_servers, 1, 100000000);
     r.StringList("reply_topics", &c.gateway.reply_topics, "[\"dctwin/reply/#\"]");
+    r.String("inventory", &c.gateway.inventory);
+    r.String("inventory_token", &c.gateway.inventory_token);
     r.Finish();
   }
   if (const toml::table* t = section("state")) {

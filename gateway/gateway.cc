@@ -1,10 +1,13 @@
 #include "gateway/gateway.h"
 
+#include "config/inventory.h"
+
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -12,6 +15,7 @@
 #include <utility>
 
 #include "base/step_guarded_clock.h"
+#include "config/inventory.h"
 #include "config/runtime_config.h"
 #include "gateway/ops/counters.h"
 #include "gateway/publish/json_writer.h"
@@ -324,6 +328,7 @@ Status Gateway::Start() {
   std::vector<ShardHandler<Envelope>*> handlers;
   for (auto& h : hosts_) handlers.push_back(h.get());
   pool_->Start(handlers);
+  if (!config_.gateway.inventory.empty()) SyncInventory(config_.gateway.inventory);
   spdlog::info("gateway {} for datacenter {}: {} shards, {} rules, prefix {}, state {}", config_.gateway.id,
                config_.gateway.datacenter, pool_->size(), config_.model.rules.size(), config_.gateway.prefix,
                config_.state.path);
@@ -556,11 +561,80 @@ std::string Gateway::PrometheusText() const { return RenderPrometheus(Snapshot()
 
 void Gateway::Reload(const Config& next) {
   for (const std::string& key : RestartKeys(config_, next)) spdlog::warn("reload: {} changed; that takes a restart", key);
+  if (!next.gateway.inventory.empty()) {
+    config_.gateway.inventory = next.gateway.inventory;
+    SyncInventory(next.gateway.inventory);
+  }
   config_.model = next.model;
   for (auto& h : hosts_) h->UpdateModel(next.model);
   spdlog::info("reload: {} rules, clear_reports {}, heartbeat {} s, rack.min_servers {}, datacenter.min_racks {}",
                next.model.rules.size(), next.model.clear_reports, next.model.heartbeat_timeout_s,
                next.model.rack_min_servers, next.model.datacenter_min_racks);
+}
+
+std::set<std::string> Gateway::InventoryListed() const {
+  std::set<std::string> servers;
+  std::ifstream in(config_.state.path + ".inventory");
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) servers.insert(line);
+  }
+  return servers;
+}
+
+bool Gateway::SaveInventoryListed(const std::set<std::string>& servers) const {
+  const std::string path = config_.state.path + ".inventory";
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const std::string& s : servers) out << s << '\n';
+    out.flush();
+    if (!out) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+bool Gateway::SyncInventory(const std::string& source) {
+  Inventory inventory;
+  std::vector<std::string> problems;
+  if (!LoadInventory(source, &inventory, &problems)) {
+    for (const std::string& p : problems) spdlog::error("inventory: {}", p);
+    spdlog::error("inventory {} refused ({} problem(s)); the running topology stays", source, problems.size());
+    return false;
+  }
+  auto listed = std::make_shared<std::unordered_map<std::string, std::string>>();
+  std::set<std::string> names;
+  for (const InventoryServer& s : inventory.servers) {
+    (*listed)[s.name] = s.rack;
+    names.insert(s.name);
+  }
+  const std::set<std::string> before = InventoryListed();
+  // Until the changes are committed, both lists count: a crash in between decommissions at the
+  // next start what this inventory dropped.
+  std::set<std::string> both = before;
+  both.insert(names.begin(), names.end());
+  if (!SaveInventoryListed(both)) spdlog::warn("inventory: cannot write {}.inventory", config_.state.path);
+  router_->SetInventory(listed);
+  const double now = WallClock();
+  size_t gone = 0;
+  for (const InventoryServer& s : inventory.servers) {
+    TwinAddress to{Level::kServer, s.name};
+    const size_t hash = to.Hash();
+    pool_->PostInternal(hash, Envelope{std::move(to), now, Commission{s.rack}});
+  }
+  for (const std::string& server : before) {
+    if (names.count(server) != 0) continue;
+    TwinAddress to{Level::kServer, server};
+    const size_t hash = to.Hash();
+    pool_->PostInternal(hash, Envelope{std::move(to), now, Decommission{}});
+    ++gone;
+  }
+  // Once the shards have handled it all and the writer committed it, the new list alone counts.
+  if (pool_->WaitIdle(std::chrono::seconds(60)) && writer_->Flush(std::chrono::seconds(60))) {
+    if (!SaveInventoryListed(names)) spdlog::warn("inventory: cannot write {}.inventory", config_.state.path);
+  }
+  spdlog::info("inventory {}: {} racks, {} servers listed; {} no longer listed (decommissioned)", source,
+               inventory.racks.size(), inventory.servers.size(), gone);
+  return true;
 }
 
 void Gateway::CheckSilence() {

@@ -58,6 +58,11 @@ class Gateway {
   // Applies what a configuration reload may change while running: the model (rules, thresholds,
   // hysteresis, correlation, anomaly and storm settings). Logs what needs a restart instead.
   void Reload(const Config& next);
+  // Reads the inventory (gateway.inventory) and applies it: commissions what it lists, moves what
+  // changed, decommissions what an earlier inventory listed and this one does not. A bad
+  // inventory is refused whole, every problem logged, and the running topology stays. Main's
+  // thread, after Start(); false when refused.
+  bool SyncInventory(const std::string& source);
   // The alert-storm guard's evaluation; call it about once a second.
   void CheckSilence();
   // Drains the shards, publishes what they produced and the offline status, disconnects.
@@ -112,6 +117,11 @@ class Gateway {
   Status ReadCredentials();
   // Publishes the online status when every connection is ready (on every reconnect).
   void AnnounceIfReady();
+
+  // The servers the last applied inventory listed, kept beside the state database
+  // (<state.path>.inventory, one per line): what a later inventory drops is decommissioned.
+  std::set<std::string> InventoryListed() const;
+  bool SaveInventoryListed(const std::set<std::string>& servers) const;
 
   bool started_ = false;
   bool announced_ = false;

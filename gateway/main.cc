@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "config/config_loader.h"
+#include "config/inventory.h"
 #include "gateway/gateway.h"
 #include "gateway/ops/systemd_notifier.h"
 
@@ -100,6 +101,16 @@ int main(int argc, char** argv) {
     for (const std::string& e : errors) std::fprintf(stderr, "config error: %s\n", e.c_str());
     std::fprintf(stderr, "%zu problem(s) in the configuration\n", errors.size());
     return kExitConfig;
+  }
+  if (check_config && !config.gateway.inventory.empty()) {
+    dctwin::Inventory inventory;
+    std::vector<std::string> problems;
+    if (!dctwin::LoadInventory(config.gateway.inventory, &inventory, &problems)) {
+      for (const std::string& p : problems) std::fprintf(stderr, "inventory error: %s\n", p.c_str());
+      std::fprintf(stderr, "%zu problem(s) in the inventory\n", problems.size());
+      return kExitConfig;
+    }
+    std::printf("inventory OK: %zu racks, %zu servers\n", inventory.racks.size(), inventory.servers.size());
   }
   if (check_config) {
     std::printf("configuration OK: %zu rules, broker %s, gateway %s, datacenter %s\n", config.model.rules.size(),

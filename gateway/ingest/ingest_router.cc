@@ -188,6 +188,22 @@ void IngestRouter::RouteNative(std::string_view topic, std::string_view payload,
       dead_letters_.Reject(err.reason, topic, err.detail, payload);
       return;
     }
+    std::shared_ptr<const std::unordered_map<std::string, std::string>> listed;
+    {
+      MutexLock lock(inventory_mu_);
+      listed = inventory_;
+    }
+    if (listed) {
+      auto it = listed->find(std::string(id));
+      const Commission* c = std::get_if<Commission>(&msg);
+      if (it != listed->end() && (c == nullptr || c->rack != it->second)) {
+        dead_letters_.Reject(RejectReason::kConflict, topic,
+                             "server " + std::string(id) + " is in the inventory (rack " + it->second +
+                                 "): the inventory wins; change it there",
+                             payload);
+        return;
+      }
+    }
     Post(TwinAddress{Level::kServer, std::string(id)}, now, std::move(msg), topic, payload);
   }
 }

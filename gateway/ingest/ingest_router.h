@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <unordered_map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -70,6 +72,12 @@ class IngestRouter {
   // P/command/desired, P/query/twin/<id> and P/reported/<id> go here (false: too many wait). Set
   // before Start(); without it those topics are refused.
   void SetControl(std::function<bool(ControlRequest)> control) { control_ = std::move(control); }
+  // The servers the inventory lists, and their racks: provisioning over MQTT may not move or
+  // decommission them (the inventory wins). Any thread; replaced whole.
+  void SetInventory(std::shared_ptr<const std::unordered_map<std::string, std::string>> listed) {
+    MutexLock lock(inventory_mu_);
+    inventory_ = std::move(listed);
+  }
   // P/query/history goes here (false: too many wait; the asker is told). Set before Start().
   void SetHistory(std::function<bool(HistoryRequest)> history) { history_ = std::move(history); }
 
@@ -106,6 +114,8 @@ class IngestRouter {
   std::function<bool(DeskRequest)> desk_;
   std::function<bool(HistoryRequest)> history_;
   std::function<bool(ControlRequest)> control_;
+  Mutex inventory_mu_;
+  std::shared_ptr<const std::unordered_map<std::string, std::string>> inventory_ GUARDED_BY(inventory_mu_);
   bool ToControl(ControlRequest r, std::string_view topic);
   // site: which pod gateway publishes each rack, to notice two pods claiming one rack
   Mutex owners_mu_;

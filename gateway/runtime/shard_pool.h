@@ -153,6 +153,16 @@ class ShardPool {
     }
   }
 
+  // Waits (up to `timeout`) until nothing is queued, held or being handled; false on timeout.
+  bool WaitIdle(std::chrono::milliseconds timeout) {
+    MutexLock lock(drain_mu_);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (in_flight_.load() != 0) {
+      if (drained_.wait_until(lock.native(), deadline) == std::cv_status::timeout) return in_flight_.load() == 0;
+    }
+    return true;
+  }
+
   // Refuses new external messages, waits (up to `drain`) until every queued or held message and
   // everything it caused has been handled, then joins the threads. Idempotent. Returns false when
   // the drain gave up (what is left is not handled).
