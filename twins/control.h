@@ -151,7 +151,8 @@ class ControlBook {
   // Checks `change` against the keys and every interlock; applies it when `apply` (else it is a
   // preview). `mono`: the monotonic clock, for the rate of changes and the timeout.
   ControlDecision Change(const ControlChange& change, double now, double mono, bool apply);
-  // A server's report; `received` holds its parsed fields.
+  // A server's report, parsed: the version it acted on, the values it reports (merged into what
+  // it reported before), the keys it no longer has, and its acknowledgement.
   ReportOutcome Report(const std::string& server, uint64_t version, const ControlMap& reported,
                        const std::vector<std::string>& removed, int ac, const std::string& ad, double now);
   // Versions not applied within ack_timeout_s: their servers time out. Returns them.
@@ -178,7 +179,6 @@ class ControlBook {
     std::set<std::string> servers;
     int drained = 0;
   };
-  ServerControl& State(const std::string& server) { return state_[server]; }
   // Keeps the drained counts right around a change of `server`'s state.
   void Recount(const std::string& server, bool was_drained);
   std::string CheckKeys(const ControlChange& change) const;
