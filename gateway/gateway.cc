@@ -564,6 +564,11 @@ void Gateway::Reload(const Config& next) {
   if (!next.gateway.inventory.empty()) {
     config_.gateway.inventory = next.gateway.inventory;
     SyncInventory(next.gateway.inventory);
+  } else if (!config_.gateway.inventory.empty()) {
+    // No inventory any more: what it commissioned stays, and provisioning over MQTT may change it.
+    config_.gateway.inventory.clear();
+    router_->SetInventory(nullptr);
+    spdlog::info("reload: no inventory any more; its servers stay, provisioning over MQTT may change them");
   }
   config_.model = next.model;
   for (auto& h : hosts_) h->UpdateModel(next.model);
