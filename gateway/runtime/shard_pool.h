@@ -170,17 +170,7 @@ class ShardPool {
     if (!started_ || stopped_) return true;
     closed_.store(true);
     for (auto& s : shards_) s->not_full.notify_all();
-    bool drained = true;
-    {
-      MutexLock lock(drain_mu_);
-      const auto deadline = std::chrono::steady_clock::now() + drain;
-      while (in_flight_.load() != 0) {
-        if (drained_.wait_until(lock.native(), deadline) == std::cv_status::timeout) {
-          drained = in_flight_.load() == 0;
-          break;
-        }
-      }
-    }
+    const bool drained = WaitIdle(drain);
     for (auto& s : shards_) {
       {
         MutexLock lock(s->mu);
