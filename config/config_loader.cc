@@ -548,6 +548,13 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Int("min_racks", &c.model.datacenter_min_racks, 1, 1000000);
     r.Finish();
   }
+  if (const toml::table* t = section("group")) {
+    TableReader r(*t, "group", path, &errors, &result.lines);
+    r.Int("min_racks", &c.model.group_min_racks, 1, 1000000);
+    r.Int("min_servers", &c.model.group_min_servers, 1, 1000000);
+    r.Double("notify_hold_s", &c.model.group_notify_hold_s, 0, 3600);
+    r.Finish();
+  }
   if (const toml::node* n = top.Take("rules")) {
     c.model.rules.clear();
     const toml::array* rules = n->as_array();

@@ -133,6 +133,16 @@ bool ParseInventory(std::string_view json, const std::string& source, Inventory*
   return true;
 }
 
+std::shared_ptr<const Topology> BuildTopology(const Inventory& inventory) {
+  auto t = std::make_shared<Topology>();
+  for (const InventoryRack& r : inventory.racks) {
+    for (const std::string& f : r.feeds) t->Add("feed:" + f, r.name);
+    if (!r.cooling.empty()) t->Add("cooling:" + r.cooling, r.name);
+    if (!r.tor.empty()) t->Add("tor:" + r.tor, r.name);
+  }
+  return t;
+}
+
 bool LoadInventory(const std::string& path, Inventory* out, std::vector<std::string>* problems) {
   if (path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0) {
     problems->push_back(path + ": reading the inventory from a URL (NetBox's API) is not built yet; give a file");

@@ -9,9 +9,12 @@
 // Threads: plain functions.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "twins/topology.h"
 
 namespace dctwin {
 
@@ -38,6 +41,9 @@ struct Inventory {
 // Parses and checks an inventory document; false with every problem found (each naming where,
 // e.g. "servers[3] (s12): rack r99 is not listed in racks"), and *out untouched.
 bool ParseInventory(std::string_view json, const std::string& source, Inventory* out, std::vector<std::string>* problems);
+
+// The groups the inventory names (each rack's feeds, cooling unit and switch) and their racks.
+std::shared_ptr<const Topology> BuildTopology(const Inventory& inventory);
 
 // Reads the file `path` and parses it (a URL is not read here: "unsupported source").
 bool LoadInventory(const std::string& path, Inventory* out, std::vector<std::string>* problems);

@@ -40,6 +40,7 @@ std::vector<std::string> RestartKeys(const Config& running, const Config& next) 
   check(next.ingest.collectd_prefix != running.ingest.collectd_prefix, "ingest.collectd_prefix");
   check(next.ingest.telegraf_prefix != running.ingest.telegraf_prefix, "ingest.telegraf_prefix");
   check(next.alertmanager.urls != running.alertmanager.urls, "alertmanager.urls");
+  check(next.model.group_notify_hold_s != running.model.group_notify_hold_s, "group.notify_hold_s");
   auto control_differs = [](const ControlOptions& a, const ControlOptions& b) {
     if (a.ack_timeout_s != b.ack_timeout_s || a.max_drained_per_rack != b.max_drained_per_rack ||
         a.max_drained_per_datacenter != b.max_drained_per_datacenter || a.max_changes_per_min != b.max_changes_per_min ||

@@ -208,6 +208,7 @@ Status Gateway::Start() {
   desk_options.keep_expired_s = config_.silences.keep_expired_s;
   desk_options.max_silences = static_cast<size_t>(config_.silences.max_silences);
   desk_options.notify = !config_.alertmanager.urls.empty();
+  desk_options.group_hold_s = config_.model.group_notify_hold_s;
   desk_options.owns_silences = config_.gateway.role != "pod";
   desk_options.answer_unknown = config_.gateway.role == "standalone";
   desk_ = std::make_unique<IncidentDesk>(desk_options, *outbound_, WallClock);
@@ -329,6 +330,7 @@ Status Gateway::Start() {
   for (auto& h : hosts_) handlers.push_back(h.get());
   pool_->Start(handlers);
   if (!config_.gateway.inventory.empty()) SyncInventory(config_.gateway.inventory);
+  if (!groups_.empty() && !topology_) ApplyTopology(nullptr);  // groups of an inventory no longer configured
   spdlog::info("gateway {} for datacenter {}: {} shards, {} rules, prefix {}, state {}", config_.gateway.id,
                config_.gateway.datacenter, pool_->size(), config_.model.rules.size(), config_.gateway.prefix,
                config_.state.path);
@@ -405,6 +407,10 @@ Status Gateway::Restore() {
     if (const DatacenterTwin* d = r.datacenter()) {
       for (const Incident& i : d->open_incidents()) restored_incidents_.insert(i.id);
     }
+    r.ForEachGroup([&](const GroupTwin& g) {
+      for (const Incident& i : g.open_incidents()) restored_incidents_.insert(i.id);
+      groups_.insert(g.id());  // retired if the inventory no longer names it
+    });
   }
   for (auto& [record, reason] : bad) {
     spdlog::error("state of {} twin {} cannot be read ({}); moved to the quarantine table, the twin starts afresh",
@@ -549,6 +555,7 @@ CountersSnapshot Gateway::Snapshot() const {
   if (forwarder_) {
     c.alertmanager = true;
     c.alertmanager_owed = desk_->owed_notifications();
+    c.alertmanager_held = desk_->held_notifications();
     c.alertmanager_posts = forwarder_->posts_ok();
     c.alertmanager_failures = forwarder_->posts_failed();
   }
@@ -568,10 +575,13 @@ void Gateway::Reload(const Config& next) {
     // No inventory any more: what it commissioned stays, and provisioning over MQTT may change it.
     config_.gateway.inventory.clear();
     router_->SetInventory(nullptr);
-    spdlog::info("reload: no inventory any more; its servers stay, provisioning over MQTT may change them");
+    ApplyTopology(nullptr);
+    spdlog::info("reload: no inventory any more; its servers stay, provisioning over MQTT may change them; its "
+                 "groups are gone");
   }
   config_.model = next.model;
-  for (auto& h : hosts_) h->UpdateModel(next.model);
+  config_.model.topology = topology_;
+  for (auto& h : hosts_) h->UpdateModel(config_.model);
   spdlog::info("reload: {} rules, clear_reports {}, heartbeat {} s, rack.min_servers {}, datacenter.min_racks {}",
                next.model.rules.size(), next.model.clear_reports, next.model.heartbeat_timeout_s,
                next.model.rack_min_servers, next.model.datacenter_min_racks);
@@ -605,6 +615,12 @@ bool Gateway::SyncInventory(const std::string& source) {
     for (const std::string& p : problems) spdlog::error("inventory: {}", p);
     spdlog::error("inventory {} refused ({} problem(s)); the running topology stays", source, problems.size());
     return false;
+  }
+  if (config_.gateway.role != "pod") ApplyTopology(BuildTopology(inventory));
+  if (config_.gateway.role == "site") {
+    // The pods hold the servers; the site needs the racks' groups only.
+    spdlog::info("inventory {}: {} racks, {} groups", source, inventory.racks.size(), groups_.size());
+    return true;
   }
   auto listed = std::make_shared<std::unordered_map<std::string, std::string>>();
   std::set<std::string> names;
@@ -640,6 +656,30 @@ bool Gateway::SyncInventory(const std::string& source) {
   spdlog::info("inventory {}: {} racks, {} servers listed; {} no longer listed (decommissioned)", source,
                inventory.racks.size(), inventory.servers.size(), gone);
   return true;
+}
+
+void Gateway::ApplyTopology(std::shared_ptr<const Topology> next) {
+  const double now = WallClock();
+  std::set<std::string> listed;
+  if (next) {
+    for (const auto& [group, racks] : next->group_racks) {
+      listed.insert(group);
+      const TwinAddress to{Level::kGroup, group};
+      pool_->PostInternal(to.Hash(), Envelope{to, now, GroupDefinition{racks}});
+    }
+  }
+  // A group no longer named resolves what it has open and clears its health.
+  for (const std::string& group : groups_) {
+    if (listed.count(group) != 0) continue;
+    const TwinAddress to{Level::kGroup, group};
+    pool_->PostInternal(to.Hash(), Envelope{to, now, GroupDefinition{}});
+  }
+  groups_ = std::move(listed);
+  desk_->SetGroups(!groups_.empty());
+  topology_ = next;
+  if (config_.gateway.role == "site") router_->SetTopology(next);
+  config_.model.topology = std::move(next);
+  for (auto& h : hosts_) h->UpdateModel(config_.model);
 }
 
 void Gateway::CheckSilence() {

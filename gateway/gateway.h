@@ -58,6 +58,9 @@ class Gateway {
   // Applies what a configuration reload may change while running: the model (rules, thresholds,
   // hysteresis, correlation, anomaly and storm settings). Logs what needs a restart instead.
   void Reload(const Config& next);
+  // Tells the shards the groups and their racks (nullptr: none), defines every group it names
+  // and retires every group it no longer names.
+  void ApplyTopology(std::shared_ptr<const Topology> next);
   // Reads the inventory (gateway.inventory) and applies it: commissions what it lists, moves what
   // changed, decommissions what an earlier inventory listed and this one does not. A bad
   // inventory is refused whole, every problem logged, and the running topology stays. Main's
@@ -129,6 +132,10 @@ class Gateway {
   std::vector<std::pair<std::string, std::string>> recommission_;
   // Ids of the incidents the twins held as they were read, for the desk's reconciliation.
   std::set<std::string> restored_incidents_;
+  // The groups (feeds, cooling units, switches) the inventory names, or restored ones until it is
+  // read; the topology the shards have. Main's thread.
+  std::set<std::string> groups_;
+  std::shared_ptr<const Topology> topology_;
   std::atomic<bool> stopped_{false};
 };
 

@@ -27,7 +27,9 @@ CEREAL_CLASS_VERSION(dctwin::ServerTwin::FlapTrack, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::ExactValue, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::Condition, 2)  // 2: rule identity
 CEREAL_CLASS_VERSION(dctwin::MetricWindow, 2)  // 2: metric names packed in one string
-CEREAL_CLASS_VERSION(dctwin::RackTwin, 3)  // 2: members under maintenance; 3: no published health
+CEREAL_CLASS_VERSION(dctwin::RackTwin, 4)  // 2: members under maintenance; 3: no published health; 4: group incidents
+CEREAL_CLASS_VERSION(dctwin::GroupTwin, 1)
+CEREAL_CLASS_VERSION(dctwin::GroupMember, 1)
 CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 4)  // 2: offline pods; 3: racks claimed by two pods; 4: no published health
 CEREAL_CLASS_VERSION(dctwin::Incident, 3)  // 2: runbook, flapping; 3: metric and figures
 CEREAL_CLASS_VERSION(dctwin::IncidentRef, 1)
@@ -65,6 +67,7 @@ Status Decode(std::string_view bytes, T* twin) {
 std::string EncodeTwin(const ServerTwin& twin) { return Encode(twin); }
 std::string EncodeTwin(const RackTwin& twin) { return Encode(twin); }
 std::string EncodeTwin(const DatacenterTwin& twin) { return Encode(twin); }
+std::string EncodeTwin(const GroupTwin& twin) { return Encode(twin); }
 
 Status DecodeTwin(std::string_view bytes, ServerTwin* twin) {
   Status s = Decode(bytes, twin);
@@ -73,5 +76,6 @@ Status DecodeTwin(std::string_view bytes, ServerTwin* twin) {
 }
 Status DecodeTwin(std::string_view bytes, RackTwin* twin) { return Decode(bytes, twin); }
 Status DecodeTwin(std::string_view bytes, DatacenterTwin* twin) { return Decode(bytes, twin); }
+Status DecodeTwin(std::string_view bytes, GroupTwin* twin) { return Decode(bytes, twin); }
 
 }  // namespace dctwin

@@ -10,23 +10,33 @@
 
 #include "storage/status.h"
 #include "twins/datacenter_twin.h"
+#include "twins/group_twin.h"
 #include "twins/rack_twin.h"
 #include "twins/server_twin.h"
 
 namespace dctwin {
 
 // The `kind` column of the twins table.
-enum class TwinKind : uint8_t { kServer = 1, kRack = 2, kDatacenter = 3 };
+enum class TwinKind : uint8_t { kServer = 1, kRack = 2, kDatacenter = 3, kGroup = 4 };
 
 inline uint8_t KindOf(Level level) {
-  return static_cast<uint8_t>(level == Level::kServer ? TwinKind::kServer
-                              : level == Level::kRack ? TwinKind::kRack
-                                                      : TwinKind::kDatacenter);
+  switch (level) {
+    case Level::kServer: return static_cast<uint8_t>(TwinKind::kServer);
+    case Level::kRack: return static_cast<uint8_t>(TwinKind::kRack);
+    case Level::kGroup: return static_cast<uint8_t>(TwinKind::kGroup);
+    case Level::kDatacenter:
+    case Level::kGateway: break;
+  }
+  return static_cast<uint8_t>(TwinKind::kDatacenter);
 }
 inline Level LevelOfKind(uint8_t kind) {
-  return kind == static_cast<uint8_t>(TwinKind::kRack)         ? Level::kRack
-         : kind == static_cast<uint8_t>(TwinKind::kDatacenter) ? Level::kDatacenter
-                                                               : Level::kServer;
+  switch (static_cast<TwinKind>(kind)) {
+    case TwinKind::kRack: return Level::kRack;
+    case TwinKind::kDatacenter: return Level::kDatacenter;
+    case TwinKind::kGroup: return Level::kGroup;
+    case TwinKind::kServer: break;
+  }
+  return Level::kServer;
 }
 
 // Format of the whole row; cereal's per-class versions live inside the bytes. A row with a
@@ -36,9 +46,11 @@ constexpr uint32_t kTwinFormat = 1;
 std::string EncodeTwin(const ServerTwin& twin);
 std::string EncodeTwin(const RackTwin& twin);
 std::string EncodeTwin(const DatacenterTwin& twin);
+std::string EncodeTwin(const GroupTwin& twin);
 
 Status DecodeTwin(std::string_view bytes, ServerTwin* twin);
 Status DecodeTwin(std::string_view bytes, RackTwin* twin);
 Status DecodeTwin(std::string_view bytes, DatacenterTwin* twin);
+Status DecodeTwin(std::string_view bytes, GroupTwin* twin);
 
 }  // namespace dctwin

@@ -69,6 +69,7 @@ std::string_view LevelName(Level level) {
     case Level::kRack: return "rack";
     case Level::kDatacenter: return "datacenter";
     case Level::kGateway: return "gateway";
+    case Level::kGroup: return "group";
   }
   return "server";
 }

@@ -11,7 +11,8 @@
 namespace dctwin {
 
 // kGateway: the gateway's own incidents (the monitoring path itself), never a twin's.
-enum class Level : uint8_t { kServer, kRack, kDatacenter, kGateway };
+// kGroup: what several racks share (a power feed, a cooling unit, a ToR switch; twins/topology.h).
+enum class Level : uint8_t { kServer, kRack, kDatacenter, kGateway, kGroup };
 enum class Severity : uint8_t { kWarning, kCritical };
 // kUpdated: what the incident's record says changed (its cause, its rack): the record is published
 // again; it is not an event of the contract.
@@ -41,7 +42,7 @@ struct Incident {
   Severity severity = Severity::kWarning;
   double opened_at = 0;
   std::string summary;
-  std::string caused_by;  // id of the enclosing rack/datacenter incident, empty if none
+  std::string caused_by;  // id of the enclosing rack/group/datacenter incident, empty if none
   std::string runbook;    // from the rule that opened it, empty if none
   bool flapping = false;  // opened model.flap_count times within model.flap_window_s
   double stable_since = 0;  // flapping: report time since which its condition has been clear
@@ -55,7 +56,7 @@ struct IncidentEvent {
   std::string id;
   Level level = Level::kServer;
   std::string subject;
-  std::string rack;  // empty for datacenter incidents
+  std::string rack;  // empty for datacenter and group incidents
   std::string datacenter;
   std::string kind;
   Severity severity = Severity::kWarning;
@@ -82,6 +83,7 @@ struct IncidentRef {
   std::string id;
   Severity severity = Severity::kWarning;
   double opened_at = 0;
+  bool operator==(const IncidentRef&) const = default;
 };
 
 // What goes out retained on P/health/<level>/<subject>.
@@ -93,9 +95,9 @@ struct HealthUpdate {
   std::vector<std::string> open;  // ids of the twin's own open incidents
   double updated_at = 0;
   std::string rack;                     // server: its rack
-  std::map<std::string, int> by_kind;   // rack: servers per open kind; datacenter: racks per open kind
-  int members = 0;                      // rack: servers; datacenter: racks
-  std::vector<std::string> unhealthy;   // datacenter: unhealthy rack ids
+  std::map<std::string, int> by_kind;   // rack: servers per open kind; datacenter, group: racks per open kind
+  int members = 0;                      // rack: servers; datacenter, group: racks
+  std::vector<std::string> unhealthy;   // datacenter, group: unhealthy rack ids
   bool maintenance = false;             // server: under an active maintenance silence
   // rack: what a site gateway needs to judge the rack from its health alone (role = "site")
   double since = 0;                     // earliest opened_at of anything open in the rack

@@ -72,6 +72,30 @@ struct DatacenterIncidents {
   std::vector<IncidentRef> open;
 };
 
+// Gateway -> group: the group's racks as the inventory lists them. No racks: the group is no
+// longer listed; it resolves what it has open and is gone.
+struct GroupDefinition {
+  std::vector<std::string> racks;  // sorted
+};
+
+// Rack -> group (at a site: a pod's rack health, by way of the ingest): what the rack has open.
+// The whole picture each time, so it is idempotent.
+struct GroupMember {
+  std::string rack;
+  bool exists = true;                  // false: the rack has no servers left, or left the group
+  std::vector<IncidentRef> incidents;  // rack-level incidents
+  std::map<std::string, int> by_kind;  // servers with open incidents, per kind
+  Severity worst = Severity::kWarning; // worst severity open in the rack (when by_kind is not empty)
+  bool operator==(const GroupMember&) const = default;
+};
+
+// Group -> rack: the group's open incidents, so the rack's incidents (and its servers' where the
+// rack has none of the kind) carry caused_by.
+struct GroupIncidents {
+  std::string group;
+  std::vector<IncidentRef> open;
+};
+
 // Gateway -> datacenter: the alert-storm guard's view of silence across the whole gateway.
 struct SilenceStorm {
   bool active = false;
@@ -106,7 +130,7 @@ struct ControlCondition {
 
 // --- queries (MQTT 5 request/response) ---
 
-enum class QueryKind : uint8_t { kUnhealthyRacks, kDatacenter, kRack, kServer };
+enum class QueryKind : uint8_t { kUnhealthyRacks, kDatacenter, kRack, kServer, kGroup };
 
 struct Query {
   QueryKind kind = QueryKind::kDatacenter;
@@ -162,16 +186,24 @@ struct DatacenterView {
   std::vector<RackStatus> unhealthy;
 };
 
+struct GroupView {
+  HealthStatus status = HealthStatus::kOk;
+  std::vector<Incident> open;
+  std::vector<std::string> racks;          // as the inventory lists them
+  std::vector<GroupMember> troubled;       // racks with anything open
+};
+
 // What a twin answers; the gateway turns it into the reply message.
 struct QueryReply {
   Query query;
   std::string subject;
   bool found = false;
-  std::variant<std::monostate, ServerView, RackView, DatacenterView> view;
+  std::variant<std::monostate, ServerView, RackView, DatacenterView, GroupView> view;
 };
 
 using Message = std::variant<Commission, Decommission, Report, MemberStatus, RackIncidents, RackStatus,
-                             DatacenterIncidents, Query, SilenceStorm, PodStatus, RackConflict, ControlCondition>;
+                             DatacenterIncidents, Query, SilenceStorm, PodStatus, RackConflict, ControlCondition,
+                             GroupDefinition, GroupMember, GroupIncidents>;
 
 struct Envelope {
   TwinAddress to;

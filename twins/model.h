@@ -3,12 +3,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "twins/incident.h"
+#include "twins/topology.h"
 
 namespace dctwin {
 
@@ -58,6 +60,16 @@ struct ModelConfig {
   int clear_reports = 3;
   int rack_min_servers = 3;
   int datacenter_min_racks = 2;
+  // A group (feed, cooling unit, ToR switch) opens an incident of a kind it can cause when at
+  // least group_min_racks of its racks have a rack incident of that kind, or at least
+  // group_min_servers of its servers have server incidents of it.
+  int group_min_racks = 2;
+  int group_min_servers = 5;
+  // How long the Alertmanager notification of a server or rack incident of a kind a group can
+  // cause waits for correlation to name its group (the gateway's incident desk; takes a restart).
+  double group_notify_hold_s = 30;
+  // The groups and their racks, from the inventory (nullptr: no inventory, no groups).
+  std::shared_ptr<const Topology> topology;
   // Anomaly (twins/baseline.h): each metric's baseline (level and typical deviation over about
   // anomaly_baseline_s, by report time) and its range at each hour of the day on the days before.
   // A value off its hour's range that is more than 2 x anomaly_z deviations from the level (and

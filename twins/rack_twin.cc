@@ -102,14 +102,51 @@ void RackTwin::Recorrelate(double now, const ModelConfig& model, Effects& out) {
 
 void RackTwin::OnDatacenterIncidents(const DatacenterIncidents& msg, double now, Effects& out) {
   dc_incidents_ = msg.open;
-  for (Incident& inc : open_) {
-    if (!inc.caused_by.empty()) continue;
-    for (const IncidentRef& r : dc_incidents_) {
-      if (r.kind == inc.kind) inc.caused_by = r.id;
-    }
-    if (!inc.caused_by.empty()) out.events.push_back(MakeEvent(inc, IncidentState::kUpdated, now));
-  }
+  UpdateCauses(now, out);
   PublishHealthIfChanged(now, out);
+}
+
+void RackTwin::OnGroupIncidents(const GroupIncidents& msg, double now, Effects& out) {
+  auto it = group_incidents_.find(msg.group);
+  if (it != group_incidents_.end() && it->second == msg.open) return;
+  if (msg.open.empty()) {
+    if (it == group_incidents_.end()) return;
+    group_incidents_.erase(it);
+  } else {
+    group_incidents_[msg.group] = msg.open;
+  }
+  UpdateCauses(now, out);
+  // The servers hear of it too: theirs are caused by the group where the rack has none of the kind.
+  for (const auto& [server, open] : members_) Notify(server, now, out);
+}
+
+std::string RackTwin::CauseOf(const std::string& kind) const {
+  for (const auto& [group, open] : group_incidents_) {
+    for (const IncidentRef& r : open) {
+      if (r.kind == kind) return r.id;
+    }
+  }
+  std::string cause;
+  for (const IncidentRef& r : dc_incidents_) {
+    if (r.kind == kind) cause = r.id;
+  }
+  return cause;
+}
+
+bool RackTwin::UpdateCauses(double now, Effects& out) {
+  bool changed = false;
+  for (Incident& inc : open_) {
+    // Once correlated an incident keeps its cause, except that a group (the feed, the switch)
+    // says more than the datacenter does.
+    const std::string cause = CauseOf(inc.kind);
+    if (cause.empty() || cause == inc.caused_by) continue;
+    const bool better = inc.caused_by.empty() || (!inc.caused_by.starts_with("group:") && cause.starts_with("group:"));
+    if (!better) continue;
+    inc.caused_by = cause;
+    out.events.push_back(MakeEvent(inc, IncidentState::kUpdated, now));
+    changed = true;
+  }
+  return changed;
 }
 
 bool RackTwin::Correlate(double now, const ModelConfig& model, Effects& out) {
@@ -147,9 +184,7 @@ bool RackTwin::Correlate(double now, const ModelConfig& model, Effects& out) {
     }
     inc.summary = std::to_string(n) + " of " + std::to_string(members_.size()) + " servers in rack " + id_ +
                   " have " + kind + " incidents: " + LikelyCause(kind);
-    for (const IncidentRef& r : dc_incidents_) {
-      if (r.kind == kind) inc.caused_by = r.id;
-    }
+    inc.caused_by = CauseOf(kind);
     out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
     open_.push_back(std::move(inc));
     changed = true;
@@ -161,7 +196,24 @@ void RackTwin::Notify(const std::string& server, double now, Effects& out) const
   RackIncidents msg;
   msg.rack = id_;
   for (const Incident& inc : open_) msg.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
+  // Kinds the rack has no incident of: a group's incident is the cause of its servers'.
+  for (const auto& [group, open] : group_incidents_) {
+    for (const IncidentRef& r : open) {
+      const auto same = [&](const IncidentRef& x) { return x.kind == r.kind; };
+      if (std::none_of(msg.open.begin(), msg.open.end(), same)) msg.open.push_back(r);
+    }
+  }
   out.sends.push_back(Envelope{TwinAddress{Level::kServer, server}, now, std::move(msg)});
+}
+
+GroupMember RackTwin::BuildGroupMember() const {
+  GroupMember m;
+  m.rack = id_;
+  m.exists = !Empty();
+  for (const Incident& inc : open_) m.incidents.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
+  m.by_kind = Histogram();
+  m.worst = BuildStatus().worst;
+  return m;
 }
 
 RackStatus RackTwin::BuildStatus() const {

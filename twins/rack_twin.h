@@ -22,6 +22,9 @@ class RackTwin {
 
   void OnMemberStatus(const MemberStatus& msg, double now, const ModelConfig& model, Effects& out);
   void OnDatacenterIncidents(const DatacenterIncidents& msg, double now, Effects& out);
+  // What a group of the rack (its feed, cooling unit, switch) has open: the rack's incidents of
+  // those kinds are caused by it, and so are its servers' where the rack has none of the kind.
+  void OnGroupIncidents(const GroupIncidents& msg, double now, Effects& out);
   // Correlates again (rack.min_servers changed): opens and resolves at once.
   void Recorrelate(double now, const ModelConfig& model, Effects& out);
 
@@ -39,6 +42,8 @@ class RackTwin {
   RackView View() const;
   // What this rack tells the datacenter.
   RackStatus BuildStatus() const;
+  // What this rack tells its groups.
+  GroupMember BuildGroupMember() const;
   // The datacenter's open incidents, as it last told this rack.
   const std::vector<IncidentRef>& dc_incidents() const { return dc_incidents_; }
   // After a restore: publishes the health again.
@@ -57,6 +62,10 @@ class RackTwin {
   void SendStatusIfChanged(double now, Effects& out);
   void PublishHealthIfChanged(double now, Effects& out);
   IncidentEvent MakeEvent(const Incident& incident, IncidentState state, double at) const;
+  // The id of what causes a rack incident of `kind`: a group's incident before the datacenter's.
+  std::string CauseOf(const std::string& kind) const;
+  // Gives the rack incidents the causes known now; true if any changed.
+  bool UpdateCauses(double now, Effects& out);
 
   // Constant after construction
   const std::string id_;
@@ -66,6 +75,7 @@ class RackTwin {
   std::set<std::string> maintenance_;                        // members under maintenance
   std::vector<Incident> open_;                               // rack-level incidents
   std::vector<IncidentRef> dc_incidents_;
+  std::map<std::string, std::vector<IncidentRef>> group_incidents_;  // group -> its open incidents
   uint64_t seq_ = 0;
   bool status_sent_ = false;
   RackStatus sent_status_;

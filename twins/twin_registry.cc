@@ -85,6 +85,15 @@ RackTwin* TwinRegistry::RestoreRack(const std::string& id) {
   return &racks_.try_emplace(id, id, options_.datacenter).first->second;
 }
 
+GroupTwin* TwinRegistry::RestoreGroup(const std::string& id) {
+  return &groups_.try_emplace(id, id, options_.datacenter).first->second;
+}
+
+const GroupTwin* TwinRegistry::group(const std::string& id) const {
+  auto it = groups_.find(id);
+  return it == groups_.end() ? nullptr : &it->second;
+}
+
 DatacenterTwin* TwinRegistry::RestoreDatacenter() {
   if (!datacenter_) datacenter_ = std::make_unique<DatacenterTwin>(options_.datacenter);
   return datacenter_.get();
@@ -105,6 +114,19 @@ void TwinRegistry::UpdateModel(const ModelConfig& model, double now, Effects& ou
       rack.Recorrelate(now, rules_.config(), out);
       if (out.events.size() != before) MarkDirty(TwinAddress{Level::kRack, id});
     }
+  }
+  if (old.group_min_racks != model.group_min_racks || old.group_min_servers != model.group_min_servers) {
+    for (auto& [id, group] : groups_) {
+      const size_t before = out.events.size();
+      group.Recorrelate(now, rules_.config(), out);
+      if (out.events.size() != before) MarkDirty(TwinAddress{Level::kGroup, id});
+    }
+  }
+  // Another inventory: every rack tells the groups it belongs to now (the groups it left hear of
+  // it from their new definition).
+  if (old.topology != model.topology) {
+    group_sent_.clear();
+    for (const auto& [id, rack] : racks_) SyncRackGroups(id, now, out);
   }
   if (datacenter_ && old.datacenter_min_racks != model.datacenter_min_racks) {
     const size_t before = out.events.size();
@@ -149,6 +171,7 @@ void TwinRegistry::Forget(const TwinAddress& address) {
       break;
     }
     case Level::kRack: racks_.erase(address.id); break;
+    case Level::kGroup: groups_.erase(address.id); break;
     case Level::kDatacenter: datacenter_.reset(); break;
     case Level::kGateway: break;  // no twin
   }
@@ -176,7 +199,10 @@ void TwinRegistry::FinishRestore(double not_before, double now, double mono, Eff
   // a commit and its release, a broker that lost its retained store), and the outbound queue
   // makes sure it ends up with these.
   for (auto& [id, rack] : racks_) rack.RepublishHealth(now, out);
+  for (auto& [id, group] : groups_) group.RepublishHealth(now, out);
   if (datacenter_) datacenter_->RepublishHealth(now, out);
+  // The groups hear again what their racks have open (they may have missed the last change).
+  for (const auto& [id, rack] : racks_) SyncRackGroups(id, now, out);
 }
 
 std::map<std::string, int64_t> TwinRegistry::OpenIncidentsByKind() const {
@@ -187,6 +213,7 @@ std::map<std::string, int64_t> TwinRegistry::OpenIncidentsByKind() const {
   if (datacenter_) count(Level::kDatacenter, datacenter_->open_incidents());
   for (const auto& [id, slot] : servers_) count(Level::kServer, slot.twin.open_incidents());
   for (const auto& [id, rack] : racks_) count(Level::kRack, rack.open_incidents());
+  for (const auto& [id, group] : groups_) count(Level::kGroup, group.open_incidents());
   return n;
 }
 
@@ -213,6 +240,10 @@ TwinRegistry::Outcome TwinRegistry::Handle(const Envelope& env, Effects& out) {
       } else if (auto* conflict = std::get_if<RackConflict>(&env.msg)) {
         datacenter_->OnRackConflict(*conflict, env.now, out);
       }
+      outcome = Outcome::kApplied;
+      break;
+    case Level::kGroup:
+      HandleGroup(env, out);
       outcome = Outcome::kApplied;
       break;
     case Level::kGateway:
@@ -248,6 +279,12 @@ TwinRegistry::Outcome TwinRegistry::HandleQuery(const Envelope& env, const Query
     case Level::kDatacenter:
       if (datacenter_ && datacenter_->id() == env.to.id) {
         reply.view = datacenter_->View();
+        reply.found = true;
+      }
+      break;
+    case Level::kGroup:
+      if (const GroupTwin* g = group(env.to.id)) {
+        reply.view = g->View();
         reply.found = true;
       }
       break;
@@ -342,8 +379,58 @@ void TwinRegistry::HandleRack(const Envelope& env, Effects& out) {
   } else if (auto* notice = std::get_if<DatacenterIncidents>(&env.msg)) {
     if (it == racks_.end()) return;
     it->second.OnDatacenterIncidents(*notice, env.now, out);
+  } else if (auto* group = std::get_if<GroupIncidents>(&env.msg)) {
+    if (it == racks_.end()) return;
+    it->second.OnGroupIncidents(*group, env.now, out);
   }
   if (it != racks_.end() && it->second.Empty()) racks_.erase(it);
+  SyncRackGroups(id, env.now, out);
+}
+
+void TwinRegistry::SyncRackGroups(const std::string& rack, double now, Effects& out) {
+  const Topology* topology = rules_.config().topology.get();
+  if (!options_.datacenter_twin || topology == nullptr) return;  // a pod: the site has the groups
+  const std::vector<std::string>* groups = topology->GroupsOf(rack);
+  if (groups == nullptr) return;
+  auto it = racks_.find(rack);
+  GroupMember member;
+  if (it != racks_.end()) {
+    member = it->second.BuildGroupMember();
+  } else {
+    member.rack = rack;
+    member.exists = false;
+  }
+  auto sent = group_sent_.find(rack);
+  if (sent != group_sent_.end() ? sent->second == member : !member.exists) return;
+  for (const std::string& g : *groups) out.sends.push_back(Envelope{TwinAddress{Level::kGroup, g}, now, member});
+  if (member.exists) {
+    group_sent_[rack] = std::move(member);
+  } else if (sent != group_sent_.end()) {
+    group_sent_.erase(sent);
+  }
+}
+
+void TwinRegistry::HandleGroup(const Envelope& env, Effects& out) {
+  const std::string& id = env.to.id;
+  auto it = groups_.find(id);
+  if (auto* def = std::get_if<GroupDefinition>(&env.msg)) {
+    if (it == groups_.end()) {
+      if (def->racks.empty()) return;
+      it = groups_.try_emplace(id, id, options_.datacenter).first;
+    }
+    it->second.OnDefinition(*def, env.now, rules_.config(), out);
+  } else if (auto* member = std::get_if<GroupMember>(&env.msg)) {
+    if (it == groups_.end()) {
+      // Before its definition came (a start): the topology the shard has lists its racks.
+      const Topology* topology = rules_.config().topology.get();
+      const std::vector<std::string>* racks = topology != nullptr ? topology->RacksOf(id) : nullptr;
+      if (racks == nullptr) return;
+      it = groups_.try_emplace(id, id, options_.datacenter).first;
+      it->second.OnDefinition(GroupDefinition{*racks}, env.now, rules_.config(), out);
+    }
+    it->second.OnMember(*member, env.now, rules_.config(), out);
+  }
+  if (it->second.Empty()) groups_.erase(it);
 }
 
 void TwinRegistry::Arm(const std::string& id, ServerSlot& slot, double not_before) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "twins/datacenter_twin.h"
+#include "twins/group_twin.h"
 #include "twins/messages.h"
 #include "twins/model.h"
 #include "twins/rack_twin.h"
@@ -87,6 +88,7 @@ class TwinRegistry {
   // state cannot be decoded is dropped again with Forget().
   ServerTwin* RestoreServer(const std::string& id);
   RackTwin* RestoreRack(const std::string& id);
+  GroupTwin* RestoreGroup(const std::string& id);
   DatacenterTwin* RestoreDatacenter();
   void Forget(const TwinAddress& address);
   // Arms the silence timers of restored servers. A deadline that passed while the gateway was
@@ -102,6 +104,12 @@ class TwinRegistry {
   const ServerTwin* server(const std::string& id) const;
   const RackTwin* rack(const std::string& id) const;
   const DatacenterTwin* datacenter() const { return datacenter_.get(); }
+  const GroupTwin* group(const std::string& id) const;
+  size_t group_count() const { return groups_.size(); }
+  template <typename F>
+  void ForEachGroup(F&& f) const {
+    for (const auto& [id, group] : groups_) f(group);
+  }
   template <typename F>
   void ForEachServer(F&& f) const {
     for (const auto& [id, slot] : servers_) f(slot.twin);
@@ -131,6 +139,10 @@ class TwinRegistry {
   Outcome HandleServer(const Envelope& env, Effects& out);
   Outcome HandleQuery(const Envelope& env, const Query& query, Effects& out);
   void HandleRack(const Envelope& env, Effects& out);
+  void HandleGroup(const Envelope& env, Effects& out);
+  // Tells the rack's groups (as the topology lists them) what the rack has open, when that
+  // changed since they last heard.
+  void SyncRackGroups(const std::string& rack, double now, Effects& out);
   ServerSlot& Commission(const std::string& id, const std::string& rack, double now, Effects& out);
   // not_before: monotonic clock.
   void Arm(const std::string& id, ServerSlot& slot, double not_before = 0);
@@ -153,6 +165,9 @@ class TwinRegistry {
   std::unordered_map<std::string, ServerSlot> servers_;
   std::unordered_map<std::string, RackTwin> racks_;
   std::unique_ptr<DatacenterTwin> datacenter_;
+  std::unordered_map<std::string, GroupTwin> groups_;
+  // What each rack last told its groups (not durable: a restart tells them again).
+  std::unordered_map<std::string, GroupMember> group_sent_;
   std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> timers_;
   uint64_t next_generation_ = 0;
   // `it`: the server's slot as the caller found it (servers_.end() if none), so that a report

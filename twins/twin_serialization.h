@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "twins/datacenter_twin.h"
+#include "twins/group_twin.h"
 #include "twins/incident.h"
 #include "twins/messages.h"
 #include "twins/metric_window.h"
@@ -134,6 +135,17 @@ void RackTwin::serialize(Archive& ar, std::uint32_t version) {
   FormerPublishedHealth former;
   if (version < 3) ar(former.published, former.health);
   if (version >= 2) ar(maintenance_);
+  if (version >= 4) ar(group_incidents_);
+}
+
+template <class Archive>
+void GroupTwin::serialize(Archive& ar, std::uint32_t /*version*/) {
+  ar(racks_, members_, open_, seq_);
+}
+
+template <class Archive>
+void serialize(Archive& ar, GroupMember& v, std::uint32_t /*version*/) {
+  ar(v.rack, v.exists, v.incidents, v.by_kind, v.worst);
 }
 
 template <class Archive>

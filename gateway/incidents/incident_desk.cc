@@ -20,6 +20,19 @@ constexpr const char* kRecords = "incident";
 constexpr const char* kSilences = "silence";
 constexpr const char* kNotifications = "notify";
 constexpr const char* kDeferred = "deferred";
+constexpr const char* kHeld = "held";
+
+std::string HeldDoc(double until) {
+  JsonWriter w;
+  w.BeginObject().Field("until", until).EndObject();
+  return w.Take();
+}
+
+bool ParseHeldDoc(const std::string& body, double* until) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element e;
+  return !parser.parse(body).get(e) && !e["until"].get_double().get(*until);
+}
 constexpr const char* kMeta = "meta";
 constexpr const char* kGatewayOpen = "gateway-open";
 
@@ -189,6 +202,19 @@ Status IncidentDesk::Restore(StateStore& store) {
     notifications_.emplace(n.incident.id, std::move(n));
   });
   if (!s.ok()) return s;
+  for (const auto& [id, r] : open_) {
+    if (r.level == Level::kGroup) open_groups_.insert(id);
+  }
+  s = store.LoadDocs(kHeld, [&](DocRecord&& d) {
+    double until = 0;
+    if (open_.count(d.key.id) == 0 || notifications_.count(d.key.id) != 0 || !ParseHeldDoc(d.body, &until)) {
+      docs_[{kHeld, d.key.id}] = std::nullopt;
+      return;
+    }
+    held_[d.key.id] = until;
+    hold_order_.emplace(until, d.key.id);
+  });
+  if (!s.ok()) return s;
   s = store.LoadDocs(kDeferred, [&](DocRecord&& d) {
     if (open_.count(d.key.id) > 0) {
       deferred_.insert(d.key.id);
@@ -328,6 +354,83 @@ void IncidentDesk::MirrorSilence(const std::string& id, const std::string& paylo
   }
 }
 
+void IncidentDesk::Notify(const IncidentEvent& record) {
+  if (notifications_.count(record.id) != 0) return;
+  notifications_[record.id] = Notification{record, 0};
+  SaveNotification(record.id);
+}
+
+void IncidentDesk::NotifyOrHold(const IncidentEvent& e, double now) {
+  if (open_groups_.count(e.caused_by) != 0) {
+    Hold(e.id, now);  // caused by an open group incident: the group was notified
+    return;
+  }
+  // A server or rack incident of a kind a group can cause waits for correlation to say whether
+  // its feed, cooling unit or switch is the cause: a feed trip is then one notification.
+  const bool groupable = e.kind == "power" || e.kind == "silent" || e.kind == "thermal" || e.kind == "network";
+  if (groups_present_.load(std::memory_order_relaxed) && options_.group_hold_s > 0 && groupable &&
+      (e.level == Level::kServer || e.level == Level::kRack)) {
+    Hold(e.id, now + options_.group_hold_s);
+    return;
+  }
+  Notify(e);
+}
+
+void IncidentDesk::Hold(const std::string& id, double until) {
+  auto [it, fresh] = held_.try_emplace(id, until);
+  if (!fresh) return;
+  hold_order_.emplace(until, id);
+  docs_[{kHeld, id}] = HeldDoc(until);
+}
+
+void IncidentDesk::Unhold(const std::string& id) {
+  auto it = held_.find(id);
+  if (it == held_.end()) return;
+  hold_order_.erase({it->second, id});
+  held_.erase(it);
+  docs_[{kHeld, id}] = std::nullopt;
+  auto rec = open_.find(id);
+  if (rec == open_.end()) return;
+  auto g = held_by_group_.find(rec->second.caused_by);
+  if (g == held_by_group_.end()) return;
+  g->second.erase(id);
+  if (g->second.empty()) held_by_group_.erase(g);
+}
+
+void IncidentDesk::ReleaseHeld(double now) {
+  while (!hold_order_.empty() && hold_order_.begin()->first <= now) {
+    const std::string id = hold_order_.begin()->second;
+    hold_order_.erase(hold_order_.begin());
+    auto rec = open_.find(id);
+    if (rec != open_.end() && open_groups_.count(rec->second.caused_by) != 0) {
+      held_by_group_[rec->second.caused_by].insert(id);  // until the group resolves
+      continue;
+    }
+    held_.erase(id);
+    docs_[{kHeld, id}] = std::nullopt;
+    if (rec != open_.end() && rec->second.silenced_by.empty()) Notify(rec->second);
+  }
+}
+
+void IncidentDesk::ReleaseGroup(const std::string& group_incident) {
+  open_groups_.erase(group_incident);
+  auto g = held_by_group_.find(group_incident);
+  if (g == held_by_group_.end()) return;
+  const std::set<std::string> ids = std::move(g->second);
+  held_by_group_.erase(g);
+  size_t n = 0;
+  for (const std::string& id : ids) {
+    held_.erase(id);
+    docs_[{kHeld, id}] = std::nullopt;
+    auto rec = open_.find(id);
+    if (rec == open_.end() || !rec->second.silenced_by.empty()) continue;
+    Notify(rec->second);
+    ++n;
+  }
+  if (n > 0) spdlog::info("group incident {} resolved: {} incident(s) it held back and still open are notified now",
+                          group_incident, n);
+}
+
 void IncidentDesk::SaveNotification(const std::string& id) {
   auto it = notifications_.find(id);
   if (it == notifications_.end()) {
@@ -412,12 +515,11 @@ void IncidentDesk::OnIncidents(std::vector<IncidentEvent>& events,
       ids.erase(std::remove(ids.begin(), ids.end(), e.id), ids.end());
       ids.push_back(e.id);
       SaveRecord(e);
+      if (e.level == Level::kGroup) open_groups_.insert(e.id);
       // A muted open is never notified.
-      if (options_.notify && e.silenced_by.empty()) {
-        notifications_[e.id] = Notification{e, 0};
-        SaveNotification(e.id);
-      }
+      if (options_.notify && e.silenced_by.empty()) NotifyOrHold(e, now);
     } else if (e.state == IncidentState::kResolved) {
+      Unhold(e.id);  // never notified: neither is its end
       open_.erase(e.id);
       docs_[{kRecords, e.id}] = std::nullopt;
       ids.erase(std::remove(ids.begin(), ids.end(), e.id), ids.end());
@@ -428,6 +530,7 @@ void IncidentDesk::OnIncidents(std::vector<IncidentEvent>& events,
       } else {
         Outbox(topic, IncidentRecordJson(open_.at(ids.back())), true);
       }
+      if (e.level == Level::kGroup) ReleaseGroup(e.id);
       // The resolve of an incident whose open was notified is always notified.
       auto n = notifications_.find(e.id);
       if (n != notifications_.end()) {
@@ -465,11 +568,8 @@ std::vector<std::string> IncidentDesk::ApplySilence(SilenceEntry& entry, double 
       record.silenced_by.push_back(sid);
     } else {
       record.silenced_by.erase(pos);
-      // No longer muted and never notified: Alertmanager hears of it now.
-      if (options_.notify && record.silenced_by.empty() && notifications_.count(id) == 0) {
-        notifications_[id] = Notification{record, 0};
-        SaveNotification(id);
-      }
+      // No longer muted and never notified: Alertmanager hears of it now (or when a hold ends).
+      if (options_.notify && record.silenced_by.empty() && held_.count(id) == 0) Notify(record);
     }
     SaveRecord(record);
   }
@@ -499,6 +599,7 @@ void IncidentDesk::Poll(double now) {
   gateway_cut_short_.clear();
   for (DeskRequest& r : requests) Handle(r, now);
   PublishDeferred();
+  ReleaseHeld(now);
   // Silences start and end with the clock; expired ones are forgotten after keep_expired_s.
   for (auto it = silences_.begin(); it != silences_.end();) {
     SilenceEntry& entry = it->second;
@@ -520,6 +621,7 @@ void IncidentDesk::UpdateCounts(double now) {
   active_silences_.store(active, std::memory_order_relaxed);
   open_count_.store(static_cast<int64_t>(open_.size()), std::memory_order_relaxed);
   owed_.store(static_cast<int64_t>(notifications_.size()), std::memory_order_relaxed);
+  held_count_.store(static_cast<int64_t>(held_.size()), std::memory_order_relaxed);
 }
 
 void IncidentDesk::Contribute(StoreBatch& batch) {

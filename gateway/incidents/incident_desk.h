@@ -71,6 +71,9 @@ class IncidentDesk : public CommitStage {
     // false on pods and the site: an ack for an incident held elsewhere is not answered here.
     bool answer_unknown = true;
     size_t max_requests = 10000;  // operator requests waiting for the writer thread
+    // While groups exist (SetGroups): how long the notification of a server or rack incident of
+    // a kind a group can cause waits for correlation to name its group (group.notify_hold_s).
+    double group_hold_s = 30;
   };
   using Clock = std::function<double()>;
   using MaintenanceHandler = std::function<void(std::shared_ptr<const std::vector<Silence>>)>;
@@ -101,6 +104,12 @@ class IncidentDesk : public CommitStage {
   // restored twin holds that incident any more), clearing its record and resolving its
   // notification; the events go out with the first commit.
   void ResolveUnheld(const std::set<std::string>& held, double now);
+
+  // Any thread: whether the inventory names groups (feeds, cooling units, switches). Only then
+  // does a notification wait for correlation to name its group.
+  void SetGroups(bool present) { groups_present_.store(present, std::memory_order_relaxed); }
+  // Notifications held back: waiting for correlation, or caused by an open group incident.
+  int64_t held_notifications() const { return held_count_.load(std::memory_order_relaxed); }
 
   // Any thread.
   // false: max_requests operator requests wait already (the store may be failing); refused and
@@ -157,6 +166,16 @@ class IncidentDesk : public CommitStage {
   void SaveRecord(const IncidentEvent& record);
   void SaveSilence(const Silence& silence, double now);
   void SaveNotification(const std::string& id);
+  // Alertmanager hears of an open record from now on (unless it already does).
+  void Notify(const IncidentEvent& record);
+  // The notification of a new open: now, or held back (a group may cause it).
+  void NotifyOrHold(const IncidentEvent& e, double now);
+  void Hold(const std::string& id, double until);
+  void Unhold(const std::string& id);
+  // Held notifications whose wait is over go out, unless an open group incident causes them.
+  void ReleaseHeld(double now);
+  // A group incident resolved: what it held back and is still open is notified now, once.
+  void ReleaseGroup(const std::string& group_incident);
   // History rows (P/query/history) go into the transaction of the change they record. Their
   // times never step back, so that the history's `at` index maps a time onto a seq range.
   void Remember(HistoryRecord row);
@@ -193,6 +212,8 @@ class IncidentDesk : public CommitStage {
   std::atomic<int64_t> active_silences_{0};
   std::atomic<int64_t> owed_{0};
   std::atomic<uint64_t> opens_deferred_{0};
+  std::atomic<bool> groups_present_{false};
+  std::atomic<int64_t> held_count_{0};
 
   // Owned by the writer thread.
   std::map<std::string, IncidentEvent> open_;        // open incident records by id
@@ -205,6 +226,12 @@ class IncidentDesk : public CommitStage {
   // meanwhile is never announced at all. A resolve of an announced open always goes out.
   bool outbox_full_ = false;
   std::set<std::string> deferred_;
+  // Notifications held back (durable as "held" documents): id -> until when; the same ordered by
+  // time; and those whose wait is over but whose group incident is open, by that incident.
+  std::map<std::string, double> held_;
+  std::set<std::pair<double, std::string>> hold_order_;
+  std::map<std::string, std::set<std::string>> held_by_group_;
+  std::set<std::string> open_groups_;  // open group incidents
   void PublishDeferred();
   // Waiting for the next commit.
   std::vector<OutboxRecord> outbox_;

@@ -119,6 +119,8 @@ bool ParseIncidentRecord(std::string_view json, IncidentEvent* out, std::string*
     r.level = Level::kDatacenter;
   } else if (level == "gateway") {
     r.level = Level::kGateway;
+  } else if (level == "group") {
+    r.level = Level::kGroup;
   } else {
     *error = "unknown level \"" + level + "\"";
     return false;

@@ -221,7 +221,8 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
   // A pod answers only for what it holds: the datacenter, the site's incidents and silences are
   // the site gateway's to answer.
   if (options_.role == "pod" &&
-      (what == "history" || what == "report" || what == "unhealthy-racks" || what == "datacenter" || what == "incidents" || what == "silences")) {
+      (what == "history" || what == "report" || what == "unhealthy-racks" || what == "datacenter" || what == "incidents" ||
+       what == "silences" || what.rfind("group/", 0) == 0)) {
     return;
   }
   if ((what == "history" || what == "report") && history_ && options_.role != "pod") {
@@ -273,8 +274,13 @@ void IngestRouter::RouteQuery(std::string_view topic, std::string_view what, std
     q.series = !rack && payload.find("\"series\"") != std::string_view::npos && WantsSeries(payload);
     to = TwinAddress{rack ? Level::kRack : Level::kServer, std::string(id)};
     if (!IsValidId(id)) problem = "id must match [A-Za-z0-9._-]{1,64}";
+  } else if (what.rfind("group/", 0) == 0) {
+    const std::string_view id = what.substr(6);
+    q.kind = QueryKind::kGroup;
+    to = TwinAddress{Level::kGroup, std::string(id)};
+    if (!IsValidGroupId(id)) problem = "a group is feed:<name>, cooling:<name> or tor:<name>, the name [A-Za-z0-9._-]{1,64}";
   } else {
-    problem = "unknown query; ask unhealthy-racks, datacenter, rack/<id>, server/<id>, twin/<id>, incidents, silences, history or report";
+    problem = "unknown query; ask unhealthy-racks, datacenter, rack/<id>, server/<id>, group/<id>, twin/<id>, incidents, silences, history or report";
   }
   if (!problem.empty()) {
     dead_letters_.Reject(RejectReason::kBadQuery, topic, problem, payload);
@@ -354,6 +360,7 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
   }
   RackStatus status;
   status.rack = std::string(rack);
+  std::map<std::string, int> servers_by_kind;  // for the rack's groups
   std::string gateway;
   if (payload.empty()) {
     status.exists = false;  // the pod cleared it: the rack is gone
@@ -373,7 +380,11 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
     }
     simdjson::dom::object by_kind;
     if (!doc["by_kind"].get_object().get(by_kind)) {
-      for (auto f : by_kind) status.kinds.emplace_back(f.key);
+      for (auto f : by_kind) {
+        status.kinds.emplace_back(f.key);
+        int64_t n = 0;
+        if (!f.value.get_int64().get(n) && n > 0 && n < 1000000) servers_by_kind[std::string(f.key)] = static_cast<int>(n);
+      }
     }
     simdjson::dom::array incidents;
     if (!doc["incidents"].get_array().get(incidents)) {
@@ -440,6 +451,19 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
         c = conflicts_.erase(c);
       }
       rack_owner_.erase(it);
+    }
+  }
+  // The rack's groups (its feeds, cooling unit, switch) hear what it has open.
+  std::shared_ptr<const Topology> topology;
+  {
+    MutexLock lock(inventory_mu_);
+    topology = topology_;
+  }
+  if (const std::vector<std::string>* groups = topology ? topology->GroupsOf(status.rack) : nullptr) {
+    GroupMember member{status.rack, status.exists, status.incidents, std::move(servers_by_kind), status.worst};
+    for (const std::string& g : *groups) {
+      const TwinAddress to{Level::kGroup, g};
+      pool_.PostInternal(to.Hash(), Envelope{to, clock_(), member});
     }
   }
   Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), std::move(status), topic, payload);

@@ -29,6 +29,7 @@
 #include "gateway/incidents/incident_desk.h"
 #include "gateway/runtime/shard_pool.h"
 #include "twins/messages.h"
+#include "twins/topology.h"
 
 namespace dctwin {
 
@@ -74,6 +75,11 @@ class IngestRouter {
   void SetControl(std::function<bool(ControlRequest)> control) { control_ = std::move(control); }
   // The servers the inventory lists, and their racks: provisioning over MQTT may not move or
   // decommission them (the inventory wins). Any thread; replaced whole.
+  // A site: which groups each rack belongs to, so a pod's rack health reaches them (nullptr: none).
+  void SetTopology(std::shared_ptr<const Topology> topology) {
+    MutexLock lock(inventory_mu_);
+    topology_ = std::move(topology);
+  }
   void SetInventory(std::shared_ptr<const std::unordered_map<std::string, std::string>> listed) {
     MutexLock lock(inventory_mu_);
     inventory_ = std::move(listed);
@@ -116,6 +122,7 @@ class IngestRouter {
   std::function<bool(ControlRequest)> control_;
   Mutex inventory_mu_;
   std::shared_ptr<const std::unordered_map<std::string, std::string>> inventory_ GUARDED_BY(inventory_mu_);
+  std::shared_ptr<const Topology> topology_ GUARDED_BY(inventory_mu_);
   bool ToControl(ControlRequest r, std::string_view topic);
   // site: which pod gateway publishes each rack, to notice two pods claiming one rack
   Mutex owners_mu_;

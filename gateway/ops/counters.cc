@@ -86,6 +86,7 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .IntField("control_drained", c.control_drained);
   if (c.alertmanager) {
     w.IntField("alertmanager_owed", c.alertmanager_owed)
+        .IntField("alertmanager_held", c.alertmanager_held)
         .IntField("alertmanager_posts", I(c.alertmanager_posts))
         .IntField("alertmanager_failures", I(c.alertmanager_failures));
   }
@@ -298,6 +299,9 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
     e.Family("dctwin_alertmanager_posts_total", "counter", "POSTs to Alertmanager, by result.");
     e.Sample("dctwin_alertmanager_posts_total", "result=\"ok\"", d(c.alertmanager_posts));
     e.Sample("dctwin_alertmanager_posts_total", "result=\"failed\"", d(c.alertmanager_failures));
+    e.Family("dctwin_alertmanager_held", "gauge",
+             "Notifications held back: a feed, cooling unit or switch may cause them, or its open incident does.");
+    e.Sample("dctwin_alertmanager_held", "", d(c.alertmanager_held));
   }
   e.Family("dctwin_clock_steps_total", "counter",
            "Steps of the system's wall clock (NTP, a resumed VM); a backward one is absorbed at half speed.");

@@ -77,6 +77,7 @@ struct CountersSnapshot {
   int64_t history_rows = 0;
   bool alertmanager = false;  // the forwarder runs: the three below mean something
   int64_t alertmanager_owed = 0;
+  int64_t alertmanager_held = 0;  // held back: a group may cause them, or an open group incident does
   uint64_t alertmanager_posts = 0;
   uint64_t alertmanager_failures = 0;
 };

@@ -90,6 +90,7 @@ const char* SubjectKey(QueryKind kind) {
   switch (kind) {
     case QueryKind::kServer: return "server";
     case QueryKind::kRack: return "rack";
+    case QueryKind::kGroup: return "group";
     case QueryKind::kDatacenter:
     case QueryKind::kUnhealthyRacks: return "datacenter";
   }
@@ -153,6 +154,28 @@ std::string AlertPublisher::ReplyJson(const QueryReply& reply, const std::string
     w.Key("members").BeginArray();
     for (const auto& [server, maintenance] : r->members) {
       w.BeginObject().Field("server", server).Field("maintenance", maintenance).EndObject();
+    }
+    w.EndArray();
+  } else if (const auto* g = std::get_if<GroupView>(&reply.view)) {
+    w.Field("group", reply.subject)
+        .Field("datacenter", datacenter)
+        .Field("found", true)
+        .Field("status", HealthStatusName(g->status));
+    w.Key("open");
+    WriteIncidents(w, g->open);
+    w.Key("racks").BeginArray();
+    for (const std::string& rack : g->racks) w.String(rack);
+    w.EndArray();
+    // What each rack of the group with anything open has: its rack incidents and its servers
+    // with incidents per kind.
+    w.Key("troubled").BeginArray();
+    for (const GroupMember& m : g->troubled) {
+      w.BeginObject().Field("rack", m.rack).Field("severity", SeverityName(m.worst));
+      w.Key("incidents");
+      WriteRefs(w, m.incidents);
+      w.Key("by_kind").BeginObject();
+      for (const auto& [kind, n] : m.by_kind) w.IntField(kind, n);
+      w.EndObject().EndObject();
     }
     w.EndArray();
   } else if (const auto* s = std::get_if<ServerView>(&reply.view)) {
@@ -230,11 +253,18 @@ std::string AlertPublisher::HealthJson(const HealthUpdate& h, const std::string&
       for (const std::string& r : h.unhealthy) w.String(r);
       w.EndArray();
       break;
+    case Level::kGroup:
+      w.Field("group", h.subject).IntField("racks", h.members);
+      w.Key("unhealthy_racks").BeginArray();
+      for (const std::string& r : h.unhealthy) w.String(r);
+      w.EndArray();
+      break;
     case Level::kGateway:
       break;  // the gateway's own health: status and open incidents only
   }
-  if (h.level == Level::kRack || h.level == Level::kDatacenter) {
-    // rack: servers with an open incident of each kind; datacenter: unhealthy racks per kind
+  if (h.level == Level::kRack || h.level == Level::kDatacenter || h.level == Level::kGroup) {
+    // rack: servers with an open incident of each kind; datacenter: unhealthy racks per kind;
+    // group: racks with an open incident of each kind it can cause
     w.Key("by_kind").BeginObject();
     for (const auto& [kind, n] : h.by_kind) w.IntField(kind, n);
     w.EndObject();

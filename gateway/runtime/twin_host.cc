@@ -38,6 +38,9 @@ Status TwinHost::Restore(const TwinRecord& record) {
       if (record.key.id != datacenter_) return Status::Invalid("state of another datacenter (" + record.key.id + ")");
       s = DecodeTwin(record.state, registry_.RestoreDatacenter());
       break;
+    case TwinKind::kGroup:
+      s = DecodeTwin(record.state, registry_.RestoreGroup(record.key.id));
+      break;
     default:
       return Status::Corruption("unknown twin kind " + std::to_string(record.key.kind));
   }
@@ -158,6 +161,9 @@ void TwinHost::Seal(double now, bool force) {
         break;
       case Level::kDatacenter:
         if (const DatacenterTwin* t = registry_.datacenter()) state = EncodeTwin(*t);
+        break;
+      case Level::kGroup:
+        if (const GroupTwin* t = registry_.group(a.id)) state = EncodeTwin(*t);
         break;
       case Level::kGateway:
         break;  // never a twin

@@ -331,3 +331,93 @@ TEST_F(IncidentDeskTest, ListQueriesAnswerInPagesThatFollowTheirCursor) {
 
 }  // namespace
 }  // namespace dctwin
+
+namespace dctwin {
+namespace {
+
+// A feed trip: the servers' and racks' incidents wait for correlation; the feed's incident is
+// notified at once; what it causes is notified only if it outlives the feed's; what it never
+// caused goes out when its wait is over. Held notifications survive a restart.
+TEST_F(IncidentDeskTest, NotificationsAGroupCausesAreHeldBackAndReleasedOnceWhenItResolves) {
+  IncidentDesk::Options o;
+  o.notify = true;
+  o.group_hold_s = 30;
+  auto desk = std::make_unique<IncidentDesk>(o, sink_, clock_);
+  desk->SetGroups(true);
+  auto ids = [&] {
+    std::set<std::string> out;
+    for (const Notification& n : desk->Notifications()) out.insert(n.incident.id + (n.resolved_at > 0 ? "/resolved" : ""));
+    return out;
+  };
+  auto power = [](const std::string& id, const std::string& server, IncidentState state) {
+    IncidentEvent e = Event(id, server, state);
+    e.kind = "power";
+    return e;
+  };
+  std::vector<IncidentEvent> events{power("s1-power", "s1", IncidentState::kOpen), power("s2-power", "s2", IncidentState::kOpen),
+                                    Event("s3-thermal", "s3", IncidentState::kOpen)};
+  desk->OnIncidents(events, {}, now_, 0);
+  Commit(*desk);
+  // Thermal could be a cooling unit's too: every kind a group can cause waits.
+  EXPECT_TRUE(ids().empty());
+  EXPECT_EQ(desk->held_notifications(), 3);
+
+  IncidentEvent feed = power("feed-power", "feed:A-12", IncidentState::kOpen);
+  feed.level = Level::kGroup;
+  feed.rack.clear();
+  IncidentEvent s1_caused = power("s1-power", "s1", IncidentState::kUpdated);
+  s1_caused.caused_by = "feed-power";
+  IncidentEvent s2_caused = s1_caused;
+  s2_caused.id = "s2-power";
+  s2_caused.subject = "s2";
+  events = {feed, s1_caused, s2_caused};
+  now_ += 5;
+  desk->OnIncidents(events, {}, now_, 0);
+  Commit(*desk);
+  EXPECT_EQ(ids(), (std::set<std::string>{"feed-power"})) << "the group is notified at once";
+
+  // The wait is over: s3's thermal incident was caused by no group and goes out; the feed's stay.
+  now_ += 30;
+  desk->Poll(now_);
+  Commit(*desk);
+  EXPECT_EQ(ids(), (std::set<std::string>{"feed-power", "s3-thermal"}));
+  EXPECT_EQ(desk->held_notifications(), 2);
+
+  // s2 resolves while held: never notified, so neither is its end.
+  events = {power("s2-power", "s2", IncidentState::kResolved)};
+  desk->OnIncidents(events, {}, now_, 0);
+  Commit(*desk);
+  EXPECT_EQ(desk->held_notifications(), 1);
+
+  // A restart keeps what is held and what causes it.
+  desk = std::make_unique<IncidentDesk>(o, sink_, clock_);
+  ASSERT_TRUE(desk->Restore(*store_).ok());
+  desk->SetGroups(true);
+  EXPECT_EQ(desk->held_notifications(), 1);
+  desk->Poll(now_);
+  Commit(*desk);
+  EXPECT_EQ(ids(), (std::set<std::string>{"feed-power", "s3-thermal"}));
+
+  // The feed resolves: s1's incident, still open, is notified now, once.
+  feed.state = IncidentState::kResolved;
+  events = {feed};
+  now_ += 60;
+  desk->OnIncidents(events, {}, now_, 0);
+  Commit(*desk);
+  EXPECT_EQ(ids(), (std::set<std::string>{"feed-power/resolved", "s3-thermal", "s1-power"}));
+  EXPECT_EQ(desk->held_notifications(), 0);
+}
+
+TEST_F(IncidentDeskTest, WithoutGroupsNothingWaits) {
+  IncidentDesk::Options o;
+  o.notify = true;
+  IncidentDesk desk(o, sink_, clock_);
+  std::vector<IncidentEvent> events{Event("i1", "s1", IncidentState::kOpen)};
+  desk.OnIncidents(events, {}, now_, 0);
+  Commit(desk);
+  ASSERT_EQ(desk.Notifications().size(), 1u);
+  EXPECT_EQ(desk.held_notifications(), 0);
+}
+
+}  // namespace
+}  // namespace dctwin
