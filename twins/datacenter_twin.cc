@@ -1,6 +1,7 @@
 #include "twins/datacenter_twin.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <utility>
 
@@ -112,46 +113,88 @@ void DatacenterTwin::OnSilenceStorm(const SilenceStorm& msg, double now, Effects
                    now, out);
 }
 
+namespace {
+
+// The group (a feed, a cooling unit, a switch) that serves every one of `racks` and can cause
+// `kind`: its own incident explains them, and the datacenter has nothing to add. Empty if none.
+std::string CoveringGroup(const std::string& kind, const std::vector<std::string>& racks, const ModelConfig& model) {
+  const Topology* topology = model.topology.get();
+  if (topology == nullptr || racks.empty() || static_cast<int>(racks.size()) < model.group_min_racks) return {};
+  std::vector<std::string> common;
+  for (size_t i = 0; i < racks.size(); ++i) {
+    std::vector<std::string> mine;
+    if (const std::vector<std::string>* groups = topology->GroupsOf(racks[i])) {
+      for (const std::string& g : *groups) {
+        if (GroupCauses(g, kind)) mine.push_back(g);  // sorted, as the topology keeps them
+      }
+    }
+    if (i == 0) {
+      common = std::move(mine);
+    } else {
+      std::vector<std::string> both;
+      std::set_intersection(common.begin(), common.end(), mine.begin(), mine.end(), std::back_inserter(both));
+      common = std::move(both);
+    }
+    if (common.empty()) return {};
+  }
+  return common.front();
+}
+
+}  // namespace
+
 bool DatacenterTwin::Correlate(double now, const ModelConfig& model, Effects& out) {
-  std::map<std::string, int> counts;  // racks with a rack-level incident of each kind
+  std::map<std::string, std::vector<std::string>> racks_with;  // racks with a rack-level incident of each kind
   std::map<std::string, Severity> worst;
   for (const auto& [rack, status] : racks_) {
     for (const IncidentRef& r : status.incidents) {
-      ++counts[r.kind];
+      std::vector<std::string>& racks = racks_with[r.kind];
+      if (racks.empty() || racks.back() != rack) racks.push_back(rack);
       auto [it, inserted] = worst.emplace(r.kind, r.severity);
       if (!inserted) it->second = Worst(it->second, r.severity);
     }
   }
+  // Why a kind does not make a datacenter incident (empty: it does).
+  auto why_not = [&](const std::string& kind) -> std::string {
+    auto it = racks_with.find(kind);
+    const int n = it == racks_with.end() ? 0 : static_cast<int>(it->second.size());
+    if (n < model.datacenter_min_racks) {
+      return std::to_string(n) + " rack(s) of datacenter " + id_ + " still have " + kind +
+             " rack incidents, below the datacenter threshold of " + std::to_string(model.datacenter_min_racks);
+    }
+    const std::string group = CoveringGroup(kind, it->second, model);
+    if (!group.empty()) {
+      return "the " + std::to_string(n) + " racks with " + kind + " rack incidents are all on " + group +
+             ", whose own incident says so";
+    }
+    return std::string();
+  };
   bool changed = false;
   for (size_t i = 0; i < open_.size();) {
     if (open_[i].kind == "silent_storm") {  // the storm guard's, not correlation's
       ++i;
       continue;
     }
-    auto it = counts.find(open_[i].kind);
-    const int n = it == counts.end() ? 0 : it->second;
-    if (n >= model.datacenter_min_racks) {
+    std::string why = why_not(open_[i].kind);
+    if (why.empty()) {
       ++i;
       continue;
     }
     Incident inc = std::move(open_[i]);
     open_.erase(open_.begin() + static_cast<std::ptrdiff_t>(i));
-    inc.summary = std::to_string(n) + " rack(s) of datacenter " + id_ + " still have " + inc.kind +
-                  " rack incidents, below the datacenter threshold of " + std::to_string(model.datacenter_min_racks);
+    inc.summary = std::move(why);
     out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
     changed = true;
   }
-  for (const auto& entry : counts) {
-    const std::string& kind = entry.first;  // a plain name: lambdas below capture it
-    const int n = entry.second;
-    if (n < model.datacenter_min_racks) continue;
-    if (std::any_of(open_.begin(), open_.end(), [&](const Incident& i) { return i.kind == kind; })) continue;
+  for (const auto& [kind, racks] : racks_with) {
+    const std::string& k = kind;  // a plain name: the lambda below captures it
+    if (!why_not(k).empty()) continue;
+    if (std::any_of(open_.begin(), open_.end(), [&](const Incident& i) { return i.kind == k; })) continue;
     Incident inc;
-    inc.id = MakeIncidentId(Level::kDatacenter, id_, kind, now, ++seq_);
-    inc.kind = kind;
-    inc.severity = worst[kind];
+    inc.id = MakeIncidentId(Level::kDatacenter, id_, k, now, ++seq_);
+    inc.kind = k;
+    inc.severity = worst[k];
     inc.opened_at = now;
-    inc.summary = std::to_string(n) + " racks of datacenter " + id_ + " have " + kind +
+    inc.summary = std::to_string(racks.size()) + " racks of datacenter " + id_ + " have " + k +
                   " rack incidents: likely a facility-wide cause (power, cooling or core network)";
     out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
     open_.push_back(std::move(inc));

@@ -1,6 +1,7 @@
 #include "twins/group_twin.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "twins/topology.h"

@@ -128,7 +128,8 @@ void TwinRegistry::UpdateModel(const ModelConfig& model, double now, Effects& ou
     group_sent_.clear();
     for (const auto& [id, rack] : racks_) SyncRackGroups(id, now, out);
   }
-  if (datacenter_ && old.datacenter_min_racks != model.datacenter_min_racks) {
+  if (datacenter_ && (old.datacenter_min_racks != model.datacenter_min_racks || old.topology != model.topology ||
+                      old.group_min_racks != model.group_min_racks)) {
     const size_t before = out.events.size();
     datacenter_->Recorrelate(now, rules_.config(), out);
     if (out.events.size() != before) MarkDirty(TwinAddress{Level::kDatacenter, datacenter_->id()});

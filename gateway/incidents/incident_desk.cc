@@ -360,8 +360,20 @@ void IncidentDesk::Notify(const IncidentEvent& record) {
   SaveNotification(record.id);
 }
 
+std::string IncidentDesk::GroupCause(const IncidentEvent& e) const {
+  // A server's incident is caused by its rack's, which the feed's causes: a few hops at most.
+  std::string cause = e.caused_by;
+  for (int hop = 0; hop < 4 && !cause.empty(); ++hop) {
+    if (open_groups_.count(cause) != 0) return cause;
+    auto it = open_.find(cause);
+    if (it == open_.end()) break;
+    cause = it->second.caused_by;
+  }
+  return std::string();
+}
+
 void IncidentDesk::NotifyOrHold(const IncidentEvent& e, double now) {
-  if (open_groups_.count(e.caused_by) != 0) {
+  if (!GroupCause(e).empty()) {
     Hold(e.id, now);  // caused by an open group incident: the group was notified
     return;
   }
@@ -389,12 +401,14 @@ void IncidentDesk::Unhold(const std::string& id) {
   hold_order_.erase({it->second, id});
   held_.erase(it);
   docs_[{kHeld, id}] = std::nullopt;
-  auto rec = open_.find(id);
-  if (rec == open_.end()) return;
-  auto g = held_by_group_.find(rec->second.caused_by);
-  if (g == held_by_group_.end()) return;
-  g->second.erase(id);
-  if (g->second.empty()) held_by_group_.erase(g);
+  auto by = held_group_of_.find(id);
+  if (by == held_group_of_.end()) return;
+  auto g = held_by_group_.find(by->second);
+  if (g != held_by_group_.end()) {
+    g->second.erase(id);
+    if (g->second.empty()) held_by_group_.erase(g);
+  }
+  held_group_of_.erase(by);
 }
 
 void IncidentDesk::ReleaseHeld(double now) {
@@ -402,8 +416,10 @@ void IncidentDesk::ReleaseHeld(double now) {
     const std::string id = hold_order_.begin()->second;
     hold_order_.erase(hold_order_.begin());
     auto rec = open_.find(id);
-    if (rec != open_.end() && open_groups_.count(rec->second.caused_by) != 0) {
-      held_by_group_[rec->second.caused_by].insert(id);  // until the group resolves
+    const std::string group = rec != open_.end() ? GroupCause(rec->second) : std::string();
+    if (!group.empty()) {
+      held_by_group_[group].insert(id);  // until the group resolves
+      held_group_of_[id] = group;
       continue;
     }
     held_.erase(id);
@@ -421,6 +437,7 @@ void IncidentDesk::ReleaseGroup(const std::string& group_incident) {
   size_t n = 0;
   for (const std::string& id : ids) {
     held_.erase(id);
+    held_group_of_.erase(id);
     docs_[{kHeld, id}] = std::nullopt;
     auto rec = open_.find(id);
     if (rec == open_.end() || !rec->second.silenced_by.empty()) continue;

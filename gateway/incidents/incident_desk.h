@@ -170,6 +170,8 @@ class IncidentDesk : public CommitStage {
   void Notify(const IncidentEvent& record);
   // The notification of a new open: now, or held back (a group may cause it).
   void NotifyOrHold(const IncidentEvent& e, double now);
+  // The open group incident that causes `e`, directly or through its rack's; empty if none.
+  std::string GroupCause(const IncidentEvent& e) const;
   void Hold(const std::string& id, double until);
   void Unhold(const std::string& id);
   // Held notifications whose wait is over go out, unless an open group incident causes them.
@@ -231,6 +233,7 @@ class IncidentDesk : public CommitStage {
   std::map<std::string, double> held_;
   std::set<std::pair<double, std::string>> hold_order_;
   std::map<std::string, std::set<std::string>> held_by_group_;
+  std::map<std::string, std::string> held_group_of_;  // the same, the other way round
   std::set<std::string> open_groups_;  // open group incidents
   void PublishDeferred();
   // Waiting for the next commit.

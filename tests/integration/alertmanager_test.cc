@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "tests/integration/end_state.h"
 #include "tests/integration/gateway_fixture.h"
 
 namespace dctwin::testing {
@@ -62,6 +63,13 @@ class AlertmanagerTest : public GatewayTest {
       if (at != std::string::npos) n = std::stod(r.payload.substr(at + k.size()));
     }
     return n;
+  }
+
+  // The newest message the probe has of `topic`.
+  std::optional<Received> Last(const std::string& topic) {
+    auto all = probe_->All([&](const Received& r) { return r.topic == topic; });
+    if (all.empty()) return std::nullopt;
+    return all.back();
   }
 
   int port_ = 0;
@@ -197,6 +205,89 @@ TEST_F(AlertmanagerTest, ADeadUrlNeitherGrowsWhatIsOwedNorKeepsTheOtherWaiting) 
       << probe_->All([](const Received& r) { return r.topic == "dctwin/gateway/gw-test/stats"; }).back().payload;
   const std::string resolved = Amtool("alert query -o json --silenced --inhibited --active --unprocessed");
   EXPECT_EQ(resolved.find("\"am0\""), std::string::npos) << "a resolved alert still fires: " << resolved;
+}
+
+
+// Topology (contract v3): a feed trip is one feed incident and one notification. The racks on
+// feed A-12 lose power; their rack and server incidents say the feed caused them and stay out of
+// Alertmanager; a thermal incident no group causes goes out once its wait is over; when the feed
+// recovers but one rack is still down (a breaker of its own), that rack's incidents are notified
+// then, once.
+TEST_F(AlertmanagerTest, AFeedTripIsOneFeedIncidentAndOneNotificationAndWhatOutlivesItFollowsOnce) {
+  StartAlertmanager();
+  const std::string inventory = dir_.Write("inventory.json", R"({"racks": [
+    {"name": "r1", "row": 1, "position": 1, "feeds": ["A-12"], "tor": "sw-1"},
+    {"name": "r2", "row": 1, "position": 2, "feeds": ["A-12"], "tor": "sw-2"},
+    {"name": "r3", "row": 1, "position": 3, "feeds": ["B-1"], "tor": "sw-3"}],
+   "servers": [{"name": "a1", "rack": "r1"}, {"name": "a2", "rack": "r1"}, {"name": "a3", "rack": "r1"},
+               {"name": "b1", "rack": "r2"}, {"name": "b2", "rack": "r2"}, {"name": "b3", "rack": "r2"},
+               {"name": "c1", "rack": "r3"}]})");
+  std::string config = Config(1);
+  config.replace(config.find("[gateway]\n"), 10, "[gateway]\ninventory = \"" + inventory + "\"\n");
+  StartGateway(config + "[group]\nmin_racks = 2\nmin_servers = 5\nnotify_hold_s = 3\n");
+  ASSERT_TRUE(WaitUntil([&] { return Last("dctwin/health/group/feed:A-12").has_value(); }, 15s))
+      << gateway_->Log();
+  EXPECT_EQ(JsonString(Last("dctwin/health/group/feed:A-12")->payload, "status"), "ok");
+
+  // c1 runs hot: no group of r3 can cause thermal incidents, so it goes out after the wait.
+  for (int i = 0; i < 3; ++i) Report("c1", R"({"temp_c": 95})");
+  auto hot = Alert("server", "c1", "open");
+  ASSERT_TRUE(hot) << gateway_->Log();
+  for (int i = 0; i < 3; ++i) {
+    for (const char* s : {"a1", "a2", "a3", "b1", "b2", "b3"}) Report(s, R"({"psu_volts": 10.2})");
+  }
+  auto feed = Alert("group", "feed:A-12", "open", 15s);
+  ASSERT_TRUE(feed) << gateway_->Log();
+  const std::string feed_id = JsonString(feed->payload, "id");
+  EXPECT_EQ(JsonString(feed->payload, "level"), "group");
+  EXPECT_EQ(JsonString(feed->payload, "subject"), "feed:A-12");
+  EXPECT_EQ(JsonString(feed->payload, "kind"), "power");
+  // The racks' retained records name the feed as their cause.
+  for (const char* rack : {"r1", "r2"}) {
+    const std::string topic = std::string("dctwin/incidents/rack/") + rack + "/power";
+    ASSERT_TRUE(WaitUntil([&] {
+      auto r = Last(topic);
+      return r && JsonString(r->payload, "caused_by") == feed_id;
+    }, 10s)) << topic << ": " << (Last(topic) ? Last(topic)->payload : "none");
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    auto h = Last("dctwin/health/group/feed:A-12");
+    return h && JsonString(h->payload, "status") == "critical";
+  }, 10s));
+  const std::string answer = RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                                        " -t dctwin/query/group/feed:A-12 -e reply/am -W 10 -m ''");
+  EXPECT_NE(answer.find(R"("racks":["r1","r2"])"), std::string::npos) << answer;
+  EXPECT_NE(answer.find(feed_id), std::string::npos) << answer;
+
+  // Alertmanager: the feed, the hot server, and none of the twelve incidents the feed caused.
+  std::string active;
+  ASSERT_TRUE(WaitUntil([&] {
+    active = Active();
+    return active.find(feed_id) != std::string::npos && active.find(JsonString(hot->payload, "id")) != std::string::npos;
+  }, 15s)) << active << gateway_->Log();
+  const double posts = OperationsCount("alertmanager_posts");
+  ASSERT_TRUE(WaitUntil([&] { return OperationsCount("alertmanager_posts") >= posts + 4; }, 20s));  // past the wait
+  active = Active();
+  for (const char* s : {"a1", "b3"}) {
+    EXPECT_EQ(active.find(std::string("\"subject\":\"") + s + "\""), std::string::npos) << s << " notified: " << active;
+  }
+  EXPECT_EQ(active.find(R"("level":"rack")"), std::string::npos) << active;
+  EXPECT_GE(OperationsCount("alertmanager_held"), 8);
+
+  // The feed is back, but r1 stays dark: below both thresholds the feed's incident resolves, and
+  // what it held back and is still open (r1 and its servers) is notified now.
+  for (int i = 0; i < 3; ++i) {
+    for (const char* s : {"b1", "b2", "b3"}) Report(s, R"({"psu_volts": 12.1})");
+  }
+  ASSERT_TRUE(Alert("group", "feed:A-12", "resolved", 15s)) << gateway_->Log();
+  ASSERT_TRUE(WaitUntil([&] {
+    active = Active();
+    return active.find(feed_id) == std::string::npos && active.find(R"("subject":"a1")") != std::string::npos &&
+           active.find(R"("level":"rack")") != std::string::npos;
+  }, 15s)) << active;
+  EXPECT_EQ(active.find(R"("subject":"b1")"), std::string::npos) << "resolved while held: never notified";
+  EXPECT_EQ(OperationsCount("alertmanager_failures"), 0);
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ std::string RetainedDisagreements(int port, const std::string& prefix) {
     const std::string rest = topic.substr(health.size());
     const std::string level = rest.substr(0, rest.find('/'));
     const std::string subject = rest.substr(level.size() + 1);
-    if (level != "server" && level != "rack" && level != "datacenter") continue;  // gateway, group: not twins of these
+    if (level != "server" && level != "rack" && level != "datacenter" && level != "group") continue;  // gateway: no twin
     simdjson::dom::element h;
     if (!parse(payload, topic, &h)) continue;
     const std::string status = Str(h, "status");

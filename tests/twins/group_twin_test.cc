@@ -90,8 +90,9 @@ TEST_F(GroupTwinTest, TwoRacksOfAFeedWithPowerIncidentsAreOneFeedIncidentThatCau
   EXPECT_EQ(feed.severity, Severity::kCritical);
   EXPECT_EQ(feed.subject, "feed:A-12");
   EXPECT_NE(feed.summary.find("feed"), std::string::npos) << feed.summary;
-  // The racks' power incidents say the feed caused them (it beats the datacenter's, which opens
-  // at the same two racks).
+  // The racks' power incidents say the feed caused them; the datacenter, whose threshold of two
+  // racks is met too, adds nothing: both racks are on the feed.
+  EXPECT_TRUE(Opens(Level::kDatacenter, "dc1").empty());
   EXPECT_EQ(CauseOf(Level::kRack, "r1", "power"), feed.id);
   EXPECT_EQ(CauseOf(Level::kRack, "r2", "power"), feed.id);
   // The servers' are caused by their rack's incident (the nearer cause).
@@ -119,6 +120,17 @@ TEST_F(GroupTwinTest, TwoRacksOfAFeedWithPowerIncidentsAreOneFeedIncidentThatCau
   EXPECT_EQ(events[1].state, IncidentState::kResolved);
   EXPECT_EQ(events[1].id, feed.id);
   EXPECT_EQ(world_.LastHealth(Level::kGroup, "feed:A-12")->status, HealthStatus::kOk);
+}
+
+TEST_F(GroupTwinTest, RacksOnDifferentFeedsAreADatacenterIncident) {
+  auto t = std::make_shared<Topology>();
+  t->Add("feed:A-12", "r1");
+  t->Add("feed:B-1", "r2");
+  world_.UpdateModel(Model(t));
+  Volts("r1", 10.0);
+  Volts("r2", 10.0);
+  ASSERT_EQ(Opens(Level::kDatacenter, "dc1").size(), 1u);
+  EXPECT_TRUE(Opens(Level::kGroup, "feed:A-12").empty());
 }
 
 TEST_F(GroupTwinTest, ServersAcrossRacksBelowTheRackThresholdStillMakeAGroupIncident) {
