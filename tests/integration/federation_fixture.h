@@ -42,10 +42,12 @@ class FederationTest : public ::testing::Test {
     for (const char* id : {"site", "pod1", "pod2"}) WaitOnline(id);
   }
 
+  // `gateway_extra`: more keys of the [gateway] table.
   std::unique_ptr<GatewayProcess> Gateway(const TempDir& dir, const Mosquitto& broker, const std::string& id,
-                                          const std::string& role) {
+                                          const std::string& role, const std::string& gateway_extra = "") {
     const std::string config = dir.Write(
-        "dctwin.toml", "[gateway]\nrole = \"" + role + "\"\nstats_interval_s = 0.5\n[metrics]\nlisten = \"\"\n"
+        "dctwin.toml", "[gateway]\nrole = \"" + role + "\"\nstats_interval_s = 0.5\n" + gateway_extra +
+                       "[metrics]\nlisten = \"\"\n"
                        "[broker]\nreconnect_max_s = 2\n[model]\nheartbeat_timeout_s = 3600\n"
                        "[[control.keys]]\nname = \"drain\"\ntype = \"bool\"\n");
     auto gw = std::make_unique<GatewayProcess>(dir, std::vector<std::string>{"--config", config, "--broker", broker.uri(),

@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include "tests/integration/end_state.h"
 #include "tests/integration/federation_fixture.h"
 
 namespace dctwin::testing {
@@ -168,6 +169,66 @@ TEST_F(FederationTest, OneStandaloneGatewayAndTwoPodsWithASiteGiveTheSameInciden
   EXPECT_EQ(one, fed);
   EXPECT_TRUE(one.count("rack r03 power open")) << "the timeline made rack incidents";
   EXPECT_TRUE(one.count("server r02-s01 thermal open"));
+}
+
+
+// Topology: feeds that span pods. Feed A-12 feeds r02 (pod 1) and r03 (pod 2), feed B-7 r01 and
+// r04; a power sag across all four racks is one incident per feed, from a standalone gateway and
+// from the site alike, with the same health and the same answers.
+TEST_F(FederationTest, FeedsThatSpanPodsGiveTheSameGroupIncidentsAtTheSiteAsStandalone) {
+  const std::string inventory = R"({"racks": [
+    {"name": "r01", "row": 1, "position": 1, "feeds": ["B-7"]}, {"name": "r02", "row": 1, "position": 2, "feeds": ["A-12"]},
+    {"name": "r03", "row": 2, "position": 1, "feeds": ["A-12"]}, {"name": "r04", "row": 2, "position": 2, "feeds": ["B-7"]}],
+    "servers": []})";
+  // The site reads the inventory for its groups (a reload: the fixture's site started without).
+  const std::string site_inventory = site_dir_.Write("inventory.json", inventory);
+  site_->Terminate();
+  site_ = Gateway(site_dir_, site_broker_, "site", "site", "inventory = \"" + site_inventory + "\"\n");
+  WaitOnline("site");
+  TempDir solo_dir;
+  Mosquitto solo_broker(solo_dir);
+  solo_broker.Start();
+  Probe solo_probe(solo_broker.uri(), "solo-probe");
+  solo_probe.Subscribe("dctwin/#");
+  auto solo = Gateway(solo_dir, solo_broker, "solo", "standalone",
+                      "inventory = \"" + solo_dir.Write("inventory.json", inventory) + "\"\n");
+  ASSERT_TRUE(solo_probe.WaitFor([](const Received& r) {
+    return r.topic == "dctwin/gateway/solo/status" && r.payload.find("\"online\":true") != std::string::npos;
+  }));
+  const std::string timeline = "0.5 power-sag 9; 4 recover-all";
+  auto run = [&](const std::string& uri, int first, int racks, const TempDir& dir) {
+    auto sim = std::make_unique<ChildProcess>(
+        std::vector<std::string>{DCTWIN_SIM_BINARY, "--broker", uri, "--racks", std::to_string(racks), "--first-rack",
+                                 std::to_string(first), "--servers-per-rack", "3", "--interval", "0.2", "--duration",
+                                 "8", "--scenario", timeline},
+        dir.File("sim-feeds.log"));
+    sim->Start();
+    return sim;
+  };
+  auto a = run(solo_broker.uri(), 1, 4, solo_dir);
+  auto b = run(pod_broker_[0]->uri(), 1, 2, pod_dir_[0]);
+  auto c = run(pod_broker_[1]->uri(), 3, 2, pod_dir_[1]);
+  const std::set<std::string> feeds{"group feed:A-12 power open", "group feed:A-12 power resolved",
+                                    "group feed:B-7 power open", "group feed:B-7 power resolved"};
+  auto groups = [](Probe& p) {
+    std::set<std::string> out;
+    for (const std::string& e : Incidents(p)) {
+      if (e.rfind("group ", 0) == 0) out.insert(e);
+    }
+    return out;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return groups(solo_probe) == feeds && groups(*probe_) == feeds; }, 60s))
+      << "standalone: " << ::testing::PrintToString(groups(solo_probe)) << "\nsite: " << ::testing::PrintToString(groups(*probe_))
+      << site_->Log();
+  // Racks on two feeds: the datacenter's incident is no one feed's, and both sides say so.
+  EXPECT_TRUE(Incidents(solo_probe).count("datacenter dc1 power open"));
+  EXPECT_TRUE(Incidents(*probe_).count("datacenter dc1 power open"));
+  // Both ends agree on what is retained, the site's group health included.
+  EXPECT_EQ(WaitForAgreement(solo_broker.port(), 20s), "");
+  EXPECT_EQ(WaitForAgreement(site_broker_.port(), 20s), "");
+  const std::string answer = Ask("query/group/feed:A-12");
+  EXPECT_NE(answer.find(R"("racks":["r02","r03"])"), std::string::npos) << answer;
+  EXPECT_NE(answer.find(R"("status":"ok")"), std::string::npos) << answer;
 }
 
 }  // namespace
