@@ -31,6 +31,29 @@ namespace dctwin {
 namespace {
 constexpr auto kTick = std::chrono::milliseconds(200);
 
+// What the page draws the floor from (retained P/topology): each rack's row, position and groups,
+// and each group's racks.
+std::string TopologyJson(const Inventory& inventory, const Topology& topology) {
+  JsonWriter w;
+  w.BeginObject().Key("racks").BeginArray();
+  for (const InventoryRack& r : inventory.racks) {
+    w.BeginObject().Field("rack", r.name).Field("row", r.row).Field("position", r.position);
+    w.Key("groups").BeginArray();
+    if (const std::vector<std::string>* groups = topology.GroupsOf(r.name)) {
+      for (const std::string& g : *groups) w.String(g);
+    }
+    w.EndArray().EndObject();
+  }
+  w.EndArray().Key("groups").BeginObject();
+  for (const auto& [group, racks] : topology.group_racks) {
+    w.Key(group).BeginArray();
+    for (const std::string& r : racks) w.String(r);
+    w.EndArray();
+  }
+  w.EndObject().EndObject();
+  return w.Take();
+}
+
 // `store_error`: non-empty while state store commits fail.
 std::string StatusJson(const Config& c, bool online, double started_at, const char* reason,
                        const std::string& store_error = "") {
@@ -330,7 +353,14 @@ Status Gateway::Start() {
   for (auto& h : hosts_) handlers.push_back(h.get());
   pool_->Start(handlers);
   if (!config_.gateway.inventory.empty()) SyncInventory(config_.gateway.inventory);
-  if (!groups_.empty() && !topology_) ApplyTopology(nullptr);  // groups of an inventory no longer configured
+  if (config_.gateway.inventory.empty() && config_.gateway.role != "pod") {
+    // No inventory: no floor plan, and no groups (those of an inventory no longer configured go).
+    ApplyTopology(nullptr);
+  }
+  if (config_.model.topology != topology_) {
+    config_.model.topology = topology_;
+    for (auto& h : hosts_) h->UpdateModel(config_.model);
+  }
   spdlog::info("gateway {} for datacenter {}: {} shards, {} rules, prefix {}, state {}", config_.gateway.id,
                config_.gateway.datacenter, pool_->size(), config_.model.rules.size(), config_.gateway.prefix,
                config_.state.path);
@@ -616,7 +646,13 @@ bool Gateway::SyncInventory(const std::string& source) {
     spdlog::error("inventory {} refused ({} problem(s)); the running topology stays", source, problems.size());
     return false;
   }
-  if (config_.gateway.role != "pod") ApplyTopology(BuildTopology(inventory));
+  if (config_.gateway.role != "pod") {
+    auto topology = BuildTopology(inventory);
+    // Retained, for the page's floor; the outbound queue keeps the latest and sends it again
+    // after a reconnect.
+    outbound_->Publish(OutMessage{config_.gateway.prefix + "/topology", TopologyJson(inventory, *topology), 1, true, {}});
+    ApplyTopology(std::move(topology));
+  }
   if (config_.gateway.role == "site") {
     // The pods hold the servers; the site needs the racks' groups only.
     spdlog::info("inventory {}: {} racks, {} groups", source, inventory.racks.size(), groups_.size());
@@ -660,6 +696,7 @@ bool Gateway::SyncInventory(const std::string& source) {
 
 void Gateway::ApplyTopology(std::shared_ptr<const Topology> next) {
   const double now = WallClock();
+  if (!next) outbound_->Publish(OutMessage{config_.gateway.prefix + "/topology", std::string(), 1, true, {}});
   std::set<std::string> listed;
   if (next) {
     for (const auto& [group, racks] : next->group_racks) {
@@ -676,10 +713,8 @@ void Gateway::ApplyTopology(std::shared_ptr<const Topology> next) {
   }
   groups_ = std::move(listed);
   desk_->SetGroups(!groups_.empty());
-  topology_ = next;
   if (config_.gateway.role == "site") router_->SetTopology(next);
-  config_.model.topology = std::move(next);
-  for (auto& h : hosts_) h->UpdateModel(config_.model);
+  topology_ = std::move(next);  // the shards get it with the next model they are given
 }
 
 void Gateway::CheckSilence() {

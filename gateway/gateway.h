@@ -58,8 +58,8 @@ class Gateway {
   // Applies what a configuration reload may change while running: the model (rules, thresholds,
   // hysteresis, correlation, anomaly and storm settings). Logs what needs a restart instead.
   void Reload(const Config& next);
-  // Tells the shards the groups and their racks (nullptr: none), defines every group it names
-  // and retires every group it no longer names.
+  // Takes the groups and their racks (nullptr: none) for the shards' next model, defines every
+  // group it names and retires every group it no longer names.
   void ApplyTopology(std::shared_ptr<const Topology> next);
   // Reads the inventory (gateway.inventory) and applies it: commissions what it lists, moves what
   // changed, decommissions what an earlier inventory listed and this one does not. A bad
