@@ -370,6 +370,10 @@ Status Gateway::Start() {
   for (auto& l : ingest_links_) l->Start();
   if (!config_.metrics.listen.empty()) {
     metrics_ = std::make_unique<MetricsServer>([this] { return PrometheusText(); });
+    metrics_->ServeTopology([this] {
+      MutexLock lock(topology_mu_);
+      return topology_json_;
+    });
     if (config_.hmi.enabled) {
       const std::string root = FindPageRoot(config_.hmi.root);
       if (root.empty()) {
@@ -648,9 +652,21 @@ bool Gateway::SyncInventory(const std::string& source) {
   }
   if (config_.gateway.role != "pod") {
     auto topology = BuildTopology(inventory);
-    // Retained, for the page's floor; the outbound queue keeps the latest and sends it again
-    // after a reconnect.
-    outbound_->Publish(OutMessage{config_.gateway.prefix + "/topology", TopologyJson(inventory, *topology), 1, true, {}});
+    std::string plan = TopologyJson(inventory, *topology);
+    // The page reads the plan at /topology.json, and reads it again when the retained
+    // P/topology says it changed.
+    JsonWriter w;
+    w.BeginObject()
+        .Field("version", std::to_string(std::hash<std::string>{}(plan)))
+        .IntField("racks", static_cast<long long>(inventory.racks.size()))
+        .IntField("groups", static_cast<long long>(topology->group_racks.size()))
+        .Field("url", std::string("topology.json"))
+        .EndObject();
+    {
+      MutexLock lock(topology_mu_);
+      topology_json_ = std::move(plan);
+    }
+    outbound_->Publish(OutMessage{config_.gateway.prefix + "/topology", w.Take(), 1, true, {}});
     ApplyTopology(std::move(topology));
   }
   if (config_.gateway.role == "site") {
@@ -696,7 +712,11 @@ bool Gateway::SyncInventory(const std::string& source) {
 
 void Gateway::ApplyTopology(std::shared_ptr<const Topology> next) {
   const double now = WallClock();
-  if (!next) outbound_->Publish(OutMessage{config_.gateway.prefix + "/topology", std::string(), 1, true, {}});
+  if (!next) {
+    outbound_->Publish(OutMessage{config_.gateway.prefix + "/topology", std::string(), 1, true, {}});
+    MutexLock lock(topology_mu_);
+    topology_json_.clear();
+  }
   std::set<std::string> listed;
   if (next) {
     for (const auto& [group, racks] : next->group_racks) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/thread_annotations.h"
 #include "config/config.h"
 #include "gateway/ops/counters.h"
 #include "gateway/publish/alert_publisher.h"
@@ -136,6 +137,9 @@ class Gateway {
   // read; the topology the shards have. Main's thread.
   std::set<std::string> groups_;
   std::shared_ptr<const Topology> topology_;
+  // The floor plan the page reads (/topology.json); main writes it, the HTTP threads read it.
+  mutable Mutex topology_mu_;
+  std::string topology_json_ GUARDED_BY(topology_mu_);
   std::atomic<bool> stopped_{false};
 };
 

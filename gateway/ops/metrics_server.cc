@@ -66,6 +66,13 @@ bool MetricsServer::Start(const std::string& listen, std::string* error) {
       res.set_content(page_config_, "application/json");
     });
   }
+  if (topology_) {
+    server_->Get("/topology.json", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Cache-Control", "no-store");
+      std::string body = topology_();
+      res.set_content(body.empty() ? std::string("{\"racks\":[],\"groups\":{}}") : std::move(body), "application/json");
+    });
+  }
   if (!page_root_.empty() && !server_->set_mount_point("/", page_root_)) {
     *error = "the operators' page folder " + page_root_ + " cannot be served";
     server_.reset();

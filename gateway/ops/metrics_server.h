@@ -24,6 +24,9 @@ class MetricsServer {
   explicit MetricsServer(std::function<std::string()> render);
   // Before Start(): serve the files under `root` at / and `config_json` at /config.json.
   void ServePage(std::string root, std::string config_json);
+  // Before Start(): also serve what `topology` returns at /topology.json (the floor plan; too big
+  // for one MQTT message over mosquitto's WebSockets). Called per request; must be thread-safe.
+  void ServeTopology(std::function<std::string()> topology) { topology_ = std::move(topology); }
   ~MetricsServer();
 
   // listen: "host:port". Returns false (with the reason in *error) when it cannot bind.
@@ -35,6 +38,7 @@ class MetricsServer {
   std::function<std::string()> render_;
   std::string page_root_;
   std::string page_config_;
+  std::function<std::string()> topology_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

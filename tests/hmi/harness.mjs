@@ -50,6 +50,13 @@ function portAccepts(port) {
   });
 }
 
+function shippedBrokerLimits() {
+  const shipped = readFileSync(path.resolve(import.meta.dirname, '../../config/mosquitto/dctwin.conf'), 'utf8');
+  const keys = ['set_tcp_nodelay ', 'max_queued_messages ', 'max_queued_bytes ', 'max_inflight_messages ',
+    'queue_qos0_messages ', 'sys_interval '];
+  return shipped.split('\n').filter((l) => keys.some((k) => l.startsWith(k))).map((l) => l + '\n').join('');
+}
+
 export class Site {
   constructor() {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'dctwin-hmi-'));
@@ -61,8 +68,10 @@ export class Site {
     this.mqttPort ??= await freePort();
     this.wsPort ??= await freePort();
     const conf = path.join(this.dir, 'mosquitto.conf');
+    // The shipped broker's limits (config/mosquitto/dctwin.conf), as a site runs it; `extra` may
+    // override them.
     writeFileSync(conf, `per_listener_settings false\nlistener ${this.mqttPort} 127.0.0.1\nlistener ${this.wsPort} 127.0.0.1\n` +
-      `protocol websockets\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n${extra}`);
+      `protocol websockets\nallow_anonymous true\npersistence false\n${shippedBrokerLimits()}${extra}`);
     this.broker = this.spawn('mosquitto', ['-c', conf], 'mosquitto.log');
     await waitFor('mosquitto', () => portAccepts(this.mqttPort));
     await waitFor('mosquitto websockets', () => portAccepts(this.wsPort));
@@ -72,11 +81,12 @@ export class Site {
     if (this.broker) { this.broker.kill('SIGTERM'); this.broker = null; }
   }
 
-  // `extraConfig` goes at the end of the file; `modelExtra`: more keys of its [model] table.
-  async startGateway(extraConfig = '', modelExtra = '') {
+  // `extraConfig` goes at the end of the file; `modelExtra`: more keys of its [model] table;
+  // `gatewayExtra`: of its [gateway] table.
+  async startGateway(extraConfig = '', modelExtra = '', gatewayExtra = '') {
     this.httpPort ??= await freePort();
     const conf = path.join(this.dir, 'dctwin.toml');
-    writeFileSync(conf, `[gateway]\nstats_interval_s = 1\n[metrics]\nlisten = "127.0.0.1:${this.httpPort}"\n` +
+    writeFileSync(conf, `[gateway]\nstats_interval_s = 1\n${gatewayExtra}[metrics]\nlisten = "127.0.0.1:${this.httpPort}"\n` +
       `[hmi]\nbroker_ws_url = "ws://127.0.0.1:${this.wsPort}"\n[model]\nheartbeat_timeout_s = 3600\n${modelExtra}${extraConfig}`);
     this.gateway = this.spawn(GATEWAY, ['--config', conf, '--broker', `tcp://127.0.0.1:${this.mqttPort}`,
       '--state', path.join(this.dir, 'state.db'), '--gateway-id', 'gw-hmi'], 'gateway.log');
@@ -132,8 +142,9 @@ export async function openPage(browser, url, { username = '', password = '' } = 
   await page.waitForSelector('#login[open]');
   await page.fill('#login input[name=username]', username);
   await page.fill('#login input[name=password]', password);
+  const signedIn = Date.now();
   await page.click('#login button[type=submit]');
-  return { page, started };
+  return { page, started, signedIn };
 }
 
 export function screenshotDir() { return process.env.DCTWIN_HMI_SHOTS || ''; }

@@ -3,6 +3,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { Site, SIM, openPage, waitFor, screenshotDir } from './harness.mjs';
 
 async function shot(page, name) {
@@ -423,4 +424,67 @@ test('control: the server view shows desired and reported state, an operator cha
   await waitFor('in sync in the page', async () => /^in_sync, version 1 \(reported 1\)/.test(await page.textContent('[data-testid=control-state]')));
   assert.match(await page.textContent('[data-testid=server-control] tr[data-key=power_cap_w]'), /power_cap_w350350in sync/);
   await shot(page, 'server-control.png');
+});
+
+test('topology: 2,500 racks drawn by row and position with aisles, a feed trip highlights the feed\'s racks and opens its view', async (t) => {
+  const site = new Site();
+  t.after(() => site.stop());
+  await site.startBroker();
+  // 50 rows of 50 racks; each row on its own feed, five rows per cooling unit, a switch per two racks.
+  const racks = [];
+  const pad = (n) => String(n).padStart(2, '0');
+  for (let row = 1; row <= 50; row++) {
+    for (let pos = 50; pos >= 1; pos--) {  // listed out of order: the page sorts by position
+      racks.push({ name: `r${pad(row)}-${pad(pos)}`, row, position: pos, feeds: [`A-${pad(row)}`],
+        cooling: `crah-${Math.ceil(row / 5)}`, tor: `sw-${pad(row)}-${Math.ceil(pos / 2)}` });
+    }
+  }
+  const servers = [];
+  for (const rack of ['r07-01', 'r07-02']) for (let s = 1; s <= 3; s++) servers.push({ name: `${rack}-s${s}`, rack });
+  const inventory = path.join(site.dir, 'inventory.json');
+  writeFileSync(inventory, JSON.stringify({ racks, servers }));
+  await site.startGateway('[group]\nmin_racks = 2\nmin_servers = 5\n', '', `inventory = "${inventory}"\n`);
+  const client = await site.client();
+  t.after(() => client.end(true));
+
+  const browser = await site.browser();
+  const { page, started, signedIn } = await openPage(browser, site.url);
+  await page.waitForFunction(() => document.querySelectorAll('.floor-row .rack').length === 2500, null, { timeout: 30000 });
+  const floorMs = Date.now() - signedIn;
+  const openedMs = Date.now() - started;
+  // One line per row, in order, an aisle between rows, and the racks of a row by position.
+  assert.equal(await page.locator('.floor-row').count(), 50);
+  assert.equal(await page.locator('.aisle').count(), 49);
+  const firstRow = await page.$$eval('.floor-row[data-row="1"] .rack', (e) => e.map((x) => x.dataset.rack));
+  assert.deepEqual(firstRow.slice(0, 3), ['r01-01', 'r01-02', 'r01-03']);
+  assert.equal(firstRow.length, 50);
+  assert.match(await page.getAttribute('[data-rack="r20-20"]', 'class'), /\bempty\b/, 'a rack with no servers');
+
+  // Feed A-07 trips: the six servers on it lose their supply voltage.
+  const publish = (topic, payload) => new Promise((res) => client.publish(topic, payload, { qos: 1 }, res));
+  for (let i = 0; i < 3; i++) for (const s of servers) await publish(`dctwin/metrics/${s.name}`, JSON.stringify({ psu_volts: 10.1 }));
+  await page.waitForSelector('.group-chip[data-group="feed:A-07"]', { timeout: 20000 });
+  // From the click to the next frame drawn with the feed's racks highlighted, as the page sees it.
+  const highlightMs = await page.evaluate(() => new Promise((resolve) => {
+    const t = performance.now();
+    document.querySelector('.group-chip[data-group="feed:A-07"]').click();
+    requestAnimationFrame(() => setTimeout(() => resolve(performance.now() - t)));
+  }));
+  assert.equal(await page.locator('.rack.in-group').count(), 50);
+  const lit = await page.$$eval('.rack.in-group', (e) => e.map((x) => x.dataset.rack));
+  assert.ok(lit.every((r) => r.startsWith('r07-')), `highlighted: ${lit.slice(0, 5)}`);
+  await waitFor('the feed\'s view', async () => /Power feed A-07/.test(await page.textContent('[data-testid=group-title]')));
+  assert.match(await page.textContent('[data-testid=group-incident]'), /power \(critical\)/);
+  assert.equal(await page.locator('[data-testid=group-racks] [data-rack]').count(), 50);
+  await waitFor('the feed\'s incident listed', async () => /feed:A-07/.test(await page.textContent('[data-testid=incidents]')));
+  await shot(page, 'floor-feed-trip.png');
+
+  // Any group from the list: a cooling unit's five rows.
+  await page.selectOption('[data-testid=group-select]', 'cooling:crah-2');
+  await page.waitForFunction(() => document.querySelectorAll('.rack.in-group').length === 250);
+  console.log(`HMI topology: floor of 2,500 racks by row and position drawn ${floorMs} ms after signing in ` +
+    `(${openedMs} ms after opening the page); a click on feed A-07 highlighted its 50 racks in the frame ` +
+    `${highlightMs.toFixed(0)} ms after it`);
+  assert.ok(floorMs < 10000, `floor drawn in ${floorMs} ms`);
+  assert.ok(highlightMs < 5000, `highlighted in ${highlightMs} ms`);
 });

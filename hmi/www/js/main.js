@@ -5,6 +5,7 @@ import { Store } from './store.js';
 import { HeaderView } from './views/header.js';
 import { FloorView } from './views/floor.js';
 import { RackView } from './views/rack.js';
+import { GroupView } from './views/group.js';
 import { IncidentsView } from './views/incidents.js';
 import { ServerView } from './views/server.js';
 import { Actions } from './views/actions.js';
@@ -51,11 +52,15 @@ async function main() {
   const actions = new Actions(store, connection, creds.username, notify, cfg.control_keys || []);
   const serverView = new ServerView(store, connection, actions);
   let rackView;
-  const floor = new FloorView(store, (rack) => { serverView.hide(); rackView.show(rack); });
+  let floor;
+  const groupView = new GroupView(connection, (rack) => floor.select(rack));
+  floor = new FloorView(store, (rack) => { serverView.hide(); groupView.group = null; rackView.show(rack); },
+    (group) => { serverView.hide(); rackView.rack = null; groupView.show(group); });
   rackView = new RackView(store, connection, actions, (server) => { rackView.rack = null; serverView.show(server); });
   const incidents = new IncidentsView(store, actions, (r) => {
     if (r.level === 'server') { rackView.rack = null; serverView.show(r.subject); }
     else if (r.level === 'rack') floor.select(r.subject);
+    else if (r.level === 'group') floor.selectGroup(r.subject);
   });
   setUpHistory(store, connection);
   connection.addEventListener('state', () => {
@@ -70,17 +75,20 @@ async function main() {
   const draw = () => {
     scheduled = false;
     const c = store.takeChanges();
-    if (c.racks.size) { floor.render(c.racks); rackView.refresh(c.racks); }
+    if (c.racks.size || c.topology || c.groups) floor.render(c);
+    if (c.racks.size) rackView.refresh(c.racks);
     if (c.incidents || c.silences) incidents.renderSoon();
     if (c.header) header.render();
     window.dctwinDrawn = (window.dctwinDrawn || 0) + 1;
   };
+  const schedule = () => { if (!scheduled) { scheduled = true; requestAnimationFrame(draw); } };
   connection.addEventListener('message', (e) => {
     const { topic, text } = e.detail;
     serverView.onHealth(topic);
     store.apply(topic, text);
-    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+    schedule();
   });
+  store.addEventListener('topology', schedule);
   connection.subscribe(store.filters());
   window.dctwin = { store, connection };
 }

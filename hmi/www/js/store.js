@@ -12,12 +12,20 @@ export class Store extends EventTarget {
     this.silences = new Map();   // id -> silence
     this.gateways = new Map();   // gateway id -> status
     this.lastData = 0;           // Date.now() of the newest message
-    this.changed = { racks: new Set(), incidents: false, header: false, silences: false };
+    this.topology = null;        // the floor plan: {racks: [{rack, row, position, groups}], groups: {id: [racks]}}
+    this.groups = new Map();     // group id (feed:A-12) -> health
+    this.changed = Store.noChanges();
+  }
+
+  static noChanges() {
+    return { racks: new Set(), incidents: false, header: false, silences: false, topology: false, groups: false };
   }
 
   filters() {
     const p = this.prefix;
-    return [`${p}/health/datacenter/+`, `${p}/health/rack/+`, `${p}/incidents/#`, `${p}/silences/+`, `${p}/gateway/+/status`];
+    // The floor plan's notice first: its plan is fetched while the health of the racks arrives.
+    return [`${p}/topology`, `${p}/health/datacenter/+`, `${p}/health/rack/+`, `${p}/health/group/+`, `${p}/incidents/#`,
+      `${p}/silences/+`, `${p}/gateway/+/status`];
   }
 
   apply(topic, text) {
@@ -31,6 +39,13 @@ export class Store extends EventTarget {
       if (value) this.racks.set(parts[2], value); else this.racks.delete(parts[2]);
       this.changed.racks.add(parts[2]);
       this.changed.header = true;
+    } else if (parts[0] === 'health' && parts[1] === 'group') {
+      if (value) this.groups.set(parts[2], value); else this.groups.delete(parts[2]);
+      this.changed.groups = true;
+    } else if (parts[0] === 'topology') {
+      // A small notice that the floor plan changed; the plan itself comes over HTTP (too big for
+      // one message over the broker's WebSockets).
+      this.loadTopology(value);
     } else if (parts[0] === 'health' && parts[1] === 'datacenter') {
       this.datacenter = value;
       this.changed.header = true;
@@ -61,9 +76,27 @@ export class Store extends EventTarget {
     this.dispatchEvent(new CustomEvent('change'));
   }
 
+  async loadTopology(notice) {
+    const version = notice ? String(notice.version) : null;
+    this.topologyVersion = version;
+    let plan = null;
+    if (version !== null) {
+      try {
+        const res = await fetch(notice.url || 'topology.json', { cache: 'no-store' });
+        plan = await res.json();
+      } catch (e) {
+        plan = null;
+      }
+    }
+    if (this.topologyVersion !== version) return;  // a newer notice came meanwhile
+    this.topology = plan && Array.isArray(plan.racks) && plan.racks.length ? plan : null;
+    this.changed.topology = true;
+    this.dispatchEvent(new CustomEvent('topology'));
+  }
+
   takeChanges() {
     const c = this.changed;
-    this.changed = { racks: new Set(), incidents: false, header: false, silences: false };
+    this.changed = Store.noChanges();
     return c;
   }
 
