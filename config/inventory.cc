@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -143,10 +144,11 @@ std::shared_ptr<const Topology> BuildTopology(const Inventory& inventory) {
   return t;
 }
 
-bool LoadInventory(const std::string& path, Inventory* out, std::vector<std::string>* problems) {
-  if (path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0) {
-    problems->push_back(path + ": reading the inventory from a URL (NetBox's API) is not built yet; give a file");
-    return false;
+bool LoadInventory(const std::string& path, const std::string& token, Inventory* out,
+                   std::vector<std::string>* problems) {
+  std::error_code ec;
+  if (path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0 || std::filesystem::is_directory(path, ec)) {
+    return LoadNetboxInventory(path, token, out, problems);
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {

@@ -604,6 +604,7 @@ void Gateway::Reload(const Config& next) {
   for (const std::string& key : RestartKeys(config_, next)) spdlog::warn("reload: {} changed; that takes a restart", key);
   if (!next.gateway.inventory.empty()) {
     config_.gateway.inventory = next.gateway.inventory;
+    config_.gateway.inventory_token = next.gateway.inventory_token;
     SyncInventory(next.gateway.inventory);
   } else if (!config_.gateway.inventory.empty()) {
     // No inventory any more: what it commissioned stays, and provisioning over MQTT may change it.
@@ -645,7 +646,7 @@ bool Gateway::SaveInventoryListed(const std::set<std::string>& servers) const {
 bool Gateway::SyncInventory(const std::string& source) {
   Inventory inventory;
   std::vector<std::string> problems;
-  if (!LoadInventory(source, &inventory, &problems)) {
+  if (!LoadInventory(source, config_.gateway.inventory_token, &inventory, &problems)) {
     for (const std::string& p : problems) spdlog::error("inventory: {}", p);
     spdlog::error("inventory {} refused ({} problem(s)); the running topology stays", source, problems.size());
     return false;

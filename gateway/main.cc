@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   if (check_config && !config.gateway.inventory.empty()) {
     dctwin::Inventory inventory;
     std::vector<std::string> problems;
-    if (!dctwin::LoadInventory(config.gateway.inventory, &inventory, &problems)) {
+    if (!dctwin::LoadInventory(config.gateway.inventory, config.gateway.inventory_token, &inventory, &problems)) {
       for (const std::string& p : problems) std::fprintf(stderr, "inventory error: %s\n", p.c_str());
       std::fprintf(stderr, "%zu problem(s) in the inventory\n", problems.size());
       return kExitConfig;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: a broker, the gateway and a simulated datacenter (4 racks x 10 servers) that lives
-# through a server overheating, a ToR switch degrading, a ToR switch dying, a facility power sag
-# and a failing disk, then recovers. A live view shows the site's health, the unhealthy racks and
+# The demo: a broker, the gateway and a simulated datacenter (4 racks x 10 servers in two rows, on
+# two power feeds and two cooling units: config/inventory.example.json) that lives through a
+# server overheating, a ToR switch degrading, a ToR switch dying, power feed A-12 tripping, cooling
+# unit crah-2 failing (its racks heat up) and a failing disk, then recovers. A live view shows the site's health, the unhealthy racks and
 # the incidents as they open and resolve. Ctrl-C ends it early.
 #   scripts/demo.sh                 # about 90 s
 #   DEMO_SECONDS=300 scripts/demo.sh
@@ -29,6 +30,8 @@ protocol websockets"
 sed -e 's/^id = .*/id = "demo"/' -e 's/^stats_interval_s = .*/stats_interval_s = 2/' \
   -e 's/^heartbeat_timeout_s = .*/heartbeat_timeout_s = 6/' -e "s/^listen = .*/listen = \"127.0.0.1:$http_port\"/" \
   -e "s|^broker_ws_url = .*|broker_ws_url = \"ws://127.0.0.1:$ws_port\"|" \
+  -e "s|^# inventory = .*|inventory = \"$PWD/config/inventory.example.json\"|" \
+  -e 's/^notify_hold_s = .*/notify_hold_s = 5/' \
   config/dctwin.toml > "$work/dctwin.toml"
 build/gateway/dctwin-gateway --config "$work/dctwin.toml" --broker "tcp://127.0.0.1:$port" \
   --state "$work/state.db" > "$work/gateway.log" 2>&1 &
@@ -36,9 +39,9 @@ mosquitto_sub -p "$port" -v -t 'dctwin/alerts/#' > "$work/alerts.log" 2>/dev/nul
 # The gateway subscribes on its first connect: wait for its online status before the servers talk.
 mosquitto_sub -p "$port" -t dctwin/gateway/demo/status -C 1 -W 15 >/dev/null
 echo "operators' page: http://127.0.0.1:$http_port/ (sign in with empty fields; it lives as long as the demo)"
-build/tools/dctwin-sim --broker "tcp://127.0.0.1:$port" --racks 4 --servers-per-rack 10 --interval 2 --format "$FORMAT" \
-  --duration "$DEMO_SECONDS" --scenario \
-  "6 overheat r01-s03; 12 tor-degrade r02; 24 tor-die r03; 40 power-sag 2; 52 disk-fail r04-s07; 64 recover-all" \
+build/tools/dctwin-sim --broker "tcp://127.0.0.1:$port" --inventory config/inventory.example.json --servers-per-rack 10 \
+  --interval 2 --format "$FORMAT" --duration "$DEMO_SECONDS" --heat-rate 120 --scenario \
+  "6 overheat r01-s03; 12 tor-degrade r02; 20 switch-fail sw-r03; 30 recover tor:sw-r03; 34 feed-trip A-12; 44 cooling-fail crah-2; 52 disk-fail r04-s07; 70 recover-all" \
   > "$work/sim.log" 2>&1 &
 sim=$!
 
@@ -79,7 +82,7 @@ for line in lines:
 by_level = {}
 for e in opened.values():
     by_level.setdefault(e["level"], []).append(e)
-print("OPEN INCIDENTS: %d server, %d rack, %d datacenter" % tuple(len(by_level.get(l, [])) for l in ("server", "rack", "datacenter")))
+print("OPEN INCIDENTS: %d server, %d rack, %d group (feed, cooling, switch), %d datacenter" % tuple(len(by_level.get(l, [])) for l in ("server", "rack", "group", "datacenter")))
 print()
 print("LATEST EVENTS")
 for line in lines[-12:]:
@@ -89,7 +92,7 @@ for line in lines[-12:]:
     except ValueError:
         continue
     cause = ("  [caused by " + e["caused_by"] + "]") if e.get("caused_by") else ""
-    print("   %-8s %-10s %-7s %-12s %s%s" % (e["state"], e["level"], e["subject"], e["kind"], e["summary"][:70], cause))
+    print("   %-8s %-10s %-14s %-8s %s%s" % (e["state"], e["level"], e["subject"], e["kind"], e["summary"][:70], cause))
 PY
   sleep 2
 done

@@ -9,6 +9,13 @@
 // silent), power-sag <n> (psu_volts down across the first n racks), recover <server|rack>,
 // recover-all. --scenario-file reads the same, one event per line ("#" comments).
 //
+// With --inventory FILE (the gateway's inventory, contract v3 "Topology") the racks and servers
+// are the inventory's (a rack it lists without servers gets --servers-per-rack of them, named
+// <rack>-sNN and commissioned over MQTT), and three more events play on its groups:
+// feed-trip <feed> (psu_volts down on every server of the racks the feed feeds), cooling-fail
+// <unit> (its racks heat up by --heat-rate degrees per minute), switch-fail <tor> (its racks go
+// silent). recover feed:<feed>, cooling:<unit> or tor:<switch> ends one.
+//
 // --format collectd publishes what collectd's mqtt write plugin would instead, one message per
 // value list on collectd/<server>/<plugin>[-<instance>]/<type>[-<instance>] with "<epoch>:<v>..."
 // payloads: ipmi/temperature-CPU, ipmi/voltage-PSU12V, cpu/percent-active,
@@ -32,6 +39,7 @@
 
 #include <mqtt/async_client.h>
 
+#include "config/inventory.h"
 #include "tools/windowed_publisher.h"
 
 namespace {
@@ -47,8 +55,11 @@ struct Event {
 struct Server {
   std::string id;
   std::string rack;
+  std::vector<std::string> groups;  // the rack's feeds, cooling unit and switch (--inventory)
   bool hot = false, disk = false, dead = false, decommissioned = false, drops = false, sag = false;
+  double heating_since = -1;  // cooling failed at this time (s into the run); -1: cooled
   double disk_errors = 0;
+  bool In(const std::string& group) const { return std::find(groups.begin(), groups.end(), group) != groups.end(); }
 };
 
 std::vector<Event> ParseScenario(const std::string& text) {
@@ -77,7 +88,8 @@ int main(int argc, char** argv) {
   int racks = 4, per_rack = 10, first_rack = 1;
   double interval = 10, duration = 0;
   unsigned seed = 1;
-  std::string format = "native", collectd_prefix = "collectd";
+  std::string format = "native", collectd_prefix = "collectd", inventory_file;
+  double heat_rate = 10;
   app.add_option("--broker", broker);
   app.add_option("--prefix", prefix);
   app.add_option("--racks", racks);
@@ -91,6 +103,9 @@ int main(int argc, char** argv) {
   app.add_option("--format", format, "native (JSON) or collectd (collectd's mqtt plugin text format)")
       ->check(CLI::IsMember({"native", "collectd"}));
   app.add_option("--collectd-prefix", collectd_prefix, "topic prefix of --format collectd");
+  app.add_option("--inventory", inventory_file, "the gateway's inventory (JSON): its racks and servers, and its feeds, "
+                                                "cooling units and switches for feed-trip, cooling-fail and switch-fail");
+  app.add_option("--heat-rate", heat_rate, "degrees per minute the racks of a failed cooling unit heat up");
   CLI11_PARSE(app, argc, argv);
   if (!scenario_file.empty()) {
     std::ifstream in(scenario_file);
@@ -113,7 +128,46 @@ int main(int argc, char** argv) {
   dctwin::tools::WindowedPublisher pub(client, 16);
   std::vector<Server> servers;
   char id[32];
-  for (int r = first_rack; r < first_rack + racks; ++r) {
+  if (!inventory_file.empty()) {
+    dctwin::Inventory inventory;
+    std::vector<std::string> problems;
+    if (!dctwin::LoadInventory(inventory_file, "", &inventory, &problems)) {
+      for (const std::string& p : problems) std::fprintf(stderr, "inventory: %s\n", p.c_str());
+      return 2;
+    }
+    std::map<std::string, std::vector<std::string>> groups;
+    for (const dctwin::InventoryRack& r : inventory.racks) {
+      for (const std::string& f : r.feeds) groups[r.name].push_back("feed:" + f);
+      if (!r.cooling.empty()) groups[r.name].push_back("cooling:" + r.cooling);
+      if (!r.tor.empty()) groups[r.name].push_back("tor:" + r.tor);
+    }
+    std::set<std::string> listed;
+    for (const dctwin::InventoryServer& is : inventory.servers) {
+      Server srv;
+      srv.id = is.name;
+      srv.rack = is.rack;
+      srv.groups = groups[is.rack];
+      listed.insert(is.rack);
+      servers.push_back(srv);  // the gateway commissions it from the inventory
+    }
+    for (const dctwin::InventoryRack& r : inventory.racks) {
+      if (listed.count(r.name) != 0) continue;
+      for (int n = 1; n <= per_rack; ++n) {
+        std::snprintf(id, sizeof id, "-s%02d", n);
+        Server srv;
+        srv.id = r.name + id;
+        srv.rack = r.name;
+        srv.groups = groups[r.name];
+        pub.Publish(prefix + "/provisioning/" + srv.id, "{\"action\":\"commission\",\"rack\":\"" + srv.rack + "\"}",
+                    true);
+        servers.push_back(srv);
+      }
+    }
+    racks = static_cast<int>(inventory.racks.size());
+    first_rack = 1;
+    per_rack = 0;  // taken: no numbered racks below
+  }
+  for (int r = first_rack; per_rack > 0 && r < first_rack + racks; ++r) {
     for (int s = 1; s <= per_rack; ++s) {
       std::snprintf(id, sizeof id, "r%02d-s%02d", r, s);
       Server srv;
@@ -156,8 +210,18 @@ int main(int argc, char** argv) {
           s.decommissioned = true;
           pub.Publish(prefix + "/provisioning/" + s.id, R"({"action":"decommission"})", true);
         }
+        // The groups of the inventory: a feed, a cooling unit or a switch, by its name.
+        if (e.what == "feed-trip" && s.In("feed:" + e.target)) s.sag = true;
+        if (e.what == "cooling-fail" && s.In("cooling:" + e.target) && s.heating_since < 0) s.heating_since = t;
+        if (e.what == "switch-fail" && s.In("tor:" + e.target)) s.dead = true;
+        if (e.what == "recover" && s.In(e.target)) {  // feed:<name>, cooling:<name>, tor:<name>
+          if (e.target.starts_with("feed:")) s.sag = false;
+          if (e.target.starts_with("cooling:")) s.heating_since = -1;
+          if (e.target.starts_with("tor:")) s.dead = false;
+        }
         if ((e.what == "recover" && (me || my_rack)) || e.what == "recover-all") {
           s.hot = s.disk = s.dead = s.drops = s.sag = false;
+          s.heating_since = -1;
         }
       }
     }
@@ -166,7 +230,9 @@ int main(int argc, char** argv) {
     for (Server& s : servers) {
       if (s.dead || s.decommissioned) continue;
       if (s.disk) s.disk_errors += 1 + std::abs(noise(rng));
-      const double temp = (s.hot ? 92.0 : 55.0) + 1.5 * noise(rng);
+      // A failed cooling unit: its racks warm by heat_rate degrees a minute, up to 40 more.
+      const double warming = s.heating_since < 0 ? 0 : std::min(40.0, (t - s.heating_since) * heat_rate / 60);
+      const double temp = (s.hot ? 92.0 : 55.0) + warming + 1.5 * noise(rng);
       const double cpu = std::clamp(0.4 + 0.1 * noise(rng), 0.0, 1.0);
       const double drops = s.drops ? 0.05 + 0.01 * std::abs(noise(rng)) : 0.0005 * std::abs(noise(rng));
       const double volts = (s.sag ? 11.0 : 12.1) + 0.03 * noise(rng);

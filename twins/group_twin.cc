@@ -91,11 +91,15 @@ bool GroupTwin::Correlate(double now, const ModelConfig& model, Effects& out) {
   for (const std::string& kind : GroupKinds(id_)) {
     std::vector<std::string> racks;  // with a rack incident of the kind
     int servers = 0;
+    int racks_with_servers = 0;  // racks with servers with incidents of the kind
     Severity worst = kind == "silent" || kind == "power" ? Severity::kCritical : Severity::kWarning;
     bool rack_severity = false;
     for (const auto& [rack, m] : members_) {
       auto n = m.by_kind.find(kind);
-      if (n != m.by_kind.end()) servers += n->second;
+      if (n != m.by_kind.end() && n->second > 0) {
+        servers += n->second;
+        ++racks_with_servers;
+      }
       for (const IncidentRef& r : m.incidents) {
         if (r.kind != kind) continue;
         racks.push_back(rack);
@@ -104,7 +108,11 @@ bool GroupTwin::Correlate(double now, const ModelConfig& model, Effects& out) {
         break;
       }
     }
-    const bool active = static_cast<int>(racks.size()) >= model.group_min_racks || servers >= model.group_min_servers;
+    // Servers count when their trouble spans racks of the group (or the group has one rack): in one
+    // rack of several, that rack (or its own switch) is the likelier cause.
+    const bool spread = racks_with_servers >= 2 || racks_.size() == 1;
+    const bool active = static_cast<int>(racks.size()) >= model.group_min_racks ||
+                        (spread && servers >= model.group_min_servers);
     auto it = std::find_if(open_.begin(), open_.end(), [&](const Incident& i) { return i.kind == kind; });
     if (active && it == open_.end()) {
       Incident inc;

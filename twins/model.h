@@ -62,7 +62,8 @@ struct ModelConfig {
   int datacenter_min_racks = 2;
   // A group (feed, cooling unit, ToR switch) opens an incident of a kind it can cause when at
   // least group_min_racks of its racks have a rack incident of that kind, or at least
-  // group_min_servers of its servers have server incidents of it.
+  // group_min_servers of its servers, in at least two of its racks (or its only rack), have server
+  // incidents of it.
   int group_min_racks = 2;
   int group_min_servers = 5;
   // How long the Alertmanager notification of a server or rack incident of a kind a group can

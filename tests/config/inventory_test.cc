@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 namespace dctwin {
 namespace {
 
@@ -54,8 +57,62 @@ TEST(InventoryTest, EveryProblemIsListedAndNothingIsTaken) {
   EXPECT_FALSE(ParseInventory("[1, 2]", "inv", &inv, &problems));
   EXPECT_TRUE(Has(problems, "inv: not a JSON object"));
   problems.clear();
-  EXPECT_FALSE(LoadInventory("/nonexistent/inventory.json", &inv, &problems));
+  EXPECT_FALSE(LoadInventory("/nonexistent/inventory.json", "", &inv, &problems));
   EXPECT_TRUE(Has(problems, "cannot be read"));
+}
+
+
+// NetBox's API pages, saved in a folder (tests/data/netbox: racks, two pages of devices, power
+// feeds, in the shape NetBox's API returns them).
+TEST(NetboxInventoryTest, SavedPagesBecomeRacksWithTheirPanelsCoolingAndSwitchesAndTheirServers) {
+  Inventory inv;
+  std::vector<std::string> problems;
+  ASSERT_TRUE(LoadInventory(std::string(DCTWIN_SOURCE_DIR) + "/tests/data/netbox", "", &inv, &problems))
+      << ::testing::PrintToString(problems);
+  ASSERT_EQ(inv.racks.size(), 3u);
+  const InventoryRack& r01 = inv.racks[0];
+  EXPECT_EQ(r01.name, "r01");
+  EXPECT_EQ(r01.row, "1");
+  EXPECT_EQ(r01.position, "1");
+  EXPECT_EQ(r01.feeds, (std::vector<std::string>{"A-12"}));  // the feed's panel
+  EXPECT_EQ(r01.cooling, "crah-1");
+  EXPECT_EQ(r01.tor, "sw-r01");
+  EXPECT_EQ(inv.racks[1].tor, "leaf-r02");
+  EXPECT_EQ(inv.racks[1].feeds, (std::vector<std::string>{"A-12"}));
+  EXPECT_EQ(inv.racks[2].row, "Row 2");  // no custom field: its location
+  EXPECT_EQ(inv.racks[2].cooling, "");
+  std::vector<std::string> servers;
+  for (const InventoryServer& s : inv.servers) servers.push_back(s.name + "@" + s.rack + ":" + std::to_string(s.position_u));
+  // Switches, the PDU and the unracked spare are not servers.
+  EXPECT_EQ(servers, (std::vector<std::string>{"s0101@r01:10", "s0102@r01:12", "s0201@r02:20", "s0301@r03:5"}));
+  const auto topology = BuildTopology(inv);
+  EXPECT_EQ(*topology->RacksOf("feed:A-12"), (std::vector<std::string>{"r01", "r02"}));
+  EXPECT_EQ(*topology->RacksOf("cooling:crah-1"), (std::vector<std::string>{"r01", "r02"}));
+  EXPECT_EQ(*topology->RacksOf("tor:leaf-r02"), (std::vector<std::string>{"r02"}));
+}
+
+TEST(NetboxInventoryTest, AFolderWithoutAnEndpointsPagesOrWithAServerInAnUnknownRackIsRefused) {
+  char tmpl[] = "/tmp/dctwin-netbox-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string data = std::string(DCTWIN_SOURCE_DIR) + "/tests/data/netbox/";
+  std::filesystem::copy_file(data + "racks.json", dir + "/racks.json");
+  std::filesystem::copy_file(data + "devices-1.json", dir + "/devices-1.json");
+  Inventory inv;
+  std::vector<std::string> problems;
+  EXPECT_FALSE(LoadInventory(dir, "", &inv, &problems));
+  EXPECT_TRUE(Has(problems, "no page of dcim/power-feeds (a file power-feeds*.json)")) << ::testing::PrintToString(problems);
+  // A server in a rack the racks' pages do not list.
+  std::ofstream(dir + "/power-feeds.json") << R"({"count": 0, "next": null, "results": []})";
+  std::ofstream(dir + "/devices-3.json") << R"({"count": 1, "next": null, "results": [
+    {"id": 9, "name": "lost", "role": {"slug": "server", "name": "Server"}, "rack": {"id": 99, "name": "r99"}, "position": 1.0}]})";
+  problems.clear();
+  EXPECT_FALSE(LoadInventory(dir, "", &inv, &problems));
+  EXPECT_TRUE(Has(problems, "rack r99 is not listed")) << ::testing::PrintToString(problems);
+  std::ofstream(dir + "/devices-3.json") << "not json";
+  problems.clear();
+  EXPECT_FALSE(LoadInventory(dir, "", &inv, &problems));
+  EXPECT_TRUE(Has(problems, "devices-3.json: not a NetBox API page")) << ::testing::PrintToString(problems);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -3,9 +3,12 @@
 // lists, each a provisioning change in the history; provisioning over MQTT keeps working beside it,
 // but may not move what the inventory lists; a bad inventory is refused whole, every problem
 // logged, and the running topology stays; --check-config says so too.
+#include <httplib.h>
 #include <signal.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "tests/integration/end_state.h"
 #include "tests/integration/gateway_fixture.h"
@@ -83,6 +86,93 @@ TEST_F(InventoryTest, TheInventoryCommissionsMovesAndDecommissionsAndABadOneIsRe
                                            dir_.File("dctwin.toml") + " 2>&1", &status);
   EXPECT_NE(status, 0) << check;
   EXPECT_NE(check.find("3 problem(s) in the inventory"), std::string::npos) << check;
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
+}
+
+
+// NetBox's API as the gateway meets it: a small HTTP server on a loopback port serves the saved
+// pages of tests/data/netbox (devices in two pages, the second reached through "next") and wants
+// the API token. The gateway commissions NetBox's servers into their racks, makes a group of
+// each panel, cooling unit and switch; a wrong token is refused whole, and the topology stays.
+class NetboxServer {
+ public:
+  explicit NetboxServer(std::string token) : token_(std::move(token)) {
+    const std::string data = std::string(DCTWIN_SOURCE_DIR) + "/tests/data/netbox/";
+    auto page = [this, data](const std::string& file) {
+      return [this, data, file](const httplib::Request& req, httplib::Response& res) {
+        ++requests_;
+        if (req.get_header_value("Authorization") != "Token " + token_) {
+          res.status = 403;
+          res.set_content(R"({"detail": "Invalid token"})", "application/json");
+          return;
+        }
+        std::string body = ReadFile(data + file);
+        // The saved pages name netbox.local; this server is where "next" leads.
+        for (size_t at; (at = body.find("http://netbox.local")) != std::string::npos;) {
+          body.replace(at, 19, "http://127.0.0.1:" + std::to_string(port_));
+        }
+        res.set_content(body, "application/json");
+      };
+    };
+    server_.Get("/api/dcim/racks/", page("racks.json"));
+    server_.Get("/api/dcim/power-feeds/", page("power-feeds.json"));
+    server_.Get("/api/dcim/devices/", [page](const httplib::Request& req, httplib::Response& res) {
+      page(req.get_param_value("offset") == "4" ? "devices-2.json" : "devices-1.json")(req, res);
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~NetboxServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/api/"; }
+  int requests() const { return requests_.load(); }
+
+ private:
+  const std::string token_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+TEST_F(InventoryTest, NetboxsApiPagesAreTheInventoryAndAWrongTokenIsRefusedWhole) {
+  NetboxServer netbox("0123456789abcdef");
+  auto config = [&](const std::string& token) {
+    return std::string("[gateway]\nstats_interval_s = 0.2\ninventory = \"") + netbox.url() + "\"\ninventory_token = \"" +
+           token + "\"\n[model]\nheartbeat_timeout_s = 3600\n";
+  };
+  StartGateway(config("0123456789abcdef"));
+  ASSERT_TRUE(WaitUntil([&] { return RackOf("s0301") == "r03"; }, 15s)) << gateway_->Log();
+  EXPECT_EQ(RackOf("s0101"), "r01");
+  EXPECT_EQ(RackOf("s0201"), "r02");
+  EXPECT_EQ(RackOf("pdu-r01-a"), "unknown") << "a PDU is not a server";
+  EXPECT_EQ(RackOf("spare-1"), "unknown") << "an unracked device is not on the floor";
+  EXPECT_GE(netbox.requests(), 4) << "racks, two pages of devices, power feeds";
+  const std::string panel = Ask("query/group/feed:A-12");
+  EXPECT_NE(panel.find(R"("racks":["r01","r02"])"), std::string::npos) << panel;
+  EXPECT_NE(Ask("query/group/tor:leaf-r02").find(R"("found":true)"), std::string::npos);
+  EXPECT_NE(Ask("query/group/cooling:crah-1").find(R"("racks":["r01","r02"])"), std::string::npos);
+
+  // --check-config reads the API too.
+  int status = 0;
+  std::string check = RunCommand(std::string(DCTWIN_GATEWAY_BINARY) + " --check-config --config " +
+                                     dir_.File("dctwin.toml") + " 2>&1", &status);
+  EXPECT_EQ(status, 0) << check;
+  EXPECT_NE(check.find("inventory OK: 3 racks, 4 servers"), std::string::npos) << check;
+
+  // A wrong token: the reload is refused whole, saying why, and nothing changes.
+  dir_.Write("dctwin.toml", config("wrong"));
+  kill(gateway_->pid(), SIGHUP);
+  ASSERT_TRUE(WaitUntil([&] { return gateway_->Log().find("HTTP 403 (is gateway.inventory_token right?)") != std::string::npos; },
+                        10s)) << gateway_->Log();
+  EXPECT_NE(gateway_->Log().find("the running topology stays"), std::string::npos);
+  EXPECT_EQ(RackOf("s0101"), "r01");
+  EXPECT_NE(Ask("query/group/feed:A-12").find(R"("found":true)"), std::string::npos);
+  check = RunCommand(std::string(DCTWIN_GATEWAY_BINARY) + " --check-config --config " + dir_.File("dctwin.toml") + " 2>&1",
+                     &status);
+  EXPECT_NE(status, 0) << check;
   EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
 }
 

@@ -66,5 +66,44 @@ TEST_F(SimulatorTest, NativeFormatPowerSagAcrossRacksAndADeadTorSwitch) {
   EXPECT_EQ(Kind("rack", "r03"), "silent");      // the rack went quiet: its switch
 }
 
+
+// The inventory's groups (contract v3, "Topology"): dctwin-sim reads the gateway's inventory and
+// trips a feed, fails a cooling unit (its two racks heat up) and fails the switch of one rack;
+// each is one group incident of its kind, and recovering each resolves it.
+TEST_F(SimulatorTest, InventoryScenariosTripAFeedFailACoolingUnitAndASwitch) {
+  const std::string inventory = dir_.Write("inventory.json", R"({"racks": [
+    {"name": "r1", "row": 1, "position": 1, "feeds": ["A-12"], "tor": "sw-1"},
+    {"name": "r2", "row": 1, "position": 2, "feeds": ["A-12"], "tor": "sw-2"},
+    {"name": "r3", "row": 2, "position": 1, "feeds": ["B-7"], "cooling": "crah-1", "tor": "sw-3"},
+    {"name": "r4", "row": 2, "position": 2, "feeds": ["B-7"], "cooling": "crah-1", "tor": "sw-4"},
+    {"name": "r5", "row": 3, "position": 1, "feeds": ["B-7"], "cooling": "crah-2", "tor": "sw-5"},
+    {"name": "r6", "row": 3, "position": 2, "feeds": ["B-7"], "cooling": "crah-2", "tor": "sw-6"}],
+    "servers": []})");
+  std::string config = ShippedConfig("2");
+  const std::string commented = "\n# inventory = \"/etc/dctwin/inventory.json\"";
+  ASSERT_NE(config.find(commented), std::string::npos);
+  config.replace(config.find(commented), commented.size(), "\ninventory = \"" + inventory + "\"");
+  // Each rack has three servers: three of a group's are enough.
+  const size_t group = config.find("\n[group]\n");
+  ASSERT_NE(group, std::string::npos);
+  config.replace(config.find("min_servers = 5", group), 15, "min_servers = 3");
+  StartGateway(config);
+  sim_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{DCTWIN_SIM_BINARY, "--broker", broker_.uri(), "--inventory", inventory,
+                               "--servers-per-rack", "3", "--interval", "0.3", "--heat-rate", "900", "--scenario",
+                               "1 feed-trip A-12; 1 cooling-fail crah-1; 1 switch-fail sw-5; 12 recover feed:A-12; "
+                               "12 recover cooling:crah-1; 12 recover tor:sw-5"},
+      dir_.File("sim.log"));
+  sim_->Start();
+  EXPECT_EQ(Kind("group", "feed:A-12"), "power");
+  EXPECT_EQ(Kind("group", "cooling:crah-1"), "thermal");
+  EXPECT_EQ(Kind("group", "tor:sw-5"), "silent");
+  // Feed B-7 feeds r5 too, but its other racks report: the switch, not the feed.
+  EXPECT_TRUE(probe_->All([](const Received& r) { return r.topic == "dctwin/alerts/group/feed:B-7"; }).empty());
+  for (const char* g : {"feed:A-12", "cooling:crah-1", "tor:sw-5"}) {
+    EXPECT_TRUE(Alert("group", g, "resolved", 30s)) << g << "\n" << ReadFile(dir_.File("sim.log"));
+  }
+}
+
 }  // namespace
 }  // namespace dctwin::testing

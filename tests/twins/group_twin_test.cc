@@ -146,6 +146,16 @@ TEST_F(GroupTwinTest, ServersAcrossRacksBelowTheRackThresholdStillMakeAGroupInci
   EXPECT_EQ(CauseOf(Level::kServer, "r3-s1", "power"), opens[0].id);
 }
 
+TEST_F(GroupTwinTest, ServersOfOneRackOfSeveralAreThatRacksTroubleNotTheFeeds) {
+  ModelConfig m = Model(FeedAndSwitch());
+  m.group_min_servers = 4;
+  world_.UpdateModel(m);
+  Volts("r2", 10.0);  // four servers, one rack of three on the feed
+  EXPECT_TRUE(Opens(Level::kGroup, "feed:A-12").empty());
+  Volts("r3", 10.0);  // a second rack: the feed's now
+  EXPECT_EQ(Opens(Level::kGroup, "feed:A-12").size(), 1u);
+}
+
 TEST_F(GroupTwinTest, ADeadSwitchOfOneRackIsASwitchIncidentFromItsServers) {
   // tor:sw-1 serves r1 alone: the rack threshold of 2 racks can never be met, the servers' can.
   ModelConfig m = Model(FeedAndSwitch());
