@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/json_writer.h"
 #include "config/inventory.h"
 
 namespace dctwin {
@@ -114,23 +115,6 @@ bool AddPage(std::string_view endpoint, const std::string& json, const std::stri
   return true;
 }
 
-void AppendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
 // The contract's inventory document: racks with their feeds, cooling unit and switch; servers.
 std::string InventoryJson(const NetboxData& data, std::vector<std::string>* problems) {
   std::map<std::string, std::string> tor;  // rack -> its switch
@@ -142,50 +126,26 @@ std::string InventoryJson(const NetboxData& data, std::vector<std::string>* prob
                           "): give the ToR switch a role of its own");
     }
   }
-  std::string out = "{\"racks\": [";
-  bool first = true;
+  JsonWriter w;
+  w.BeginObject().Key("racks").BeginArray();
   for (const NetboxRack& r : data.racks) {
-    out += first ? "" : ", ";
-    first = false;
-    out += "{\"name\": ";
-    AppendJsonString(out, r.name);
-    out += ", \"row\": ";
-    AppendJsonString(out, r.row);
-    out += ", \"position\": ";
-    AppendJsonString(out, r.position);
-    out += ", \"feeds\": [";
-    auto f = data.feeds.find(r.name);
-    if (f != data.feeds.end()) {
-      for (size_t i = 0; i < f->second.size(); ++i) {
-        if (i > 0) out += ", ";
-        AppendJsonString(out, f->second[i]);
-      }
+    w.BeginObject().Field("name", r.name).Field("row", r.row).Field("position", r.position);
+    w.Key("feeds").BeginArray();
+    if (auto f = data.feeds.find(r.name); f != data.feeds.end()) {
+      for (const std::string& feed : f->second) w.String(feed);
     }
-    out += "]";
-    if (!r.cooling.empty()) {
-      out += ", \"cooling\": ";
-      AppendJsonString(out, r.cooling);
-    }
-    if (auto t = tor.find(r.name); t != tor.end()) {
-      out += ", \"tor\": ";
-      AppendJsonString(out, t->second);
-    }
-    out += "}";
+    w.EndArray();
+    if (!r.cooling.empty()) w.Field("cooling", r.cooling);
+    if (auto t = tor.find(r.name); t != tor.end()) w.Field("tor", t->second);
+    w.EndObject();
   }
-  out += "], \"servers\": [";
-  first = true;
+  w.EndArray().Key("servers").BeginArray();
   for (const NetboxDevice& d : data.devices) {
     if (KindOfRole(d.role) != DeviceKind::kServer || d.rack.empty()) continue;  // unracked: not on the floor
-    out += first ? "" : ", ";
-    first = false;
-    out += "{\"name\": ";
-    AppendJsonString(out, d.name);
-    out += ", \"rack\": ";
-    AppendJsonString(out, d.rack);
-    out += ", \"position_u\": " + std::to_string(d.position_u) + "}";
+    w.BeginObject().Field("name", d.name).Field("rack", d.rack).IntField("position_u", d.position_u).EndObject();
   }
-  out += "]}";
-  return out;
+  w.EndArray().EndObject();
+  return w.Take();
 }
 
 // Which endpoint a saved page belongs to, by its file name: racks*.json, devices*.json,

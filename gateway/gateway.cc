@@ -18,7 +18,7 @@
 #include "config/inventory.h"
 #include "config/runtime_config.h"
 #include "gateway/ops/counters.h"
-#include "gateway/publish/json_writer.h"
+#include "base/json_writer.h"
 #include "storage/twin_codec.h"
 #include "twins/reconcile.h"
 

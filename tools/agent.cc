@@ -33,6 +33,8 @@
 
 #include <mqtt/async_client.h>
 
+#include "base/json_writer.h"
+
 namespace {
 
 constexpr int kExitUsage = 2;
@@ -59,18 +61,7 @@ struct Value {
 
 std::string Quote(std::string_view s) {
   std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
+  dctwin::JsonWriter::AppendEscaped(out, s);
   return out + "\"";
 }
 

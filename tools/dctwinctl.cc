@@ -26,6 +26,8 @@
 
 #include <mqtt/async_client.h>
 
+#include "base/json_writer.h"
+
 namespace {
 
 constexpr int kExitRefused = 1;
@@ -284,18 +286,7 @@ double ParseDuration(const std::string& text) {
 
 std::string JsonEscape(const std::string& s) {
   std::string out;
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (static_cast<unsigned char>(ch) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
+  dctwin::JsonWriter::AppendEscaped(out, s);
   return out;
 }
 

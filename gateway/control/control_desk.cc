@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "config/config.h"
-#include "gateway/publish/json_writer.h"
+#include "base/json_writer.h"
 
 namespace dctwin {
 

@@ -28,7 +28,7 @@
 #include "base/thread_annotations.h"
 #include "gateway/mqtt/message_sink.h"
 #include "gateway/publish/dead_letters.h"
-#include "gateway/publish/json_writer.h"
+#include "base/json_writer.h"
 #include "storage/state_store.h"
 #include "storage/status.h"
 #include "storage/store_writer.h"

@@ -5,7 +5,7 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "gateway/publish/json_writer.h"
+#include "base/json_writer.h"
 
 namespace dctwin {
 

@@ -11,7 +11,7 @@
 
 #include "gateway/history/history_query.h"
 #include "gateway/history/report.h"
-#include "gateway/publish/json_writer.h"
+#include "base/json_writer.h"
 #include "storage/rollup_codec.h"
 #include "twins/silence.h"
 

@@ -6,7 +6,7 @@
 #include <map>
 #include <utility>
 
-#include "gateway/publish/json_writer.h"
+#include "base/json_writer.h"
 
 namespace dctwin {
 

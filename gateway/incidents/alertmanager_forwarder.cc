@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <set>
 
-#include "gateway/publish/json_writer.h"
+#include "base/json_writer.h"
 
 namespace dctwin {
 

@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "gateway/incidents/incident_json.h"
-#include "gateway/publish/json_writer.h"
+#include "base/json_writer.h"
 
 namespace dctwin {
 

@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 #include "gateway/ingest/decoders.h"
-#include "gateway/publish/json_writer.h"
+#include "base/json_writer.h"
 
 namespace dctwin {
 

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "gateway/publish/json_writer.h"
+#include "base/json_writer.h"
 
 namespace dctwin {
 

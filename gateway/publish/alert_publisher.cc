@@ -4,7 +4,7 @@
 
 #include <utility>
 
-#include "gateway/publish/json_writer.h"
+#include "base/json_writer.h"
 
 namespace dctwin {
 

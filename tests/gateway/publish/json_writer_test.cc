@@ -1,4 +1,4 @@
-#include "gateway/publish/json_writer.h"
+#include "base/json_writer.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,6 @@
-// A small append-only JSON writer for the messages the gateway publishes. Output only: parsing is
-// simdjson's job. Always valid UTF-8 JSON. Not thread-safe; one writer per message.
+// A small append-only JSON writer (the gateway's messages, the tools' requests, the inventory read
+// from NetBox). Output only: parsing is simdjson's job. Always valid UTF-8 JSON. Not thread-safe;
+// one writer per message.
 #pragma once
 
 #include <charconv>
