@@ -176,5 +176,45 @@ TEST_F(InventoryTest, NetboxsApiPagesAreTheInventoryAndAWrongTokenIsRefusedWhole
   EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
 }
 
+
+// A group twin is durable: a feed's incident open when the gateway is killed is the same incident
+// after the restart (no second open), its racks' records still name it, and it resolves once.
+TEST_F(InventoryTest, AFeedIncidentOutlivesAKillNineAndResolvesOnce) {
+  inventory_ = dir_.Write("inventory.json", std::string("{") + kRacks + R"(, "servers": [
+    {"name": "a1", "rack": "r1"}, {"name": "a2", "rack": "r1"}, {"name": "a3", "rack": "r1"},
+    {"name": "b1", "rack": "r2"}, {"name": "b2", "rack": "r2"}, {"name": "b3", "rack": "r2"}]})");
+  const std::string config = std::string("[gateway]\nstats_interval_s = 0.2\ninventory = \"") + inventory_ +
+                             "\"\n[model]\nheartbeat_timeout_s = 3600\n";
+  StartGateway(config);
+  ASSERT_TRUE(WaitUntil([&] { return RackOf("b3") == "r2"; }, 15s)) << gateway_->Log();
+  auto sag = [&](double volts) {
+    for (int i = 0; i < 3; ++i) {
+      for (const char* s : {"a1", "a2", "a3", "b1", "b2", "b3"}) Report(s, R"({"psu_volts": )" + std::to_string(volts) + "}");
+    }
+  };
+  sag(10.0);
+  auto open = Alert("group", "feed:A-12", "open", 15s);
+  ASSERT_TRUE(open) << gateway_->Log();
+  const std::string id = JsonString(open->payload, "id");
+  ASSERT_TRUE(WaitUntil([&] { return Ask("query/group/feed:A-12").find(id) != std::string::npos; }, 5s));
+
+  gateway_->Kill();
+  probe_->Clear();
+  StartGateway(config);
+  EXPECT_NE(Ask("query/group/feed:A-12").find(id), std::string::npos) << "the same incident, restored";
+  EXPECT_NE(Ask("query/incidents").find(id), std::string::npos);
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
+  sag(12.1);
+  auto resolved = Alert("group", "feed:A-12", "resolved", 15s);
+  ASSERT_TRUE(resolved) << gateway_->Log();
+  EXPECT_EQ(JsonString(resolved->payload, "id"), id);
+  // Opened once: nothing but a redelivery of the same id (the kill may have come before its
+  // outbox row was marked sent).
+  for (const Received& r : probe_->All([](const Received& x) { return x.topic == "dctwin/alerts/group/feed:A-12"; })) {
+    EXPECT_EQ(JsonString(r.payload, "id"), id) << r.payload;
+  }
+  EXPECT_EQ(WaitForAgreement(broker_.port(), 10s), "");
+}
+
 }  // namespace
 }  // namespace dctwin::testing
