@@ -655,10 +655,12 @@ bool Gateway::SyncInventory(const std::string& source) {
     auto topology = BuildTopology(inventory);
     std::string plan = TopologyJson(inventory, *topology);
     // The page reads the plan at /topology.json, and reads it again when the retained
-    // P/topology says it changed.
+    // P/topology names another version than the one it has.
+    const std::string version = std::to_string(std::hash<std::string>{}(plan));
+    plan = "{\"version\":\"" + version + "\"," + plan.substr(1);
     JsonWriter w;
     w.BeginObject()
-        .Field("version", std::to_string(std::hash<std::string>{}(plan)))
+        .Field("version", version)
         .IntField("racks", static_cast<long long>(inventory.racks.size()))
         .IntField("groups", static_cast<long long>(topology->group_racks.size()))
         .Field("url", std::string("topology.json"))

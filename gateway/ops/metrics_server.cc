@@ -70,7 +70,10 @@ bool MetricsServer::Start(const std::string& listen, std::string* error) {
     server_->Get("/topology.json", [this](const httplib::Request&, httplib::Response& res) {
       res.set_header("Cache-Control", "no-store");
       std::string body = topology_();
-      res.set_content(body.empty() ? std::string("{\"racks\":[],\"groups\":{}}") : std::move(body), "application/json");
+      // With the charset named, httplib leaves the body uncompressed: brotli at its default level
+      // took about half a second for a plan of 2,500 racks (340 KB), on every request.
+      res.set_content(body.empty() ? std::string("{\"racks\":[],\"groups\":{}}") : std::move(body),
+                      "application/json; charset=utf-8");
     });
   }
   if (!page_root_.empty() && !server_->set_mount_point("/", page_root_)) {

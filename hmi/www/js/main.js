@@ -89,6 +89,7 @@ async function main() {
     schedule();
   });
   store.addEventListener('topology', schedule);
+  store.loadTopology();  // the floor plan comes over HTTP: no need to wait for the broker
   connection.subscribe(store.filters());
   window.dctwin = { store, connection };
 }

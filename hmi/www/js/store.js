@@ -76,20 +76,24 @@ export class Store extends EventTarget {
     this.dispatchEvent(new CustomEvent('change'));
   }
 
+  // The plan as the gateway serves it (at start, before the broker is reached, and again when a
+  // notice names another version than the one held).
   async loadTopology(notice) {
-    const version = notice ? String(notice.version) : null;
-    this.topologyVersion = version;
+    const version = notice === undefined ? undefined : notice ? String(notice.version) : null;
+    if (version !== undefined && version !== null && version === this.topologyVersion) return;
+    const ask = (this.topologyAsk = (this.topologyAsk || 0) + 1);
     let plan = null;
     if (version !== null) {
       try {
-        const res = await fetch(notice.url || 'topology.json', { cache: 'no-store' });
+        const res = await fetch((notice && notice.url) || 'topology.json', { cache: 'no-store' });
         plan = await res.json();
       } catch (e) {
         plan = null;
       }
     }
-    if (this.topologyVersion !== version) return;  // a newer notice came meanwhile
+    if (ask !== this.topologyAsk) return;  // a newer one was asked for meanwhile
     this.topology = plan && Array.isArray(plan.racks) && plan.racks.length ? plan : null;
+    this.topologyVersion = this.topology ? String(plan.version) : null;
     this.changed.topology = true;
     this.dispatchEvent(new CustomEvent('topology'));
   }
