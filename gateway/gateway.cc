@@ -31,8 +31,8 @@ namespace dctwin {
 namespace {
 constexpr auto kTick = std::chrono::milliseconds(200);
 
-// What the page draws the floor from (retained P/topology): each rack's row, position and groups,
-// and each group's racks.
+// What the page draws the floor from (/topology.json; the retained P/topology announces its
+// version): each rack's row, position and groups, and each group's racks.
 std::string TopologyJson(const Inventory& inventory, const Topology& topology) {
   JsonWriter w;
   w.BeginObject().Key("racks").BeginArray();
