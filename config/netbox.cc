@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -57,16 +58,26 @@ std::string Custom(simdjson::dom::element e, const char* key) {
 
 // What a device is, by its role's slug or name: a top-of-rack switch, a server, or neither (a
 // PDU, a patch panel, a router: not the gateway's to watch).
+// The role is read word by word ("access-switch", "ToR switch", "storage_server"): a word inside
+// another ("tor" in "storage") does not count.
 enum class DeviceKind { kSwitch, kServer, kOther };
-DeviceKind KindOfRole(std::string role) {
-  std::transform(role.begin(), role.end(), role.begin(), [](unsigned char c) { return std::tolower(c); });
+DeviceKind KindOfRole(const std::string& role) {
+  std::vector<std::string> words(1);
+  for (char c : role) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      words.back() += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (!words.back().empty()) {
+      words.emplace_back();
+    }
+  }
+  auto has = [&](std::initializer_list<const char*> any) {
+    return std::any_of(words.begin(), words.end(), [&](const std::string& w) {
+      return std::any_of(any.begin(), any.end(), [&](const char* a) { return w == a; });
+    });
+  };
   if (role.empty()) return DeviceKind::kServer;
-  for (const char* s : {"tor", "leaf", "access-switch", "switch"}) {
-    if (role.find(s) != std::string::npos) return DeviceKind::kSwitch;
-  }
-  for (const char* s : {"server", "compute", "storage", "host", "node"}) {
-    if (role.find(s) != std::string::npos) return DeviceKind::kServer;
-  }
+  if (has({"tor", "leaf", "switch"})) return DeviceKind::kSwitch;
+  if (has({"server", "servers", "compute", "storage", "host", "node"})) return DeviceKind::kServer;
   return DeviceKind::kOther;
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -108,6 +109,19 @@ TEST(NetboxInventoryTest, AFolderWithoutAnEndpointsPagesOrWithAServerInAnUnknown
   problems.clear();
   EXPECT_FALSE(LoadInventory(dir, "", &inv, &problems));
   EXPECT_TRUE(Has(problems, "rack r99 is not listed")) << ::testing::PrintToString(problems);
+  // Roles are read word by word: "storage" is a server (not a "tor"), "ToR switch" a switch.
+  std::ofstream(dir + "/devices-3.json") << R"({"count": 3, "next": null, "results": [
+    {"id": 7, "name": "st1", "role": {"slug": "storage", "name": "Storage"}, "rack": {"id": 1, "name": "r01"}, "position": 3.0},
+    {"id": 8, "name": "mon1", "role": {"slug": "monitor", "name": "Monitor"}, "rack": {"id": 1, "name": "r01"}, "position": 4.0},
+    {"id": 9, "name": "top1", "role": {"name": "ToR switch"}, "rack": {"id": 2, "name": "r02"}, "position": 42.0}]})";
+  problems.clear();
+  ASSERT_TRUE(LoadInventory(dir, "", &inv, &problems)) << ::testing::PrintToString(problems);
+  EXPECT_EQ(inv.racks[0].tor, "sw-r01");
+  EXPECT_EQ(inv.racks[1].tor, "top1");
+  std::vector<std::string> names;
+  for (const InventoryServer& s : inv.servers) names.push_back(s.name);
+  EXPECT_NE(std::find(names.begin(), names.end(), "st1"), names.end());
+  EXPECT_EQ(std::find(names.begin(), names.end(), "mon1"), names.end()) << "a monitor is no server";
   std::ofstream(dir + "/devices-3.json") << "not json";
   problems.clear();
   EXPECT_FALSE(LoadInventory(dir, "", &inv, &problems));
