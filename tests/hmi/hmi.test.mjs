@@ -475,7 +475,7 @@ test('topology: 2,500 racks drawn by row and position with aisles, a feed trip h
   assert.ok(lit.every((r) => r.startsWith('r07-')), `highlighted: ${lit.slice(0, 5)}`);
   await waitFor('the feed\'s view', async () => /Power feed A-07/.test(await page.textContent('[data-testid=group-title]')));
   assert.match(await page.textContent('[data-testid=group-incident]'), /power \(critical\)/);
-  assert.equal(await page.locator('[data-testid=group-racks] [data-rack]').count(), 50);
+  assert.equal(await page.locator('[data-testid=group-racks] [data-group-rack]').count(), 50);
   await waitFor('the feed\'s incident listed', async () => /feed:A-07/.test(await page.textContent('[data-testid=incidents]')));
   await shot(page, 'floor-feed-trip.png');
 

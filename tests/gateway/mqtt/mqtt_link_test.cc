@@ -15,8 +15,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Trace lines below Paho's error level (an error line, a socket closing under a loaded machine,
+// is what the link asks for and may come).
 std::atomic<int> g_trace_lines{0};
-void CountTraceLine(enum MQTTASYNC_TRACE_LEVELS, char*) { g_trace_lines.fetch_add(1); }
+void CountTraceLine(enum MQTTASYNC_TRACE_LEVELS level, char*) {
+  if (level < MQTTASYNC_TRACE_ERROR) g_trace_lines.fetch_add(1);
+}
 
 class MqttLinkTest : public ::testing::Test {
  protected:

@@ -34,7 +34,7 @@ export class GroupView {
     for (const rack of answer.racks || []) {
       const t = troubled.get(rack);
       const kinds = t ? [...new Set([...(t.incidents || []).map((i) => i.kind), ...Object.keys(t.by_kind || {})])] : [];
-      racks.append(el('div', { class: `server ${t ? t.severity : 'ok'}`, 'data-rack': rack,
+      racks.append(el('div', { class: `server ${t ? t.severity : 'ok'}`, 'data-group-rack': rack,
         title: `${rack}${kinds.length ? ': ' + kinds.join(', ') : ': nothing open'}`, onclick: () => this.onRack(rack) }, rack));
     }
     this.root.replaceChildren(
