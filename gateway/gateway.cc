@@ -305,6 +305,7 @@ Status Gateway::Start() {
   ro.default_rack = config_.gateway.default_rack;
   ro.sample_flush_s = config_.state.sample_flush_s;
   ro.datacenter_twin = config_.gateway.role != "pod";
+  ro.rack_twins = config_.gateway.role != "site";
   ro.answer_unknown = config_.gateway.role == "standalone";
   for (size_t i = 0; i < pool_->size(); ++i) {
     hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, config_.gateway.prefix, *pool_, *alerts_,
@@ -421,7 +422,11 @@ Status Gateway::Restore() {
   std::vector<std::pair<TwinRecord, std::string>> bad;
   size_t twins = 0;
   Status s = store_->LoadTwins([&](TwinRecord&& record) {
-    const TwinAddress address{LevelOfKind(record.key.kind), record.key.id};
+    // A rack's row of the datacenter twin goes to the datacenter twin's shard.
+    const TwinAddress address{LevelOfKind(record.key.kind),
+                              record.key.kind == static_cast<uint8_t>(TwinKind::kDatacenterRack)
+                                  ? config_.gateway.datacenter
+                                  : record.key.id};
     Status r = hosts_[pool_->ShardOf(address.Hash())]->Restore(record);
     if (r.ok()) {
       ++twins;

@@ -30,7 +30,7 @@ CEREAL_CLASS_VERSION(dctwin::MetricWindow, 2)  // 2: metric names packed in one 
 CEREAL_CLASS_VERSION(dctwin::RackTwin, 4)  // 2: members under maintenance; 3: no published health; 4: group incidents
 CEREAL_CLASS_VERSION(dctwin::GroupTwin, 1)
 CEREAL_CLASS_VERSION(dctwin::GroupMember, 1)
-CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 4)  // 2: offline pods; 3: racks claimed by two pods; 4: no published health
+CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 5)  // 2: offline pods; 3: racks claimed by two pods; 4: no published health; 5: racks in rows of their own
 CEREAL_CLASS_VERSION(dctwin::Incident, 3)  // 2: runbook, flapping; 3: metric and figures
 CEREAL_CLASS_VERSION(dctwin::IncidentRef, 1)
 CEREAL_CLASS_VERSION(dctwin::RackStatus, 2)  // 2: the pod that owns the rack (site)
@@ -68,6 +68,7 @@ std::string EncodeTwin(const ServerTwin& twin) { return Encode(twin); }
 std::string EncodeTwin(const RackTwin& twin) { return Encode(twin); }
 std::string EncodeTwin(const DatacenterTwin& twin) { return Encode(twin); }
 std::string EncodeTwin(const GroupTwin& twin) { return Encode(twin); }
+std::string EncodeRackStatus(const RackStatus& status) { return Encode(status); }
 
 Status DecodeTwin(std::string_view bytes, ServerTwin* twin) {
   Status s = Decode(bytes, twin);
@@ -77,5 +78,6 @@ Status DecodeTwin(std::string_view bytes, ServerTwin* twin) {
 Status DecodeTwin(std::string_view bytes, RackTwin* twin) { return Decode(bytes, twin); }
 Status DecodeTwin(std::string_view bytes, DatacenterTwin* twin) { return Decode(bytes, twin); }
 Status DecodeTwin(std::string_view bytes, GroupTwin* twin) { return Decode(bytes, twin); }
+Status DecodeRackStatus(std::string_view bytes, RackStatus* status) { return Decode(bytes, status); }
 
 }  // namespace dctwin

@@ -17,7 +17,9 @@
 namespace dctwin {
 
 // The `kind` column of the twins table.
-enum class TwinKind : uint8_t { kServer = 1, kRack = 2, kDatacenter = 3, kGroup = 4 };
+// kDatacenterRack: one rack's status as the datacenter twin holds it, keyed by the rack's id (it
+// belongs to the datacenter twin and is restored into it).
+enum class TwinKind : uint8_t { kServer = 1, kRack = 2, kDatacenter = 3, kGroup = 4, kDatacenterRack = 5 };
 
 inline uint8_t KindOf(Level level) {
   switch (level) {
@@ -32,7 +34,8 @@ inline uint8_t KindOf(Level level) {
 inline Level LevelOfKind(uint8_t kind) {
   switch (static_cast<TwinKind>(kind)) {
     case TwinKind::kRack: return Level::kRack;
-    case TwinKind::kDatacenter: return Level::kDatacenter;
+    case TwinKind::kDatacenter:
+    case TwinKind::kDatacenterRack: return Level::kDatacenter;
     case TwinKind::kGroup: return Level::kGroup;
     case TwinKind::kServer: break;
   }
@@ -47,10 +50,12 @@ std::string EncodeTwin(const ServerTwin& twin);
 std::string EncodeTwin(const RackTwin& twin);
 std::string EncodeTwin(const DatacenterTwin& twin);
 std::string EncodeTwin(const GroupTwin& twin);
+std::string EncodeRackStatus(const RackStatus& status);
 
 Status DecodeTwin(std::string_view bytes, ServerTwin* twin);
 Status DecodeTwin(std::string_view bytes, RackTwin* twin);
 Status DecodeTwin(std::string_view bytes, DatacenterTwin* twin);
 Status DecodeTwin(std::string_view bytes, GroupTwin* twin);
+Status DecodeRackStatus(std::string_view bytes, RackStatus* status);
 
 }  // namespace dctwin

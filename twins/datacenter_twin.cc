@@ -12,23 +12,118 @@ DatacenterTwin::DatacenterTwin(std::string id) : id_(std::move(id)) {}
 void DatacenterTwin::Start(double now, Effects& out) { PublishHealthIfChanged(now, out); }
 
 void DatacenterTwin::OnRackStatus(const RackStatus& msg, double now, const ModelConfig& model, Effects& out) {
+  if (model.topology != topology_) Recount(model.topology);
+  std::vector<std::string> touched;  // kinds whose racks with a rack incident changed
+  auto it = racks_.find(msg.rack);
   if (msg.exists) {
-    racks_[msg.rack] = msg;
-  } else {
-    racks_.erase(msg.rack);
+    PutRack(msg, &touched);
+  } else if (it != racks_.end()) {
+    DropRack(it, &touched);
   }
-  Recorrelate(now, model, out);
+  if (Correlate(touched, false, now, model, out)) NotifyRacks(now, out);
+  PublishHealthIfChanged(now, out);
 }
 
 void DatacenterTwin::Recorrelate(double now, const ModelConfig& model, Effects& out) {
-  if (Correlate(now, model, out)) {
-    DatacenterIncidents notice;
-    for (const Incident& inc : open_) notice.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
-    for (const auto& [rack, status] : racks_) {
-      out.sends.push_back(Envelope{TwinAddress{Level::kRack, rack}, now, notice});
+  Recount(model.topology);
+  if (Correlate({}, true, now, model, out)) NotifyRacks(now, out);
+  PublishHealthIfChanged(now, out);
+}
+
+void DatacenterTwin::NotifyRacks(double now, Effects& out) {
+  if (!notify_racks_) return;
+  // O(racks), but only when a datacenter incident opens or resolves.
+  DatacenterIncidents notice;
+  for (const Incident& inc : open_) notice.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
+  for (const auto& [rack, status] : racks_) out.sends.push_back(Envelope{TwinAddress{Level::kRack, rack}, now, notice});
+}
+
+namespace {
+
+// The worst severity of each kind among a rack's own incidents.
+std::map<std::string, Severity> WorstByKind(const RackStatus& status) {
+  std::map<std::string, Severity> worst;
+  for (const IncidentRef& r : status.incidents) {
+    auto [it, inserted] = worst.emplace(r.kind, r.severity);
+    if (!inserted) it->second = Worst(it->second, r.severity);
+  }
+  return worst;
+}
+
+}  // namespace
+
+void DatacenterTwin::Count(const RackStatus& status, int sign, std::vector<std::string>* touched) {
+  if (!status.kinds.empty()) {
+    if (sign > 0) {
+      unhealthy_.insert(status.rack);
+    } else {
+      unhealthy_.erase(status.rack);
+    }
+    if (status.worst == Severity::kCritical) critical_racks_ += sign;  // size_t wraps back on -1 + 1
+    for (const std::string& k : status.kinds) {
+      if ((open_kinds_[k] += sign) == 0) open_kinds_.erase(k);
     }
   }
-  PublishHealthIfChanged(now, out);
+  const std::vector<std::string>* groups = topology_ ? topology_->GroupsOf(status.rack) : nullptr;
+  for (const auto& [kind, severity] : WorstByKind(status)) {
+    KindTally& tally = rack_kinds_[kind];
+    if (sign > 0) {
+      tally.racks.insert(status.rack);
+    } else {
+      tally.racks.erase(status.rack);
+    }
+    tally.by_severity[static_cast<size_t>(severity)] += sign;
+    if (groups != nullptr) {
+      for (const std::string& g : *groups) {
+        if (!GroupCauses(g, kind)) continue;
+        if ((tally.groups[g] += sign) == 0) tally.groups.erase(g);
+      }
+    }
+    if (tally.racks.empty()) rack_kinds_.erase(kind);
+    if (touched != nullptr) touched->push_back(kind);
+  }
+}
+
+void DatacenterTwin::PutRack(RackStatus status, std::vector<std::string>* touched) {
+  auto [it, fresh] = racks_.try_emplace(status.rack);
+  if (!fresh) Count(it->second, -1, touched);
+  it->second = std::move(status);
+  Count(it->second, +1, touched);
+  changed_racks_.insert(it->first);
+}
+
+void DatacenterTwin::DropRack(std::map<std::string, RackStatus>::iterator it, std::vector<std::string>* touched) {
+  Count(it->second, -1, touched);
+  changed_racks_.insert(it->first);
+  racks_.erase(it);
+}
+
+void DatacenterTwin::Recount(std::shared_ptr<const Topology> topology) {
+  topology_ = std::move(topology);
+  rack_kinds_.clear();
+  open_kinds_.clear();
+  unhealthy_.clear();
+  critical_racks_ = 0;
+  for (const auto& [rack, status] : racks_) Count(status, +1, nullptr);
+}
+
+std::vector<std::string> DatacenterTwin::TakeChangedRacks() {
+  std::vector<std::string> out(changed_racks_.begin(), changed_racks_.end());
+  changed_racks_.clear();
+  return out;
+}
+
+void DatacenterTwin::RestoreRack(RackStatus status) {
+  const std::string rack = status.rack;
+  PutRack(std::move(status), nullptr);
+  changed_racks_.erase(rack);  // what was loaded is what the store holds
+}
+
+bool DatacenterTwin::TakeLegacyRacks() {
+  if (!legacy_racks_) return false;
+  legacy_racks_ = false;
+  for (const auto& [rack, status] : racks_) changed_racks_.insert(rack);
+  return true;
 }
 
 bool DatacenterTwin::KeepSiteIncident(const std::string& kind, bool active, Severity severity,
@@ -113,101 +208,73 @@ void DatacenterTwin::OnSilenceStorm(const SilenceStorm& msg, double now, Effects
                    now, out);
 }
 
-namespace {
-
-// The group (a feed, a cooling unit, a switch) that serves every one of `racks` and can cause
-// `kind`: its own incident explains them, and the datacenter has nothing to add. Empty if none.
-std::string CoveringGroup(const std::string& kind, const std::vector<std::string>& racks, const ModelConfig& model) {
-  const Topology* topology = model.topology.get();
-  if (topology == nullptr || racks.empty() || static_cast<int>(racks.size()) < model.group_min_racks) return {};
-  std::vector<std::string> common;
-  for (size_t i = 0; i < racks.size(); ++i) {
-    std::vector<std::string> mine;
-    if (const std::vector<std::string>* groups = topology->GroupsOf(racks[i])) {
-      for (const std::string& g : *groups) {
-        if (GroupCauses(g, kind)) mine.push_back(g);  // sorted, as the topology keeps them
-      }
-    }
-    if (i == 0) {
-      common = std::move(mine);
-    } else {
-      std::vector<std::string> both;
-      std::set_intersection(common.begin(), common.end(), mine.begin(), mine.end(), std::back_inserter(both));
-      common = std::move(both);
-    }
-    if (common.empty()) return {};
+std::string DatacenterTwin::CoveringGroup(const KindTally& tally, const ModelConfig& model) const {
+  const size_t n = tally.racks.size();
+  if (topology_ == nullptr || n == 0 || static_cast<int>(n) < model.group_min_racks) return {};
+  // A group that serves every one of the racks serves the first: only its groups can.
+  const std::vector<std::string>* groups = topology_->GroupsOf(*tally.racks.begin());
+  if (groups == nullptr) return {};
+  for (const std::string& g : *groups) {  // sorted, as the topology keeps them
+    auto it = tally.groups.find(g);
+    if (it != tally.groups.end() && static_cast<size_t>(it->second) == n) return g;
   }
-  return common.front();
+  return {};
 }
 
-}  // namespace
-
-bool DatacenterTwin::Correlate(double now, const ModelConfig& model, Effects& out) {
-  std::map<std::string, std::vector<std::string>> racks_with;  // racks with a rack-level incident of each kind
-  std::map<std::string, Severity> worst;
-  for (const auto& [rack, status] : racks_) {
-    for (const IncidentRef& r : status.incidents) {
-      std::vector<std::string>& racks = racks_with[r.kind];
-      if (racks.empty() || racks.back() != rack) racks.push_back(rack);
-      auto [it, inserted] = worst.emplace(r.kind, r.severity);
-      if (!inserted) it->second = Worst(it->second, r.severity);
-    }
-  }
+bool DatacenterTwin::Correlate(const std::vector<std::string>& kinds, bool all, double now, const ModelConfig& model,
+                               Effects& out) {
   // Why a kind does not make a datacenter incident (empty: it does).
   auto why_not = [&](const std::string& kind) -> std::string {
-    auto it = racks_with.find(kind);
-    const int n = it == racks_with.end() ? 0 : static_cast<int>(it->second.size());
-    if (n < model.datacenter_min_racks) {
+    auto it = rack_kinds_.find(kind);
+    const int n = it == rack_kinds_.end() ? 0 : static_cast<int>(it->second.racks.size());
+    if (it == rack_kinds_.end() || n < model.datacenter_min_racks) {
       return std::to_string(n) + " rack(s) of datacenter " + id_ + " still have " + kind +
              " rack incidents, below the datacenter threshold of " + std::to_string(model.datacenter_min_racks);
     }
-    const std::string group = CoveringGroup(kind, it->second, model);
+    const std::string group = CoveringGroup(it->second, model);
     if (!group.empty()) {
       return "the " + std::to_string(n) + " racks with " + kind + " rack incidents are all on " + group +
              ", whose own incident says so";
     }
     return std::string();
   };
-  bool changed = false;
-  for (size_t i = 0; i < open_.size();) {
-    if (open_[i].kind == "silent_storm") {  // the storm guard's, not correlation's
-      ++i;
-      continue;
-    }
-    std::string why = why_not(open_[i].kind);
-    if (why.empty()) {
-      ++i;
-      continue;
-    }
-    Incident inc = std::move(open_[i]);
-    open_.erase(open_.begin() + static_cast<std::ptrdiff_t>(i));
-    inc.summary = std::move(why);
-    out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
-    changed = true;
+  std::set<std::string> check(kinds.begin(), kinds.end());
+  if (all) {
+    for (const auto& [kind, tally] : rack_kinds_) check.insert(kind);
+    for (const Incident& inc : open_) check.insert(inc.kind);
   }
-  for (const auto& [kind, racks] : racks_with) {
-    const std::string& k = kind;  // a plain name: the lambda below captures it
-    if (!why_not(k).empty()) continue;
-    if (std::any_of(open_.begin(), open_.end(), [&](const Incident& i) { return i.kind == k; })) continue;
-    Incident inc;
-    inc.id = MakeIncidentId(Level::kDatacenter, id_, k, now, ++seq_);
-    inc.kind = k;
-    inc.severity = worst[k];
-    inc.opened_at = now;
-    inc.summary = std::to_string(racks.size()) + " racks of datacenter " + id_ + " have " + k +
-                  " rack incidents: likely a facility-wide cause (power, cooling or core network)";
-    out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
-    open_.push_back(std::move(inc));
-    changed = true;
+  bool changed = false;
+  for (const std::string& kind : check) {
+    if (kind == "silent_storm" || kind == "pod_offline" || kind == "config") continue;  // the site's own
+    auto open = std::find_if(open_.begin(), open_.end(), [&](const Incident& i) { return i.kind == kind; });
+    std::string why = why_not(kind);
+    if (open != open_.end() && !why.empty()) {
+      Incident inc = std::move(*open);
+      open_.erase(open);
+      inc.summary = std::move(why);
+      out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
+      changed = true;
+    } else if (open == open_.end() && why.empty()) {
+      const KindTally& tally = rack_kinds_.at(kind);
+      Incident inc;
+      inc.id = MakeIncidentId(Level::kDatacenter, id_, kind, now, ++seq_);
+      inc.kind = kind;
+      inc.severity = tally.worst();
+      inc.opened_at = now;
+      inc.summary = std::to_string(tally.racks.size()) + " racks of datacenter " + id_ + " have " + kind +
+                    " rack incidents: likely a facility-wide cause (power, cooling or core network)";
+      out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
+      open_.push_back(std::move(inc));
+      changed = true;
+    }
   }
   return changed;
 }
 
 std::vector<const RackStatus*> DatacenterTwin::UnhealthyRacks() const {
   std::vector<const RackStatus*> out;
-  for (const auto& [rack, status] : racks_) {
-    if (!status.kinds.empty()) out.push_back(&status);
-  }
+  out.reserve(unhealthy_.size());
+  for (const std::string& rack : unhealthy_) out.push_back(&racks_.at(rack));
   return out;
 }
 
@@ -221,16 +288,10 @@ DatacenterView DatacenterTwin::View() const {
 }
 
 HealthStatus DatacenterTwin::status() const {
-  bool any = !open_.empty();
-  bool critical = false;
+  bool critical = critical_racks_ > 0;
   for (const Incident& inc : open_) critical = critical || inc.severity == Severity::kCritical;
-  for (const auto& [rack, status] : racks_) {
-    if (status.kinds.empty()) continue;
-    any = true;
-    critical = critical || status.worst == Severity::kCritical;
-  }
   if (critical) return HealthStatus::kCritical;
-  return any ? HealthStatus::kWarning : HealthStatus::kOk;
+  return !open_.empty() || !unhealthy_.empty() ? HealthStatus::kWarning : HealthStatus::kOk;
 }
 
 void DatacenterTwin::PublishHealthIfChanged(double now, Effects& out) {
@@ -240,10 +301,12 @@ void DatacenterTwin::PublishHealthIfChanged(double now, Effects& out) {
   h.updated_at = now;
   h.status = status();
   for (const Incident& inc : open_) h.open.push_back(inc.id);
-  for (const RackStatus* r : UnhealthyRacks()) {
-    h.unhealthy.push_back(r->rack);
-    for (const std::string& k : r->kinds) ++h.by_kind[k];
+  for (const std::string& rack : unhealthy_) {
+    if (h.unhealthy.size() == kMaxListedRacks) break;
+    h.unhealthy.push_back(rack);
   }
+  h.unhealthy_count = static_cast<int>(unhealthy_.size());
+  h.by_kind = open_kinds_;
   h.members = static_cast<int>(racks_.size());
   if (health_.Changed(h)) out.health.push_back(std::move(h));
 }

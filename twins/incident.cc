@@ -47,6 +47,7 @@ bool HealthMemo::Changed(const HealthUpdate& h) {
   f.Value(h.members);
   f.Value(h.unhealthy.size());
   for (const std::string& r : h.unhealthy) f.String(r);
+  f.Value(h.unhealthy_count);
   f.Value(h.maintenance);
   f.Value(h.since);
   f.Value(h.worst);

@@ -97,7 +97,8 @@ struct HealthUpdate {
   std::string rack;                     // server: its rack
   std::map<std::string, int> by_kind;   // rack: servers per open kind; datacenter, group: racks per open kind
   int members = 0;                      // rack: servers; datacenter, group: racks
-  std::vector<std::string> unhealthy;   // datacenter, group: unhealthy rack ids
+  std::vector<std::string> unhealthy;   // datacenter, group: unhealthy rack ids (datacenter: the first 100)
+  int unhealthy_count = 0;              // datacenter: every unhealthy rack
   bool maintenance = false;             // server: under an active maintenance silence
   // rack: what a site gateway needs to judge the rack from its health alone (role = "site")
   double since = 0;                     // earliest opened_at of anything open in the rack

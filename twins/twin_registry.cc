@@ -13,6 +13,7 @@ TwinRegistry::TwinRegistry(const ModelConfig& model, RegistryOptions options)
 void TwinRegistry::StartDatacenter(double now, Effects& out) {
   if (datacenter_ || !options_.datacenter_twin) return;  // restored from the store, or a pod
   datacenter_ = std::make_unique<DatacenterTwin>(options_.datacenter);
+  datacenter_->set_notify_racks(options_.rack_twins);
   datacenter_->Start(now, out);
   MarkDirty(TwinAddress{Level::kDatacenter, options_.datacenter});
 }
@@ -47,6 +48,7 @@ TwinRegistry::Dirty TwinRegistry::TakeDirty(double now, bool everything, size_t 
   dirty_keys_.clear();
   Dirty out;
   out.changed = std::exchange(dirty_, {});
+  if (datacenter_) out.datacenter_racks = datacenter_->TakeChangedRacks();
   // A server saved now for another reason has its samples saved with it.
   for (const TwinAddress& a : out.changed) {
     if (a.level != Level::kServer) continue;
@@ -95,7 +97,10 @@ const GroupTwin* TwinRegistry::group(const std::string& id) const {
 }
 
 DatacenterTwin* TwinRegistry::RestoreDatacenter() {
-  if (!datacenter_) datacenter_ = std::make_unique<DatacenterTwin>(options_.datacenter);
+  if (!datacenter_) {
+    datacenter_ = std::make_unique<DatacenterTwin>(options_.datacenter);
+    datacenter_->set_notify_racks(options_.rack_twins);
+  }
   return datacenter_.get();
 }
 
@@ -201,7 +206,11 @@ void TwinRegistry::FinishRestore(double not_before, double now, double mono, Eff
   // makes sure it ends up with these.
   for (auto& [id, rack] : racks_) rack.RepublishHealth(now, out);
   for (auto& [id, group] : groups_) group.RepublishHealth(now, out);
-  if (datacenter_) datacenter_->RepublishHealth(now, out);
+  if (datacenter_) {
+    // A state saved before racks had rows of their own: every rack is saved as a row now.
+    if (datacenter_->TakeLegacyRacks()) MarkDirty(TwinAddress{Level::kDatacenter, datacenter_->id()});
+    datacenter_->RepublishHealth(now, out);
+  }
   // The groups hear again what their racks have open (they may have missed the last change).
   for (const auto& [id, rack] : racks_) SyncRackGroups(id, now, out);
 }

@@ -37,6 +37,9 @@ struct RegistryOptions {
   double sample_flush_s = 0;
   // A pod has no datacenter twin (the site has it).
   bool datacenter_twin = true;
+  // A site has no rack twins (its racks' health comes from the pods): the datacenter twin tells
+  // no rack of its incidents.
+  bool rack_twins = true;
   // A query about a server or rack this owner does not hold is answered "not found"; false: not
   // answered at all (pods and the site: another gateway holds it and answers).
   bool answer_unknown = true;
@@ -77,6 +80,8 @@ class TwinRegistry {
   struct Dirty {
     std::vector<TwinAddress> changed;
     std::vector<TwinAddress> sampled;
+    // Racks whose status the datacenter twin holds changed (or forgot): each is a row of its own.
+    std::vector<std::string> datacenter_racks;
     bool more_sampled = false;  // more sample-only twins are due than were handed out
   };
   Dirty TakeDirty(double now, bool everything, size_t max_sampled = SIZE_MAX);
@@ -90,6 +95,8 @@ class TwinRegistry {
   RackTwin* RestoreRack(const std::string& id);
   GroupTwin* RestoreGroup(const std::string& id);
   DatacenterTwin* RestoreDatacenter();
+  // One rack's status as the datacenter twin held it (its own row).
+  void RestoreDatacenterRack(RackStatus status) { RestoreDatacenter()->RestoreRack(std::move(status)); }
   void Forget(const TwinAddress& address);
   // Arms the silence timers of restored servers. A deadline that passed while the gateway was
   // down fires no earlier than `not_before`, so a restart does not raise a storm of `silent`.

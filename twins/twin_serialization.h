@@ -150,7 +150,15 @@ void serialize(Archive& ar, GroupMember& v, std::uint32_t /*version*/) {
 
 template <class Archive>
 void DatacenterTwin::serialize(Archive& ar, std::uint32_t version) {
-  ar(racks_, open_, seq_);
+  // From version 5 each rack's status is a row of its own (TwinKind::kDatacenterRack).
+  if (version < 5) {
+    ar(racks_);
+    if constexpr (Archive::is_loading::value) {
+      legacy_racks_ = true;
+      Recount(topology_);
+    }
+  }
+  ar(open_, seq_);
   FormerPublishedHealth former;
   if (version < 4) ar(former.published, former.health);
   if (version >= 2) ar(offline_pods_);

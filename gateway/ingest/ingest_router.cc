@@ -23,9 +23,10 @@ IngestRouter::IngestRouter(IngestOptions options, CollectdTypes collectd_types, 
 std::vector<std::string> IngestRouter::ControlSubscriptions(const IngestOptions& o) {
   if (o.role == "site") {
     // The site reads what the pods' bridges carry up: rack health, the pods' status, and the
-    // bridges' own notifications (mosquitto's notification_topic, P/gateway/<pod>/bridge).
+    // bridges' own notifications (mosquitto's notification_topic, P/gateway/<pod>/bridge). The
+    // pods' stats (QoS 0, never queued) prove a bridge is up (see BridgeCarried).
     return {o.prefix + "/query/#", o.prefix + "/command/#", o.prefix + "/health/rack/+", o.prefix + "/gateway/+/status",
-            o.prefix + "/gateway/+/bridge"};
+            o.prefix + "/gateway/+/bridge", o.prefix + "/gateway/+/stats"};
   }
   std::vector<std::string> filters{o.prefix + "/provisioning/+", o.prefix + "/query/#", o.prefix + "/command/#",
                                    o.prefix + "/reported/+"};
@@ -311,12 +312,24 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
     const size_t slash = rest.find('/');
     const std::string_view pod = rest.substr(0, slash);
     if (slash == std::string_view::npos || pod == options_.gateway_id || !IsValidId(pod)) return;
+    if (rest.substr(slash) == "/stats") {
+      BridgeCarried(pod);
+      return;
+    }
     if (rest.substr(slash) == "/bridge") {
       // mosquitto's bridge notification: "1" once connected, "0" when it disconnected (the will
       // the site broker publishes for a bridge that dropped).
       if (payload != "0" && payload != "1") {
         dead_letters_.Reject(RejectReason::kBadJson, topic, "a bridge notification must be 0 or 1", payload);
         return;
+      }
+      {
+        MutexLock lock(owners_mu_);
+        if (payload == "0") {
+          bridges_down_.emplace(pod);
+        } else if (auto it = bridges_down_.find(pod); it != bridges_down_.end()) {
+          bridges_down_.erase(it);
+        }
       }
       Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), PodStatus{std::string(pod), payload == "1", true},
            topic, payload);
@@ -453,6 +466,7 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
       rack_owner_.erase(it);
     }
   }
+  if (!gateway.empty()) BridgeCarried(gateway);
   // The rack's groups (its feeds, cooling unit, switch) hear what it has open.
   std::shared_ptr<const Topology> topology;
   {
@@ -467,6 +481,21 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
     }
   }
   Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), std::move(status), topic, payload);
+}
+
+void IngestRouter::BridgeCarried(std::string_view pod) {
+  {
+    MutexLock lock(owners_mu_);
+    auto it = bridges_down_.find(pod);
+    if (it == bridges_down_.end()) return;
+    bridges_down_.erase(it);
+  }
+  // The pod's own broker also publishes its bridge's "0" when the link drops, and the bridge
+  // carries that copy up after it reconnected, behind the site broker's "1": the last word at
+  // the site is then a stale "0". A message the pod sent over the bridge since says it is up.
+  spdlog::info("a message from pod {} came over its bridge after a bridge notification \"0\": the bridge is up", pod);
+  Post(TwinAddress{Level::kDatacenter, options_.datacenter}, clock_(), PodStatus{std::string(pod), true, true},
+       options_.prefix + "/gateway/" + std::string(pod) + "/bridge", "1");
 }
 
 void IngestRouter::AnswerError(std::string_view response_topic, std::string_view correlation,

@@ -103,6 +103,9 @@ class IngestRouter {
   void RouteSiteInput(std::string_view topic, std::string_view kind, std::string_view rest, std::string_view payload);
   // {"ok": false, "error": ...} to a request's Response Topic (nothing when it named none).
   void AnswerError(std::string_view response_topic, std::string_view correlation, const std::string& error);
+  // Site: a message from `pod` came over its bridge. If the bridge's last notification said "0",
+  // it is up after all: the datacenter hears "1".
+  void BridgeCarried(std::string_view pod);
   bool ToDesk(DeskRequest::Type type, std::string_view payload, std::string_view response_topic,
               std::string_view correlation);
   // false: dropped (and dead-lettered)
@@ -128,6 +131,7 @@ class IngestRouter {
   Mutex owners_mu_;
   std::map<std::string, std::string, std::less<>> rack_owner_ GUARDED_BY(owners_mu_);
   std::set<std::string> conflicts_ GUARDED_BY(owners_mu_);  // "<rack>\n<pod>" reported as a conflict
+  std::set<std::string, std::less<>> bridges_down_ GUARDED_BY(owners_mu_);  // pods whose bridge last said "0"
 
   std::atomic<uint64_t> native_{0};
   std::atomic<uint64_t> collectd_{0};

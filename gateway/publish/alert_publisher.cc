@@ -248,7 +248,9 @@ std::string AlertPublisher::HealthJson(const HealthUpdate& h, const std::string&
     case Level::kDatacenter:
       w.Field("datacenter", h.subject)
           .Field("healthy", h.status == HealthStatus::kOk)
-          .IntField("racks", h.members);
+          .IntField("racks", h.members)
+          .IntField("unhealthy_count", h.unhealthy_count);
+      // The first of them in id order: P/query/unhealthy-racks lists every one.
       w.Key("unhealthy_racks").BeginArray();
       for (const std::string& r : h.unhealthy) w.String(r);
       w.EndArray();

@@ -41,6 +41,15 @@ Status TwinHost::Restore(const TwinRecord& record) {
     case TwinKind::kGroup:
       s = DecodeTwin(record.state, registry_.RestoreGroup(record.key.id));
       break;
+    case TwinKind::kDatacenterRack: {
+      // A bad row loses that rack's status only: the pod publishes it again with its next change.
+      RackStatus status;
+      s = DecodeRackStatus(record.state, &status);
+      if (!s.ok()) return s;
+      if (status.rack != record.key.id) return Status::Corruption("rack row " + record.key.id + " holds " + status.rack);
+      registry_.RestoreDatacenterRack(std::move(status));
+      return s;
+    }
     default:
       return Status::Corruption("unknown twin kind " + std::to_string(record.key.kind));
   }
@@ -176,6 +185,15 @@ void TwinHost::Seal(double now, bool force) {
   };
   for (const TwinAddress& a : dirty.changed) encode(a, pending_.upserts);
   for (const TwinAddress& a : dirty.sampled) encode(a, pending_.sample_upserts);
+  for (const std::string& rack : dirty.datacenter_racks) {
+    TwinKey key{static_cast<uint8_t>(TwinKind::kDatacenterRack), rack};
+    const DatacenterTwin* dc = registry_.datacenter();
+    if (const RackStatus* status = dc != nullptr ? dc->rack(rack) : nullptr) {
+      pending_.upserts.push_back(TwinRecord{std::move(key), kTwinFormat, EncodeRackStatus(*status)});
+    } else {
+      pending_.deletes.push_back(std::move(key));
+    }
+  }
   pending_.released = effects_.Seal();
   if (!pending_.empty()) writer_.Submit(std::exchange(pending_, ShardBatch{}));
 }

@@ -37,15 +37,16 @@ TEST_F(GatewayTest, RestoreReconcilesRacksWithTheCommittedServers) {
   auto tor = Alert("rack", "rg", "open", 20s);
   ASSERT_TRUE(tor) << gateway_->Log();
   ASSERT_EQ(gateway_->Terminate(), 0);
-  std::map<std::string, TwinRecord> stale;  // the rack and the datacenter with the open incident
+  // The rack and the datacenter with the open incident (and the datacenter's row for the rack).
+  std::map<std::pair<int, std::string>, TwinRecord> stale;
   {
     std::unique_ptr<SqliteStateStore> store;
     ASSERT_TRUE(SqliteStateStore::Open(SqliteOptions{dir_.File("state.db")}, &store).ok());
     ASSERT_TRUE(store->LoadTwins([&](TwinRecord&& r) {
-      if (r.key.id == "rg" || r.key.id == "dc1") stale[r.key.id] = std::move(r);
+      if (r.key.id == "rg" || r.key.id == "dc1") stale[{r.key.kind, r.key.id}] = std::move(r);
     }).ok());
   }
-  ASSERT_EQ(stale.size(), 2u);
+  ASSERT_EQ(stale.size(), 3u);
 
   StartGateway(config);
   for (const char* s : {"g1", "g2", "g3"}) Report(s, R"({"temp_c": 40})");

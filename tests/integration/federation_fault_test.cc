@@ -97,7 +97,8 @@ TEST_F(FederationFaultTest, ABridgeCutFor30sLosesNoAlertAndTheSiteCatchesUp) {
   // The site's view is current again: no rack is unhealthy.
   std::string racks;
   EXPECT_TRUE(UnhealthyRacksAre("", &racks)) << racks;
-  EXPECT_NE(Ask("query/datacenter").find("\"healthy\":true"), std::string::npos);
+  const std::string dc = Ask("query/datacenter");
+  EXPECT_NE(dc.find("\"healthy\":true"), std::string::npos) << dc << site_->Log();
 }
 
 TEST_F(FederationFaultTest, ASiteGatewayKilledAndRestartedRebuildsFromRetainedHealthAndItsState) {

@@ -59,10 +59,40 @@ TEST(TwinCodecTest, RackAndDatacenterRoundTrip) {
   EXPECT_EQ(rack_copy.open_incidents().size(), 1u);
   EXPECT_EQ(rack_copy.members().size(), 3u);
   EXPECT_EQ(rack_copy.Histogram().at("thermal"), 3);
+  // The datacenter's racks are rows of their own, restored into it one by one.
   DatacenterTwin dc_copy("dc1");
   ASSERT_TRUE(DecodeTwin(EncodeTwin(w.dc()), &dc_copy).ok());
+  EXPECT_TRUE(dc_copy.racks().empty());
+  for (const auto& [id, status] : w.dc().racks()) {
+    RackStatus copy;
+    ASSERT_TRUE(DecodeRackStatus(EncodeRackStatus(status), &copy).ok());
+    dc_copy.RestoreRack(std::move(copy));
+  }
   EXPECT_EQ(dc_copy.open_incidents().size(), 1u);
   EXPECT_EQ(dc_copy.UnhealthyRacks().size(), 2u);
+  EXPECT_EQ(dc_copy.status(), w.dc().status());
+  EXPECT_TRUE(dc_copy.TakeChangedRacks().empty());  // what was restored is what the store holds
+  EXPECT_FALSE(dc_copy.TakeLegacyRacks());
+}
+
+// BusyWorld's datacenter twin as version 4 wrote it, with its racks inside (written by the
+// build of commit 2008115, kept as a file).
+TEST(TwinCodecTest, ADatacenterSavedWithItsRacksInsideHasThemSavedAsRows) {
+  TwinWorld w = BusyWorld();
+  const std::string bytes = ReadAll(DCTWIN_SOURCE_DIR "/tests/storage/data/datacenter_twin_v4.bin");
+  ASSERT_FALSE(bytes.empty());
+  DatacenterTwin dc("dc1");
+  ASSERT_TRUE(DecodeTwin(bytes, &dc).ok());
+  EXPECT_EQ(dc.racks().size(), 2u);
+  EXPECT_EQ(dc.UnhealthyRacks().size(), 2u);
+  EXPECT_EQ(dc.status(), w.dc().status());
+  ASSERT_TRUE(dc.TakeLegacyRacks());
+  EXPECT_EQ(dc.TakeChangedRacks(), (std::vector<std::string>{"ra", "rb"}));
+  // Saved again, the twin no longer carries them.
+  DatacenterTwin again("dc1");
+  ASSERT_TRUE(DecodeTwin(EncodeTwin(dc), &again).ok());
+  EXPECT_TRUE(again.racks().empty());
+  EXPECT_EQ(again.open_incidents().size(), 1u);
 }
 
 TEST(TwinCodecTest, GarbageIsCorruptionNotACrash) {
