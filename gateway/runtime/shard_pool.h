@@ -16,6 +16,11 @@
 // handles it as one batch. Only a shard that found nothing after its linger sleeps deeply and is woken by the next
 // post. A message waits at most `linger` longer than it would with a wake-up per message.
 //
+// A round takes at most kMaxRound messages (twin-to-twin ones first): what a round produces is
+// held until the round's commit, so the round's size bounds that memory, and a storm is worked
+// off in commits of bounded size. The stats count messages as they are handled: `handled` moves
+// during a round, and `depth` counts the messages a round took and has not finished.
+//
 // Messages held elsewhere on their way to a shard (a twin's message to another twin waits for the
 // commit of the state that sent it) still count as in flight: Retain() when they are held,
 // Release() once they are posted. Stop() drains until nothing is in flight.
@@ -72,6 +77,7 @@ template <typename Item>
 class ShardPool {
  public:
   using Clock = std::function<double()>;  // wall clock in epoch seconds, for ticks
+  static constexpr size_t kMaxRound = 1024;
 
   ShardPool(size_t shards, size_t capacity, std::chrono::milliseconds enqueue_timeout,
             std::chrono::milliseconds tick_interval, Clock clock,
@@ -196,7 +202,7 @@ class ShardPool {
       st.latency_sum_s = static_cast<double>(s->latency_sum_ns.load(std::memory_order_relaxed)) / 1e9;
       {
         MutexLock lock(s->mu);
-        st.depth = s->external.size() + s->internal.size();
+        st.depth = s->external.size() + s->internal.size() + s->in_hand.load(std::memory_order_relaxed);
       }
       out.push_back(st);
     }
@@ -222,6 +228,7 @@ class ShardPool {
     ShardHandler<Item>* handler = nullptr;  // set before the thread starts
     std::thread thread;
     std::atomic<uint64_t> handled{0};
+    std::atomic<uint64_t> in_hand{0};  // taken by the current round, not finished yet
     std::atomic<uint64_t> dropped{0};
     std::atomic<uint64_t> max_depth{0};
     std::atomic<double> heartbeat{0};
@@ -239,6 +246,18 @@ class ShardPool {
     s.latency[b].store(s.latency[b].load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     s.latency_sum_ns.store(s.latency_sum_ns.load(std::memory_order_relaxed) + static_cast<uint64_t>(ns),
                            std::memory_order_relaxed);
+  }
+
+  // Moves up to `n` messages from the front of `from` to `to`.
+  static void TakeUpTo(std::deque<Item>& from, std::deque<Item>& to, size_t n) {
+    if (from.size() <= n && to.empty()) {
+      to.swap(from);
+      return;
+    }
+    for (; n > 0 && !from.empty(); --n) {
+      to.push_back(std::move(from.front()));
+      from.pop_front();
+    }
   }
 
   static void NoteDepth(Shard& s) REQUIRES(s.mu) {
@@ -269,16 +288,22 @@ class ShardPool {
           }
         }
         if (s.stop && s.internal.empty() && s.external.empty()) break;
-        internal.swap(s.internal);
-        external.swap(s.external);
+        TakeUpTo(s.internal, internal, kMaxRound);
+        TakeUpTo(s.external, external, kMaxRound - internal.size());
+        s.in_hand.store(internal.size() + external.size(), std::memory_order_relaxed);
       }
       if (!external.empty()) s.not_full.notify_all();
       const size_t n = internal.size() + external.size();
       busy = n > 0;
-      for (Item& item : internal) Timed(s, item);
-      for (Item& item : external) Timed(s, item);
-      internal.clear();
-      external.clear();
+      for (std::deque<Item>* lane : {&internal, &external}) {
+        for (Item& item : *lane) {
+          Timed(s, item);
+          // Only this shard's thread writes these: a relaxed load and store are enough.
+          s.handled.store(s.handled.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+          s.in_hand.store(s.in_hand.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+        }
+        lane->clear();
+      }
       const auto now = std::chrono::steady_clock::now();
       if (now >= next_tick) {
         s.handler->Tick(clock_());
@@ -288,7 +313,6 @@ class ShardPool {
       s.handler->AfterBatch(finished);
       s.heartbeat.store(finished, std::memory_order_relaxed);
       if (n > 0) {
-        s.handled.fetch_add(n, std::memory_order_relaxed);
         const auto done = static_cast<int64_t>(n);
         if (in_flight_.fetch_sub(done, std::memory_order_acq_rel) == done) {
           MutexLock lock(drain_mu_);

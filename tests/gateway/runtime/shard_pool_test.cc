@@ -111,7 +111,9 @@ TEST(ShardPoolTest, FullMailboxDropsAndCountsAfterTheTimeout) {
   EXPECT_EQ(pool.Stats()[0].dropped, 2u);
   // Internal messages are never refused, even into a full mailbox.
   pool.PostInternal(0, Item{});
-  EXPECT_EQ(pool.Stats()[0].depth, 5u);
+  // The item in hand counts until it is finished.
+  EXPECT_EQ(pool.Stats()[0].depth, 6u);
+  EXPECT_EQ(pool.Stats()[0].handled, 0u);
   gate.Open();
   pool.Stop();
   EXPECT_EQ(gate.handled, 6);
@@ -134,7 +136,7 @@ TEST(ShardPoolTest, FullMailboxMakesTheProducerWaitForRoom) {
   // The producer is blocked until the shard makes room (an absence: given time, it still waits).
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_FALSE(returned.load()) << "the producer did not wait for room";
-  EXPECT_EQ(pool.Stats()[0].depth, 2u);
+  EXPECT_EQ(pool.Stats()[0].depth, 3u);
   // Opening the gate makes room and lets it through.
   gate.Open();
   producer.join();
@@ -142,6 +144,79 @@ TEST(ShardPoolTest, FullMailboxMakesTheProducerWaitForRoom) {
   pool.Stop();
   EXPECT_EQ(gate.handled, 4);
   EXPECT_EQ(pool.Stats()[0].dropped, 0u);
+}
+
+// Counts what each round handled (AfterBatch ends a round) and, on a gate, what the stats say in
+// the middle of one.
+class RoundHandler : public ShardHandler<Item> {
+ public:
+  explicit RoundHandler(ShardPool<Item>*& pool) : pool_(pool) {}
+  void OnStart(double) override {}
+  void Tick(double) override {}
+  void Handle(Item& item) override {
+    ++in_round;
+    if (item.seq == 1) {  // the first item: hold the shard until everything is posted
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return open; });
+    }
+    if (item.seq == 500) {  // in the middle of the second round: the stats show progress
+      const ShardStats st = pool_->Stats()[0];
+      handled_at_500 = st.handled;
+      depth_at_500 = st.depth;
+    }
+  }
+  void AfterBatch(double) override {
+    if (in_round > 0) rounds.push_back(in_round);
+    in_round = 0;
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu);
+    open = true;
+    cv.notify_all();
+  }
+  std::vector<size_t> rounds;  // read after Stop
+  uint64_t handled_at_500 = 0, depth_at_500 = 0;
+
+ private:
+  ShardPool<Item>*& pool_;
+  size_t in_round = 0;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+};
+
+TEST(ShardPoolTest, ARoundTakesABoundedNumberOfMessagesAndTheStatsCountEachOne) {
+  ShardPool<Item>* ptr = nullptr;
+  ShardPool<Item> pool(1, 100000, std::chrono::seconds(10), std::chrono::milliseconds(50), Now);
+  ptr = &pool;
+  RoundHandler handler(ptr);
+  pool.Start({&handler});
+  pool.PostInternal(0, Item{0, 0, 1});
+  // 5,000 more while the shard holds the first: they wait for the next rounds.
+  const size_t kMore = 5000;
+  for (size_t i = 0; i < kMore; ++i) {
+    if (i % 2 == 0) {
+      pool.PostInternal(0, Item{0, 0, static_cast<int>(i + 2)});
+    } else {
+      ASSERT_TRUE(pool.PostExternal(0, Item{0, 1, static_cast<int>(i + 2)}));
+    }
+  }
+  handler.Open();
+  pool.Stop();
+  size_t total = 0;
+  for (size_t n : handler.rounds) {
+    EXPECT_LE(n, ShardPool<Item>::kMaxRound);
+    total += n;
+  }
+  EXPECT_EQ(total, kMore + 1);
+  EXPECT_GE(handler.rounds.size(), 1 + kMore / ShardPool<Item>::kMaxRound);
+  // Item 500 is the 250th twin-to-twin item, handled in the second round (after the first
+  // item's round of one), which takes that lane first: the stats counted each message before it
+  // (the first and 249 internal ones), and everything else as depth.
+  EXPECT_EQ(handler.handled_at_500, 250u);
+  EXPECT_EQ(handler.depth_at_500, kMore + 1 - 250);
+  EXPECT_EQ(pool.Stats()[0].handled, kMore + 1);
+  EXPECT_EQ(pool.Stats()[0].depth, 0u);
 }
 
 // Forwards every item it sees once to another key, to check that Stop() drains cascades.
