@@ -31,23 +31,48 @@ RackTwin::RackTwin(std::string id, std::string datacenter) : id_(std::move(id)),
 
 std::map<std::string, int> RackTwin::CorrelationCounts() const {
   std::map<std::string, int> counts;
-  for (const auto& [server, open] : members_) {
-    if (maintenance_.count(server) != 0) continue;
-    std::set<std::string> kinds;
-    for (const IncidentRef& r : open) kinds.insert(r.kind);
-    for (const std::string& k : kinds) ++counts[k];
+  for (const auto& [kind, c] : kinds_) {
+    if (c.counted > 0) counts.emplace(kind, c.counted);
   }
   return counts;
 }
 
 std::map<std::string, int> RackTwin::Histogram() const {
   std::map<std::string, int> counts;
-  for (const auto& [server, open] : members_) {
-    std::set<std::string> kinds;
-    for (const IncidentRef& r : open) kinds.insert(r.kind);
-    for (const std::string& k : kinds) ++counts[k];
-  }
+  for (const auto& [kind, c] : kinds_) counts.emplace(kind, c.servers);
   return counts;
+}
+
+void RackTwin::Tally(const std::string& server, const std::vector<IncidentRef>& open, int sign,
+                     std::set<std::string>* touched) {
+  const bool counted = maintenance_.count(server) == 0;
+  std::set<std::string> kinds;
+  for (const IncidentRef& r : open) {
+    kinds.insert(r.kind);
+    if (sign > 0) {
+      member_opened_.insert(r.opened_at);
+    } else if (auto it = member_opened_.find(r.opened_at); it != member_opened_.end()) {
+      member_opened_.erase(it);
+    }
+    if (r.severity == Severity::kCritical) {
+      kinds_[r.kind].critical += sign;
+      member_critical_ += sign;
+    }
+  }
+  for (const std::string& k : kinds) {
+    KindCount& c = kinds_[k];
+    c.servers += sign;
+    if (counted) c.counted += sign;
+    if (c.servers == 0) kinds_.erase(k);
+    if (touched != nullptr) touched->insert(k);
+  }
+}
+
+void RackTwin::Retally() {
+  kinds_.clear();
+  member_opened_.clear();
+  member_critical_ = 0;
+  for (const auto& [server, open] : members_) Tally(server, open, +1, nullptr);
 }
 
 HealthStatus RackTwin::status() const {
@@ -70,20 +95,26 @@ RackView RackTwin::View() const {
 }
 
 void RackTwin::OnMemberStatus(const MemberStatus& msg, double now, const ModelConfig& model, Effects& out) {
-  bool joined = false;
+  std::set<std::string> touched;  // kinds whose counts this status changed
+  auto it = members_.find(msg.server);
+  const bool joined = msg.member && it == members_.end();
+  if (it != members_.end()) {
+    Tally(msg.server, it->second, -1, &touched);
+    if (!msg.member) members_.erase(it);
+  }
   if (msg.member) {
-    joined = members_.find(msg.server) == members_.end();
-    members_[msg.server] = msg.open;
     if (msg.maintenance) {
       maintenance_.insert(msg.server);
     } else {
       maintenance_.erase(msg.server);
     }
+    std::vector<IncidentRef>& open = members_[msg.server];
+    open = msg.open;
+    Tally(msg.server, open, +1, &touched);
   } else {
-    members_.erase(msg.server);
     maintenance_.erase(msg.server);
   }
-  if (Correlate(now, model, out)) {
+  if (Correlate(touched, false, now, model, out)) {
     for (const auto& [server, open] : members_) Notify(server, now, out);
   } else if (joined) {
     Notify(msg.server, now, out);
@@ -93,7 +124,7 @@ void RackTwin::OnMemberStatus(const MemberStatus& msg, double now, const ModelCo
 }
 
 void RackTwin::Recorrelate(double now, const ModelConfig& model, Effects& out) {
-  if (Correlate(now, model, out)) {
+  if (Correlate({}, true, now, model, out)) {
     for (const auto& [server, open] : members_) Notify(server, now, out);
   }
   SendStatusIfChanged(now, out);
@@ -149,45 +180,39 @@ bool RackTwin::UpdateCauses(double now, Effects& out) {
   return changed;
 }
 
-bool RackTwin::Correlate(double now, const ModelConfig& model, Effects& out) {
-  const std::map<std::string, int> counts = CorrelationCounts();
-  bool changed = false;
-  // Resolve first, so that the counts a resolve reports are the ones that caused it.
-  for (size_t i = 0; i < open_.size();) {
-    auto it = counts.find(open_[i].kind);
-    const int n = it == counts.end() ? 0 : it->second;
-    if (n >= model.rack_min_servers) {
-      ++i;
-      continue;
-    }
-    Incident inc = std::move(open_[i]);
-    open_.erase(open_.begin() + static_cast<std::ptrdiff_t>(i));
-    inc.summary = std::to_string(n) + " server(s) in rack " + id_ + " still have " + inc.kind +
-                  " incidents" + (maintenance_.empty() ? "" : " (servers under maintenance not counted)") +
-                  ", below the rack threshold of " + std::to_string(model.rack_min_servers);
-    out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
-    changed = true;
+bool RackTwin::Correlate(const std::set<std::string>& kinds, bool all, double now, const ModelConfig& model,
+                         Effects& out) {
+  std::set<std::string> check = kinds;
+  if (all) {
+    for (const auto& [kind, c] : kinds_) check.insert(kind);
+    for (const Incident& inc : open_) check.insert(inc.kind);
   }
-  for (const auto& entry : counts) {
-    const std::string& kind = entry.first;  // a plain name: lambdas below capture it
-    const int n = entry.second;
-    if (n < model.rack_min_servers) continue;
-    if (std::any_of(open_.begin(), open_.end(), [&](const Incident& i) { return i.kind == kind; })) continue;
-    Incident inc;
-    inc.id = MakeIncidentId(Level::kRack, id_, kind, now, ++seq_);
-    inc.kind = kind;
-    inc.opened_at = now;
-    for (const auto& [server, open] : members_) {
-      for (const IncidentRef& r : open) {
-        if (r.kind == kind) inc.severity = Worst(inc.severity, r.severity);
-      }
+  bool changed = false;
+  for (const std::string& kind : check) {
+    auto count = kinds_.find(kind);
+    const int n = count == kinds_.end() ? 0 : count->second.counted;
+    auto open = std::find_if(open_.begin(), open_.end(), [&](const Incident& i) { return i.kind == kind; });
+    if (open != open_.end() && n < model.rack_min_servers) {
+      Incident inc = std::move(*open);
+      open_.erase(open);
+      inc.summary = std::to_string(n) + " server(s) in rack " + id_ + " still have " + inc.kind +
+                    " incidents" + (maintenance_.empty() ? "" : " (servers under maintenance not counted)") +
+                    ", below the rack threshold of " + std::to_string(model.rack_min_servers);
+      out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
+      changed = true;
+    } else if (open == open_.end() && n >= model.rack_min_servers) {
+      Incident inc;
+      inc.id = MakeIncidentId(Level::kRack, id_, kind, now, ++seq_);
+      inc.kind = kind;
+      inc.opened_at = now;
+      inc.severity = count->second.critical > 0 ? Severity::kCritical : Severity::kWarning;
+      inc.summary = std::to_string(n) + " of " + std::to_string(members_.size()) + " servers in rack " + id_ +
+                    " have " + kind + " incidents: " + LikelyCause(kind);
+      inc.caused_by = CauseOf(kind);
+      out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
+      open_.push_back(std::move(inc));
+      changed = true;
     }
-    inc.summary = std::to_string(n) + " of " + std::to_string(members_.size()) + " servers in rack " + id_ +
-                  " have " + kind + " incidents: " + LikelyCause(kind);
-    inc.caused_by = CauseOf(kind);
-    out.events.push_back(MakeEvent(inc, IncidentState::kOpen, now));
-    open_.push_back(std::move(inc));
-    changed = true;
   }
   return changed;
 }
@@ -222,18 +247,19 @@ RackStatus RackTwin::BuildStatus() const {
   s.exists = !Empty();
   std::set<std::string> kinds;
   bool any = false;
-  auto consider = [&](const std::string& kind, Severity sev, double opened_at) {
-    kinds.insert(kind);
+  auto consider = [&](Severity sev, double opened_at) {
     s.worst = any ? Worst(s.worst, sev) : sev;
     s.since = any ? std::min(s.since, opened_at) : opened_at;
     any = true;
   };
   for (const Incident& inc : open_) {
     s.incidents.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
-    consider(inc.kind, inc.severity, inc.opened_at);
+    kinds.insert(inc.kind);
+    consider(inc.severity, inc.opened_at);
   }
-  for (const auto& [server, open] : members_) {
-    for (const IncidentRef& r : open) consider(r.kind, r.severity, r.opened_at);
+  if (!member_opened_.empty()) {
+    for (const auto& [kind, c] : kinds_) kinds.insert(kind);
+    consider(member_critical_ > 0 ? Severity::kCritical : Severity::kWarning, *member_opened_.begin());
   }
   s.kinds.assign(kinds.begin(), kinds.end());
   return s;

@@ -1,6 +1,10 @@
 // RackTwin: which servers of one rack have which open incidents, a histogram by kind, and the
 // correlation that turns several servers with the same kind of incident into one rack incident.
 //
+// Cost: a member's status costs O(log members) plus its kinds, whatever the rack's size (a
+// default rack that auto_commission fills may hold every server): the twin keeps counts per kind
+// by the difference each status makes, and correlates only the kinds that status touched.
+//
 // Not thread-safe: owned by one shard, one message at a time.
 #pragma once
 
@@ -57,7 +61,12 @@ class RackTwin {
   void serialize(Archive& ar, std::uint32_t version);
 
  private:
-  bool Correlate(double now, const ModelConfig& model, Effects& out);
+  // Correlates the given kinds (every kind with `all`); true when an incident opened or resolved.
+  bool Correlate(const std::set<std::string>& kinds, bool all, double now, const ModelConfig& model, Effects& out);
+  // Adds (sign +1) or takes away (-1) what one member's incidents count; the kinds go to `touched`.
+  void Tally(const std::string& server, const std::vector<IncidentRef>& open, int sign, std::set<std::string>* touched);
+  // Counts again from members_ (after a load).
+  void Retally();
   void Notify(const std::string& server, double now, Effects& out) const;
   void SendStatusIfChanged(double now, Effects& out);
   void PublishHealthIfChanged(double now, Effects& out);
@@ -80,6 +89,16 @@ class RackTwin {
   bool status_sent_ = false;
   RackStatus sent_status_;
   HealthMemo health_;  // not durable: health goes out only when it says something new
+
+  // Counts kept from members_ (not durable: Retally after a load).
+  struct KindCount {
+    int servers = 0;   // members with an incident of the kind
+    int counted = 0;   // of those, not under maintenance (what correlation counts)
+    int critical = 0;  // critical incidents of the kind among all members
+  };
+  std::map<std::string, KindCount> kinds_;
+  std::multiset<double> member_opened_;  // opened_at of every member incident
+  int member_critical_ = 0;              // critical member incidents
 };
 
 }  // namespace dctwin

@@ -136,6 +136,7 @@ void RackTwin::serialize(Archive& ar, std::uint32_t version) {
   if (version < 3) ar(former.published, former.health);
   if (version >= 2) ar(maintenance_);
   if (version >= 4) ar(group_incidents_);
+  if constexpr (Archive::is_loading::value) Retally();
 }
 
 template <class Archive>
