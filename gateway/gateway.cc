@@ -429,7 +429,8 @@ Status Gateway::Restore() {
                                   : record.key.id};
     Status r = hosts_[pool_->ShardOf(address.Hash())]->Restore(record);
     if (r.ok()) {
-      ++twins;
+      // A datacenter's rack row is part of that twin, not a twin of its own.
+      if (record.key.kind != static_cast<uint8_t>(TwinKind::kDatacenterRack)) ++twins;
     } else {
       bad.emplace_back(std::move(record), r.ToString());
     }

@@ -150,7 +150,28 @@ bool DatacenterTwin::KeepSiteIncident(const std::string& kind, bool active, Seve
   return true;
 }
 
-void DatacenterTwin::OnPodStatus(const PodStatus& msg, double now, Effects& out) {
+void DatacenterTwin::OnPodStatus(const PodStatus& msg, double now, double mono, Effects& out) {
+  if (msg.bridge && !msg.online) {
+    if (offline_pods_.count(msg.pod + "/bridge") == 0) suspect_bridges_.emplace(msg.pod, mono);
+    return;
+  }
+  if (msg.bridge) suspect_bridges_.erase(msg.pod);
+  ApplyPodStatus(msg, now, out);
+}
+
+void DatacenterTwin::Tick(double now, double mono, Effects& out) {
+  for (auto it = suspect_bridges_.begin(); it != suspect_bridges_.end();) {
+    if (mono - it->second < kBridgeConfirmS) {
+      ++it;
+      continue;
+    }
+    const PodStatus down{it->first, false, true};
+    it = suspect_bridges_.erase(it);
+    ApplyPodStatus(down, now, out);
+  }
+}
+
+void DatacenterTwin::ApplyPodStatus(const PodStatus& msg, double now, Effects& out) {
   // One entry per pod whose gateway is offline ("pod") and per pod whose bridge is down
   // ("pod/bridge": ids have no '/'); the site cannot see such a pod's racks either way.
   const std::string key = msg.bridge ? msg.pod + "/bridge" : msg.pod;

@@ -43,8 +43,17 @@ class DatacenterTwin {
   // rack twins: nobody would hear it.
   void set_notify_racks(bool notify) { notify_racks_ = notify; }
   // A site: one `pod_offline` incident while any pod gateway is offline (instead of a storm of
-  // silent servers that nobody watches any more).
-  void OnPodStatus(const PodStatus& msg, double now, Effects& out);
+  // silent servers that nobody watches any more), or any pod's bridge is down.
+  //
+  // A bridge's "0" is only believed once nothing came from the pod for kBridgeConfirmS: the
+  // pod's own broker publishes "0" too each time its bridge drops or fails to connect, and the
+  // bridge carries those copies up once it is back, after the site broker's "1". A message from
+  // the pod (the ingest posts it as "1") clears the suspicion.
+  static constexpr double kBridgeConfirmS = 10;
+  // `mono`: the monotonic clock, which the confirmation runs on.
+  void OnPodStatus(const PodStatus& msg, double now, double mono, Effects& out);
+  // Timers: a bridge suspected down for kBridgeConfirmS (monotonic) is down.
+  void Tick(double now, double mono, Effects& out);
   // One `config` incident while any rack is claimed by two pods.
   void OnRackConflict(const RackConflict& msg, double now, Effects& out);
   // Opens one `silent_storm` incident while the storm guard holds back per-server silence.
@@ -111,6 +120,7 @@ class DatacenterTwin {
   bool KeepSiteIncident(const std::string& kind, bool active, Severity severity, const std::string& summary,
                         double now, Effects& out);
   IncidentEvent MakeEvent(const Incident& incident, IncidentState state, double at) const;
+  void ApplyPodStatus(const PodStatus& msg, double now, Effects& out);
 
   // Constant after construction
   const std::string id_;
@@ -123,6 +133,7 @@ class DatacenterTwin {
   uint64_t seq_ = 0;
   HealthMemo health_;  // not durable: health goes out only when it says something new
   bool notify_racks_ = true;
+  std::map<std::string, double> suspect_bridges_;  // pod -> when (monotonic) its bridge said "0"; not durable
 
   // Counts kept from racks_ (not durable: rebuilt when the racks are restored).
   std::map<std::string, KindTally> rack_kinds_;  // rack-level incident kinds

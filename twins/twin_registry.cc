@@ -246,7 +246,7 @@ TwinRegistry::Outcome TwinRegistry::Handle(const Envelope& env, Effects& out) {
       } else if (auto* storm = std::get_if<SilenceStorm>(&env.msg)) {
         datacenter_->OnSilenceStorm(*storm, env.now, out);
       } else if (auto* pod = std::get_if<PodStatus>(&env.msg)) {
-        datacenter_->OnPodStatus(*pod, env.now, out);
+        datacenter_->OnPodStatus(*pod, env.now, env.mono > 0 ? env.mono : env.now, out);
       } else if (auto* conflict = std::get_if<RackConflict>(&env.msg)) {
         datacenter_->OnRackConflict(*conflict, env.now, out);
       }
@@ -451,6 +451,11 @@ void TwinRegistry::Arm(const std::string& id, ServerSlot& slot, double not_befor
 
 void TwinRegistry::FireTimers(double now, double mono, bool hold, Effects& out) {
   mono_ = mono;
+  if (datacenter_) {
+    const size_t before = out.events.size();
+    datacenter_->Tick(now, mono, out);
+    if (out.events.size() != before) MarkDirty(TwinAddress{Level::kDatacenter, datacenter_->id()});
+  }
   const double confirm = rules_.config().StormConfirmS();
   // A report does not move its server's heap entry; an entry that comes due while its twin's
   // deadline has moved on is pushed again. That keeps the per-report cost at one comparison.

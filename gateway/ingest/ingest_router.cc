@@ -582,9 +582,18 @@ bool IngestRouter::Post(TwinAddress to, double now, Message msg, std::string_vie
   const size_t hash = to.Hash();
   const double received =
       std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  if (pool_.PostExternal(hash, Envelope{std::move(to), now, std::move(msg), 0, received})) return true;
+  // A metric report is sheddable: the server's next one makes it good again, and waiting for a
+  // hot shard would stall every other shard's messages (ShardPool::PostExternal).
+  const bool sheddable = std::holds_alternative<Report>(msg);
+  bool shed = false;
+  if (pool_.PostExternal(hash, Envelope{std::move(to), now, std::move(msg), 0, received}, sheddable, &shed)) return true;
   if (pool_.closed()) {
     dead_letters_.Reject(RejectReason::kShuttingDown, topic, "gateway is stopping; message dropped", payload);
+  } else if (shed) {
+    dead_letters_.Reject(RejectReason::kQueueFull, topic,
+                         "this report's shard is full while others have room; dropped at once so that one busy shard "
+                         "does not hold up the others",
+                         payload);
   } else {
     dead_letters_.Reject(RejectReason::kQueueFull, topic, "shard mailbox full; message dropped", payload);
   }

@@ -117,6 +117,7 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
         .IntField("max_depth", I(s.max_depth))
         .IntField("handled", I(s.handled))
         .IntField("dropped", I(s.dropped))
+        .IntField("shed", I(s.shed))
         .EndObject();
   }
   w.EndArray().EndObject();
@@ -211,6 +212,11 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
   e.Family("dctwin_shard_dropped_total", "counter", "Messages dropped because a shard's mailbox stayed full.");
   for (size_t i = 0; i < c.shards.size(); ++i) {
     e.Sample("dctwin_shard_dropped_total", "shard=\"" + std::to_string(i) + "\"", d(c.shards[i].dropped));
+  }
+  e.Family("dctwin_shard_shed_total", "counter",
+           "Of the dropped: metric reports dropped at once because their shard was full while others had room.");
+  for (size_t i = 0; i < c.shards.size(); ++i) {
+    e.Sample("dctwin_shard_shed_total", "shard=\"" + std::to_string(i) + "\"", d(c.shards[i].shed));
   }
   uint64_t handled[kLatencyBucketCount] = {};
   double handled_s = 0;

@@ -5,7 +5,12 @@
 // Two lanes per mailbox:
 //  - external (ingest from MQTT): bounded. A full mailbox makes the producer wait up to
 //    enqueue_timeout (backpressure onto the broker connection); after that the message is dropped
-//    and counted in `dropped`.
+//    and counted in `dropped`. The producer is the MQTT client's one callback thread, which every
+//    shard's messages and the output connection's acknowledgements share: a wait for one hot
+//    shard (a hostile host, one twin's storm) would stall every other shard's alerts. So a
+//    sheddable message (a metric report: the next one makes it good again) to a full mailbox is
+//    dropped at once while another shard's mailbox is less than half full, and counted in `shed`
+//    too. Only when every shard is busy (the gateway as a whole is behind) does it wait.
 //  - internal (twin to twin): never blocks and never drops. A shard that waited for room in another
 //    shard's mailbox could deadlock with it; internal traffic is bounded by the ingest that causes
 //    it (each report makes at most a few twin-to-twin messages).
@@ -69,6 +74,7 @@ struct ShardStats {
   double latency_sum_s = 0;
   uint64_t handled = 0;
   uint64_t dropped = 0;
+  uint64_t shed = 0;  // of dropped: at once, for one hot shard (see PostExternal)
   uint64_t depth = 0;
   uint64_t max_depth = 0;
 };
@@ -104,14 +110,24 @@ class ShardPool {
   }
 
   // From ingest. Returns false when the message was dropped (mailbox full past the timeout, or
-  // the pool is stopping).
-  bool PostExternal(size_t hash, Item item) {
+  // at once for a sheddable message while another shard has room (`*shed` says so), or the pool
+  // is stopping).
+  bool PostExternal(size_t hash, Item item, bool sheddable = false, bool* shed = nullptr) {
     Shard& s = *shards_[ShardOf(hash)];
     MutexLock lock(s.mu);
     if (s.external.size() >= capacity_) {
       const auto deadline = std::chrono::steady_clock::now() + enqueue_timeout_;
       while (s.external.size() >= capacity_ && !closed_.load(std::memory_order_relaxed)) {
-        if (s.not_full.wait_until(lock.native(), deadline) == std::cv_status::timeout) break;
+        if (sheddable && AnotherHasRoom(s)) {
+          s.dropped.fetch_add(1, std::memory_order_relaxed);
+          s.shed.fetch_add(1, std::memory_order_relaxed);
+          if (shed != nullptr) *shed = true;
+          return false;
+        }
+        // In slices: another shard may become quiet meanwhile.
+        const auto until = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(10));
+        s.not_full.wait_until(lock.native(), until);
+        if (std::chrono::steady_clock::now() >= deadline) break;
       }
       if (s.external.size() >= capacity_ || closed_.load(std::memory_order_relaxed)) {
         s.dropped.fetch_add(1, std::memory_order_relaxed);
@@ -124,6 +140,7 @@ class ShardPool {
     }
     in_flight_.fetch_add(1, std::memory_order_relaxed);
     s.external.push_back(std::move(item));
+    s.external_depth.store(s.external.size(), std::memory_order_relaxed);
     NoteDepth(s);
     const bool asleep = s.asleep;
     lock.Unlock();
@@ -197,6 +214,7 @@ class ShardPool {
       ShardStats st;
       st.handled = s->handled.load(std::memory_order_relaxed);
       st.dropped = s->dropped.load(std::memory_order_relaxed);
+      st.shed = s->shed.load(std::memory_order_relaxed);
       st.max_depth = s->max_depth.load(std::memory_order_relaxed);
       for (size_t b = 0; b < kLatencyBucketCount; ++b) st.latency[b] = s->latency[b].load(std::memory_order_relaxed);
       st.latency_sum_s = static_cast<double>(s->latency_sum_ns.load(std::memory_order_relaxed)) / 1e9;
@@ -230,6 +248,8 @@ class ShardPool {
     std::atomic<uint64_t> handled{0};
     std::atomic<uint64_t> in_hand{0};  // taken by the current round, not finished yet
     std::atomic<uint64_t> dropped{0};
+    std::atomic<uint64_t> shed{0};
+    std::atomic<size_t> external_depth{0};  // external.size(), readable without the lock
     std::atomic<uint64_t> max_depth{0};
     std::atomic<double> heartbeat{0};
     std::atomic<uint64_t> latency[kLatencyBucketCount] = {};
@@ -246,6 +266,14 @@ class ShardPool {
     s.latency[b].store(s.latency[b].load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     s.latency_sum_ns.store(s.latency_sum_ns.load(std::memory_order_relaxed) + static_cast<uint64_t>(ns),
                            std::memory_order_relaxed);
+  }
+
+  // Whether a shard other than `s` has its external mailbox less than half full.
+  bool AnotherHasRoom(const Shard& s) const {
+    for (const auto& other : shards_) {
+      if (other.get() != &s && other->external_depth.load(std::memory_order_relaxed) < capacity_ / 2) return true;
+    }
+    return false;
   }
 
   // Moves up to `n` messages from the front of `from` to `to`.
@@ -290,6 +318,7 @@ class ShardPool {
         if (s.stop && s.internal.empty() && s.external.empty()) break;
         TakeUpTo(s.internal, internal, kMaxRound);
         TakeUpTo(s.external, external, kMaxRound - internal.size());
+        s.external_depth.store(s.external.size(), std::memory_order_relaxed);
         s.in_hand.store(internal.size() + external.size(), std::memory_order_relaxed);
       }
       if (!external.empty()) s.not_full.notify_all();

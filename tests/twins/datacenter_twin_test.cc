@@ -142,26 +142,46 @@ TEST(DatacenterTwinTest, APodGatewayOfflineOrABridgeDownIsOnePodOfflineIncident)
   Effects out;
   dc.Start(1000, out);
   out = Effects{};
-  dc.OnPodStatus(PodStatus{"pod-b", false, /*bridge=*/true}, 1001, out);  // pod-b's broker cannot reach the site
+  dc.OnPodStatus(PodStatus{"pod-b", false, /*bridge=*/true}, 1001, 1001, out);  // pod-b's broker cannot reach the site
+  // Believed only when nothing from pod-b contradicts it for kBridgeConfirmS.
+  dc.Tick(1005, 1005, out);
+  EXPECT_TRUE(out.events.empty());
+  dc.Tick(1001 + DatacenterTwin::kBridgeConfirmS, 1001 + DatacenterTwin::kBridgeConfirmS, out);
   ASSERT_EQ(out.events.size(), 1u);
   EXPECT_EQ(out.events[0].kind, "pod_offline");
   EXPECT_EQ(out.events[0].state, IncidentState::kOpen);
   EXPECT_NE(out.events[0].summary.find("the bridge from pod pod-b is down"), std::string::npos) << out.events[0].summary;
   const std::string id = out.events[0].id;
   out = Effects{};
-  dc.OnPodStatus(PodStatus{"pod-a", false, false}, 1002, out);  // and pod-a's gateway stops
-  dc.OnPodStatus(PodStatus{"pod-b", true, false}, 1003, out);   // pod-b's gateway status says nothing of its bridge
-  dc.OnPodStatus(PodStatus{"pod-a", true, false}, 1004, out);   // pod-a is back
+  dc.OnPodStatus(PodStatus{"pod-a", false, false}, 1012, 1012, out);  // and pod-a's gateway stops
+  dc.OnPodStatus(PodStatus{"pod-b", true, false}, 1013, 1013, out);   // pod-b's gateway status says nothing of its bridge
+  dc.OnPodStatus(PodStatus{"pod-a", true, false}, 1014, 1014, out);   // pod-a is back
   for (const IncidentEvent& e : out.events) EXPECT_NE(e.state, IncidentState::kResolved) << e.summary;
   out = Effects{};
-  dc.OnPodStatus(PodStatus{"pod-b", true, true}, 1005, out);  // the bridge is connected again
+  dc.OnPodStatus(PodStatus{"pod-b", true, true}, 1015, 1015, out);  // the bridge is connected again
   ASSERT_EQ(out.events.size(), 1u);
   EXPECT_EQ(out.events[0].state, IncidentState::kResolved);
   EXPECT_EQ(out.events[0].id, id);
   EXPECT_NE(out.events[0].summary.find("bridge from pod pod-b is connected again"), std::string::npos);
   out = Effects{};
-  dc.OnPodStatus(PodStatus{"pod-b", true, true}, 1006, out);  // retained "1" again at a resubscribe: nothing
+  dc.OnPodStatus(PodStatus{"pod-b", true, true}, 1016, 1016, out);  // retained "1" again at a resubscribe: nothing
   EXPECT_TRUE(out.events.empty());
+}
+
+TEST(DatacenterTwinTest, ABridgesStaleZeroCarriedOverTheBridgeOpensNothing) {
+  DatacenterTwin dc("dc1");
+  Effects out;
+  dc.Start(1000, out);
+  out = Effects{};
+  // After a reconnect the pod's broker forwards the "0"s it published while the link was down,
+  // each followed by messages from the pod (which the ingest posts as "1").
+  for (int i = 0; i < 15; ++i) {
+    dc.OnPodStatus(PodStatus{"pod-b", false, true}, 1000 + i, 1000 + i, out);
+    dc.OnPodStatus(PodStatus{"pod-b", true, true}, 1000 + i, 1000 + i, out);
+  }
+  dc.Tick(1100, 1100, out);
+  EXPECT_TRUE(out.events.empty());
+  EXPECT_EQ(dc.status(), HealthStatus::kOk);
 }
 
 }  // namespace

@@ -146,6 +146,66 @@ TEST(ShardPoolTest, FullMailboxMakesTheProducerWaitForRoom) {
   EXPECT_EQ(pool.Stats()[0].dropped, 0u);
 }
 
+TEST(ShardPoolTest, AReportForAHotShardIsShedAtOnceWhileAnotherShardHasRoom) {
+  // An enqueue timeout far longer than the test: a wait would show.
+  ShardPool<Item> pool(2, 4, std::chrono::seconds(60), std::chrono::milliseconds(50), Now);
+  GateHandler hot, quiet;
+  quiet.Open();
+  pool.Start({&hot, &quiet});
+  ASSERT_TRUE(pool.PostExternal(0, Item{}));
+  hot.WaitEntered();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(pool.PostExternal(0, Item{}));  // shard 0 is full
+  bool shed = false;
+  EXPECT_FALSE(pool.PostExternal(0, Item{}, true, &shed));  // returns at once: shard 1 has room
+  EXPECT_TRUE(shed);
+  // The quiet shard's messages go through meanwhile.
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(pool.PostExternal(1, Item{1, 0, i}, true));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (pool.Stats()[1].handled < 10 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(pool.Stats()[1].handled, 10u);
+  EXPECT_EQ(pool.Stats()[0].shed, 1u);
+  EXPECT_EQ(pool.Stats()[0].dropped, 1u);
+  // A message that is not sheddable still waits for room (here until the gate opens).
+  std::atomic<bool> posted{false};
+  std::thread producer([&] { posted = pool.PostExternal(0, Item{}); });
+  hot.Open();
+  producer.join();
+  EXPECT_TRUE(posted.load());
+  pool.Stop();
+  EXPECT_EQ(hot.handled, 6);
+}
+
+TEST(ShardPoolTest, WhenEveryShardIsBusyAReportWaitsForRoom) {
+  ShardPool<Item> pool(2, 2, std::chrono::seconds(60), std::chrono::milliseconds(50), Now);
+  GateHandler a, b;
+  pool.Start({&a, &b});
+  ASSERT_TRUE(pool.PostExternal(0, Item{}));
+  ASSERT_TRUE(pool.PostExternal(1, Item{}));
+  a.WaitEntered();
+  b.WaitEntered();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(pool.PostExternal(0, Item{}));
+    ASSERT_TRUE(pool.PostExternal(1, Item{}));
+  }
+  std::atomic<bool> returned{false};
+  std::atomic<bool> posted{false};
+  std::thread producer([&] {
+    posted = pool.PostExternal(0, Item{}, true);  // both full: the gateway is behind, so it waits
+    returned = true;
+  });
+  // An absence: given time, the producer still waits.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(returned.load());
+  a.Open();
+  b.Open();
+  producer.join();
+  EXPECT_TRUE(posted.load());
+  pool.Stop();
+  EXPECT_EQ(pool.Stats()[0].shed, 0u);
+}
+
 // Counts what each round handled (AfterBatch ends a round) and, on a gate, what the stats say in
 // the middle of one.
 class RoundHandler : public ShardHandler<Item> {
