@@ -20,49 +20,21 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 
 #include <mqtt/async_client.h>
 
 #include "gateway/mqtt/paho_trace.h"
+#include "tools/proc_stats.h"
 #include "tools/windowed_publisher.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// utime + stime of a process, in seconds.
-double CpuSeconds(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(in, line);
-  // The command name is in parentheses and may hold spaces: fields count from after it.
-  std::istringstream rest(line.substr(line.rfind(')') + 2));
-  std::string field;
-  double utime = 0, stime = 0;
-  for (int i = 3; rest >> field; ++i) {
-    if (i == 14) utime = std::stod(field);
-    if (i == 15) {
-      stime = std::stod(field);
-      break;
-    }
-  }
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// A line of /proc/<pid>/status in MiB ("VmHWM", "VmRSS").
-double StatusMiB(int pid, const std::string& key) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) == 0) return std::stod(line.substr(key.size() + 1)) / 1024.0;
-  }
-  return 0;
-}
+using dctwin::tools::CpuSeconds;
+using dctwin::tools::StatusMiB;
 
 struct Answers {
   std::mutex mu;
