@@ -59,7 +59,7 @@ void DatacenterTwin::Count(const RackStatus& status, int sign, std::vector<std::
     } else {
       unhealthy_.erase(status.rack);
     }
-    if (status.worst == Severity::kCritical) critical_racks_ += sign;  // size_t wraps back on -1 + 1
+    if (status.worst == Severity::kCritical) critical_racks_ += sign;
     for (const std::string& k : status.kinds) {
       if ((open_kinds_[k] += sign) == 0) open_kinds_.erase(k);
     }

@@ -139,7 +139,7 @@ class DatacenterTwin {
   std::map<std::string, KindTally> rack_kinds_;  // rack-level incident kinds
   std::map<std::string, int> open_kinds_;        // every kind open in a rack: racks per kind
   std::set<std::string> unhealthy_;              // racks with anything open
-  size_t critical_racks_ = 0;                    // of those, racks whose worst is critical
+  int64_t critical_racks_ = 0;                   // of those, racks whose worst is critical
   std::shared_ptr<const Topology> topology_;     // the topology the group counts were made with
   std::set<std::string> changed_racks_;          // not saved yet
   bool legacy_racks_ = false;                    // loaded from a format that kept the racks inside

@@ -48,6 +48,49 @@ bool Silence::Matches(const IncidentFacts& incident) const {
   return true;
 }
 
+std::optional<std::pair<std::string, std::string>> SilenceIndex::KeyOf(const Silence& s) {
+  for (const char* key : {"server", "rack", "kind"}) {
+    for (const auto& [k, pattern] : s.matchers) {
+      if (k == key && pattern.find_first_of("*?[") == std::string::npos) return std::make_pair(k, pattern);
+    }
+  }
+  return std::nullopt;
+}
+
+void SilenceIndex::Add(const Silence& s) {
+  if (auto key = KeyOf(s)) {
+    by_key_[*key].insert(s.id);
+  } else {
+    scan_.insert(s.id);
+  }
+}
+
+void SilenceIndex::Remove(const Silence& s) {
+  if (auto key = KeyOf(s)) {
+    auto it = by_key_.find(*key);
+    if (it == by_key_.end()) return;
+    it->second.erase(s.id);
+    if (it->second.empty()) by_key_.erase(it);
+  } else {
+    scan_.erase(s.id);
+  }
+}
+
+void SilenceIndex::Collect(const std::string& key, std::string_view value, std::set<std::string>* out) const {
+  auto it = by_key_.find(std::make_pair(key, std::string(value)));
+  if (it != by_key_.end()) out->insert(it->second.begin(), it->second.end());
+}
+
+std::vector<std::string> SilenceIndex::Candidates(const IncidentFacts& incident) const {
+  std::set<std::string> ids(scan_.begin(), scan_.end());
+  // As Silence::Matches reads each key: a server matcher only matches server incidents, a rack
+  // matcher the incidents that have a rack.
+  if (incident.level == Level::kServer) Collect("server", incident.subject, &ids);
+  if (!incident.rack.empty()) Collect("rack", incident.rack, &ids);
+  Collect("kind", incident.kind, &ids);
+  return std::vector<std::string>(ids.begin(), ids.end());
+}
+
 bool Silence::CoversServer(std::string_view server, std::string_view rack) const {
   if (!maintenance) return false;
   if (std::find(released.begin(), released.end(), server) != released.end()) return false;

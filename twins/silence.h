@@ -6,6 +6,9 @@
 // Plain value; the matching functions are pure and safe to call from any thread on a const copy.
 #pragma once
 
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,6 +49,29 @@ struct Silence {
   // Maintenance: the server is one of this silence's servers (its server, rack and level
   // matchers match; kind and severity do not narrow which servers are under maintenance).
   bool CoversServer(std::string_view server, std::string_view rack) const;
+};
+
+// Silences filed under one exact matcher each, so that an incident is tested only against the
+// silences that could match it instead of every silence. A silence is filed under its first exact
+// `server` matcher, else its first exact `rack`, else its first exact `kind`; one with none of
+// these (globs, severity or level only) is tested against every incident.
+//
+// Not thread-safe: one owner.
+class SilenceIndex {
+ public:
+  void Add(const Silence& s);
+  void Remove(const Silence& s);
+  // The ids of the silences that may match `incident` (every one that does, and maybe more),
+  // sorted.
+  std::vector<std::string> Candidates(const IncidentFacts& incident) const;
+  size_t unfiled() const { return scan_.size(); }
+
+ private:
+  static std::optional<std::pair<std::string, std::string>> KeyOf(const Silence& s);
+  void Collect(const std::string& key, std::string_view value, std::set<std::string>* out) const;
+
+  std::map<std::pair<std::string, std::string>, std::set<std::string>, std::less<>> by_key_;
+  std::set<std::string> scan_;
 };
 
 // The matcher keys a silence may use.

@@ -183,6 +183,7 @@ Status IncidentDesk::Restore(StateStore& store) {
     entry.applied = muting ? SilenceState::kActive : (entry.silence.StateAt(clock_()) == SilenceState::kExpired
                                                           ? SilenceState::kExpired
                                                           : SilenceState::kPending);
+    silence_index_.Add(entry.silence);
     silences_.emplace(entry.silence.id, std::move(entry));
   });
   if (!s.ok()) return s;
@@ -338,10 +339,14 @@ void IncidentDesk::MirrorSilence(const std::string& id, const std::string& paylo
     spdlog::warn("the site's silence {} cannot be read ({}); ignored", id, error.empty() ? "id differs" : error);
     return;
   }
-  if (it != silences_.end()) s.released = it->second.silence.released;  // this pod's decommissions
+  if (it != silences_.end()) {
+    s.released = it->second.silence.released;  // this pod's decommissions
+    silence_index_.Remove(it->second.silence);  // its matchers may have changed
+  }
   SilenceEntry& entry = silences_[id];
   const bool fresh = entry.silence.id.empty();
   entry.silence = std::move(s);
+  silence_index_.Add(entry.silence);
   if (fresh) entry.applied = SilenceState::kPending;
   SaveSilence(entry.silence, now);
   // Re-apply from scratch: the matchers or times may have changed.
@@ -465,8 +470,9 @@ void IncidentDesk::SaveNotification(const std::string& id) {
 std::vector<std::string> IncidentDesk::MutingSilences(const IncidentEvent& incident, double now) const {
   std::vector<std::string> ids;
   const IncidentFacts facts = FactsOf(incident);
-  for (const auto& [id, entry] : silences_) {
-    if (entry.silence.StateAt(now) == SilenceState::kActive && entry.silence.Matches(facts)) ids.push_back(id);
+  for (std::string& id : silence_index_.Candidates(facts)) {
+    const Silence& s = silences_.at(id).silence;
+    if (s.StateAt(now) == SilenceState::kActive && s.Matches(facts)) ids.push_back(std::move(id));
   }
   return ids;
 }
@@ -624,6 +630,7 @@ void IncidentDesk::Poll(double now) {
     if (entry.applied == SilenceState::kExpired && now > entry.silence.ends_at + options_.keep_expired_s) {
       docs_[{kSilences, it->first}] = std::nullopt;
       if (options_.owns_silences) Outbox(options_.prefix + "/silences/" + it->first, std::string(), true);
+      silence_index_.Remove(it->second.silence);
       it = silences_.erase(it);
       continue;
     }
@@ -811,6 +818,7 @@ std::string IncidentDesk::AddSilence(const std::string& payload, double now, std
                s.ends_at - s.starts_at, s.maintenance ? ", maintenance" : "");
   SilenceEntry& entry = silences_[s.id];
   entry.silence = std::move(s);
+  silence_index_.Add(entry.silence);
   entry.applied = SilenceState::kPending;
   SaveSilence(entry.silence, now);
   *matches = ApplySilence(entry, now);

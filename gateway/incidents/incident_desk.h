@@ -221,6 +221,7 @@ class IncidentDesk : public CommitStage {
   std::map<std::string, IncidentEvent> open_;        // open incident records by id
   std::map<std::string, std::vector<std::string>> topic_ids_;  // record topic -> open ids, newest last
   std::map<std::string, SilenceEntry> silences_;
+  SilenceIndex silence_index_;  // silences_ by an exact matcher each: what an incident is tested against
   std::map<std::string, Notification> notifications_;
   uint64_t silence_seq_ = 0;
   // At outbox_max the backlog is not grown with new opens: they wait here (and in the store) and
