@@ -6,9 +6,14 @@
 #   scripts/bench-scale.sh
 #   SIZES="1000 2500 5000" scripts/bench-scale.sh    # a quicker look
 #   BASELINE=/path/to/old/dctwin-gateway scripts/bench-scale.sh   # the same against another build
+#   FIGURES=2 scripts/bench-scale.sh                 # only figure 2
 #
 # 1. Site gateway CPU per rack-health message, in a storm where every rack turns critical and
 #    then ok again (dctwin-sitestorm), at SIZES racks (default 2500 10000 25000).
+# 2. The store writer's time per round (merge, incident desk, transactions, release: the stats'
+#    store.round_ms_total / store.rounds) while 8 probe servers open and resolve disk incidents for
+#    PROBE_S seconds, with INCIDENT_SIZES servers holding an open disk incident each (default
+#    1000 10000 100000; with their rack and datacenter incidents), once the opens' backlog is out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -16,6 +21,9 @@ scripts/build.sh >/dev/null
 source scripts/lib.sh
 
 SIZES=${SIZES:-2500 10000 25000}
+INCIDENT_SIZES=${INCIDENT_SIZES:-1000 10000 100000}
+FIGURES=${FIGURES:-1 2}  # which figures to measure
+PROBE_S=${PROBE_S:-20}
 GATEWAY=${BASELINE:-build/gateway/dctwin-gateway}
 
 work=$(mktemp -d -t dctwin-benchscale.XXXXXX)
@@ -50,6 +58,7 @@ site_storm() {
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
+if [[ " $FIGURES " == *" 1 "* ]]; then
 echo "1. site gateway CPU per rack-health message, every rack critical then ok [ratio <= 1.5]"
 first=""; last=""
 for n in $SIZES; do
@@ -61,3 +70,71 @@ for n in $SIZES; do
   last=$us
 done
 echo "   ratio largest/smallest: $(python3 -c "print(f'{float(\"$last\")/float(\"$first\"):.2f}')" 2>/dev/null || echo nan)"
+fi
+
+# stats PORT ID: the gateway's latest stats document.
+stats() {
+  mosquitto_sub -h 127.0.0.1 -p "$1" -t "dctwin/gateway/$2/stats" -C 1 -W 10
+}
+# json FIELD.PATH: one number from the JSON on stdin.
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); [d:=d[k] for k in '$1'.split('.')]; print(d)"; }
+
+# writer_rounds N: a fresh broker and gateway with N open server incidents; prints
+# "<open incidents> <mean round ms> <rounds>" for the probe phase.
+writer_rounds() {
+  local n=$1 dir="$work/desk-$1" port mport
+  mkdir -p "$dir"
+  port=$(free_port); mport=$(free_port)
+  start_mosquitto "$dir" "$port" "max_queued_messages 0
+queue_qos0_messages true"
+  taskset -a -p -c 0 "$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf")" > /dev/null
+  printf '[gateway]\nid = "bench"\nstats_interval_s = 0.5\nmax_servers = 2000000\n[model]\nheartbeat_timeout_s = 3600\nflap_count = 0\n[metrics]\nlisten = "127.0.0.1:%s"\n' \
+    "$mport" > "$dir/gw.toml"
+  taskset -c 1 "$GATEWAY" --config "$dir/gw.toml" --broker "tcp://127.0.0.1:$port" --state "$dir/gw.db" \
+    > "$dir/gw.log" 2>&1 &
+  local gw=$!
+  pids+=("$gw")
+  for _ in $(seq 200); do grep -q ' ready' "$dir/gw.log" && break; sleep 0.05; done
+  local uri="tcp://127.0.0.1:$port"
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --servers "$n" --racks $(( (n + 39) / 40 )) \
+    --rate 20000 --duration $(( n / 20000 + 2 )) --incident --probes 8 > "$dir/load.out" 2>&1
+  local open=0
+  for _ in $(seq 600); do
+    open=$(stats "$port" bench | json open_incidents)
+    [ "$open" -ge "$n" ] && break
+    sleep 0.5
+  done
+  # The opens' backlog (alerts, records, health) goes out first: measured is the quiet gateway.
+  for _ in $(seq 600); do
+    [ "$(stats "$port" bench | json store.outbox)" = 0 ] && break
+    sleep 0.5
+  done
+  local before after
+  before=$(stats "$port" bench)
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --probes 8 --probe-only \
+    --duration "$PROBE_S" > "$dir/probe.out" 2>&1
+  sleep 1
+  after=$(stats "$port" bench)
+  python3 - "$before" "$after" "$open" <<'PY'
+import json, sys
+b, a = json.loads(sys.argv[1])["store"], json.loads(sys.argv[2])["store"]
+rounds = a["rounds"] - b["rounds"]
+ms = a["round_ms_total"] - b["round_ms_total"]
+print(sys.argv[3], f"{ms / rounds:.3f}" if rounds else "nan", rounds)
+PY
+  kill -TERM "$gw" 2>/dev/null; wait "$gw" 2>/dev/null || true
+  kill "$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf")" 2>/dev/null || true
+}
+
+if [[ " $FIGURES " == *" 2 "* ]]; then
+echo
+echo "2. store writer time per round while probes open and resolve incidents, by open incidents [ratio <= 1.5]"
+first=""; last=""
+for n in $INCIDENT_SIZES; do
+  read -r open ms rounds < <(writer_rounds "$n")
+  printf '   %6s servers with an open incident (%s open in all): %s ms per round (%s rounds)\n' "$n" "$open" "$ms" "$rounds"
+  [ -z "$first" ] && first=$ms
+  last=$ms
+done
+echo "   ratio largest/smallest: $(python3 -c "print(f'{float(\"$last\")/float(\"$first\"):.2f}')" 2>/dev/null || echo nan)"
+fi

@@ -209,6 +209,7 @@ void StoreWriter::Run() {
     acked_.clear();
     const uint64_t covered = submitted_count_;
     lock.Unlock();
+    const auto round_start = std::chrono::steady_clock::now();
     if (stage_ != nullptr) stage_->SetOutboxFull(store_.OutboxSize() >= outbox_max_);
     for (ShardBatch& b : batches) Merge(b);
     if (stage_ != nullptr) stage_->Poll(clock_());
@@ -226,7 +227,13 @@ void StoreWriter::Run() {
       if (on_failure_) on_failure_(failing_, last_error_);
     }
     if (ok) heartbeat_.store(clock_(), std::memory_order_relaxed);
+    const double round_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - round_start).count();
     lock.Lock();
+    if (!batches.empty()) {
+      ++stats_.rounds;
+      stats_.round_ms_total += round_ms;
+    }
     if (ok) {
       backoff = std::chrono::milliseconds(50);
       if (pending_samples_.empty() && pending_rollups_.empty()) {

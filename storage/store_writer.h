@@ -104,6 +104,10 @@ struct StoreWriterStats {
   size_t pending_twins = 0;     // waiting for a commit (grows while commits fail)
   double last_commit_ms = 0;    // the last urgent transaction
   double max_commit_ms = 0;
+  // Rounds of the writer that took batches from the shards, and the time they took in all (merge,
+  // commit stage, transactions, release): the writer's cost per round.
+  uint64_t rounds = 0;
+  double round_ms_total = 0;
 };
 
 class StoreWriter {

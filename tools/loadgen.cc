@@ -8,6 +8,8 @@
 //    as it can (or at --rate per second), from --connections MQTT connections;
 // 3. waits until the gateway's messages_in stops moving, and prints what was published, what was
 //    applied, and the rates;
+//    With --incident every native report carries "disk_errors":1: each server gets an open
+//    disk incident (the default model), for a gateway with many open incidents.
 //    With --format collectd each report is six messages as collectd's mqtt write plugin sends
 //    them (collectd/<server>/<plugin>/<type>, "<epoch>:<values>"); rates count reports.
 // 4. with --probes K, measures publish-to-alert latency meanwhile: K probe servers, each in a rack of
@@ -150,6 +152,8 @@ int main(int argc, char** argv) {
   app.add_flag("--probe-only", probe_only, "publish only the probes' reports; needs --probes");
   bool echo = false;
   app.add_flag("--echo", echo, "answer the probes' reports with their events for --duration seconds, as a gateway would");
+  bool incident = false;
+  app.add_flag("--incident", incident, "native reports carry disk_errors: 1, which opens a disk incident on each server");
   std::string format = "native";
   app.add_option("--format", format, "native (one JSON message per report) or collectd (six messages per report)")
       ->check(CLI::IsMember({"native", "collectd"}));
@@ -347,9 +351,9 @@ int main(int argc, char** argv) {
             part("smart-sda/smart_badsectors", "%.3f:%.0f", 0);
             part("load/load", "%.3f:%.2f:1:1", 1);
           } else {
-            const int len = std::snprintf(payload, sizeof payload,
-                                          R"({"temp_c":%d.5,"cpu_util":0.41,"net_drop_rate":0.0,"psu_volts":12.1})",
-                                          40 + static_cast<int>(n % 20));
+            const int len = std::snprintf(
+                payload, sizeof payload, R"({"temp_c":%d.5,"cpu_util":0.41,"net_drop_rate":0.0,"psu_volts":12.1%s})",
+                40 + static_cast<int>(n % 20), incident ? R"(,"disk_errors":1)" : "");
             pub.Publish(prefix + "/metrics/srv-" + std::to_string(s), payload, static_cast<size_t>(len), qos);
           }
           ++n;

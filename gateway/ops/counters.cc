@@ -67,6 +67,8 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .IntField("checkpoints", I(c.checkpoints))
       .Field("last_commit_ms", c.store.last_commit_ms)
       .Field("max_commit_ms", c.store.max_commit_ms)
+      .IntField("rounds", I(c.store.rounds))
+      .Field("round_ms_total", c.store.round_ms_total)
       .EndObject();
   w.Key("operations")
       .BeginObject()
