@@ -287,7 +287,7 @@ Status Gateway::Start() {
           desk_->Submit(std::move(r));
         },
         WallClock);
-    desk_->SetNotificationHandler([this](std::vector<Notification> n) { forwarder_->Update(std::move(n)); });
+    desk_->SetNotificationHandler([this](std::vector<NotificationChange> c) { forwarder_->Apply(std::move(c)); });
     forwarder_->SetDownHandler([this](const std::vector<std::string>& down) {
       std::string urls;
       for (const std::string& u : down) urls += (urls.empty() ? "" : ", ") + u;

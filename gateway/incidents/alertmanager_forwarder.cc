@@ -50,7 +50,26 @@ void AlertmanagerForwarder::Stop() {
 void AlertmanagerForwarder::Update(std::vector<Notification> notifications) {
   {
     MutexLock lock(mu_);
-    current_ = std::move(notifications);
+    current_.clear();
+    for (Notification& n : notifications) {
+      std::string id = n.incident.id;
+      current_.insert_or_assign(std::move(id), std::move(n));
+    }
+    changed_ = true;
+  }
+  cv_.notify_all();
+}
+
+void AlertmanagerForwarder::Apply(std::vector<NotificationChange> changes) {
+  {
+    MutexLock lock(mu_);
+    for (NotificationChange& c : changes) {
+      if (c.notification) {
+        current_.insert_or_assign(std::move(c.id), std::move(*c.notification));
+      } else {
+        current_.erase(c.id);
+      }
+    }
     changed_ = true;
   }
   cv_.notify_all();
@@ -157,7 +176,10 @@ void AlertmanagerForwarder::Run() {
       cv_.wait_for(lock.native(), std::chrono::duration<double>(std::min(next_resend - now, 1.0)));
       continue;
     }
-    std::vector<Notification> snapshot = current_;
+    // O(notifications) on this thread, not on the desk's.
+    std::vector<Notification> snapshot;
+    snapshot.reserve(current_.size());
+    for (const auto& [id, n] : current_) snapshot.push_back(n);
     changed_ = false;
     lock.Unlock();
     bool ok = true;
@@ -208,7 +230,7 @@ void AlertmanagerForwarder::Run() {
     // The desk's answer to delivered resolves is the same list less those: nothing new to post.
     if (changed_ && ok) {
       bool news = false;
-      for (const Notification& n : current_) {
+      for (const auto& [id, n] : current_) {
         for (const Target& t : targets_) {
           auto it = t.accepted.find(n.incident.id);
           news = news || it == t.accepted.end() || it->second != (n.resolved_at > 0);

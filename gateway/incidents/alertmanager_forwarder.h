@@ -50,8 +50,11 @@ class AlertmanagerForwarder {
   void Start();
   // Idempotent.
   void Stop();
-  // The complete list Alertmanager should hold now.
+  // The complete list Alertmanager should hold now (at start).
   void Update(std::vector<Notification> notifications);
+  // What changed in that list (after each commit that changed it): O(changes) for the caller,
+  // the desk's writer thread.
+  void Apply(std::vector<NotificationChange> changes);
 
   // The alerts of one POST, as Alertmanager's API v2 takes them.
   static std::string Body(const std::vector<Notification>& notifications, const std::string& gateway_id,
@@ -82,7 +85,7 @@ class AlertmanagerForwarder {
 
   Mutex mu_;
   std::condition_variable cv_;
-  std::vector<Notification> current_ GUARDED_BY(mu_);
+  std::map<std::string, Notification> current_ GUARDED_BY(mu_);  // by incident id
   bool changed_ GUARDED_BY(mu_) = false;  // current_ has something not posted yet
   bool stop_ GUARDED_BY(mu_) = false;
 

@@ -464,7 +464,7 @@ void IncidentDesk::SaveNotification(const std::string& id) {
     body += ",\"resolved_at\":" + std::to_string(it->second.resolved_at) + "}";
     docs_[{kNotifications, id}] = std::move(body);
   }
-  notifications_changed_ = true;
+  notifications_changed_.insert(id);
 }
 
 std::vector<std::string> IncidentDesk::MutingSilences(const IncidentEvent& incident, double now) const {
@@ -670,8 +670,17 @@ void IncidentDesk::Committed(double /*now*/) {
   replies_.clear();
   if (maintenance_changed_ && on_maintenance_) on_maintenance_(ActiveMaintenance());
   maintenance_changed_ = false;
-  if (notifications_changed_ && on_notifications_) on_notifications_(Notifications());
-  notifications_changed_ = false;
+  if (!notifications_changed_.empty() && on_notifications_) {
+    std::vector<NotificationChange> changes;
+    changes.reserve(notifications_changed_.size());
+    for (const std::string& id : notifications_changed_) {
+      auto it = notifications_.find(id);
+      changes.push_back(NotificationChange{id, it == notifications_.end() ? std::nullopt
+                                                                         : std::optional<Notification>(it->second)});
+    }
+    on_notifications_(std::move(changes));
+  }
+  notifications_changed_.clear();
 }
 
 void IncidentDesk::Reply(const DeskRequest& request, std::string payload) {

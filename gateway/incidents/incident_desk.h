@@ -58,6 +58,13 @@ struct Notification {
   double resolved_at = 0;
 };
 
+// What a commit changed in the list Alertmanager should hold: the incident's notification now,
+// or none (it is no longer owed).
+struct NotificationChange {
+  std::string id;
+  std::optional<Notification> notification;
+};
+
 class IncidentDesk : public CommitStage {
  public:
   struct Options {
@@ -77,7 +84,7 @@ class IncidentDesk : public CommitStage {
   };
   using Clock = std::function<double()>;
   using MaintenanceHandler = std::function<void(std::shared_ptr<const std::vector<Silence>>)>;
-  using NotificationHandler = std::function<void(std::vector<Notification>)>;
+  using NotificationHandler = std::function<void(std::vector<NotificationChange>)>;
 
   IncidentDesk(Options options, MessageSink& replies, Clock clock);
 
@@ -85,7 +92,8 @@ class IncidentDesk : public CommitStage {
   // time of the newest history row).
   Status Restore(StateStore& store);
   // Set before the writer starts. Called on the writer's thread after a commit that changed
-  // them: the active maintenance silences; the notifications Alertmanager should hold.
+  // them: the active maintenance silences; what changed in the notifications Alertmanager should
+  // hold (only that: the list may hold 100,000 firing incidents).
   void SetMaintenanceHandler(MaintenanceHandler h) { on_maintenance_ = std::move(h); }
   void SetNotificationHandler(NotificationHandler h) { on_notifications_ = std::move(h); }
   void SetWake(std::function<void()> wake) { wake_ = std::move(wake); }
@@ -246,7 +254,7 @@ class IncidentDesk : public CommitStage {
   bool spans_seeded_ = false;  // the servers of a database from before the spans have theirs
   double last_history_at_ = 0;
   bool maintenance_changed_ = false;
-  bool notifications_changed_ = false;
+  std::set<std::string> notifications_changed_;  // ids whose notification changed since the last commit
 };
 
 }  // namespace dctwin

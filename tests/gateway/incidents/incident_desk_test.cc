@@ -419,5 +419,44 @@ TEST_F(IncidentDeskTest, WithoutGroupsNothingWaits) {
   EXPECT_EQ(desk.held_notifications(), 0);
 }
 
+// The handler hears only what a commit changed, however many incidents are owed already: the
+// 1,000 firing ones are not handed over again when one more opens or one resolves.
+TEST_F(IncidentDeskTest, TheNotificationHandlerHearsOnlyWhatACommitChanged) {
+  IncidentDesk::Options o;
+  o.notify = true;
+  IncidentDesk desk(o, sink_, clock_);
+  std::vector<std::vector<NotificationChange>> heard;
+  desk.SetNotificationHandler([&](std::vector<NotificationChange> c) { heard.push_back(std::move(c)); });
+  std::vector<IncidentEvent> events;
+  for (int i = 0; i < 1000; ++i) events.push_back(Event("i" + std::to_string(i), "s" + std::to_string(i), IncidentState::kOpen));
+  desk.OnIncidents(events, {}, now_, 0);
+  Commit(desk);
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(heard[0].size(), 1000u);
+  events = {Event("new", "s-new", IncidentState::kOpen), Event("i7", "s7", IncidentState::kResolved)};
+  now_ += 1;
+  desk.OnIncidents(events, {}, now_, 0);
+  Commit(desk);
+  ASSERT_EQ(heard.size(), 2u);
+  ASSERT_EQ(heard[1].size(), 2u);
+  std::map<std::string, std::optional<Notification>> last;
+  for (NotificationChange& c : heard[1]) last[c.id] = c.notification;
+  ASSERT_TRUE(last.at("new").has_value());
+  EXPECT_EQ(last.at("new")->resolved_at, 0);
+  ASSERT_TRUE(last.at("i7").has_value());  // its resolve is owed until Alertmanager took it
+  EXPECT_GT(last.at("i7")->resolved_at, 0);
+  // Alertmanager took the resolve: it is no longer owed, and that is all the next commit says.
+  DeskRequest delivered;
+  delivered.type = DeskRequest::Type::kResolvesDelivered;
+  delivered.ids = {"i7"};
+  ASSERT_TRUE(desk.Submit(std::move(delivered)));
+  desk.Poll(now_);
+  Commit(desk);
+  ASSERT_EQ(heard.size(), 3u);
+  ASSERT_EQ(heard[2].size(), 1u);
+  EXPECT_EQ(heard[2][0].id, "i7");
+  EXPECT_FALSE(heard[2][0].notification.has_value());
+}
+
 }  // namespace
 }  // namespace dctwin
