@@ -422,15 +422,19 @@ Status Gateway::Restore() {
   std::vector<std::pair<TwinRecord, std::string>> bad;
   size_t twins = 0;
   Status s = store_->LoadTwins([&](TwinRecord&& record) {
-    // A rack's row of the datacenter twin goes to the datacenter twin's shard.
-    const TwinAddress address{LevelOfKind(record.key.kind),
-                              record.key.kind == static_cast<uint8_t>(TwinKind::kDatacenterRack)
-                                  ? config_.gateway.datacenter
-                                  : record.key.id};
+    // A rack's row of the datacenter twin goes to the datacenter twin's shard, a member's row
+    // (<rack>/<server>) to its rack's.
+    std::string owner = record.key.id;
+    if (record.key.kind == static_cast<uint8_t>(TwinKind::kDatacenterRack)) owner = config_.gateway.datacenter;
+    if (record.key.kind == static_cast<uint8_t>(TwinKind::kRackMember)) owner = owner.substr(0, owner.find('/'));
+    const TwinAddress address{LevelOfKind(record.key.kind), owner};
     Status r = hosts_[pool_->ShardOf(address.Hash())]->Restore(record);
     if (r.ok()) {
-      // A datacenter's rack row is part of that twin, not a twin of its own.
-      if (record.key.kind != static_cast<uint8_t>(TwinKind::kDatacenterRack)) ++twins;
+      // A datacenter's rack row and a rack's member row are parts of those twins.
+      if (record.key.kind != static_cast<uint8_t>(TwinKind::kDatacenterRack) &&
+          record.key.kind != static_cast<uint8_t>(TwinKind::kRackMember)) {
+        ++twins;
+      }
     } else {
       bad.emplace_back(std::move(record), r.ToString());
     }

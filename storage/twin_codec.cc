@@ -27,16 +27,22 @@ CEREAL_CLASS_VERSION(dctwin::ServerTwin::FlapTrack, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::ExactValue, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::Condition, 2)  // 2: rule identity
 CEREAL_CLASS_VERSION(dctwin::MetricWindow, 2)  // 2: metric names packed in one string
-CEREAL_CLASS_VERSION(dctwin::RackTwin, 4)  // 2: members under maintenance; 3: no published health; 4: group incidents
+CEREAL_CLASS_VERSION(dctwin::RackTwin, 5)  // 2: members under maintenance; 3: no published health; 4: group incidents; 5: members in rows of their own
 CEREAL_CLASS_VERSION(dctwin::GroupTwin, 1)
 CEREAL_CLASS_VERSION(dctwin::GroupMember, 1)
 CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 5)  // 2: offline pods; 3: racks claimed by two pods; 4: no published health; 5: racks in rows of their own
 CEREAL_CLASS_VERSION(dctwin::Incident, 3)  // 2: runbook, flapping; 3: metric and figures
 CEREAL_CLASS_VERSION(dctwin::IncidentRef, 1)
 CEREAL_CLASS_VERSION(dctwin::RackStatus, 2)  // 2: the pod that owns the rack (site)
+CEREAL_CLASS_VERSION(dctwin::RackMemberRow, 1)
 CEREAL_CLASS_VERSION(dctwin::HealthUpdate, 2)  // 2: maintenance, since, worst, rack incidents
 
 namespace dctwin {
+
+template <class Archive>
+void serialize(Archive& ar, RackMemberRow& v, std::uint32_t /*version*/) {
+  ar(v.open, v.maintenance);
+}
 
 namespace {
 
@@ -69,6 +75,7 @@ std::string EncodeTwin(const RackTwin& twin) { return Encode(twin); }
 std::string EncodeTwin(const DatacenterTwin& twin) { return Encode(twin); }
 std::string EncodeTwin(const GroupTwin& twin) { return Encode(twin); }
 std::string EncodeRackStatus(const RackStatus& status) { return Encode(status); }
+std::string EncodeRackMember(const RackMemberRow& row) { return Encode(row); }
 
 Status DecodeTwin(std::string_view bytes, ServerTwin* twin) {
   Status s = Decode(bytes, twin);
@@ -79,5 +86,6 @@ Status DecodeTwin(std::string_view bytes, RackTwin* twin) { return Decode(bytes,
 Status DecodeTwin(std::string_view bytes, DatacenterTwin* twin) { return Decode(bytes, twin); }
 Status DecodeTwin(std::string_view bytes, GroupTwin* twin) { return Decode(bytes, twin); }
 Status DecodeRackStatus(std::string_view bytes, RackStatus* status) { return Decode(bytes, status); }
+Status DecodeRackMember(std::string_view bytes, RackMemberRow* row) { return Decode(bytes, row); }
 
 }  // namespace dctwin

@@ -19,7 +19,15 @@ namespace dctwin {
 // The `kind` column of the twins table.
 // kDatacenterRack: one rack's status as the datacenter twin holds it, keyed by the rack's id (it
 // belongs to the datacenter twin and is restored into it).
-enum class TwinKind : uint8_t { kServer = 1, kRack = 2, kDatacenter = 3, kGroup = 4, kDatacenterRack = 5 };
+// kRackMember: one member of a rack (its open incidents, its maintenance), keyed "<rack>/<server>"
+// (ids have no '/'); it belongs to the rack twin and is restored into it.
+enum class TwinKind : uint8_t { kServer = 1, kRack = 2, kDatacenter = 3, kGroup = 4, kDatacenterRack = 5, kRackMember = 6 };
+
+// The rack twin's row of one member.
+struct RackMemberRow {
+  std::vector<IncidentRef> open;
+  bool maintenance = false;
+};
 
 inline uint8_t KindOf(Level level) {
   switch (level) {
@@ -33,7 +41,8 @@ inline uint8_t KindOf(Level level) {
 }
 inline Level LevelOfKind(uint8_t kind) {
   switch (static_cast<TwinKind>(kind)) {
-    case TwinKind::kRack: return Level::kRack;
+    case TwinKind::kRack:
+    case TwinKind::kRackMember: return Level::kRack;
     case TwinKind::kDatacenter:
     case TwinKind::kDatacenterRack: return Level::kDatacenter;
     case TwinKind::kGroup: return Level::kGroup;
@@ -51,11 +60,13 @@ std::string EncodeTwin(const RackTwin& twin);
 std::string EncodeTwin(const DatacenterTwin& twin);
 std::string EncodeTwin(const GroupTwin& twin);
 std::string EncodeRackStatus(const RackStatus& status);
+std::string EncodeRackMember(const RackMemberRow& row);
 
 Status DecodeTwin(std::string_view bytes, ServerTwin* twin);
 Status DecodeTwin(std::string_view bytes, RackTwin* twin);
 Status DecodeTwin(std::string_view bytes, DatacenterTwin* twin);
 Status DecodeTwin(std::string_view bytes, GroupTwin* twin);
 Status DecodeRackStatus(std::string_view bytes, RackStatus* status);
+Status DecodeRackMember(std::string_view bytes, RackMemberRow* row);
 
 }  // namespace dctwin

@@ -68,6 +68,32 @@ void RackTwin::Tally(const std::string& server, const std::vector<IncidentRef>& 
   }
 }
 
+std::vector<std::string> RackTwin::TakeChangedMembers() {
+  std::vector<std::string> out(changed_members_.begin(), changed_members_.end());
+  changed_members_.clear();
+  return out;
+}
+
+void RackTwin::RestoreMember(const std::string& server, std::vector<IncidentRef> open, bool maintenance) {
+  auto it = members_.find(server);
+  if (it != members_.end()) Tally(server, it->second, -1, nullptr);
+  if (maintenance) {
+    maintenance_.insert(server);
+  } else {
+    maintenance_.erase(server);
+  }
+  std::vector<IncidentRef>& mine = members_[server];
+  mine = std::move(open);
+  Tally(server, mine, +1, nullptr);
+}
+
+bool RackTwin::TakeLegacyMembers() {
+  if (!legacy_members_) return false;
+  legacy_members_ = false;
+  for (const auto& [server, open] : members_) changed_members_.insert(server);
+  return true;
+}
+
 void RackTwin::Retally() {
   kinds_.clear();
   member_opened_.clear();
@@ -96,6 +122,7 @@ RackView RackTwin::View() const {
 
 void RackTwin::OnMemberStatus(const MemberStatus& msg, double now, const ModelConfig& model, Effects& out) {
   std::set<std::string> touched;  // kinds whose counts this status changed
+  changed_members_.insert(msg.server);
   auto it = members_.find(msg.server);
   const bool joined = msg.member && it == members_.end();
   if (it != members_.end()) {

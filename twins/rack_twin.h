@@ -3,7 +3,9 @@
 //
 // Cost: a member's status costs O(log members) plus its kinds, whatever the rack's size (a
 // default rack that auto_commission fills may hold every server): the twin keeps counts per kind
-// by the difference each status makes, and correlates only the kinds that status touched.
+// by the difference each status makes, and correlates only the kinds that status touched. Each
+// member is stored as a row of its own (TakeChangedMembers): a commit writes the members that
+// changed, not the rack's whole list.
 //
 // Not thread-safe: owned by one shard, one message at a time.
 #pragma once
@@ -56,7 +58,16 @@ class RackTwin {
     PublishHealthIfChanged(now, out);
   }
 
-  // Durable state, for storage/twin_codec (defined in twins/twin_serialization.h).
+  // --- durability: each member is a row of its own ---
+  // Members whose incidents or maintenance changed (or that left) since the last call.
+  std::vector<std::string> TakeChangedMembers();
+  // Restore: one member's saved row.
+  void RestoreMember(const std::string& server, std::vector<IncidentRef> open, bool maintenance);
+  // After a restore: true when the rack's state came from a format that kept its members inside;
+  // every member is then due to be saved as a row of its own.
+  bool TakeLegacyMembers();
+
+  // Durable state without the members, for storage/twin_codec (defined in twins/twin_serialization.h).
   template <class Archive>
   void serialize(Archive& ar, std::uint32_t version);
 
@@ -99,6 +110,8 @@ class RackTwin {
   std::map<std::string, KindCount> kinds_;
   std::multiset<double> member_opened_;  // opened_at of every member incident
   int member_critical_ = 0;              // critical member incidents
+  std::set<std::string> changed_members_;  // not saved yet
+  bool legacy_members_ = false;            // loaded from a format that kept the members inside
 };
 
 }  // namespace dctwin

@@ -49,6 +49,13 @@ TwinRegistry::Dirty TwinRegistry::TakeDirty(double now, bool everything, size_t 
   Dirty out;
   out.changed = std::exchange(dirty_, {});
   if (datacenter_) out.datacenter_racks = datacenter_->TakeChangedRacks();
+  out.rack_members = std::exchange(dropped_members_, {});
+  for (const TwinAddress& a : out.changed) {
+    if (a.level != Level::kRack) continue;
+    auto it = racks_.find(a.id);
+    if (it == racks_.end()) continue;
+    for (std::string& server : it->second.TakeChangedMembers()) out.rack_members.emplace_back(a.id, std::move(server));
+  }
   // A server saved now for another reason has its samples saved with it.
   for (const TwinAddress& a : out.changed) {
     if (a.level != Level::kServer) continue;
@@ -204,7 +211,11 @@ void TwinRegistry::FinishRestore(double not_before, double now, double mono, Eff
   // Every start publishes every twin's health: the broker may hold an older one (a crash between
   // a commit and its release, a broker that lost its retained store), and the outbound queue
   // makes sure it ends up with these.
-  for (auto& [id, rack] : racks_) rack.RepublishHealth(now, out);
+  for (auto& [id, rack] : racks_) {
+    // A state saved before members had rows of their own: every member is saved as a row now.
+    if (rack.TakeLegacyMembers()) MarkDirty(TwinAddress{Level::kRack, id});
+    rack.RepublishHealth(now, out);
+  }
   for (auto& [id, group] : groups_) group.RepublishHealth(now, out);
   if (datacenter_) {
     // A state saved before racks had rows of their own: every rack is saved as a row now.
@@ -393,7 +404,10 @@ void TwinRegistry::HandleRack(const Envelope& env, Effects& out) {
     if (it == racks_.end()) return;
     it->second.OnGroupIncidents(*group, env.now, out);
   }
-  if (it != racks_.end() && it->second.Empty()) racks_.erase(it);
+  if (it != racks_.end() && it->second.Empty()) {
+    for (std::string& server : it->second.TakeChangedMembers()) dropped_members_.emplace_back(id, std::move(server));
+    racks_.erase(it);
+  }
   SyncRackGroups(id, env.now, out);
 }
 

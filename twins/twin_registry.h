@@ -82,6 +82,8 @@ class TwinRegistry {
     std::vector<TwinAddress> sampled;
     // Racks whose status the datacenter twin holds changed (or forgot): each is a row of its own.
     std::vector<std::string> datacenter_racks;
+    // (rack, server): members whose row changed (or that left): each is a row of its own.
+    std::vector<std::pair<std::string, std::string>> rack_members;
     bool more_sampled = false;  // more sample-only twins are due than were handed out
   };
   Dirty TakeDirty(double now, bool everything, size_t max_sampled = SIZE_MAX);
@@ -95,6 +97,11 @@ class TwinRegistry {
   RackTwin* RestoreRack(const std::string& id);
   GroupTwin* RestoreGroup(const std::string& id);
   DatacenterTwin* RestoreDatacenter();
+  // One member's row of a rack.
+  void RestoreRackMember(const std::string& rack, const std::string& server, std::vector<IncidentRef> open,
+                         bool maintenance) {
+    RestoreRack(rack)->RestoreMember(server, std::move(open), maintenance);
+  }
   // One rack's status as the datacenter twin held it (its own row).
   void RestoreDatacenterRack(RackStatus status) { RestoreDatacenter()->RestoreRack(std::move(status)); }
   void Forget(const TwinAddress& address);
@@ -184,6 +191,8 @@ class TwinRegistry {
 
   std::unordered_map<std::string, double> overdue_;  // server -> when its deadline passed
   std::vector<TwinAddress> dirty_;
+  // Members of racks dropped (empty) since the last TakeDirty: their rows go.
+  std::vector<std::pair<std::string, std::string>> dropped_members_;
   std::unordered_set<std::string> dirty_keys_;  // level digit + id, to add each address once
   std::deque<std::pair<std::string, double>> sampled_;  // server, when its first unsaved sample came; oldest first
   size_t sampled_count_ = 0;                            // slots with `sampled` set

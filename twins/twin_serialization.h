@@ -131,12 +131,17 @@ void ServerTwin::serialize(Archive& ar, std::uint32_t version) {
 
 template <class Archive>
 void RackTwin::serialize(Archive& ar, std::uint32_t version) {
-  ar(members_, open_, dc_incidents_, seq_, status_sent_, sent_status_);
+  // From version 5 each member is a row of its own (TwinKind::kRackMember), with its maintenance.
+  if (version < 5) ar(members_);
+  ar(open_, dc_incidents_, seq_, status_sent_, sent_status_);
   FormerPublishedHealth former;
   if (version < 3) ar(former.published, former.health);
-  if (version >= 2) ar(maintenance_);
+  if (version >= 2 && version < 5) ar(maintenance_);
   if (version >= 4) ar(group_incidents_);
-  if constexpr (Archive::is_loading::value) Retally();
+  if constexpr (Archive::is_loading::value) {
+    if (version < 5) legacy_members_ = true;
+    Retally();
+  }
 }
 
 template <class Archive>

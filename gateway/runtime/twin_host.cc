@@ -1,6 +1,7 @@
 #include "gateway/runtime/twin_host.h"
 
 #include <limits>
+#include <optional>
 #include <utility>
 #include <variant>
 
@@ -41,6 +42,16 @@ Status TwinHost::Restore(const TwinRecord& record) {
     case TwinKind::kGroup:
       s = DecodeTwin(record.state, registry_.RestoreGroup(record.key.id));
       break;
+    case TwinKind::kRackMember: {
+      const size_t slash = record.key.id.find('/');
+      if (slash == std::string::npos) return Status::Corruption("a rack member's row is keyed <rack>/<server>");
+      RackMemberRow row;
+      s = DecodeRackMember(record.state, &row);
+      if (!s.ok()) return s;  // that member only: its server tells its rack again with its next change
+      registry_.RestoreRackMember(record.key.id.substr(0, slash), record.key.id.substr(slash + 1), std::move(row.open),
+                                  row.maintenance);
+      return s;
+    }
     case TwinKind::kDatacenterRack: {
       // A bad row loses that rack's status only: the pod publishes it again with its next change.
       RackStatus status;
@@ -185,6 +196,19 @@ void TwinHost::Seal(double now, bool force) {
   };
   for (const TwinAddress& a : dirty.changed) encode(a, pending_.upserts);
   for (const TwinAddress& a : dirty.sampled) encode(a, pending_.sample_upserts);
+  for (const auto& [rack, server] : dirty.rack_members) {
+    TwinKey key{static_cast<uint8_t>(TwinKind::kRackMember), rack + "/" + server};
+    std::optional<RackMemberRow> row;
+    if (const RackTwin* twin = registry_.rack(rack)) {
+      auto m = twin->members().find(server);
+      if (m != twin->members().end()) row = RackMemberRow{m->second, twin->maintenance().count(server) > 0};
+    }
+    if (row) {
+      pending_.upserts.push_back(TwinRecord{std::move(key), kTwinFormat, EncodeRackMember(*row)});
+    } else {
+      pending_.deletes.push_back(std::move(key));
+    }
+  }
   for (const std::string& rack : dirty.datacenter_racks) {
     TwinKey key{static_cast<uint8_t>(TwinKind::kDatacenterRack), rack};
     const DatacenterTwin* dc = registry_.datacenter();

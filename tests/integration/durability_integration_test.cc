@@ -37,16 +37,19 @@ TEST_F(GatewayTest, RestoreReconcilesRacksWithTheCommittedServers) {
   auto tor = Alert("rack", "rg", "open", 20s);
   ASSERT_TRUE(tor) << gateway_->Log();
   ASSERT_EQ(gateway_->Terminate(), 0);
-  // The rack and the datacenter with the open incident (and the datacenter's row for the rack).
+  // The rack and the datacenter with the open incident, with their rows for the rack's members
+  // and for the rack.
   std::map<std::pair<int, std::string>, TwinRecord> stale;
   {
     std::unique_ptr<SqliteStateStore> store;
     ASSERT_TRUE(SqliteStateStore::Open(SqliteOptions{dir_.File("state.db")}, &store).ok());
     ASSERT_TRUE(store->LoadTwins([&](TwinRecord&& r) {
-      if (r.key.id == "rg" || r.key.id == "dc1") stale[{r.key.kind, r.key.id}] = std::move(r);
+      if (r.key.id == "rg" || r.key.id == "dc1" || r.key.id.rfind("rg/", 0) == 0) {
+        stale[{r.key.kind, r.key.id}] = std::move(r);
+      }
     }).ok());
   }
-  ASSERT_EQ(stale.size(), 3u);
+  ASSERT_EQ(stale.size(), 6u);
 
   StartGateway(config);
   for (const char* s : {"g1", "g2", "g3"}) Report(s, R"({"temp_c": 40})");

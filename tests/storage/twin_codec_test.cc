@@ -54,8 +54,17 @@ TEST(TwinCodecTest, ServerTwinRoundTrips) {
 TEST(TwinCodecTest, RackAndDatacenterRoundTrip) {
   TwinWorld w = BusyWorld();
   const RackTwin& rack = *w.registry().rack("ra");
+  // The rack's members are rows of their own, restored into it one by one.
   RackTwin rack_copy("ra", "dc1");
   ASSERT_TRUE(DecodeTwin(EncodeTwin(rack), &rack_copy).ok());
+  EXPECT_TRUE(rack_copy.members().empty());
+  for (const auto& [server, open] : rack.members()) {
+    RackMemberRow row;
+    ASSERT_TRUE(DecodeRackMember(EncodeRackMember(RackMemberRow{open, false}), &row).ok());
+    rack_copy.RestoreMember(server, std::move(row.open), row.maintenance);
+  }
+  EXPECT_TRUE(rack_copy.TakeChangedMembers().empty());
+  EXPECT_FALSE(rack_copy.TakeLegacyMembers());
   EXPECT_EQ(rack_copy.open_incidents().size(), 1u);
   EXPECT_EQ(rack_copy.members().size(), 3u);
   EXPECT_EQ(rack_copy.Histogram().at("thermal"), 3);
@@ -73,6 +82,26 @@ TEST(TwinCodecTest, RackAndDatacenterRoundTrip) {
   EXPECT_EQ(dc_copy.status(), w.dc().status());
   EXPECT_TRUE(dc_copy.TakeChangedRacks().empty());  // what was restored is what the store holds
   EXPECT_FALSE(dc_copy.TakeLegacyRacks());
+}
+
+// BusyWorld's rack "ra" as version 4 wrote it, with its members inside (written by the build of
+// commit 2008115, kept as a file).
+TEST(TwinCodecTest, ARackSavedWithItsMembersInsideHasThemSavedAsRows) {
+  TwinWorld w = BusyWorld();
+  const std::string bytes = ReadAll(DCTWIN_SOURCE_DIR "/tests/storage/data/rack_twin_v4.bin");
+  ASSERT_FALSE(bytes.empty());
+  RackTwin rack("ra", "dc1");
+  ASSERT_TRUE(DecodeTwin(bytes, &rack).ok());
+  EXPECT_EQ(rack.members().size(), 3u);
+  EXPECT_EQ(rack.Histogram(), w.registry().rack("ra")->Histogram());
+  EXPECT_EQ(rack.status(), w.registry().rack("ra")->status());
+  ASSERT_TRUE(rack.TakeLegacyMembers());
+  EXPECT_EQ(rack.TakeChangedMembers(), (std::vector<std::string>{"ra0", "ra1", "ra2"}));
+  // Saved again, the twin no longer carries them.
+  RackTwin again("ra", "dc1");
+  ASSERT_TRUE(DecodeTwin(EncodeTwin(rack), &again).ok());
+  EXPECT_TRUE(again.members().empty());
+  EXPECT_EQ(again.open_incidents().size(), 1u);
 }
 
 // BusyWorld's datacenter twin as version 4 wrote it, with its racks inside (written by the

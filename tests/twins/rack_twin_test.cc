@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "tests/twins/twin_world.h"
 
 namespace dctwin {
@@ -176,6 +181,38 @@ TEST(RackTwinTest, ThreeSilentServersReadAsALikelyTorFailure) {
   ASSERT_EQ(rack.size(), 1u);
   EXPECT_EQ(rack[0].kind, "silent");
   EXPECT_NE(rack[0].summary.find("ToR switch"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dctwin
+
+namespace dctwin {
+namespace {
+
+using testing::TwinWorld;
+
+// A rack's members are saved as rows of their own: what is due to be written is the members that
+// changed, and when the rack empties and goes, the rows of the members it last had.
+TEST(RackTwinRowsTest, OnlyTheMembersThatChangedAreDueAndAnEmptiedRackTakesItsRowsAlong) {
+  TwinWorld w;
+  w.restoring().TakeDirty(0, true);
+  for (const char* s : {"s1", "s2", "s3"}) w.Commission(s, "r1");
+  TwinRegistry::Dirty dirty = w.restoring().TakeDirty(0, true);
+  using Row = std::pair<std::string, std::string>;
+  std::vector<Row> rows(dirty.rack_members.begin(), dirty.rack_members.end());
+  std::sort(rows.begin(), rows.end());
+  EXPECT_EQ(rows, (std::vector<Row>{{"r1", "s1"}, {"r1", "s2"}, {"r1", "s3"}}));
+
+  w.Report("s2", {{"disk_errors", 1}}, 0);  // s2's incidents change, nobody else's
+  dirty = w.restoring().TakeDirty(0, true);
+  EXPECT_EQ(dirty.rack_members, (std::vector<Row>{{"r1", "s2"}}));
+
+  for (const char* s : {"s1", "s2", "s3"}) w.Decommission(s);
+  ASSERT_EQ(w.registry().rack("r1"), nullptr);
+  dirty = w.restoring().TakeDirty(0, true);
+  rows.assign(dirty.rack_members.begin(), dirty.rack_members.end());
+  std::sort(rows.begin(), rows.end());
+  EXPECT_EQ(rows, (std::vector<Row>{{"r1", "s1"}, {"r1", "s2"}, {"r1", "s3"}}));
 }
 
 }  // namespace

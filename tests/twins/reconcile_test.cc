@@ -24,8 +24,13 @@ class ReconcileTest : public ::testing::Test {
     silent.now += 10;
     silent.Timers();
     ASSERT_EQ(silent.EventsFor(Level::kRack, "r1").size(), 1u);  // the likely ToR failure
-    rack_ = EncodeTwin(*silent.registry().rack("r1"));
+    const RackTwin& rack = *silent.registry().rack("r1");
+    rack_ = EncodeTwin(rack);
+    for (const auto& [server, open] : rack.members()) {  // the rack's member rows
+      members_.emplace_back(server, EncodeRackMember(RackMemberRow{open, rack.maintenance().count(server) > 0}));
+    }
     dc_ = EncodeTwin(*silent.registry().datacenter());
+    for (const auto& [id, status] : silent.registry().datacenter()->racks()) dc_racks_.push_back(EncodeRackStatus(status));
 
     TwinWorld back;
     for (const char* s : {"s1", "s2", "s3"}) {
@@ -40,11 +45,23 @@ class ReconcileTest : public ::testing::Test {
       ASSERT_TRUE(DecodeTwin(servers_[i], w.restoring().RestoreServer("s" + std::to_string(i + 1))).ok());
     }
     ASSERT_TRUE(DecodeTwin(rack_, w.restoring().RestoreRack("r1")).ok());
+    for (const auto& [server, bytes] : members_) {
+      RackMemberRow row;
+      ASSERT_TRUE(DecodeRackMember(bytes, &row).ok());
+      w.restoring().RestoreRackMember("r1", server, std::move(row.open), row.maintenance);
+    }
     ASSERT_TRUE(DecodeTwin(dc_, w.restoring().RestoreDatacenter()).ok());
+    for (const std::string& bytes : dc_racks_) {
+      RackStatus status;
+      ASSERT_TRUE(DecodeRackStatus(bytes, &status).ok());
+      w.restoring().RestoreDatacenterRack(std::move(status));
+    }
     w.FinishRestore();
   }
 
   std::string rack_, dc_;
+  std::vector<std::pair<std::string, std::string>> members_;  // server, its row
+  std::vector<std::string> dc_racks_;
   std::vector<std::string> servers_;
 };
 
