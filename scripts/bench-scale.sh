@@ -14,6 +14,8 @@
 #    store.round_ms_total / store.rounds) while 8 probe servers open and resolve disk incidents for
 #    PROBE_S seconds, with INCIDENT_SIZES servers holding an open disk incident each (default
 #    1000 10000 100000; with their rack and datacenter incidents), once the opens' backlog is out.
+# 3. Gateway CPU per report when auto_commission puts every server into one default rack, with
+#    RACK_SIZES servers (default 5000 20000 50000) each sending two reports (10,000 reports/s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -22,7 +24,8 @@ source scripts/lib.sh
 
 SIZES=${SIZES:-2500 10000 25000}
 INCIDENT_SIZES=${INCIDENT_SIZES:-1000 10000 100000}
-FIGURES=${FIGURES:-1 2}  # which figures to measure
+RACK_SIZES=${RACK_SIZES:-5000 20000 50000}
+FIGURES=${FIGURES:-1 2 3}  # which figures to measure
 PROBE_S=${PROBE_S:-20}
 GATEWAY=${BASELINE:-build/gateway/dctwin-gateway}
 
@@ -31,6 +34,7 @@ chmod 755 "$work"
 pids=()
 cleanup() { kill "${pids[@]}" $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+ticks_per_s=$(getconf CLK_TCK)
 
 echo "machine:   $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GB"
 echo "gateway:   $GATEWAY"
@@ -135,6 +139,46 @@ for n in $INCIDENT_SIZES; do
   printf '   %6s servers with an open incident (%s open in all): %s ms per round (%s rounds)\n' "$n" "$open" "$ms" "$rounds"
   [ -z "$first" ] && first=$ms
   last=$ms
+done
+echo "   ratio largest/smallest: $(python3 -c "print(f'{float(\"$last\")/float(\"$first\"):.2f}')" 2>/dev/null || echo nan)"
+fi
+
+# one_rack N: a fresh broker and gateway with auto_commission; N servers, two reports each;
+# prints "<applied> <us per report>".
+one_rack() {
+  local n=$1 dir="$work/rack-$1" port mport
+  mkdir -p "$dir"
+  port=$(free_port); mport=$(free_port)
+  start_mosquitto "$dir" "$port" "max_queued_messages 0
+queue_qos0_messages true"
+  taskset -a -p -c 0 "$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf")" > /dev/null
+  printf '[gateway]\nid = "bench"\nstats_interval_s = 0.5\nauto_commission = true\n[model]\nheartbeat_timeout_s = 3600\n[metrics]\nlisten = "127.0.0.1:%s"\n' \
+    "$mport" > "$dir/gw.toml"
+  taskset -c 1 "$GATEWAY" --config "$dir/gw.toml" --broker "tcp://127.0.0.1:$port" --state "$dir/gw.db" \
+    > "$dir/gw.log" 2>&1 &
+  local gw=$!
+  pids+=("$gw")
+  for _ in $(seq 200); do grep -q ' ready' "$dir/gw.log" && break; sleep 0.05; done
+  local t0 t1 applied
+  t0=$(awk '{print $14 + $15}' "/proc/$gw/stat")
+  taskset -c 0 build/tools/dctwin-loadgen --broker "tcp://127.0.0.1:$port" --gateway-id bench --servers "$n" \
+    --rate 10000 --duration $(( 2 * n / 10000 )) --commission false > "$dir/load.out" 2>&1 || true
+  t1=$(awk '{print $14 + $15}' "/proc/$gw/stat")
+  applied=$(sed -n 's/.* applied=\([0-9]*\).*/\1/p' "$dir/load.out")
+  echo "${applied:-0} $(python3 -c "print(f'{($t1 - $t0) / $ticks_per_s / max(1, ${applied:-0}) * 1e6:.1f}')")"
+  kill -TERM "$gw" 2>/dev/null; wait "$gw" 2>/dev/null || true
+  kill "$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf")" 2>/dev/null || true
+}
+
+if [[ " $FIGURES " == *" 3 "* ]]; then
+echo
+echo "3. gateway CPU per report, auto_commission filling one default rack [ratio <= 1.5]"
+first=""; last=""
+for n in $RACK_SIZES; do
+  read -r applied us < <(one_rack "$n")
+  printf '   %6s servers in one rack: %s us per report (%s reports applied)\n' "$n" "$us" "$applied"
+  [ -z "$first" ] && first=$us
+  last=$us
 done
 echo "   ratio largest/smallest: $(python3 -c "print(f'{float(\"$last\")/float(\"$first\"):.2f}')" 2>/dev/null || echo nan)"
 fi
