@@ -227,7 +227,7 @@ bool RackTwin::Correlate(const std::set<std::string>& kinds, bool all, double no
                     ", below the rack threshold of " + std::to_string(model.rack_min_servers);
       out.events.push_back(MakeEvent(inc, IncidentState::kResolved, now));
       changed = true;
-    } else if (open == open_.end() && n >= model.rack_min_servers) {
+    } else if (open == open_.end() && count != kinds_.end() && n >= model.rack_min_servers) {
       Incident inc;
       inc.id = MakeIncidentId(Level::kRack, id_, kind, now, ++seq_);
       inc.kind = kind;
