@@ -40,23 +40,37 @@ echo "machine:   $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 echo "gateway:   $GATEWAY"
 echo
 
-# site_storm RACKS: a fresh broker and site gateway; prints the storm's "result" line.
-site_storm() {
-  local racks=$1 dir="$work/site-$1" port mport
+# start_pair DIR CONFIG: a fresh broker (core 0, queues without limit) and a gateway (core 1)
+# with the TOML CONFIG, its metrics on a free port appended; sets $port and $gw, returns once the
+# gateway is ready. stop_pair DIR stops both.
+start_pair() {
+  local dir=$1 mport
   mkdir -p "$dir"
   port=$(free_port); mport=$(free_port)
-  start_mosquitto "$dir" "$port" "max_queued_messages 0"
+  start_mosquitto "$dir" "$port" "max_queued_messages 0
+queue_qos0_messages true"
   taskset -a -p -c 0 "$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf")" > /dev/null
-  printf '[gateway]\nid = "site"\nrole = "site"\n[metrics]\nlisten = "127.0.0.1:%s"\n' "$mport" > "$dir/site.toml"
-  taskset -c 1 "$GATEWAY" --config "$dir/site.toml" --broker "tcp://127.0.0.1:$port" --state "$dir/site.db" \
-    > "$dir/site.log" 2>&1 &
-  local gw=$!
+  printf '%s\n[metrics]\nlisten = "127.0.0.1:%s"\n' "$2" "$mport" > "$dir/gw.toml"
+  taskset -c 1 "$GATEWAY" --config "$dir/gw.toml" --broker "tcp://127.0.0.1:$port" --state "$dir/gw.db" \
+    > "$dir/gw.log" 2>&1 &
+  gw=$!
   pids+=("$gw")
-  for _ in $(seq 200); do grep -q ' ready' "$dir/site.log" && break; sleep 0.05; done
+  for _ in $(seq 200); do grep -q ' ready' "$dir/gw.log" && break; sleep 0.05; done
+}
+stop_pair() {
+  kill -TERM "$gw" 2>/dev/null; wait "$gw" 2>/dev/null || true
+  kill "$(pgrep -n -f "mosquitto -c $1/mosquitto.conf")" 2>/dev/null || true
+}
+
+# site_storm RACKS: a fresh broker and site gateway; prints the storm's "result" line.
+site_storm() {
+  local racks=$1 dir="$work/site-$1"
+  start_pair "$dir" '[gateway]
+id = "site"
+role = "site"'
   taskset -c 0 build/tools/dctwin-sitestorm --broker "tcp://127.0.0.1:$port" --racks "$racks" --gateway-pid "$gw" \
     > "$dir/storm.out" 2>&1 || { echo "the storm at $racks racks failed:" >&2; cat "$dir/storm.out" >&2; }
-  kill -TERM "$gw" 2>/dev/null; wait "$gw" 2>/dev/null || true
-  kill "$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf")" 2>/dev/null || true
+  stop_pair "$dir"
   grep '^result' "$dir/storm.out" || echo "result racks=$racks us_per_message=nan"
 }
 
@@ -86,19 +100,14 @@ json() { python3 -c "import json,sys; d=json.load(sys.stdin); [d:=d[k] for k in 
 # writer_rounds N: a fresh broker and gateway with N open server incidents; prints
 # "<open incidents> <mean round ms> <rounds>" for the probe phase.
 writer_rounds() {
-  local n=$1 dir="$work/desk-$1" port mport
-  mkdir -p "$dir"
-  port=$(free_port); mport=$(free_port)
-  start_mosquitto "$dir" "$port" "max_queued_messages 0
-queue_qos0_messages true"
-  taskset -a -p -c 0 "$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf")" > /dev/null
-  printf '[gateway]\nid = "bench"\nstats_interval_s = 0.5\nmax_servers = 2000000\n[model]\nheartbeat_timeout_s = 3600\nflap_count = 0\n[metrics]\nlisten = "127.0.0.1:%s"\n' \
-    "$mport" > "$dir/gw.toml"
-  taskset -c 1 "$GATEWAY" --config "$dir/gw.toml" --broker "tcp://127.0.0.1:$port" --state "$dir/gw.db" \
-    > "$dir/gw.log" 2>&1 &
-  local gw=$!
-  pids+=("$gw")
-  for _ in $(seq 200); do grep -q ' ready' "$dir/gw.log" && break; sleep 0.05; done
+  local n=$1 dir="$work/desk-$1"
+  start_pair "$dir" '[gateway]
+id = "bench"
+stats_interval_s = 0.5
+max_servers = 2000000
+[model]
+heartbeat_timeout_s = 3600
+flap_count = 0'
   local uri="tcp://127.0.0.1:$port"
   taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --servers "$n" --racks $(( (n + 39) / 40 )) \
     --rate 20000 --duration $(( n / 20000 + 2 )) --incident --probes 8 > "$dir/load.out" 2>&1
@@ -126,8 +135,7 @@ rounds = a["rounds"] - b["rounds"]
 ms = a["round_ms_total"] - b["round_ms_total"]
 print(sys.argv[3], f"{ms / rounds:.3f}" if rounds else "nan", rounds)
 PY
-  kill -TERM "$gw" 2>/dev/null; wait "$gw" 2>/dev/null || true
-  kill "$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf")" 2>/dev/null || true
+  stop_pair "$dir"
 }
 
 if [[ " $FIGURES " == *" 2 "* ]]; then
@@ -146,19 +154,13 @@ fi
 # one_rack N: a fresh broker and gateway with auto_commission; N servers, two reports each;
 # prints "<applied> <us per report>".
 one_rack() {
-  local n=$1 dir="$work/rack-$1" port mport
-  mkdir -p "$dir"
-  port=$(free_port); mport=$(free_port)
-  start_mosquitto "$dir" "$port" "max_queued_messages 0
-queue_qos0_messages true"
-  taskset -a -p -c 0 "$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf")" > /dev/null
-  printf '[gateway]\nid = "bench"\nstats_interval_s = 0.5\nauto_commission = true\n[model]\nheartbeat_timeout_s = 3600\n[metrics]\nlisten = "127.0.0.1:%s"\n' \
-    "$mport" > "$dir/gw.toml"
-  taskset -c 1 "$GATEWAY" --config "$dir/gw.toml" --broker "tcp://127.0.0.1:$port" --state "$dir/gw.db" \
-    > "$dir/gw.log" 2>&1 &
-  local gw=$!
-  pids+=("$gw")
-  for _ in $(seq 200); do grep -q ' ready' "$dir/gw.log" && break; sleep 0.05; done
+  local n=$1 dir="$work/rack-$1"
+  start_pair "$dir" '[gateway]
+id = "bench"
+stats_interval_s = 0.5
+auto_commission = true
+[model]
+heartbeat_timeout_s = 3600'
   local t0 t1 applied
   t0=$(awk '{print $14 + $15}' "/proc/$gw/stat")
   taskset -c 0 build/tools/dctwin-loadgen --broker "tcp://127.0.0.1:$port" --gateway-id bench --servers "$n" \
@@ -166,8 +168,7 @@ queue_qos0_messages true"
   t1=$(awk '{print $14 + $15}' "/proc/$gw/stat")
   applied=$(sed -n 's/.* applied=\([0-9]*\).*/\1/p' "$dir/load.out")
   echo "${applied:-0} $(python3 -c "print(f'{($t1 - $t0) / $ticks_per_s / max(1, ${applied:-0}) * 1e6:.1f}')")"
-  kill -TERM "$gw" 2>/dev/null; wait "$gw" 2>/dev/null || true
-  kill "$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf")" 2>/dev/null || true
+  stop_pair "$dir"
 }
 
 if [[ " $FIGURES " == *" 3 "* ]]; then
