@@ -26,7 +26,7 @@ CEREAL_CLASS_VERSION(dctwin::MetricBaseline, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::FlapTrack, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::ExactValue, 1)
 CEREAL_CLASS_VERSION(dctwin::ServerTwin::Condition, 2)  // 2: rule identity
-CEREAL_CLASS_VERSION(dctwin::MetricWindow, 2)  // 2: metric names packed in one string
+CEREAL_CLASS_VERSION(dctwin::MetricWindow, 3)  // 2: metric names packed in one string; 3: compressed rows
 CEREAL_CLASS_VERSION(dctwin::RackTwin, 5)  // 2: members under maintenance; 3: no published health; 4: group incidents; 5: members in rows of their own
 CEREAL_CLASS_VERSION(dctwin::GroupTwin, 1)
 CEREAL_CLASS_VERSION(dctwin::GroupMember, 1)

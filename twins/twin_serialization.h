@@ -48,19 +48,32 @@ void serialize(Archive& ar, HealthUpdate& v, std::uint32_t version) {
 
 template <class Archive>
 void MetricWindow::serialize(Archive& ar, std::uint32_t version) {
-  if (version >= 2) {
-    ar(names_);
-  } else {
-    // Version 1 kept the names as a vector of strings (only ever read: saving writes version 2).
-    std::vector<std::string> names;
-    ar(names);
-    names_.clear();
-    for (const std::string& n : names) {
-      names_ += static_cast<char>(n.size());
-      names_ += n;
-    }
+  if (version >= 3) {
+    ar(names_, blocks_, columns_, newest_ts_, rows_, skip_);
+    // Blocks that do not decode leave the window inconsistent, and the decoder refuses the state.
+    if constexpr (Archive::is_loading::value) FindLastBlock();
+    return;
   }
-  ar(data_, columns_, base_ts_, newest_ts_);
+  // Versions 1 and 2 kept the rows as floats (only ever read: saving writes version 3).
+  if constexpr (Archive::is_loading::value) {
+    if (version >= 2) {
+      ar(names_);
+    } else {
+      // Version 1 kept the names as a vector of strings.
+      std::vector<std::string> names;
+      ar(names);
+      names_.clear();
+      for (const std::string& n : names) {
+        names_ += static_cast<char>(n.size());
+        names_ += n;
+      }
+    }
+    std::vector<float> data;
+    size_t columns = 0;
+    double base_ts = 0;
+    ar(data, columns, base_ts, newest_ts_);
+    FromFloatRows(data, columns, base_ts);
+  }
 }
 
 template <class Archive>

@@ -203,7 +203,26 @@ TEST(TwinCodecTest, ReadsStateWrittenByVersionFour) {
   EXPECT_GT(EncodeTwin(twin).size(), bytes.size()) << "written back as version 5";
 }
 
-// The bytes of today's format, written by the code of 2026-12-06 (DCTWIN_WRITE_CURRENT_FIXTURE=1
+// Version 5 (written by the code of 2026-12-06) kept the window's rows as floats (window format
+// 2); they are compressed when read, and the state written back is smaller.
+TEST(TwinCodecTest, ReadsStateWrittenByVersionFive) {
+  const std::string bytes = ReadAll(DCTWIN_SOURCE_DIR "/tests/storage/data/server_twin_v5.bin");
+  ExpectBusyServer(bytes);
+  ServerTwin twin("rb1", "dc1", TwinWorld::DefaultModel());
+  ASSERT_TRUE(DecodeTwin(bytes, &twin).ok());
+  TwinWorld w = BusyWorld();
+  EXPECT_EQ(twin.window().Series().size(), 2u);
+  for (const MetricSeries& s : twin.window().Series()) {
+    for (const MetricSeries& t : w.server("rb1").window().Series()) {
+      if (t.metric == s.metric) {
+        EXPECT_EQ(s.points, t.points) << s.metric;
+      }
+    }
+  }
+  EXPECT_LT(EncodeTwin(twin).size(), bytes.size()) << "written back with window format 3";
+}
+
+// The bytes of today's format, written by the code of 2026-12-07 (DCTWIN_WRITE_CURRENT_FIXTURE=1
 // writes them again): a change to how a twin is held in memory must not change them.
 TEST(TwinCodecTest, TodaysStateIsReadAndWrittenBackByteForByte) {
   const std::string bytes = Fixture("server_twin_current.bin", "DCTWIN_WRITE_CURRENT_FIXTURE");
