@@ -33,7 +33,8 @@ class TableReader {
     }
   }
 
-  void Int(const char* key, int* out, long long min, long long max) {
+  template <class T>
+  void Int(const char* key, T* out, long long min, long long max) {
     const toml::node* n = Take(key);
     if (n == nullptr) return;
     if (!n->is_integer()) {
@@ -45,7 +46,7 @@ class TableReader {
       Error(*n, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
       return;
     }
-    *out = static_cast<int>(v);
+    *out = static_cast<T>(v);
   }
 
   void Double(const char* key, double* out, double min, double max) {
@@ -526,6 +527,7 @@ ConfigResult LoadConfigFile(const std::string& path) {
     r.Double("max_future_s", &c.model.max_future_s, 0, 86400 * 365);
     r.Int("max_window_rows", &c.model.max_window_rows, 1, 1000000);
     r.Int("max_metrics", &c.model.max_metrics, 1, 100000);
+    r.Int("max_memory_mb", &c.model.max_memory_mb, 0, int64_t{1} << 30);
     r.Double("storm_fraction", &c.model.storm_fraction, 0, 1);
     r.Int("storm_min_servers", &c.model.storm_min_servers, 1, 100000000);
     r.Double("storm_window_s", &c.model.storm_window_s, 0, 3600);

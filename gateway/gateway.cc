@@ -95,6 +95,19 @@ double MonotonicSeconds() {
 
 uint64_t WallClockSteps() { return GuardedClock().steps(); }
 
+namespace {
+
+// model.max_memory_mb in bytes; 0 is half of the machine's memory.
+int64_t MemoryBudgetBytes(int64_t mb) {
+  if (mb > 0) return mb << 20;
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return INT64_MAX;
+  return static_cast<int64_t>(pages) * page / 2;
+}
+
+}  // namespace
+
 Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallClock()) {
   const std::string& prefix = config_.gateway.prefix;
   const std::string status_topic = prefix + "/gateway/" + config_.gateway.id + "/status";
@@ -307,12 +320,15 @@ Status Gateway::Start() {
   ro.datacenter_twin = config_.gateway.role != "pod";
   ro.rack_twins = config_.gateway.role != "site";
   ro.answer_unknown = config_.gateway.role == "standalone";
+  limits_.max_servers = config_.gateway.max_servers;
+  limits_.max_bytes = MemoryBudgetBytes(config_.model.max_memory_mb);
+  spdlog::info("server twins may hold {} MiB (model.max_memory_mb{})", limits_.max_bytes >> 20,
+               config_.model.max_memory_mb > 0 ? "" : ": half of this machine's memory");
   for (size_t i = 0; i < pool_->size(); ++i) {
     hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, config_.gateway.prefix, *pool_, *alerts_,
                                                 *reply_book_, *dead_letters_, *writer_, *census_,
                                                 std::chrono::milliseconds(config_.state.flush_interval_ms),
-                                                static_cast<size_t>(config_.state.flush_changes), servers_total_,
-                                                config_.gateway.max_servers));
+                                                static_cast<size_t>(config_.state.flush_changes), limits_));
   }
   if (config_.history.rollup_1m_days > 0 || config_.history.rollup_1h_days > 0) {
     for (auto& h : hosts_) h->SetRollups(&metric_names_);
@@ -552,12 +568,15 @@ CountersSnapshot Gateway::Snapshot() const {
     c.reports_late += hc.reports_late.load(std::memory_order_relaxed);
     c.metrics_ignored += hc.metrics_ignored.load(std::memory_order_relaxed);
     c.servers_refused += hc.servers_refused.load(std::memory_order_relaxed);
+    c.memory_refused += hc.memory_refused.load(std::memory_order_relaxed);
     c.servers += hc.servers.load(std::memory_order_relaxed);
     c.racks += hc.racks.load(std::memory_order_relaxed);
     c.datacenters += hc.datacenters.load(std::memory_order_relaxed);
     c.open_incidents += hc.open_incidents.load(std::memory_order_relaxed);
     for (const auto& [kind, n] : h->OpenByKind()) c.open_by_kind[kind] += n;
   }
+  c.twin_bytes = limits_.bytes.load(std::memory_order_relaxed);
+  c.max_twin_bytes = limits_.max_bytes;
   c.messages_decoded = {{"native", router_->accepted_native()},
                         {"collectd", router_->accepted_collectd()},
                         {"telegraf", router_->accepted_telegraf()}};

@@ -110,7 +110,7 @@ class Gateway {
   std::unique_ptr<AlertmanagerForwarder> forwarder_;
   std::unique_ptr<StoreWriter> writer_;
   std::unique_ptr<SilenceCensus> census_;
-  std::atomic<int64_t> servers_total_{0};
+  TwinLimits limits_;  // max_servers and model.max_memory_mb, across the shards
   std::vector<std::unique_ptr<TwinHost>> hosts_;
   std::unique_ptr<IngestRouter> router_;
   std::unique_ptr<MetricsServer> metrics_;

@@ -65,6 +65,8 @@ class MetricWindow {
   double newest_ts() const { return newest_ts_; }
   double oldest_ts() const;
 
+  // The window has a column for `metric`.
+  bool Has(std::string_view metric) const { return Column(metric) >= 0; }
   // Summary of one metric over the window; false when the window holds no sample of it.
   bool Summarize(std::string_view metric, MetricSummary* out) const;
   std::vector<MetricSummary> SummarizeAll() const;

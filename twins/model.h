@@ -105,6 +105,9 @@ struct ModelConfig {
   // Memory limits of one server twin.
   int max_window_rows = 1024;
   int max_metrics = 1024;  // a big collectd host reports several hundred
+  // The server twins' memory, all shards together: past it, new servers and metrics new to a
+  // twin are refused (dead letter `limit`). 0: half of the machine's memory.
+  int64_t max_memory_mb = 0;
   // Reports one server may send per second (all the collectd/Telegraf parts of one report count
   // once), with bursts of twice that; the rest are refused (dead letter rate_limited). 0: no limit.
   double max_messages_per_s = 100;

@@ -813,4 +813,14 @@ void ServerTwin::PublishHealthIfChanged(double now, Effects& out) {
   if (health_.Changed(h)) out.health.push_back(std::move(h));
 }
 
+size_t ServerTwin::ApproxBytes() const {
+  auto heap = [](const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; };
+  size_t n = sizeof(*this) + heap(id_) + window_.HeapBytes();
+  n += conditions_.capacity() * sizeof(Condition) + open_.capacity() * sizeof(Incident) +
+       open_keys_.capacity() * sizeof(std::string) + rack_incidents_.capacity() * sizeof(IncidentRef) +
+       flaps_.capacity() * sizeof(FlapTrack) + exact_.capacity() * sizeof(ExactValue) +
+       baselines_.capacity() * sizeof(Baseline) + watches_.capacity() * sizeof(Watch);
+  return n;
+}
+
 }  // namespace dctwin

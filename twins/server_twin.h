@@ -69,6 +69,9 @@ class ServerTwin {
     PublishHealthIfChanged(now, out);
   }
   const MetricWindow& window() const { return window_; }
+  // What this twin holds in memory, roughly (the object, its window and its vectors; not the
+  // strings inside them): what model.max_memory_mb counts.
+  size_t ApproxBytes() const;
   HealthStatus status() const;
   ServerView View() const;
   // What the forecast and change rules see now, one entry per (rule, metric) they watch.

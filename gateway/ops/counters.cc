@@ -34,6 +34,9 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .BeginObject()
       .IntField("metrics_ignored", I(c.metrics_ignored))
       .IntField("servers_refused", I(c.servers_refused))
+      .IntField("memory_refused", I(c.memory_refused))
+      .IntField("twin_bytes", c.twin_bytes)
+      .IntField("max_twin_bytes", c.max_twin_bytes)
       .IntField("rate_limited", rate_limited == c.rejected.end() ? 0 : I(rate_limited->second))
       .EndObject();
   w.Key("twins")
@@ -206,6 +209,10 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
   e.Sample("dctwin_metrics_ignored_total", "", d(c.metrics_ignored));
   e.Family("dctwin_servers_refused_total", "counter", "Commissions refused because the gateway holds max_servers.");
   e.Sample("dctwin_servers_refused_total", "", d(c.servers_refused));
+  e.Family("dctwin_memory_refused_total", "counter", "Servers and metrics refused because the server twins hold model.max_memory_mb.");
+  e.Sample("dctwin_memory_refused_total", "", d(c.memory_refused));
+  e.Family("dctwin_twin_bytes", "gauge", "What the server twins hold in memory, roughly.");
+  e.Sample("dctwin_twin_bytes", "", d(c.twin_bytes));
 
   e.Family("dctwin_shard_queue_depth", "gauge", "Messages waiting in a shard's mailbox.");
   for (size_t i = 0; i < c.shards.size(); ++i) {

@@ -35,6 +35,9 @@ struct CountersSnapshot {
   uint64_t dead_letters_published = 0;
   uint64_t metrics_ignored = 0;
   uint64_t servers_refused = 0;
+  uint64_t memory_refused = 0;  // servers and metrics refused past model.max_memory_mb
+  int64_t twin_bytes = 0;       // what the server twins hold (ServerTwin::ApproxBytes)
+  int64_t max_twin_bytes = 0;   // model.max_memory_mb
 
   int64_t servers = 0;
   int64_t racks = 0;

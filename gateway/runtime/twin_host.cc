@@ -13,11 +13,10 @@ TwinHost::TwinHost(size_t shard, const ModelConfig& model, RegistryOptions optio
                    ShardPool<Envelope>& pool, AlertPublisher& alerts, ReplyBook& replies, DeadLetters& dead_letters,
                    StoreWriter& writer,
                    SilenceCensus& census, std::chrono::milliseconds flush_interval, size_t flush_changes,
-                   std::atomic<int64_t>& servers_total, int64_t max_servers)
+                   TwinLimits& limits)
     : shard_(shard), datacenter_(options.datacenter), auto_commission_(options.auto_commission),
       prefix_(std::move(prefix)), pool_(pool), replies_(replies),
-      dead_letters_(dead_letters), writer_(writer), census_(census), servers_total_(servers_total),
-      max_servers_(max_servers),
+      dead_letters_(dead_letters), writer_(writer), census_(census), limits_(limits),
       flush_interval_s_(std::chrono::duration<double>(flush_interval).count()), flush_changes_(flush_changes),
       registry_(model, std::move(options)), assembler_(model.assemble_s), limiter_(model.max_messages_per_s),
       effects_(pool, alerts, replies) {}
@@ -92,7 +91,10 @@ void TwinHost::FinishRestore(double not_before, double now) {
   Effects out;
   registry_.FinishRestore(not_before, now, MonoNow(), out);
   Apply(out);
-  servers_total_.fetch_add(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
+  limits_.servers.fetch_add(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
+  int64_t bytes = 0;
+  registry_.ForEachServer([&](const ServerTwin& twin) { bytes += static_cast<int64_t>(twin.ApproxBytes()); });
+  limits_.bytes.fetch_add(bytes, std::memory_order_relaxed);
   {
     MutexLock lock(open_mu_);
     open_by_kind_ = registry_.OpenIncidentsByKind();
@@ -242,8 +244,8 @@ void TwinHost::Handle(Envelope& env) {
   if (auto* report = std::get_if<Report>(&env.msg); report && (known || auto_commission_)) {
     // Parts from unknown servers wait in the assembler until their report is whole, and only then
     // take a slot (Deliver): while no slot is left, they are not kept at all.
-    if (!known && report->partial && servers_total_.load(std::memory_order_relaxed) >= max_servers_) {
-      RefuseServer(env);
+    if (!known && report->partial && (limits_.servers.load(std::memory_order_relaxed) >= limits_.max_servers || limits_.over_memory())) {
+      RefuseServer(env, limits_.over_memory());
       return;
     }
     // The budget counts reports: collectd sends one message per plugin and type instance, hundreds
@@ -270,18 +272,41 @@ void TwinHost::Handle(Envelope& env) {
   }
 }
 
-void TwinHost::RefuseServer(const Envelope& env) {
-  counters_.servers_refused.fetch_add(1, std::memory_order_relaxed);
+void TwinHost::RefuseServer(const Envelope& env, bool memory) {
+  (memory ? counters_.memory_refused : counters_.servers_refused).fetch_add(1, std::memory_order_relaxed);
   dead_letters_.Reject(RejectReason::kLimit,
                        prefix_ + (std::holds_alternative<Commission>(env.msg) ? "/provisioning/" : "/metrics/") + env.to.id,
-                       "the gateway holds max_servers (" + std::to_string(max_servers_) + ") servers", "");
+                       memory ? "server " + env.to.id + " not created: the server twins hold model.max_memory_mb (" +
+                                    std::to_string(limits_.max_bytes >> 20) + " MiB)"
+                              : "the gateway holds max_servers (" + std::to_string(limits_.max_servers) + ") servers",
+                       "");
+}
+
+bool TwinHost::StripNewMetrics(const std::string& server, const ServerTwin& twin, const Report& report, Report* kept) {
+  std::string refused;
+  for (const auto& metric : report.metrics) {
+    if (twin.window().Has(metric.first)) continue;
+    if (refused.empty()) *kept = Report{report.ts, {}, report.partial};
+    refused += (refused.empty() ? "" : ", ") + metric.first;
+  }
+  if (refused.empty()) return false;
+  for (const auto& metric : report.metrics) {
+    if (twin.window().Has(metric.first)) kept->metrics.push_back(metric);
+  }
+  counters_.memory_refused.fetch_add(1, std::memory_order_relaxed);
+  dead_letters_.Reject(RejectReason::kLimit, prefix_ + "/metrics/" + server,
+                       "metrics new to server " + server + " not kept (" + refused +
+                           "): the server twins hold model.max_memory_mb (" + std::to_string(limits_.max_bytes >> 20) +
+                           " MiB); the others are",
+                       "");
+  return true;
 }
 
 bool TwinHost::ReserveServerSlot() {
-  int64_t held = servers_total_.load(std::memory_order_relaxed);
+  int64_t held = limits_.servers.load(std::memory_order_relaxed);
   do {
-    if (held >= max_servers_) return false;
-  } while (!servers_total_.compare_exchange_weak(held, held + 1, std::memory_order_relaxed));
+    if (held >= limits_.max_servers) return false;
+  } while (!limits_.servers.compare_exchange_weak(held, held + 1, std::memory_order_relaxed));
   return true;
 }
 
@@ -292,10 +317,23 @@ void TwinHost::Deliver(const Envelope& env) {
   const bool creates = env.to.level == Level::kServer && registry_.server(env.to.id) == nullptr &&
                        (std::holds_alternative<Commission>(env.msg) ||
                         (auto_commission_ && std::holds_alternative<Report>(env.msg)));
+  if (creates && limits_.over_memory()) {
+    RefuseServer(env, true);
+    return;
+  }
   if (creates && !ReserveServerSlot()) {
     RefuseServer(env);
     return;
   }
+  const ServerTwin* twin = env.to.level == Level::kServer ? registry_.server(env.to.id) : nullptr;
+  if (const auto* report = std::get_if<Report>(&env.msg); report && twin != nullptr && limits_.over_memory()) {
+    Report kept;
+    if (StripNewMetrics(env.to.id, *twin, *report, &kept)) {
+      Deliver(Envelope{env.to, env.now, std::move(kept), env.mono, env.received});
+      return;
+    }
+  }
+  const int64_t bytes_before = twin != nullptr ? static_cast<int64_t>(twin->ApproxBytes()) : 0;
   Effects out;
   const size_t servers_before = registry_.server_count();
   const TwinRegistry::Outcome outcome = registry_.Handle(env, out);
@@ -320,7 +358,12 @@ void TwinHost::Deliver(const Envelope& env) {
   }
   const int64_t change = static_cast<int64_t>(registry_.server_count()) - static_cast<int64_t>(servers_before);
   if (const int64_t unreserved = change - (creates ? 1 : 0); unreserved != 0) {
-    servers_total_.fetch_add(unreserved, std::memory_order_relaxed);
+    limits_.servers.fetch_add(unreserved, std::memory_order_relaxed);
+  }
+  if (env.to.level == Level::kServer) {
+    const ServerTwin* now_twin = registry_.server(env.to.id);
+    const int64_t bytes_after = now_twin != nullptr ? static_cast<int64_t>(now_twin->ApproxBytes()) : 0;
+    if (bytes_after != bytes_before) limits_.bytes.fetch_add(bytes_after - bytes_before, std::memory_order_relaxed);
   }
   Apply(out);
 }

@@ -34,11 +34,21 @@
 
 namespace dctwin {
 
+// What all shards' server twins may take together, and what they hold (any thread).
+struct TwinLimits {
+  std::atomic<int64_t> servers{0};
+  int64_t max_servers = 1000000;
+  std::atomic<int64_t> bytes{0};  // ServerTwin::ApproxBytes over every server twin
+  int64_t max_bytes = INT64_MAX;  // model.max_memory_mb
+  bool over_memory() const { return bytes.load(std::memory_order_relaxed) >= max_bytes; }
+};
+
 struct HostCounters {
   std::atomic<uint64_t> messages_in{0};  // reports fully applied to a twin
   std::atomic<uint64_t> metrics_ignored{0};
   std::atomic<uint64_t> reports_late{0};  // of messages_in: older than their server's newest report
   std::atomic<uint64_t> servers_refused{0};
+  std::atomic<uint64_t> memory_refused{0};  // servers and metrics refused past model.max_memory_mb
   std::atomic<int64_t> servers{0};
   std::atomic<int64_t> racks{0};
   std::atomic<int64_t> datacenters{0};
@@ -51,7 +61,7 @@ class TwinHost : public ShardHandler<Envelope> {
            ShardPool<Envelope>& pool, AlertPublisher& alerts, ReplyBook& replies, DeadLetters& dead_letters,
            StoreWriter& writer,
            SilenceCensus& census, std::chrono::milliseconds flush_interval, size_t flush_changes,
-           std::atomic<int64_t>& servers_total, int64_t max_servers);
+           TwinLimits& limits);
 
   void OnStart(double now) override;
   void Handle(Envelope& env) override;
@@ -93,8 +103,12 @@ class TwinHost : public ShardHandler<Envelope> {
   void Deliver(const Envelope& env);
   // Takes one of max_servers' slots for a server about to be created; false when none is left.
   bool ReserveServerSlot();
-  // Counts and dead-letters a message that would create a server past max_servers.
-  void RefuseServer(const Envelope& env);
+  // Counts and dead-letters a message that would create a server past max_servers (or past
+  // model.max_memory_mb when `memory`).
+  void RefuseServer(const Envelope& env, bool memory = false);
+  // Past model.max_memory_mb: `report` without the metrics its twin has no column for (counted
+  // and dead-lettered); false when it had none of those.
+  bool StripNewMetrics(const std::string& server, const ServerTwin& twin, const Report& report, Report* kept);
   void ApplyPendingModel(double now);
   void ApplyPendingMaintenance(double now);
   void UpdateCounts();
@@ -109,8 +123,7 @@ class TwinHost : public ShardHandler<Envelope> {
   DeadLetters& dead_letters_;
   StoreWriter& writer_;
   SilenceCensus& census_;
-  std::atomic<int64_t>& servers_total_;  // across all shards, for the max_servers limit
-  const int64_t max_servers_;
+  TwinLimits& limits_;  // across all shards: max_servers, model.max_memory_mb
   const double flush_interval_s_;
   const size_t flush_changes_;
 

@@ -34,7 +34,7 @@ class TwinHostTest : public ::testing::Test {
     RegistryOptions ro;
     for (size_t i = 0; i < pool_.size(); ++i) {
       hosts_.push_back(std::make_unique<TwinHost>(i, model, ro, "dctwin", pool_, alerts_, book_, dead_letters_,
-                                                  *writer_, census_, 10ms, 100, servers_, max_servers_));
+                                                  *writer_, census_, 10ms, 100, limits_));
     }
   }
   void TearDown() override {
@@ -92,8 +92,7 @@ class TwinHostTest : public ::testing::Test {
   DeadLetters dead_letters_{"dctwin", sink_, 1e9};
   SilenceCensus census_{2};
   ShardPool<Envelope> pool_{2, 1000, 1s, 50ms, Clock};
-  std::atomic<int64_t> servers_{0};
-  int64_t max_servers_ = 1000;
+  TwinLimits limits_;
   std::unique_ptr<StoreWriter> writer_;
   std::vector<std::unique_ptr<TwinHost>> hosts_;
 };
@@ -108,7 +107,7 @@ TEST_F(TwinHostTest, NoHealthNoAnswerAndNoMessageToAnotherTwinGetsAheadOfItsComm
   Post(TwinAddress{Level::kServer, "s1"}, q);
   // Commits keep failing: the servers exist in their shards, but nobody may see them yet.
   ASSERT_TRUE(WaitFor([&] { return faulty_->attempts.load() >= 6; }));
-  EXPECT_EQ(servers_.load(), 3);
+  EXPECT_EQ(limits_.servers.load(), 3);
   EXPECT_EQ(Count("dctwin/health/"), 0u);
   EXPECT_EQ(IndexOf("reply/me"), -1);
   EXPECT_EQ(Racks(), 0);  // the servers' membership messages are held: the rack does not exist yet
@@ -143,7 +142,7 @@ TEST_F(TwinHostTest, AQueryAboutATwinHeldElsewhereLeavesNothingBehind) {
 
 class TwinHostAtLimitTest : public TwinHostTest {
  protected:
-  TwinHostAtLimitTest() { max_servers_ = 10; }
+  TwinHostAtLimitTest() { limits_.max_servers = 10; }
 };
 
 TEST_F(TwinHostAtLimitTest, ShardsCommissioningAtOnceNeverPassMaxServers) {
@@ -169,11 +168,58 @@ TEST_F(TwinHostAtLimitTest, ShardsCommissioningAtOnceNeverPassMaxServers) {
     ASSERT_TRUE(WaitFor([&] { return refused() - refused_before + static_cast<uint64_t>(held()) == kTried; }))
         << "round " << round << ": " << refused() - refused_before << " refused, " << held() << " held";
     ASSERT_EQ(held(), 10) << "round " << round;
-    ASSERT_EQ(servers_.load(), 10) << "round " << round;
+    ASSERT_EQ(limits_.servers.load(), 10) << "round " << round;
     for (int i = 0; i < kTried; ++i) Post(TwinAddress{Level::kServer, "m" + std::to_string(i)}, Decommission{});
     ASSERT_TRUE(WaitFor([&] { return held() == 0; })) << "round " << round;
-    ASSERT_EQ(servers_.load(), 0) << "round " << round;
+    ASSERT_EQ(limits_.servers.load(), 0) << "round " << round;
   }
+}
+
+// model.max_memory_mb: past it, no new server and no new metric; the twins that exist go on.
+TEST_F(TwinHostTest, PastTheMemoryBudgetNewServersAndNewMetricsAreRefusedAndTheRestApplied) {
+  Start();
+  auto applied = [&] {
+    uint64_t n = 0;
+    for (const auto& h : hosts_) n += h->counters().messages_in.load();
+    return n;
+  };
+  auto refused = [&] {
+    uint64_t n = 0;
+    for (const auto& h : hosts_) n += h->counters().memory_refused.load();
+    return n;
+  };
+  const double ts = Clock();
+  Post(TwinAddress{Level::kServer, "s1"}, Commission{"r1"});
+  Post(TwinAddress{Level::kServer, "s1"}, Report{ts, {{"a", 1}, {"b", 2}}});
+  ASSERT_TRUE(WaitFor([&] { return applied() == 1; }));
+  const int64_t held = limits_.bytes.load();
+  EXPECT_GT(held, 400) << "a server twin with a window is counted";
+  limits_.max_bytes = held;  // the budget is full
+
+  Post(TwinAddress{Level::kServer, "s2"}, Commission{"r1"});
+  Post(TwinAddress{Level::kServer, "s1"}, Report{ts + 10, {{"a", 3}, {"c", 4}}});
+  ASSERT_TRUE(WaitFor([&] { return refused() == 2 && applied() == 2; })) << refused() << " refused, " << applied();
+  EXPECT_EQ(Count("dctwin/deadletter/limit"), 2u);
+  EXPECT_EQ(limits_.servers.load(), 1);
+
+  limits_.max_bytes = INT64_MAX;  // room again (memory freed, or the budget raised)
+  Post(TwinAddress{Level::kServer, "s2"}, Commission{"r1"});
+  Post(TwinAddress{Level::kServer, "s1"}, Report{ts + 20, {{"a", 5}, {"c", 6}}});
+  ASSERT_TRUE(WaitFor([&] { return applied() == 3 && limits_.servers.load() == 2; }));
+  pool_.Stop(5s);
+  const ServerTwin* s1 = nullptr;
+  int64_t sum = 0;
+  for (const auto& h : hosts_) {
+    if (h->registry().server("s1") != nullptr) s1 = h->registry().server("s1");
+    h->registry().ForEachServer([&](const ServerTwin& t) { sum += static_cast<int64_t>(t.ApproxBytes()); });
+  }
+  ASSERT_NE(s1, nullptr);
+  MetricSummary a, c;
+  ASSERT_TRUE(s1->window().Summarize("a", &a));
+  EXPECT_EQ(a.samples, 3u) << "the known metric of the refused report was kept";
+  ASSERT_TRUE(s1->window().Summarize("c", &c));
+  EXPECT_EQ(c.samples, 1u) << "the new metric only once there was room";
+  EXPECT_EQ(limits_.bytes.load(), sum) << "the count follows every change";
 }
 
 }  // namespace
