@@ -1,35 +1,50 @@
 #!/usr/bin/env bash
-# State benchmark: bytes per server on disk, commit throughput, and the time from start to READY
-# with SERVERS commissioned servers holding full 15-minute windows. Prints figures, asserts
-# nothing.
-#   scripts/bench-state.sh             # 100,000 servers
-#   SERVERS=10000 scripts/bench-state.sh
+# State benchmark: at each size of SIZES, a state database of that many commissioned servers
+# with full 15-minute windows (METRICS metrics at 10 s, VALUES collector or constant; see
+# dctwin-statebench), then a gateway started on it: the time from start to READY, the restore
+# time it logs, and its resident memory per twin (minus that of a gateway started on an empty
+# database, in the same run). Prints figures, asserts nothing.
+#   scripts/bench-state.sh                          # 100,000 and 1,000,000 servers, 6 metrics
+#   SIZES=10000 METRICS=8 VALUES=constant scripts/bench-state.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build.sh >/dev/null
 
-SERVERS=${SERVERS:-100000}
+SIZES=${SIZES:-100000 1000000}
+METRICS=${METRICS:-6}
+VALUES=${VALUES:-collector}
 work=$(mktemp -d -t dctwin-statebench.XXXXXX)
 cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-
-build/tools/dctwin-statebench --state "$work/state.db" --servers "$SERVERS"
 
 source scripts/lib.sh
 port=$(free_port)
 start_mosquitto "$work" "$port"
 
-start=$(date +%s.%N)
-build/gateway/dctwin-gateway --broker "tcp://127.0.0.1:$port" --state "$work/state.db" --gateway-id statebench \
-  > "$work/gateway.log" 2>&1 &
-gw=$!
-until grep -q ' ready' "$work/gateway.log"; do
-  kill -0 $gw 2>/dev/null || { cat "$work/gateway.log"; exit 1; }
-  sleep 0.01
+# Starts a gateway on $1 and waits for READY; prints "<seconds to READY> <RSS KiB> <restore line>".
+run_gateway() {
+  local db=$1 log=$work/gateway.log
+  local start ready gw
+  start=$(date +%s.%N)
+  build/gateway/dctwin-gateway --broker "tcp://127.0.0.1:$port" --state "$db" --gateway-id statebench > "$log" 2>&1 &
+  gw=$!
+  until grep -q ' ready' "$log"; do
+    kill -0 $gw 2>/dev/null || { cat "$log" >&2; exit 1; }
+    sleep 0.01
+  done
+  ready=$(date +%s.%N)
+  echo "$(echo "$ready - $start" | bc) $(ps -o rss= -p $gw) $(grep -o 'restored.*' "$log" | head -1)"
+  kill -TERM $gw
+  wait $gw || true
+}
+
+read -r _ empty_kb _ <<< "$(run_gateway "$work/empty.db")"
+echo "gateway on an empty database: $((empty_kb / 1024)) MiB resident"
+for n in $SIZES; do
+  rm -f "$work"/state.db*
+  build/tools/dctwin-statebench --state "$work/state.db" --servers "$n" --metrics "$METRICS" --values "$VALUES"
+  read -r ready_s rss_kb restored <<< "$(run_gateway "$work/state.db")"
+  echo "== $n servers: start to READY $ready_s s ($restored)"
+  echo "== $n servers: resident $((rss_kb / 1024)) MiB, $(( (rss_kb - empty_kb) * 1024 / n )) bytes per server twin beyond the empty gateway"
 done
-ready=$(date +%s.%N)
-rss_kb=$(ps -o rss= -p $gw)
-echo "start to READY          $(echo "$ready - $start" | bc) s ($(grep -o 'restored.*' "$work/gateway.log"))"
-echo "resident memory         $((rss_kb / 1024)) MB, $((rss_kb * 1024 / SERVERS)) bytes per server twin"
-kill -TERM $gw; wait $gw

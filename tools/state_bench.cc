@@ -1,12 +1,20 @@
 // dctwin-statebench: builds a state database of N commissioned servers, each with a full
-// 15-minute window (10 s interval, 8 metrics), and prints how fast twins are committed and how
-// many bytes each server takes on disk. The database is left at --state for a start-up timing
+// 15-minute window (10 s interval, --metrics metrics), and prints how fast twins are committed and
+// how many bytes each server takes on disk. --values collector (the default) gives each server
+// random walks at the resolution collectors print (0.01 degC, 0.0001 of a CPU, whole watts and
+// rpm, 0.01 V, a drop counter mostly 0); --values constant the same value at every report.
+// Beyond --built servers (default 100,000) the twins are copies of the first ones' state under
+// their own names (and members of the same racks), so that a million twins take minutes, not an
+// hour, to build. The database is left at --state for a start-up timing
 // (scripts/bench-state.sh starts a gateway on it and times READY).
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -21,7 +29,13 @@ int main(int argc, char** argv) {
   int per_rack = 40;
   int batch = 1000;
   bool full = false;
+  int metrics = 8;
+  int built = 100000;
+  std::string values = "collector";
   app.add_option("--state", path);
+  app.add_option("--metrics", metrics, "metrics per report (1-8)")->check(CLI::Range(1, 8));
+  app.add_option("--values", values, "collector or constant")->check(CLI::IsMember({"collector", "constant"}));
+  app.add_option("--built", built, "servers built through the domain; the others copy their state");
   app.add_option("--servers", servers);
   app.add_option("--servers-per-rack", per_rack);
   app.add_option("--batch", batch, "twins per transaction");
@@ -55,32 +69,67 @@ int main(int argc, char** argv) {
     dctwin::Effects out;
     registry.StartDatacenter(t_start, out);
   }
-  for (int s = 0; s < servers; ++s) {
+  const int domain = std::min(servers, built);
+  for (int s = 0; s < domain; ++s) {
     const std::string id = "srv-" + std::to_string(s);
     handle(dctwin::Envelope{{Level::kServer, id}, t_start, dctwin::Commission{"rack-" + std::to_string(s / per_rack)}});
   }
+  static const char* const kNames[] = {"temp_c", "cpu_util", "power_w", "fan_rpm", "psu_volts", "net_drop_rate", "mem_used", "disk_errors"};
+  struct Walk {
+    double temp, util, watts, rpm, mem;
+  };
+  std::vector<Walk> walks(static_cast<size_t>(domain));
+  std::mt19937 rng(1);
+  std::normal_distribution<double> noise(0, 1);
+  for (int s = 0; s < domain; ++s) walks[static_cast<size_t>(s)] = Walk{40.0 + s % 15, 0.3 + (s % 5) * 0.1, 250.0 + s % 90, 8000.0 + s % 2000, 0.5};
   for (int t = 0; t <= 900; t += 10) {
-    for (int s = 0; s < servers; ++s) {
+    for (int s = 0; s < domain; ++s) {
       dctwin::Report r;
       r.ts = t_start + t;
-      r.metrics = {{"temp_c", 50.0 + s % 7}, {"cpu_util", 0.4}, {"net_drop_rate", 0.0}, {"psu_volts", 12.1},
-                   {"disk_errors", 0}, {"mem_used", 0.6}, {"fan_rpm", 3000}, {"power_w", 250}};
+      double v[8];
+      if (values == "constant") {
+        const double c[8] = {50.0 + s % 7, 0.4, 250, 3000, 12.1, 0.0, 0.6, 0};
+        std::copy(c, c + 8, v);
+      } else {
+        Walk& w = walks[static_cast<size_t>(s)];
+        w.temp += 0.05 * noise(rng);
+        w.util = std::clamp(w.util + 0.02 * noise(rng), 0.0, 1.0);
+        w.watts += 2 * noise(rng);
+        w.rpm += 30 * noise(rng);
+        w.mem = std::clamp(w.mem + 0.002 * noise(rng), 0.0, 1.0);
+        const double c[8] = {std::round(w.temp * 100) / 100, std::round(w.util * 10000) / 10000, std::round(w.watts),
+                             std::round(w.rpm), std::round((12 + 0.05 * noise(rng)) * 100) / 100,
+                             rng() % 50 == 0 ? 1.0 : 0.0, std::round(w.mem * 10000) / 10000, 0};
+        std::copy(c, c + 8, v);
+      }
+      for (int m = 0; m < metrics; ++m) r.metrics.emplace_back(kNames[m], v[m]);
       handle(dctwin::Envelope{{Level::kServer, "srv-" + std::to_string(s)}, r.ts, std::move(r)});
     }
   }
 
   std::vector<dctwin::TwinRecord> records;
   const auto te0 = std::chrono::steady_clock::now();
-  for (int s = 0; s < servers; ++s) {
+  for (int s = 0; s < domain; ++s) {
     const std::string id = "srv-" + std::to_string(s);
     const dctwin::ServerTwin* twin = registry.server(id);
     if (twin == nullptr) continue;
     records.push_back(dctwin::TwinRecord{{dctwin::KindOf(Level::kServer), id}, dctwin::kTwinFormat,
                                          dctwin::EncodeTwin(*twin)});
   }
+  // The copies: the state of server s % domain under the name srv-s, a member of that server's
+  // rack (the state names the rack).
+  const std::string member = dctwin::EncodeRackMember(dctwin::RackMemberRow{});
+  for (int s = domain; s < servers; ++s) {
+    const dctwin::TwinRecord& original = records[static_cast<size_t>(s % domain)];
+    const std::string id = "srv-" + std::to_string(s);
+    records.push_back(dctwin::TwinRecord{{dctwin::KindOf(Level::kServer), id}, dctwin::kTwinFormat, original.state});
+    records.push_back(dctwin::TwinRecord{{static_cast<uint8_t>(dctwin::TwinKind::kRackMember),
+                                          "rack-" + std::to_string((s % domain) / per_rack) + "/" + id},
+                                         dctwin::kTwinFormat, member});
+  }
   const double encode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te0).count();
   size_t state_bytes = 0;
-  for (const auto& r : records) state_bytes += r.state.size();
+  for (int s = 0; s < domain; ++s) state_bytes += records[static_cast<size_t>(s)].state.size();
   registry.ForEachRack([&](const dctwin::RackTwin& rack) {
     records.push_back(dctwin::TwinRecord{{dctwin::KindOf(Level::kRack), rack.id()}, dctwin::kTwinFormat,
                                          dctwin::EncodeTwin(rack)});
@@ -111,10 +160,11 @@ int main(int argc, char** argv) {
 
   struct stat sb {};
   stat(path.c_str(), &sb);
-  std::printf("servers                 %d (full 15-minute windows: 91 reports x 8 metrics)\n", servers);
+  std::printf("servers                 %d (full 15-minute windows: 91 reports x %d metrics, %s values; %d built, the others copies)\n",
+              servers, metrics, values.c_str(), domain);
   std::printf("encoded state           %.0f bytes per server (cereal binary)\n",
-              static_cast<double>(state_bytes) / servers);
-  std::printf("encode                  %.0f twins/s\n", servers / encode_s);
+              static_cast<double>(state_bytes) / domain);
+  std::printf("encode                  %.0f twins/s\n", domain / encode_s);
   std::printf("commit (batches of %d)  %.0f twins/s (synchronous=%s)\n", batch, servers / commit_s,
               full ? "FULL" : "NORMAL");
   std::printf("database file           %.1f MB, %.0f bytes per server\n", static_cast<double>(sb.st_size) / 1e6,

@@ -72,7 +72,7 @@ void DatacenterTwin::Count(const RackStatus& status, int sign, std::vector<std::
     } else {
       tally.racks.erase(status.rack);
     }
-    tally.by_severity[static_cast<size_t>(severity)] += sign;
+    tally.by_severity[severity == Severity::kCritical ? 1 : 0] += sign;
     if (groups != nullptr) {
       for (const std::string& g : *groups) {
         if (!GroupCauses(g, kind)) continue;

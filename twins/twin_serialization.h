@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 
 #include "twins/datacenter_twin.h"
 #include "twins/group_twin.h"
@@ -17,6 +18,15 @@
 
 namespace dctwin {
 
+// A severity read from storage is one this code knows (damaged state is refused, not used as an
+// index).
+template <class Archive>
+void CheckSeverity(Severity s) {
+  if constexpr (Archive::is_loading::value) {
+    if (s != Severity::kWarning && s != Severity::kCritical) throw std::runtime_error("unknown severity");
+  }
+}
+
 template <class Archive>
 void serialize(Archive& ar, Figure& v, std::uint32_t /*version*/) {
   ar(v.name, v.value);
@@ -25,6 +35,7 @@ void serialize(Archive& ar, Figure& v, std::uint32_t /*version*/) {
 template <class Archive>
 void serialize(Archive& ar, Incident& v, std::uint32_t version) {
   ar(v.id, v.kind, v.severity, v.opened_at, v.summary, v.caused_by);
+  CheckSeverity<Archive>(v.severity);
   if (version >= 2) ar(v.runbook, v.flapping, v.stable_since);
   if (version >= 3) ar(v.metric, v.figures, v.figures_at);
 }
@@ -32,11 +43,13 @@ void serialize(Archive& ar, Incident& v, std::uint32_t version) {
 template <class Archive>
 void serialize(Archive& ar, IncidentRef& v, std::uint32_t /*version*/) {
   ar(v.kind, v.id, v.severity, v.opened_at);
+  CheckSeverity<Archive>(v.severity);
 }
 
 template <class Archive>
 void serialize(Archive& ar, RackStatus& v, std::uint32_t version) {
   ar(v.rack, v.exists, v.incidents, v.kinds, v.since, v.worst);
+  CheckSeverity<Archive>(v.worst);
   if (version >= 2) ar(v.owner);
 }
 

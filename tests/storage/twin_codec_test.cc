@@ -138,6 +138,22 @@ TEST(TwinCodecTest, GarbageIsCorruptionNotACrash) {
   EXPECT_FALSE(DecodeTwin(EncodeTwin(w.server("ra0")) + "x", &twin).ok());
 }
 
+// A severity this code does not know (found by fuzz_twin_state: a datacenter twin's rack with
+// severity 32 was used as an index) is damaged state, refused as such.
+TEST(TwinCodecTest, AnUnknownSeverityIsCorruption) {
+  RackStatus status;
+  status.rack = "r1";
+  status.kinds = {"thermal"};
+  status.incidents = {IncidentRef{"thermal", "rack:r1:thermal:1", static_cast<Severity>(32), 1}};
+  RackStatus copy;
+  EXPECT_EQ(DecodeRackStatus(EncodeRackStatus(status), &copy).code(), Status::Code::kCorruption);
+  status.incidents[0].severity = Severity::kCritical;
+  status.worst = static_cast<Severity>(2);
+  EXPECT_EQ(DecodeRackStatus(EncodeRackStatus(status), &copy).code(), Status::Code::kCorruption);
+  status.worst = Severity::kCritical;
+  EXPECT_TRUE(DecodeRackStatus(EncodeRackStatus(status), &copy).ok());
+}
+
 // A server twin's state as format version 1 wrote it, kept as a file: every later version must
 // still read it. Regenerate only when starting a new fixture version:
 //   DCTWIN_WRITE_FIXTURES=1 build/tests/dctwin_unit_tests --gtest_filter='TwinCodecTest.*'
