@@ -17,6 +17,24 @@ bool IsControlKind(const std::string& kind) { return kind == "control" || kind =
 constexpr const char* kAnomaly = "anomaly";
 constexpr const char* kChange = "change";
 
+// The model still has what opens incidents of `key` (see ServerTwin::KeyOf): the anomaly check, or
+// a rule of that kind (a forecast rule of that kind, a change rule).
+bool StillRuled(const std::string& key, const RuleSet& rules) {
+  const ModelConfig& model = rules.config();
+  if (key.rfind(std::string(kAnomaly) + ":", 0) == 0) return model.anomaly_z > 0;
+  for (size_t r = 0; r < model.rules.size(); ++r) {
+    const Rule& rule = rules.rule(r);
+    if (rule.forecast()) {
+      if (key.rfind("forecast:" + rule.kind + ":", 0) == 0) return true;
+    } else if (rule.watches_change()) {
+      if (key.rfind(std::string(kChange) + ":", 0) == 0) return true;
+    } else if (key == rule.kind) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string FormatValue(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", v);
@@ -728,6 +746,8 @@ void ServerTwin::BindRules(const RuleSet& rules, double now, Effects& out) {
     const std::string& key = open_keys_[i];
     bool held = kind == kSilent || kind == kClockSkew || IsControlKind(kind);
     for (const Condition& c : conditions_) held = held || (c.firing && KeyOf(c, rules).key == key);
+    // A flapping incident whose condition cleared waits, open, for its stable stretch.
+    held = held || (open_[i].flapping && StillRuled(key, rules));
     if (held) {
       ++i;
       continue;

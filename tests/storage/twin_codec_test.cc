@@ -138,6 +138,57 @@ TEST(TwinCodecTest, GarbageIsCorruptionNotACrash) {
   EXPECT_FALSE(DecodeTwin(EncodeTwin(w.server("ra0")) + "x", &twin).ok());
 }
 
+// An open anomaly incident survives a restart with the same model: its condition is bound again
+// and holds it.
+TEST(TwinCodecTest, AnOpenAnomalyStaysOpenAcrossARestart) {
+  ModelConfig m;
+  m.anomaly_z = 4;
+  m.anomaly_min_samples = 20;
+  TwinWorld w(m);
+  w.Commission("s1", "r1");
+  for (int i = 0; i < 100; ++i) w.Report("s1", {{"fan_rpm", 3000.0 + (i % 2 ? 20 : -20)}});
+  w.Report("s1", {{"fan_rpm", 800}});
+  ASSERT_EQ(w.server("s1").open_incidents().size(), 1u);
+  ServerTwin copy("s1", "dc1", m);
+  ASSERT_TRUE(DecodeTwin(EncodeTwin(w.server("s1")), &copy).ok());
+  Effects out;
+  copy.BindRules(RuleSet(m), w.now, out);
+  EXPECT_TRUE(out.events.empty()) << out.events[0].summary;
+  EXPECT_EQ(copy.open_incidents().size(), 1u);
+}
+
+// A flapping incident waits, open, for its stable stretch after its condition cleared; a restart
+// in that stretch keeps it open (it was resolved as "the rule was removed or changed").
+TEST(TwinCodecTest, AFlappingIncidentWaitingForItsStableStretchStaysOpenAcrossARestart) {
+  ModelConfig m = TwinWorld::DefaultModel();
+  m.flap_count = 3;
+  m.flap_window_s = 1000;
+  m.flap_stable_s = 100;
+  TwinWorld w(m);
+  w.Commission("s1", "r1");
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    for (int i = 0; i < 3; ++i) w.Report("s1", {{"temp_c", 95}});
+    for (int i = 0; i < 4; ++i) w.Report("s1", {{"temp_c", 60}});
+  }
+  ASSERT_EQ(w.server("s1").open_incidents().size(), 1u);
+  ASSERT_TRUE(w.server("s1").open_incidents()[0].flapping);
+  ServerTwin copy("s1", "dc1", m);
+  ASSERT_TRUE(DecodeTwin(EncodeTwin(w.server("s1")), &copy).ok());
+  Effects out;
+  copy.BindRules(RuleSet(m), w.now, out);
+  EXPECT_TRUE(out.events.empty()) << out.events[0].summary;
+  EXPECT_EQ(copy.open_incidents().size(), 1u);
+  // A model without the rule resolves it.
+  ModelConfig none = m;
+  none.rules.clear();
+  ServerTwin gone("s1", "dc1", none);
+  ASSERT_TRUE(DecodeTwin(EncodeTwin(w.server("s1")), &gone).ok());
+  Effects out2;
+  gone.BindRules(RuleSet(none), w.now, out2);
+  ASSERT_EQ(out2.events.size(), 1u);
+  EXPECT_NE(out2.events[0].summary.find("removed or changed"), std::string::npos) << out2.events[0].summary;
+}
+
 // A severity this code does not know (found by fuzz_twin_state: a datacenter twin's rack with
 // severity 32 was used as an index) is damaged state, refused as such.
 TEST(TwinCodecTest, AnUnknownSeverityIsCorruption) {
