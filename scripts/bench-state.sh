@@ -3,7 +3,8 @@
 # with full 15-minute windows (METRICS metrics at 10 s, VALUES collector or constant; see
 # dctwin-statebench), then a gateway started on it: the time from start to READY, the restore
 # time it logs, and its resident memory per twin (minus that of a gateway started on an empty
-# database, in the same run). Prints figures, asserts nothing.
+# database, in the same run). The gateway runs with the heap tunable its systemd unit sets
+# (GLIBC_TUNABLES= turns it off). Prints figures, asserts nothing.
 #   scripts/bench-state.sh                          # 100,000 and 1,000,000 servers, 6 metrics
 #   SIZES=10000 METRICS=8 VALUES=constant scripts/bench-state.sh
 set -euo pipefail
@@ -27,7 +28,7 @@ run_gateway() {
   local db=$1 log=$work/gateway.log
   local start ready gw
   start=$(date +%s.%N)
-  build/gateway/dctwin-gateway --broker "tcp://127.0.0.1:$port" --state "$db" --gateway-id statebench > "$log" 2>&1 &
+  GLIBC_TUNABLES=${GLIBC_TUNABLES-glibc.malloc.hugetlb=1} build/gateway/dctwin-gateway --broker "tcp://127.0.0.1:$port" --state "$db" --gateway-id statebench > "$log" 2>&1 &
   gw=$!
   until grep -q ' ready' "$log"; do
     kill -0 $gw 2>/dev/null || { cat "$log" >&2; exit 1; }
