@@ -16,6 +16,10 @@
 #    1000 10000 100000; with their rack and datacenter incidents), once the opens' backlog is out.
 # 3. Gateway CPU per report when auto_commission puts every server into one default rack, with
 #    RACK_SIZES servers (default 5000 20000 50000) each sending two reports (10,000 reports/s).
+# 4. Alert p99 of 8 probe servers (publish to alert, as in bench.sh) with QUERY_OPEN servers
+#    holding an open incident (default 100000), alone and while a client sends QUERY_RATE
+#    P/query/incidents per second (default 1000, pages of 100); the ratio of the two, the answers'
+#    latency and the gateway's resident set during the queries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -25,7 +29,9 @@ source scripts/lib.sh
 SIZES=${SIZES:-2500 10000 25000}
 INCIDENT_SIZES=${INCIDENT_SIZES:-1000 10000 100000}
 RACK_SIZES=${RACK_SIZES:-5000 20000 50000}
-FIGURES=${FIGURES:-1 2 3}  # which figures to measure
+FIGURES=${FIGURES:-1 2 3 4}  # which figures to measure
+QUERY_OPEN=${QUERY_OPEN:-100000}
+QUERY_RATE=${QUERY_RATE:-1000}
 PROBE_S=${PROBE_S:-20}
 GATEWAY=${BASELINE:-build/gateway/dctwin-gateway}
 
@@ -97,10 +103,10 @@ stats() {
 # json FIELD.PATH: one number from the JSON on stdin.
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); [d:=d[k] for k in '$1'.split('.')]; print(d)"; }
 
-# writer_rounds N: a fresh broker and gateway with N open server incidents; prints
-# "<open incidents> <mean round ms> <rounds>" for the probe phase.
-writer_rounds() {
-  local n=$1 dir="$work/desk-$1"
+# open_incidents N DIR: a fresh broker and gateway in DIR with N servers holding an open disk
+# incident each, once the opens' backlog is out; sets $open.
+open_incidents() {
+  local n=$1 dir=$2
   start_pair "$dir" '[gateway]
 id = "bench"
 stats_interval_s = 0.5
@@ -111,7 +117,7 @@ flap_count = 0'
   local uri="tcp://127.0.0.1:$port"
   taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --servers "$n" --racks $(( (n + 39) / 40 )) \
     --rate 20000 --duration $(( n / 20000 + 2 )) --incident --probes 8 > "$dir/load.out" 2>&1
-  local open=0
+  open=0
   for _ in $(seq 600); do
     open=$(stats "$port" bench | json open_incidents)
     [ "$open" -ge "$n" ] && break
@@ -122,6 +128,14 @@ flap_count = 0'
     [ "$(stats "$port" bench | json store.outbox)" = 0 ] && break
     sleep 0.5
   done
+}
+
+# writer_rounds N: a fresh broker and gateway with N open server incidents; prints
+# "<open incidents> <mean round ms> <rounds>" for the probe phase.
+writer_rounds() {
+  local n=$1 dir="$work/desk-$1"
+  open_incidents "$n" "$dir"
+  local uri="tcp://127.0.0.1:$port"
   local before after
   before=$(stats "$port" bench)
   taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --probes 8 --probe-only \
@@ -182,4 +196,37 @@ for n in $RACK_SIZES; do
   last=$us
 done
 echo "   ratio largest/smallest: $(python3 -c "print(f'{float(\"$last\")/float(\"$first\"):.2f}')" 2>/dev/null || echo nan)"
+fi
+
+# query_load: probes alone, then with the query client; prints
+# "<open> <p99 alone> <p99 with queries> <asked/s> <answered> <asked> <answer p99 ms> <RSS MiB>".
+query_load() {
+  local dir="$work/query"
+  open_incidents "$QUERY_OPEN" "$dir"
+  local uri="tcp://127.0.0.1:$port" alone loaded asker rss
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --probes 8 --probe-only \
+    --duration "$PROBE_S" > "$dir/alone.out" 2>&1
+  alone=$(grep '^result' "$dir/alone.out" | field p99_ms)
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --ask "$QUERY_RATE" --duration $(( PROBE_S + 4 )) \
+    > "$dir/ask.out" 2>&1 &
+  asker=$!
+  sleep 2
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --probes 8 --probe-only \
+    --duration "$PROBE_S" > "$dir/loaded.out" 2>&1
+  rss=$(( $(awk '/VmRSS/{print $2}' "/proc/$gw/status") / 1024 ))
+  wait "$asker" || true
+  loaded=$(grep '^result' "$dir/loaded.out" | field p99_ms)
+  local a; a=$(grep '^result' "$dir/ask.out")
+  echo "$open ${alone:-nan} ${loaded:-nan} $(echo "$a" | field asked_per_s) $(echo "$a" | field answered) $(echo "$a" | field asked) $(echo "$a" | field answer_p99_ms) $rss"
+  stop_pair "$dir"
+}
+
+if [[ " $FIGURES " == *" 4 "* ]]; then
+echo
+echo "4. alert p99 while a client sends $QUERY_RATE P/query/incidents per second, $QUERY_OPEN open incidents [at most 2x]"
+read -r open alone loaded per_s answered asked answer_p99 rss < <(query_load)
+printf '   %s open; probe p99 alone %s ms, with the queries %s ms: ratio %s\n' "$open" "$alone" "$loaded" \
+  "$(python3 -c "print(f'{float(\"$loaded\")/float(\"$alone\"):.2f}')" 2>/dev/null || echo nan)"
+printf '   queries: %s/s asked, %s of %s answered, answer p99 %s ms; gateway resident %s MiB\n' "$per_s" "$answered" "$asked" \
+  "$answer_p99" "$rss"
 fi

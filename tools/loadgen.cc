@@ -115,6 +115,63 @@ int Echo(const std::string& broker, const std::string& prefix, int probes, doubl
   return 0;
 }
 
+// --ask: sends `rate` P/query/incidents requests per second (MQTT 5 request/response, a page of
+// `limit` incidents each) for `duration` seconds, then waits up to 5 s for the last answers;
+// prints how many were answered and the answers' latency.
+int Ask(const std::string& broker, const std::string& prefix, double rate, int limit, double duration) {
+  mqtt::async_client client(broker, "loadgen-ask-" + std::to_string(getpid()), mqtt::create_options(MQTTVERSION_5));
+  dctwin::QuietPahoTrace();
+  const std::string answers = "loadgen/answers/" + std::to_string(getpid());
+  std::mutex mu;
+  std::vector<Clock::time_point> sent;
+  std::vector<double> latencies_ms;
+  std::atomic<long> answered{0}, refused{0};
+  client.set_message_callback([&](mqtt::const_message_ptr m) {
+    const mqtt::properties& props = m->get_properties();
+    const std::string corr = props.contains(mqtt::property::CORRELATION_DATA)
+                                 ? mqtt::get<mqtt::binary>(props, mqtt::property::CORRELATION_DATA)
+                                 : std::string();
+    const auto now = Clock::now();
+    if (m->get_payload_str().find(R"("ok":false)") != std::string::npos) ++refused;
+    ++answered;
+    std::lock_guard<std::mutex> lock(mu);
+    const size_t i = static_cast<size_t>(std::strtoul(corr.c_str(), nullptr, 10));
+    if (i < sent.size()) latencies_ms.push_back(std::chrono::duration<double, std::milli>(now - sent[i]).count());
+  });
+  mqtt::connect_options opts;
+  opts.set_mqtt_version(MQTTVERSION_5);
+  client.connect(opts)->wait();
+  client.subscribe(answers, 0)->wait();
+  const std::string body = "{\"limit\": " + std::to_string(limit) + "}";
+  const auto t0 = Clock::now();
+  long asked = 0;
+  while (Seconds(Clock::now() - t0) < duration) {
+    const auto due = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(asked / rate));
+    if (Clock::now() < due) {
+      std::this_thread::sleep_until(due);
+      continue;
+    }
+    mqtt::properties props{{mqtt::property::RESPONSE_TOPIC, answers},
+                           {mqtt::property::CORRELATION_DATA, mqtt::binary(std::to_string(asked))}};
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      sent.push_back(Clock::now());
+    }
+    auto msg = mqtt::message_ptr_builder().topic(prefix + "/query/incidents").payload(body).qos(0).properties(props).finalize();
+    try {
+      client.publish(msg);
+    } catch (const mqtt::exception&) {
+    }
+    ++asked;
+  }
+  for (int i = 0; i < 500 && answered.load() < asked; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  client.disconnect()->wait();
+  std::lock_guard<std::mutex> lock(mu);
+  std::printf("result asked=%ld answered=%ld refused=%ld asked_per_s=%.0f answer_p50_ms=%.3f answer_p99_ms=%.3f\n", asked,
+              answered.load(), refused.load(), asked / duration, Percentile(latencies_ms, 0.5), Percentile(latencies_ms, 0.99));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -149,7 +206,11 @@ int main(int argc, char** argv) {
   app.add_option("--probes", probes, "probe servers that measure publish-to-alert latency (0: none)");
   app.add_option("--probe-interval", probe_interval, "seconds between two latency samples");
   bool probe_only = false;
+  double ask = 0;
+  int ask_limit = 100;
   app.add_flag("--probe-only", probe_only, "publish only the probes' reports; needs --probes");
+  app.add_option("--ask", ask, "send this many P/query/incidents requests per second for --duration seconds, nothing else");
+  app.add_option("--ask-limit", ask_limit, "incidents per answer page of --ask");
   bool echo = false;
   app.add_flag("--echo", echo, "answer the probes' reports with their events for --duration seconds, as a gateway would");
   bool incident = false;
@@ -160,6 +221,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   const bool collectd = format == "collectd";
   if (echo) return Echo(broker, prefix, probes, duration);
+  if (ask > 0) return Ask(broker, prefix, ask, ask_limit, duration);
 
   Stats stats;
   mqtt::async_client watcher(broker, "loadgen-watch-" + std::to_string(getpid()), mqtt::create_options(MQTTVERSION_5));
