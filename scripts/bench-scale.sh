@@ -20,6 +20,9 @@
 #    holding an open incident (default 100000), alone and while a client sends QUERY_RATE
 #    P/query/incidents per second (default 1000, pages of 100); the ratio of the two, the answers'
 #    latency and the gateway's resident set during the queries.
+# 5. Alert p99 of 8 probe servers on one shard, alone and while HOT_SERVERS servers (default
+#    20000) that all live on the other shard flood it as fast as the load generator can (its
+#    mailbox of 8,192 full); the ratio of the two, and the hot shard's depth and shed reports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -29,9 +32,10 @@ source scripts/lib.sh
 SIZES=${SIZES:-2500 10000 25000}
 INCIDENT_SIZES=${INCIDENT_SIZES:-1000 10000 100000}
 RACK_SIZES=${RACK_SIZES:-5000 20000 50000}
-FIGURES=${FIGURES:-1 2 3 4}  # which figures to measure
+FIGURES=${FIGURES:-1 2 3 4 5}  # which figures to measure
 QUERY_OPEN=${QUERY_OPEN:-100000}
 QUERY_RATE=${QUERY_RATE:-1000}
+HOT_SERVERS=${HOT_SERVERS:-20000}
 PROBE_S=${PROBE_S:-20}
 GATEWAY=${BASELINE:-build/gateway/dctwin-gateway}
 
@@ -204,6 +208,9 @@ query_load() {
   local dir="$work/query"
   open_incidents "$QUERY_OPEN" "$dir"
   local uri="tcp://127.0.0.1:$port" alone loaded asker rss
+  # A first round of probes, not counted: the gateway may still be busy with what the opens left.
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --probes 8 --probe-only \
+    --duration "$PROBE_S" > "$dir/warm.out" 2>&1
   taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --probes 8 --probe-only \
     --duration "$PROBE_S" > "$dir/alone.out" 2>&1
   alone=$(grep '^result' "$dir/alone.out" | field p99_ms)
@@ -229,4 +236,45 @@ printf '   %s open; probe p99 alone %s ms, with the queries %s ms: ratio %s\n' "
   "$(python3 -c "print(f'{float(\"$loaded\")/float(\"$alone\"):.2f}')" 2>/dev/null || echo nan)"
 printf '   queries: %s/s asked, %s of %s answered, answer p99 %s ms; gateway resident %s MiB\n' "$per_s" "$answered" "$asked" \
   "$answer_p99" "$rss"
+fi
+
+# hot_shard: probes on shard 1 alone, then beside a flood of shard 0; prints
+# "<p99 alone> <p99 beside the flood> <shard 0 depth during it> <shed> <probe timeouts>".
+hot_shard() {
+  local dir="$work/hot"
+  start_pair "$dir" '[gateway]
+id = "bench"
+stats_interval_s = 0.5
+shards = 2
+mailbox_capacity = 8192
+[model]
+heartbeat_timeout_s = 3600'
+  local uri="tcp://127.0.0.1:$port" alone loaded depth before after
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --servers "$HOT_SERVERS" --hot-shard 0 \
+    --shards 2 --probes 8 --duration 1 --rate 1000 > "$dir/commission.out" 2>&1
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --hot-shard 0 --shards 2 --probes 8 \
+    --probe-only --commission false --duration "$PROBE_S" > "$dir/alone.out" 2>&1
+  alone=$(grep '^result' "$dir/alone.out" | field p99_ms)
+  before=$(stats "$port" bench)
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --servers "$HOT_SERVERS" --hot-shard 0 \
+    --shards 2 --probes 8 --commission false --duration "$PROBE_S" > "$dir/loaded.out" 2>&1 &
+  local load=$!
+  sleep $(( PROBE_S / 2 ))
+  depth=$(stats "$port" bench | python3 -c "import json,sys; print(json.load(sys.stdin)['shards'][0]['depth'])" 2>/dev/null || echo nan)
+  wait "$load" || true
+  after=$(stats "$port" bench)
+  loaded=$(grep '^result' "$dir/loaded.out" | field p99_ms)
+  local shed
+  shed=$(python3 -c "import json,sys; b,a=json.loads(sys.argv[1]),json.loads(sys.argv[2]); print(sum(s.get('shed',0) for s in a['shards'])-sum(s.get('shed',0) for s in b['shards']))" "$before" "$after" 2>/dev/null || echo nan)
+  echo "${alone:-nan} ${loaded:-nan} $depth $shed $(grep '^result' "$dir/loaded.out" | field latency_samples) $(grep '^result' "$dir/loaded.out" | field applied)/$(grep '^result' "$dir/loaded.out" | field published)"
+  stop_pair "$dir"
+}
+
+if [[ " $FIGURES " == *" 5 "* ]]; then
+echo
+echo "5. alert p99 of probes on a quiet shard while the other shard's mailbox is full [at most 2x]"
+read -r alone loaded depth shed samples applied < <(hot_shard)
+printf '   probe p99 alone %s ms, beside the flood %s ms (%s samples): ratio %s\n' "$alone" "$loaded" "$samples" \
+  "$(python3 -c "print(f'{float(\"$loaded\")/float(\"$alone\"):.2f}')" 2>/dev/null || echo nan)"
+printf '   hot shard depth %s of 8192 half-way, %s reports shed, applied/published %s\n' "$depth" "$shed" "$applied"
 fi

@@ -37,6 +37,7 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -47,6 +48,7 @@
 #include "gateway/mqtt/paho_trace.h"
 #include "gateway/mqtt/tcp_nodelay.h"
 #include "tools/windowed_publisher.h"
+#include "twins/messages.h"
 
 namespace {
 
@@ -208,9 +210,15 @@ int main(int argc, char** argv) {
   bool probe_only = false;
   double ask = 0;
   int ask_limit = 100;
+  int hot_shard = -1;
+  int shards = 2;
   app.add_flag("--probe-only", probe_only, "publish only the probes' reports; needs --probes");
   app.add_option("--ask", ask, "send this many P/query/incidents requests per second for --duration seconds, nothing else");
   app.add_option("--ask-limit", ask_limit, "incidents per answer page of --ask");
+  app.add_option("--hot-shard", hot_shard,
+                 "name the servers so that all of them live on this shard of the gateway's --shards, and the "
+                 "probes on the others");
+  app.add_option("--shards", shards, "the gateway's shard count, for --hot-shard");
   bool echo = false;
   app.add_flag("--echo", echo, "answer the probes' reports with their events for --duration seconds, as a gateway would");
   bool incident = false;
@@ -222,6 +230,22 @@ int main(int argc, char** argv) {
   const bool collectd = format == "collectd";
   if (echo) return Echo(broker, prefix, probes, duration);
   if (ask > 0) return Ask(broker, prefix, ask, ask_limit, duration);
+  // The servers' and the probes' names: srv-<n> and probe-<n>, or with --hot-shard the first
+  // names that the gateway's shards put where they are wanted (its TwinAddress hash).
+  auto names = [&](const char* stem, int count, bool hot) {
+    std::vector<std::string> out;
+    for (long k = 0; static_cast<int>(out.size()) < count; ++k) {
+      std::string id = stem + std::to_string(k);
+      const bool on_hot = static_cast<int>(dctwin::TwinAddress{dctwin::Level::kServer, id}.Hash() %
+                                           static_cast<size_t>(std::max(1, shards))) == hot_shard;
+      if (hot_shard < 0 || on_hot == hot) out.push_back(std::move(id));
+    }
+    return out;
+  };
+  const std::vector<std::string> server_names = names("srv-", servers, true);
+  const std::vector<std::string> probe_names = names("probe-", probes, false);
+  std::map<std::string, size_t> probe_index;
+  for (size_t p = 0; p < probe_names.size(); ++p) probe_index[probe_names[p]] = p;
 
   Stats stats;
   mqtt::async_client watcher(broker, "loadgen-watch-" + std::to_string(getpid()), mqtt::create_options(MQTTVERSION_5));
@@ -281,15 +305,16 @@ int main(int argc, char** argv) {
   if (probes > 0) {
     prober = std::make_unique<mqtt::async_client>(broker, "loadgen-probe-" + std::to_string(getpid()),
                                                   mqtt::create_options(MQTTVERSION_5));
-    const std::string alert_prefix = prefix + "/alerts/server/probe-";
+    const std::string alert_prefix = prefix + "/alerts/server/";
     prober->set_message_callback([&, alert_prefix](mqtt::const_message_ptr m) {
       const auto at = Clock::now();
       const std::string& topic = m->get_topic();
       if (topic.compare(0, alert_prefix.size(), alert_prefix) != 0) return;
       const std::string& payload = m->get_payload_str();
       if (payload.find(R"("kind":"disk")") == std::string::npos) return;
-      const size_t p = std::stoul(topic.substr(alert_prefix.size()));
-      if (p >= static_cast<size_t>(probes)) return;
+      const auto found = probe_index.find(topic.substr(alert_prefix.size()));
+      if (found == probe_index.end()) return;
+      const size_t p = found->second;
       std::lock_guard<std::mutex> lock(probe_events.mu);
       if (payload.find(R"("state":"open")") != std::string::npos) probe_events.opened[p] = at;
       if (payload.find(R"("state":"resolved")") != std::string::npos) probe_events.resolved[p] = at;
@@ -322,11 +347,11 @@ int main(int argc, char** argv) {
     WindowedPublisher pub(*clients[0], static_cast<size_t>(window));
     for (int s = 0; s < servers; ++s) {
       const std::string payload = R"({"action":"commission","rack":"rack-)" + std::to_string(s % racks) + "\"}";
-      pub.Publish(prefix + "/provisioning/srv-" + std::to_string(s), payload.data(), payload.size(), 1);
+      pub.Publish(prefix + "/provisioning/" + server_names[static_cast<size_t>(s)], payload.data(), payload.size(), 1);
     }
     for (int p = 0; p < probes; ++p) {
       const std::string payload = R"({"action":"commission","rack":"probe-rack-)" + std::to_string(p) + "\"}";
-      pub.Publish(prefix + "/provisioning/probe-" + std::to_string(p), payload.data(), payload.size(), 1);
+      pub.Publish(prefix + "/provisioning/" + probe_names[static_cast<size_t>(p)], payload.data(), payload.size(), 1);
     }
     pub.Drain();
     if (!wait_stats([&](double, double srv) { return srv >= servers + probes; }, 300)) {
@@ -353,7 +378,7 @@ int main(int argc, char** argv) {
         return probe_events.cv.wait_for(lock, std::chrono::seconds(3), [&] { return events[p] > since; });
       };
       auto publish = [&](size_t p, const char* json) {
-        prober->publish(prefix + "/metrics/probe-" + std::to_string(p), json, std::strlen(json), qos, false);
+        prober->publish(prefix + "/metrics/" + probe_names[p], json, std::strlen(json), qos, false);
         ++sent;
       };
       auto next = Clock::now();
@@ -401,7 +426,7 @@ int main(int argc, char** argv) {
           if (collectd) {
             // The parts of one report share its timestamp; the gateway assembles them.
             const double ts = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-            const std::string base = "collectd/srv-" + std::to_string(s) + "/";
+            const std::string base = "collectd/" + server_names[static_cast<size_t>(s)] + "/";
             auto part = [&](const char* what, const char* fmt, double value) {
               const int len = std::snprintf(payload, sizeof payload, fmt, ts, value);
               pub.Publish(base + what, payload, static_cast<size_t>(len), qos);
@@ -416,7 +441,7 @@ int main(int argc, char** argv) {
             const int len = std::snprintf(
                 payload, sizeof payload, R"({"temp_c":%d.5,"cpu_util":0.41,"net_drop_rate":0.0,"psu_volts":12.1%s})",
                 40 + static_cast<int>(n % 20), incident ? R"(,"disk_errors":1)" : "");
-            pub.Publish(prefix + "/metrics/srv-" + std::to_string(s), payload, static_cast<size_t>(len), qos);
+            pub.Publish(prefix + "/metrics/" + server_names[static_cast<size_t>(s)], payload, static_cast<size_t>(len), qos);
           }
           ++n;
         } catch (const mqtt::exception&) {
