@@ -18,7 +18,7 @@
 #    RACK_SIZES servers (default 5000 20000 50000) each sending two reports (10,000 reports/s).
 # 4. Alert p99 of 8 probe servers (publish to alert, as in bench.sh) with QUERY_OPEN servers
 #    holding an open incident (default 100000), alone and while a client sends QUERY_RATE
-#    P/query/incidents per second (default 1000, pages of 100); the ratio of the two, the answers'
+#    P/query/incidents per second (default 1000, pages of QUERY_LIMIT, default 100); the ratio of the two, the answers'
 #    latency and the gateway's resident set during the queries.
 # 5. Alert p99 of 8 probe servers on one shard, alone and while HOT_SERVERS servers (default
 #    20000) that all live on the other shard flood it as fast as the load generator can (its
@@ -35,6 +35,7 @@ RACK_SIZES=${RACK_SIZES:-5000 20000 50000}
 FIGURES=${FIGURES:-1 2 3 4 5}  # which figures to measure
 QUERY_OPEN=${QUERY_OPEN:-100000}
 QUERY_RATE=${QUERY_RATE:-1000}
+QUERY_LIMIT=${QUERY_LIMIT:-100}  # incidents per answer
 HOT_SERVERS=${HOT_SERVERS:-20000}
 PROBE_S=${PROBE_S:-20}
 GATEWAY=${BASELINE:-build/gateway/dctwin-gateway}
@@ -214,7 +215,7 @@ query_load() {
   taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --probes 8 --probe-only \
     --duration "$PROBE_S" > "$dir/alone.out" 2>&1
   alone=$(grep '^result' "$dir/alone.out" | field p99_ms)
-  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --ask "$QUERY_RATE" --duration $(( PROBE_S + 4 )) \
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --ask "$QUERY_RATE" --ask-limit "$QUERY_LIMIT" --duration $(( PROBE_S + 4 )) \
     > "$dir/ask.out" 2>&1 &
   asker=$!
   sleep 2
@@ -230,7 +231,7 @@ query_load() {
 
 if [[ " $FIGURES " == *" 4 "* ]]; then
 echo
-echo "4. alert p99 while a client sends $QUERY_RATE P/query/incidents per second, $QUERY_OPEN open incidents [at most 2x]"
+echo "4. alert p99 while a client sends $QUERY_RATE P/query/incidents per second (pages of $QUERY_LIMIT), $QUERY_OPEN open incidents [at most 2x]"
 read -r open alone loaded per_s answered asked answer_p99 rss < <(query_load)
 printf '   %s open; probe p99 alone %s ms, with the queries %s ms: ratio %s\n' "$open" "$alone" "$loaded" \
   "$(python3 -c "print(f'{float(\"$loaded\")/float(\"$alone\"):.2f}')" 2>/dev/null || echo nan)"
