@@ -138,6 +138,15 @@ TEST(TwinCodecTest, GarbageIsCorruptionNotACrash) {
   EXPECT_FALSE(DecodeTwin(EncodeTwin(w.server("ra0")) + "x", &twin).ok());
 }
 
+// `twin` as a restart under model `m` reads it into `copy`: decoded, its conditions bound to the
+// model's rules. What the binding did.
+Effects Restart(const ServerTwin& twin, const ModelConfig& m, double now, ServerTwin* copy) {
+  Effects out;
+  EXPECT_TRUE(DecodeTwin(EncodeTwin(twin), copy).ok());
+  copy->BindRules(RuleSet(m), now, out);
+  return out;
+}
+
 // An open anomaly incident survives a restart with the same model: its condition is bound again
 // and holds it.
 TEST(TwinCodecTest, AnOpenAnomalyStaysOpenAcrossARestart) {
@@ -150,9 +159,7 @@ TEST(TwinCodecTest, AnOpenAnomalyStaysOpenAcrossARestart) {
   w.Report("s1", {{"fan_rpm", 800}});
   ASSERT_EQ(w.server("s1").open_incidents().size(), 1u);
   ServerTwin copy("s1", "dc1", m);
-  ASSERT_TRUE(DecodeTwin(EncodeTwin(w.server("s1")), &copy).ok());
-  Effects out;
-  copy.BindRules(RuleSet(m), w.now, out);
+  const Effects out = Restart(w.server("s1"), m, w.now, &copy);
   EXPECT_TRUE(out.events.empty()) << out.events[0].summary;
   EXPECT_EQ(copy.open_incidents().size(), 1u);
 }
@@ -173,18 +180,14 @@ TEST(TwinCodecTest, AFlappingIncidentWaitingForItsStableStretchStaysOpenAcrossAR
   ASSERT_EQ(w.server("s1").open_incidents().size(), 1u);
   ASSERT_TRUE(w.server("s1").open_incidents()[0].flapping);
   ServerTwin copy("s1", "dc1", m);
-  ASSERT_TRUE(DecodeTwin(EncodeTwin(w.server("s1")), &copy).ok());
-  Effects out;
-  copy.BindRules(RuleSet(m), w.now, out);
+  const Effects out = Restart(w.server("s1"), m, w.now, &copy);
   EXPECT_TRUE(out.events.empty()) << out.events[0].summary;
   EXPECT_EQ(copy.open_incidents().size(), 1u);
   // A model without the rule resolves it.
   ModelConfig none = m;
   none.rules.clear();
   ServerTwin gone("s1", "dc1", none);
-  ASSERT_TRUE(DecodeTwin(EncodeTwin(w.server("s1")), &gone).ok());
-  Effects out2;
-  gone.BindRules(RuleSet(none), w.now, out2);
+  const Effects out2 = Restart(w.server("s1"), none, w.now, &gone);
   ASSERT_EQ(out2.events.size(), 1u);
   EXPECT_NE(out2.events[0].summary.find("removed or changed"), std::string::npos) << out2.events[0].summary;
 }
