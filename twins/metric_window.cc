@@ -602,7 +602,14 @@ size_t MetricWindow::HeapBytes() const {
 
 void MetricWindow::FromFloatRows(const std::vector<float>& data, size_t columns, double base_ts) {
   columns_ = columns;
-  if (columns == 0 || data.size() % columns != 0) {
+  if (columns == 0) {
+    // An empty window (a server commissioned that never reported): consistent when nothing else
+    // is there.
+    if (!data.empty()) columns_ = names_.empty() ? 2 : 0;
+    blocks_.clear();
+    return;
+  }
+  if (data.size() % columns != 0) {
     // Not whole rows: leave the window inconsistent, so that the decoder refuses the state.
     columns_ = columns + 2;
     blocks_.clear();

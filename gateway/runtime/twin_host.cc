@@ -244,7 +244,8 @@ void TwinHost::Handle(Envelope& env) {
   if (auto* report = std::get_if<Report>(&env.msg); report && (known || auto_commission_)) {
     // Parts from unknown servers wait in the assembler until their report is whole, and only then
     // take a slot (Deliver): while no slot is left, they are not kept at all.
-    if (!known && report->partial && (limits_.servers.load(std::memory_order_relaxed) >= limits_.max_servers || limits_.over_memory())) {
+    if (!known && report->partial &&
+        (limits_.servers.load(std::memory_order_relaxed) >= limits_.max_servers || limits_.over_memory())) {
       RefuseServer(env, limits_.over_memory());
       return;
     }
@@ -297,7 +298,7 @@ bool TwinHost::StripNewMetrics(const std::string& server, const ServerTwin& twin
   dead_letters_.Reject(RejectReason::kLimit, prefix_ + "/metrics/" + server,
                        "metrics new to server " + server + " not kept (" + refused +
                            "): the server twins hold model.max_memory_mb (" + std::to_string(limits_.max_bytes >> 20) +
-                           " MiB); the others are",
+                           " MiB); the report's other metrics were applied",
                        "");
   return true;
 }
