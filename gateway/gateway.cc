@@ -322,7 +322,7 @@ Status Gateway::Start() {
   ro.answer_unknown = config_.gateway.role == "standalone";
   limits_.max_servers = config_.gateway.max_servers;
   limits_.max_bytes = MemoryBudgetBytes(config_.model.max_memory_mb);
-  spdlog::info("server twins may hold {} MiB (model.max_memory_mb{})", limits_.max_bytes >> 20,
+  spdlog::info("server twins may hold {} MiB (model.max_memory_mb{})", limits_.max_bytes.load() >> 20,
                config_.model.max_memory_mb > 0 ? "" : ": half of this machine's memory");
   for (size_t i = 0; i < pool_->size(); ++i) {
     hosts_.push_back(std::make_unique<TwinHost>(i, config_.model, ro, config_.gateway.prefix, *pool_, *alerts_,
@@ -576,7 +576,7 @@ CountersSnapshot Gateway::Snapshot() const {
     for (const auto& [kind, n] : h->OpenByKind()) c.open_by_kind[kind] += n;
   }
   c.twin_bytes = limits_.bytes.load(std::memory_order_relaxed);
-  c.max_twin_bytes = limits_.max_bytes;
+  c.max_twin_bytes = limits_.max_bytes.load(std::memory_order_relaxed);
   c.messages_decoded = {{"native", router_->accepted_native()},
                         {"collectd", router_->accepted_collectd()},
                         {"telegraf", router_->accepted_telegraf()}};
@@ -646,6 +646,10 @@ void Gateway::Reload(const Config& next) {
   config_.model = next.model;
   config_.model.topology = topology_;
   for (auto& h : hosts_) h->UpdateModel(config_.model);
+  if (const int64_t budget = MemoryBudgetBytes(next.model.max_memory_mb); budget != limits_.max_bytes.load()) {
+    limits_.max_bytes = budget;
+    spdlog::info("reload: server twins may hold {} MiB (they hold {} MiB)", budget >> 20, limits_.bytes.load() >> 20);
+  }
   spdlog::info("reload: {} rules, clear_reports {}, heartbeat {} s, rack.min_servers {}, datacenter.min_racks {}",
                next.model.rules.size(), next.model.clear_reports, next.model.heartbeat_timeout_s,
                next.model.rack_min_servers, next.model.datacenter_min_racks);

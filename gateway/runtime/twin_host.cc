@@ -273,12 +273,18 @@ void TwinHost::Handle(Envelope& env) {
   }
 }
 
+namespace {
+std::string BudgetMiB(const TwinLimits& limits) {
+  return std::to_string(limits.max_bytes.load(std::memory_order_relaxed) >> 20) + " MiB";
+}
+}  // namespace
+
 void TwinHost::RefuseServer(const Envelope& env, bool memory) {
   (memory ? counters_.memory_refused : counters_.servers_refused).fetch_add(1, std::memory_order_relaxed);
   dead_letters_.Reject(RejectReason::kLimit,
                        prefix_ + (std::holds_alternative<Commission>(env.msg) ? "/provisioning/" : "/metrics/") + env.to.id,
                        memory ? "server " + env.to.id + " not created: the server twins hold model.max_memory_mb (" +
-                                    std::to_string(limits_.max_bytes >> 20) + " MiB)"
+                                    BudgetMiB(limits_) + ")"
                               : "the gateway holds max_servers (" + std::to_string(limits_.max_servers) + ") servers",
                        "");
 }
@@ -297,8 +303,8 @@ bool TwinHost::StripNewMetrics(const std::string& server, const ServerTwin& twin
   counters_.memory_refused.fetch_add(1, std::memory_order_relaxed);
   dead_letters_.Reject(RejectReason::kLimit, prefix_ + "/metrics/" + server,
                        "metrics new to server " + server + " not kept (" + refused +
-                           "): the server twins hold model.max_memory_mb (" + std::to_string(limits_.max_bytes >> 20) +
-                           " MiB); the report's other metrics were applied",
+                           "): the server twins hold model.max_memory_mb (" + BudgetMiB(limits_) +
+                           "); the report's other metrics were applied",
                        "");
   return true;
 }

@@ -39,8 +39,10 @@ struct TwinLimits {
   std::atomic<int64_t> servers{0};
   int64_t max_servers = 1000000;
   std::atomic<int64_t> bytes{0};  // ServerTwin::ApproxBytes over every server twin
-  int64_t max_bytes = INT64_MAX;  // model.max_memory_mb
-  bool over_memory() const { return bytes.load(std::memory_order_relaxed) >= max_bytes; }
+  std::atomic<int64_t> max_bytes{INT64_MAX};  // model.max_memory_mb (a reload may change it)
+  bool over_memory() const {
+    return bytes.load(std::memory_order_relaxed) >= max_bytes.load(std::memory_order_relaxed);
+  }
 };
 
 struct HostCounters {

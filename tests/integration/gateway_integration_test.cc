@@ -1,6 +1,7 @@
 // Black-box tests: the real gateway binary against a real mosquitto, driven by a real client.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <simdjson.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -361,6 +362,65 @@ TEST_F(GatewayTest, SighupReloadsRulesAndKeepsTheOldConfigWhenTheNewOneIsBad) {
   auto open = Alert("server", "h1", "open");
   ASSERT_TRUE(open) << gateway_->Log();
   EXPECT_NE(JsonString(open->payload, "summary").find("> 75"), std::string::npos) << open->payload;
+}
+
+// model.max_memory_mb: past it a new server is refused (dead letter limit, stats
+// limits.memory_refused) and what the twins hold stays near the budget; a reload that raises the
+// budget lets new servers in again.
+TEST_F(GatewayTest, PastTheMemoryBudgetNewServersAreRefusedUntilAReloadRaisesIt) {
+  StartGateway(std::string(kFastConfig) + "max_memory_mb = 1\n");
+  // Of the latest stats, once `pred` holds for them: limits.memory_refused, limits.twin_bytes and
+  // twins.server.
+  struct Limits {
+    double refused = 0, bytes = 0, servers = 0;
+  };
+  auto limits = [&](auto pred) -> std::optional<Limits> {
+    Limits got;
+    auto stats = probe_->WaitFor(
+        [&](const Received& r) {
+          if (r.topic != "dctwin/gateway/gw-test/stats") return false;
+          simdjson::dom::parser parser;
+          simdjson::dom::element doc;
+          if (parser.parse(r.payload).get(doc) != simdjson::SUCCESS) return false;
+          int64_t refused = 0, bytes = 0, servers = 0;
+          if (doc["limits"]["memory_refused"].get(refused) != simdjson::SUCCESS ||
+              doc["limits"]["twin_bytes"].get(bytes) != simdjson::SUCCESS ||
+              doc["twins"]["server"].get(servers) != simdjson::SUCCESS) {
+            return false;
+          }
+          got = Limits{static_cast<double>(refused), static_cast<double>(bytes), static_cast<double>(servers)};
+          return pred(got);
+        },
+        30s);
+    if (!stats) return std::nullopt;
+    return got;
+  };
+  // A commissioned server twin holds some 450 bytes: 4,000 of them do not fit in 1 MiB.
+  for (int i = 0; i < 4000; ++i) Commission("m" + std::to_string(i), "rm" + std::to_string(i / 40));
+  auto settled = limits([](const Limits& l) { return l.refused + l.servers >= 4000; });
+  ASSERT_TRUE(settled) << gateway_->Log();
+  EXPECT_GT(settled->refused, 0);
+  EXPECT_GT(settled->servers, 1000);
+  // What is held stays within a few twins of the budget (two shards may both create the last).
+  EXPECT_LT(settled->bytes, (1 << 20) + 10 * 1000) << "twin_bytes";
+  auto dead = probe_->WaitFor([](const Received& r) {
+    return r.topic.rfind("dctwin/deadletter/limit", 0) == 0 && r.payload.find("max_memory_mb") != std::string::npos;
+  });
+  ASSERT_TRUE(dead);
+  EXPECT_NE(dead->payload.find("not created"), std::string::npos) << dead->payload;
+
+  dir_.Write("dctwin.toml", std::string(kFastConfig) + "max_memory_mb = 64\n");
+  kill(gateway_->pid(), SIGHUP);
+  ASSERT_TRUE(WaitUntil([&] { return gateway_->Log().find("server twins may hold 64 MiB") != std::string::npos; }, 10s))
+      << gateway_->Log();
+  const double refused_before = settled->refused;
+  Commission("late-1", "rm-late");
+  Report("late-1", R"({"disk_errors": 3})");
+  ASSERT_TRUE(Alert("server", "late-1", "open")) << "a server commissioned after the reload is a twin";
+  const double held_before = settled->servers;
+  auto after = limits([&](const Limits& l) { return l.servers > held_before; });
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->refused, refused_before) << "nothing refused after the reload";
 }
 
 TEST_F(GatewayTest, PrometheusEndpointIsScrapable) {
