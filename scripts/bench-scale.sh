@@ -39,6 +39,7 @@ QUERY_LIMIT=${QUERY_LIMIT:-100}  # incidents per answer
 HOT_SERVERS=${HOT_SERVERS:-20000}
 PROBE_S=${PROBE_S:-20}
 GATEWAY=${BASELINE:-build/gateway/dctwin-gateway}
+GATEWAY_CORES=${GATEWAY_CORES:-1}  # where the gateway's threads may run (taskset -c)
 
 work=$(mktemp -d -t dctwin-benchscale.XXXXXX)
 chmod 755 "$work"
@@ -62,7 +63,7 @@ start_pair() {
 queue_qos0_messages true"
   taskset -a -p -c 0 "$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf")" > /dev/null
   printf '%s\n[metrics]\nlisten = "127.0.0.1:%s"\n' "$2" "$mport" > "$dir/gw.toml"
-  taskset -c 1 "$GATEWAY" --config "$dir/gw.toml" --broker "tcp://127.0.0.1:$port" --state "$dir/gw.db" \
+  taskset -c "$GATEWAY_CORES" "$GATEWAY" --config "$dir/gw.toml" --broker "tcp://127.0.0.1:$port" --state "$dir/gw.db" \
     > "$dir/gw.log" 2>&1 &
   gw=$!
   pids+=("$gw")
