@@ -352,13 +352,13 @@ void MetricWindow::Add(double ts, const std::vector<std::pair<std::string, doubl
   rows.ms.clear();
   rows.values.clear();
   size_t next = 0;
-  const bool appends = width == old_width && (rows_ == 0 || (DecodeBlock(last_block_, false, &rows, &next) && ms >= rows.ms.back()));
-  rows.ms.clear();
+  // The last block, decoded once: the report goes after its newest row in the usual case.
+  const bool appends =
+      width == old_width && (rows_ == 0 || (DecodeBlock(last_block_, true, &rows, &next) && ms >= rows.ms.back()));
   size_t start = 0;  // where the rewritten blocks begin
   if (appends) {
     // The usual case: the report goes after the newest row, into the last block or a new one.
     if (rows_ > 0) {
-      DecodeBlock(last_block_, true, &rows, &next);
       start = last_block_;
       if (rows.size() >= kBlockRows) {
         rows.ms.clear();
