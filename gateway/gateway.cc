@@ -191,7 +191,8 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
                                                       *outbound_, WallClock);
   drop_watch_ = std::make_unique<BrokerDropWatch>(*own_incidents_, config_.broker.drop_quiet_s);
   reply_book_ = std::make_unique<ReplyBook>();
-  alerts_ = std::make_unique<AlertPublisher>(prefix, config_.gateway.datacenter, *outbound_, config_.gateway.id);
+  alerts_ = std::make_unique<AlertPublisher>(prefix, config_.gateway.datacenter, *outbound_, config_.gateway.id,
+                                             config_.gateway.role == "pod");
   dead_letters_ = std::make_unique<DeadLetters>(prefix, *outbound_, config_.gateway.deadletter_per_s);
 
   size_t shards = config_.gateway.shards > 0 ? static_cast<size_t>(config_.gateway.shards)
@@ -509,16 +510,19 @@ Status Gateway::Restore() {
   if (config_.gateway.role == "site") {
     // Which pod owns each rack survives a restart: a document from another pod, retained while
     // the site was down, is a conflict, not the rack's new health.
+    // So does which pods publish their own copies, the only ones then taken.
     std::map<std::string, std::string> rack_owners;
+    std::set<std::string> own_topic_pods;
     for (const auto& h : hosts_) {
       if (const DatacenterTwin* d = h->registry().datacenter()) {
         for (const auto& [rack, status] : d->racks()) {
           if (!status.owner.empty()) rack_owners.emplace(rack, status.owner);
+          if (status.from_owner_topic) own_topic_pods.insert(status.owner);
         }
       }
     }
     if (!rack_owners.empty()) spdlog::info("restore: {} racks and the pods that own them", rack_owners.size());
-    router_->SeedRackOwners(rack_owners);
+    router_->SeedRackOwners(rack_owners, own_topic_pods);
   }
   for (const auto& [server, rack] : recommission_) {
     const TwinAddress to{Level::kServer, server};

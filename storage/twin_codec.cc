@@ -33,7 +33,7 @@ CEREAL_CLASS_VERSION(dctwin::GroupMember, 1)
 CEREAL_CLASS_VERSION(dctwin::DatacenterTwin, 5)  // 2: offline pods; 3: racks claimed by two pods; 4: no published health; 5: racks in rows of their own
 CEREAL_CLASS_VERSION(dctwin::Incident, 3)  // 2: runbook, flapping; 3: metric and figures
 CEREAL_CLASS_VERSION(dctwin::IncidentRef, 1)
-CEREAL_CLASS_VERSION(dctwin::RackStatus, 2)  // 2: the pod that owns the rack (site)
+CEREAL_CLASS_VERSION(dctwin::RackStatus, 3)  // 2: the pod that owns the rack (site); 3: from its own topic
 CEREAL_CLASS_VERSION(dctwin::RackMemberRow, 1)
 CEREAL_CLASS_VERSION(dctwin::HealthUpdate, 2)  // 2: maintenance, since, worst, rack incidents
 

@@ -65,6 +65,9 @@ struct RackStatus {
   double since = 0;                     // earliest opened_at of anything open in the rack
   Severity worst = Severity::kWarning;  // worst severity of anything open (meaningful when kinds is not empty)
   std::string owner;                    // site: the pod gateway that publishes the rack (durable ownership)
+  // site: taken from the owner's own copy, P/gateway/<owner>/health/rack/<rack>, which only the
+  // owner's bridge may write; from then on a plain P/health/rack/<rack> copy naming it is not taken
+  bool from_owner_topic = false;
 };
 
 // Datacenter -> rack: the datacenter's open incidents, so rack incidents can carry caused_by.

@@ -51,6 +51,7 @@ void serialize(Archive& ar, RackStatus& v, std::uint32_t version) {
   ar(v.rack, v.exists, v.incidents, v.kinds, v.since, v.worst);
   CheckSeverity<Archive>(v.worst);
   if (version >= 2) ar(v.owner);
+  if (version >= 3) ar(v.from_owner_topic);
 }
 
 template <class Archive>

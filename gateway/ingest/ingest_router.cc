@@ -25,8 +25,11 @@ std::vector<std::string> IngestRouter::ControlSubscriptions(const IngestOptions&
     // The site reads what the pods' bridges carry up: rack health, the pods' status, and the
     // bridges' own notifications (mosquitto's notification_topic, P/gateway/<pod>/bridge). The
     // pods' stats (QoS 0, never queued) prove a bridge is up (see BridgeCarried).
-    return {o.prefix + "/query/#", o.prefix + "/command/#", o.prefix + "/health/rack/+", o.prefix + "/gateway/+/status",
-            o.prefix + "/gateway/+/bridge", o.prefix + "/gateway/+/stats"};
+    // A pod's own copy of a rack's health comes before the plain one (see RouteRackHealth),
+    // also in the retained messages a subscription brings.
+    return {o.prefix + "/query/#",           o.prefix + "/command/#",         o.prefix + "/gateway/+/health/rack/+",
+            o.prefix + "/health/rack/+",     o.prefix + "/gateway/+/status",  o.prefix + "/gateway/+/bridge",
+            o.prefix + "/gateway/+/stats"};
   }
   std::vector<std::string> filters{o.prefix + "/provisioning/+", o.prefix + "/query/#", o.prefix + "/command/#",
                                    o.prefix + "/reported/+"};
@@ -316,6 +319,12 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
       BridgeCarried(pod);
       return;
     }
+    // <pod>/health/rack/<rack>: the pod's own copy of its rack's health, which only that pod's
+    // bridge may write (the shipped site ACL)
+    if (std::string_view tail = rest.substr(slash + 1); tail.rfind("health/rack/", 0) == 0) {
+      RouteRackHealth(topic, tail.substr(12), payload, pod);
+      return;
+    }
     if (rest.substr(slash) == "/bridge") {
       // mosquitto's bridge notification: "1" once connected, "0" when it disconnected (the will
       // the site broker publishes for a bridge that dropped).
@@ -366,7 +375,12 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
   }
   // site: health/rack/<rack>, the rack's health as its pod publishes it
   if (rest.rfind("rack/", 0) != 0) return;
-  const std::string_view rack = rest.substr(5);
+  RouteRackHealth(topic, rest.substr(5), payload, "");
+}
+
+void IngestRouter::RouteRackHealth(std::string_view topic, std::string_view rack, std::string_view payload,
+                                   std::string_view bridge_pod) {
+  thread_local simdjson::dom::parser parser;
   if (!IsValidId(rack)) {
     dead_letters_.Reject(RejectReason::kBadId, topic, "rack id must match [A-Za-z0-9._-]{1,64}", payload);
     return;
@@ -389,6 +403,13 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
       // Whose rack this is cannot be told: never taken (a forged or foreign document).
       dead_letters_.Reject(RejectReason::kConflict, topic,
                            "rack health without the \"gateway\" of the pod that publishes it is not taken", payload);
+      return;
+    }
+    if (!bridge_pod.empty() && gateway != bridge_pod) {
+      dead_letters_.Reject(RejectReason::kConflict, topic,
+                           "rack health on pod " + std::string(bridge_pod) + "'s own topic names gateway " + gateway +
+                               ": the document and the bridge it came over disagree",
+                           payload);
       return;
     }
     simdjson::dom::object by_kind;
@@ -427,8 +448,13 @@ void IngestRouter::RouteSiteInput(std::string_view topic, std::string_view kind,
       if (status.since <= 0) status.since = clock_();
     }
   }
+  // A clear carries no gateway: on a pod's own topic, the pod is the one whose bridge it came over.
+  if (!bridge_pod.empty()) gateway = std::string(bridge_pod);
+  if (!OnlyFromOwnTopic(topic, rack, gateway, payload, !bridge_pod.empty())) return;
+  status.from_owner_topic = !bridge_pod.empty();
   // One rack, one pod: a second pod publishing the same rack is a configuration error, reported
-  // and never merged. (A clear carries no gateway: it is taken from the bridge as it comes.)
+  // and never merged. (A plain clear, with no gateway, is taken as it comes unless its rack's
+  // owner publishes its own copies.)
   if (!gateway.empty()) {
     const TwinAddress dc{Level::kDatacenter, options_.datacenter};
     MutexLock lock(owners_mu_);
@@ -506,9 +532,40 @@ void IngestRouter::AnswerError(std::string_view response_topic, std::string_view
   replies_.Publish(OutMessage{std::string(response_topic), w.Take(), 1, false, std::string(correlation)});
 }
 
-void IngestRouter::SeedRackOwners(const std::map<std::string, std::string>& owners) {
+void IngestRouter::SeedRackOwners(const std::map<std::string, std::string>& owners, const std::set<std::string>& own_topic_pods) {
   MutexLock lock(owners_mu_);
   for (const auto& [rack, pod] : owners) rack_owner_.emplace(rack, pod);
+  for (const std::string& pod : own_topic_pods) own_topic_pods_.emplace(pod);
+}
+
+bool IngestRouter::OnlyFromOwnTopic(std::string_view topic, std::string_view rack, const std::string& gateway,
+                                    std::string_view payload, bool own_topic) {
+  MutexLock lock(owners_mu_);
+  if (own_topic) {
+    if (own_topic_pods_.insert(gateway).second) {
+      spdlog::info("pod {} publishes its racks' health on its own topic: the site takes its racks only from there",
+                   gateway);
+    }
+    last_own_copy_[std::string(rack)] = std::hash<std::string_view>{}(payload);
+    return true;
+  }
+  // A plain copy: what its pod also sent on its own topic (just before, on the same bridge), or
+  // a document whose origin cannot be told.
+  std::string_view pod = gateway;
+  if (pod.empty()) {  // a clear: whose rack was it?
+    auto owner = rack_owner_.find(rack);
+    if (owner == rack_owner_.end()) return true;
+    pod = owner->second;
+  }
+  if (!own_topic_pods_.contains(pod)) return true;  // a pod that publishes no own copies (an older one)
+  auto last = last_own_copy_.find(rack);
+  if (last != last_own_copy_.end() && last->second != std::hash<std::string_view>{}(payload)) {
+    dead_letters_.Reject(RejectReason::kConflict, topic,
+                         "rack health naming pod " + std::string(pod) +
+                             " that is not the copy on its own topic: only that copy is taken",
+                         payload);
+  }
+  return false;
 }
 
 bool IngestRouter::ToDesk(DeskRequest::Type type, std::string_view payload, std::string_view response_topic,

@@ -67,7 +67,7 @@ class IngestRouter {
   // Where operator commands and the queries about incidents and silences go. Set before the
   // first message; without it those topics are answered with an error.
   // site: which pod owns each rack, as the restored datacenter twin says; before Start.
-  void SeedRackOwners(const std::map<std::string, std::string>& owners);
+  void SeedRackOwners(const std::map<std::string, std::string>& owners, const std::set<std::string>& own_topic_pods);
   // `desk` returns false when it refuses the request (its queue is full).
   void SetDesk(std::function<bool(DeskRequest)> desk) { desk_ = std::move(desk); }
   // P/command/desired, P/query/twin/<id> and P/reported/<id> go here (false: too many wait). Set
@@ -101,6 +101,15 @@ class IngestRouter {
   void RouteCommand(std::string_view topic, std::string_view what, std::string_view payload,
                     std::string_view response_topic, std::string_view correlation);
   void RouteSiteInput(std::string_view topic, std::string_view kind, std::string_view rest, std::string_view payload);
+  // Site: a rack's health, from P/health/rack/<rack> (`bridge_pod` empty) or from a pod's own
+  // copy on P/gateway/<bridge_pod>/health/rack/<rack>.
+  void RouteRackHealth(std::string_view topic, std::string_view rack, std::string_view payload,
+                       std::string_view bridge_pod);
+  // Site: whether a rack's health is taken as to where it came from. A pod that publishes its
+  // own copies is believed only there: a plain copy naming it (or clearing its rack) is not
+  // taken, and is dead-lettered when it differs from the last own copy of that rack.
+  bool OnlyFromOwnTopic(std::string_view topic, std::string_view rack, const std::string& gateway,
+                        std::string_view payload, bool own_topic);
   // {"ok": false, "error": ...} to a request's Response Topic (nothing when it named none).
   void AnswerError(std::string_view response_topic, std::string_view correlation, const std::string& error);
   // Site: a message from `pod` came over its bridge. If the bridge's last notification said "0",
@@ -132,6 +141,9 @@ class IngestRouter {
   std::map<std::string, std::string, std::less<>> rack_owner_ GUARDED_BY(owners_mu_);
   std::set<std::string> conflicts_ GUARDED_BY(owners_mu_);  // "<rack>\n<pod>" reported as a conflict
   std::set<std::string, std::less<>> bridges_down_ GUARDED_BY(owners_mu_);  // pods whose bridge last said "0"
+  // pods that publish their racks' health on their own topic, and the hash of each rack's last copy there
+  std::set<std::string, std::less<>> own_topic_pods_ GUARDED_BY(owners_mu_);
+  std::map<std::string, size_t, std::less<>> last_own_copy_ GUARDED_BY(owners_mu_);
 
   std::atomic<uint64_t> native_{0};
   std::atomic<uint64_t> collectd_{0};

@@ -8,8 +8,10 @@
 
 namespace dctwin {
 
-AlertPublisher::AlertPublisher(std::string prefix, std::string datacenter, MessageSink& sink, std::string gateway_id)
-    : prefix_(std::move(prefix)), datacenter_(std::move(datacenter)), sink_(sink), gateway_id_(std::move(gateway_id)) {}
+AlertPublisher::AlertPublisher(std::string prefix, std::string datacenter, MessageSink& sink, std::string gateway_id,
+                               bool rack_copies)
+    : prefix_(std::move(prefix)), datacenter_(std::move(datacenter)), sink_(sink), gateway_id_(std::move(gateway_id)),
+      rack_copies_(rack_copies && !gateway_id_.empty()) {}
 
 namespace {
 
@@ -281,6 +283,11 @@ void AlertPublisher::PublishHealth(const HealthUpdate& h) {
   msg.payload = HealthJson(h, gateway_id_);
   msg.qos = 1;
   msg.retained = true;
+  if (rack_copies_ && h.level == Level::kRack) {
+    OutMessage copy = msg;
+    copy.topic = prefix_ + "/gateway/" + gateway_id_ + "/health/rack/" + h.subject;
+    Send(std::move(copy));
+  }
   Send(std::move(msg));
 }
 

@@ -15,7 +15,10 @@ namespace dctwin {
 
 class AlertPublisher {
  public:
-  AlertPublisher(std::string prefix, std::string datacenter, MessageSink& sink, std::string gateway_id = "");
+  // `rack_copies` (a pod): each rack's health also goes to P/gateway/<gateway_id>/health/rack/<rack>,
+  // first, which the site takes as coming over this pod's bridge (only that bridge may write it).
+  AlertPublisher(std::string prefix, std::string datacenter, MessageSink& sink, std::string gateway_id = "",
+                 bool rack_copies = false);
 
   void PublishHealth(const HealthUpdate& health);
   // The answer to an MQTT 5 request, to its Response Topic with its Correlation Data.
@@ -34,6 +37,7 @@ class AlertPublisher {
   const std::string datacenter_;
   MessageSink& sink_;
   const std::string gateway_id_;
+  const bool rack_copies_;
 
   std::atomic<uint64_t> failed_{0};
 };

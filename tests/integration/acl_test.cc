@@ -21,7 +21,7 @@ class AclTest : public ::testing::Test {
     const std::string d = dir_.path();
     chmod(d.c_str(), 0755);  // mosquitto, started as root, reads its files as the mosquitto user
     int status = -1;
-    RunCommand("cd " + d + " && touch passwd && for u in dctwin-gateway provisioning viewer operator s1 s2; do "
+    RunCommand("cd " + d + " && touch passwd && for u in dctwin-gateway provisioning viewer operator s1 s2 pod-1-bridge; do "
                "mosquitto_passwd -b passwd $u pw-$u || exit 1; done && chmod 644 passwd",
                &status);
     ASSERT_EQ(status, 0);
@@ -91,6 +91,15 @@ TEST_F(AclTest, ViewersWatchOperatorsActServersPublishOnlyTheirOwnMetrics) {
   EXPECT_NE(Ask("viewer", "query/silences", "").find("\"created_by\":\"v\""), std::string::npos);
   // Viewers read the retained records, including the silence's.
   EXPECT_NE(Sub("viewer", "dctwin/incidents/server/s1/thermal").find("\"silenced_by\":[\"sil-"), std::string::npos);
+
+  // On a site broker, a pod's bridge writes its own pod's topics only: the copy of a rack's health
+  // under P/gateway/<pod>/ is where the site knows which bridge it came over.
+  RunCommand("mosquitto_pub -V 5 -q 1 -r" + Auth("pod-1-bridge") + "-t dctwin/gateway/pod-2/health/rack/r9 -m forged");
+  RunCommand("mosquitto_pub -V 5 -q 1 -r" + Auth("pod-1-bridge") + "-t dctwin/gateway/pod-1/health/rack/r9 -m own");
+  RunCommand("mosquitto_pub -V 5 -q 1 -r" + Auth("viewer") + "-t dctwin/gateway/pod-1/health/rack/r8 -m forged");
+  EXPECT_EQ(Sub("viewer", "dctwin/gateway/pod-1/health/rack/r9"), "own\n");
+  EXPECT_EQ(Sub("viewer", "dctwin/gateway/pod-2/health/rack/r9"), "");
+  EXPECT_EQ(Sub("viewer", "dctwin/gateway/pod-1/health/rack/r8"), "");
 }
 
 // Control on the shipped ACL: operators change desired state, viewers cannot; a server reads only

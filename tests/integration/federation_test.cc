@@ -66,12 +66,41 @@ TEST_F(FederationTest, TheSiteCorrelatesAcrossPodsAndOwnsSilencesAndEachPodAnswe
 
 // Bad input: a pod that publishes a rack another pod owns is logged, counted (dead letter
 // `conflict`), never merged, and reported once as a `config` incident at the site; it ends when
-// that pod goes offline (to be reconfigured).
+// that pod goes offline (to be reconfigured). A rack's health is taken only as it came over its
+// pod's bridge: a pod also publishes it on its own P/gateway/<pod>/health/rack/<rack>, which the
+// site ACL lets only that pod's bridge write, and a copy that names the pod elsewhere is not taken.
 TEST_F(FederationTest, ARackPublishedByTwoPodsIsOneConfigIncidentAtTheSiteNeverMerged) {
   Sag(0, 1);  // pod1: r01, r02
   ASSERT_TRUE(probe_->WaitFor([](const Received& r) {
     return r.topic == "dctwin/health/rack/r01" && JsonString(r.payload, "gateway") == "pod1";
   }, 30s)) << pod_[0]->Log();
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/gateway/pod1/health/rack/r01" && JsonString(r.payload, "gateway") == "pod1";
+  }, 10s)) << "pod1 publishes no copy of r01's health on its own topic";
+  auto unhealthy = [&](const std::string& rack) { return Ask("query/unhealthy-racks").find("\"" + rack + "\"") != std::string::npos; };
+  ASSERT_TRUE(WaitUntil([&] { return unhealthy("r01"); }, 20s)) << site_->Log();
+  Probe forger(site_broker_.uri(), "forger");
+  // Naming r01's pod on the plain topic, or on another pod's own topic: neither is taken.
+  forger.Publish("dctwin/health/rack/r01",
+                 R"({"status": "ok", "open": [], "by_kind": {}, "incidents": [], "gateway": "pod1", "rack": "r01"})");
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/deadletter/conflict" && r.payload.find("not the copy on its own topic") != std::string::npos;
+  }, 10s)) << site_->Log();
+  forger.Publish("dctwin/gateway/pod2/health/rack/r01",
+                 R"({"status": "ok", "open": [], "by_kind": {}, "incidents": [], "gateway": "pod1", "rack": "r01"})");
+  ASSERT_TRUE(probe_->WaitFor([](const Received& r) {
+    return r.topic == "dctwin/deadletter/conflict" && r.payload.find("disagree") != std::string::npos;
+  }, 10s)) << site_->Log();
+  forger.Publish("dctwin/health/rack/r01", "");  // a clear names no pod: not taken either
+  ASSERT_TRUE(WaitUntil([&] {
+    return probe_->All([](const Received& r) {
+      return r.topic == "dctwin/deadletter/conflict" && r.payload.find("not the copy on its own topic") != std::string::npos;
+    }).size() >= 2;
+  }, 10s)) << site_->Log();
+  EXPECT_TRUE(unhealthy("r01")) << "a forged copy changed r01's health at the site";
+  const std::string retained = RunCommand("mosquitto_sub -h 127.0.0.1 -p " + std::to_string(site_broker_.port()) +
+                                          " -t dctwin/health/rack/r01 --retained-only -C 1 -W 2 2>/dev/null");
+  EXPECT_EQ(JsonString(retained, "status"), "critical") << retained;
   Probe rogue(site_broker_.uri(), "rogue-pod");
   rogue.Publish("dctwin/gateway/pod9/status", R"({"online": true, "gateway": "pod9"})", 1, true);
   for (int i = 0; i < 3; ++i) {

@@ -295,21 +295,35 @@ TEST_F(StressTest, ASiteTakesRackHealthOnlyFromItsPodAndCountsItsStatus) {
 }
 
 // Item 4, at a site restart: while the site gateway is down, another pod's document for r1 is
-// retained in place of r1's owner's. The restarted site still knows that pod1 owns r1: the
-// document is a conflict, and r1 stays unhealthy as its owner said.
+// retained in place of r1's owner's, and a document naming r2's pod on the plain topic (not its
+// own) in place of r2's. The restarted site still knows that pod1 owns r1 and that pod3 publishes
+// its own copies: neither document is taken, and both racks stay unhealthy as their pods said.
 TEST_F(StressTest, ASiteRemembersWhichPodOwnsARackAcrossARestart) {
   StartGateway(Config("role = \"site\"\n", "[model]\nheartbeat_timeout_s = 3600\n"));
   const std::string critical =
       R"({"status":"critical","open":[],"updated_at":1,"gateway":"pod1","rack":"r1","since":1,"severity":"critical","incidents":[],"by_kind":{"power":3}})";
   probe_->Publish("dctwin/health/rack/r1", critical, 1, true);
+  // r2's pod publishes its own copy too (P/gateway/<pod>/health/rack/<rack>), then the plain one.
+  std::string r2 = critical;
+  r2.replace(r2.find("\"r1\""), 4, "\"r2\"");
+  r2.replace(r2.find("pod1"), 4, "pod3");
+  probe_->Publish("dctwin/gateway/pod3/health/rack/r2", r2, 1, true);
+  probe_->Publish("dctwin/health/rack/r2", r2, 1, true);
   auto unhealthy = [&] {
     return RunCommand("mosquitto_rr -V 5 -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
                       " -t dctwin/query/unhealthy-racks -e dctwin/reply/u -W 5 -m '' 2>/dev/null");
   };
-  ASSERT_TRUE(WaitUntil([&] { return unhealthy().find("\"r1\"") != std::string::npos; }, 10s)) << gateway_->Log();
+  ASSERT_TRUE(WaitUntil([&] {
+    const std::string u = unhealthy();
+    return u.find("\"r1\"") != std::string::npos && u.find("\"r2\"") != std::string::npos;
+  }, 10s)) << gateway_->Log();
   ASSERT_EQ(gateway_->Terminate(), 0);
   probe_->Publish("dctwin/health/rack/r1",
                   R"({"status":"ok","open":[],"updated_at":2,"gateway":"pod2","rack":"r1","incidents":[],"by_kind":{}})",
+                  1, true);
+  // A plain copy naming pod3 that did not come with pod3's own copy.
+  probe_->Publish("dctwin/health/rack/r2",
+                  R"({"status":"ok","open":[],"updated_at":2,"gateway":"pod3","rack":"r2","incidents":[],"by_kind":{}})",
                   1, true);
   probe_->Clear();
   gateway_->Start();
@@ -318,6 +332,7 @@ TEST_F(StressTest, ASiteRemembersWhichPodOwnsARackAcrossARestart) {
       << gateway_->Log();
   const std::string answer = unhealthy();
   EXPECT_NE(answer.find("\"r1\""), std::string::npos) << "another pod's document replaced r1's health: " << answer;
+  EXPECT_NE(answer.find("\"r2\""), std::string::npos) << "a copy not from pod3's own topic was taken: " << answer;
 }
 
 // Item 10: what a record says follows its incident. Three servers' thermal incidents become a

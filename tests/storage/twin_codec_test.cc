@@ -208,6 +208,19 @@ TEST(TwinCodecTest, AnUnknownSeverityIsCorruption) {
   EXPECT_TRUE(DecodeRackStatus(EncodeRackStatus(status), &copy).ok());
 }
 
+// A site's rack row keeps its pod and whether its health came from the pod's own topic: after a
+// restart the site still takes that pod's racks only from there.
+TEST(TwinCodecTest, ARacksPodAndWhereItsHealthCameFromAreKept) {
+  RackStatus status;
+  status.rack = "r1";
+  status.owner = "pod-1";
+  status.from_owner_topic = true;
+  RackStatus copy;
+  ASSERT_TRUE(DecodeRackStatus(EncodeRackStatus(status), &copy).ok());
+  EXPECT_EQ(copy.owner, "pod-1");
+  EXPECT_TRUE(copy.from_owner_topic);
+}
+
 // A server twin's state as format version 1 wrote it, kept as a file: every later version must
 // still read it. Regenerate only when starting a new fixture version:
 //   DCTWIN_WRITE_FIXTURES=1 build/tests/dctwin_unit_tests --gtest_filter='TwinCodecTest.*'
