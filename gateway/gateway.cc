@@ -330,6 +330,12 @@ Status Gateway::Start() {
                                                 *reply_book_, *dead_letters_, *writer_, *census_,
                                                 std::chrono::milliseconds(config_.state.flush_interval_ms),
                                                 static_cast<size_t>(config_.state.flush_changes), limits_));
+    // A shard's events reach the desks in the writer's round that commits the state behind them.
+    hosts_.back()->SetEventsSink([this](ShardEvents& events) {
+      const double now = WallClock();
+      desk_->OnIncidents(events.incidents, events.provisioning, now, events.received);
+      control_->OnIncidents(events.incidents, events.provisioning, now, events.received);
+    });
   }
   if (config_.history.rollup_1m_days > 0 || config_.history.rollup_1h_days > 0) {
     for (auto& h : hosts_) h->SetRollups(&metric_names_);

@@ -1,5 +1,5 @@
-// CommitStageChain: several commit stages run by one store writer, in the order given: each sees
-// every batch's events, polls, contributes to the same transaction and hears of its commit.
+// CommitStageChain: several commit stages run by one store writer, in the order given: each
+// polls, contributes to the same transaction and hears of its commit.
 // Each stage stamps its history rows from one shared clock that never steps back, in the order it
 // makes them; the rows of one transaction are put in the order of those times (a stable merge of
 // the stages' rows), so that the history's seq order is its time order.
@@ -20,10 +20,6 @@ class CommitStageChain : public CommitStage {
  public:
   explicit CommitStageChain(std::vector<CommitStage*> stages) : stages_(std::move(stages)) {}
 
-  void OnIncidents(std::vector<IncidentEvent>& events, const std::vector<ProvisioningChange>& provisioning,
-                   double now, double received) override {
-    for (CommitStage* s : stages_) s->OnIncidents(events, provisioning, now, received);
-  }
   void SetOutboxFull(bool full) override {
     for (CommitStage* s : stages_) s->SetOutboxFull(full);
   }

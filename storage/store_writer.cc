@@ -65,7 +65,77 @@ void StoreWriter::Acked(int64_t seq) {
   acked_.push_back(seq);
 }
 
-void StoreWriter::Merge(ShardBatch& batch) {
+void StoreWriter::Run() {
+  auto backoff = std::chrono::milliseconds(50);
+  MutexLock lock(mu_);
+  for (;;) {
+    const auto deadline = std::chrono::steady_clock::now() + flush_interval_;
+    while (!stop_ && !woken_ && submitted_.empty() && pending_samples_.empty() && pending_rollups_.empty()) {
+      if (wake_.wait_until(lock.native(), deadline) == std::cv_status::timeout) break;
+    }
+    woken_ = false;
+    const bool stopping = stop_;
+    std::vector<ShardBatch> batches;
+    batches.swap(submitted_);
+    pending_acked_.insert(pending_acked_.end(), acked_.begin(), acked_.end());
+    acked_.clear();
+    const uint64_t covered = submitted_count_;
+    lock.Unlock();
+
+    const auto round_start = std::chrono::steady_clock::now();
+    const bool ok = Round(batches);
+    const double round_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - round_start).count();
+    if (ok != !failing_) {
+      failing_ = !ok;
+      if (failing_) {
+        spdlog::critical("state store: commits fail ({}); holding what changed until they succeed", last_error_);
+      } else {
+        spdlog::warn("state store: commits succeed again");
+      }
+      if (on_failure_) on_failure_(failing_, last_error_);
+    }
+    if (ok) heartbeat_.store(clock_(), std::memory_order_relaxed);
+
+    lock.Lock();
+    if (!batches.empty()) {
+      ++stats_.rounds;
+      stats_.round_ms_total += round_ms;
+    }
+    if (ok) {
+      backoff = std::chrono::milliseconds(50);
+      if (pending_samples_.empty() && pending_rollups_.empty()) {
+        committed_count_ = std::max(committed_count_, covered);
+        flushed_.notify_all();
+      }
+      if (stopping && pending_samples_.empty() && pending_rollups_.empty()) return;
+    } else {
+      if (stopping) return;  // Stop() gave up waiting; what is pending stays uncommitted
+      // Retry with backoff; new submissions are merged into the retry.
+      const auto until = std::chrono::steady_clock::now() + backoff;
+      while (!stop_) {
+        if (wake_.wait_until(lock.native(), until) == std::cv_status::timeout) break;
+      }
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+  }
+}
+
+bool StoreWriter::Round(std::vector<ShardBatch>& batches) {
+  // 1. Collect.
+  if (stage_ != nullptr) stage_->SetOutboxFull(store_.OutboxSize() >= outbox_max_);
+  for (ShardBatch& b : batches) Collect(b);
+  if (stage_ != nullptr) stage_->Poll(clock_());
+  // 2. Commit what is urgent (incidents and what they cause).
+  StoreBatch urgent = UrgentBatch();
+  if (!CommitUrgent(urgent)) return false;
+  // 3. Release what it lets out.
+  Release(urgent);
+  // 4. Then at most one chunk of samples.
+  return CommitSamples();
+}
+
+void StoreWriter::Collect(ShardBatch& batch) {
   // Later state of a twin replaces earlier state; a delete is remembered as "no state". A twin
   // with urgent state pending keeps it urgent when newer samples arrive.
   for (TwinKey& k : batch.deletes) {
@@ -86,9 +156,7 @@ void StoreWriter::Merge(ShardBatch& batch) {
     TwinKey key = r.key;
     pending_samples_.insert_or_assign(std::move(key), std::move(r));
   }
-  if (stage_ != nullptr && (!batch.incidents.empty() || !batch.provisioning.empty())) {
-    stage_->OnIncidents(batch.incidents, batch.provisioning, clock_(), batch.received);
-  }
+  if (batch.collected) batch.collected();
   if (batch.released) pending_released_.push_back(std::move(batch.released));
   if (!batch.rollups.empty()) {
     pending_rollups_.insert(pending_rollups_.end(), std::make_move_iterator(batch.rollups.begin()),
@@ -104,7 +172,7 @@ void StoreWriter::Merge(ShardBatch& batch) {
   ++merged_;
 }
 
-bool StoreWriter::CommitUrgent() {
+StoreBatch StoreWriter::UrgentBatch() {
   StoreBatch b;
   for (auto& [key, record] : pending_twins_) {
     if (record) {
@@ -115,7 +183,10 @@ bool StoreWriter::CommitUrgent() {
   }
   b.acked = pending_acked_;
   if (stage_ != nullptr) stage_->Contribute(b);
+  return b;
+}
 
+bool StoreWriter::CommitUrgent(StoreBatch& b) {
   double ms = 0;
   if (!b.empty()) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -141,29 +212,33 @@ bool StoreWriter::CommitUrgent() {
       spdlog::critical("outbox over its limit: {} rows wait for the broker (state.outbox_max {})", rows, outbox_max_);
     }
   }
-  // Committed: now, and only now, the events may go out, in commit order.
+  MutexLock lock(mu_);
+  if (!b.empty()) {
+    ++stats_.commits;
+    stats_.last_commit_ms = ms;
+    stats_.max_commit_ms = std::max(stats_.max_commit_ms, ms);
+  }
+  stats_.twins_written += b.upserts.size();
+  stats_.outbox_rows = store_.OutboxSize();
+  stats_.pending_twins = pending_samples_.size();
+  return true;
+}
+
+void StoreWriter::Release(const StoreBatch& b) {
+  // Now, and only now, the events may go out, in commit order.
   for (const OutboxRecord& r : b.outbox) outbound_.Deliver(r);
   if (stage_ != nullptr) stage_->Committed(clock_());
   // Then what the committed state caused besides its events: health, answers, messages to twins.
   for (auto& released : pending_released_) released();
   pending_released_.clear();
+  pending_twins_.clear();
+  pending_acked_.clear();
   {
     MutexLock lock(mu_);
-    if (!b.empty()) {
-      ++stats_.commits;
-      stats_.last_commit_ms = ms;
-      stats_.max_commit_ms = std::max(stats_.max_commit_ms, ms);
-    }
-    stats_.twins_written += b.upserts.size();
-    stats_.outbox_rows = store_.OutboxSize();
-    stats_.pending_twins = pending_samples_.size();
     uncommitted_ -= std::min(uncommitted_, merged_);
   }
   merged_ = 0;
   room_.notify_all();
-  pending_twins_.clear();
-  pending_acked_.clear();
-  return true;
 }
 
 bool StoreWriter::CommitSamples() {
@@ -191,66 +266,6 @@ bool StoreWriter::CommitSamples() {
   stats_.twins_written += b.upserts.size();
   stats_.pending_twins = pending_samples_.size();
   return true;
-}
-
-void StoreWriter::Run() {
-  auto backoff = std::chrono::milliseconds(50);
-  MutexLock lock(mu_);
-  for (;;) {
-    const auto deadline = std::chrono::steady_clock::now() + flush_interval_;
-    while (!stop_ && !woken_ && submitted_.empty() && pending_samples_.empty() && pending_rollups_.empty()) {
-      if (wake_.wait_until(lock.native(), deadline) == std::cv_status::timeout) break;
-    }
-    woken_ = false;
-    const bool stopping = stop_;
-    std::vector<ShardBatch> batches;
-    batches.swap(submitted_);
-    pending_acked_.insert(pending_acked_.end(), acked_.begin(), acked_.end());
-    acked_.clear();
-    const uint64_t covered = submitted_count_;
-    lock.Unlock();
-    const auto round_start = std::chrono::steady_clock::now();
-    if (stage_ != nullptr) stage_->SetOutboxFull(store_.OutboxSize() >= outbox_max_);
-    for (ShardBatch& b : batches) Merge(b);
-    if (stage_ != nullptr) stage_->Poll(clock_());
-    // Incidents and what they cause first; then at most one chunk of samples, so that a report
-    // that opens an incident never waits behind more than one chunk.
-    bool ok = CommitUrgent();
-    if (ok) ok = CommitSamples();
-    if (ok != !failing_) {
-      failing_ = !ok;
-      if (failing_) {
-        spdlog::critical("state store: commits fail ({}); holding what changed until they succeed", last_error_);
-      } else {
-        spdlog::warn("state store: commits succeed again");
-      }
-      if (on_failure_) on_failure_(failing_, last_error_);
-    }
-    if (ok) heartbeat_.store(clock_(), std::memory_order_relaxed);
-    const double round_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - round_start).count();
-    lock.Lock();
-    if (!batches.empty()) {
-      ++stats_.rounds;
-      stats_.round_ms_total += round_ms;
-    }
-    if (ok) {
-      backoff = std::chrono::milliseconds(50);
-      if (pending_samples_.empty() && pending_rollups_.empty()) {
-        committed_count_ = std::max(committed_count_, covered);
-        flushed_.notify_all();
-      }
-      if (stopping && pending_samples_.empty() && pending_rollups_.empty()) return;
-    } else {
-      if (stopping) return;  // Stop() gave up waiting; what is pending stays uncommitted
-      // Retry with backoff; new submissions are merged into the retry.
-      const auto until = std::chrono::steady_clock::now() + backoff;
-      while (!stop_) {
-        if (wake_.wait_until(lock.native(), until) == std::cv_status::timeout) break;
-      }
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
-    }
-  }
 }
 
 bool StoreWriter::Flush(std::chrono::milliseconds timeout) {
@@ -285,7 +300,8 @@ void StoreWriter::CommitAcknowledged() {
     pending_acked_.insert(pending_acked_.end(), acked_.begin(), acked_.end());
     acked_.clear();
   }
-  CommitUrgent();
+  StoreBatch urgent = UrgentBatch();
+  if (CommitUrgent(urgent)) Release(urgent);
 }
 
 StoreWriterStats StoreWriter::Stats() const {

@@ -1,15 +1,21 @@
 // StoreWriter: the one thread that writes to the StateStore, and the gate between a twin's change
 // and anything the outside world or another twin sees of it.
 //
-// Shards submit what they changed (encoded twins, deleted twins) together with the incident
-// events those changes produced and a `released` step holding everything else they produced
-// (health, query answers, messages to other twins). One round commits in two transactions:
-//  1. the urgent part: twins that changed more than their samples, deletions, the commit stage's
-//     outbox rows and documents, acknowledged outbox rows. Once it is committed, the outbox rows
-//     are handed to the OutboxSink (the broker) and each batch's `released` step runs, in the
-//     order the batches were submitted;
-//  2. the twins whose only change is new samples, in chunks, so that a burst of them never keeps
-//     an incident waiting for more than one chunk.
+// Shards submit what they changed (encoded twins, deleted twins, finished rollup buckets) with two
+// steps of their own: `collected`, which hands the batch's domain events to the commit stage, and
+// `released`, which holds everything else the batch produced (health, query answers, messages to
+// other twins). The writer knows nothing of what those steps carry. Each round of the writer
+// reads top to bottom (Round()):
+//  1. collect: every batch submitted since the last round, in order, is merged into what waits
+//     (later state of a twin replaces earlier state) and its `collected` step runs; then the
+//     commit stage polls (operators' requests, clock-driven changes);
+//  2. commit: one urgent transaction with the twins that changed more than their samples, the
+//     deletions, the acknowledged outbox rows and what the commit stage contributes (its outbox
+//     rows, documents, history);
+//  3. release: the committed outbox rows go to the OutboxSink (the broker) in commit order, the
+//     commit stage hears of the commit, and each batch's `released` step runs, in submission order;
+//  4. samples: at most one chunk of the twins whose only change is new samples (and of rollups),
+//     so that a burst of them never keeps an incident waiting for more than one chunk.
 // A failed commit (disk full, SQLITE_BUSY, I/O error) keeps everything pending, newer
 // submissions merged in, and is retried with backoff: nothing is lost once the fault clears, and
 // nothing is released before it is committed. What waits is bounded: past max_pending batches,
@@ -17,7 +23,7 @@
 // (the mailboxes fill, then the broker connection) instead of growing memory.
 //
 // Threads: Submit/Acked/Wake/Flush/Stop/Stats from any thread; the commit stage, the sink and
-// the `released` steps are called on the writer's own thread only.
+// the batches' steps are called on the writer's own thread only.
 #pragma once
 
 #include <atomic>
@@ -35,8 +41,6 @@
 #include "storage/rollup_codec.h"
 #include "storage/state_store.h"
 #include "base/thread_annotations.h"
-#include "twins/incident.h"
-#include "twins/messages.h"
 
 namespace dctwin {
 
@@ -45,19 +49,17 @@ struct ShardBatch {
   std::vector<TwinRecord> upserts;         // twins whose incidents, membership or health changed
   std::vector<TwinRecord> sample_upserts;  // twins whose only change is new samples
   std::vector<TwinKey> deletes;
-  std::vector<IncidentEvent> incidents;    // incident events, for the commit stage to publish
-  std::vector<ProvisioningChange> provisioning;
   std::vector<RollupRow> rollups;  // finished rollup buckets: written with the samples, off the urgent path
-  // Monotonic seconds when the earliest message behind `incidents` came from the broker (0: none
-  // did, e.g. a timer's incidents). Rides along to the outbound queue, which measures the alert
-  // latency.
-  double received = 0;
+  // Runs on the writer's thread when a round takes the batch, after the batches submitted before
+  // it and before the round's commit: the shard's events go to the commit stage, which puts what
+  // it makes of them into the same transaction as the twins above.
+  std::function<void()> collected;
   // Runs on the writer's thread once everything above (and everything submitted before it) is
   // committed.
   std::function<void()> released;
   bool empty() const {
-    return upserts.empty() && sample_upserts.empty() && deletes.empty() && incidents.empty() &&
-           provisioning.empty() && rollups.empty() && !released;
+    return upserts.empty() && sample_upserts.empty() && deletes.empty() && rollups.empty() && !collected &&
+           !released;
   }
 };
 
@@ -70,21 +72,16 @@ class OutboxSink {
   virtual void Deliver(const OutboxRecord& record) = 0;
 };
 
-// What runs on the writer's thread beside the twins: it turns incident events into outbox
-// messages and keeps state of its own in the same transactions (the IncidentDesk).
+// What runs on the writer's thread beside the twins and keeps state of its own in the same
+// transactions (the gateway's desks). It hears of the shards' events through their batches'
+// `collected` steps, which the gateway wires to it.
 class CommitStage {
  public:
   virtual ~CommitStage() = default;
-  // The incident events of one shard batch, in order, and the servers it commissioned, moved or
-  // decommissioned.
-  // `received`: see ShardBatch::received; the stage passes it on with the events' outbox rows.
-  virtual void OnIncidents(std::vector<IncidentEvent>& events,
-                           const std::vector<ProvisioningChange>& provisioning, double now,
-                           double received) = 0;
   // Before each round: whether the outbox holds outbox_max rows or more (the broker has been
   // away long). The stage may hold back what can wait (new opens), never what must follow.
   virtual void SetOutboxFull(bool /*full*/) {}
-  // Requests and clock-driven changes.
+  // Requests and clock-driven changes, after the round's batches were collected.
   virtual void Poll(double now) = 0;
   // Adds what waits for the next transaction (outbox messages after the shards' own, documents).
   // Called again with the same content after a failed commit.
@@ -147,10 +144,16 @@ class StoreWriter {
     }
   };
   void Run();
-  void Merge(ShardBatch& batch);
-  // The urgent transaction; true when it committed (or had nothing to do).
-  bool CommitUrgent();
-  // One chunk of sample-only twins; true when it committed (or had nothing to do).
+  // One round (see the top of this file); false when a commit failed.
+  bool Round(std::vector<ShardBatch>& batches);
+  // 1. A batch's twins into what waits; its `collected` step; its rollups and `released` step kept.
+  void Collect(ShardBatch& batch);
+  // 2. The urgent transaction; true when it committed (or had nothing to do).
+  StoreBatch UrgentBatch();
+  bool CommitUrgent(StoreBatch& urgent);  // the store numbers its outbox rows
+  // 3. What the committed transaction lets out.
+  void Release(const StoreBatch& urgent);
+  // 4. One chunk of sample-only twins and rollups; true when it committed (or had nothing to do).
   bool CommitSamples();
 
   // Constant after construction

@@ -89,9 +89,11 @@ class ControlDesk : public CommitStage {
   int64_t pending() const { return pending_.load(std::memory_order_relaxed); }
   int64_t drained() const { return drained_.load(std::memory_order_relaxed); }
 
-  // CommitStage (writer thread).
+  // Writer thread: the shards' events of one batch, in order (automation and the drained set
+  // follow them).
   void OnIncidents(std::vector<IncidentEvent>& events, const std::vector<ProvisioningChange>& provisioning,
-                   double now, double received) override;
+                   double now, double received);
+  // CommitStage (writer thread).
   void Poll(double now) override;
   void Contribute(StoreBatch& batch) override;
   void Committed(double now) override;

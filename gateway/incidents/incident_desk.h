@@ -1,14 +1,17 @@
-// IncidentDesk: the operator-facing side of incidents. It keeps the record of every open incident
-// (with its acknowledgement, the silences that mute it, flapping and runbook), the silences, and
-// what is owed to Alertmanager; it carries out the operators' commands and answers their queries.
+// IncidentDesk: the operator-facing side of incidents. It is the store writer's commit stage:
+// every incident event of the shards passes through it on the writer's thread, in commit order,
+// and everything it decides goes into the same transaction as the twin state that caused it.
+// Replies wait for that commit: an answered command survives kill -9.
 //
-// It is the store writer's commit stage: every incident event of the shards passes through it on
-// the writer's thread, in commit order, and everything it decides (event messages, retained
-// records, silences, its own documents) goes into the same transaction as the twin state that
-// caused it. Replies wait for that commit: an answered command survives kill -9.
+// The desk itself carries out the operators' commands and answers their queries, writes the
+// history, and keeps its parts in step; each part has one job:
+//   IncidentRecords     the open incidents' records and the events that announce them
+//   SilenceBook         the silences (what applying one does to the records is the desk's)
+//   NotificationLedger  what Alertmanager is owed, and what is held back for correlation
+//   DeskWrites          what all of them wait to have committed
 //
-// Threads: Submit()/ResolvesDelivered() and the counters from any thread; everything else on the
-// store writer's thread (or before it starts: Restore()).
+// Threads: Submit() and the counters from any thread; everything else on the store writer's
+// thread (or before it starts: Restore()).
 #pragma once
 
 #include <algorithm>
@@ -23,11 +26,16 @@
 #include <vector>
 
 #include "base/thread_annotations.h"
+#include "gateway/incidents/desk_writes.h"
+#include "gateway/incidents/incident_records.h"
+#include "gateway/incidents/notification_ledger.h"
+#include "gateway/incidents/silence_book.h"
 #include "gateway/mqtt/message_sink.h"
 #include "storage/store_writer.h"
 #include "storage/state_store.h"
 #include "storage/status.h"
 #include "twins/incident.h"
+#include "twins/messages.h"
 #include "twins/silence.h"
 
 namespace dctwin {
@@ -50,19 +58,6 @@ struct DeskRequest {
   std::string correlation;
   std::vector<std::string> ids;  // kResolvesDelivered
   IncidentEvent event;           // kGatewayIncident
-};
-
-// An incident as Alertmanager must hear of it: firing (resolved_at == 0) or resolved.
-struct Notification {
-  IncidentEvent incident;
-  double resolved_at = 0;
-};
-
-// What a commit changed in the list Alertmanager should hold: the incident's notification now,
-// or none (it is no longer owed).
-struct NotificationChange {
-  std::string id;
-  std::optional<Notification> notification;
 };
 
 class IncidentDesk : public CommitStage {
@@ -115,7 +110,7 @@ class IncidentDesk : public CommitStage {
 
   // Any thread: whether the inventory names groups (feeds, cooling units, switches). Only then
   // does a notification wait for correlation to name its group.
-  void SetGroups(bool present) { groups_present_.store(present, std::memory_order_relaxed); }
+  void SetGroups(bool present) { ledger_.SetGroups(present); }
   // Notifications held back: waiting for correlation, or caused by an open group incident.
   int64_t held_notifications() const { return held_count_.load(std::memory_order_relaxed); }
 
@@ -131,64 +126,34 @@ class IncidentDesk : public CommitStage {
   // Incidents Alertmanager should hold or still hear the resolve of.
   int64_t owed_notifications() const { return owed_.load(std::memory_order_relaxed); }
   // Opens held back because the outbox was full (published once it has room).
-  uint64_t opens_deferred() const { return opens_deferred_.load(std::memory_order_relaxed); }
+  uint64_t opens_deferred() const { return records_.opens_deferred(); }
 
   // Writer thread: the time for a history row written at `at` by another stage of the same
   // commits (the control desk): the history's times never step back.
-  double StampHistory(double at) {
-    last_history_at_ = std::max(at, last_history_at_);
-    return last_history_at_;
-  }
+  double StampHistory(double at) { return writes_.Stamp(at); }
 
-  // CommitStage (writer thread).
+  // Writer thread: the shards' events of one batch, in order, and the servers it commissioned,
+  // moved or decommissioned. `received`: see ShardEvents::received; it goes on with the events'
+  // outbox rows.
   void OnIncidents(std::vector<IncidentEvent>& events,
                    const std::vector<ProvisioningChange>& provisioning, double now,
-                   double received) override;
-  void SetOutboxFull(bool full) override { outbox_full_ = full; }
+                   double received);
+  // CommitStage (writer thread).
+  void SetOutboxFull(bool full) override { records_.SetOutboxFull(full); }
   void Poll(double now) override;
   void Contribute(StoreBatch& batch) override;
   void Committed(double now) override;
 
  private:
-  struct SilenceEntry {
-    Silence silence;
-    SilenceState applied = SilenceState::kPending;  // the state its effects were last applied for
-  };
-
   void Handle(DeskRequest& request, double now);
-  std::string AddSilence(const std::string& payload, double now, std::string* id, std::vector<std::string>* matches);
-  std::string ExpireSilence(const std::string& payload, double now);
   // Empty: not this desk's to answer (an incident held by another gateway).
   std::string Acknowledge(const std::string& payload, double now, bool* mine);
-  void MirrorSilence(const std::string& id, const std::string& payload, double now);
-  // The open records (by id) and the silences (by id), a page of at most `limit` after `cursor`
-  // (limit 0: all of them).
-  std::string IncidentsJson(size_t limit, const std::string& cursor) const;
-  std::string SilencesJson(double now, size_t limit, const std::string& cursor) const;
   void Reply(const DeskRequest& request, std::string payload);
   void ReplyError(const DeskRequest& request, const std::string& error);
 
   // Applies a silence's current state to the open records; returns the ids it mutes now.
-  std::vector<std::string> ApplySilence(SilenceEntry& entry, double now);
-  std::vector<std::string> MutingSilences(const IncidentEvent& incident, double now) const;
-  void SaveRecord(const IncidentEvent& record);
-  void SaveSilence(const Silence& silence, double now);
-  void SaveNotification(const std::string& id);
-  // Alertmanager hears of an open record from now on (unless it already does).
-  void Notify(const IncidentEvent& record);
-  // The notification of a new open: now, or held back (a group may cause it).
-  void NotifyOrHold(const IncidentEvent& e, double now);
-  // The open group incident that causes `e`, directly or through its rack's; empty if none.
-  std::string GroupCause(const IncidentEvent& e) const;
-  void Hold(const std::string& id, double until);
-  void Unhold(const std::string& id);
-  // Held notifications whose wait is over go out, unless an open group incident causes them.
-  void ReleaseHeld(double now);
-  // A group incident resolved: what it held back and is still open is notified now, once.
-  void ReleaseGroup(const std::string& group_incident);
-  // History rows (P/query/history) go into the transaction of the change they record. Their
-  // times never step back, so that the history's `at` index maps a time onto a seq range.
-  void Remember(HistoryRecord row);
+  std::vector<std::string> ApplySilence(SilenceBook::Entry& entry, double now);
+  // History rows (P/query/history) go into the transaction of the change they record.
   void RememberIncident(const IncidentEvent& e, double now);
   void RememberSilence(const Silence& s, const char* change, double at);
   void RememberProvisioning(const ProvisioningChange& c, double now);
@@ -196,10 +161,6 @@ class IncidentDesk : public CommitStage {
   // store may be what fails); the desk only writes them into the history, and keeps the open ones
   // as documents so that one a stop cut short is resolved in the history at the next start.
   void RememberGatewayIncident(const IncidentEvent& e, double now);
-  // `received`: see OutboxRecord::received (0: not an alert caused by a report).
-  void Outbox(std::string topic, std::string payload, bool retained, double received = 0);
-  std::string RecordTopic(const IncidentEvent& e) const;
-  std::string AlertTopic(const IncidentEvent& e) const;
   void UpdateCounts(double now);
 
   // Constant after construction
@@ -210,7 +171,6 @@ class IncidentDesk : public CommitStage {
   NotificationHandler on_notifications_;
   std::function<void()> wake_;
   std::function<std::vector<IncidentEvent>()> extra_records_;
-  std::vector<IncidentEvent> gateway_cut_short_;  // open at the last stop: resolved at the first commit
 
   Mutex mu_;
   std::vector<DeskRequest> requests_ GUARDED_BY(mu_);
@@ -221,40 +181,15 @@ class IncidentDesk : public CommitStage {
   std::atomic<int64_t> open_count_{0};
   std::atomic<int64_t> active_silences_{0};
   std::atomic<int64_t> owed_{0};
-  std::atomic<uint64_t> opens_deferred_{0};
-  std::atomic<bool> groups_present_{false};
   std::atomic<int64_t> held_count_{0};
 
   // Owned by the writer thread.
-  std::map<std::string, IncidentEvent> open_;        // open incident records by id
-  std::map<std::string, std::vector<std::string>> topic_ids_;  // record topic -> open ids, newest last
-  std::map<std::string, SilenceEntry> silences_;
-  SilenceIndex silence_index_;  // silences_ by an exact matcher each: what an incident is tested against
-  std::map<std::string, Notification> notifications_;
-  uint64_t silence_seq_ = 0;
-  // At outbox_max the backlog is not grown with new opens: they wait here (and in the store) and
-  // go out, with their own times, once the outbox has room; an incident that opened and resolved
-  // meanwhile is never announced at all. A resolve of an announced open always goes out.
-  bool outbox_full_ = false;
-  std::set<std::string> deferred_;
-  // Notifications held back (durable as "held" documents): id -> until when; the same ordered by
-  // time; and those whose wait is over but whose group incident is open, by that incident.
-  std::map<std::string, double> held_;
-  std::set<std::pair<double, std::string>> hold_order_;
-  std::map<std::string, std::set<std::string>> held_by_group_;
-  std::map<std::string, std::string> held_group_of_;  // the same, the other way round
-  std::set<std::string> open_groups_;  // open group incidents
-  void PublishDeferred();
-  // Waiting for the next commit.
-  std::vector<OutboxRecord> outbox_;
-  std::map<std::pair<std::string, std::string>, std::optional<std::string>> docs_;  // (collection, id) -> body
-  std::vector<OutMessage> replies_;
-  std::vector<HistoryRecord> history_;
-  std::vector<SpanChange> spans_;
+  DeskWrites writes_;
+  IncidentRecords records_;
+  SilenceBook silences_;
+  NotificationLedger ledger_;
+  std::vector<IncidentEvent> gateway_cut_short_;  // open at the last stop: resolved at the first commit
   bool spans_seeded_ = false;  // the servers of a database from before the spans have theirs
-  double last_history_at_ = 0;
-  bool maintenance_changed_ = false;
-  std::set<std::string> notifications_changed_;  // ids whose notification changed since the last commit
 };
 
 }  // namespace dctwin

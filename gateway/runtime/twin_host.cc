@@ -153,7 +153,7 @@ void TwinHost::ApplyPendingModel(double now) {
 void TwinHost::AfterBatch(double now) { Seal(now, false); }
 
 void TwinHost::Seal(double now, bool force) {
-  if (!force && pending_.incidents.empty() && pending_.provisioning.empty() && !effects_.holding() &&
+  if (!force && events_.empty() && !effects_.holding() &&
       !samples_due_ && now - last_seal_ < flush_interval_s_ && registry_.dirty_count() < flush_changes_) {
     return;
   }
@@ -220,6 +220,12 @@ void TwinHost::Seal(double now, bool force) {
       pending_.deletes.push_back(std::move(key));
     }
   }
+  if (!events_.empty() && events_sink_) {
+    pending_.collected = [sink = events_sink_, events = std::exchange(events_, ShardEvents{})]() mutable {
+      sink(events);
+    };
+  }
+  events_ = ShardEvents{};
   pending_.released = effects_.Seal();
   if (!pending_.empty()) writer_.Submit(std::exchange(pending_, ShardBatch{}));
 }
@@ -353,8 +359,8 @@ void TwinHost::Deliver(const Envelope& env) {
     }
   }
   if (!out.events.empty() && env.received > 0 &&
-      (pending_.received == 0 || env.received < pending_.received)) {
-    pending_.received = env.received;
+      (events_.received == 0 || env.received < events_.received)) {
+    events_.received = env.received;
   }
   if (const auto* query = std::get_if<Query>(&env.msg); query && outcome == TwinRegistry::Outcome::kIgnored) {
     replies_.Forget(query->reply_token);  // another gateway holds the subject and answers
@@ -413,9 +419,9 @@ void TwinHost::Apply(Effects& out) {
   }
   for (IncidentEvent& e : out.events) {
     counters_.open_incidents.fetch_add(OpenDelta(e.state), std::memory_order_relaxed);
-    pending_.incidents.push_back(std::move(e));
+    events_.incidents.push_back(std::move(e));
   }
-  for (auto& c : out.provisioning) pending_.provisioning.push_back(std::move(c));
+  for (auto& c : out.provisioning) events_.provisioning.push_back(std::move(c));
   // Health, replies and messages to other twins wait for the commit of what produced them.
   effects_.Hold(out);
   if (out.reports_applied > 0) counters_.messages_in.fetch_add(out.reports_applied, std::memory_order_relaxed);

@@ -1,7 +1,8 @@
 // TwinHost: what one shard does. Holds the TwinRegistry of the twins whose address hashes to
 // this shard, hands it each message and timer tick, and carries the effects to the commit:
-// changed twins and incident events go to the StoreWriter in one ShardBatch, with the shard's
-// EffectsStage holding health, replies and messages to other twins until that batch is
+// changed twins go to the StoreWriter in one ShardBatch, whose `collected` step hands the
+// incident events and provisioning changes to the EventsSink (the desks) in the same round, and
+// the shard's EffectsStage holds health, replies and messages to other twins until that batch is
 // committed. Rejections go to DeadLetters at once (they change no state).
 //
 // Threads: OnStart/Handle/Tick/AfterBatch/Seal on the shard's own thread (Restore,
@@ -18,6 +19,7 @@
 #include <string>
 
 #include "gateway/publish/alert_publisher.h"
+#include "gateway/runtime/shard_events.h"
 #include "gateway/publish/dead_letters.h"
 #include "base/thread_annotations.h"
 #include "gateway/ingest/report_assembly.h"
@@ -64,6 +66,10 @@ class TwinHost : public ShardHandler<Envelope> {
            StoreWriter& writer,
            SilenceCensus& census, std::chrono::milliseconds flush_interval, size_t flush_changes,
            TwinLimits& limits);
+
+  // Before the pool starts: who hears of this shard's events (none: they are dropped, as in tests
+  // of the twins' state alone).
+  void SetEventsSink(EventsSink sink) { events_sink_ = std::move(sink); }
 
   void OnStart(double now) override;
   void Handle(Envelope& env) override;
@@ -135,7 +141,9 @@ class TwinHost : public ShardHandler<Envelope> {
   RateLimiter limiter_;        // ingest: max_messages_per_s, counted in reports
   double last_prune_ = 0;  // monotonic
   EffectsStage effects_;
-  ShardBatch pending_;  // events and deletions not yet handed to the writer
+  ShardBatch pending_;    // twins and deletions not yet handed to the writer
+  ShardEvents events_;    // events not yet handed to the writer
+  EventsSink events_sink_;
   double last_seal_ = 0;
   bool samples_due_ = false;  // sample-only twins are due beyond what the last seal took
   std::unique_ptr<RollupAccumulator> rollups_;

@@ -18,13 +18,12 @@ using namespace std::chrono_literals;
 
 using testing::FaultyStore;
 
-// A commit stage that turns each incident event into one outbox row (topic by subject, the
-// summary as payload), as the incident desk does with records of its own.
+// A commit stage that turns each event a batch's `collected` step hands it into one outbox row
+// (topic by subject, the event as payload), as the incident desk does with records of its own.
 class RowPerEventStage : public CommitStage {
  public:
-  void OnIncidents(std::vector<IncidentEvent>& events, const std::vector<ProvisioningChange>&,
-                   double, double) override {
-    for (const IncidentEvent& e : events) rows_.push_back(OutboxRecord{0, "dctwin/alerts/server/" + e.subject, e.summary, 1, false});
+  void Take(const std::string& subject, const std::string& event) {
+    rows_.push_back(OutboxRecord{0, "dctwin/alerts/server/" + subject, event, 1, false});
   }
   void Poll(double) override {}
   void Contribute(StoreBatch& batch) override {
@@ -46,15 +45,10 @@ class StoreWriterTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  static ShardBatch Batch(const std::string& server, const std::string& state, const std::string& event) {
+  ShardBatch Batch(const std::string& server, const std::string& state, const std::string& event) {
     ShardBatch b;
     b.upserts.push_back(TwinRecord{{1, server}, 1, state});
-    if (!event.empty()) {
-      IncidentEvent e;
-      e.subject = server;
-      e.summary = event;
-      b.incidents.push_back(std::move(e));
-    }
+    if (!event.empty()) b.collected = [this, server, event] { stage_.Take(server, event); };
     return b;
   }
   size_t Published() {
@@ -180,7 +174,7 @@ TEST_F(StoreWriterTest, TwinsWithOnlyNewSamplesAreCommittedAfterTheIncidentsInCh
   ShardBatch b;
   for (const char* id : {"s1", "s2", "s3", "s4", "s5"}) b.sample_upserts.push_back(TwinRecord{{1, id}, 1, "samples"});
   b.upserts.push_back(TwinRecord{{1, "hot"}, 1, "incident"});
-  b.incidents.push_back(IncidentEvent{});
+  b.collected = [this] { stage_.Take("hot", "open"); };
   ShardBatch later;  // newer urgent state of a twin that had samples waiting: it goes first
   later.upserts.push_back(TwinRecord{{1, "s5"}, 1, "incident"});
   writer.Submit(std::move(b));
