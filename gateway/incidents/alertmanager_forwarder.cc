@@ -55,7 +55,7 @@ void AlertmanagerForwarder::Update(std::vector<Notification> notifications) {
       std::string id = n.incident.id;
       current_.insert_or_assign(std::move(id), std::move(n));
     }
-    changed_ = true;
+    whole_ = true;
   }
   cv_.notify_all();
 }
@@ -64,13 +64,13 @@ void AlertmanagerForwarder::Apply(std::vector<NotificationChange> changes) {
   {
     MutexLock lock(mu_);
     for (NotificationChange& c : changes) {
+      changed_.insert(c.id);
       if (c.notification) {
         current_.insert_or_assign(std::move(c.id), std::move(*c.notification));
       } else {
         current_.erase(c.id);
       }
     }
-    changed_ = true;
   }
   cv_.notify_all();
 }
@@ -108,6 +108,7 @@ bool AlertmanagerForwarder::Post(Target& t, const std::vector<Notification>& ale
   client.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
   client.set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
   auto res = client.Post("/api/v2/alerts", Body(alerts, options_.gateway_id, now, options_.resend_s), "application/json");
+  alerts_posted_.fetch_add(alerts.size(), std::memory_order_relaxed);
   if (res && res->status == 200) {
     posts_ok_.fetch_add(1, std::memory_order_relaxed);
     return true;
@@ -126,7 +127,7 @@ bool AlertmanagerForwarder::PostAll(const std::vector<Notification>& snapshot, d
   bool all = true;
   bool down_changed = false;
   for (Target& t : targets_) {
-    // Firing ones always (they must be renewed); resolves this URL has not taken yet.
+    // Firing ones always (a whole post renews them); resolves this URL has not taken yet.
     std::vector<Notification> alerts;
     for (const Notification& n : snapshot) {
       auto it = t.accepted.find(n.incident.id);
@@ -171,72 +172,80 @@ void AlertmanagerForwarder::Run() {
   MutexLock lock(mu_);
   while (!stop_) {
     const double now = clock_();
-    // Post when something new waits, or the resend is due.
-    if (!changed_ && now < next_resend) {
+    // The whole list when a resend is due (or a post failed); else what changed, if anything.
+    const bool whole = whole_ || now >= next_resend;
+    if (!whole && changed_.empty()) {
       cv_.wait_for(lock.native(), std::chrono::duration<double>(std::min(next_resend - now, 1.0)));
       continue;
     }
-    // O(notifications) on this thread, not on the desk's.
-    std::vector<Notification> snapshot;
-    snapshot.reserve(current_.size());
-    for (const auto& [id, n] : current_) snapshot.push_back(n);
-    changed_ = false;
+    // O(what is posted) on this thread, never on the desk's.
+    std::vector<Notification> alerts;
+    if (whole) {
+      alerts.reserve(current_.size());
+      for (const auto& [id, n] : current_) alerts.push_back(n);
+    } else {
+      for (const std::string& id : changed_) {
+        if (auto it = current_.find(id); it != current_.end()) alerts.push_back(it->second);
+      }
+    }
+    changed_.clear();
+    whole_ = false;
     lock.Unlock();
     bool ok = true;
-    if (!snapshot.empty() || std::any_of(targets_.begin(), targets_.end(), [](const Target& t) { return !t.owed.empty(); })) {
-      ok = PostAll(snapshot, now);
+    if (!alerts.empty() || std::any_of(targets_.begin(), targets_.end(), [](const Target& t) { return !t.owed.empty(); })) {
+      ok = PostAll(alerts, now);
     }
-    // A resolve goes back to the desk once every URL that is up took it; a URL that is down keeps
-    // its own copy (bounded).
-    std::vector<std::string> delivered;
-    for (const Notification& n : snapshot) {
-      if (n.resolved_at <= 0) continue;
-      bool taken = true;
-      for (const Target& t : targets_) {
-        auto it = t.accepted.find(n.incident.id);
-        if (!t.down && (it == t.accepted.end() || !it->second)) taken = false;
-      }
-      if (!taken) continue;
-      delivered.push_back(n.incident.id);
-      for (Target& t : targets_) {
-        auto it = t.accepted.find(n.incident.id);
-        if (t.down && (it == t.accepted.end() || !it->second)) t.owed.emplace(n.incident.id, n);
-      }
-    }
-    std::set<std::string> listed;
-    for (const Notification& n : snapshot) listed.insert(n.incident.id);
-    for (Target& t : targets_) {
-      while (t.owed.size() > options_.max_owed_per_url) {
-        auto oldest = std::min_element(t.owed.begin(), t.owed.end(), [](const auto& a, const auto& b) {
-          return a.second.resolved_at < b.second.resolved_at;
-        });
-        t.owed.erase(oldest);
-        resolves_dropped_.fetch_add(1, std::memory_order_relaxed);
-      }
-      // What the desk no longer lists and this URL is not owed is forgotten.
-      for (auto it = t.accepted.begin(); it != t.accepted.end();) {
-        it = listed.count(it->first) > 0 ? std::next(it) : t.accepted.erase(it);
-      }
-    }
-    if (ok) {
-      next_resend = clock_() + options_.resend_s;
-      retry_s = 1;
-    } else {
+    std::vector<std::string> delivered = TakenByAll(alerts);
+    if (whole) Tidy(alerts);
+    if (!ok) {
+      // The whole list goes again after a backoff (what failed, and what that URL may have lost);
+      // changes meanwhile still go at once to the URLs that take them.
       next_resend = clock_() + std::min(retry_s, options_.resend_s);
       retry_s = std::min(retry_s * 2, 30.0);
+    } else if (whole) {
+      next_resend = clock_() + options_.resend_s;
+      retry_s = 1;
     }
     if (!delivered.empty()) delivered_(std::move(delivered));
     lock.Lock();
-    // The desk's answer to delivered resolves is the same list less those: nothing new to post.
-    if (changed_ && ok) {
-      bool news = false;
-      for (const auto& [id, n] : current_) {
-        for (const Target& t : targets_) {
-          auto it = t.accepted.find(n.incident.id);
-          news = news || it == t.accepted.end() || it->second != (n.resolved_at > 0);
-        }
-      }
-      changed_ = news;
+  }
+}
+
+std::vector<std::string> AlertmanagerForwarder::TakenByAll(const std::vector<Notification>& alerts) {
+  std::vector<std::string> delivered;
+  for (const Notification& n : alerts) {
+    if (n.resolved_at <= 0) continue;
+    bool taken = true;
+    for (const Target& t : targets_) {
+      auto it = t.accepted.find(n.incident.id);
+      if (!t.down && (it == t.accepted.end() || !it->second)) taken = false;
+    }
+    if (!taken) continue;
+    delivered.push_back(n.incident.id);
+    for (Target& t : targets_) {
+      auto it = t.accepted.find(n.incident.id);
+      if (t.down && (it == t.accepted.end() || !it->second)) t.owed.emplace(n.incident.id, n);
+    }
+  }
+  for (Target& t : targets_) {
+    while (t.owed.size() > options_.max_owed_per_url) {
+      auto oldest = std::min_element(t.owed.begin(), t.owed.end(), [](const auto& a, const auto& b) {
+        return a.second.resolved_at < b.second.resolved_at;
+      });
+      t.owed.erase(oldest);
+      resolves_dropped_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  return delivered;
+}
+
+void AlertmanagerForwarder::Tidy(const std::vector<Notification>& whole) {
+  std::set<std::string> listed;
+  for (const Notification& n : whole) listed.insert(n.incident.id);
+  // What the desk no longer lists and this URL is not owed is forgotten.
+  for (Target& t : targets_) {
+    for (auto it = t.accepted.begin(); it != t.accepted.end();) {
+      it = listed.count(it->first) > 0 ? std::next(it) : t.accepted.erase(it);
     }
   }
 }

@@ -1,7 +1,9 @@
 // AlertmanagerForwarder: posts the incidents the IncidentDesk says Alertmanager should hold to
-// /api/v2/alerts of every configured URL: firing ones at least every resend_s (with an endsAt
-// three resends ahead, so a gateway that dies leaves nothing firing for ever), resolved ones with
-// their endsAt until that URL has accepted them. What is owed is kept per URL: a resolve is
+// /api/v2/alerts of every configured URL: the whole list every resend_s (firing ones with an
+// endsAt three resends ahead, so a gateway that dies leaves nothing firing for ever), and between
+// resends only what changed (a new open, a resolve), so that a change costs O(changes) however
+// many incidents are open; resolved ones go with their endsAt until that URL has accepted them.
+// A post that fails makes the next one, soon after, a whole one. What is owed is kept per URL: a resolve is
 // handed back to the desk (which then forgets it) once every URL that is up took it; a URL that
 // has failed for down_after_s is down: the resolves it still lacks wait here for it (at most
 // max_owed_per_url, the oldest dropped and counted: its firing alerts end by their endsAt
@@ -17,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,6 +66,8 @@ class AlertmanagerForwarder {
   uint64_t posts_ok() const { return posts_ok_.load(std::memory_order_relaxed); }
   uint64_t posts_failed() const { return posts_failed_.load(std::memory_order_relaxed); }
   uint64_t resolves_dropped() const { return resolves_dropped_.load(std::memory_order_relaxed); }
+  // Alerts in all posts so far (one alert posted to two URLs counts twice).
+  uint64_t alerts_posted() const { return alerts_posted_.load(std::memory_order_relaxed); }
 
  private:
   // What one URL is owed and how it has fared.
@@ -74,8 +79,13 @@ class AlertmanagerForwarder {
     bool down = false;
   };
   void Run();
-  // Posts to each URL what it is owed; true when every URL took it.
-  bool PostAll(const std::vector<Notification>& snapshot, double now);
+  // Posts to each URL what it is owed of `alerts` (the whole list, or what changed); true when
+  // every URL took it.
+  bool PostAll(const std::vector<Notification>& alerts, double now);
+  // Resolves every URL that is up took go back to the desk; a URL that is down keeps its own copy.
+  std::vector<std::string> TakenByAll(const std::vector<Notification>& alerts);
+  // After a whole post: owed resolves bounded, and what the desk no longer lists forgotten.
+  void Tidy(const std::vector<Notification>& whole);
   bool Post(Target& target, const std::vector<Notification>& alerts, double now);
 
   // Constant after construction
@@ -86,12 +96,14 @@ class AlertmanagerForwarder {
   Mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, Notification> current_ GUARDED_BY(mu_);  // by incident id
-  bool changed_ GUARDED_BY(mu_) = false;  // current_ has something not posted yet
+  std::set<std::string> changed_ GUARDED_BY(mu_);  // ids of current_ (or gone from it) not posted since
+  bool whole_ GUARDED_BY(mu_) = true;  // the next post is the whole list (Update(), a failure)
   bool stop_ GUARDED_BY(mu_) = false;
 
   std::atomic<uint64_t> posts_ok_{0};
   std::atomic<uint64_t> posts_failed_{0};
   std::atomic<uint64_t> resolves_dropped_{0};
+  std::atomic<uint64_t> alerts_posted_{0};
   DownHandler on_down_;
 
   // Owned by the forwarder thread.
