@@ -248,6 +248,7 @@ Status Gateway::Start() {
   desk_options.group_hold_s = config_.model.group_notify_hold_s;
   desk_options.owns_silences = config_.gateway.role != "pod";
   desk_options.answer_unknown = config_.gateway.role == "standalone";
+  desk_options.render_thread = true;
   desk_ = std::make_unique<IncidentDesk>(desk_options, *outbound_, WallClock);
   ControlDesk::Options control_options;
   control_options.prefix = config_.gateway.prefix;

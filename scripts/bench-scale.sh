@@ -40,6 +40,7 @@ HOT_SERVERS=${HOT_SERVERS:-20000}
 PROBE_S=${PROBE_S:-20}
 GATEWAY=${BASELINE:-build/gateway/dctwin-gateway}
 GATEWAY_CORES=${GATEWAY_CORES:-1}  # where the gateway's threads may run (taskset -c)
+GATEWAY_EXTRA=${GATEWAY_EXTRA:-}   # more TOML for the gateways of figures 2 and 4, e.g. $'[history]\nrollup_1m_days = 0'
 
 work=$(mktemp -d -t dctwin-benchscale.XXXXXX)
 chmod 755 "$work"
@@ -119,7 +120,8 @@ stats_interval_s = 0.5
 max_servers = 2000000
 [model]
 heartbeat_timeout_s = 3600
-flap_count = 0'
+flap_count = 0
+'"$GATEWAY_EXTRA"
   local uri="tcp://127.0.0.1:$port"
   taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --servers "$n" --racks $(( (n + 39) / 40 )) \
     --rate 20000 --duration $(( n / 20000 + 2 )) --incident --probes 8 > "$dir/load.out" 2>&1

@@ -28,7 +28,9 @@ SilenceBook::Options BookOptions(const IncidentDesk::Options& o) {
 IncidentDesk::IncidentDesk(Options options, MessageSink& replies, Clock clock)
     : options_(std::move(options)), replies_sink_(replies), clock_(std::move(clock)),
       records_(options_.prefix, writes_), silences_(BookOptions(options_), writes_),
-      ledger_(records_.open(), writes_, options_.notify, options_.group_hold_s) {}
+      ledger_(records_.open(), writes_, options_.notify, options_.group_hold_s) {
+  if (options_.render_thread) renderer_ = std::make_unique<AnswerRenderer>(replies_sink_, 64);
+}
 
 Status IncidentDesk::Restore(StateStore& store) {
   writes_.Stamp(store.LastHistoryAt());
@@ -191,6 +193,15 @@ void IncidentDesk::Contribute(StoreBatch& batch) { writes_.Contribute(batch); }
 
 void IncidentDesk::Committed(double /*now*/) {
   for (OutMessage& m : writes_.Committed()) replies_sink_.Publish(std::move(m));
+  for (RenderJob& job : renders_) {
+    OutMessage busy = job.reply;
+    if (renderer_->Submit(std::move(job))) continue;
+    requests_refused_.fetch_add(1, std::memory_order_relaxed);
+    busy.payload = "{\"ok\":false,\"error\":\"the gateway is busy: too many long answers are being built; "
+                   "try again later, or ask for pages with limit\"}";
+    replies_sink_.Publish(std::move(busy));
+  }
+  renders_.clear();
   if (silences_.TakeMaintenanceChanged() && on_maintenance_) on_maintenance_(ActiveMaintenance());
   std::vector<NotificationChange> changes = ledger_.TakeChanges();
   if (!changes.empty() && on_notifications_) on_notifications_(std::move(changes));
@@ -221,7 +232,13 @@ void IncidentDesk::Handle(DeskRequest& request, double now) {
       } else if (request.type == Type::kQueryIncidents) {
         // The gateway's own incidents (a handful) come with the first page.
         const bool first = page.cursor.empty() && extra_records_;
-        Reply(request, records_.Json(first ? extra_records_() : std::vector<IncidentEvent>{}, page.limit, page.cursor));
+        RenderJob answer = records_.Page(first ? extra_records_() : std::vector<IncidentEvent>{}, page.limit, page.cursor);
+        if (renderer_ && !request.reply_topic.empty() && answer.parts.size() > kRenderInline) {
+          answer.reply = OutMessage{request.reply_topic, std::string(), 1, false, request.correlation, 0};
+          renders_.push_back(std::move(answer));
+        } else {
+          Reply(request, answer.Join());
+        }
       } else {
         Reply(request, silences_.Json(now, page.limit, page.cursor));
       }

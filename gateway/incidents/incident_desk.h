@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/thread_annotations.h"
+#include "gateway/incidents/answer_renderer.h"
 #include "gateway/incidents/desk_writes.h"
 #include "gateway/incidents/incident_records.h"
 #include "gateway/incidents/notification_ledger.h"
@@ -76,7 +77,11 @@ class IncidentDesk : public CommitStage {
     // While groups exist (SetGroups): how long the notification of a server or rack incident of
     // a kind a group can cause waits for correlation to name its group (group.notify_hold_s).
     double group_hold_s = 30;
+    // Long list answers (more than kRenderInline records) are joined on a thread of their own
+    // (AnswerRenderer), not on the store writer's.
+    bool render_thread = false;
   };
+  static constexpr size_t kRenderInline = 64;
   using Clock = std::function<double()>;
   using MaintenanceHandler = std::function<void(std::shared_ptr<const std::vector<Silence>>)>;
   using NotificationHandler = std::function<void(std::vector<NotificationChange>)>;
@@ -189,6 +194,8 @@ class IncidentDesk : public CommitStage {
   SilenceBook silences_;
   NotificationLedger ledger_;
   std::vector<IncidentEvent> gateway_cut_short_;  // open at the last stop: resolved at the first commit
+  std::vector<RenderJob> renders_;                // long answers, handed to the renderer after the commit
+  std::unique_ptr<AnswerRenderer> renderer_;      // last: stopped (what waits published) first
   bool spans_seeded_ = false;  // the servers of a database from before the spans have theirs
 };
 

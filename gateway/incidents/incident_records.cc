@@ -52,8 +52,10 @@ std::string IncidentRecords::AlertTopic(const IncidentEvent& e) const {
 }
 
 void IncidentRecords::Save(const IncidentEvent& record) {
-  writes_.PutDoc(kRecords, record.id, IncidentRecordJson(record));
-  if (deferred_.count(record.id) == 0) writes_.Outbox(RecordTopic(record), IncidentRecordJson(record), true);
+  auto json = std::make_shared<const std::string>(IncidentRecordJson(record));
+  writes_.PutDoc(kRecords, record.id, *json);
+  if (deferred_.count(record.id) == 0) writes_.Outbox(RecordTopic(record), *json, true);
+  rendered_[record.id] = std::move(json);
 }
 
 void IncidentRecords::PublishDeferred() {
@@ -110,6 +112,7 @@ void IncidentRecords::Open(const IncidentEvent& e) {
 
 void IncidentRecords::Resolve(const IncidentEvent& e) {
   open_.erase(e.id);
+  rendered_.erase(e.id);
   writes_.DeleteDoc(kRecords, e.id);
   const std::string topic = RecordTopic(e);
   std::vector<std::string>& ids = topic_ids_[topic];
@@ -146,18 +149,13 @@ void IncidentRecords::Acknowledged(const IncidentEvent& record, double now) {
   Save(record);
 }
 
-std::string IncidentRecords::Json(const std::vector<IncidentEvent>& extra, size_t limit,
-                                  const std::string& cursor) const {
-  std::string out = "{\"incidents\":[";
-  bool first = true;
-  auto add = [&](const IncidentEvent& record) {
-    if (!first) out += ',';
-    first = false;
-    out += IncidentRecordJson(record);
-  };
+RenderJob IncidentRecords::Page(const std::vector<IncidentEvent>& extra, size_t limit,
+                                const std::string& cursor) const {
+  RenderJob page;
+  page.head = "{\"incidents\":[";
   // The gateway's own (a handful) come with the first page; the records follow by id.
   if (cursor.empty()) {
-    for (const IncidentEvent& record : extra) add(record);
+    for (const IncidentEvent& record : extra) page.parts.push_back(std::make_shared<const std::string>(IncidentRecordJson(record)));
   }
   size_t n = 0;
   std::string next;
@@ -166,13 +164,15 @@ std::string IncidentRecords::Json(const std::vector<IncidentEvent>& extra, size_
       next = std::prev(it)->first;
       break;
     }
-    add(it->second);
+    std::shared_ptr<const std::string>& json = rendered_[it->first];
+    if (!json) json = std::make_shared<const std::string>(IncidentRecordJson(it->second));
+    page.parts.push_back(json);
     ++n;
   }
-  out += "]";
-  if (limit > 0) out += NextCursorField(next);
-  out += "}";
-  return out;
+  page.tail = "]";
+  if (limit > 0) page.tail += NextCursorField(next);
+  page.tail += "}";
+  return page;
 }
 
 }  // namespace dctwin

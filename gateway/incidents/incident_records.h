@@ -12,10 +12,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "gateway/incidents/answer_renderer.h"
 #include "gateway/incidents/desk_writes.h"
 #include "storage/state_store.h"
 #include "storage/status.h"
@@ -54,8 +56,12 @@ class IncidentRecords {
   void Save(const IncidentEvent& record);
 
   // {"incidents": [...]}: `extra` first (on the first page), then the records by id, at most
-  // `limit` after `cursor` (limit 0: all of them).
-  std::string Json(const std::vector<IncidentEvent>& extra, size_t limit, const std::string& cursor) const;
+  // `limit` after `cursor` (limit 0: all of them). Page() only collects each record's JSON as it
+  // was rendered when the record last changed (O(page) shared pointers); Join() builds the answer.
+  RenderJob Page(const std::vector<IncidentEvent>& extra, size_t limit, const std::string& cursor) const;
+  std::string Json(const std::vector<IncidentEvent>& extra, size_t limit, const std::string& cursor) const {
+    return Page(extra, limit, cursor).Join();
+  }
 
   uint64_t opens_deferred() const { return opens_deferred_.load(std::memory_order_relaxed); }
 
@@ -67,6 +73,8 @@ class IncidentRecords {
   DeskWrites& writes_;
   std::map<std::string, IncidentEvent> open_;                    // open incident records by id
   std::map<std::string, std::vector<std::string>> topic_ids_;    // record topic -> open ids, newest last
+  // Each open record's JSON as its last Save() rendered it (restored ones: rendered when first asked).
+  mutable std::map<std::string, std::shared_ptr<const std::string>> rendered_;
   bool outbox_full_ = false;
   std::set<std::string> deferred_;  // opens held back
   std::atomic<uint64_t> opens_deferred_{0};

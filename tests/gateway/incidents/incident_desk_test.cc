@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "storage/sqlite_state_store.h"
 #include "tests/gateway/mqtt/recording_sink.h"
@@ -273,6 +275,59 @@ TEST_F(IncidentDeskTest, APodAppliesTheSitesSilencesAndPublishesNone) {
 
 namespace dctwin {
 namespace {
+
+// A long list answer is joined on the renderer's thread, from each record's JSON as it was
+// rendered when the record last changed: the same answer as joined inline, acknowledgements
+// included, and nothing of it published before the commit.
+TEST_F(IncidentDeskTest, ALongListIsJoinedOffTheWritersThreadAndSaysWhatTheRecordsSay) {
+  IncidentDesk::Options threaded;
+  threaded.render_thread = true;
+  RecordingSink inline_sink;
+  IncidentDesk desk(threaded, sink_, clock_);
+  IncidentDesk reference(IncidentDesk::Options{}, inline_sink, clock_);
+  std::vector<IncidentEvent> events;
+  for (int i = 0; i < 500; ++i) events.push_back(Event("i" + std::to_string(1000 + i), "s" + std::to_string(i), IncidentState::kOpen));
+  std::vector<IncidentEvent> copy = events;
+  desk.OnIncidents(events, {}, now_, 0);
+  reference.OnIncidents(copy, {}, now_, 0);
+  Commit(desk);
+  Commit(reference);
+  for (IncidentDesk* d : {&desk, &reference}) {
+    d->Submit(Request(DeskRequest::Type::kAck, R"({"incident": "i1007", "by": "ops", "comment": "on it"})"));
+    d->Poll(now_);
+    Commit(*d);
+  }
+  {
+    std::lock_guard<std::mutex> lock(sink_.mu);
+    sink_.messages.clear();
+  }
+  inline_sink.messages.clear();
+  desk.Submit(Request(DeskRequest::Type::kQueryIncidents, ""));
+  reference.Submit(Request(DeskRequest::Type::kQueryIncidents, ""));
+  desk.Poll(now_);
+  reference.Poll(now_);
+  {
+    std::lock_guard<std::mutex> lock(sink_.mu);
+    EXPECT_TRUE(sink_.messages.empty()) << "an answer went out before its commit";
+  }
+  Commit(desk);
+  Commit(reference);
+  ASSERT_EQ(inline_sink.messages.size(), 1u);
+  std::string answer;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (answer.empty() && std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lock(sink_.mu);
+      if (!sink_.messages.empty()) answer = sink_.messages[0].payload;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(answer, inline_sink.messages[0].payload);
+  EXPECT_NE(answer.find("\"acked_by\":\"ops\""), std::string::npos);
+  EXPECT_NE(answer.find("\"id\":\"i1499\""), std::string::npos);
+  std::lock_guard<std::mutex> lock(sink_.mu);
+  EXPECT_EQ(sink_.messages[0].correlation_data, "c1");
+}
 
 // P/query/incidents and P/query/silences in pages: {"limit", "cursor"}, "next_cursor" until the
 // last page (null); without a limit, everything at once as before.
