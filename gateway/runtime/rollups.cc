@@ -87,19 +87,38 @@ void RollupAccumulator::Add(const std::string& server, double ts,
   Fold(server, s.hour, 3600, ts, scratch_, metrics);
 }
 
-void RollupAccumulator::Close(double now, bool hours_so_far, double grace_s) {
-  for (auto& [server, s] : servers_) {
-    if (s.minute.start >= 0 && static_cast<double>(s.minute.start + 60) + grace_s <= now) Emit(server, 60, s.minute);
-    if (s.hour.start < 0) continue;
-    if (static_cast<double>(s.hour.start + 3600) + grace_s <= now) {
-      Emit(server, 3600, s.hour);
-    } else if (hours_so_far) {
-      // The next reports of this hour start a new part: the bucket stays this hour's.
-      const int64_t start = s.hour.start;
-      Emit(server, 3600, s.hour);
-      s.hour.start = start;
-    }
+void RollupAccumulator::CloseOne(const std::string& server, Server& s, double now, bool hours_so_far,
+                                 double grace_s) {
+  if (s.minute.start >= 0 && static_cast<double>(s.minute.start + 60) + grace_s <= now) Emit(server, 60, s.minute);
+  if (s.hour.start < 0) return;
+  if (static_cast<double>(s.hour.start + 3600) + grace_s <= now) {
+    Emit(server, 3600, s.hour);
+  } else if (hours_so_far) {
+    // The next reports of this hour start a new part: the bucket stays this hour's.
+    const int64_t start = s.hour.start;
+    Emit(server, 3600, s.hour);
+    s.hour.start = start;
   }
+}
+
+void RollupAccumulator::Close(double now, bool hours_so_far, double grace_s) {
+  for (auto& [server, s] : servers_) CloseOne(server, s, now, hours_so_far, grace_s);
+}
+
+void RollupAccumulator::BeginClose(bool hours_so_far) {
+  pass_.clear();
+  pass_.reserve(servers_.size());
+  for (const auto& [server, s] : servers_) pass_.push_back(server);
+  pass_hours_ = hours_so_far;
+}
+
+bool RollupAccumulator::CloseSome(double now, size_t max, double grace_s) {
+  for (size_t n = 0; n < max && !pass_.empty(); ++n) {
+    auto it = servers_.find(pass_.back());  // gone meanwhile (decommissioned): nothing to close
+    if (it != servers_.end()) CloseOne(it->first, it->second, now, pass_hours_, grace_s);
+    pass_.pop_back();
+  }
+  return pass_.empty();
 }
 
 void RollupAccumulator::Forget(const std::string& server) {

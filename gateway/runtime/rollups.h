@@ -27,6 +27,12 @@ class RollupAccumulator {
   // finished or not, with now = +infinity: at stop). With `hours_so_far`, also what each open
   // hour holds so far (a part the store merges), so that a crash loses at most the time since.
   void Close(double now, bool hours_so_far = false, double grace_s = 5);
+  // The same pass a slice at a time (the shard's ticks), so that a shard of 100,000 servers is
+  // never held up for all of it at once: BeginClose() takes the servers there are now; each
+  // CloseSome() looks at up to `max` of them by Close()'s rules; true once the pass is over.
+  void BeginClose(bool hours_so_far);
+  bool CloseSome(double now, size_t max, double grace_s = 5);
+  bool closing() const { return !pass_.empty(); }
   // A decommissioned server: what it has goes out now.
   void Forget(const std::string& server);
   std::vector<RollupRow> Take() { return std::exchange(closed_, {}); }
@@ -50,6 +56,7 @@ class RollupAccumulator {
   void Fold(const std::string& server, Bucket& b, int period_s, double ts, const std::vector<uint32_t>& ids,
             const std::vector<std::pair<std::string, double>>& metrics);
   void Emit(const std::string& server, int period_s, Bucket& b);
+  void CloseOne(const std::string& server, Server& s, double now, bool hours_so_far, double grace_s);
   // `hint`: where to look first (the place after the metric put last).
   static void Put(Bucket& b, uint32_t id, double v, uint32_t offset, size_t* hint);
   // Metrics per server and bucket, like the twin's window (model.max_metrics' default).
@@ -60,6 +67,8 @@ class RollupAccumulator {
   std::unordered_map<std::string, uint32_t> ids_;  // this shard's copy of the dictionary
   std::vector<uint32_t> scratch_;
   std::vector<RollupRow> closed_;
+  std::vector<std::string> pass_;  // servers the pass in progress has still to look at (from the back)
+  bool pass_hours_ = false;
 };
 
 }  // namespace dctwin

@@ -392,11 +392,18 @@ void TwinHost::Tick(double now) {
     last_prune_ = mono;
     limiter_.Prune(mono);  // the budget refills on the monotonic clock: a clock step changes nothing
   }
-  if (rollups_ && static_cast<int64_t>(now / 60) != rollup_minute_) {
-    rollup_minute_ = static_cast<int64_t>(now / 60);
+  if (rollups_) {
     // Once a minute: what a minute (or an hour) ago was goes out; every ten minutes also the
-    // hours so far, so that a crash costs an hour's rollup at most ten minutes.
-    rollups_->Close(now, rollup_minute_ % 10 == 0);
+    // hours so far, so that a crash costs an hour's rollup at most ten minutes. A slice of the
+    // servers per tick (a twentieth, at least 2,000), not all of them at once: the pass packs a
+    // row per server, and the shard's reports wait while it runs.
+    const auto minute = static_cast<int64_t>(now / 60);
+    if (minute != rollup_minute_ && !rollups_->closing()) {
+      const bool hours = rollup_minute_ != 0 && minute / 10 != rollup_minute_ / 10;
+      rollup_minute_ = minute;
+      rollups_->BeginClose(hours);
+    }
+    if (rollups_->closing()) rollups_->CloseSome(now, std::max<size_t>(2000, rollups_->servers() / 20));
   }
   Effects out;
   registry_.FireTimers(now, mono, census_.hold(), out);

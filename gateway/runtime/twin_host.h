@@ -147,7 +147,7 @@ class TwinHost : public ShardHandler<Envelope> {
   double last_seal_ = 0;
   bool samples_due_ = false;  // sample-only twins are due beyond what the last seal took
   std::unique_ptr<RollupAccumulator> rollups_;
-  int64_t rollup_minute_ = 0;  // the wall-clock minute of the last Close()
+  int64_t rollup_minute_ = 0;  // the wall-clock minute of the last pass that closed buckets
 
   HostCounters counters_;
   mutable Mutex open_mu_;

@@ -5,6 +5,7 @@
 
 #include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -121,6 +122,37 @@ TEST(RollupAccumulatorTest, BucketsCloseWhenTheirPeriodHasPassedAndLateReportsMa
   acc.Forget("s2");
   EXPECT_EQ(acc.Take().size(), 2u);
   EXPECT_EQ(acc.servers(), 2u);  // s1 and s3
+}
+
+}  // namespace
+}  // namespace dctwin
+
+namespace dctwin {
+namespace {
+
+// The pass a shard makes once a minute, a slice per tick: the same rows as one Close(), and a
+// server decommissioned during the pass is skipped.
+TEST(RollupAccumulatorTest, APassInSlicesClosesWhatOneCloseWould) {
+  MetricDictionary dict;
+  RollupAccumulator whole(dict), sliced(dict);
+  const double t0 = 1800000000;
+  for (int i = 0; i < 7; ++i) {
+    for (RollupAccumulator* acc : {&whole, &sliced}) acc->Add("s" + std::to_string(i), t0 + i, {{"temp_c", 40.0 + i}});
+  }
+  whole.Close(t0 + 600, true);
+  sliced.BeginClose(true);
+  sliced.Forget("s3");  // its buckets go now, and the pass passes over it
+  ASSERT_TRUE(sliced.closing());
+  EXPECT_FALSE(sliced.CloseSome(t0 + 600, 3));
+  EXPECT_FALSE(sliced.CloseSome(t0 + 600, 3));
+  EXPECT_TRUE(sliced.CloseSome(t0 + 600, 3));
+  EXPECT_FALSE(sliced.closing());
+  auto key = [](const RollupRow& r) { return r.server + "/" + std::to_string(r.period_s) + "/" + r.data; };
+  std::multiset<std::string> a, b;
+  for (const RollupRow& r : whole.Take()) a.insert(key(r));
+  for (const RollupRow& r : sliced.Take()) b.insert(key(r));
+  EXPECT_EQ(a.size(), 14u);  // 7 minutes, 7 hours so far
+  EXPECT_EQ(a, b);
 }
 
 }  // namespace
