@@ -389,6 +389,7 @@ void IngestRouter::RouteRackHealth(std::string_view topic, std::string_view rack
   status.rack = std::string(rack);
   std::map<std::string, int> servers_by_kind;  // for the rack's groups
   std::string gateway;
+  double updated_at = 0;
   if (payload.empty()) {
     status.exists = false;  // the pod cleared it: the rack is gone
   } else {
@@ -399,6 +400,7 @@ void IngestRouter::RouteRackHealth(std::string_view topic, std::string_view rack
       return;
     }
     if (!doc["gateway"].get_string().get(gw)) gateway = std::string(gw);
+    if (doc["updated_at"].get_double().get(updated_at)) updated_at = 0;
     if (gateway.empty()) {
       // Whose rack this is cannot be told: never taken (a forged or foreign document).
       dead_letters_.Reject(RejectReason::kConflict, topic,
@@ -450,7 +452,7 @@ void IngestRouter::RouteRackHealth(std::string_view topic, std::string_view rack
   }
   // A clear carries no gateway: on a pod's own topic, the pod is the one whose bridge it came over.
   if (!bridge_pod.empty()) gateway = std::string(bridge_pod);
-  if (!OnlyFromOwnTopic(topic, rack, gateway, payload, !bridge_pod.empty())) return;
+  if (!OnlyFromOwnTopic(topic, rack, gateway, payload, updated_at, !bridge_pod.empty())) return;
   status.from_owner_topic = !bridge_pod.empty();
   // One rack, one pod: a second pod publishing the same rack is a configuration error, reported
   // and never merged. (A plain clear, with no gateway, is taken as it comes unless its rack's
@@ -539,14 +541,14 @@ void IngestRouter::SeedRackOwners(const std::map<std::string, std::string>& owne
 }
 
 bool IngestRouter::OnlyFromOwnTopic(std::string_view topic, std::string_view rack, const std::string& gateway,
-                                    std::string_view payload, bool own_topic) {
+                                    std::string_view payload, double updated_at, bool own_topic) {
   MutexLock lock(owners_mu_);
   if (own_topic) {
     if (own_topic_pods_.insert(gateway).second) {
       spdlog::info("pod {} publishes its racks' health on its own topic: the site takes its racks only from there",
                    gateway);
     }
-    last_own_copy_[std::string(rack)] = std::hash<std::string_view>{}(payload);
+    last_own_copy_[std::string(rack)] = OwnCopy{std::hash<std::string_view>{}(payload), updated_at};
     return true;
   }
   // A plain copy: what its pod also sent on its own topic (just before, on the same bridge), or
@@ -558,8 +560,11 @@ bool IngestRouter::OnlyFromOwnTopic(std::string_view topic, std::string_view rac
     pod = owner->second;
   }
   if (!own_topic_pods_.contains(pod)) return true;  // a pod that publishes no own copies (an older one)
+  // A newer plain copy may be ahead of its own copy (the pod's queue sends each topic's latest
+  // value, not the two topics in step): not taken either way, but not called a conflict.
   auto last = last_own_copy_.find(rack);
-  if (last != last_own_copy_.end() && last->second != std::hash<std::string_view>{}(payload)) {
+  if (last != last_own_copy_.end() && last->second.hash != std::hash<std::string_view>{}(payload) &&
+      updated_at <= last->second.updated_at) {
     dead_letters_.Reject(RejectReason::kConflict, topic,
                          "rack health naming pod " + std::string(pod) +
                              " that is not the copy on its own topic: only that copy is taken",

@@ -107,9 +107,10 @@ class IngestRouter {
                        std::string_view bridge_pod);
   // Site: whether a rack's health is taken as to where it came from. A pod that publishes its
   // own copies is believed only there: a plain copy naming it (or clearing its rack) is not
-  // taken, and is dead-lettered when it differs from the last own copy of that rack.
+  // taken, and is dead-lettered when it differs from the last own copy of that rack and is not
+  // newer (`updated_at`) than it.
   bool OnlyFromOwnTopic(std::string_view topic, std::string_view rack, const std::string& gateway,
-                        std::string_view payload, bool own_topic);
+                        std::string_view payload, double updated_at, bool own_topic);
   // {"ok": false, "error": ...} to a request's Response Topic (nothing when it named none).
   void AnswerError(std::string_view response_topic, std::string_view correlation, const std::string& error);
   // Site: a message from `pod` came over its bridge. If the bridge's last notification said "0",
@@ -143,7 +144,11 @@ class IngestRouter {
   std::set<std::string, std::less<>> bridges_down_ GUARDED_BY(owners_mu_);  // pods whose bridge last said "0"
   // pods that publish their racks' health on their own topic, and the hash of each rack's last copy there
   std::set<std::string, std::less<>> own_topic_pods_ GUARDED_BY(owners_mu_);
-  std::map<std::string, size_t, std::less<>> last_own_copy_ GUARDED_BY(owners_mu_);
+  struct OwnCopy {
+    size_t hash = 0;
+    double updated_at = 0;
+  };
+  std::map<std::string, OwnCopy, std::less<>> last_own_copy_ GUARDED_BY(owners_mu_);
 
   std::atomic<uint64_t> native_{0};
   std::atomic<uint64_t> collectd_{0};

@@ -91,12 +91,18 @@ TEST_F(FederationTest, ARackPublishedByTwoPodsIsOneConfigIncidentAtTheSiteNeverM
   ASSERT_TRUE(probe_->WaitFor([](const Received& r) {
     return r.topic == "dctwin/deadletter/conflict" && r.payload.find("disagree") != std::string::npos;
   }, 10s)) << site_->Log();
+  // A copy newer than pod1's last own one may only be ahead of it: not taken, not called a conflict.
+  forger.Publish("dctwin/health/rack/r01",
+                 R"({"updated_at": 9999999999, "status": "ok", "open": [], "by_kind": {}, "incidents": [], "gateway": "pod1"})");
   forger.Publish("dctwin/health/rack/r01", "");  // a clear names no pod: not taken either
   ASSERT_TRUE(WaitUntil([&] {
     return probe_->All([](const Received& r) {
       return r.topic == "dctwin/deadletter/conflict" && r.payload.find("not the copy on its own topic") != std::string::npos;
     }).size() >= 2;
   }, 10s)) << site_->Log();
+  EXPECT_TRUE(probe_->All([](const Received& r) {
+    return r.topic == "dctwin/deadletter/conflict" && r.payload.find("9999999999") != std::string::npos;
+  }).empty()) << "a copy newer than the pod's own one was called a conflict";
   EXPECT_TRUE(unhealthy("r01")) << "a forged copy changed r01's health at the site";
   const std::string retained = RunCommand("mosquitto_sub -h 127.0.0.1 -p " + std::to_string(site_broker_.port()) +
                                           " -t dctwin/health/rack/r01 --retained-only -C 1 -W 2 2>/dev/null");
