@@ -30,6 +30,11 @@ struct IncidentFacts {
   Severity severity = Severity::kWarning;
 };
 
+// An incident's facts (views into `e`, which must outlive them).
+inline IncidentFacts FactsOf(const IncidentEvent& e) {
+  return IncidentFacts{e.level, e.subject, e.rack, e.kind, e.severity};
+}
+
 struct Silence {
   std::string id;
   // Matcher key (server, rack, kind, severity, level) and its value: exact, or an fnmatch glob.

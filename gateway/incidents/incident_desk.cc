@@ -17,8 +17,6 @@ namespace {
 constexpr const char* kMeta = "meta";
 constexpr const char* kGatewayOpen = "gateway-open";
 
-IncidentFacts FactsOf(const IncidentEvent& e) { return IncidentFacts{e.level, e.subject, e.rack, e.kind, e.severity}; }
-
 SilenceBook::Options BookOptions(const IncidentDesk::Options& o) {
   return SilenceBook::Options{o.prefix, o.keep_expired_s, o.max_silences, o.owns_silences};
 }

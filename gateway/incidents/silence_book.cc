@@ -22,8 +22,6 @@ std::string Hex(uint64_t v, int digits) {
   return s;
 }
 
-IncidentFacts FactsOf(const IncidentEvent& e) { return IncidentFacts{e.level, e.subject, e.rack, e.kind, e.severity}; }
-
 }  // namespace
 
 SilenceBook::SilenceBook(Options options, DeskWrites& writes) : options_(std::move(options)), writes_(writes) {

@@ -217,6 +217,8 @@ class RoundHandler : public ShardHandler<Item> {
     ++in_round;
     if (item.seq == 1) {  // the first item: hold the shard until everything is posted
       std::unique_lock<std::mutex> lock(mu);
+      holding = true;
+      cv.notify_all();
       cv.wait(lock, [&] { return open; });
     }
     if (item.seq == 500) {  // in the middle of the second round: the stats show progress
@@ -234,6 +236,11 @@ class RoundHandler : public ShardHandler<Item> {
     open = true;
     cv.notify_all();
   }
+  // Waits (up to 10 s) until the shard holds the first item: its round has taken only that one.
+  bool WaitHolding() {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return holding; });
+  }
   std::vector<size_t> rounds;  // read after Stop
   uint64_t handled_at_500 = 0, depth_at_500 = 0;
 
@@ -243,6 +250,7 @@ class RoundHandler : public ShardHandler<Item> {
   std::mutex mu;
   std::condition_variable cv;
   bool open = false;
+  bool holding = false;
 };
 
 TEST(ShardPoolTest, ARoundTakesABoundedNumberOfMessagesAndTheStatsCountEachOne) {
@@ -252,6 +260,7 @@ TEST(ShardPoolTest, ARoundTakesABoundedNumberOfMessagesAndTheStatsCountEachOne) 
   RoundHandler handler(ptr);
   pool.Start({&handler});
   pool.PostInternal(0, Item{0, 0, 1});
+  ASSERT_TRUE(handler.WaitHolding());
   // 5,000 more while the shard holds the first: they wait for the next rounds.
   const size_t kMore = 5000;
   for (size_t i = 0; i < kMore; ++i) {
