@@ -21,8 +21,10 @@
 #    P/query/incidents per second (default 1000, pages of QUERY_LIMIT, default 100); the ratio of the two, the answers'
 #    latency and the gateway's resident set during the queries.
 # 5. Alert p99 of 8 probe servers on one shard, alone and while HOT_SERVERS servers (default
-#    20000) that all live on the other shard flood it as fast as the load generator can (its
-#    mailbox of 8,192 full); the ratio of the two, and the hot shard's depth and shed reports.
+#    20000) that all live on the other shard flood it as fast as the load generator can with
+#    reports of HOT_METRICS metrics each (default 200: each costs its shard more than the receive
+#    thread, so that the shard's mailbox of 8,192 fills); the ratio of the two, and the hot shard's
+#    depth and shed reports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -37,6 +39,7 @@ QUERY_OPEN=${QUERY_OPEN:-100000}
 QUERY_RATE=${QUERY_RATE:-1000}
 QUERY_LIMIT=${QUERY_LIMIT:-100}  # incidents per answer
 HOT_SERVERS=${HOT_SERVERS:-20000}
+HOT_METRICS=${HOT_METRICS:-200}
 PROBE_S=${PROBE_S:-20}
 GATEWAY=${BASELINE:-build/gateway/dctwin-gateway}
 GATEWAY_CORES=${GATEWAY_CORES:-1}  # where the gateway's threads may run (taskset -c)
@@ -264,7 +267,7 @@ heartbeat_timeout_s = 3600'
   alone=$(grep '^result' "$dir/alone.out" | field p99_ms)
   before=$(stats "$port" bench)
   taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --servers "$HOT_SERVERS" --hot-shard 0 \
-    --shards 2 --probes 8 --commission false --duration "$PROBE_S" > "$dir/loaded.out" 2>&1 &
+    --shards 2 --probes 8 --commission false --metrics "$HOT_METRICS" --duration "$PROBE_S" > "$dir/loaded.out" 2>&1 &
   local load=$!
   sleep $(( PROBE_S / 2 ))
   depth=$(stats "$port" bench | python3 -c "import json,sys; print(json.load(sys.stdin)['shards'][0]['depth'])" 2>/dev/null || echo nan)
@@ -279,7 +282,7 @@ heartbeat_timeout_s = 3600'
 
 if [[ " $FIGURES " == *" 5 "* ]]; then
 echo
-echo "5. alert p99 of probes on a quiet shard while the other shard's mailbox is full [at most 2x]"
+echo "5. alert p99 of probes on a quiet shard while the other shard's mailbox is full ($HOT_METRICS metrics a report) [at most 2x]"
 read -r alone loaded depth shed samples applied < <(hot_shard)
 printf '   probe p99 alone %s ms, beside the flood %s ms (%s samples): ratio %s\n' "$alone" "$loaded" "$samples" \
   "$(python3 -c "print(f'{float(\"$loaded\")/float(\"$alone\"):.2f}')" 2>/dev/null || echo nan)"

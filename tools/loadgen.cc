@@ -226,6 +226,10 @@ int main(int argc, char** argv) {
   std::string format = "native";
   app.add_option("--format", format, "native (one JSON message per report) or collectd (six messages per report)")
       ->check(CLI::IsMember({"native", "collectd"}));
+  int metrics = 4;
+  app.add_option("--metrics", metrics,
+                 "metrics per native report (4: the usual; more: m0, m1, ... added, each report costing its shard more)")
+      ->check(CLI::Range(4, 1000));
   CLI11_PARSE(app, argc, argv);
   const bool collectd = format == "collectd";
   if (echo) return Echo(broker, prefix, probes, duration);
@@ -408,6 +412,7 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, c] {
       WindowedPublisher pub(*clients[static_cast<size_t>(c)], static_cast<size_t>(window));
       char payload[128];
+      std::string wide;  // a report of more than the usual four metrics
       long n = 0;
       const double per_thread = rate > 0 ? rate / connections : 0;
       for (int s = c;; s += connections) {
@@ -441,7 +446,17 @@ int main(int argc, char** argv) {
             const int len = std::snprintf(
                 payload, sizeof payload, R"({"temp_c":%d.5,"cpu_util":0.41,"net_drop_rate":0.0,"psu_volts":12.1%s})",
                 40 + static_cast<int>(n % 20), incident ? R"(,"disk_errors":1)" : "");
-            pub.Publish(prefix + "/metrics/" + server_names[static_cast<size_t>(s)], payload, static_cast<size_t>(len), qos);
+            const std::string topic = prefix + "/metrics/" + server_names[static_cast<size_t>(s)];
+            if (metrics <= 4) {
+              pub.Publish(topic, payload, static_cast<size_t>(len), qos);
+            } else {
+              wide.assign(payload, static_cast<size_t>(len) - 1);  // without its closing brace
+              for (int m = 4; m < metrics; ++m) {
+                wide += ",\"m" + std::to_string(m) + "\":" + std::to_string(m + n % 7);
+              }
+              wide += '}';
+              pub.Publish(topic, wide.data(), wide.size(), qos);
+            }
           }
           ++n;
         } catch (const mqtt::exception&) {

@@ -11,8 +11,9 @@ namespace {
 constexpr double kDay = 86400;
 constexpr double kPeakHalfLife = 6 * 3600;
 constexpr int kRoutineRun = 6;  // a minute at a 10 s interval
-// The hour of the day (UTC) of a report time.
+// The hour of the day (UTC) of a report time, and its day number.
 int HourOfDay(double ts) { return static_cast<int>(std::fmod(std::max(0.0, ts), kDay) / 3600); }
+uint32_t DayOf(double ts) { return static_cast<uint32_t>(std::max(0.0, std::floor(ts / kDay))); }
 
 }  // namespace
 
@@ -24,7 +25,7 @@ AnomalyJudgement MetricBaseline::Observe(double ts, double value, const AnomalyP
   const double dt = samples_ > 0 ? std::max(0.0, ts - last_ts_) : 0;
   const int hour = HourOfDay(ts);
   if (static_cast<int>(samples_) >= std::max(2, p.min_samples)) {
-    const double deviation = robust_.Deviation();
+    const double deviation = robust_.Deviation(kAnomalyFloor);
     j.level = robust_.level;
     j.score = std::fabs(value - robust_.level) / deviation;
     // Back at the level from before the last accepted shift (the fan was swapped): that is the
@@ -78,19 +79,19 @@ AnomalyJudgement MetricBaseline::Observe(double ts, double value, const AnomalyP
   }
   // A value off its baseline teaches it nothing (see the acceptance above); one beyond z does not
   // teach the deviation (else a step would teach the baseline its own size within minutes).
-  if (!passes) robust_.Learn(value, dt, samples_, p.min_samples, p.baseline_s, j.score < p.z);
+  if (!passes) robust_.Learn(value, dt, samples_, p.min_samples, p.baseline_s, kAnomalyFloor, j.score < p.z);
   NoteHour(ts, hour, value, passes);
   last_ts_ = ts;
   if (samples_ < UINT32_MAX) ++samples_;
   return j;
 }
 
-double RobustLevel::Deviation() const {
-  return std::max({static_cast<double>(deviation), floor_relative * std::fabs(level), floor_absolute});
+double RobustLevel::Deviation(const DeviationFloor& floor) const {
+  return std::max({static_cast<double>(deviation), floor.relative * std::fabs(level), floor.absolute});
 }
 
 void RobustLevel::Learn(double value, double dt, uint32_t samples, int min_samples, double baseline_s,
-                        bool deviation_too) {
+                        const DeviationFloor& floor, bool deviation_too) {
   if (samples == 0) {
     level = static_cast<float>(value);
     deviation = 0;
@@ -101,16 +102,20 @@ void RobustLevel::Learn(double value, double dt, uint32_t samples, int min_sampl
     // Learning from scratch: running means, so that the first judgement has a baseline; after
     // the first few reports each step is clipped too, so that an outlier among them weighs little.
     const double n = samples + 1.0;
-    const double clip = samples >= 5 ? 3 * Deviation() : INFINITY;
+    const double clip = samples >= 5 ? 3 * Deviation(floor) : INFINITY;
     level = static_cast<float>(level + std::clamp(dev, -clip, clip) / n);
     deviation = static_cast<float>(deviation + (std::min(std::fabs(dev), clip) - deviation) / n);
     return;
   }
   const double alpha = 1 - std::exp(-dt / std::max(1.0, baseline_s));
-  const double clip = 3 * Deviation();
+  const double clip = 3 * Deviation(floor);
   level = static_cast<float>(level + alpha * std::clamp(dev, -clip, clip));
   if (deviation_too) deviation = static_cast<float>(deviation + alpha * (std::min(std::fabs(dev), clip) - deviation));
 }
+
+int MetricBaseline::WatchedHour() const { return samples_ > 0 ? HourOfDay(last_ts_) : -1; }
+
+uint32_t MetricBaseline::WatchedDay() const { return samples_ > 0 ? DayOf(last_ts_) : 0; }
 
 bool MetricBaseline::RoutineAt(double ts, double value) const {
   return Routine(HourOfDay(ts), value);
@@ -119,13 +124,13 @@ bool MetricBaseline::RoutineAt(double ts, double value) const {
 bool MetricBaseline::Routine(int hour, double value) const {
   if ((learned_ >> hour & 1) == 0) return false;
   const double lo = FromHalf(day_lo_[static_cast<size_t>(hour)]), hi = FromHalf(day_hi_[static_cast<size_t>(hour)]);
-  const double margin = 0.1 * (hi - lo) + 2 * robust_.Deviation();
+  const double margin = 0.1 * (hi - lo) + 2 * robust_.Deviation(kAnomalyFloor);
   return value >= lo - margin && value <= hi + margin;
 }
 
 void MetricBaseline::NoteHour(double ts, int hour, double value, bool passes) {
-  const auto day = static_cast<uint32_t>(std::max(0.0, std::floor(ts / kDay)));
-  const bool same_hour = hour == hour_ && day == hour_day_;
+  const int watched = WatchedHour();
+  const bool same_hour = hour == watched && DayOf(ts) == WatchedDay();
   const auto v = static_cast<float>(value);
   auto run_joins_hour = [&] {
     if (run_ >= kRoutineRun) {
@@ -150,12 +155,12 @@ void MetricBaseline::NoteHour(double ts, int hour, double value, bool passes) {
   // The hour ends: a run that ended now, or goes on across it, belongs to it too.
   run_joins_hour();
   if (!passes) run_ = 0;
-  if (hour_ >= 0 && hour_lo_ <= hour_hi_) {
+  if (watched >= 0 && hour_lo_ <= hour_hi_) {
     // The hour that ended joins the envelope of its hour of day: at once where it is wider, by
     // a quarter where it is narrower (a job that skips a day is still routine the day after).
-    const auto h = static_cast<size_t>(hour_);
+    const auto h = static_cast<size_t>(watched);
     float lo = hour_lo_, hi = hour_hi_;
-    if (learned_ >> hour_ & 1) {
+    if (learned_ >> watched & 1) {
       const float was_lo = FromHalf(day_lo_[h]), was_hi = FromHalf(day_hi_[h]);
       lo = lo < was_lo ? lo : was_lo + (lo - was_lo) / 4;
       hi = hi > was_hi ? hi : was_hi + (hi - was_hi) / 4;
@@ -163,10 +168,8 @@ void MetricBaseline::NoteHour(double ts, int hour, double value, bool passes) {
     // Rounded outwards by a half float's step, so that the envelope never loses what it saw.
     day_lo_[h] = ToHalf(lo - std::fabs(lo) / 1024);
     day_hi_[h] = ToHalf(hi + std::fabs(hi) / 1024);
-    learned_ |= 1u << hour_;
+    learned_ |= 1u << watched;
   }
-  hour_ = static_cast<int8_t>(hour);
-  hour_day_ = day;
   // An hour that starts off its baseline starts empty (lo > hi).
   hour_lo_ = passes ? INFINITY : v;
   hour_hi_ = passes ? -INFINITY : v;

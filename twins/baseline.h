@@ -19,7 +19,7 @@
 //   Values off the baseline teach it nothing; a shift that lasts `baseline_s` becomes the new
 //   level at once (it resolves, instead of creeping and flapping for hours).
 //
-// O(1) time per report and O(1) state per metric (about 140 bytes with the envelope).
+// O(1) time per report and O(1) state per metric (168 bytes with the envelope).
 // Not thread-safe; part of a ServerTwin.
 #pragma once
 
@@ -36,26 +36,33 @@ struct AnomalyParams {
   double baseline_s = 3600; // model.anomaly_baseline_s
 };
 
+// The smallest deviation a score divides by, as a part of the level and at least `absolute`: a
+// metric that sat still, a flat zero, would make any change infinitely far. Not stored: the
+// owner's choice. The anomaly baseline calls a tenth of a percent of a flat metric's level its
+// noise; a change rule goes down to a millionth.
+struct DeviationFloor {
+  double relative;
+  double absolute;
+};
+inline constexpr DeviationFloor kAnomalyFloor{1e-3, 1e-6};
+inline constexpr DeviationFloor kChangeFloor{1e-6, 1e-9};
+
 // A metric's level and typical deviation (mean absolute deviation), learned robustly: running
 // means over the first `min_samples` reports (each step clipped to three deviations after the
 // fifth), then exponential averages over `baseline_s` of report time (by timestamps, so missing
 // reports weigh nothing), each step clipped to three deviations so that a spike moves them
-// little. Shared by the anomaly baseline and the change rules.
+// little. Shared by the anomaly baseline and the change rules. Eight bytes: a million servers
+// keep several each.
 struct RobustLevel {
   float level = 0;
   float deviation = 0;
-  // The smallest deviation, as a part of the level and at least `floor_absolute` (not stored:
-  // the owner's choice). The anomaly baseline calls a tenth of a percent of a flat metric's level
-  // its noise; a change rule goes down to a millionth.
-  double floor_relative = 1e-3;
-  double floor_absolute = 1e-6;
 
-  // The deviation a score divides by: never below the floor (a metric that sat still, a flat
-  // zero, would make any change infinitely far).
-  double Deviation() const;
+  // The deviation a score divides by: never below `floor`.
+  double Deviation(const DeviationFloor& floor) const;
   // Learns `value`, `dt` seconds of report time after the one before; `samples`: the reports
   // learned before it. `deviation_too` false: the level learns, the deviation does not.
-  void Learn(double value, double dt, uint32_t samples, int min_samples, double baseline_s, bool deviation_too = true);
+  void Learn(double value, double dt, uint32_t samples, int min_samples, double baseline_s, const DeviationFloor& floor,
+             bool deviation_too = true);
 };
 
 struct AnomalyJudgement {
@@ -86,27 +93,31 @@ class MetricBaseline {
   // baseline join it only as a run of at least kRoutineRun reports (a job that ran for minutes),
   // never as a spike.
   void NoteHour(double ts, int hour, double value, bool passes);
+  // The hour of day (UTC) being watched and its day number: those of the report before (-1 and 0
+  // before the first).
+  int WatchedHour() const;
+  uint32_t WatchedDay() const;
 
+  // Packed by size, widest first (168 bytes; this is most of a server twin's memory, one per
+  // metric). The hour being watched and its day are those of `last_ts_`, not kept apart.
+  double excursion_start_ = 0;  // when the excursion going on began
+  double last_ts_ = 0;
   RobustLevel robust_;
   float peak_ = 0;        // the largest score of the excursions before, decaying (half-life 6 h)
   float run_peak_ = 0;    // the largest score of the excursion going on (0: none)
-  double excursion_start_ = 0;  // when it began
   float excursion_sum_ = 0;     // the sum of its values, for the level it is accepted at
-  uint16_t excursion_n_ = 0;
   float prior_level_ = NAN;     // the level before the last accepted shift (NaN: none)
-  double last_ts_ = 0;
-  uint32_t samples_ = 0;
-  uint8_t recent_ = 0;    // bit i: the i-th report before passed z
-  int8_t hour_ = -1;      // the hour of day being watched (UTC), -1 before the first report
-  uint32_t hour_day_ = 0; // and its day number, so that a day without reports is not merged
-  float hour_lo_ = 0, hour_hi_ = 0;  // the range of that hour so far
+  float hour_lo_ = 0, hour_hi_ = 0;  // the range of the hour being watched so far
   float run_lo_ = 0, run_hi_ = 0;    // the current run of values off their baseline
-  uint16_t run_ = 0;                 // its length
+  uint32_t samples_ = 0;
+  uint32_t learned_ = 0;  // bit h: the envelope of hour h has been learned
+  uint16_t excursion_n_ = 0;
+  uint16_t run_ = 0;      // the length of the run
   // The envelope per hour of day, as IEEE half floats (an envelope needs no more than three
-  // digits; it halves the state), and which hours have been learned (bit h).
+  // digits; it halves the state).
   std::array<uint16_t, 24> day_lo_{};
   std::array<uint16_t, 24> day_hi_{};
-  uint32_t learned_ = 0;
+  uint8_t recent_ = 0;    // bit i: the i-th report before passed z
 };
 
 // IEEE 754 half precision, rounded to nearest; out of range: infinity.

@@ -167,7 +167,7 @@ Projection TrendTracker::Project(double threshold, CompareOp op) const {
   return p;
 }
 
-double ChangeTracker::Sigma() const { return kMadToSigma * robust_.Deviation(); }
+double ChangeTracker::Sigma() const { return kMadToSigma * robust_.Deviation(kChangeFloor); }
 
 bool ChangeTracker::Step(Side& s, double z, double value, double ts, float recent, const ChangeParams& p) const {
   const double k = p.shift / 2;
@@ -216,7 +216,7 @@ ChangeTracker::Event ChangeTracker::Observe(double ts, double value, const Chang
     return Event::kNone;
   }
   if (!learned) {
-    robust_.Learn(value, dt, samples_, p.min_samples, p.baseline_s);
+    robust_.Learn(value, dt, samples_, p.min_samples, p.baseline_s, kChangeFloor);
     if (samples_ < UINT32_MAX) ++samples_;
     return Event::kNone;
   }
@@ -237,7 +237,7 @@ ChangeTracker::Event ChangeTracker::Observe(double ts, double value, const Chang
   }
   // Values of a run in progress teach the level only as clipped steps: a step moves it little
   // before it is declared.
-  robust_.Learn(value, dt, samples_, p.min_samples, p.baseline_s);
+  robust_.Learn(value, dt, samples_, p.min_samples, p.baseline_s, kChangeFloor);
   if (samples_ < UINT32_MAX) ++samples_;
   return Event::kNone;
 }

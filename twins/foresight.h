@@ -121,7 +121,7 @@ class ChangeTracker {
   // recent level before this report.
   bool Step(Side& s, double z, double value, double ts, float recent, const ChangeParams& p) const;
 
-  RobustLevel robust_{0, 0, 1e-6, 1e-9};
+  RobustLevel robust_;  // with kChangeFloor
   float recent_ = 0;     // the level of the last few reports (a fast exponential average)
   uint32_t samples_ = 0;
   double last_ts_ = 0;

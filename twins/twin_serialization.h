@@ -103,7 +103,12 @@ void ServerTwin::ExactValue::serialize(Archive& ar, std::uint32_t /*version*/) {
 
 template <class Archive>
 void MetricBaseline::serialize(Archive& ar, std::uint32_t /*version*/) {
-  ar(robust_.level, robust_.deviation, peak_, run_peak_, excursion_start_, excursion_sum_, excursion_n_, prior_level_, last_ts_, samples_, recent_, hour_, hour_day_, hour_lo_, hour_hi_, day_lo_, day_hi_, learned_);
+  // The hour being watched and its day are stored as they always were, though derived from
+  // last_ts_ in memory: what is read of them is not used.
+  int8_t hour = static_cast<int8_t>(WatchedHour());
+  uint32_t day = WatchedDay();
+  ar(robust_.level, robust_.deviation, peak_, run_peak_, excursion_start_, excursion_sum_, excursion_n_, prior_level_,
+     last_ts_, samples_, recent_, hour, day, hour_lo_, hour_hi_, day_lo_, day_hi_, learned_);
 }
 
 template <class Archive>

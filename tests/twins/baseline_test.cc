@@ -1,11 +1,16 @@
 // The anomaly baseline of one metric, driven report by report with its own clock.
 #include "twins/baseline.h"
 
+#include <cereal/archives/binary.hpp>
+#include <cereal/types/array.hpp>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <functional>
 #include <random>
+#include <sstream>
+
+#include "twins/twin_serialization.h"
 
 namespace dctwin {
 namespace {
@@ -123,6 +128,39 @@ TEST_F(BaselineTest, AValueBeyondAFloatsRangeIsIgnoredNotLearned) {
   t_ += kStep;
   EXPECT_NEAR(b_.level(), 45, 0.2);
   EXPECT_TRUE(b_.Observe(t_, 60, p_).holds) << "and the baseline still judges";
+}
+
+// A million servers keep several baselines each: the state is packed, and what it no longer keeps
+// (the hour being watched and its day, derived from the last report) is still stored, so that a
+// baseline saved in the middle of an hour, or of an excursion, goes on as if it had never been.
+TEST_F(BaselineTest, SavedInTheMiddleOfAnHourItGoesOnAsIfNeverSaved) {
+  EXPECT_LE(sizeof(MetricBaseline), 168u);
+  auto cpu = [&](double t) {
+    const double tod = std::fmod(t, kDay);
+    return (tod >= 2 * 3600 && tod < 2 * 3600 + 1800) ? 0.9 + Noise(0.02) : 0.2 + Noise(0.03);
+  };
+  Feed(static_cast<int>(kDay / kStep) + 2 * 360 + 90, cpu);  // a day, then into 02:15 of the next
+  MetricBaseline saved;
+  {
+    std::stringstream bytes;
+    {
+      cereal::BinaryOutputArchive out(bytes);
+      out(b_);
+    }
+    cereal::BinaryInputArchive in(bytes);
+    in(saved);
+  }
+  for (int i = 0; i < 2 * 360; ++i, t_ += kStep) {  // to 04:15: the hour ends twice
+    const double v = cpu(t_);
+    const AnomalyJudgement a = b_.Observe(t_, v, p_), b = saved.Observe(t_, v, p_);
+    ASSERT_EQ(a.holds, b.holds) << i;
+    ASSERT_EQ(a.score, b.score) << i;
+  }
+  for (int hour = 0; hour < 24; ++hour) {
+    const double at = std::floor(t_ / kDay) * kDay + hour * 3600;
+    EXPECT_EQ(b_.RoutineAt(at, 0.9), saved.RoutineAt(at, 0.9)) << hour;
+  }
+  EXPECT_TRUE(saved.RoutineAt(std::floor(t_ / kDay) * kDay + 2 * 3600, 0.9)) << "the job's hour was learned";
 }
 
 TEST(HalfFloatTest, RoundTripsWithinItsPrecision) {
