@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "base/thread_name.h"
+
 namespace dctwin {
 
 namespace {
@@ -27,7 +29,10 @@ StoreWriter::~StoreWriter() { Stop(); }
 void StoreWriter::Start() {
   started_ = true;
   heartbeat_.store(clock_(), std::memory_order_relaxed);
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("dctwin-writer");
+    Run();
+  });
 }
 
 void StoreWriter::Submit(ShardBatch batch) {
@@ -245,7 +250,12 @@ bool StoreWriter::CommitSamples() {
   if (pending_samples_.empty() && pending_rollups_.empty()) return true;
   StoreBatch b;
   auto end = pending_samples_.begin();
-  for (size_t n = 0; end != pending_samples_.end() && n < sample_chunk_; ++end, ++n) b.upserts.push_back(end->second);
+  size_t bytes = 0;
+  for (size_t n = 0; end != pending_samples_.end() && n < sample_chunk_ && (n == 0 || bytes < kSampleChunkBytes);
+       ++end, ++n) {
+    bytes += end->second.state.size();
+    b.upserts.push_back(end->second);
+  }
   const size_t rollups = std::min(pending_rollups_.size(), kRollupChunk);
   b.rollups.assign(pending_rollups_.begin(), pending_rollups_.begin() + static_cast<std::ptrdiff_t>(rollups));
   Status s = store_.Commit(b);

@@ -193,6 +193,10 @@ class StoreWriter {
   // servers due (bench-scale.sh figure 4), chunks of 4,096 rows gave an alert p99 near 100 ms,
   // 512 rows 30-40 ms, 128 rows under 10 ms.
   static constexpr size_t kRollupChunk = 128;
+  // Bytes of sample-only twin state per transaction (at least one twin), besides `sample_chunk_`
+  // twins: 256 twins of 200 metrics each are some 10 MB, which an urgent commit waited behind for
+  // hundreds of milliseconds (bench-scale.sh figure 5).
+  static constexpr size_t kSampleChunkBytes = 512 * 1024;
   std::vector<std::function<void()>> pending_released_;
   std::vector<int64_t> pending_acked_;
   size_t merged_ = 0;  // batches merged since the last successful urgent commit

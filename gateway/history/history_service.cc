@@ -9,9 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "base/json_writer.h"
+#include "base/thread_name.h"
 #include "gateway/history/history_query.h"
 #include "gateway/history/report.h"
-#include "base/json_writer.h"
 #include "storage/rollup_codec.h"
 #include "twins/silence.h"
 
@@ -27,7 +28,10 @@ HistoryService::~HistoryService() { Stop(); }
 Status HistoryService::Start() {
   Status s = HistoryReader::Open(state_path_, 5000, &reader_);
   if (!s.ok()) return s;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("dctwin-history");
+    Run();
+  });
   return Status::Ok();
 }
 

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "base/json_writer.h"
+#include "base/thread_name.h"
 
 namespace dctwin {
 
@@ -36,7 +37,12 @@ AlertmanagerForwarder::AlertmanagerForwarder(Options options, Delivered delivere
 
 AlertmanagerForwarder::~AlertmanagerForwarder() { Stop(); }
 
-void AlertmanagerForwarder::Start() { thread_ = std::thread([this] { Run(); }); }
+void AlertmanagerForwarder::Start() {
+  thread_ = std::thread([this] {
+    NameThisThread("dctwin-alertmgr");
+    Run();
+  });
+}
 
 void AlertmanagerForwarder::Stop() {
   {

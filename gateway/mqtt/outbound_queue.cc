@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/histogram.h"
+#include "base/thread_name.h"
 
 namespace dctwin {
 
@@ -142,7 +143,12 @@ void OutboundQueue::RetainedDone(const Pending& p, bool acked) {
   }
 }
 
-void OutboundQueue::Start() { thread_ = std::thread([this] { Run(); }); }
+void OutboundQueue::Start() {
+  thread_ = std::thread([this] {
+    NameThisThread("dctwin-outbound");
+    Run();
+  });
+}
 
 void OutboundQueue::Run() {
   MutexLock lock(mu_);

@@ -123,6 +123,8 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
         .IntField("handled", I(s.handled))
         .IntField("dropped", I(s.dropped))
         .IntField("shed", I(s.shed))
+        .Field("lowered", s.lowered)
+        .IntField("lowerings", I(s.lowerings))
         .EndObject();
   }
   w.EndArray().EndObject();
@@ -226,6 +228,11 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
            "Of the dropped: metric reports dropped at once because their shard was full while others had room.");
   for (size_t i = 0; i < c.shards.size(); ++i) {
     e.Sample("dctwin_shard_shed_total", "shard=\"" + std::to_string(i) + "\"", d(c.shards[i].shed));
+  }
+  e.Family("dctwin_shard_priority_lowered", "gauge",
+           "1 while a shard runs at a lower CPU priority because its mailbox was half full.");
+  for (size_t i = 0; i < c.shards.size(); ++i) {
+    e.Sample("dctwin_shard_priority_lowered", "shard=\"" + std::to_string(i) + "\"", c.shards[i].lowered ? 1 : 0);
   }
   uint64_t handled[kLatencyBucketCount] = {};
   double handled_s = 0;

@@ -21,6 +21,10 @@
 // handles it as one batch. Only a shard that found nothing after its linger sleeps deeply and is woken by the next
 // post. A message waits at most `linger` longer than it would with a wake-up per message.
 //
+// A shard whose external mailbox is half full runs at a lower CPU priority until it is back under
+// an eighth (ShardPriority): on busy cores, the threads a quiet shard's alert goes through come
+// first.
+//
 // A round takes at most kMaxRound messages (twin-to-twin ones first): what a round produces is
 // held until the round's commit, so the round's size bounds that memory, and a storm is worked
 // off in commits of bounded size. The stats count messages as they are handled: `handled` moves
@@ -50,6 +54,8 @@
 
 #include "base/histogram.h"
 #include "base/thread_annotations.h"
+#include "base/thread_name.h"
+#include "gateway/runtime/shard_priority.h"
 
 namespace dctwin {
 
@@ -77,6 +83,9 @@ struct ShardStats {
   uint64_t shed = 0;  // of dropped: at once, for one hot shard (see PostExternal)
   uint64_t depth = 0;
   uint64_t max_depth = 0;
+  bool lowered = false;          // running at a lower CPU priority now (ShardPriority)
+  uint64_t lowerings = 0;        // times it was lowered
+  bool restore_refused = false;  // its priority could not be raised back
 };
 
 template <typename Item>
@@ -104,7 +113,11 @@ class ShardPool {
   void Start(std::vector<ShardHandler<Item>*> handlers) {
     for (size_t i = 0; i < shards_.size(); ++i) {
       shards_[i]->handler = handlers.at(i);
-      shards_[i]->thread = std::thread([this, i] { Run(*shards_[i]); });
+      shards_[i]->thread = std::thread([this, i] {
+        NameThisThread("dctwin-shard-" + std::to_string(i));
+        shards_[i]->priority.Start(i);
+        Run(*shards_[i]);
+      });
     }
     started_ = true;
   }
@@ -216,6 +229,9 @@ class ShardPool {
       st.dropped = s->dropped.load(std::memory_order_relaxed);
       st.shed = s->shed.load(std::memory_order_relaxed);
       st.max_depth = s->max_depth.load(std::memory_order_relaxed);
+      st.lowered = s->priority.lowered();
+      st.lowerings = s->priority.lowerings();
+      st.restore_refused = s->priority.restore_refused();
       for (size_t b = 0; b < kLatencyBucketCount; ++b) st.latency[b] = s->latency[b].load(std::memory_order_relaxed);
       st.latency_sum_s = static_cast<double>(s->latency_sum_ns.load(std::memory_order_relaxed)) / 1e9;
       {
@@ -254,6 +270,7 @@ class ShardPool {
     std::atomic<double> heartbeat{0};
     std::atomic<uint64_t> latency[kLatencyBucketCount] = {};
     std::atomic<uint64_t> latency_sum_ns{0};
+    ShardPriority priority;
   };
 
   static void Timed(Shard& s, Item& item) {
@@ -316,6 +333,7 @@ class ShardPool {
           }
         }
         if (s.stop && s.internal.empty() && s.external.empty()) break;
+        s.priority.Note(s.external.size(), capacity_);
         TakeUpTo(s.internal, internal, kMaxRound);
         TakeUpTo(s.external, external, kMaxRound - internal.size());
         s.external_depth.store(s.external.size(), std::memory_order_relaxed);

@@ -1,6 +1,9 @@
 #include "gateway/runtime/shard_pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -175,6 +178,58 @@ TEST(ShardPoolTest, AReportForAHotShardIsShedAtOnceWhileAnotherShardHasRoom) {
   EXPECT_TRUE(posted.load());
   pool.Stop();
   EXPECT_EQ(hot.handled, 6);
+}
+
+// Records the nice value of the thread that handles each message.
+class NiceRecorder : public GateHandler {
+ public:
+  void Handle(Item& item) override {
+    GateHandler::Handle(item);
+    std::lock_guard<std::mutex> lock(mu);
+    nice.push_back(getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid))));
+  }
+  std::vector<int> Seen() {
+    std::lock_guard<std::mutex> lock(mu);
+    return nice;
+  }
+  std::vector<int> nice;
+};
+
+TEST(ShardPoolTest, AShardWhoseMailboxIsHalfFullRunsAtALowerPriorityUntilItHasCaughtUp) {
+  const int base = getpriority(PRIO_PROCESS, 0);
+  ShardPool<Item> pool(2, 16, std::chrono::seconds(60), std::chrono::milliseconds(50), Now);
+  NiceRecorder hot;
+  GateHandler quiet;
+  quiet.Open();
+  pool.Start({&hot, &quiet});
+  ASSERT_TRUE(pool.PostExternal(0, Item{}));
+  hot.WaitEntered();
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(pool.PostExternal(0, Item{}));  // under half of 16
+  ASSERT_TRUE(pool.PostExternal(1, Item{1, 0, 0}));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pool.PostExternal(0, Item{}));  // 10 waiting: past half
+  EXPECT_FALSE(pool.Stats()[0].lowered) << "not before the shard looks at its mailbox";
+  hot.Open();
+  auto wait_for = [&](auto done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return done();
+  };
+  ASSERT_TRUE(wait_for([&] { return hot.Seen().size() == 11; }));
+  std::vector<int> seen = hot.Seen();
+  EXPECT_EQ(seen[0], base) << "the first message was taken from an empty mailbox";
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_EQ(seen[i], base + ShardPriority::kLowered) << i;
+  EXPECT_EQ(pool.Stats()[0].lowerings, 1u);
+  // Caught up: the next look at the mailbox raises it back, where the process may (root, or an
+  // RLIMIT_NICE that allows it, as the systemd unit sets); elsewhere it stays lowered and says so.
+  ASSERT_TRUE(wait_for([&] { return !pool.Stats()[0].lowered || pool.Stats()[0].restore_refused; }));
+  ASSERT_TRUE(pool.PostExternal(0, Item{}));
+  ASSERT_TRUE(wait_for([&] { return hot.Seen().size() == 12; }));
+  const bool may_raise = pool.Stats()[0].restore_refused == false;
+  EXPECT_EQ(hot.Seen().back(), may_raise ? base : base + ShardPriority::kLowered);
+  // The other shard was never lowered.
+  EXPECT_EQ(pool.Stats()[1].lowerings, 0u);
+  EXPECT_FALSE(pool.Stats()[1].lowered);
+  pool.Stop();
 }
 
 TEST(ShardPoolTest, WhenEveryShardIsBusyAReportWaitsForRoom) {
