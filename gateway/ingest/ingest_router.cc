@@ -179,13 +179,18 @@ void IngestRouter::RouteNative(std::string_view topic, std::string_view payload,
   const double now = clock_();
   DecodeError err;
   if (kind == "metrics") {
+    const TwinAddress to{Level::kServer, std::string(id)};
+    if (pool_.WouldShed(to.Hash())) {
+      Shed(to, topic, payload);
+      return;
+    }
     Report report;
     if (!DecodeNativeReport(payload, now, &report, &err)) {
       dead_letters_.Reject(err.reason, topic, err.detail, payload);
       return;
     }
     native_.fetch_add(1, std::memory_order_relaxed);
-    Post(TwinAddress{Level::kServer, std::string(id)}, now, std::move(report), topic, payload);
+    Post(to, now, std::move(report), topic, payload);
   } else {
     Message msg;
     if (!DecodeProvisioning(payload, &msg, &err)) {
@@ -640,6 +645,18 @@ bool IngestRouter::ToControl(ControlRequest r, std::string_view topic) {
   return false;
 }
 
+void IngestRouter::Shed(const TwinAddress& to, std::string_view topic, std::string_view payload) {
+  pool_.CountShed(to.Hash());
+  RejectShed(topic, payload);
+}
+
+void IngestRouter::RejectShed(std::string_view topic, std::string_view payload) {
+  dead_letters_.Reject(RejectReason::kQueueFull, topic,
+                       "this report's shard is full while others have room; dropped at once so that one busy shard "
+                       "does not hold up the others",
+                       payload);
+}
+
 bool IngestRouter::Post(TwinAddress to, double now, Message msg, std::string_view topic, std::string_view payload) {
   const size_t hash = to.Hash();
   const double received =
@@ -652,10 +669,7 @@ bool IngestRouter::Post(TwinAddress to, double now, Message msg, std::string_vie
   if (pool_.closed()) {
     dead_letters_.Reject(RejectReason::kShuttingDown, topic, "gateway is stopping; message dropped", payload);
   } else if (shed) {
-    dead_letters_.Reject(RejectReason::kQueueFull, topic,
-                         "this report's shard is full while others have room; dropped at once so that one busy shard "
-                         "does not hold up the others",
-                         payload);
+    RejectShed(topic, payload);
   } else {
     dead_letters_.Reject(RejectReason::kQueueFull, topic, "shard mailbox full; message dropped", payload);
   }

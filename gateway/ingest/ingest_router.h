@@ -120,6 +120,10 @@ class IngestRouter {
               std::string_view correlation);
   // false: dropped (and dead-lettered)
   bool Post(TwinAddress to, double now, Message msg, std::string_view topic, std::string_view payload);
+  // A report for a shard that would shed it (ShardPool::WouldShed), dropped before it is decoded;
+  // counted and dead-lettered as PostExternal's shedding is.
+  void Shed(const TwinAddress& to, std::string_view topic, std::string_view payload);
+  void RejectShed(std::string_view topic, std::string_view payload);
 
   // Constant after construction
   const IngestOptions options_;

@@ -161,6 +161,21 @@ class ShardPool {
     return true;
   }
 
+  // Whether a sheddable message for `hash` would be shed now: its shard's mailbox full while
+  // another has room. Ingest asks before it decodes a report, so that a flood the shard cannot
+  // take costs the receive thread no parsing. A hint without the lock: PostExternal decides.
+  bool WouldShed(size_t hash) const {
+    const Shard& s = *shards_[ShardOf(hash)];
+    return s.external_depth.load(std::memory_order_relaxed) >= capacity_ && AnotherHasRoom(s);
+  }
+
+  // Counts a message shed without being posted (WouldShed said so), as PostExternal counts one.
+  void CountShed(size_t hash) {
+    Shard& s = *shards_[ShardOf(hash)];
+    s.dropped.fetch_add(1, std::memory_order_relaxed);
+    s.shed.fetch_add(1, std::memory_order_relaxed);
+  }
+
   // From twins (shard threads) or the gateway itself. Never blocks, never drops.
   void PostInternal(size_t hash, Item item) {
     Shard& s = *shards_[ShardOf(hash)];

@@ -158,6 +158,9 @@ TEST(ShardPoolTest, AReportForAHotShardIsShedAtOnceWhileAnotherShardHasRoom) {
   ASSERT_TRUE(pool.PostExternal(0, Item{}));
   hot.WaitEntered();
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(pool.PostExternal(0, Item{}));  // shard 0 is full
+  // Ingest asks before decoding a report: shard 0's would be shed, shard 1's would not.
+  EXPECT_TRUE(pool.WouldShed(0));
+  EXPECT_FALSE(pool.WouldShed(1));
   bool shed = false;
   EXPECT_FALSE(pool.PostExternal(0, Item{}, true, &shed));  // returns at once: shard 1 has room
   EXPECT_TRUE(shed);
@@ -170,6 +173,9 @@ TEST(ShardPoolTest, AReportForAHotShardIsShedAtOnceWhileAnotherShardHasRoom) {
   EXPECT_EQ(pool.Stats()[1].handled, 10u);
   EXPECT_EQ(pool.Stats()[0].shed, 1u);
   EXPECT_EQ(pool.Stats()[0].dropped, 1u);
+  pool.CountShed(0);  // one that ingest shed before posting it
+  EXPECT_EQ(pool.Stats()[0].shed, 2u);
+  EXPECT_EQ(pool.Stats()[0].dropped, 2u);
   // A message that is not sheddable still waits for room (here until the gate opens).
   std::atomic<bool> posted{false};
   std::thread producer([&] { posted = pool.PostExternal(0, Item{}); });
