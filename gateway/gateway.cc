@@ -18,6 +18,7 @@
 #include "config/inventory.h"
 #include "config/runtime_config.h"
 #include "gateway/ops/counters.h"
+#include "gateway/runtime/restore_lanes.h"
 #include "base/json_writer.h"
 #include "storage/twin_codec.h"
 #include "twins/reconcile.h"
@@ -443,27 +444,49 @@ Status Gateway::Start() {
 
 Status Gateway::Restore() {
   const auto t0 = std::chrono::steady_clock::now();
+  // This thread reads the rows; each shard's are decoded on a lane of their own (a shard's host
+  // is touched by one lane only), so decoding and filling memory use every core.
+  struct LaneResult {
+    std::vector<std::pair<TwinRecord, std::string>> bad;
+    size_t twins = 0;
+  };
+  const size_t lanes = std::min<size_t>(hosts_.size(), std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<LaneResult> results(lanes);
+  Status s;
+  {
+    using Job = std::pair<size_t, TwinRecord>;  // (shard, row)
+    RestoreLanes<Job> restorers(lanes, [&](size_t lane, Job&& job) {
+      TwinRecord& record = job.second;
+      Status r = hosts_[job.first]->Restore(record);
+      LaneResult& out = results[lane];
+      if (r.ok()) {
+        // A datacenter's rack row and a rack's member row are parts of those twins.
+        if (record.key.kind != static_cast<uint8_t>(TwinKind::kDatacenterRack) &&
+            record.key.kind != static_cast<uint8_t>(TwinKind::kRackMember)) {
+          ++out.twins;
+        }
+      } else {
+        out.bad.emplace_back(std::move(record), r.ToString());
+      }
+    });
+    s = store_->LoadTwins([&](TwinRecord&& record) {
+      // A rack's row of the datacenter twin goes to the datacenter twin's shard, a member's row
+      // (<rack>/<server>) to its rack's.
+      std::string owner = record.key.id;
+      if (record.key.kind == static_cast<uint8_t>(TwinKind::kDatacenterRack)) owner = config_.gateway.datacenter;
+      if (record.key.kind == static_cast<uint8_t>(TwinKind::kRackMember)) owner = owner.substr(0, owner.find('/'));
+      const size_t shard = pool_->ShardOf(TwinAddress{LevelOfKind(record.key.kind), owner}.Hash());
+      restorers.Post(shard % lanes, Job{shard, std::move(record)});
+    });
+    restorers.Finish();
+  }
+  if (!s.ok()) return s;
   std::vector<std::pair<TwinRecord, std::string>> bad;
   size_t twins = 0;
-  Status s = store_->LoadTwins([&](TwinRecord&& record) {
-    // A rack's row of the datacenter twin goes to the datacenter twin's shard, a member's row
-    // (<rack>/<server>) to its rack's.
-    std::string owner = record.key.id;
-    if (record.key.kind == static_cast<uint8_t>(TwinKind::kDatacenterRack)) owner = config_.gateway.datacenter;
-    if (record.key.kind == static_cast<uint8_t>(TwinKind::kRackMember)) owner = owner.substr(0, owner.find('/'));
-    const TwinAddress address{LevelOfKind(record.key.kind), owner};
-    Status r = hosts_[pool_->ShardOf(address.Hash())]->Restore(record);
-    if (r.ok()) {
-      // A datacenter's rack row and a rack's member row are parts of those twins.
-      if (record.key.kind != static_cast<uint8_t>(TwinKind::kDatacenterRack) &&
-          record.key.kind != static_cast<uint8_t>(TwinKind::kRackMember)) {
-        ++twins;
-      }
-    } else {
-      bad.emplace_back(std::move(record), r.ToString());
-    }
-  });
-  if (!s.ok()) return s;
+  for (LaneResult& r : results) {
+    twins += r.twins;
+    bad.insert(bad.end(), std::make_move_iterator(r.bad.begin()), std::make_move_iterator(r.bad.end()));
+  }
   for (const auto& h : hosts_) {
     const TwinRegistry& r = h->registry();
     r.ForEachServer([&](const ServerTwin& t) {

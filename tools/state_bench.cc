@@ -118,14 +118,19 @@ int main(int argc, char** argv) {
   }
   // The copies: the state of server s % domain under the name srv-s, a member of that server's
   // rack (the state names the rack).
-  const std::string member = dctwin::EncodeRackMember(dctwin::RackMemberRow{});
   for (int s = domain; s < servers; ++s) {
     const dctwin::TwinRecord& original = records[static_cast<size_t>(s % domain)];
     const std::string id = "srv-" + std::to_string(s);
+    const std::string rack = "rack-" + std::to_string((s % domain) / per_rack);
+    // Its row says what the original's says (the incidents its state holds).
+    dctwin::RackMemberRow row;
+    if (const dctwin::RackTwin* twin = registry.rack(rack)) {
+      auto m = twin->members().find(original.key.id);
+      if (m != twin->members().end()) row.open = m->second;
+    }
     records.push_back(dctwin::TwinRecord{{dctwin::KindOf(Level::kServer), id}, dctwin::kTwinFormat, original.state});
-    records.push_back(dctwin::TwinRecord{{static_cast<uint8_t>(dctwin::TwinKind::kRackMember),
-                                          "rack-" + std::to_string((s % domain) / per_rack) + "/" + id},
-                                         dctwin::kTwinFormat, member});
+    records.push_back(dctwin::TwinRecord{{static_cast<uint8_t>(dctwin::TwinKind::kRackMember), rack + "/" + id},
+                                         dctwin::kTwinFormat, dctwin::EncodeRackMember(row)});
   }
   const double encode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te0).count();
   // Decoding alone, as restore does it for each server row.
@@ -138,13 +143,25 @@ int main(int argc, char** argv) {
   const double decode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - td0).count();
   size_t state_bytes = 0;
   for (int s = 0; s < domain; ++s) state_bytes += records[static_cast<size_t>(s)].state.size();
+  // The racks with a row per member, and the datacenter with a row per rack, as a gateway saves
+  // them: a database without those rows has every membership corrected (and every twin written
+  // again) at the first start, which is not what a restart costs.
   registry.ForEachRack([&](const dctwin::RackTwin& rack) {
     records.push_back(dctwin::TwinRecord{{dctwin::KindOf(Level::kRack), rack.id()}, dctwin::kTwinFormat,
                                          dctwin::EncodeTwin(rack)});
+    for (const auto& [server, open] : rack.members()) {
+      const dctwin::RackMemberRow row{open, rack.maintenance().count(server) > 0};
+      records.push_back(dctwin::TwinRecord{{static_cast<uint8_t>(dctwin::TwinKind::kRackMember), rack.id() + "/" + server},
+                                           dctwin::kTwinFormat, dctwin::EncodeRackMember(row)});
+    }
   });
   if (const dctwin::DatacenterTwin* dc = registry.datacenter()) {
     records.push_back(dctwin::TwinRecord{{dctwin::KindOf(Level::kDatacenter), dc->id()}, dctwin::kTwinFormat,
                                          dctwin::EncodeTwin(*dc)});
+    for (const auto& [rack, status] : dc->racks()) {
+      records.push_back(dctwin::TwinRecord{{static_cast<uint8_t>(dctwin::TwinKind::kDatacenterRack), rack},
+                                           dctwin::kTwinFormat, dctwin::EncodeRackStatus(status)});
+    }
   }
 
   std::unique_ptr<dctwin::SqliteStateStore> store;
