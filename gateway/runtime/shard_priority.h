@@ -1,6 +1,6 @@
-// ShardPriority: a shard whose mailbox is more than half full runs at a lower CPU priority until
-// it is back under an eighth. On a machine whose cores are all busy, one hot shard (a storm on one
-// rack, a hostile host) otherwise takes its fair share from the threads every alert goes through:
+// ShardPriority: a shard whose mailbox is half full runs at a lower CPU priority until it is back
+// to an eighth. On a machine whose cores are all busy, one hot shard (a storm on one rack, a
+// hostile host) otherwise takes its fair share from the threads every alert goes through:
 // the MQTT receive thread, the other shards, the writer. Lowered, it yields to them: a quiet
 // shard's alert waits less, and the hot shard sheds more of its reports (bench-scale.sh figure 5).
 //
@@ -46,7 +46,7 @@ class ShardPriority {
         lowered_.store(true, std::memory_order_relaxed);
         lowerings_.fetch_add(1, std::memory_order_relaxed);
       }
-    } else if (low && !refused_ && waiting < capacity / 8) {
+    } else if (low && !refused_ && waiting <= capacity / 8) {  // "<=": a mailbox of under 8 empties to 0
       if (setpriority(PRIO_PROCESS, tid_, base_) == 0) {
         lowered_.store(false, std::memory_order_relaxed);
       } else {
