@@ -85,7 +85,7 @@ struct ShardStats {
   uint64_t max_depth = 0;
   bool lowered = false;          // running at a lower CPU priority now (ShardPriority)
   uint64_t lowerings = 0;        // times it was lowered
-  bool restore_refused = false;  // its priority could not be raised back
+  bool priority_refused = false;  // the system refused a change of its priority (ShardPriority)
 };
 
 template <typename Item>
@@ -246,7 +246,7 @@ class ShardPool {
       st.max_depth = s->max_depth.load(std::memory_order_relaxed);
       st.lowered = s->priority.lowered();
       st.lowerings = s->priority.lowerings();
-      st.restore_refused = s->priority.restore_refused();
+      st.priority_refused = s->priority.refused();
       for (size_t b = 0; b < kLatencyBucketCount; ++b) st.latency[b] = s->latency[b].load(std::memory_order_relaxed);
       st.latency_sum_s = static_cast<double>(s->latency_sum_ns.load(std::memory_order_relaxed)) / 1e9;
       {

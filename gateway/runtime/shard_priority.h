@@ -6,8 +6,9 @@
 //
 // "Lower" is the thread's nice value plus kLowered (Linux sets it per thread). Raising it back
 // needs CAP_SYS_NICE or an RLIMIT_NICE that allows the old value (the systemd unit sets
-// LimitNICE=+0): without either, the shard stays lowered, and says so once in the log and in
-// `restore_refused`.
+// LimitNICE=+0, and lets setpriority through its system call filter). A change the system
+// refuses is said once in the log and in `refused`, and not tried again: the shard stays where
+// it is.
 //
 // Threads: Note() and Start() on the shard's own thread; the counters from any.
 #pragma once
@@ -40,37 +41,40 @@ class ShardPriority {
 
   // Before each take, with the external messages waiting and the mailbox's capacity.
   void Note(size_t waiting, size_t capacity) {
+    if (refused_) return;
     const bool low = lowered_.load(std::memory_order_relaxed);
     if (!low && waiting >= capacity / 2 && waiting > 0) {
-      if (setpriority(PRIO_PROCESS, tid_, base_ + kLowered) == 0) {
-        lowered_.store(true, std::memory_order_relaxed);
-        lowerings_.fetch_add(1, std::memory_order_relaxed);
-      }
-    } else if (low && !refused_ && waiting <= capacity / 8) {  // "<=": a mailbox of under 8 empties to 0
-      if (setpriority(PRIO_PROCESS, tid_, base_) == 0) {
-        lowered_.store(false, std::memory_order_relaxed);
-      } else {
-        refused_ = true;
-        restore_refused_.store(true, std::memory_order_relaxed);
-        spdlog::warn("shard {}: its priority was lowered while its mailbox was full and cannot be raised back ({}); "
-                     "it stays lowered (allow it with LimitNICE=+0 in the unit, as shipped)",
-                     shard_, std::strerror(errno));
-      }
+      if (setpriority(PRIO_PROCESS, tid_, base_ + kLowered) != 0) return Refused("lowered");
+      lowered_.store(true, std::memory_order_relaxed);
+      lowerings_.fetch_add(1, std::memory_order_relaxed);
+    } else if (low && waiting <= capacity / 8) {  // "<=": a mailbox of under 8 empties to 0
+      if (setpriority(PRIO_PROCESS, tid_, base_) != 0) return Refused("raised back");
+      lowered_.store(false, std::memory_order_relaxed);
     }
   }
 
   bool lowered() const { return lowered_.load(std::memory_order_relaxed); }
   uint64_t lowerings() const { return lowerings_.load(std::memory_order_relaxed); }
-  bool restore_refused() const { return restore_refused_.load(std::memory_order_relaxed); }
+  bool refused() const { return refused_flag_.load(std::memory_order_relaxed); }
 
  private:
+  // A change the system refused (errno says why): said once, and not tried again.
+  void Refused(const char* what) {
+    const int error = errno;
+    refused_ = true;
+    refused_flag_.store(true, std::memory_order_relaxed);
+    spdlog::warn("shard {}: its priority cannot be {} ({}); it stays at nice {} (the systemd unit allows it with "
+                 "LimitNICE=+0 and SystemCallFilter=setpriority, as shipped)",
+                 shard_, what, std::strerror(error), getpriority(PRIO_PROCESS, tid_));
+  }
+
   size_t shard_ = 0;
   id_t tid_ = 0;
   int base_ = 0;
-  bool refused_ = false;  // a restore failed: not tried again
+  bool refused_ = false;  // the shard's thread's copy of refused_flag_
   std::atomic<bool> lowered_{false};
   std::atomic<uint64_t> lowerings_{0};
-  std::atomic<bool> restore_refused_{false};
+  std::atomic<bool> refused_flag_{false};
 };
 
 }  // namespace dctwin

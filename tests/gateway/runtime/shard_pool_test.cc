@@ -227,10 +227,10 @@ TEST(ShardPoolTest, AShardWhoseMailboxIsHalfFullRunsAtALowerPriorityUntilItHasCa
   EXPECT_EQ(pool.Stats()[0].lowerings, 1u);
   // Caught up: the next look at the mailbox raises it back, where the process may (root, or an
   // RLIMIT_NICE that allows it, as the systemd unit sets); elsewhere it stays lowered and says so.
-  ASSERT_TRUE(wait_for([&] { return !pool.Stats()[0].lowered || pool.Stats()[0].restore_refused; }));
+  ASSERT_TRUE(wait_for([&] { return !pool.Stats()[0].lowered || pool.Stats()[0].priority_refused; }));
   ASSERT_TRUE(pool.PostExternal(0, Item{}));
   ASSERT_TRUE(wait_for([&] { return hot.Seen().size() == 12; }));
-  const bool may_raise = pool.Stats()[0].restore_refused == false;
+  const bool may_raise = pool.Stats()[0].priority_refused == false;
   EXPECT_EQ(hot.Seen().back(), may_raise ? base : base + ShardPriority::kLowered);
   // The other shard was never lowered.
   EXPECT_EQ(pool.Stats()[1].lowerings, 0u);
