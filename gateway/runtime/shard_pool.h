@@ -21,7 +21,7 @@
 // handles it as one batch. Only a shard that found nothing after its linger sleeps deeply and is woken by the next
 // post. A message waits at most `linger` longer than it would with a wake-up per message.
 //
-// A shard whose external mailbox is half full runs at a lower CPU priority until it is back under
+// A shard whose external mailbox is half full runs at a lower CPU priority until it is back to
 // an eighth (ShardPriority): on busy cores, the threads a quiet shard's alert goes through come
 // first.
 //
