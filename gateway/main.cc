@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "base/fatal_signal.h"
 #include "config/config.h"
 #include "config/config_loader.h"
 #include "config/inventory.h"
@@ -129,6 +130,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  dctwin::WriteStackOnFatalSignal();
 
   spdlog::info("dctwin-gateway {} starting", DCTWIN_VERSION);
   dctwin::Gateway gateway(config);

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -192,6 +193,14 @@ int GatewayProcess::Terminate(std::chrono::milliseconds timeout) {
   kill(pid_, SIGTERM);
   const int rc = WaitPid(pid_, timeout);
   pid_ = -1;
+  if (rc > 128) {
+    // Died of a signal instead of stopping: the end of its log holds the stack it wrote
+    // (base/fatal_signal.h), which a failed test should show whatever it prints itself.
+    const std::string log = ReadFile(log_);
+    const size_t from = log.size() > 8000 ? log.size() - 8000 : 0;
+    std::fprintf(stderr, "the gateway died of signal %d on SIGTERM; the end of its log:\n%s\n", rc - 128,
+                 log.substr(from).c_str());
+  }
   return rc;
 }
 
