@@ -79,12 +79,11 @@ void StoreWriter::Run() {
       if (wake_.wait_until(lock.native(), deadline) == std::cv_status::timeout) break;
     }
     woken_ = false;
-    const bool stopping = stop_;
-    std::vector<ShardBatch> batches;
-    batches.swap(submitted_);
+    std::vector<ShardBatch> batches = TakeRound();
+    const bool stopping = stop_ && submitted_.empty();
     pending_acked_.insert(pending_acked_.end(), acked_.begin(), acked_.end());
     acked_.clear();
-    const uint64_t covered = submitted_count_;
+    const uint64_t covered = submitted_count_ - submitted_.size();
     lock.Unlock();
 
     const auto round_start = std::chrono::steady_clock::now();
@@ -124,6 +123,22 @@ void StoreWriter::Run() {
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }
   }
+}
+
+std::vector<ShardBatch> StoreWriter::TakeRound() {
+  size_t take = 0;
+  size_t bytes = 0;
+  while (take < submitted_.size() && (take == 0 || bytes < kRoundBytes)) {
+    for (const TwinRecord& r : submitted_[take].upserts) bytes += r.state.size();
+    ++take;
+  }
+  std::vector<ShardBatch> round;
+  round.reserve(take);
+  for (; take > 0; --take) {
+    round.push_back(std::move(submitted_.front()));
+    submitted_.pop_front();
+  }
+  return round;
 }
 
 bool StoreWriter::Round(std::vector<ShardBatch>& batches) {

@@ -6,9 +6,10 @@
 // `released`, which holds everything else the batch produced (health, query answers, messages to
 // other twins). The writer knows nothing of what those steps carry. Each round of the writer
 // reads top to bottom (Round()):
-//  1. collect: every batch submitted since the last round, in order, is merged into what waits
-//     (later state of a twin replaces earlier state) and its `collected` step runs; then the
-//     commit stage polls (operators' requests, clock-driven changes);
+//  1. collect: the batches submitted since the last round, in order and up to a bound in bytes
+//     (the rest wait for the next round), are merged into what waits (later state of a twin
+//     replaces earlier state) and each one's `collected` step runs; then the commit stage polls
+//     (operators' requests, clock-driven changes);
 //  2. commit: one urgent transaction with the twins that changed more than their samples, the
 //     deletions, the acknowledged outbox rows and what the commit stage contributes (its outbox
 //     rows, documents, history);
@@ -30,6 +31,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -144,6 +146,9 @@ class StoreWriter {
     }
   };
   void Run();
+  // The batches of the next round, oldest first, up to kRoundBytes of urgent state (at least
+  // one batch); the rest wait in `submitted_` for the round after, which follows at once.
+  std::vector<ShardBatch> TakeRound() REQUIRES(mu_);
   // One round (see the top of this file); false when a commit failed.
   bool Round(std::vector<ShardBatch>& batches);
   // 1. A batch's twins into what waits; its `collected` step; its rollups and `released` step kept.
@@ -170,7 +175,7 @@ class StoreWriter {
   std::condition_variable wake_;
   std::condition_variable flushed_;
   std::condition_variable room_;  // uncommitted_ fell below max_pending_
-  std::vector<ShardBatch> submitted_ GUARDED_BY(mu_);
+  std::deque<ShardBatch> submitted_ GUARDED_BY(mu_);
   std::vector<int64_t> acked_ GUARDED_BY(mu_);
   uint64_t submitted_count_ GUARDED_BY(mu_) = 0;
   uint64_t committed_count_ GUARDED_BY(mu_) = 0;
@@ -197,6 +202,12 @@ class StoreWriter {
   // twins: 256 twins of 200 metrics each are some 10 MB, which an urgent commit waited behind for
   // hundreds of milliseconds (bench-scale.sh figure 5).
   static constexpr size_t kSampleChunkBytes = 512 * 1024;
+  // Bytes of urgent twin state one round takes in (whole batches, at least one; a shard's batch
+  // holds at most one round of 1,024 messages). Without it, the batches submitted during one long
+  // commit all went into the next, longer one: when 20,000 servers' first wide reports changed
+  // their health at once, urgent commits took 287-809 ms and every alert waited behind them
+  // (bench-scale.sh figure 5).
+  static constexpr size_t kRoundBytes = 4 * 1024 * 1024;
   std::vector<std::function<void()>> pending_released_;
   std::vector<int64_t> pending_acked_;
   size_t merged_ = 0;  // batches merged since the last successful urgent commit

@@ -215,5 +215,26 @@ TEST_F(StoreWriterTest, WhileCommitsFailWhatWaitsIsBoundedAndShardsAreSlowedDown
   EXPECT_EQ(twins.size(), 5u);
 }
 
+// A storm's batches are committed a bounded number of bytes at a time, in submission order, and
+// their events published as each transaction commits: an alert never waits behind the whole storm.
+TEST_F(StoreWriterTest, ARoundTakesBatchesUpToItsBoundInBytesAndTheRestInTheRoundsAfter) {
+  StoreWriter writer(*faulty_, delivery_, 10ms, 1000, &stage_, [] { return 0.0; });
+  const std::string big(1536 * 1024, 'x');  // 1.5 MiB: three batches pass the 4 MiB bound
+  for (int i = 0; i < 7; ++i) writer.Submit(Batch("s" + std::to_string(i), big, "open"));
+  writer.Start();
+  ASSERT_TRUE(writer.Flush(20s));
+  writer.Stop();
+  std::lock_guard<std::mutex> lock(faulty_->mu);
+  std::vector<std::string> order;
+  for (const auto& ids : faulty_->committed) {
+    EXPECT_LE(ids.size(), 3u);
+    order.insert(order.end(), ids.begin(), ids.end());
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"s0", "s1", "s2", "s3", "s4", "s5", "s6"}));
+  EXPECT_EQ(faulty_->committed.front().size(), 3u);
+  EXPECT_EQ(Published(), 7u);
+  EXPECT_EQ(writer.Stats().commits, 3u);
+}
+
 }  // namespace
 }  // namespace dctwin
