@@ -146,7 +146,7 @@ void MqttLink::ConnectLoop() {
       spdlog::info("{} to {} as {}", lost ? "reconnecting" : "connecting", options_.uri, options_.client_id);
       auto token = client_->connect(connect_options_);
       while (!token->wait_for(std::chrono::milliseconds(200))) {
-        if (stopping_.load()) return;
+        if (stopping_.load()) return AwaitAbandoned(*token);
       }
       need_connect_.store(false);
       lost = true;
@@ -158,6 +158,16 @@ void MqttLink::ConnectLoop() {
     MutexLock lock(mu_);
     cv_.wait_for(lock.native(), std::chrono::seconds(backoff), [&] { return stopping_.load(); });
     backoff = std::min(backoff * 2, std::max(options_.reconnect_max_s, 1));
+  }
+}
+
+void MqttLink::AwaitAbandoned(mqtt::token& token) {
+  // Paho calls the token back from its own threads when the attempt ends. Destroying the client
+  // while that can still happen is not safe, so a stop waits for the end of the attempt (its
+  // connect timeout at most). Whatever the outcome, the link is stopping.
+  try {
+    token.wait_for(std::chrono::seconds(11));
+  } catch (const mqtt::exception&) {
   }
 }
 

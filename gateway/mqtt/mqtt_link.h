@@ -81,6 +81,7 @@ class MqttLink {
   class Listener;
 
   void ConnectLoop();
+  void AwaitAbandoned(mqtt::token& token);  // a connect attempt left by a stop
   void OnConnected(const std::string& cause);
   void OnConnectionLost(const std::string& cause);
   void Subscribe();
