@@ -41,7 +41,7 @@ inline void OnFatalSignal(int sig) {
   WriteText(sigabbrev_np(sig) != nullptr ? sigabbrev_np(sig) : "?");
   WriteText(" in thread ");
   WriteText(thread);
-  WriteText("; its stack (resolve with addr2line -f -C -e <binary> <offset>):\n");
+  WriteText("; its stack (addr2line -f -C -e <binary> <function+offset> names the lines):\n");
   void* frames[64];
   const int depth = backtrace(frames, 64);
   backtrace_symbols_fd(frames, depth, STDERR_FILENO);

@@ -80,7 +80,8 @@ void StoreWriter::Run() {
     }
     woken_ = false;
     std::vector<ShardBatch> batches = TakeRound();
-    const bool stopping = stop_ && submitted_.empty();
+    const bool stop_asked = stop_;
+    const bool stopping = stop_asked && submitted_.empty();  // nothing left for a later round
     pending_acked_.insert(pending_acked_.end(), acked_.begin(), acked_.end());
     acked_.clear();
     const uint64_t covered = submitted_count_ - submitted_.size();
@@ -114,7 +115,7 @@ void StoreWriter::Run() {
       }
       if (stopping && pending_samples_.empty() && pending_rollups_.empty()) return;
     } else {
-      if (stopping) return;  // Stop() gave up waiting; what is pending stays uncommitted
+      if (stop_asked) return;  // Stop() gave up waiting; what is pending stays uncommitted
       // Retry with backoff; new submissions are merged into the retry.
       const auto until = std::chrono::steady_clock::now() + backoff;
       while (!stop_) {

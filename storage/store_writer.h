@@ -202,11 +202,10 @@ class StoreWriter {
   // twins: 256 twins of 200 metrics each are some 10 MB, which an urgent commit waited behind for
   // hundreds of milliseconds (bench-scale.sh figure 5).
   static constexpr size_t kSampleChunkBytes = 512 * 1024;
-  // Bytes of urgent twin state one round takes in (whole batches, at least one; a shard's batch
-  // holds at most one round of 1,024 messages). Without it, the batches submitted during one long
-  // commit all went into the next, longer one: when 20,000 servers' first wide reports changed
-  // their health at once, urgent commits took 287-809 ms and every alert waited behind them
-  // (bench-scale.sh figure 5).
+  // Bytes of urgent twin state one round takes in: whole batches, at least one. Without it, the
+  // batches submitted during one long commit all went into the next, longer one. It does not
+  // bound one batch: a shard's round of up to 1,024 messages can make 40 MB of state urgent (wide
+  // twins whose health changed), and such a commit still took 871 ms (bench-scale.sh figure 5).
   static constexpr size_t kRoundBytes = 4 * 1024 * 1024;
   std::vector<std::function<void()>> pending_released_;
   std::vector<int64_t> pending_acked_;
