@@ -31,7 +31,17 @@ const RackTwin* TwinRegistry::rack(const std::string& id) const {
 void TwinRegistry::MarkDirty(const TwinAddress& address) {
   std::string key(1, static_cast<char>('0' + static_cast<int>(address.level)));
   key += address.id;
-  if (dirty_keys_.insert(std::move(key)).second) dirty_.push_back(address);
+  auto [entry, added] = dirty_keys_.try_emplace(std::move(key), 0);
+  if (added) dirty_.push_back(address);
+  if (address.level != Level::kServer) return;
+  // A twin marked again may have grown since (a commission, then its first wide report).
+  if (auto it = servers_.find(address.id); it != servers_.end()) {
+    const size_t bytes = it->second.twin.ApproxBytes();
+    if (bytes > entry->second) {
+      dirty_server_bytes_ += bytes - entry->second;
+      entry->second = bytes;
+    }
+  }
 }
 
 void TwinRegistry::MarkSampled(const std::string& id, ServerSlot& slot, double now) {
@@ -46,6 +56,7 @@ void TwinRegistry::MarkSampled(const std::string& id, ServerSlot& slot, double n
 
 TwinRegistry::Dirty TwinRegistry::TakeDirty(double now, bool everything, size_t max_sampled) {
   dirty_keys_.clear();
+  dirty_server_bytes_ = 0;
   Dirty out;
   out.changed = std::exchange(dirty_, {});
   if (datacenter_) out.datacenter_racks = datacenter_->TakeChangedRacks();

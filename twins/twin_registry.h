@@ -89,6 +89,9 @@ class TwinRegistry {
   Dirty TakeDirty(double now, bool everything, size_t max_sampled = SIZE_MAX);
   // Changed twins waiting for the next flush (not counting those with only new samples).
   size_t dirty_count() const { return dirty_.size(); }
+  // The in-memory size (ServerTwin::ApproxBytes) of the server twins marked changed since the
+  // last TakeDirty, each at the largest it was when marked: about what the next commit writes.
+  size_t dirty_server_bytes() const { return dirty_server_bytes_; }
   // Servers with unsaved samples only.
   size_t sampled_count() const { return sampled_count_; }
   // Restore, before the first message: an empty twin to decode the saved state into. A twin whose
@@ -193,7 +196,10 @@ class TwinRegistry {
   std::vector<TwinAddress> dirty_;
   // Members of racks dropped (empty) since the last TakeDirty: their rows go.
   std::vector<std::pair<std::string, std::string>> dropped_members_;
-  std::unordered_set<std::string> dirty_keys_;  // level digit + id, to add each address once
+  // Level digit + id, to add each address once; for a server twin, its size as counted in
+  // dirty_server_bytes_.
+  std::unordered_map<std::string, size_t> dirty_keys_;
+  size_t dirty_server_bytes_ = 0;
   std::deque<std::pair<std::string, double>> sampled_;  // server, when its first unsaved sample came; oldest first
   size_t sampled_count_ = 0;                            // slots with `sampled` set
 };

@@ -27,7 +27,9 @@
 //
 // A round takes at most kMaxRound messages (twin-to-twin ones first): what a round produces is
 // held until the round's commit, so the round's size bounds that memory, and a storm is worked
-// off in commits of bounded size. The stats count messages as they are handled: `handled` moves
+// off in commits of bounded size. A round also ends early when its handler says it is full
+// (ShardHandler::RoundFull: wide twins whose state must be committed), and the messages it
+// took and did not handle begin the next one. The stats count messages as they are handled: `handled` moves
 // during a round, and `depth` counts the messages a round took and has not finished.
 //
 // Messages held elsewhere on their way to a shard (a twin's message to another twin waits for the
@@ -69,6 +71,9 @@ class ShardHandler {
   virtual void Tick(double now) = 0;
   // After every round of messages and ticks: the place to hand over what the round changed.
   virtual void AfterBatch(double /*now*/) {}
+  // Asked after each message: true ends the round there (the messages it took and did not
+  // handle start the next one), because what the round changed is already large.
+  virtual bool RoundFull() const { return false; }
 };
 
 // Upper bounds (seconds) of the handling-latency histogram buckets; the last bucket is +Inf.
@@ -334,7 +339,8 @@ class ShardPool {
     for (;;) {
       {
         MutexLock lock(s.mu);
-        if (!s.stop && s.internal.empty() && s.external.empty()) {
+        const bool left = !internal.empty() || !external.empty();  // from a round that ended early
+        if (!left && !s.stop && s.internal.empty() && s.external.empty()) {
           if (busy) {
             lock.Unlock();
             std::this_thread::sleep_for(linger_);
@@ -347,25 +353,26 @@ class ShardPool {
             s.asleep = false;
           }
         }
-        if (s.stop && s.internal.empty() && s.external.empty()) break;
+        if (!left && s.stop && s.internal.empty() && s.external.empty()) break;
         s.priority.Note(s.external.size(), capacity_);
-        TakeUpTo(s.internal, internal, kMaxRound);
-        TakeUpTo(s.external, external, kMaxRound - internal.size());
+        TakeUpTo(s.internal, internal, kMaxRound - std::min(kMaxRound, internal.size() + external.size()));
+        TakeUpTo(s.external, external, kMaxRound - std::min(kMaxRound, internal.size() + external.size()));
         s.external_depth.store(s.external.size(), std::memory_order_relaxed);
         s.in_hand.store(internal.size() + external.size(), std::memory_order_relaxed);
       }
       if (!external.empty()) s.not_full.notify_all();
-      const size_t n = internal.size() + external.size();
-      busy = n > 0;
+      size_t n = 0;  // handled in this round
       for (std::deque<Item>* lane : {&internal, &external}) {
-        for (Item& item : *lane) {
-          Timed(s, item);
+        while (!lane->empty() && (n == 0 || !s.handler->RoundFull())) {
+          Timed(s, lane->front());
+          lane->pop_front();
+          ++n;
           // Only this shard's thread writes these: a relaxed load and store are enough.
           s.handled.store(s.handled.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
           s.in_hand.store(s.in_hand.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
         }
-        lane->clear();
       }
+      busy = n > 0;
       const auto now = std::chrono::steady_clock::now();
       if (now >= next_tick) {
         s.handler->Tick(clock_());

@@ -154,7 +154,8 @@ void TwinHost::AfterBatch(double now) { Seal(now, false); }
 
 void TwinHost::Seal(double now, bool force) {
   if (!force && events_.empty() && !effects_.holding() &&
-      !samples_due_ && now - last_seal_ < flush_interval_s_ && registry_.dirty_count() < flush_changes_) {
+      !samples_due_ && now - last_seal_ < flush_interval_s_ && registry_.dirty_count() < flush_changes_ &&
+      !RoundFull()) {
     return;
   }
   last_seal_ = now;

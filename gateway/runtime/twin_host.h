@@ -75,6 +75,10 @@ class TwinHost : public ShardHandler<Envelope> {
   void Handle(Envelope& env) override;
   void Tick(double now) override;
   void AfterBatch(double now) override;
+  // The server twins this round changed hold kRoundStateBytes or more: the round ends, so that
+  // one commit of the store writer (which an alert may wait behind) stays bounded.
+  bool RoundFull() const override { return registry_.dirty_server_bytes() >= kRoundStateBytes; }
+  static constexpr size_t kRoundStateBytes = 4 * 1024 * 1024;
 
   // Before the pool starts: the saved state of one twin this shard owns. A row that cannot be
   // decoded is refused (and the twin forgotten) with the reason.
@@ -82,7 +86,8 @@ class TwinHost : public ShardHandler<Envelope> {
   // See TwinRegistry::FinishRestore.
   void FinishRestore(double not_before, double now);
   // Hands everything changed over to the store writer: when incident events or held effects
-  // wait, or `force`, or the flush interval has passed, or flush_changes twins changed.
+  // wait, or `force`, or the flush interval has passed, or flush_changes twins changed, or the
+  // round is full.
   void Seal(double now, bool force);
 
   // From any thread: a new model (configuration reload), applied on the shard's own thread at its

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "gateway/publish/outbox_delivery.h"
@@ -220,6 +221,55 @@ TEST_F(TwinHostTest, PastTheMemoryBudgetNewServersAndNewMetricsAreRefusedAndTheR
   ASSERT_TRUE(s1->window().Summarize("c", &c));
   EXPECT_EQ(c.samples, 1u) << "the new metric only once there was room";
   EXPECT_EQ(limits_.bytes.load(), sum) << "the count follows every change";
+}
+
+// 300 servers whose first report of 500 metrics changes their health: every one of them must be
+// committed before its health goes out. A shard's round ends once the twins it changed hold
+// TwinHost::kRoundStateBytes, so no commit (which an alert would wait behind) takes them all.
+TEST_F(TwinHostTest, ARoundOfWideTwinsEndsOnceTheirStateIsLargeAndEveryOneIsCommitted) {
+  const double ts = Clock();
+  std::vector<std::pair<std::string, double>> metrics;
+  for (int m = 0; m < 500; ++m) metrics.emplace_back("metric_" + std::to_string(m), m);
+  const int kServers = 300;
+  for (int i = 0; i < kServers; ++i) {  // all waiting before the shards start: one round could take them
+    const std::string id = "w" + std::to_string(1000 + i);
+    Post(TwinAddress{Level::kServer, id}, Commission{"r1"});
+    Post(TwinAddress{Level::kServer, id}, Report{ts, metrics});
+  }
+  Start();
+  auto reports = [&] {
+    uint64_t n = 0;
+    for (const auto& h : hosts_) n += h->counters().messages_in.load();
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return reports() == static_cast<uint64_t>(kServers); }, 60s)) << reports();
+  pool_.Stop(5s);
+  ASSERT_TRUE(writer_->Flush(10s));
+  size_t twin_bytes = 0;
+  for (const auto& h : hosts_) {
+    if (const ServerTwin* t = h->registry().server("w1000")) twin_bytes = t->ApproxBytes();
+  }
+  ASSERT_GT(twin_bytes, 50'000u) << "the test needs wide twins";
+  // A shard's batch stops within one twin of the bound; the writer's round takes batches up to
+  // its own bound and one more.
+  const size_t per_batch = TwinHost::kRoundStateBytes / twin_bytes + 1;
+  std::set<std::string> committed;
+  size_t largest = 0;
+  {
+    std::lock_guard<std::mutex> lock(faulty_->mu);
+    for (const auto& ids : faulty_->committed) {
+      size_t servers = 0;
+      for (const std::string& id : ids) {
+        if (id[0] != 'w') continue;
+        ++servers;
+        committed.insert(id);
+      }
+      largest = std::max(largest, servers);
+    }
+  }
+  EXPECT_LE(largest, 3 * per_batch) << per_batch << " twins per batch";
+  EXPECT_LT(largest, static_cast<size_t>(kServers) / 2);
+  EXPECT_EQ(committed.size(), static_cast<size_t>(kServers));
 }
 
 }  // namespace
