@@ -29,8 +29,9 @@
 // held until the round's commit, so the round's size bounds that memory, and a storm is worked
 // off in commits of bounded size. A round also ends early when its handler says it is full
 // (ShardHandler::RoundFull: wide twins whose state must be committed), and the messages it
-// took and did not handle begin the next one. The stats count messages as they are handled: `handled` moves
-// during a round, and `depth` counts the messages a round took and has not finished.
+// took and did not handle begin the next one. The stats count messages as they are handled:
+// `handled` moves during a round, and `depth` counts the messages a round took and has not
+// finished.
 //
 // Messages held elsewhere on their way to a shard (a twin's message to another twin waits for the
 // commit of the state that sent it) still count as in flight: Retain() when they are held,

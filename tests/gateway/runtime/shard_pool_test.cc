@@ -314,17 +314,14 @@ class RoundHandler : public ShardHandler<Item> {
   bool holding = false;
 };
 
-TEST(ShardPoolTest, ARoundTakesABoundedNumberOfMessagesAndTheStatsCountEachOne) {
-  ShardPool<Item>* ptr = nullptr;
-  ShardPool<Item> pool(1, 100000, std::chrono::seconds(10), std::chrono::milliseconds(50), Now);
-  ptr = &pool;
-  RoundHandler handler(ptr);
+// Starts the pool, posts item 1 and, while the shard holds it, `more` items alternating between
+// the twin-to-twin lane (producer 0) and the external one (producer 1); then lets the shard go
+// on and stops the pool once everything is handled.
+void PostBehindAHeldItem(ShardPool<Item>& pool, RoundHandler& handler, size_t more) {
   pool.Start({&handler});
   pool.PostInternal(0, Item{0, 0, 1});
   ASSERT_TRUE(handler.WaitHolding());
-  // 5,000 more while the shard holds the first: they wait for the next rounds.
-  const size_t kMore = 5000;
-  for (size_t i = 0; i < kMore; ++i) {
+  for (size_t i = 0; i < more; ++i) {
     if (i % 2 == 0) {
       pool.PostInternal(0, Item{0, 0, static_cast<int>(i + 2)});
     } else {
@@ -333,6 +330,16 @@ TEST(ShardPoolTest, ARoundTakesABoundedNumberOfMessagesAndTheStatsCountEachOne) 
   }
   handler.Open();
   pool.Stop();
+}
+
+TEST(ShardPoolTest, ARoundTakesABoundedNumberOfMessagesAndTheStatsCountEachOne) {
+  ShardPool<Item>* ptr = nullptr;
+  ShardPool<Item> pool(1, 100000, std::chrono::seconds(10), std::chrono::milliseconds(50), Now);
+  ptr = &pool;
+  RoundHandler handler(ptr);
+  // 5,000 more while the shard holds the first: they wait for the next rounds.
+  const size_t kMore = 5000;
+  PostBehindAHeldItem(pool, handler, kMore);
   size_t total = 0;
   for (size_t n : handler.rounds) {
     EXPECT_LE(n, ShardPool<Item>::kMaxRound);
@@ -372,25 +379,14 @@ TEST(ShardPoolTest, ARoundEndsWhenItsHandlerIsFullAndWhatItTookBeginsTheNext) {
   ShardPool<Item> pool(1, 100000, std::chrono::seconds(10), std::chrono::milliseconds(50), Now);
   ptr = &pool;
   FullAfterSeven handler(ptr);
-  pool.Start({&handler});
-  pool.PostInternal(0, Item{0, 0, 1});
-  ASSERT_TRUE(handler.WaitHolding());
-  const int kMore = 100;  // taken by the next round at once, handled seven at a time
-  for (int i = 0; i < kMore; ++i) {
-    if (i % 2 == 0) {
-      pool.PostInternal(0, Item{0, 0, i + 2});
-    } else {
-      ASSERT_TRUE(pool.PostExternal(0, Item{0, 1, i + 2}));
-    }
-  }
-  handler.Open();
-  pool.Stop();
+  const size_t kMore = 100;  // taken by the next round at once, handled seven at a time
+  PostBehindAHeldItem(pool, handler, kMore);
   size_t total = 0;
   for (size_t n : handler.rounds) {
     EXPECT_LE(n, 7u);
     total += n;
   }
-  EXPECT_EQ(total, static_cast<size_t>(kMore) + 1);
+  EXPECT_EQ(total, kMore + 1);
   EXPECT_GE(handler.rounds.size(), 1u + kMore / 7);
   // Nothing lost or reordered: each lane's items in the order posted, twin-to-twin ones first.
   int last[2] = {0, 0};
@@ -403,7 +399,7 @@ TEST(ShardPoolTest, ARoundEndsWhenItsHandlerIsFullAndWhatItTookBeginsTheNext) {
       EXPECT_FALSE(external_seen) << "internal " << item.seq;
     }
   }
-  EXPECT_EQ(pool.Stats()[0].handled, static_cast<uint64_t>(kMore) + 1);
+  EXPECT_EQ(pool.Stats()[0].handled, kMore + 1);
   EXPECT_EQ(pool.Stats()[0].depth, 0u);
 }
 
