@@ -889,6 +889,12 @@ void Gateway::Stop() {
   }
   outbound_->Stop();
   link_->Stop();
+  // The Paho clients go before anything they may call back: destroying one fails what is still
+  // pending on it (a publish the broker never acknowledged), through the outbound queue's
+  // listener. Left to the members' order, the queue was destroyed first, and a stop while the
+  // broker was away could crash on those calls.
+  for (auto& l : ingest_links_) l->Close();
+  link_->Close();
   writer_->CommitAcknowledged();  // what the broker has is no longer owed
   spdlog::info(clean ? "stopped" : "stopped; not everything reached the broker (it goes out at the next start)");
 }

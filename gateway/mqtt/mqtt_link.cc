@@ -118,7 +118,13 @@ MqttLink::MqttLink(Options options, MessageHandler handler)
   });
 }
 
-MqttLink::~MqttLink() { Stop(); }
+// Closed first thing: the client is destroyed while the listeners it may still call are alive.
+MqttLink::~MqttLink() { Close(); }
+
+void MqttLink::Close() {
+  Stop();
+  client_.reset();
+}
 
 void MqttLink::SetCredentials(const std::string& username, const std::string& password) {
   connect_options_.set_user_name(username);
@@ -231,7 +237,7 @@ void MqttLink::Stop() {
   cv_.notify_all();
   if (connect_thread_.joinable()) connect_thread_.join();
   try {
-    if (client_->is_connected()) client_->disconnect(std::chrono::seconds(5))->wait_for(std::chrono::seconds(6));
+    if (client_ && client_->is_connected()) client_->disconnect(std::chrono::seconds(5))->wait_for(std::chrono::seconds(6));
   } catch (const mqtt::exception& e) {
     spdlog::warn("disconnect: {}", e.what());
   }

@@ -72,10 +72,16 @@ class MqttLink {
   // Messages this connection has received since start.
   uint64_t messages_received() const { return received_.load(std::memory_order_relaxed); }
 
+  // The Paho client; not after Close().
   mqtt::async_client& client() { return *client_; }
 
   // Disconnects cleanly (the will is not sent). Idempotent.
   void Stop();
+  // Stops and destroys the Paho client. Paho calls back every operation still pending (a QoS 1
+  // publish the broker never acknowledged, a subscribe) as failed while it is destroyed, so the
+  // owner of a listener handed to client() must close the link before that listener goes
+  // (Gateway does so at the end of Stop()). Idempotent; the destructor closes too.
+  void Close();
 
  private:
   class Listener;

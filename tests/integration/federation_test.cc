@@ -44,6 +44,8 @@ TEST_F(FederationTest, TheSiteCorrelatesAcrossPodsAndOwnsSilencesAndEachPodAnswe
   EXPECT_NE(Ask("query/twin/r03-s01").find("\"desired\":{\"drain\":true}"), std::string::npos);
   // One answer for each request, from pod2 alone. (A QoS 1 bridge may deliver one twice under
   // load: the same answer again is not a second answerer.)
+  // The probe hears the answers on a connection of its own, possibly after mosquitto_rr did.
+  WaitUntil([&] { return replies().size() >= before + 2; }, 10s);
   std::set<std::string> answers;
   const std::vector<Received> all = replies();
   for (size_t i = before; i < all.size(); ++i) answers.insert(all[i].payload);

@@ -3,6 +3,7 @@
 // Every wait has a deadline; nothing sleeps for a fixed time.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -55,6 +56,10 @@ class Mosquitto {
   void Restart();
   // Starts again on the port of the last Start() (after a Stop(): a broker that was down).
   void StartAgain();
+  // SIGSTOP freezes it with its connections open (nothing is acknowledged); SIGCONT resumes it.
+  void Signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+  }
   int port() const { return port_; }
   std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
 

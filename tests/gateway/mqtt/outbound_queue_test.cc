@@ -2,6 +2,7 @@
 #include "gateway/mqtt/outbound_queue.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <mutex>
@@ -64,6 +65,32 @@ TEST_F(OutboundQueueTest, WhatWaitedForTheConnectionGoesOutInOrderAndEveryAckIsR
   ASSERT_EQ(sorted.size(), 50u);
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end()) << "an ack reported twice";
+}
+
+// A publish the broker never acknowledged is still Paho's when the link goes. Closing the link
+// destroys the client, and Paho fails each such publish back to the queue's listener then, not
+// later: which is why the gateway closes its links before its queue is destroyed (a queue
+// destroyed first took those calls on freed memory, a crash on SIGTERM while the broker was away).
+TEST_F(OutboundQueueTest, ClosingTheLinkHandsWhatIsInFlightBackToTheQueueAtOnce) {
+  MqttLink link(LinkOptions(), [](const mqtt::const_message_ptr&) {});
+  OutboundQueue queue(link, 1000, /*window=*/8);
+  queue.Start();
+  link.Start();
+  ASSERT_TRUE(link.WaitReady(10s));
+  broker_.Signal(SIGSTOP);  // connected, and acknowledging nothing
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(queue.Publish(OutMessage{"out/frozen", std::to_string(i), 1, false, {}, i}));
+  }
+  const bool sent = WaitUntil([&] { return queue.Stats().in_flight == 3; }, 10s);
+  queue.Stop();
+  link.Close();
+  broker_.Signal(SIGCONT);
+  ASSERT_TRUE(sent) << queue.Stats().in_flight << " in flight";
+  const OutboundStats st = queue.Stats();
+  EXPECT_EQ(st.in_flight, 0u);
+  EXPECT_EQ(st.retried, 3u);
+  EXPECT_EQ(st.queued, 3u) << "back in the queue, for the next start's outbox";
+  EXPECT_EQ(st.sent, 0u);
 }
 
 TEST_F(OutboundQueueTest, AFullQueueRefusesAndCounts) {
