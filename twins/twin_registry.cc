@@ -28,25 +28,28 @@ const RackTwin* TwinRegistry::rack(const std::string& id) const {
   return it == racks_.end() ? nullptr : &it->second;
 }
 
-void TwinRegistry::MarkDirty(const TwinAddress& address) {
+void TwinRegistry::MarkDirty(const TwinAddress& address, const ServerTwin* server) {
   std::string key(1, static_cast<char>('0' + static_cast<int>(address.level)));
   key += address.id;
   auto [entry, added] = dirty_keys_.try_emplace(std::move(key), 0);
   if (added) dirty_.push_back(address);
   if (address.level != Level::kServer) return;
+  if (server == nullptr) {
+    auto it = servers_.find(address.id);
+    if (it == servers_.end()) return;
+    server = &it->second.twin;
+  }
   // A twin marked again may have grown since (a commission, then its first wide report).
-  if (auto it = servers_.find(address.id); it != servers_.end()) {
-    const size_t bytes = it->second.twin.ApproxBytes();
-    if (bytes > entry->second) {
-      dirty_server_bytes_ += bytes - entry->second;
-      entry->second = bytes;
-    }
+  const size_t bytes = server->ApproxBytes();
+  if (bytes > entry->second) {
+    dirty_server_bytes_ += bytes - entry->second;
+    entry->second = bytes;
   }
 }
 
 void TwinRegistry::MarkSampled(const std::string& id, ServerSlot& slot, double now) {
   if (slot.sampled || options_.sample_flush_s <= 0) {
-    if (options_.sample_flush_s <= 0) MarkDirty(TwinAddress{Level::kServer, id});
+    if (options_.sample_flush_s <= 0) MarkDirty(TwinAddress{Level::kServer, id}, &slot.twin);
     return;
   }
   slot.sampled = true;
@@ -345,7 +348,7 @@ TwinRegistry::Outcome TwinRegistry::ApplyReport(std::unordered_map<std::string, 
   if (out.events.size() == events && out.health.size() == health && out.sends.size() == sends) {
     MarkSampled(id, it->second, now);  // only samples (and `for` progress) changed
   } else {
-    MarkDirty(TwinAddress{Level::kServer, id});
+    MarkDirty(TwinAddress{Level::kServer, id}, &it->second.twin);
   }
   return out.rejected.empty() ? Outcome::kApplied : Outcome::kRejected;
 }

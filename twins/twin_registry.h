@@ -168,7 +168,8 @@ class TwinRegistry {
   void NoteHeard(ServerSlot& slot, double heard_before) {
     if (slot.twin.last_heard() != heard_before) slot.heard_mono = mono_;
   }
-  void MarkDirty(const TwinAddress& address);
+  // `server`: the twin at `address` when the caller holds it (spares a lookup by name).
+  void MarkDirty(const TwinAddress& address, const ServerTwin* server = nullptr);
   void MarkSampled(const std::string& id, ServerSlot& slot, double now);
   bool InMaintenance(const std::string& id, const std::string& rack) const;
   void ApplyMaintenance(const std::string& id, ServerSlot& slot, double now, Effects& out);

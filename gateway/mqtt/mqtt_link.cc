@@ -172,7 +172,7 @@ void MqttLink::AwaitAbandoned(mqtt::token& token) {
   // while that can still happen is not safe, so a stop waits for the end of the attempt (its
   // connect timeout at most). Whatever the outcome, the link is stopping.
   try {
-    token.wait_for(std::chrono::seconds(11));
+    token.wait_for(connect_options_.get_connect_timeout() + std::chrono::seconds(1));
   } catch (const mqtt::exception&) {
   }
 }

@@ -41,7 +41,7 @@ class ShardPriority {
 
   // Before each take, with the external messages waiting and the mailbox's capacity.
   void Note(size_t waiting, size_t capacity) {
-    if (refused_) return;
+    if (refused()) return;
     const bool low = lowered_.load(std::memory_order_relaxed);
     if (!low && waiting >= capacity / 2 && waiting > 0) {
       if (setpriority(PRIO_PROCESS, tid_, base_ + kLowered) != 0) return Refused("lowered");
@@ -55,14 +55,13 @@ class ShardPriority {
 
   bool lowered() const { return lowered_.load(std::memory_order_relaxed); }
   uint64_t lowerings() const { return lowerings_.load(std::memory_order_relaxed); }
-  bool refused() const { return refused_flag_.load(std::memory_order_relaxed); }
+  bool refused() const { return refused_.load(std::memory_order_relaxed); }
 
  private:
   // A change the system refused (errno says why): said once, and not tried again.
   void Refused(const char* what) {
     const int error = errno;
-    refused_ = true;
-    refused_flag_.store(true, std::memory_order_relaxed);
+    refused_.store(true, std::memory_order_relaxed);
     spdlog::warn("shard {}: its priority cannot be {} ({}); it stays at nice {} (the systemd unit allows it with "
                  "LimitNICE=+0 and SystemCallFilter=setpriority, as shipped)",
                  shard_, what, std::strerror(error), getpriority(PRIO_PROCESS, tid_));
@@ -71,10 +70,9 @@ class ShardPriority {
   size_t shard_ = 0;
   id_t tid_ = 0;
   int base_ = 0;
-  bool refused_ = false;  // the shard's thread's copy of refused_flag_
   std::atomic<bool> lowered_{false};
   std::atomic<uint64_t> lowerings_{0};
-  std::atomic<bool> refused_flag_{false};
+  std::atomic<bool> refused_{false};
 };
 
 }  // namespace dctwin
