@@ -183,7 +183,10 @@ Gateway::Gateway(Config config) : config_(std::move(config)), started_at_(WallCl
     AnnounceIfReady();
     outbound_->Reconnected();
   };
-  online_payload_ = StatusJson(config_, true, started_at_, nullptr);
+  {
+    MutexLock lock(status_mu_);
+    status_payload_ = StatusJson(config_, true, started_at_, nullptr);
+  }
   link_ = std::make_unique<MqttLink>(std::move(lo), on_message);
   outbound_ = std::make_unique<OutboundQueue>(*link_, static_cast<size_t>(config_.gateway.publish_buffer),
                                               config_.broker.max_inflight);
@@ -280,8 +283,7 @@ Status Gateway::Start() {
                         failing ? "state store commits fail on " + config_.state.path + ": " + error +
                                       "; changes are held in memory and input waits at the broker"
                                 : "state store commits succeed again");
-    outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
-                                  StatusJson(config_, true, started_at_, nullptr, failing ? error : ""), 1, true, {}});
+    Announce(StatusJson(config_, true, started_at_, nullptr, failing ? error : ""));
   });
   router_->SetDesk([this](DeskRequest r) { return desk_->Submit(std::move(r)); });
   if (config_.gateway.role != "site") {
@@ -846,12 +848,14 @@ void Gateway::AnnounceIfReady() {
   for (const auto& l : ingest_links_) {
     if (!l->ready()) return;
   }
-  try {
-    link_->client().publish(mqtt::make_message(config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
-                                               online_payload_, 1, true));
-  } catch (const mqtt::exception& e) {
-    spdlog::warn("publishing the online status: {}", e.what());
-  }
+  MutexLock lock(status_mu_);
+  outbound_->Announce(config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status", status_payload_);
+}
+
+void Gateway::Announce(std::string payload) {
+  MutexLock lock(status_mu_);
+  status_payload_ = std::move(payload);
+  outbound_->Announce(config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status", status_payload_);
 }
 
 bool Gateway::Connected() const {
@@ -881,8 +885,7 @@ void Gateway::Stop() {
   if (forwarder_) forwarder_->Stop();
   history_->Stop();
   PublishStats();
-  outbound_->Publish(OutMessage{config_.gateway.prefix + "/gateway/" + config_.gateway.id + "/status",
-                            StatusJson(config_, false, started_at_, "shutdown"), 1, true, {}});
+  Announce(StatusJson(config_, false, started_at_, "shutdown"));
   if (!outbound_->Flush(std::chrono::seconds(5))) {
     spdlog::warn("broker did not acknowledge everything in 5 s");
     clean = false;

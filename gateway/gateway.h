@@ -92,7 +92,6 @@ class Gateway {
   const double started_at_;
   std::unique_ptr<MqttLink> link_;                       // everything published, and the will
   std::vector<std::unique_ptr<MqttLink>> ingest_links_;  // the inputs: <id>-in, then <id>-ingest-<k>
-  std::string online_payload_;
   std::unique_ptr<OutboundQueue> outbound_;
   std::unique_ptr<OutboxDelivery> delivery_;
   std::unique_ptr<GatewayIncidents> own_incidents_;  // the gateway's own (store_failing, ...)
@@ -119,8 +118,12 @@ class Gateway {
   // The main connection and every ingest connection are up.
   bool Connected() const;
   Status ReadCredentials();
-  // Publishes the online status when every connection is ready (on every reconnect).
+  // Publishes the status (online) when every connection is ready (on every reconnect); the
+  // output queue sends it first, and again after every reconnect of the output connection.
   void AnnounceIfReady();
+  // Sets the status the queue announces: online (with the store's error while its commits fail)
+  // or, at the end of a stop, offline.
+  void Announce(std::string payload) EXCLUDES(status_mu_);
 
   // The servers the last applied inventory listed, kept beside the state database
   // (<state.path>.inventory, one per line): what a later inventory drops is decommissioned.
@@ -140,6 +143,10 @@ class Gateway {
   // The floor plan the page reads (/topology.json); main writes it, the HTTP threads read it.
   mutable Mutex topology_mu_;
   std::string topology_json_ GUARDED_BY(topology_mu_);
+  // The current status payload; held across the hand-over so that the queue gets the values in
+  // the order they were set (Paho's threads, the writer's, main's).
+  Mutex status_mu_;
+  std::string status_payload_ GUARDED_BY(status_mu_);
   std::atomic<bool> stopped_{false};
 };
 

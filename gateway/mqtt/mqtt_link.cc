@@ -178,10 +178,12 @@ void MqttLink::AwaitAbandoned(mqtt::token& token) {
 }
 
 void MqttLink::OnConnected(const std::string& cause) {
-  connected_.store(true);
   spdlog::info("connected to {}{}", options_.uri, cause.empty() ? "" : " (" + cause + ")");
   if (SetTcpNoDelayToBroker(options_.uri) == 0) spdlog::debug("no socket to {} found for TCP_NODELAY", options_.uri);
   Subscribe();
+  // Last: a link without subscriptions was ready (on_ready ran) inside Subscribe(), so what its
+  // on_ready queued (the gateway's status) is first in line when a sender sees it connected.
+  connected_.store(true);
 }
 
 void MqttLink::OnConnectionLost(const std::string& cause) {

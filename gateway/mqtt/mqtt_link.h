@@ -66,6 +66,7 @@ class MqttLink {
   void Start();
   // Waits until connected with every subscription granted, or the timeout passes.
   bool WaitReady(std::chrono::milliseconds timeout);
+  // Connected to the broker; for a link without subscriptions, only once on_ready has run.
   bool connected() const { return connected_.load(); }
   bool ready() const { return ready_.load(); }
   const std::string& client_id() const { return options_.client_id; }

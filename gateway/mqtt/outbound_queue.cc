@@ -93,9 +93,32 @@ bool OutboundQueue::Publish(OutMessage out) {
 void OutboundQueue::QueueRetained(const std::string& topic, RetainedEntry& e) {
   e.waiting = true;
   Pending p;
-  p.order = ++next_order_;
   p.retained_topic = &topic;  // the table's key: stable while the entry lives
+  if (e.announcement) {
+    p.order = 0;  // before every other message of the urgent lane, also when put back
+    p.essential = true;
+    urgent_.push_front(std::move(p));
+    return;
+  }
+  p.order = ++next_order_;
   reliable_.push_back(std::move(p));
+}
+
+void OutboundQueue::Announce(const std::string& topic, std::string payload) {
+  {
+    MutexLock lock(mu_);
+    auto [it, added] = retained_.try_emplace(topic);
+    RetainedEntry& e = it->second;
+    e.announcement = true;
+    e.latest = std::move(payload);
+    ++e.version;
+    if (e.waiting) {
+      ++superseded_;
+    } else {
+      QueueRetained(it->first, e);
+    }
+  }
+  wake_.notify_one();
 }
 
 void OutboundQueue::Reconnected() {

@@ -23,6 +23,10 @@
 //    more other than quota exceeded and server busy, such as "not authorized") gives one up, with
 //    an error line and the `dropped` counter, and reports it as acknowledged so that it does not
 //    come back at every restart.
+//  - The gateway's status is the announcement: a retained topic of the table whose value goes out
+//    before anything else queued, at its first publication and again after every reconnect (the
+//    broker may hold the will's `online: false` by then). Like any retained topic it is retried
+//    until the broker has its latest value.
 //  - QoS 0 messages (stats, dead letters) bypass both lanes.
 //  - Query answers (QoS 1, not retained, not outbox rows) and QoS 0 messages wait here while the
 //    broker is unreachable, up to `capacity` of them; past that a new one is refused (the caller
@@ -82,6 +86,9 @@ class OutboundQueue : public MessageSink {
   ~OutboundQueue() override;
 
   bool Publish(OutMessage msg) override;
+  // Sets the announcement (retained, QoS 1): `payload` goes out on `topic` before anything else
+  // queued, and again first after every reconnect. One topic per queue; never refused.
+  void Announce(const std::string& topic, std::string payload);
 
   // Called (on Paho's thread) with the outbox seq of every acknowledged message that has one.
   // Set before Start().
@@ -115,7 +122,8 @@ class OutboundQueue : public MessageSink {
     std::string latest;          // the payload (the message is made when it is sent)
     uint64_t version = 0;        // bumps with every new value
     uint64_t acked_version = 0;  // the newest value the broker acknowledged (0: none)
-    bool waiting = false;        // its marker waits in reliable_
+    bool waiting = false;        // its marker waits in reliable_ (the announcement's: first in urgent_)
+    bool announcement = false;   // the gateway's status: before anything else
     int flying = 0;              // how many of its values are in flight
   };
   using Lane = std::deque<Pending>;  // sorted by order
@@ -124,7 +132,8 @@ class OutboundQueue : public MessageSink {
   // An alert caused by a report went to the client: one alert-latency sample.
   void NoteAlertLatency(double received) EXCLUDES(mu_);
   void Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_code);
-  // Queues the topic's marker in the reliable lane unless it waits already.
+  // Queues the topic's marker in the reliable lane (the announcement's at the head of the urgent
+  // lane).
   void QueueRetained(const std::string& topic, RetainedEntry& e) REQUIRES(mu_);
   // A retained topic's value is no longer in flight: acknowledged (`acked`) or not.
   void RetainedDone(const Pending& p, bool acked) REQUIRES(mu_);

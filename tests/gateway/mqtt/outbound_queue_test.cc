@@ -243,5 +243,52 @@ TEST_F(OutboundQueueTest, RetainedStateIsSentAgainAfterAReconnect) {
   link.Stop();
 }
 
+// The gateway's status goes out before anything queued, and first again after every reconnect:
+// here another client takes the link's client id (the broker closes the link's connection) while
+// alerts and health wait.
+TEST_F(OutboundQueueTest, TheAnnouncementGoesOutFirstAtTheStartAndAfterEveryReconnect) {
+  Probe probe(broker_.uri(), "queue-probe");
+  probe.Subscribe("out/#");
+  MqttLink::Options o = LinkOptions();
+  OutboundQueue* q = nullptr;
+  o.on_ready = [&] { q->Reconnected(); };
+  MqttLink link(o, [](const mqtt::const_message_ptr&) {});
+  OutboundQueue queue(link, 100, 4);
+  q = &queue;
+  queue.Start();
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_TRUE(queue.Publish(OutMessage{"out/alerts", std::to_string(i), 1, false, {}, i}));
+    ASSERT_TRUE(queue.Publish(OutMessage{"out/health/" + std::to_string(i), "h1", 1, true, {}, 0}));
+  }
+  queue.Announce("out/status", "online");
+  link.Start();
+  ASSERT_TRUE(queue.Flush(20s));
+  ASSERT_TRUE(WaitUntil([&] { return probe.All([](const Received&) { return true; }).size() == 11; }, 10s));
+  EXPECT_EQ(probe.All([](const Received&) { return true; }).front().topic, "out/status");
+
+  probe.Clear();
+  const std::string intruder = "mosquitto_pub -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                               " -i queue-test -t elsewhere -m x";
+  ASSERT_TRUE(WaitUntil([&] {
+    RunCommand(intruder);
+    return !link.connected();
+  }, 10s));
+  for (int i = 6; i <= 9; ++i) {
+    ASSERT_TRUE(queue.Publish(OutMessage{"out/alerts", std::to_string(i), 1, false, {}, i}));
+  }
+  ASSERT_TRUE(queue.Publish(OutMessage{"out/health/1", "h2", 1, true, {}, 0}));
+  ASSERT_TRUE(WaitUntil([&] { return link.connected(); }, 20s));
+  ASSERT_TRUE(queue.Flush(20s));
+  // The status, the 4 alerts, then the whole table again (5 health topics).
+  ASSERT_TRUE(WaitUntil([&] { return probe.All([](const Received&) { return true; }).size() >= 10; }, 10s));
+  const std::vector<Received> got = probe.All([](const Received&) { return true; });
+  EXPECT_EQ(got.front().topic + "=" + got.front().payload, "out/status=online");
+  EXPECT_EQ(probe.All([](const Received& r) { return r.topic == "out/status"; }).size(), 1u);
+  EXPECT_EQ(probe.All([](const Received& r) { return r.topic == "out/health/1"; }).back().payload, "h2");
+  EXPECT_GE(queue.Stats().resent, 5u);
+  queue.Stop();
+  link.Stop();
+}
+
 }  // namespace
 }  // namespace dctwin::testing
