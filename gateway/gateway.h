@@ -117,6 +117,9 @@ class Gateway {
   Status Restore();
   // The main connection and every ingest connection are up.
   bool Connected() const;
+  // Whether the twin an incident record names holds it open (after a restore, before the shards
+  // run: the desk's reconciliation).
+  bool HeldByATwin(const IncidentEvent& record) const;
   Status ReadCredentials();
   // Publishes the status (online) when every connection is ready (on every reconnect); the
   // output queue sends it first, and again after every reconnect of the output connection.
@@ -132,10 +135,11 @@ class Gateway {
 
   bool started_ = false;
   bool announced_ = false;
+  // Ids of the incidents the twins resolved themselves at restore (their events are on the way),
+  // for the desk's reconciliation.
+  std::set<std::string> resolved_at_restore_;
   // Servers whose state was quarantined at restore, commissioned again into their rack.
   std::vector<std::pair<std::string, std::string>> recommission_;
-  // Ids of the incidents the twins held as they were read, for the desk's reconciliation.
-  std::set<std::string> restored_incidents_;
   // The groups (feeds, cooling units, switches) the inventory names, or restored ones until it is
   // read; the topology the shards have. Main's thread.
   std::set<std::string> groups_;

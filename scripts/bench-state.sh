@@ -7,6 +7,7 @@
 # (GLIBC_TUNABLES= turns it off). Prints figures, asserts nothing.
 #   scripts/bench-state.sh                          # 100,000 and 1,000,000 servers, 6 metrics
 #   SIZES=10000 METRICS=8 VALUES=constant scripts/bench-state.sh
+#   DB_DIR=/var/tmp/statebench scripts/bench-state.sh  # keeps the databases there, and reuses them
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -36,6 +37,7 @@ run_gateway() {
   done
   ready=$(date +%s.%N)
   echo "$(echo "$ready - $start" | bc) $(ps -o rss= -p $gw) $(grep -o 'restored.*' "$log" | head -1)"
+  grep -o 'restore took.*' "$log" >&2 || true
   kill -TERM $gw
   wait $gw || true
 }
@@ -43,9 +45,15 @@ run_gateway() {
 read -r _ empty_kb _ <<< "$(run_gateway "$work/empty.db")"
 echo "gateway on an empty database: $((empty_kb / 1024)) MiB resident"
 for n in $SIZES; do
-  rm -f "$work"/state.db*
-  build/tools/dctwin-statebench --state "$work/state.db" --servers "$n" --metrics "$METRICS" --values "$VALUES"
-  read -r ready_s rss_kb restored <<< "$(run_gateway "$work/state.db")"
+  if [[ -n ${DB_DIR:-} ]]; then
+    mkdir -p "$DB_DIR"
+    db=$DB_DIR/state-$n-$METRICS-$VALUES.db
+  else
+    db=$work/state.db
+    rm -f "$db"*
+  fi
+  [[ -f $db ]] || build/tools/dctwin-statebench --state "$db" --servers "$n" --metrics "$METRICS" --values "$VALUES"
+  read -r ready_s rss_kb restored <<< "$(run_gateway "$db")"
   echo "== $n servers: start to READY $ready_s s ($restored)"
   echo "== $n servers: resident $((rss_kb / 1024)) MiB, $(( (rss_kb - empty_kb) * 1024 / n )) bytes per server twin beyond the empty gateway"
 done

@@ -1,6 +1,5 @@
 #include "twins/reconcile.h"
 
-#include <map>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -22,70 +21,71 @@ bool SameStatus(const RackStatus& a, const RackStatus& b) {
          SameRefs(a.incidents, b.incidents);
 }
 
+// Whether a twin's open incidents are what another's copy of them says.
+bool SameAsCopy(const std::vector<Incident>& open, const std::vector<IncidentRef>& copy) {
+  if (open.size() != copy.size()) return false;
+  for (size_t i = 0; i < open.size(); ++i) {
+    if (open[i].id != copy[i].id || open[i].kind != copy[i].kind || open[i].severity != copy[i].severity) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
-std::vector<Envelope> ReconcileMembership(const std::vector<const TwinRegistry*>& owners, const std::string& datacenter,
-                                          bool with_datacenter, double now) {
-  // Pointers only: at restore there may be a million servers, and these maps live only here.
-  std::unordered_map<std::string_view, const ServerTwin*> servers;
-  std::map<std::string, const RackTwin*> racks;
+std::vector<Envelope> ReconcileMembershipOf(const TwinRegistry& owner, const std::vector<const TwinRegistry*>& owners,
+                                            const std::string& datacenter, bool with_datacenter, double now) {
+  // Pointers only, and no map of the servers: at restore there may be a million of them, each
+  // found in its own registry (a handful) instead.
+  std::unordered_map<std::string_view, const RackTwin*> racks;
   const DatacenterTwin* dc = nullptr;
-  size_t count = 0;
-  for (const TwinRegistry* r : owners) count += r->server_count();
-  servers.reserve(count);
   for (const TwinRegistry* r : owners) {
-    r->ForEachServer([&](const ServerTwin& s) {
-      if (s.commissioned()) servers.emplace(s.id(), &s);
-    });
     r->ForEachRack([&](const RackTwin& rack) { racks.emplace(rack.id(), &rack); });
     if (r->datacenter() != nullptr && r->datacenter()->id() == datacenter) dc = r->datacenter();
   }
+  auto find_server = [&](const std::string& id) -> const ServerTwin* {
+    for (const TwinRegistry* r : owners) {
+      if (const ServerTwin* s = r->server(id)) return s->commissioned() ? s : nullptr;
+    }
+    return nullptr;
+  };
 
   std::vector<Envelope> out;
   auto tell_rack = [&](const std::string& rack, MemberStatus status) {
     out.push_back(Envelope{TwinAddress{Level::kRack, rack}, now, std::move(status)});
   };
-  for (const auto& [id, rack] : racks) {
+  // What each of its racks lists: ghosts leave, stale members are told again.
+  owner.ForEachRack([&](const RackTwin& r) {
+    const RackTwin* rack = &r;
     for (const auto& [member, refs] : rack->members()) {
-      auto s = servers.find(member);
-      if (s == servers.end() || s->second->rack() != id) {
+      const ServerTwin* s = find_server(member);
+      if (s == nullptr || s->rack() != rack->id()) {
         MemberStatus gone;
         gone.server = member;
         gone.member = false;
-        tell_rack(id, std::move(gone));  // a ghost: the server is gone, or in another rack now
+        tell_rack(rack->id(), std::move(gone));  // a ghost: the server is gone, or in another rack now
         continue;
       }
-      MemberStatus truth = s->second->Membership();
-      if (!SameRefs(refs, truth.open) || (rack->maintenance().count(member) > 0) != truth.maintenance) {
-        tell_rack(id, std::move(truth));
+      if (!SameAsCopy(s->open_incidents(), refs) || (rack->maintenance().count(member) > 0) != s->maintenance()) {
+        tell_rack(rack->id(), s->Membership());
       }
     }
-  }
-  for (const auto& [id, server] : servers) {
-    auto rack = racks.find(server->rack());
-    if (rack == racks.end() || rack->second->members().count(server->id()) == 0) {
-      tell_rack(server->rack(), server->Membership());
-    }
-  }
-  // Each server hears its rack's open incidents again where its copy differs (caused_by).
-  for (const TwinRegistry* r : owners) {
-    r->ForEachServer([&](const ServerTwin& s) {
-      if (!s.commissioned()) return;
-      auto rack = racks.find(s.rack());
-      RackIncidents notice;
-      notice.rack = s.rack();
-      if (rack != racks.end()) {
-        for (const Incident& inc : rack->second->open_incidents()) {
-          notice.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
-        }
-      }
-      if (!SameRefs(notice.open, s.rack_incidents())) {
-        out.push_back(Envelope{TwinAddress{Level::kServer, s.id()}, now, std::move(notice)});
-      }
-    });
-  }
+  });
+  // Each of its servers: its rack lists it, and it hears its rack's open incidents again where
+  // its copy differs (caused_by).
+  static const std::vector<Incident> kNone;
+  owner.ForEachServer([&](const ServerTwin& s) {
+    if (!s.commissioned()) return;
+    auto rack = racks.find(s.rack());
+    if (rack == racks.end() || rack->second->members().count(s.id()) == 0) tell_rack(s.rack(), s.Membership());
+    const std::vector<Incident>& open = rack != racks.end() ? rack->second->open_incidents() : kNone;
+    if (SameAsCopy(open, s.rack_incidents())) return;
+    RackIncidents notice;
+    notice.rack = s.rack();
+    for (const Incident& inc : open) notice.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
+    out.push_back(Envelope{TwinAddress{Level::kServer, s.id()}, now, std::move(notice)});
+  });
 
-  if (with_datacenter && dc != nullptr) {
+  if (with_datacenter && dc != nullptr && dc == owner.datacenter()) {
     const TwinAddress to{Level::kDatacenter, datacenter};
     for (const auto& [id, status] : dc->racks()) {
       auto rack = racks.find(id);
@@ -99,7 +99,7 @@ std::vector<Envelope> ReconcileMembership(const std::vector<const TwinRegistry*>
       }
     }
     for (const auto& [id, rack] : racks) {
-      if (dc->racks().count(id) == 0 && !rack->BuildStatus().kinds.empty()) {
+      if (dc->racks().count(rack->id()) == 0 && !rack->BuildStatus().kinds.empty()) {
         out.push_back(Envelope{to, now, rack->BuildStatus()});
       }
     }
@@ -107,8 +107,20 @@ std::vector<Envelope> ReconcileMembership(const std::vector<const TwinRegistry*>
     DatacenterIncidents notice;
     for (const Incident& inc : dc->open_incidents()) notice.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
     for (const auto& [id, rack] : racks) {
-      if (!SameRefs(notice.open, rack->dc_incidents())) out.push_back(Envelope{TwinAddress{Level::kRack, id}, now, notice});
+      if (!SameRefs(notice.open, rack->dc_incidents())) {
+        out.push_back(Envelope{TwinAddress{Level::kRack, rack->id()}, now, notice});
+      }
     }
+  }
+  return out;
+}
+
+std::vector<Envelope> ReconcileMembership(const std::vector<const TwinRegistry*>& owners, const std::string& datacenter,
+                                          bool with_datacenter, double now) {
+  std::vector<Envelope> out;
+  for (const TwinRegistry* owner : owners) {
+    std::vector<Envelope> part = ReconcileMembershipOf(*owner, owners, datacenter, with_datacenter, now);
+    out.insert(out.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
   }
   return out;
 }

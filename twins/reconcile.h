@@ -22,5 +22,10 @@ namespace dctwin {
 // held here (standalone; a site's racks live in the pods).
 std::vector<Envelope> ReconcileMembership(const std::vector<const TwinRegistry*>& owners, const std::string& datacenter,
                                           bool with_datacenter, double now);
+// The part of it that concerns the twins `owner` holds (one of `owners`): its racks' member
+// lists, its servers, and the datacenter if it holds it. The parts of different owners may be
+// computed on different threads (they only read).
+std::vector<Envelope> ReconcileMembershipOf(const TwinRegistry& owner, const std::vector<const TwinRegistry*>& owners,
+                                            const std::string& datacenter, bool with_datacenter, double now);
 
 }  // namespace dctwin

@@ -78,10 +78,10 @@ bool IncidentDesk::Submit(DeskRequest request) {
   return true;
 }
 
-void IncidentDesk::ResolveUnheld(const std::set<std::string>& held, double now) {
+void IncidentDesk::ResolveUnheld(const std::function<bool(const IncidentEvent&)>& held, double now) {
   std::vector<IncidentEvent> resolves;
   for (const auto& [id, record] : records_.open()) {
-    if (held.count(id) > 0) continue;
+    if (held(record)) continue;
     IncidentEvent e = record;
     e.state = IncidentState::kResolved;
     e.at = now;

@@ -108,10 +108,10 @@ class IncidentDesk : public CommitStage {
   // servers (server, rack) it held before the report's spans existed counts from now.
   void SeedCommissioned(const std::vector<std::pair<std::string, std::string>>& servers, double now);
 
-  // After Restore, before the writer starts: resolves every record whose id is not in `held` (no
-  // restored twin holds that incident any more), clearing its record and resolving its
-  // notification; the events go out with the first commit.
-  void ResolveUnheld(const std::set<std::string>& held, double now);
+  // After Restore, before the writer starts: resolves every open record that `held` says no
+  // restored twin holds any more, clearing its record and resolving its notification; the events
+  // go out with the first commit.
+  void ResolveUnheld(const std::function<bool(const IncidentEvent&)>& held, double now);
 
   // Any thread: whether the inventory names groups (feeds, cooling units, switches). Only then
   // does a notification wait for correlation to name its group.

@@ -84,12 +84,16 @@ double MonoNow() {
 }
 }  // namespace
 
-void TwinHost::FinishRestore(double not_before, double now) {
+std::vector<std::string> TwinHost::FinishRestore(double not_before, double now) {
   registry_.TakeDirty(0, true);  // what was just loaded is what the store holds
   // Conditions bound to rules edited while the gateway was down may resolve incidents: those
   // events, and the twins they changed, are committed like any others.
   Effects out;
   registry_.FinishRestore(not_before, now, MonoNow(), out);
+  std::vector<std::string> resolved;
+  for (const IncidentEvent& e : out.events) {
+    if (e.state == IncidentState::kResolved) resolved.push_back(e.id);
+  }
   Apply(out);
   limits_.servers.fetch_add(static_cast<int64_t>(registry_.server_count()), std::memory_order_relaxed);
   int64_t bytes = 0;
@@ -104,6 +108,7 @@ void TwinHost::FinishRestore(double not_before, double now) {
   }
   counters_.datacenters.store(registry_.datacenter() ? 1 : 0, std::memory_order_relaxed);
   UpdateCounts();
+  return resolved;
 }
 
 void TwinHost::UpdateModel(const ModelConfig& model) {

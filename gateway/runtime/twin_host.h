@@ -83,8 +83,9 @@ class TwinHost : public ShardHandler<Envelope> {
   // Before the pool starts: the saved state of one twin this shard owns. A row that cannot be
   // decoded is refused (and the twin forgotten) with the reason.
   Status Restore(const TwinRecord& record);
-  // See TwinRegistry::FinishRestore.
-  void FinishRestore(double not_before, double now);
+  // See TwinRegistry::FinishRestore. Returns the ids of the incidents the twins resolved
+  // themselves (their rule was removed or changed while the gateway was down).
+  std::vector<std::string> FinishRestore(double not_before, double now);
   // Hands everything changed over to the store writer: when incident events or held effects
   // wait, or `force`, or the flush interval has passed, or flush_changes twins changed, or the
   // round is full.

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+
 #include "storage/twin_codec.h"
 #include "tests/twins/twin_world.h"
 
@@ -40,10 +43,13 @@ class ReconcileTest : public ::testing::Test {
     for (const char* s : {"s1", "s2", "s3"}) servers_.push_back(EncodeTwin(back.server(s)));
   }
 
-  void Restore(TwinWorld& w) {
+  void Restore(TwinWorld& w) { Restore(w, w); }
+  // The servers into one world, the rack and the datacenter into another (shards of a gateway).
+  void Restore(TwinWorld& servers, TwinWorld& w) {
     for (size_t i = 0; i < servers_.size(); ++i) {
-      ASSERT_TRUE(DecodeTwin(servers_[i], w.restoring().RestoreServer("s" + std::to_string(i + 1))).ok());
+      ASSERT_TRUE(DecodeTwin(servers_[i], servers.restoring().RestoreServer("s" + std::to_string(i + 1))).ok());
     }
+    if (&servers != &w) servers.FinishRestore();
     ASSERT_TRUE(DecodeTwin(rack_, w.restoring().RestoreRack("r1")).ok());
     for (const auto& [server, bytes] : members_) {
       RackMemberRow row;
@@ -89,6 +95,32 @@ TEST_F(ReconcileTest, GhostsLeaveStaleMembersAreToldAgainAndTheOrphanedRackIncid
   EXPECT_TRUE(w.registry().datacenter()->UnhealthyRacks().empty());
   // Agreement now: nothing more to correct.
   EXPECT_TRUE(ReconcileMembership({&w.registry()}, "dc1", true, w.now).empty());
+}
+
+// What a restore of several shards computes, each registry's part on its own: the same
+// corrections as for one registry holding everything.
+TEST_F(ReconcileTest, EachRegistrysPartTogetherMakeTheWhole) {
+  auto describe = [](const std::vector<Envelope>& envelopes) {
+    std::multiset<std::string> out;
+    for (const Envelope& e : envelopes) {
+      std::string d = std::string(LevelName(e.to.level)) + "/" + e.to.id + " #" + std::to_string(e.msg.index());
+      if (const auto* m = std::get_if<MemberStatus>(&e.msg)) d += " " + m->server + (m->member ? " member" : " gone");
+      out.insert(d);
+    }
+    return out;
+  };
+  TwinWorld one;
+  Restore(one);
+  const std::multiset<std::string> whole = describe(ReconcileMembership({&one.registry()}, "dc1", true, one.now));
+  ASSERT_TRUE(whole.count("rack/r1 #3 s4 gone")) << "the ghost is told to leave";
+
+  TwinWorld servers, racks;
+  Restore(servers, racks);
+  const std::vector<const TwinRegistry*> owners = {&servers.registry(), &racks.registry()};
+  std::vector<Envelope> parts = ReconcileMembershipOf(servers.registry(), owners, "dc1", true, one.now);
+  for (Envelope& e : ReconcileMembershipOf(racks.registry(), owners, "dc1", true, one.now)) parts.push_back(std::move(e));
+  EXPECT_EQ(describe(parts), whole);
+  EXPECT_EQ(describe(ReconcileMembership(owners, "dc1", true, one.now)), whole);
 }
 
 TEST_F(ReconcileTest, AConsistentStoreNeedsNothing) {
