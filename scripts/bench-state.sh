@@ -3,8 +3,10 @@
 # with full 15-minute windows (METRICS metrics at 10 s, VALUES collector or constant; see
 # dctwin-statebench), then a gateway started on it: the time from start to READY, the restore
 # time it logs, and its resident memory per twin (minus that of a gateway started on an empty
-# database, in the same run). The gateway runs with the heap tunable its systemd unit sets
-# (GLIBC_TUNABLES= turns it off). Prints figures, asserts nothing.
+# database, in the same run), and the floor for that memory on this machine: the time to
+# allocate and write as much on as many threads as the restore has lanes. The gateway runs with
+# the heap tunable its systemd unit sets (GLIBC_TUNABLES= turns it off). Prints figures, asserts
+# nothing.
 #   scripts/bench-state.sh                          # 100,000 and 1,000,000 servers, 6 metrics
 #   SIZES=10000 METRICS=8 VALUES=constant scripts/bench-state.sh
 #   DB_DIR=/var/tmp/statebench scripts/bench-state.sh  # keeps the databases there, and reuses them
@@ -28,6 +30,7 @@ start_mosquitto "$work" "$port"
 run_gateway() {
   local db=$1 log=$work/gateway.log
   local start ready gw
+  : > "$log"  # before the gateway opens it: the wait below reads it at once
   start=$(date +%s.%N)
   GLIBC_TUNABLES=${GLIBC_TUNABLES-glibc.malloc.hugetlb=1} build/gateway/dctwin-gateway --broker "tcp://127.0.0.1:$port" --state "$db" --gateway-id statebench > "$log" 2>&1 &
   gw=$!
@@ -56,4 +59,6 @@ for n in $SIZES; do
   read -r ready_s rss_kb restored <<< "$(run_gateway "$db")"
   echo "== $n servers: start to READY $ready_s s ($restored)"
   echo "== $n servers: resident $((rss_kb / 1024)) MiB, $(( (rss_kb - empty_kb) * 1024 / n )) bytes per server twin beyond the empty gateway"
+  # The floor: the same memory, allocated and written by as many threads as the restore's lanes.
+  build/tools/dctwin-statebench --memory-floor-mib $(( (rss_kb - empty_kb) / 1024 ))
 done

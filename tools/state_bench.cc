@@ -7,6 +7,8 @@
 // their own names (and members of the same racks), so that a million twins take minutes, not an
 // hour, to build. The database is left at --state for a start-up timing
 // (scripts/bench-state.sh starts a gateway on it and times READY).
+// --memory-floor-mib N instead measures the floor of a restore on this machine: the time to
+// allocate N MiB in blocks of a twin's size and write to them, on --threads threads.
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -15,12 +17,46 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <cstdlib>
+#include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/sqlite_state_store.h"
 #include "storage/twin_codec.h"
 #include "twins/twin_registry.h"
+
+namespace {
+
+// Allocates `mib` MiB in blocks of `block` bytes on `threads` threads, writing every byte, and
+// returns the seconds it took (the blocks are freed afterwards, outside the time).
+double MemoryFloor(size_t mib, size_t block, int threads) {
+  const size_t per_thread = (mib << 20) / block / static_cast<size_t>(threads);
+  std::vector<std::vector<void*>> blocks(static_cast<size_t>(threads));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      std::vector<void*>& mine = blocks[static_cast<size_t>(t)];
+      mine.reserve(per_thread);
+      for (size_t i = 0; i < per_thread; ++i) {
+        void* p = std::malloc(block);
+        if (p == nullptr) return;
+        std::memset(p, 1, block);
+        mine.push_back(p);
+      }
+    });
+  }
+  for (std::thread& w : workers) w.join();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (auto& mine : blocks) {
+    for (void* p : mine) std::free(p);
+  }
+  return s;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"dctwin-statebench: state store throughput and size"};
@@ -40,7 +76,16 @@ int main(int argc, char** argv) {
   app.add_option("--servers-per-rack", per_rack);
   app.add_option("--batch", batch, "twins per transaction");
   app.add_flag("--synchronous-full", full);
+  size_t floor_mib = 0;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  app.add_option("--memory-floor-mib", floor_mib, "measure only: allocate and write this much memory");
+  app.add_option("--threads", threads, "threads for --memory-floor-mib")->check(CLI::Range(1, 256));
   CLI11_PARSE(app, argc, argv);
+  if (floor_mib > 0) {
+    std::printf("memory floor            %zu MiB in 5,000-byte blocks on %d threads: %.2f s\n", floor_mib, threads,
+                MemoryFloor(floor_mib, 5000, threads));
+    return 0;
+  }
   std::remove(path.c_str());
   std::remove((path + "-wal").c_str());
   std::remove((path + "-shm").c_str());
