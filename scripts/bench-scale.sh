@@ -25,7 +25,10 @@
 #    HOT_METRICS metrics each (default 200). Each costs its shard more than it costs the receive
 #    thread, so the shard's mailbox of 8,192 fills while the receive thread keeps up (a flood
 #    beyond what the receive thread takes would queue in the broker, ahead of the probes: a
-#    different figure). The ratio of the two, and the hot shard's depth and shed reports.
+#    different figure). The ratio of the two, and the hot shard's depth and shed reports. The
+#    probes run in a process of their own (in the flood's process they would wait behind its
+#    messages on Paho's one send thread), and the floor beside the same flood is measured too:
+#    the same probes answered by a stand-in (dctwin-loadgen --echo) instead of the gateway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -53,6 +56,8 @@ pids=()
 # KEEP=1 keeps the work directory (the gateways' logs and the load generators' output) and says where.
 cleanup() {
   kill "${pids[@]}" $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true
+  # What a figure's subshell started (a figure runs in one: its pids are not in this shell's).
+  pkill -f "$work" 2>/dev/null || true
   if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -267,7 +272,7 @@ mailbox_capacity = 8192
 [model]
 heartbeat_timeout_s = 3600
 flap_count = 0'
-  local uri="tcp://127.0.0.1:$port" alone loaded depth before after
+  local uri="tcp://127.0.0.1:$port" alone loaded depth before after load=""
   # Commissioned, and each server's first wide report (new metrics; its health leaves "unknown")
   # made before anything is measured, at a rate the hot shard keeps up with: what is measured is
   # the steady flood, in which a report changes only samples.
@@ -278,15 +283,36 @@ flap_count = 0'
     --probe-only --commission false --duration "$PROBE_S" > "$dir/alone.out" 2>&1
   alone=$(grep '^result' "$dir/alone.out" | field p99_ms)
   before=$(stats "$port" bench)
-  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --servers "$HOT_SERVERS" --hot-shard 0 \
-    --shards 2 --probes 8 --commission false --metrics "$HOT_METRICS" --rate "$HOT_RATE" --duration "$PROBE_S" > "$dir/loaded.out" 2>&1 &
-  local load=$!
+  # The flood, with the probes in a process of their own.
+  flood() {
+    taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --servers "$HOT_SERVERS" --hot-shard 0 \
+      --shards 2 --probes 0 --commission false --metrics "$HOT_METRICS" --rate "$HOT_RATE" --duration $(( PROBE_S + 2 )) \
+      > "$1" 2>&1 &
+    load=$!
+  }
+  flood "$dir/loaded.out"
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --gateway-id bench --hot-shard 0 --shards 2 --probes 8 \
+    --probe-only --commission false --duration "$PROBE_S" > "$dir/probes.out" 2>&1 &
+  local probes=$!
   sleep $(( PROBE_S / 2 ))
   depth=$(stats "$port" bench | python3 -c "import json,sys; print(json.load(sys.stdin)['shards'][0]['depth'])" 2>/dev/null || echo nan)
+  wait "$probes" || true
   wait "$load" || true
   after=$(stats "$port" bench)
   echo "$after" > "$dir/stats-after.json"
-  loaded=$(grep '^result' "$dir/loaded.out" | field p99_ms)
+  loaded=$(grep '^result' "$dir/probes.out" | field p99_ms)
+  # The floor beside the same flood: the probes answered by a stand-in under a prefix of its own.
+  flood "$dir/floor-flood.out"
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --prefix bench-echo --echo --hot-shard 0 --shards 2 --probes 8 \
+    --duration $(( PROBE_S + 5 )) > "$dir/echo.out" 2>&1 &
+  local echo_pid=$!
+  for _ in $(seq 100); do grep -q '^echo ready' "$dir/echo.out" && break; sleep 0.1; done
+  taskset -c 0 build/tools/dctwin-loadgen --broker "$uri" --prefix bench-echo --hot-shard 0 --shards 2 --probes 8 \
+    --probe-only --commission false --duration "$PROBE_S" > "$dir/floor.out" 2>&1 || true
+  local floor
+  floor=$(grep '^result' "$dir/floor.out" | field p99_ms)
+  wait "$load" || true
+  kill "$echo_pid" 2>/dev/null || true; wait "$echo_pid" 2>/dev/null || true
   local shed
   shed=$(python3 -c "import json,sys; b,a=json.loads(sys.argv[1]),json.loads(sys.argv[2]); print(sum(s.get('shed',0) for s in a['shards'])-sum(s.get('shed',0) for s in b['shards']))" "$before" "$after" 2>/dev/null || echo nan)
   # The gateway's own alert latency (from the MQTT callback to the broker's acknowledgement) over
@@ -297,16 +323,18 @@ import json,sys
 b,a=json.loads(sys.argv[1])['outbound']['alert_latency'],json.loads(sys.argv[2])['outbound']['alert_latency']
 w=[x-y for x,y in zip(a['within'],b['within'])]; n=a['count']-b['count']
 print(next((f'{le*1000:g}' for le,c in zip(a['le_s'],w) if c>=0.99*n), 'inf'))" "$before" "$after" 2>/dev/null || echo nan)
-  echo "${alone:-nan} ${loaded:-nan} $depth $shed $(grep '^result' "$dir/loaded.out" | field latency_samples) $(grep '^result' "$dir/loaded.out" | field applied)/$(grep '^result' "$dir/loaded.out" | field published) $inside"
+  echo "${alone:-nan} ${loaded:-nan} $depth $shed $(grep '^result' "$dir/probes.out" | field latency_samples) $(grep '^result' "$dir/loaded.out" | field applied)/$(grep '^result' "$dir/loaded.out" | field published) $inside ${floor:-nan}"
   stop_pair "$dir"
 }
 
 if [[ " $FIGURES " == *" 5 "* ]]; then
 echo
 echo "5. alert p99 of probes on a quiet shard while the other shard's mailbox is full ($HOT_RATE reports a second of $HOT_METRICS metrics) [at most 2x]"
-read -r alone loaded depth shed samples applied inside < <(hot_shard)
+read -r alone loaded depth shed samples applied inside floor < <(hot_shard)
 printf '   probe p99 alone %s ms, beside the flood %s ms (%s samples): ratio %s\n' "$alone" "$loaded" "$samples" \
   "$(python3 -c "print(f'{float(\"$loaded\")/float(\"$alone\"):.2f}')" 2>/dev/null || echo nan)"
+printf '   floor beside the same flood (the probes answered by a stand-in, no gateway): p99 %s ms; the gateway beside the flood / that floor: %s\n' \
+  "$floor" "$(python3 -c "print(f'{float(\"$loaded\")/float(\"$floor\"):.2f}')" 2>/dev/null || echo nan)"
 printf '   hot shard depth %s of 8192 half-way, %s reports shed, applied/published %s\n' "$depth" "$shed" "$applied"
 printf '   inside the gateway (MQTT callback to the broker acknowledging the alert) 99%% within %s ms\n' "$inside"
 fi

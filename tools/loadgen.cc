@@ -108,7 +108,8 @@ int Echo(const std::string& broker, const std::string& prefix, int probes, doubl
   opts.set_mqtt_version(MQTTVERSION_5);
   client.connect(opts)->wait();
   dctwin::SetTcpNoDelayToBroker(broker);
-  for (int p = 0; p < probes; ++p) client.subscribe(metrics + std::to_string(p), 1)->wait();
+  // Every probe-<n> (with --hot-shard the probes' numbers are not 0 to probes-1).
+  client.subscribe(prefix + "/metrics/+", 1)->wait();
   std::printf("echo ready\n");  // subscribed: a script may start the probes now
   std::fflush(stdout);
   std::this_thread::sleep_for(std::chrono::duration<double>(duration));
