@@ -354,7 +354,6 @@ Status Gateway::Start() {
   // The desk's records follow the restored twins: what no twin held when it was read (its twin's
   // state was quarantined) is resolved, and its notification with it. (What a twin resolves at
   // restore itself, a rule removed meanwhile, it resolves with its own event.)
-  // A twin that resolved an incident itself at restore sends its own event.
   desk_->ResolveUnheld(
       [this](const IncidentEvent& record) { return HeldByATwin(record) || resolved_at_restore_.count(record.id) > 0; },
       WallClock());

@@ -52,16 +52,7 @@ bool OutboundQueue::Publish(OutMessage out) {
   {
     MutexLock lock(mu_);
     if (table) {
-      // Level-triggered: the table holds the topic's latest value; never refused for room.
-      auto [it, added] = retained_.try_emplace(out.topic);
-      RetainedEntry& e = it->second;
-      e.latest = std::move(out.payload);
-      ++e.version;
-      if (e.waiting) {
-        ++superseded_;  // the waiting marker sends the newer value
-      } else {
-        QueueRetained(it->first, e);
-      }
+      SetRetained(out.topic, std::move(out.payload), false);
     } else if (out.qos != 0 && (out.outbox_seq > 0 || out.essential)) {
       // Committed outbox rows: bounded by the outbox itself, never refused here; essential events
       // are few (the gateway's own incidents).
@@ -104,19 +95,24 @@ void OutboundQueue::QueueRetained(const std::string& topic, RetainedEntry& e) {
   reliable_.push_back(std::move(p));
 }
 
+void OutboundQueue::SetRetained(const std::string& topic, std::string payload, bool announcement) {
+  // Level-triggered: the table holds the topic's latest value; never refused for room.
+  auto [it, added] = retained_.try_emplace(topic);
+  RetainedEntry& e = it->second;
+  e.announcement = e.announcement || announcement;
+  e.latest = std::move(payload);
+  ++e.version;
+  if (e.waiting) {
+    ++superseded_;  // the waiting marker sends the newer value
+  } else {
+    QueueRetained(it->first, e);
+  }
+}
+
 void OutboundQueue::Announce(const std::string& topic, std::string payload) {
   {
     MutexLock lock(mu_);
-    auto [it, added] = retained_.try_emplace(topic);
-    RetainedEntry& e = it->second;
-    e.announcement = true;
-    e.latest = std::move(payload);
-    ++e.version;
-    if (e.waiting) {
-      ++superseded_;
-    } else {
-      QueueRetained(it->first, e);
-    }
+    SetRetained(topic, std::move(payload), true);
   }
   wake_.notify_one();
 }

@@ -132,6 +132,8 @@ class OutboundQueue : public MessageSink {
   // An alert caused by a report went to the client: one alert-latency sample.
   void NoteAlertLatency(double received) EXCLUDES(mu_);
   void Failed(mqtt::const_message_ptr msg, int64_t seq, int reason_code);
+  // The topic's latest value is `payload`: its marker is queued unless one waits already.
+  void SetRetained(const std::string& topic, std::string payload, bool announcement) REQUIRES(mu_);
   // Queues the topic's marker in the reliable lane (the announcement's at the head of the urgent
   // lane).
   void QueueRetained(const std::string& topic, RetainedEntry& e) REQUIRES(mu_);
