@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -27,8 +28,25 @@ class OutboundQueueTest : public ::testing::Test {
     return o;
   }
 
+  // A queue (started) over a link (not yet started) that tells it of every reconnect, as the
+  // gateway's output link does. Both stop at the end of the test.
+  OutboundQueue& ReconnectingQueue() {
+    MqttLink::Options o = LinkOptions();
+    o.on_ready = [this] { queue_->Reconnected(); };
+    link_ = std::make_unique<MqttLink>(o, [](const mqtt::const_message_ptr&) {});
+    queue_ = std::make_unique<OutboundQueue>(*link_, 100, 4);
+    queue_->Start();
+    return *queue_;
+  }
+  void TearDown() override {
+    if (queue_) queue_->Stop();
+    if (link_) link_->Close();  // before the queue goes: Paho may still call its listener
+  }
+
   TempDir dir_;
   Mosquitto broker_{dir_};
+  std::unique_ptr<MqttLink> link_;
+  std::unique_ptr<OutboundQueue> queue_;
 };
 
 TEST_F(OutboundQueueTest, WhatWaitedForTheConnectionGoesOutInOrderAndEveryAckIsReportedOnce) {
@@ -218,14 +236,8 @@ TEST_F(OutboundQueueTest, AFullQueueNeverRefusesANewRetainedTopicOrACommittedOut
 // The broker restarts without persistence: it forgets every retained message. After the
 // reconnect the queue sends its whole retained table again, including a cleared topic's clear.
 TEST_F(OutboundQueueTest, RetainedStateIsSentAgainAfterAReconnect) {
-  MqttLink::Options o = LinkOptions();
-  OutboundQueue* q = nullptr;
-  o.on_ready = [&] { q->Reconnected(); };
-  MqttLink link(o, [](const mqtt::const_message_ptr&) {});
-  OutboundQueue queue(link, 100, 4);
-  q = &queue;
-  queue.Start();
-  link.Start();
+  OutboundQueue& queue = ReconnectingQueue();
+  link_->Start();
   ASSERT_TRUE(queue.Publish(OutMessage{"out/health/a", "a1", 1, true, {}, 0}));
   ASSERT_TRUE(queue.Publish(OutMessage{"out/health/b", "b1", 1, true, {}, 0}));
   ASSERT_TRUE(queue.Publish(OutMessage{"out/health/b", "", 1, true, {}, 0}));  // cleared
@@ -239,8 +251,6 @@ TEST_F(OutboundQueueTest, RetainedStateIsSentAgainAfterAReconnect) {
   broker_.Restart();
   ASSERT_TRUE(WaitUntil([&] { return retained() == "out/health/a a1\n"; }, 20s)) << retained();
   EXPECT_GE(queue.Stats().resent, 1u);
-  queue.Stop();
-  link.Stop();
 }
 
 // The gateway's status goes out before anything queued, and first again after every reconnect:
@@ -249,13 +259,8 @@ TEST_F(OutboundQueueTest, RetainedStateIsSentAgainAfterAReconnect) {
 TEST_F(OutboundQueueTest, TheAnnouncementGoesOutFirstAtTheStartAndAfterEveryReconnect) {
   Probe probe(broker_.uri(), "queue-probe");
   probe.Subscribe("out/#");
-  MqttLink::Options o = LinkOptions();
-  OutboundQueue* q = nullptr;
-  o.on_ready = [&] { q->Reconnected(); };
-  MqttLink link(o, [](const mqtt::const_message_ptr&) {});
-  OutboundQueue queue(link, 100, 4);
-  q = &queue;
-  queue.Start();
+  OutboundQueue& queue = ReconnectingQueue();
+  MqttLink& link = *link_;
   for (int i = 1; i <= 5; ++i) {
     ASSERT_TRUE(queue.Publish(OutMessage{"out/alerts", std::to_string(i), 1, false, {}, i}));
     ASSERT_TRUE(queue.Publish(OutMessage{"out/health/" + std::to_string(i), "h1", 1, true, {}, 0}));
@@ -286,8 +291,6 @@ TEST_F(OutboundQueueTest, TheAnnouncementGoesOutFirstAtTheStartAndAfterEveryReco
   EXPECT_EQ(probe.All([](const Received& r) { return r.topic == "out/status"; }).size(), 1u);
   EXPECT_EQ(probe.All([](const Received& r) { return r.topic == "out/health/1"; }).back().payload, "h2");
   EXPECT_GE(queue.Stats().resent, 5u);
-  queue.Stop();
-  link.Stop();
 }
 
 }  // namespace
