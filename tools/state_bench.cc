@@ -16,9 +16,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <random>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>

@@ -8,7 +8,10 @@ namespace dctwin {
 
 namespace {
 
-bool SameRefs(const std::vector<IncidentRef>& a, const std::vector<IncidentRef>& b) {
+// Whether two lists name the same incidents (id, kind, severity) in the same order: a twin's open
+// incidents (Incident) or another twin's copy of them (IncidentRef).
+template <class A, class B>
+bool SameRefs(const std::vector<A>& a, const std::vector<B>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i].id != b[i].id || a[i].kind != b[i].kind || a[i].severity != b[i].severity) return false;
@@ -19,15 +22,6 @@ bool SameRefs(const std::vector<IncidentRef>& a, const std::vector<IncidentRef>&
 bool SameStatus(const RackStatus& a, const RackStatus& b) {
   return a.exists == b.exists && a.kinds == b.kinds && a.since == b.since && a.worst == b.worst &&
          SameRefs(a.incidents, b.incidents);
-}
-
-// Whether a twin's open incidents are what another's copy of them says.
-bool SameAsCopy(const std::vector<Incident>& open, const std::vector<IncidentRef>& copy) {
-  if (open.size() != copy.size()) return false;
-  for (size_t i = 0; i < open.size(); ++i) {
-    if (open[i].id != copy[i].id || open[i].kind != copy[i].kind || open[i].severity != copy[i].severity) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -65,7 +59,7 @@ std::vector<Envelope> ReconcileMembershipOf(const TwinRegistry& owner, const std
         tell_rack(rack->id(), std::move(gone));  // a ghost: the server is gone, or in another rack now
         continue;
       }
-      if (!SameAsCopy(s->open_incidents(), refs) || (rack->maintenance().count(member) > 0) != s->maintenance()) {
+      if (!SameRefs(s->open_incidents(), refs) || (rack->maintenance().count(member) > 0) != s->maintenance()) {
         tell_rack(rack->id(), s->Membership());
       }
     }
@@ -78,7 +72,7 @@ std::vector<Envelope> ReconcileMembershipOf(const TwinRegistry& owner, const std
     auto rack = racks.find(s.rack());
     if (rack == racks.end() || rack->second->members().count(s.id()) == 0) tell_rack(s.rack(), s.Membership());
     const std::vector<Incident>& open = rack != racks.end() ? rack->second->open_incidents() : kNone;
-    if (SameAsCopy(open, s.rack_incidents())) return;
+    if (SameRefs(open, s.rack_incidents())) return;
     RackIncidents notice;
     notice.rack = s.rack();
     for (const Incident& inc : open) notice.open.push_back({inc.kind, inc.id, inc.severity, inc.opened_at});
