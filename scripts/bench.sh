@@ -37,6 +37,13 @@
 # GATEWAY (the dctwin-gateway binary, build/gateway/dctwin-gateway) and BASELINE (another
 # dctwin-gateway binary, e.g. one built from an older commit: its rows are measured in the same
 # run, before this build's, so that a change is compared on the same machine and moment).
+#
+# FIXED_RATE=R (with BASELINE) measures only the CPU per report of the two binaries at one rate,
+# the same load for both: ROUNDS (3) rounds, each starting each binary in turn on the first of
+# SERVERS_LIST servers, commissioning them, sending one report per server, waiting until it is
+# quiet (their health published), then R reports/s for DURATION seconds; it prints the CPU s per
+# 10,000 reports of each round and their medians.
+# PERF=<path> also records a profile of each binary's measured step (<path>.<name>.<round>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -66,6 +73,7 @@ bench_setup bench
 gw=""
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+written_bytes() { awk '/^wchar:/ {print $2}' "/proc/$1/io"; }  # what it handed to write() and its kin
 ticks_per_s=$(getconf CLK_TCK)
 
 # The drain rates: the broker queues a flood for a consumer that is away (persistent session),
@@ -220,6 +228,64 @@ gw_bin=$GATEWAY
 gateways=("this=$GATEWAY")
 [ -n "$BASELINE" ] && gateways=("baseline=$BASELINE" "this=$GATEWAY")
 echo
+
+# wait_quiet PID: until the process used under 5 % of a core over half a second (the health of
+# every newly commissioned twin has gone out), at most 60 s.
+wait_quiet() {
+  local a b
+  for _ in $(seq 120); do
+    a=$(cpu_ticks "$1")
+    sleep 0.5
+    b=$(cpu_ticks "$1")
+    [ $(( (b - a) * 100 )) -lt $(( ticks_per_s * 5 / 2 )) ] && return 0
+  done
+  echo "  (pid $1 did not go quiet within 60 s)" >&2
+}
+
+# fixed_rate_ab: the FIXED_RATE comparison (see the top).
+fixed_rate_ab() {
+  local servers=${SERVERS_LIST%% *} qos=${QOS_LIST%% *} rounds=${ROUNDS:-3} round spec name c0 c1 w0 w1 cpu rss_kb
+  local -A runs=()
+  for round in $(seq "$rounds"); do
+    for spec in "${gateways[@]}"; do
+      name=${spec%%=*}
+      gw_bin=${spec#*=}
+      start_gateway
+      loadgen --servers "$servers" --racks $((servers / 40)) --probes 4 --qos "$qos" $(pub_args "$qos") \
+        --rate 20000 --duration $(awk "BEGIN { print $servers / 20000 + 1 }")
+      wait_quiet "$gw"
+      local perf=""
+      if [ -n "${PERF:-}" ]; then
+        perf record -q -g -p "$gw" -o "$PERF.$name.$round" 2>/dev/null &
+        perf=$!
+      fi
+      c0=$(cpu_ticks "$gw")
+      w0=$(written_bytes "$gw")
+      loadgen --commission false --servers "$servers" --qos "$qos" $(pub_args "$qos") --rate "$FIXED_RATE" \
+        --duration "$DURATION"
+      c1=$(cpu_ticks "$gw")
+      w1=$(written_bytes "$gw")
+      rss_kb=$(ps -o rss= -p "$gw")
+      if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf" || true; fi
+      stop_gateway
+      for id in bench $(seq -f 'bench-ingest-%g' 1 "$INGEST"); do wipe_session "$id"; done
+      cpu=$(awk "BEGIN { printf \"%.3f\", ($c1 - $c0) / $ticks_per_s / $applied * 10000 }")
+      runs[$name]+="$cpu "
+      echo "  round $round, $name: applied $applied of $published, kept up: $kept_up, CPU s per 10k reports $cpu," \
+        "bytes written per report $(( (w1 - w0) / applied )), resident $((rss_kb / 1024)) MiB" >&2
+    done
+  done
+  echo "CPU s per 10,000 reports, $servers servers, QoS $qos, $FIXED_RATE reports/s for $DURATION s, $rounds rounds:"
+  for spec in "${gateways[@]}"; do
+    name=${spec%%=*}
+    echo "  $name: ${runs[$name]}(median $(echo "${runs[$name]}" | tr ' ' '\n' | grep . | sort -n |
+      awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'))"
+  done
+}
+if [ -n "${FIXED_RATE:-}" ]; then
+  fixed_rate_ab
+  exit 0
+fi
 
 rows=()
 for qos in $QOS_LIST; do
