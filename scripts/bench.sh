@@ -38,7 +38,7 @@
 # dctwin-gateway binary, e.g. one built from an older commit: its rows are measured in the same
 # run, before this build's, so that a change is compared on the same machine and moment).
 #
-# FIXED_RATE=R (with BASELINE) measures only the CPU per report of the two binaries at one rate,
+# FIXED_RATE=R (with BASELINE, or for this binary alone) measures only the CPU per report of the two binaries at one rate,
 # the same load for both: ROUNDS (3) rounds, each starting each binary in turn on the first of
 # SERVERS_LIST servers, commissioning them, sending one report per server, waiting until it is
 # quiet (their health published), then R reports/s for DURATION seconds; it prints the CPU s per
@@ -244,7 +244,7 @@ wait_quiet() {
 
 # fixed_rate_ab: the FIXED_RATE comparison (see the top).
 fixed_rate_ab() {
-  local servers=${SERVERS_LIST%% *} qos=${QOS_LIST%% *} rounds=${ROUNDS:-3} round spec name c0 c1 w0 w1 cpu rss_kb
+  local servers=${SERVERS_LIST%% *} qos=${QOS_LIST%% *} rounds=${ROUNDS:-3} round spec name c0 c1 w0 w1 cpu rss_kb profiler
   local -A runs=()
   for round in $(seq "$rounds"); do
     for spec in "${gateways[@]}"; do
@@ -254,10 +254,10 @@ fixed_rate_ab() {
       loadgen --servers "$servers" --racks $((servers / 40)) --probes 4 --qos "$qos" $(pub_args "$qos") \
         --rate 20000 --duration $(awk "BEGIN { print $servers / 20000 + 1 }")
       wait_quiet "$gw"
-      local perf=""
+      profiler=""
       if [ -n "${PERF:-}" ]; then
         perf record -q -g -p "$gw" -o "$PERF.$name.$round" 2>/dev/null &
-        perf=$!
+        profiler=$!
       fi
       c0=$(cpu_ticks "$gw")
       w0=$(written_bytes "$gw")
@@ -266,7 +266,7 @@ fixed_rate_ab() {
       c1=$(cpu_ticks "$gw")
       w1=$(written_bytes "$gw")
       rss_kb=$(ps -o rss= -p "$gw")
-      if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf" || true; fi
+      if [ -n "$profiler" ]; then kill -INT "$profiler"; wait "$profiler" || true; fi
       stop_gateway
       for id in bench $(seq -f 'bench-ingest-%g' 1 "$INGEST"); do wipe_session "$id"; done
       cpu=$(awk "BEGIN { printf \"%.3f\", ($c1 - $c0) / $ticks_per_s / $applied * 10000 }")
