@@ -673,6 +673,7 @@ CountersSnapshot Gateway::Snapshot() const {
   for (const auto& l : ingest_links_) link(*l);
   c.store = writer_->Stats();
   c.checkpoints = store_->checkpoints();
+  c.rollup_names_refused = metric_names_.refused();
   c.outbound = outbound_->Stats();
   c.shards = pool_->Stats();
   c.commands_ok = desk_->commands_ok();

@@ -1,5 +1,7 @@
 #include "storage/rollup_codec.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -101,6 +103,15 @@ uint32_t MetricDictionary::Id(std::string_view name) {
   MutexLock lock(mu_);
   auto it = ids_.find(std::string(name));
   if (it != ids_.end()) return it->second;
+  if (ids_.size() >= max_names_) {
+    ++refused_;
+    if ((refused_ & (refused_ - 1)) == 0) {
+      spdlog::warn("rollups: the metric dictionary is full ({} names); values of new metric names such as '{}' "
+                   "are kept in no rollup ({} refused so far)",
+                   ids_.size(), name, refused_);
+    }
+    return 0;
+  }
   const uint32_t id = next_++;
   ids_.emplace(std::string(name), id);
   names_.emplace(id, std::string(name));
@@ -117,6 +128,16 @@ std::vector<std::pair<uint32_t, std::string>> MetricDictionary::Unsaved() const 
 void MetricDictionary::MarkSaved(uint32_t up_to) {
   MutexLock lock(mu_);
   saved_ = std::max(saved_, up_to);
+}
+
+size_t MetricDictionary::size() const {
+  MutexLock lock(mu_);
+  return ids_.size();
+}
+
+uint64_t MetricDictionary::refused() const {
+  MutexLock lock(mu_);
+  return refused_;
 }
 
 void MetricDictionary::Load(uint32_t id, std::string name) {

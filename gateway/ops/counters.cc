@@ -66,6 +66,7 @@ std::string RenderStatsJson(const CountersSnapshot& c) {
       .IntField("submit_waits", I(c.store.submit_waits))
       .IntField("rollups_written", I(c.store.rollups_written))
       .IntField("rollups_dropped", I(c.store.rollups_dropped))
+      .IntField("rollup_names_refused", I(c.rollup_names_refused))
       .IntField("outbox", c.store.outbox_rows)
       .IntField("checkpoints", I(c.checkpoints))
       .Field("last_commit_ms", c.store.last_commit_ms)
@@ -310,6 +311,9 @@ std::string RenderPrometheus(const CountersSnapshot& c) {
   e.Family("dctwin_rollups_dropped_total", "counter",
            "Rollup buckets given up while commits failed (past a million waiting; incidents never are).");
   e.Sample("dctwin_rollups_dropped_total", "", d(c.store.rollups_dropped));
+  e.Family("dctwin_rollup_names_refused_total", "counter",
+           "New metric names kept in no rollup: the metric dictionary was full (262,144 names).");
+  e.Sample("dctwin_rollup_names_refused_total", "", d(c.rollup_names_refused));
   e.Family("dctwin_history_queries_total", "counter", "History queries, by result (refused: malformed).");
   e.Sample("dctwin_history_queries_total", "result=\"ok\"", d(c.history_answered));
   e.Sample("dctwin_history_queries_total", "result=\"refused\"", d(c.history_refused));

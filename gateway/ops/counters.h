@@ -56,6 +56,7 @@ struct CountersSnapshot {
 
   StoreWriterStats store;
   uint64_t checkpoints = 0;
+  uint64_t rollup_names_refused = 0;  // new metric names the full metric dictionary refused
   OutboundStats outbound;
   std::vector<ShardStats> shards;
 

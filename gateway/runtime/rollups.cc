@@ -7,6 +7,7 @@
 namespace dctwin {
 
 void RollupAccumulator::Put(Bucket& b, uint32_t id, double v, uint32_t offset, size_t* hint) {
+  if (id == 0) return;  // a name the dictionary had no room for
   // Reports list their metrics in the same order time after time: the one after the last found
   // is tried first, so a report of hundreds of metrics is folded in one pass.
   size_t k = *hint < b.acc.size() && b.acc[*hint].metric == id ? *hint : b.acc.size();
@@ -82,8 +83,14 @@ void RollupAccumulator::Add(const std::string& server, double ts,
   scratch_.clear();
   for (const auto& [name, value] : metrics) {
     auto it = ids_.find(name);
-    if (it == ids_.end()) it = ids_.emplace(name, dictionary_.Id(name)).first;
-    scratch_.push_back(it->second);
+    if (it != ids_.end()) {
+      scratch_.push_back(it->second);
+      continue;
+    }
+    // A name the full dictionary refused (0) is not remembered here either: it is asked again.
+    const uint32_t id = dictionary_.Id(name);
+    if (id != 0) ids_.emplace(name, id);
+    scratch_.push_back(id);
   }
   Server& s = servers_[server];
   Fold(server, s.minute, 60, ts, scratch_, metrics);

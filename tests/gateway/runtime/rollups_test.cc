@@ -124,6 +124,36 @@ TEST(RollupAccumulatorTest, BucketsCloseWhenTheirPeriodHasPassedAndLateReportsMa
   EXPECT_EQ(acc.servers(), 2u);  // s1 and s3
 }
 
+// A host that names a new metric in every report fills the dictionary up to its bound and no
+// further: past it new names are kept in no rollup (counted), and the names it holds go on.
+TEST(RollupAccumulatorTest, AFullDictionaryRefusesNewNamesAndKeepsTheOthersRolledUp) {
+  MetricDictionary dict(3);
+  RollupAccumulator acc(dict);
+  const double t0 = 1800000000;
+  acc.Add("s1", t0, {{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}});
+  for (int i = 0; i < 5; ++i) acc.Add("s1", t0 + 1 + i, {{"a", 10}, {"name-" + std::to_string(i), 1}});
+  EXPECT_EQ(dict.size(), 3u);
+  EXPECT_EQ(dict.refused(), 6u);  // d, then name-0 to name-4
+  EXPECT_EQ(dict.Unsaved().size(), 3u);
+  acc.Close(std::numeric_limits<double>::infinity());
+  std::vector<RollupRow> rows = acc.Take();
+  ASSERT_EQ(rows.size(), 2u);  // its minute and its hour
+  for (const RollupRow& r : rows) {
+    std::vector<RollupValue> v;
+    ASSERT_TRUE(DecodeRollup(r.data, &v));
+    ASSERT_EQ(v.size(), 3u);
+    EXPECT_EQ(v[0].metric, dict.Id("a"));
+    EXPECT_EQ(v[0].count, 6u);
+    for (const RollupValue& x : v) EXPECT_NE(x.metric, 0u);
+  }
+  // A name refused once is asked again (not remembered as refused), and refused again.
+  acc.Add("s1", t0 + 10, {{"d", 5}});
+  EXPECT_EQ(dict.refused(), 7u);
+  // Names read back from the database load whatever the bound.
+  dict.Load(9, "e");
+  EXPECT_EQ(dict.Id("e"), 9u);
+}
+
 }  // namespace
 }  // namespace dctwin
 
