@@ -4,10 +4,12 @@
 #include <simdjson.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <string>
 
+#include "storage/rollup_codec.h"
 #include "tests/integration/gateway_fixture.h"
 
 namespace dctwin::testing {
@@ -421,6 +423,35 @@ TEST_F(GatewayTest, PastTheMemoryBudgetNewServersAreRefusedUntilAReloadRaisesIt)
   auto after = limits([&](const Limits& l) { return l.servers > held_before; });
   ASSERT_TRUE(after);
   EXPECT_EQ(after->refused, refused_before) << "nothing refused after the reload";
+}
+
+// A host that names new metrics in every report (1,024 a report, the most a report carries) fills
+// the rollups' metric dictionary to its bound and no further; the gateway goes on.
+TEST_F(GatewayTest, NewMetricNamesPastTheDictionarysBoundAreCountedAndNothingElseStops) {
+  StartGateway();
+  Commission("namer", "rn");
+  Commission("plain", "rn");
+  const size_t reports = MetricDictionary::kMaxNames / 1024 + 2;
+  const auto first_ts = static_cast<long long>(std::time(nullptr)) - static_cast<long long>(reports);
+  for (size_t i = 0; i < reports; ++i) {
+    std::string json = "{\"ts\": " + std::to_string(first_ts + static_cast<long long>(i));
+    for (int k = 0; k < 1024; ++k) json += ",\"n" + std::to_string(i) + "_" + std::to_string(k) + "\": 1";
+    Report("namer", json + "}");
+  }
+  auto refused = probe_->WaitFor(
+      [](const Received& r) {
+        if (r.topic != "dctwin/gateway/gw-test/stats") return false;
+        simdjson::dom::parser parser;
+        simdjson::dom::element doc;
+        int64_t n = 0;
+        return parser.parse(r.payload).get(doc) == simdjson::SUCCESS &&
+               doc["store"]["rollup_names_refused"].get(n) == simdjson::SUCCESS && n >= 1024;
+      },
+      60s);
+  ASSERT_TRUE(refused) << gateway_->Log();
+  EXPECT_NE(gateway_->Log().find("the metric dictionary is full (262144 names)"), std::string::npos) << gateway_->Log();
+  Report("plain", R"({"disk_errors": 3})");
+  EXPECT_TRUE(Alert("server", "plain", "open")) << "the gateway goes on";
 }
 
 TEST_F(GatewayTest, PrometheusEndpointIsScrapable) {
