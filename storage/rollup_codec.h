@@ -44,7 +44,8 @@ std::string MergeRollups(std::string_view a, std::string_view b);
 // log at the first and at every power of two.
 class MetricDictionary {
  public:
-  // About 200 bytes of memory each: 52 MB at most. A site's daemons report a few thousand names.
+  // Each name is in two maps (an estimate of some 200 bytes; about 50 MB when full). A site's
+  // daemons report a few thousand names.
   static constexpr size_t kMaxNames = size_t{1} << 18;
 
   explicit MetricDictionary(size_t max_names = kMaxNames) : max_names_(max_names) {}
