@@ -91,6 +91,18 @@ preload() {  # QOS: floods DURATION seconds of reports into the broker; sets $pu
 # Removes a persistent session (a clean connect under its id), so that it queues nothing for the
 # next measurement.
 wipe_session() { mosquitto_sub -V 5 -h 127.0.0.1 -p "$port" -i "$1" -t bench/none -E; }
+# The gateway's own sessions (control and ingest connections), so that the next one starts clean.
+wipe_gateway_sessions() {
+  for id in bench $(seq -f 'bench-ingest-%g' 1 "$INGEST"); do wipe_session "$id"; done
+}
+# commission_all SERVERS QOS: commissions the servers and sends one report each, so that every
+# twin has published its first health.
+commission_all() {
+  loadgen --servers "$1" --racks $(($1 / 40)) --probes 4 --qos "$2" $(pub_args "$2") \
+    --rate 20000 --duration $(awk "BEGIN { print $1 / 20000 + 1 }")
+}
+# cpu_per_10k TICKS_BEFORE TICKS_AFTER REPORTS: CPU seconds per 10,000 reports.
+cpu_per_10k() { awk "BEGIN { printf \"%.3f\", ($2 - $1) / $ticks_per_s / $3 * 10000 }"; }
 
 # mosquitto_sub_rate QOS: a bare mosquitto_sub printing each message's receive time to a file.
 mosquitto_sub_rate() {
@@ -251,8 +263,7 @@ fixed_rate_ab() {
       name=${spec%%=*}
       gw_bin=${spec#*=}
       start_gateway
-      loadgen --servers "$servers" --racks $((servers / 40)) --probes 4 --qos "$qos" $(pub_args "$qos") \
-        --rate 20000 --duration $(awk "BEGIN { print $servers / 20000 + 1 }")
+      commission_all "$servers" "$qos"
       wait_quiet "$gw"
       profiler=""
       if [ -n "${PERF:-}" ]; then
@@ -268,8 +279,8 @@ fixed_rate_ab() {
       rss_kb=$(ps -o rss= -p "$gw")
       if [ -n "$profiler" ]; then kill -INT "$profiler"; wait "$profiler" || true; fi
       stop_gateway
-      for id in bench $(seq -f 'bench-ingest-%g' 1 "$INGEST"); do wipe_session "$id"; done
-      cpu=$(awk "BEGIN { printf \"%.3f\", ($c1 - $c0) / $ticks_per_s / $applied * 10000 }")
+      wipe_gateway_sessions
+      cpu=$(cpu_per_10k "$c0" "$c1" "$applied")
       runs[$name]+="$cpu "
       echo "  round $round, $name: applied $applied of $published, kept up: $kept_up, CPU s per 10k reports $cpu," \
         "bytes written per report $(( (w1 - w0) / applied )), resident $((rss_kb / 1024)) MiB" >&2
@@ -299,9 +310,7 @@ for qos in $QOS_LIST; do
   for servers in $SERVERS_LIST; do
     echo "QoS $qos, $servers servers: gateway ($name) ..." >&2
     start_gateway
-    # Commission, and one report per server so that every twin has published its first health.
-    loadgen --servers "$servers" --racks $((servers / 40)) --probes 4 --qos "$qos" $(pub_args "$qos") \
-      --rate 20000 --duration $(awk "BEGIN { print $servers / 20000 + 1 }")
+    commission_all "$servers" "$qos"
     gateway_drain "$servers" "$qos"
     # The flood: flat out, live, with the publisher on the same cores.
     loadgen --commission false --servers "$servers" --qos "$qos" $(pub_args "$qos") --rate 0 --duration "$DURATION"
@@ -319,7 +328,7 @@ for qos in $QOS_LIST; do
       echo "  $rate/s: published $published, applied $applied by $applied_s s, kept up: $kept_up" >&2
       if [ "$kept_up" = 1 ]; then
         sustained=$(awk "BEGIN { printf \"%.0f\", $applied / $publish_s }")
-        cpu10k=$(awk "BEGIN { printf \"%.3f\", ($c1 - $c0) / $ticks_per_s / $applied * 10000 }")
+        cpu10k=$(cpu_per_10k "$c0" "$c1" "$applied")
         break
       fi
     done
@@ -328,7 +337,7 @@ for qos in $QOS_LIST; do
     echo "  latency at $half/s: p50 $p50_ms / p99 $p99_ms ms; the gateway's own $gateway_share;" \
       "broker floor p50 $floor_p50_ms / p99 $floor_p99_ms ms" >&2
     stop_gateway
-    for id in bench $(seq -f 'bench-ingest-%g' 1 "$INGEST"); do wipe_session "$id"; done
+    wipe_gateway_sessions
     rows+=("$(printf '| %s | %d | %s | %s / %s = %.2f | %s | %s | %s | %s | %.2f / %.2f | %.2f / %.2f | %s | %s / %s ms | %s | %s / %s ms | %s |' \
       "$name" "$qos" "$servers" "$flood" "$sub_flood" "$(awk "BEGIN { print $flood / $sub_flood }")" \
       "$sustained" "$drain" "$sub" "$paho" "$(awk "BEGIN { print $sustained / $sub }")" \

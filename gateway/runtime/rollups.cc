@@ -70,9 +70,6 @@ void RollupAccumulator::Fold(const std::string& server, Bucket& b, int period_s,
   }
   if (b.start >= 0 && start > b.start) Emit(server, period_s, b);
   b.start = start;
-  // Sized to the report, not doubled past it: a server keeps its buckets' room from one period
-  // to the next (a cleared vector keeps its capacity), 6 metrics in 6 places, not 8.
-  if (b.acc.capacity() < metrics.size()) b.acc.reserve(std::min(metrics.size(), kMaxMetrics));
   size_t hint = 0;
   for (size_t i = 0; i < metrics.size(); ++i) Put(b, ids[i], metrics[i].second, offset, &hint);
 }
@@ -93,6 +90,13 @@ void RollupAccumulator::Add(const std::string& server, double ts,
     scratch_.push_back(id);
   }
   Server& s = servers_[server];
+  // The buckets are sized to what the report folds, not doubled past it: a server keeps their
+  // room from one period to the next (a cleared vector keeps its capacity), 6 metrics in 6 places.
+  const auto refused = static_cast<size_t>(std::count(scratch_.begin(), scratch_.end(), 0u));
+  const size_t folded = std::min(scratch_.size() - refused, kMaxMetrics);
+  for (Bucket* b : {&s.minute, &s.hour}) {
+    if (b->acc.capacity() < folded) b->acc.reserve(folded);
+  }
   Fold(server, s.minute, 60, ts, scratch_, metrics);
   Fold(server, s.hour, 3600, ts, scratch_, metrics);
 }
